@@ -1,0 +1,34 @@
+//! The pure core of herdgate, shared by the edge worker (wasm32) and the origin (native).
+//!
+//! Nothing in this crate performs I/O, reads a clock or draws randomness: callers pass `now`
+//! (unix seconds or milliseconds, as each function says) and random bytes in. That keeps every
+//! function deterministic, testable against known-answer vectors, and safe to run inside a
+//! Cloudflare Worker isolate.
+//!
+//! # Layout
+//!
+//! - [`ids`]: validated identifiers ([`SaleId`], [`VisitorId`]) that are safe to embed in
+//!   Redis keys and tokens.
+//! - [`token`]: signed, versioned, key-rotating tokens: the proof-of-work challenge, the
+//!   queue ticket and the admission pass ([`Keyring`], [`Claims`], [`TokenError`]).
+//! - [`pow`]: the proof-of-work puzzle (solve and verify).
+//! - [`admission`]: the admission frontier (how many queue positions are admitted at an instant).
+//! - [`wire`]: JSON types exchanged over HTTP and the typed refusal codes ([`ErrorCode`]).
+//!
+//! Known-answer vectors for tokens and proof-of-work live in `vectors.json` next to this
+//! crate's `Cargo.toml`; the tests of every implementation (this one, and the page's
+//! JavaScript) check against them.
+
+pub mod admission;
+pub mod ids;
+pub mod pow;
+pub mod token;
+pub mod wire;
+
+pub use admission::Schedule;
+pub use ids::{IdError, SaleId, VisitorId};
+pub use token::{
+    ChallengeClaims, Check, Claims, Keyring, KeyringError, PassClaims, Secret, TicketClaims,
+    TokenError, TokenKind,
+};
+pub use wire::ErrorCode;

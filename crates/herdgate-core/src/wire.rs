@@ -1,0 +1,296 @@
+//! JSON types exchanged over HTTP, and the typed refusals every herdgate service answers with.
+//!
+//! Every refusal is an [`ErrorBody`]: a stable machine-readable [`ErrorCode`], the HTTP status
+//! that fits it ([`ErrorCode::status`]) and a sentence for people ([`ErrorCode::message`]).
+//! Clients branch on the code; the sentence may change.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{SaleId, VisitorId};
+use crate::token::TokenError;
+
+/// A sale's settings, as an operator creates or updates them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SaleConfig {
+    /// Items on sale in total (sold + remaining). Updating it never drops below what was sold.
+    pub stock: u64,
+    /// The most items one visitor may buy (in their one order).
+    pub per_visitor_limit: u32,
+    /// When the sale opens, unix milliseconds.
+    pub starts_at_ms: u64,
+    /// Buyers admitted from the queue per second.
+    pub admission_rate: u32,
+}
+
+/// Where a sale stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SaleStatus {
+    /// Not open yet.
+    Scheduled,
+    /// Open, with stock left.
+    Open,
+    /// No stock left.
+    SoldOut,
+}
+
+impl SaleStatus {
+    /// The status of a sale with `remaining` items that opens at `starts_at_ms`, at `now_ms`.
+    pub fn at(remaining: u64, starts_at_ms: u64, now_ms: u64) -> Self {
+        if remaining == 0 {
+            SaleStatus::SoldOut
+        } else if now_ms < starts_at_ms {
+            SaleStatus::Scheduled
+        } else {
+            SaleStatus::Open
+        }
+    }
+}
+
+/// The public state of a sale: what every edge location polls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaleState {
+    /// The sale.
+    pub sale: SaleId,
+    /// Where it stands.
+    pub status: SaleStatus,
+    /// Items left.
+    pub remaining: u64,
+    /// Items sold.
+    pub sold: u64,
+    /// When it opens, unix milliseconds.
+    pub starts_at_ms: u64,
+    /// Buyers admitted per second.
+    pub admission_rate: u32,
+}
+
+/// Everything the origin knows about a sale, for operators.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminSaleState {
+    /// The sale's settings.
+    pub config: SaleConfig,
+    /// Its public state.
+    pub state: SaleState,
+    /// Orders recorded (one per visitor).
+    pub orders: u64,
+    /// Entries in the sale's order stream (for downstream consumers).
+    pub stream_length: u64,
+}
+
+/// The body of a purchase request. An empty body means one item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PurchaseRequest {
+    /// Items to buy, 1 up to the sale's per-visitor limit.
+    #[serde(default = "one")]
+    pub quantity: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl Default for PurchaseRequest {
+    fn default() -> Self {
+        PurchaseRequest { quantity: 1 }
+    }
+}
+
+/// An order: proof that a visitor bought.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    /// Unique within the sale, in the order they were taken (`<sale>-<n>`).
+    pub order_id: String,
+    /// The sale.
+    pub sale: SaleId,
+    /// The buyer.
+    pub visitor: VisitorId,
+    /// Items bought.
+    pub quantity: u32,
+    /// The id of the pass that bought it.
+    pub pass_id: String,
+    /// When it was taken, unix milliseconds (origin clock).
+    pub created_at_ms: u64,
+}
+
+/// The answer to a purchase: 201 with `created: true`, or 200 with the same order again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurchaseResponse {
+    /// Whether this request created the order (false: it already existed).
+    pub created: bool,
+    /// The order.
+    pub order: Order,
+    /// Items left after it.
+    pub remaining: u64,
+}
+
+/// The JSON body of every refusal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The refusal.
+    pub error: ErrorDetail,
+}
+
+/// The inside of an [`ErrorBody`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable.
+    pub code: ErrorCode,
+    /// For people; may change between versions.
+    pub message: String,
+}
+
+impl From<ErrorCode> for ErrorBody {
+    fn from(code: ErrorCode) -> Self {
+        ErrorBody {
+            error: ErrorDetail {
+                code,
+                message: code.message().to_owned(),
+            },
+        }
+    }
+}
+
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $variant:ident = ($code:literal, $status:literal, $message:literal),)*) => {
+        /// A typed refusal: stable code, fitting HTTP status, human sentence.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        #[non_exhaustive]
+        pub enum ErrorCode {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl ErrorCode {
+            /// Every code, for documentation and tests.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            /// The stable machine-readable code.
+            pub const fn as_str(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $code,)* }
+            }
+
+            /// The HTTP status that fits the refusal.
+            pub const fn status(self) -> u16 {
+                match self { $(ErrorCode::$variant => $status,)* }
+            }
+
+            /// A sentence for people.
+            pub const fn message(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $message,)* }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// The body is not JSON of the expected shape.
+    InvalidBody = ("invalid_body", 400, "The request body is not valid JSON of the expected shape."),
+    /// The body is larger than the service accepts.
+    BodyTooLarge = ("body_too_large", 413, "The request body is too large."),
+    /// A sale id in the path is not a valid id.
+    InvalidSaleId = ("invalid_sale_id", 400, "The sale id may contain only letters, digits, '_' and '-' (at most 64)."),
+    /// Sale settings are out of range.
+    InvalidSaleConfig = ("invalid_sale_config", 422, "The sale settings are out of range: stock and per-visitor limit must be at least 1 and the admission rate at least 1 per second."),
+    /// No sale has this id.
+    UnknownSale = ("unknown_sale", 404, "There is no sale with this id."),
+    /// The route does not exist.
+    NotFound = ("not_found", 404, "There is nothing at this address."),
+    /// The admin bearer secret is missing or wrong.
+    Unauthorized = ("unauthorized", 401, "This needs the operator's bearer token."),
+    /// The purchase carries no admission pass.
+    MissingPass = ("missing_pass", 401, "A purchase needs an admission pass: join the queue and wait to be admitted."),
+    /// The pass is not a well-formed token.
+    PassMalformed = ("pass_malformed", 401, "The admission pass is not in a form this service reads."),
+    /// The pass is of a format version this service does not read.
+    PassUnsupportedVersion = ("pass_unsupported_version", 401, "The admission pass is of a version this service does not read."),
+    /// A token of another kind (ticket, challenge) was offered as a pass.
+    PassWrongKind = ("pass_wrong_kind", 401, "This token is not an admission pass."),
+    /// The pass names a key this service does not hold.
+    PassUnknownKey = ("pass_unknown_key", 401, "The admission pass was signed by a key this service does not know."),
+    /// The pass signature does not verify: forged or tampered.
+    PassForged = ("pass_forged", 401, "The admission pass signature is not valid."),
+    /// The pass signature verifies but its claims do not parse.
+    PassInvalidClaims = ("pass_invalid_claims", 401, "The admission pass carries claims this service cannot read."),
+    /// The pass is for another sale.
+    PassWrongSale = ("pass_wrong_sale", 403, "The admission pass is for another sale."),
+    /// The pass's time slice has not started.
+    PassNotYetValid = ("pass_not_yet_valid", 401, "The admission pass is not valid yet: wait for your time slice."),
+    /// The pass has expired.
+    PassExpired = ("pass_expired", 401, "The admission pass has expired: rejoin the queue."),
+    /// The pass has already bought and its order was cancelled.
+    PassSpent = ("pass_spent", 409, "This admission pass has already been used."),
+    /// The quantity is outside 1..=per-visitor limit.
+    OverLimit = ("over_limit", 422, "The quantity must be at least 1 and at most the sale's per-visitor limit."),
+    /// The sale has not opened yet.
+    SaleNotOpen = ("sale_not_open", 409, "The sale has not opened yet."),
+    /// No stock is left.
+    SoldOut = ("sold_out", 409, "Sold out: every item has been bought."),
+    /// An update would leave less stock than has already been sold.
+    StockBelowSold = ("stock_below_sold", 409, "The stock cannot be set below the number of items already sold."),
+    /// The service is at its in-flight limit; retry after the Retry-After header.
+    Overloaded = ("overloaded", 503, "The service is busy: retry in a moment."),
+    /// The inventory store is unreachable or too slow; nothing was changed that was not confirmed.
+    StoreUnavailable = ("store_unavailable", 503, "The inventory store is unavailable: retry in a moment."),
+    /// Anything else. Details are in the service log, never in the response.
+    Internal = ("internal", 500, "Something went wrong on our side."),
+}
+
+impl ErrorCode {
+    /// The refusal for a pass that failed verification.
+    pub fn for_pass(err: &TokenError) -> ErrorCode {
+        match err {
+            TokenError::Malformed => ErrorCode::PassMalformed,
+            TokenError::UnsupportedVersion => ErrorCode::PassUnsupportedVersion,
+            TokenError::WrongKind { .. } => ErrorCode::PassWrongKind,
+            TokenError::UnknownKey => ErrorCode::PassUnknownKey,
+            TokenError::BadSignature => ErrorCode::PassForged,
+            TokenError::InvalidClaims => ErrorCode::PassInvalidClaims,
+            TokenError::WrongSale => ErrorCode::PassWrongSale,
+            TokenError::NotYetValid => ErrorCode::PassNotYetValid,
+            TokenError::Expired => ErrorCode::PassExpired,
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_serialize_as_their_string() {
+        let mut seen = std::collections::HashSet::new();
+        for &code in ErrorCode::ALL {
+            assert!(seen.insert(code.as_str()), "duplicate {code}");
+            assert_eq!(
+                serde_json::to_string(&code).unwrap(),
+                format!("\"{}\"", code.as_str())
+            );
+            assert!((400..600).contains(&code.status()));
+            assert!(code.message().ends_with('.'));
+        }
+    }
+
+    #[test]
+    fn purchase_request_defaults_to_one_item_and_refuses_unknown_fields() {
+        let r: PurchaseRequest = serde_json::from_str("{}").unwrap();
+        assert_eq!(r.quantity, 1);
+        assert!(serde_json::from_str::<PurchaseRequest>("{\"qty\":2}").is_err());
+        assert!(serde_json::from_str::<PurchaseRequest>("{\"quantity\":-1}").is_err());
+    }
+
+    #[test]
+    fn status_follows_stock_and_start() {
+        assert_eq!(SaleStatus::at(0, 10, 0), SaleStatus::SoldOut);
+        assert_eq!(SaleStatus::at(1, 10, 9), SaleStatus::Scheduled);
+        assert_eq!(SaleStatus::at(1, 10, 10), SaleStatus::Open);
+    }
+}
