@@ -198,6 +198,8 @@ error_codes! {
     UnknownSale = ("unknown_sale", 404, "There is no sale with this id."),
     /// The route does not exist.
     NotFound = ("not_found", 404, "There is nothing at this address."),
+    /// The route exists but not for this method.
+    MethodNotAllowed = ("method_not_allowed", 405, "This address does not accept this method."),
     /// The admin bearer secret is missing or wrong.
     Unauthorized = ("unauthorized", 401, "This needs the operator's bearer token."),
     /// The purchase carries no admission pass.

@@ -1,0 +1,381 @@
+//! Real processes for herdgate's tests and benchmarks.
+//!
+//! - [`RedisServer`]: a `redis-server` started with the shipped `redis/redis.conf` on a free
+//!   loopback port in a temporary directory, stopped by PID when dropped. It can be killed
+//!   with SIGKILL and restarted from its files, for durability tests.
+//! - [`TestOrigin`]: the origin served in-process on `127.0.0.1:0`, stopped when dropped.
+//! - [`TestKeys`]: a fresh pass keyring and admin token per test, and a minting helper.
+//!
+//! Nothing here binds a fixed port or talks to anything but 127.0.0.1, and every wait is
+//! bounded.
+
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context as _, Result};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use fred::prelude::*;
+use herdgate_core::{Keyring, PassClaims, SaleId, VisitorId};
+use rand::RngCore as _;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The repository's root (where `redis/redis.conf` and `lua/` live).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap_or_else(|_| PathBuf::from("."))
+}
+
+/// Unix milliseconds now.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> Result<u16> {
+    let l = StdListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// A `redis-server` process of the test's own.
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+    extra: Vec<String>,
+}
+
+impl RedisServer {
+    /// Starts redis-server with the shipped configuration on a free port.
+    pub async fn start() -> Result<Self> {
+        Self::start_with(&[]).await
+    }
+
+    /// Starts redis-server with the shipped configuration plus `extra` directives
+    /// (e.g. `["--appendfsync", "everysec"]`).
+    pub async fn start_with(extra: &[&str]) -> Result<Self> {
+        let mut last_err = None;
+        for _ in 0..5 {
+            let mut server = RedisServer {
+                child: None,
+                port: free_port()?,
+                dir: tempfile::Builder::new()
+                    .prefix("herdgate-redis-")
+                    .tempdir()
+                    .context("creating a directory for redis")?,
+                extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            };
+            // Most likely failure: the port was taken between probing and binding. The failed
+            // server is stopped when dropped; try another port.
+            match server.spawn().await {
+                Ok(()) => return Ok(server),
+                Err(e) => last_err = Some(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| anyhow::anyhow!("redis-server did not start")))
+    }
+
+    async fn spawn(&mut self) -> Result<()> {
+        let conf = repo_root().join("redis/redis.conf");
+        let log = self.dir.path().join("redis.log");
+        let mut cmd = Command::new("redis-server");
+        cmd.arg(&conf)
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .arg("--logfile")
+            .arg(&log)
+            .args(["--daemonize", "no"])
+            .args(&self.extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = cmd
+            .spawn()
+            .context("starting redis-server (is it installed? scripts/setup.sh installs it)")?;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Some(status) = child.try_wait()? {
+                    let log = std::fs::read_to_string(&log).unwrap_or_default();
+                    bail!("redis-server exited with {status}: {log}");
+                }
+            }
+            if ping(self.port).await {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("redis-server on port {} not ready within 15 s", self.port);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The server's port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `redis://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The directory holding the append-only file.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The process id, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Kills the server with SIGKILL (by PID) and reaps it: no shutdown, no final fsync.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the server again on the same port from the same files.
+    pub async fn restart(&mut self) -> Result<()> {
+        self.kill9();
+        self.spawn().await
+    }
+
+    /// A connected client for inspecting the server.
+    pub async fn client(&self) -> Result<Client> {
+        let client = Builder::from_config(Config::from_url(&self.url())?).build()?;
+        client.init().await?;
+        Ok(client)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+async fn ping(port: u16) -> bool {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let Ok(Ok(mut s)) = tokio::time::timeout(
+        Duration::from_millis(500),
+        tokio::net::TcpStream::connect(("127.0.0.1", port)),
+    )
+    .await
+    else {
+        return false;
+    };
+    if s.write_all(b"PING\r\n").await.is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 64];
+    match tokio::time::timeout(Duration::from_millis(500), s.read(&mut buf)).await {
+        Ok(Ok(n)) => buf[..n].starts_with(b"+PONG"),
+        _ => false,
+    }
+}
+
+/// A fresh pass keyring and admin token.
+#[derive(Clone)]
+pub struct TestKeys {
+    /// The keyring spec, as `--pass-keys` takes it.
+    pub spec: String,
+    /// The keyring.
+    pub keyring: Keyring,
+    /// The admin bearer token.
+    pub admin_token: String,
+}
+
+impl TestKeys {
+    /// Random keys (kid `t1`).
+    pub fn generate() -> Self {
+        let mut secret = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut secret);
+        let spec = format!("t1:{}", URL_SAFE_NO_PAD.encode(secret));
+        let mut admin = [0u8; 18];
+        rand::thread_rng().fill_bytes(&mut admin);
+        TestKeys {
+            keyring: Keyring::parse(&spec).expect("a random 32-byte secret makes a valid keyring"),
+            spec,
+            admin_token: URL_SAFE_NO_PAD.encode(admin),
+        }
+    }
+
+    /// The claims of a pass for `visitor` in `sale`, valid from a minute ago for five minutes.
+    pub fn pass_claims(&self, sale: &SaleId, visitor: &VisitorId) -> PassClaims {
+        let now = now_ms() / 1000;
+        let mut id = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut id);
+        PassClaims {
+            sale: sale.clone(),
+            visitor: visitor.clone(),
+            id: hex::encode(id),
+            position: 0,
+            client: String::new(),
+            slice: now / 10,
+            nbf: now.saturating_sub(60),
+            exp: now + 300,
+        }
+    }
+
+    /// A signed pass for `visitor` in `sale`.
+    pub fn pass(&self, sale: &SaleId, visitor: &VisitorId) -> String {
+        self.keyring.sign(&self.pass_claims(sale, visitor))
+    }
+}
+
+/// Options for a [`TestOrigin`] beyond the defaults.
+#[derive(Debug, Clone, Default)]
+pub struct OriginOptions {
+    /// `--max-in-flight`.
+    pub max_in_flight: Option<usize>,
+    /// `--redis-timeout-ms`.
+    pub redis_timeout_ms: Option<u64>,
+    /// `--max-body-bytes`.
+    pub max_body_bytes: Option<usize>,
+    /// `--redis-pool-size`.
+    pub redis_pool_size: Option<usize>,
+}
+
+/// The origin, served in-process on 127.0.0.1:0.
+pub struct TestOrigin {
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestOrigin {
+    /// Starts an origin against `redis_url` and waits until `/readyz` says ready (at most 15 s).
+    pub async fn start(redis_url: &str, keys: &TestKeys, opts: OriginOptions) -> Result<Self> {
+        let origin = Self::start_unready(redis_url, keys, opts).await?;
+        origin.wait_ready(Duration::from_secs(15)).await?;
+        Ok(origin)
+    }
+
+    /// Starts an origin without waiting for Redis.
+    pub async fn start_unready(
+        redis_url: &str,
+        keys: &TestKeys,
+        opts: OriginOptions,
+    ) -> Result<Self> {
+        let mut args = vec![
+            "herdgate-origin".to_owned(),
+            "--redis-url".into(),
+            redis_url.into(),
+            "--pass-keys".into(),
+            keys.spec.clone(),
+            "--admin-token".into(),
+            keys.admin_token.clone(),
+        ];
+        if let Some(n) = opts.max_in_flight {
+            args.extend(["--max-in-flight".into(), n.to_string()]);
+        }
+        if let Some(n) = opts.redis_timeout_ms {
+            args.extend(["--redis-timeout-ms".into(), n.to_string()]);
+        }
+        if let Some(n) = opts.max_body_bytes {
+            args.extend(["--max-body-bytes".into(), n.to_string()]);
+        }
+        if let Some(n) = opts.redis_pool_size {
+            args.extend(["--redis-pool-size".into(), n.to_string()]);
+        }
+        let config = <herdgate_origin::Config as clap::Parser>::try_parse_from(args)?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = rx.await;
+            };
+            if let Err(e) = herdgate_origin::run(listener, config, shutdown).await {
+                eprintln!("origin stopped with an error: {e}");
+            }
+        });
+        Ok(TestOrigin {
+            addr,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
+    }
+
+    /// The origin's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Polls `/readyz` until it answers 200, for at most `limit`.
+    pub async fn wait_ready(&self, limit: Duration) -> Result<()> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if http_status(self.addr, "/readyz").await == Some(200) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("origin at {} not ready within {limit:?}", self.addr);
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Stops the origin and waits for it to finish its requests.
+    pub async fn stop(mut self) {
+        self.stop_inner().await;
+    }
+
+    async fn stop_inner(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+    }
+}
+
+impl Drop for TestOrigin {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// The status of a bare `GET path` on `addr`, or `None` if nothing answered within a second.
+async fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(addr))
+        .await
+        .ok()?
+        .ok()?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.ok()?;
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut buf))
+        .await
+        .ok()?
+        .ok()?;
+    let head = std::str::from_utf8(buf.get(..12)?).ok()?;
+    head.get(9..12)?.parse().ok()
+}

@@ -1,0 +1,73 @@
+-- purchase.lua: turn one admission pass into at most one order, atomically.
+--
+-- KEYS[1]  hg:{<sale>}:sale     hash: stock, remaining, sold, limit, starts_at_ms, rate, seq
+-- KEYS[2]  hg:{<sale>}:orders   hash: visitor -> order JSON
+-- KEYS[3]  hg:{<sale>}:passes   hash: pass id -> order id (spent passes)
+-- KEYS[4]  hg:{<sale>}:log      stream: one entry per order, for downstream consumers
+-- ARGV[1]  visitor id      (validated by the caller: [A-Za-z0-9_-]{1,64})
+-- ARGV[2]  pass id         (validated by the caller: [0-9a-f]{1,64})
+-- ARGV[3]  quantity        (a positive integer)
+-- ARGV[4]  now, unix ms    (the caller's clock; recorded on the order)
+-- ARGV[5]  sale id         (the <sale> of the keys)
+-- ARGV[6]  events channel  (PUBLISHed "sold_out:<sale>" when stock reaches zero)
+--
+-- Returns one of (first element is the outcome):
+--   {"created",  order_json, remaining}   the order was taken now
+--   {"existing", order_json, remaining}   this visitor already has an order: the same one
+--   {"unknown_sale"}                      no sale at KEYS[1]
+--   {"pass_spent"}                        the pass bought before (and that order is gone)
+--   {"not_open", starts_at_ms}            the sale has not started at ARGV[4]
+--   {"over_limit", limit}                 quantity outside 1..limit
+--   {"sold_out", remaining}               remaining < quantity; nothing changed
+--
+-- Invariants kept (the whole script runs atomically):
+--   * remaining never goes below zero, and sold + remaining = stock after every call;
+--   * at most one order per visitor: a retry returns the existing order unchanged;
+--   * a pass is spent by the order it created and never buys again;
+--   * every order is in the orders hash and in the stream, or in neither.
+-- All keys share the hash tag {<sale>}, so the script runs on Redis Cluster.
+
+local sale_key, orders_key, passes_key, log_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local visitor, pass_id, qty, now, sale, channel =
+  ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
+
+local fields = redis.call('HMGET', sale_key, 'remaining', 'limit', 'starts_at_ms')
+if not fields[1] then
+  return {'unknown_sale'}
+end
+local remaining = tonumber(fields[1])
+
+local existing = redis.call('HGET', orders_key, visitor)
+if existing then
+  return {'existing', existing, remaining}
+end
+
+if redis.call('HEXISTS', passes_key, pass_id) == 1 then
+  return {'pass_spent'}
+end
+
+if tonumber(now) < tonumber(fields[3]) then
+  return {'not_open', tonumber(fields[3])}
+end
+
+if qty == nil or qty < 1 or qty > tonumber(fields[2]) then
+  return {'over_limit', tonumber(fields[2])}
+end
+
+if remaining < qty then
+  return {'sold_out', remaining}
+end
+
+remaining = redis.call('HINCRBY', sale_key, 'remaining', -qty)
+redis.call('HINCRBY', sale_key, 'sold', qty)
+local order_id = sale .. '-' .. redis.call('HINCRBY', sale_key, 'seq', 1)
+local order = '{"order_id":"' .. order_id .. '","sale":"' .. sale .. '","visitor":"' .. visitor ..
+  '","quantity":' .. qty .. ',"pass_id":"' .. pass_id .. '","created_at_ms":' .. now .. '}'
+redis.call('HSET', orders_key, visitor, order)
+redis.call('HSET', passes_key, pass_id, order_id)
+redis.call('XADD', log_key, '*', 'order_id', order_id, 'visitor', visitor, 'quantity', qty,
+  'pass_id', pass_id, 'created_at_ms', now)
+if remaining == 0 then
+  redis.call('PUBLISH', channel, 'sold_out:' .. sale)
+end
+return {'created', order, remaining}

@@ -1,0 +1,27 @@
+-- sold_out_snapshot.lua: read, in one atomic step, everything an origin needs to answer a
+-- sold-out sale from memory.
+--
+-- KEYS[1]  hg:{<sale>}:sale     hash: stock, remaining, sold, limit, starts_at_ms, rate, seq
+-- KEYS[2]  hg:{<sale>}:orders   hash: visitor -> order JSON
+--
+-- Returns:
+--   {}                                                   no such sale
+--   {remaining}                                          the sale is not sold out
+--   {0, sold, starts_at_ms, rate, v1, order1, v2, ...}   sold out, with every order
+--
+-- Read-only. Once remaining is 0 the orders hash cannot grow until an operator restocks,
+-- which PUBLISHes "open:<sale>" and makes every origin drop the snapshot.
+
+local f = redis.call('HMGET', KEYS[1], 'remaining', 'sold', 'starts_at_ms', 'rate')
+if not f[1] then
+  return {}
+end
+if tonumber(f[1]) > 0 then
+  return {tonumber(f[1])}
+end
+local out = {0, tonumber(f[2]), tonumber(f[3]), tonumber(f[4])}
+local orders = redis.call('HGETALL', KEYS[2])
+for i = 1, #orders do
+  out[#out + 1] = orders[i]
+end
+return out

@@ -1,0 +1,41 @@
+-- upsert_sale.lua: create a sale, or change its settings, without ever losing a sale.
+--
+-- KEYS[1]  hg:{<sale>}:sale   hash: stock, remaining, sold, limit, starts_at_ms, rate, seq
+-- ARGV[1]  stock           total items (sold + remaining), a non-negative integer
+-- ARGV[2]  limit           most items per visitor, >= 1
+-- ARGV[3]  starts_at_ms    when the sale opens, unix ms
+-- ARGV[4]  rate            buyers admitted per second, >= 1
+-- ARGV[5]  sale id         (the <sale> of the key)
+-- ARGV[6]  events channel  (PUBLISHed "open:<sale>" or "sold_out:<sale>")
+--
+-- Returns:
+--   {"created", remaining}            a new sale
+--   {"updated", remaining}            an existing sale, settings replaced
+--   {"stock_below_sold", sold}        stock < items already sold; nothing changed
+--
+-- Invariants kept: sold is never changed here, and remaining = stock - sold >= 0 afterwards.
+-- Every origin is told the sale's new standing on the events channel, so a restocked sale
+-- leaves every origin's sold-out memory.
+
+local key = KEYS[1]
+local stock = tonumber(ARGV[1])
+local sold = tonumber(redis.call('HGET', key, 'sold') or '0')
+if stock < sold then
+  return {'stock_below_sold', sold}
+end
+local created = redis.call('EXISTS', key) == 0
+local remaining = stock - sold
+redis.call('HSET', key, 'stock', stock, 'remaining', remaining, 'sold', sold,
+  'limit', ARGV[2], 'starts_at_ms', ARGV[3], 'rate', ARGV[4])
+if created then
+  redis.call('HSET', key, 'seq', 0)
+end
+if remaining > 0 then
+  redis.call('PUBLISH', ARGV[6], 'open:' .. ARGV[5])
+else
+  redis.call('PUBLISH', ARGV[6], 'sold_out:' .. ARGV[5])
+end
+if created then
+  return {'created', remaining}
+end
+return {'updated', remaining}

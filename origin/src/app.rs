@@ -1,0 +1,448 @@
+//! The HTTP surface: routes, handlers and middleware.
+//!
+//! | method | path | what |
+//! |---|---|---|
+//! | `GET` | `/v1/sales/{sale}` | public sale state, cacheable for 1 s |
+//! | `POST` | `/v1/sales/{sale}/purchase` | buy with an admission pass (`Authorization: Bearer <pass>`) |
+//! | `PUT` | `/admin/v1/sales/{sale}` | create or update a sale (admin bearer token) |
+//! | `GET` | `/admin/v1/sales/{sale}` | full state of a sale (admin bearer token) |
+//! | `GET` | `/healthz` | the process is up |
+//! | `GET` | `/readyz` | Redis answers, holds the scripts, and sale events are subscribed |
+//! | `GET` | `/metrics` | Prometheus metrics |
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use herdgate_core::wire::{PurchaseRequest, PurchaseResponse, SaleConfig};
+use herdgate_core::{Check, ErrorCode, Keyring, PassClaims, SaleId};
+use serde::de::DeserializeOwned;
+use tokio::sync::Semaphore;
+
+use crate::config::AdminToken;
+use crate::error::{ApiError, Outcome};
+use crate::metrics::Metrics;
+use crate::soldout::SoldOutBoard;
+use crate::store::{PurchaseOutcome, Store};
+
+/// The most stock a sale may hold: Lua numbers are doubles, exact up to 2^53.
+pub const MAX_STOCK: u64 = 1_000_000_000_000_000;
+
+/// Everything a request handler needs. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<Store>,
+    board: Arc<SoldOutBoard>,
+    metrics: Metrics,
+    keyring: Keyring,
+    admin_token: AdminToken,
+    in_flight: Arc<Semaphore>,
+    max_in_flight: usize,
+    subscribed: Arc<AtomicBool>,
+    leeway_secs: u64,
+    max_body_bytes: usize,
+    events_channel: String,
+}
+
+/// The parts an [`AppState`] is built from.
+pub struct Parts {
+    /// The inventory store.
+    pub store: Arc<Store>,
+    /// The sold-out memory.
+    pub board: Arc<SoldOutBoard>,
+    /// Verifies passes.
+    pub keyring: Keyring,
+    /// Guards the admin API.
+    pub admin_token: AdminToken,
+    /// Requests handled at once before 503.
+    pub max_in_flight: usize,
+    /// Clock skew tolerated on passes, seconds.
+    pub leeway_secs: u64,
+    /// Largest request body, bytes.
+    pub max_body_bytes: usize,
+    /// The sale events channel.
+    pub events_channel: String,
+    /// Whether this origin is subscribed to the events channel.
+    pub subscribed: Arc<AtomicBool>,
+}
+
+impl AppState {
+    /// Builds the state.
+    pub fn new(p: Parts) -> Self {
+        AppState {
+            inner: Arc::new(Inner {
+                store: p.store,
+                board: p.board,
+                metrics: Metrics::default(),
+                keyring: p.keyring,
+                admin_token: p.admin_token,
+                in_flight: Arc::new(Semaphore::new(p.max_in_flight.max(1))),
+                max_in_flight: p.max_in_flight.max(1),
+                subscribed: p.subscribed,
+                leeway_secs: p.leeway_secs,
+                max_body_bytes: p.max_body_bytes,
+                events_channel: p.events_channel,
+            }),
+        }
+    }
+}
+
+/// The router, with every route and middleware.
+pub fn app(state: AppState) -> Router {
+    let gated = Router::new()
+        .route("/v1/sales/{sale}", get(public_state))
+        .route("/v1/sales/{sale}/purchase", axum::routing::post(purchase))
+        .route("/admin/v1/sales/{sale}", get(admin_state).put(upsert_sale))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            limit_in_flight,
+        ));
+    let probes = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics));
+    let max_body = state.inner.max_body_bytes;
+    gated
+        .merge(probes)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), track))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+fn sale_id(path: Result<Path<String>, PathRejection>) -> Result<SaleId, ApiError> {
+    let Path(raw) = path.map_err(|_| ApiError(ErrorCode::InvalidSaleId))?;
+    SaleId::parse(&raw).map_err(|_| ApiError(ErrorCode::InvalidSaleId))
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Parses a JSON body; an empty body is `T::default()` when `empty_ok`.
+fn json_body<T: DeserializeOwned + Default>(
+    body: Result<Bytes, BytesRejection>,
+    empty_ok: bool,
+) -> Result<T, ApiError> {
+    let bytes = body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError(ErrorCode::BodyTooLarge)
+        } else {
+            ApiError(ErrorCode::InvalidBody)
+        }
+    })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return if empty_ok {
+            Ok(T::default())
+        } else {
+            Err(ApiError(ErrorCode::InvalidBody))
+        };
+    }
+    serde_json::from_slice(&bytes).map_err(|_| ApiError(ErrorCode::InvalidBody))
+}
+
+fn with_outcome(mut response: Response, outcome: &'static str) -> Response {
+    response.extensions_mut().insert(Outcome(outcome));
+    response
+}
+
+fn is_pass_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+async fn purchase(
+    State(app): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let app = &app.inner;
+    let sale = sale_id(path)?;
+    let request: PurchaseRequest = json_body(body, true)?;
+    let token = bearer(&headers).ok_or(ApiError(ErrorCode::MissingPass))?;
+    let now_ms = now_ms();
+    let check = Check {
+        sale: &sale,
+        now: now_ms / 1000,
+        leeway: app.leeway_secs,
+    };
+    let pass: PassClaims = app
+        .keyring
+        .verify(token, &check)
+        .map_err(|e| ApiError(ErrorCode::for_pass(&e)))?;
+    if !is_pass_id(&pass.id) {
+        return Err(ApiError(ErrorCode::PassInvalidClaims));
+    }
+
+    // The sold-out fast path: no Redis round trip.
+    if let Some(sold_out) = app.board.get(&sale) {
+        return match sold_out.order_of(&pass.visitor) {
+            Some(order) => Ok(order_response(false, order.clone(), 0)),
+            None => Err(ApiError(ErrorCode::SoldOut)),
+        };
+    }
+
+    let outcome = app
+        .store
+        .purchase(
+            &sale,
+            &pass.visitor,
+            &pass.id,
+            request.quantity,
+            now_ms,
+            &app.events_channel,
+        )
+        .await?;
+    match outcome {
+        PurchaseOutcome::Created { order, remaining } => {
+            app.metrics.set_stock(sale.as_str(), remaining);
+            if remaining == 0 {
+                app.board.sold_out(&sale, &app.store);
+            }
+            Ok(order_response(true, order, remaining))
+        }
+        PurchaseOutcome::Existing { order, remaining } => {
+            Ok(order_response(false, order, remaining))
+        }
+        PurchaseOutcome::SoldOut => {
+            app.board.sold_out(&sale, &app.store);
+            Err(ApiError(ErrorCode::SoldOut))
+        }
+        PurchaseOutcome::UnknownSale => Err(ApiError(ErrorCode::UnknownSale)),
+        PurchaseOutcome::PassSpent => Err(ApiError(ErrorCode::PassSpent)),
+        PurchaseOutcome::NotOpen => Err(ApiError(ErrorCode::SaleNotOpen)),
+        PurchaseOutcome::OverLimit => Err(ApiError(ErrorCode::OverLimit)),
+    }
+}
+
+fn order_response(created: bool, order: herdgate_core::wire::Order, remaining: u64) -> Response {
+    let (status, outcome) = if created {
+        (StatusCode::CREATED, "created")
+    } else {
+        (StatusCode::OK, "existing")
+    };
+    let body = PurchaseResponse {
+        created,
+        order,
+        remaining,
+    };
+    let mut response = (status, Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    with_outcome(response, outcome)
+}
+
+async fn public_state(
+    State(app): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let app = &app.inner;
+    let sale = sale_id(path)?;
+    let state = match app.board.get(&sale) {
+        Some(sold_out) => sold_out.state.clone(),
+        None => {
+            let (state, _) = app
+                .store
+                .sale_state(&sale, now_ms())
+                .await?
+                .ok_or(ApiError(ErrorCode::UnknownSale))?;
+            app.metrics.set_stock(sale.as_str(), state.remaining);
+            state
+        }
+    };
+    let mut response = Json(state).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=1"),
+    );
+    Ok(with_outcome(response, "ok"))
+}
+
+fn require_admin(app: &Inner, headers: &HeaderMap) -> Result<(), ApiError> {
+    match bearer(headers) {
+        Some(token) if app.admin_token.matches(token) => Ok(()),
+        _ => Err(ApiError(ErrorCode::Unauthorized)),
+    }
+}
+
+async fn admin_state(
+    State(app): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let app = &app.inner;
+    require_admin(app, &headers)?;
+    let sale = sale_id(path)?;
+    let state = app
+        .store
+        .admin_state(&sale, now_ms())
+        .await?
+        .ok_or(ApiError(ErrorCode::UnknownSale))?;
+    app.metrics.set_stock(sale.as_str(), state.state.remaining);
+    Ok(with_outcome(Json(state).into_response(), "ok"))
+}
+
+/// `SaleConfig` has no sensible default; an empty body is refused before this is used.
+#[derive(serde::Deserialize)]
+#[serde(transparent)]
+struct SaleConfigBody(SaleConfig);
+
+impl Default for SaleConfigBody {
+    fn default() -> Self {
+        SaleConfigBody(SaleConfig {
+            stock: 0,
+            per_visitor_limit: 0,
+            starts_at_ms: 0,
+            admission_rate: 0,
+        })
+    }
+}
+
+async fn upsert_sale(
+    State(app): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let app = &app.inner;
+    require_admin(app, &headers)?;
+    let sale = sale_id(path)?;
+    let SaleConfigBody(config) = json_body(body, false)?;
+    if config.stock > MAX_STOCK || config.per_visitor_limit == 0 || config.admission_rate == 0 {
+        return Err(ApiError(ErrorCode::InvalidSaleConfig));
+    }
+    let created = app
+        .store
+        .upsert_sale(&sale, &config, &app.events_channel)
+        .await?
+        .ok_or(ApiError(ErrorCode::StockBelowSold))?;
+    let state = app
+        .store
+        .admin_state(&sale, now_ms())
+        .await?
+        .ok_or(ApiError(ErrorCode::Internal))?;
+    app.metrics.set_stock(sale.as_str(), state.state.remaining);
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(with_outcome(
+        (status, Json(state)).into_response(),
+        if created { "created" } else { "ok" },
+    ))
+}
+
+async fn healthz() -> Response {
+    with_outcome(
+        Json(serde_json::json!({"status": "ok"})).into_response(),
+        "ok",
+    )
+}
+
+async fn readyz(State(app): State<AppState>) -> Result<Response, ApiError> {
+    if !app.inner.subscribed.load(Ordering::Acquire) {
+        return Err(ApiError(ErrorCode::StoreUnavailable));
+    }
+    match app.inner.store.ready().await {
+        Ok(true) => Ok(with_outcome(
+            Json(serde_json::json!({"status": "ready"})).into_response(),
+            "ok",
+        )),
+        Ok(false) => {
+            // Redis answers but lost its scripts (restarted): load them for next time.
+            if let Err(e) = app.inner.store.load_scripts().await {
+                tracing::warn!(error = %e, "could not load scripts");
+            }
+            Err(ApiError(ErrorCode::StoreUnavailable))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn metrics(State(app): State<AppState>) -> Response {
+    let m = &app.inner.metrics;
+    m.set_sold_out_in_memory(app.inner.board.ready_count());
+    m.set_in_flight(
+        app.inner
+            .max_in_flight
+            .saturating_sub(app.inner.in_flight.available_permits()),
+    );
+    let mut response = m.encode().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    with_outcome(response, "ok")
+}
+
+async fn not_found() -> ApiError {
+    ApiError(ErrorCode::NotFound)
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError(ErrorCode::MethodNotAllowed)
+}
+
+/// Refuses at once, with 503 and Retry-After, when `max_in_flight` requests are under way,
+/// instead of queueing without bound.
+async fn limit_in_flight(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    match Arc::clone(&app.inner.in_flight).try_acquire_owned() {
+        Ok(_permit) => next.run(request).await,
+        Err(_) => ApiError(ErrorCode::Overloaded).into_response(),
+    }
+}
+
+/// Counts every request by route and outcome, and times it.
+async fn track(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let response = next.run(request).await;
+    let outcome = response
+        .extensions()
+        .get::<Outcome>()
+        .map(|o| o.0)
+        .unwrap_or_else(|| status_outcome(response.status()));
+    app.inner
+        .metrics
+        .observe(&route, outcome, started.elapsed().as_secs_f64());
+    response
+}
+
+fn status_outcome(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        200..=299 => "ok",
+        400..=499 => "client_error",
+        _ => "server_error",
+    }
+}

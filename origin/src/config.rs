@@ -1,0 +1,166 @@
+//! The origin's configuration: command-line flags, each with an environment fallback.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+use herdgate_core::Keyring;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// Configuration of one origin process. Every flag can also be set by the environment
+/// variable named in its help; secrets are best set that way.
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "herdgate-origin",
+    version,
+    about = "herdgate origin: sells admitted buyers exactly the stock there is"
+)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "HERDGATE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Redis URL: redis://[user:password@]host:port[/db].
+    #[arg(
+        long,
+        env = "HERDGATE_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379"
+    )]
+    pub redis_url: String,
+
+    /// Redis connections; each multiplexes and pipelines many requests.
+    #[arg(long, env = "HERDGATE_REDIS_POOL_SIZE", default_value_t = 2)]
+    pub redis_pool_size: usize,
+
+    /// Redis command timeout in milliseconds; slower answers become 503 store_unavailable.
+    #[arg(long, env = "HERDGATE_REDIS_TIMEOUT_MS", default_value_t = 1000)]
+    pub redis_timeout_ms: u64,
+
+    /// Keys that verify admission passes: `kid:base64url-secret[,kid:secret...]`, the same
+    /// keyring as the edge's `PASS_KEYS` secret (the first key is the current one).
+    #[arg(long, env = "HERDGATE_PASS_KEYS", hide_env_values = true)]
+    pub pass_keys: PassKeys,
+
+    /// Bearer token for the admin API (at least 16 characters).
+    #[arg(long, env = "HERDGATE_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: AdminToken,
+
+    /// Requests handled at once; more get 503 overloaded with Retry-After at once.
+    #[arg(long, env = "HERDGATE_MAX_IN_FLIGHT", default_value_t = 512)]
+    pub max_in_flight: usize,
+
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "HERDGATE_MAX_BODY_BYTES", default_value_t = 4096)]
+    pub max_body_bytes: usize,
+
+    /// Seconds of clock skew tolerated between the edge that signed a pass and this origin.
+    #[arg(long, env = "HERDGATE_CLOCK_LEEWAY_SECS", default_value_t = 5)]
+    pub clock_leeway_secs: u64,
+
+    /// Redis pub/sub channel on which sales announce "sold_out:<sale>" and "open:<sale>".
+    #[arg(
+        long,
+        env = "HERDGATE_EVENTS_CHANNEL",
+        default_value = "herdgate:sale-events"
+    )]
+    pub events_channel: String,
+}
+
+impl Config {
+    /// The Redis command timeout.
+    pub fn redis_timeout(&self) -> Duration {
+        Duration::from_millis(self.redis_timeout_ms.max(1))
+    }
+}
+
+/// The pass keyring, parsed from its flag.
+#[derive(Clone, Debug)]
+pub struct PassKeys(pub Keyring);
+
+impl std::str::FromStr for PassKeys {
+    type Err = herdgate_core::KeyringError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Keyring::parse(s).map(PassKeys)
+    }
+}
+
+/// The admin bearer token. `Debug` is redacted; comparison is constant time over digests, so
+/// neither the content nor the length leaks through timing.
+#[derive(Clone)]
+pub struct AdminToken([u8; 32]);
+
+/// The shortest admin token accepted.
+pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
+
+impl AdminToken {
+    /// Whether `candidate` is the token.
+    pub fn matches(&self, candidate: &str) -> bool {
+        let digest: [u8; 32] = Sha256::digest(candidate.as_bytes()).into();
+        digest.ct_eq(&self.0).into()
+    }
+}
+
+impl std::str::FromStr for AdminToken {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() < MIN_ADMIN_TOKEN_LEN {
+            return Err(format!(
+                "the admin token must be at least {MIN_ADMIN_TOKEN_LEN} characters"
+            ));
+        }
+        Ok(AdminToken(Sha256::digest(s.as_bytes()).into()))
+    }
+}
+
+impl fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdminToken(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEYS: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+
+    #[test]
+    fn parses_with_defaults_and_redacts_secrets() {
+        let c = Config::try_parse_from([
+            "herdgate-origin",
+            "--pass-keys",
+            KEYS,
+            "--admin-token",
+            "correct horse battery staple",
+        ])
+        .unwrap();
+        assert_eq!(c.max_in_flight, 512);
+        assert!(c.admin_token.matches("correct horse battery staple"));
+        assert!(!c.admin_token.matches("correct horse battery stapl"));
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("horse"), "{shown}");
+        assert!(!shown.contains("AAECAwQF"), "{shown}");
+    }
+
+    #[test]
+    fn refuses_weak_secrets() {
+        assert!(Config::try_parse_from([
+            "herdgate-origin",
+            "--pass-keys",
+            KEYS,
+            "--admin-token",
+            "short"
+        ])
+        .is_err());
+        assert!(Config::try_parse_from([
+            "herdgate-origin",
+            "--pass-keys",
+            "k1:AAAA",
+            "--admin-token",
+            "correct horse battery staple"
+        ])
+        .is_err());
+    }
+}

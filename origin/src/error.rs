@@ -1,0 +1,59 @@
+//! Refusals as HTTP responses.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use herdgate_core::wire::ErrorBody;
+use herdgate_core::ErrorCode;
+
+use crate::store::StoreError;
+
+/// The outcome of a request as the metrics label it: `created`, `existing`, `ok`, or the
+/// refusal code. Handlers put it in the response's extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome(pub &'static str);
+
+/// A typed refusal. The response carries the code, its status and its sentence, never the
+/// cause behind it (that goes to the log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiError(pub ErrorCode);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let code = self.0;
+        let status =
+            StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, Json(ErrorBody::from(code))).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if status == StatusCode::UNAUTHORIZED && code == ErrorCode::Unauthorized {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response.extensions_mut().insert(Outcome(code.as_str()));
+        response
+    }
+}
+
+impl From<ErrorCode> for ApiError {
+    fn from(code: ErrorCode) -> Self {
+        ApiError(code)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "inventory store unavailable");
+                ApiError(ErrorCode::StoreUnavailable)
+            }
+            StoreError::Protocol(detail) => {
+                tracing::error!(%detail, "unexpected answer from the inventory store");
+                ApiError(ErrorCode::Internal)
+            }
+        }
+    }
+}

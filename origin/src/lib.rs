@@ -1,0 +1,81 @@
+//! The herdgate origin: the one place stock is sold.
+//!
+//! It trusts nothing that reaches it: every purchase carries an admission pass that is
+//! verified again here (the edge may be bypassed), and then one Lua script decides, atomically
+//! in Redis, whether the visitor gets an order. Sold-out sales are answered from memory.
+//!
+//! # Layout
+//!
+//! - [`config`]: flags and environment variables ([`Config`]).
+//! - [`app`]: routes, handlers and middleware ([`app::app`] builds the router).
+//! - [`store`]: Redis, driven only through the scripts in `lua/`.
+//! - [`soldout`]: the sold-out memory and the pub/sub listener that keeps it current.
+//! - [`metrics`]: Prometheus metrics.
+//! - [`error`]: refusals as HTTP responses.
+//!
+//! [`run`] serves on a listener until a shutdown future resolves; `main.rs` only parses
+//! flags, binds and waits for a signal. Tests call [`run`] on `127.0.0.1:0`.
+
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod soldout;
+pub mod store;
+
+use std::future::Future;
+use std::sync::Arc;
+
+pub use config::Config;
+use tokio::net::TcpListener;
+
+use crate::app::{AppState, Parts};
+use crate::soldout::{EventListener, SoldOutBoard};
+use crate::store::{Store, StoreConfig, StoreError};
+
+/// Serves the origin on `listener` until `shutdown` resolves, then finishes the requests under
+/// way and closes the Redis connections.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StoreError> {
+    let store = Arc::new(
+        Store::connect(StoreConfig {
+            url: config.redis_url.clone(),
+            pool_size: config.redis_pool_size,
+            command_timeout: config.redis_timeout(),
+        })
+        .await?,
+    );
+    let board = Arc::new(SoldOutBoard::default());
+    let events = EventListener::start(
+        Arc::clone(&store),
+        Arc::clone(&board),
+        config.events_channel.clone(),
+    )?;
+    let state = AppState::new(Parts {
+        store: Arc::clone(&store),
+        board,
+        keyring: config.pass_keys.0.clone(),
+        admin_token: config.admin_token.clone(),
+        max_in_flight: config.max_in_flight,
+        leeway_secs: config.clock_leeway_secs,
+        max_body_bytes: config.max_body_bytes,
+        events_channel: config.events_channel.clone(),
+        subscribed: events.subscribed(),
+    });
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "herdgate origin listening");
+    }
+    let served = axum::serve(listener, app::app(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    events.stop().await;
+    store.quit().await;
+    if let Err(e) = served {
+        tracing::error!(error = %e, "server stopped with an error");
+    }
+    tracing::info!("herdgate origin stopped");
+    Ok(())
+}

@@ -1,0 +1,477 @@
+//! The inventory store: Redis, driven only through the scripts in `lua/`.
+//!
+//! Every key of one sale shares the Redis Cluster hash tag `{<sale>}`:
+//!
+//! | key | type | what |
+//! |---|---|---|
+//! | `hg:{<sale>}:sale` | hash | stock, remaining, sold, limit, starts_at_ms, rate, seq |
+//! | `hg:{<sale>}:orders` | hash | visitor → order JSON |
+//! | `hg:{<sale>}:passes` | hash | spent pass id → order id |
+//! | `hg:{<sale>}:log` | stream | one entry per order, for downstream consumers |
+//!
+//! Scripts are hashed once at start-up ([`Scripts`]), called with `EVALSHA`, and loaded again
+//! when Redis answers `NOSCRIPT` (after a restart or a `SCRIPT FLUSH`). fred multiplexes the
+//! commands of all concurrent requests over a few connections and pipelines them, so many
+//! purchases share one round trip's worth of syscalls.
+
+use std::time::Duration;
+
+use fred::prelude::*;
+use fred::types::scripts::Script;
+use herdgate_core::wire::{AdminSaleState, Order, SaleConfig, SaleState, SaleStatus};
+use herdgate_core::{SaleId, VisitorId};
+
+/// Why the store could not answer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Redis is unreachable, too slow, or restarting. The operation may or may not have been
+    /// applied; every write here is idempotent, so retrying is safe.
+    #[error("redis unavailable: {0}")]
+    Unavailable(#[source] Error),
+    /// Redis answered something the scripts never return: a bug or a foreign key layout.
+    #[error("unexpected reply from redis: {0}")]
+    Protocol(String),
+}
+
+impl From<Error> for StoreError {
+    fn from(e: Error) -> Self {
+        match e.kind() {
+            ErrorKind::Timeout
+            | ErrorKind::IO
+            | ErrorKind::Canceled
+            | ErrorKind::Backpressure
+            | ErrorKind::Routing
+            | ErrorKind::Cluster => StoreError::Unavailable(e),
+            _ if e.details().starts_with("LOADING") || e.details().starts_with("BUSY") => {
+                StoreError::Unavailable(e)
+            }
+            _ => StoreError::Protocol(e.to_string()),
+        }
+    }
+}
+
+/// The Lua scripts, embedded at build time and hashed once.
+pub struct Scripts {
+    purchase: Script,
+    upsert_sale: Script,
+    sold_out_snapshot: Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        Scripts {
+            purchase: Script::from_lua(include_str!("../../lua/purchase.lua")),
+            upsert_sale: Script::from_lua(include_str!("../../lua/upsert_sale.lua")),
+            sold_out_snapshot: Script::from_lua(include_str!("../../lua/sold_out_snapshot.lua")),
+        }
+    }
+
+    fn all(&self) -> [&Script; 3] {
+        [&self.purchase, &self.upsert_sale, &self.sold_out_snapshot]
+    }
+
+    /// The SHA1 of the purchase script, as `EVALSHA` takes it (used by the benchmark).
+    pub fn purchase_sha(&self) -> &str {
+        self.purchase.sha1()
+    }
+}
+
+/// The keys of one sale.
+pub struct SaleKeys {
+    /// `hg:{<sale>}:sale`
+    pub sale: String,
+    /// `hg:{<sale>}:orders`
+    pub orders: String,
+    /// `hg:{<sale>}:passes`
+    pub passes: String,
+    /// `hg:{<sale>}:log`
+    pub log: String,
+}
+
+impl SaleKeys {
+    /// The keys of `sale`.
+    pub fn new(sale: &SaleId) -> Self {
+        SaleKeys {
+            sale: format!("hg:{{{sale}}}:sale"),
+            orders: format!("hg:{{{sale}}}:orders"),
+            passes: format!("hg:{{{sale}}}:passes"),
+            log: format!("hg:{{{sale}}}:log"),
+        }
+    }
+}
+
+/// What the purchase script decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PurchaseOutcome {
+    /// A new order; `remaining` items are left.
+    Created {
+        /// The order.
+        order: Order,
+        /// Items left.
+        remaining: u64,
+    },
+    /// The visitor already had this order.
+    Existing {
+        /// The order.
+        order: Order,
+        /// Items left.
+        remaining: u64,
+    },
+    /// No such sale.
+    UnknownSale,
+    /// The pass bought before and that order no longer exists.
+    PassSpent,
+    /// The sale opens at this unix ms.
+    NotOpen,
+    /// The quantity is outside 1..=limit.
+    OverLimit,
+    /// Not enough stock; nothing changed.
+    SoldOut,
+}
+
+/// A sold-out sale, read atomically with all of its orders.
+#[derive(Debug, Clone)]
+pub enum Snapshot {
+    /// No such sale.
+    Missing,
+    /// The sale has stock again.
+    NotSoldOut,
+    /// Sold out: the public state and every order.
+    SoldOut {
+        /// The public state.
+        state: SaleState,
+        /// Every order, by visitor.
+        orders: Vec<(VisitorId, Order)>,
+    },
+}
+
+/// Settings for the Redis connections.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// `redis://host:port[/db]`, with optional user and password.
+    pub url: String,
+    /// Connections, each multiplexing many requests.
+    pub pool_size: usize,
+    /// A command that takes longer fails with [`StoreError::Unavailable`].
+    pub command_timeout: Duration,
+}
+
+/// The inventory store.
+pub struct Store {
+    pool: Pool,
+    scripts: Scripts,
+    config: StoreConfig,
+}
+
+fn builder(config: &StoreConfig) -> Result<Builder, Error> {
+    let mut redis = Config::from_url(&config.url)?;
+    // Start even if Redis is down (readiness says so); reconnect for ever, quickly.
+    redis.fail_fast = false;
+    let mut b = Builder::from_config(redis);
+    b.set_policy(ReconnectPolicy::new_constant(0, 100));
+    b.with_performance_config(|p| {
+        p.default_command_timeout = config.command_timeout;
+    });
+    b.with_connection_config(|c| {
+        c.connection_timeout = config.command_timeout;
+        c.internal_command_timeout = config.command_timeout;
+        // A command retried after a dropped connection may run twice: every script here is
+        // idempotent, so that is safe; more attempts only delay the 503.
+        c.max_command_attempts = 2;
+        c.unresponsive.max_timeout = Some(config.command_timeout * 2);
+        c.unresponsive.interval = Duration::from_millis(250);
+        c.tcp.nodelay = Some(true);
+    });
+    Ok(b)
+}
+
+impl Store {
+    /// Connects (in the background: the store is usable at once and fails fast while Redis is
+    /// unreachable) and loads the scripts once Redis answers.
+    pub async fn connect(config: StoreConfig) -> Result<Self, StoreError> {
+        let pool = builder(&config)?.build_pool(config.pool_size.max(1))?;
+        let _handles = pool.connect_pool();
+        let store = Store {
+            pool,
+            scripts: Scripts::new(),
+            config,
+        };
+        match tokio::time::timeout(
+            store.config.command_timeout * 3,
+            store.pool.wait_for_connect(),
+        )
+        .await
+        {
+            Ok(Ok(())) => {
+                if let Err(e) = store.load_scripts().await {
+                    tracing::warn!(error = %e, "could not load scripts yet; will retry on demand");
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "redis not reachable yet"),
+            Err(_) => tracing::warn!("redis not reachable yet; retrying in the background"),
+        }
+        Ok(store)
+    }
+
+    /// A client for pub/sub on the same server, with the same settings.
+    pub fn subscriber(&self) -> Result<fred::clients::SubscriberClient, StoreError> {
+        Ok(builder(&self.config)?.build_subscriber_client()?)
+    }
+
+    /// The scripts (their hashes).
+    pub fn scripts(&self) -> &Scripts {
+        &self.scripts
+    }
+
+    /// Loads every script into Redis's script cache.
+    pub async fn load_scripts(&self) -> Result<(), StoreError> {
+        for s in self.scripts.all() {
+            if let Some(lua) = s.lua() {
+                let _: String = self.pool.next().script_load(lua.clone()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether Redis answers and holds every script.
+    pub async fn ready(&self) -> Result<bool, StoreError> {
+        let shas: Vec<String> = self
+            .scripts
+            .all()
+            .iter()
+            .map(|s| s.sha1().to_string())
+            .collect();
+        let present: Vec<bool> = self.pool.next().script_exists(shas).await?;
+        Ok(present.iter().all(|p| *p))
+    }
+
+    async fn evalsha(
+        &self,
+        script: &Script,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> Result<Vec<Value>, StoreError> {
+        let client = self.pool.next();
+        match client
+            .evalsha::<Vec<Value>, _, _, _>(script.sha1().clone(), keys.clone(), args.clone())
+            .await
+        {
+            Err(e) if e.details().starts_with("NOSCRIPT") => {
+                tracing::info!("redis lost its script cache; loading scripts again");
+                self.load_scripts().await?;
+                Ok(client.evalsha(script.sha1().clone(), keys, args).await?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// Runs the purchase script (see `lua/purchase.lua`).
+    pub async fn purchase(
+        &self,
+        sale: &SaleId,
+        visitor: &VisitorId,
+        pass_id: &str,
+        quantity: u32,
+        now_ms: u64,
+        channel: &str,
+    ) -> Result<PurchaseOutcome, StoreError> {
+        let k = SaleKeys::new(sale);
+        let reply = self
+            .evalsha(
+                &self.scripts.purchase,
+                vec![k.sale, k.orders, k.passes, k.log],
+                vec![
+                    visitor.to_string(),
+                    pass_id.to_owned(),
+                    quantity.to_string(),
+                    now_ms.to_string(),
+                    sale.to_string(),
+                    channel.to_owned(),
+                ],
+            )
+            .await?;
+        let tag = text(&reply, 0)?;
+        Ok(match tag.as_str() {
+            "created" => PurchaseOutcome::Created {
+                order: parse_order(&text(&reply, 1)?)?,
+                remaining: int(&reply, 2)?,
+            },
+            "existing" => PurchaseOutcome::Existing {
+                order: parse_order(&text(&reply, 1)?)?,
+                remaining: int(&reply, 2)?,
+            },
+            "unknown_sale" => PurchaseOutcome::UnknownSale,
+            "pass_spent" => PurchaseOutcome::PassSpent,
+            "not_open" => PurchaseOutcome::NotOpen,
+            "over_limit" => PurchaseOutcome::OverLimit,
+            "sold_out" => PurchaseOutcome::SoldOut,
+            other => return Err(StoreError::Protocol(format!("purchase returned {other:?}"))),
+        })
+    }
+
+    /// Creates or updates a sale (see `lua/upsert_sale.lua`). `Ok(None)` when the new stock is
+    /// below what was sold; otherwise whether the sale was created.
+    pub async fn upsert_sale(
+        &self,
+        sale: &SaleId,
+        config: &SaleConfig,
+        channel: &str,
+    ) -> Result<Option<bool>, StoreError> {
+        let k = SaleKeys::new(sale);
+        let reply = self
+            .evalsha(
+                &self.scripts.upsert_sale,
+                vec![k.sale],
+                vec![
+                    config.stock.to_string(),
+                    config.per_visitor_limit.to_string(),
+                    config.starts_at_ms.to_string(),
+                    config.admission_rate.to_string(),
+                    sale.to_string(),
+                    channel.to_owned(),
+                ],
+            )
+            .await?;
+        match text(&reply, 0)?.as_str() {
+            "created" => Ok(Some(true)),
+            "updated" => Ok(Some(false)),
+            "stock_below_sold" => Ok(None),
+            other => Err(StoreError::Protocol(format!("upsert returned {other:?}"))),
+        }
+    }
+
+    /// The public state of a sale (one `HMGET`), or `None` if there is no such sale.
+    pub async fn sale_state(
+        &self,
+        sale: &SaleId,
+        now_ms: u64,
+    ) -> Result<Option<(SaleState, SaleConfig)>, StoreError> {
+        let k = SaleKeys::new(sale);
+        let f: Vec<Option<u64>> = self
+            .pool
+            .next()
+            .hmget(
+                k.sale,
+                vec![
+                    "stock",
+                    "remaining",
+                    "sold",
+                    "limit",
+                    "starts_at_ms",
+                    "rate",
+                ],
+            )
+            .await?;
+        let [Some(stock), Some(remaining), Some(sold), Some(limit), Some(starts_at_ms), Some(rate)] =
+            f[..]
+        else {
+            return Ok(None);
+        };
+        let admission_rate = u32::try_from(rate).unwrap_or(u32::MAX);
+        let state = SaleState {
+            sale: sale.clone(),
+            status: SaleStatus::at(remaining, starts_at_ms, now_ms),
+            remaining,
+            sold,
+            starts_at_ms,
+            admission_rate,
+        };
+        let config = SaleConfig {
+            stock,
+            per_visitor_limit: u32::try_from(limit).unwrap_or(u32::MAX),
+            starts_at_ms,
+            admission_rate,
+        };
+        Ok(Some((state, config)))
+    }
+
+    /// Everything about a sale, for operators.
+    pub async fn admin_state(
+        &self,
+        sale: &SaleId,
+        now_ms: u64,
+    ) -> Result<Option<AdminSaleState>, StoreError> {
+        let Some((state, config)) = self.sale_state(sale, now_ms).await? else {
+            return Ok(None);
+        };
+        let k = SaleKeys::new(sale);
+        let client = self.pool.next();
+        let orders: u64 = client.hlen(k.orders).await?;
+        let stream_length: u64 = client.xlen(k.log).await?;
+        Ok(Some(AdminSaleState {
+            config,
+            state,
+            orders,
+            stream_length,
+        }))
+    }
+
+    /// Reads a sold-out sale and all its orders in one atomic step
+    /// (see `lua/sold_out_snapshot.lua`).
+    pub async fn sold_out_snapshot(&self, sale: &SaleId) -> Result<Snapshot, StoreError> {
+        let k = SaleKeys::new(sale);
+        let reply = self
+            .evalsha(
+                &self.scripts.sold_out_snapshot,
+                vec![k.sale, k.orders],
+                Vec::new(),
+            )
+            .await?;
+        if reply.is_empty() {
+            return Ok(Snapshot::Missing);
+        }
+        if int(&reply, 0)? > 0 {
+            return Ok(Snapshot::NotSoldOut);
+        }
+        let sold = int(&reply, 1)?;
+        let starts_at_ms = int(&reply, 2)?;
+        let rate = int(&reply, 3)?;
+        let mut orders = Vec::with_capacity((reply.len() - 4) / 2);
+        for pair in reply[4..].chunks(2) {
+            let [v, o] = pair else {
+                return Err(StoreError::Protocol("odd orders hash".into()));
+            };
+            let visitor = v
+                .as_str()
+                .and_then(|s| VisitorId::parse(&s).ok())
+                .ok_or_else(|| StoreError::Protocol("bad visitor in orders".into()))?;
+            let order = parse_order(&o.as_str().unwrap_or_default())?;
+            orders.push((visitor, order));
+        }
+        Ok(Snapshot::SoldOut {
+            state: SaleState {
+                sale: sale.clone(),
+                status: SaleStatus::SoldOut,
+                remaining: 0,
+                sold,
+                starts_at_ms,
+                admission_rate: u32::try_from(rate).unwrap_or(u32::MAX),
+            },
+            orders,
+        })
+    }
+
+    /// Closes the connections.
+    pub async fn quit(&self) {
+        let _ = self.pool.quit().await;
+    }
+}
+
+fn text(reply: &[Value], i: usize) -> Result<String, StoreError> {
+    reply
+        .get(i)
+        .and_then(|v| v.as_str().map(|s| s.into_owned()))
+        .ok_or_else(|| StoreError::Protocol(format!("missing text at {i}")))
+}
+
+fn int(reply: &[Value], i: usize) -> Result<u64, StoreError> {
+    reply
+        .get(i)
+        .and_then(Value::as_u64)
+        .ok_or_else(|| StoreError::Protocol(format!("missing integer at {i}")))
+}
+
+fn parse_order(json: &str) -> Result<Order, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Protocol(format!("bad order JSON: {e}")))
+}

@@ -1,0 +1,146 @@
+//! The admin API, the public state and the probes.
+
+use std::time::Duration;
+
+use herdgate_testkit::now_ms;
+use serde_json::json;
+
+use crate::support::{bounded, code, status_json, Env};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_creates_updates_and_reads_sales_behind_its_token() {
+    bounded(Duration::from_secs(60), async {
+        let env = Env::start().await.unwrap();
+        let base = env.origin.url();
+        let config = json!({
+            "stock": 10, "per_visitor_limit": 2,
+            "starts_at_ms": now_ms() - 1_000, "admission_rate": 250,
+        });
+
+        for token in [None, Some("wrong-token-wrong-token")] {
+            let mut req = env.http.put(format!("{base}/admin/v1/sales/s1")).json(&config);
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let r = req.send().await.unwrap();
+            assert_eq!(r.headers()["www-authenticate"], "Bearer");
+            let (status, body) = status_json(r).await;
+            assert_eq!((status, code(&body)), (401, "unauthorized"));
+        }
+        assert_eq!(env.admin_get("s1").await.0, 404);
+
+        let (status, body) = env.admin_put("s1", &config).await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["config"], config);
+        assert_eq!(body["state"]["status"], "open");
+        assert_eq!(body["state"]["remaining"], 10);
+
+        let sale = herdgate_core::SaleId::parse("s1").unwrap();
+        let pass = env.pass(&sale, "buyer");
+        assert_eq!(env.purchase("s1", Some(&pass), "{\"quantity\":2}").await.0, 201);
+
+        let (status, body) = env.admin_get("s1").await;
+        assert_eq!(status, 200);
+        assert_eq!(body["state"]["sold"], 2);
+        assert_eq!(body["orders"], 1);
+        assert_eq!(body["stream_length"], 1);
+
+        // Stock can move, never below what was sold.
+        let mut lower = config.clone();
+        lower["stock"] = json!(1);
+        let (status, body) = env.admin_put("s1", &lower).await;
+        assert_eq!((status, code(&body)), (409, "stock_below_sold"));
+        lower["stock"] = json!(5);
+        let (status, body) = env.admin_put("s1", &lower).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["state"]["remaining"], 3);
+        assert_eq!(env.stock(&sale).await, (3, 2, 5));
+
+        for (bad, want) in [
+            (json!({"stock": 1, "per_visitor_limit": 0, "starts_at_ms": 0, "admission_rate": 1}), "invalid_sale_config"),
+            (json!({"stock": 1, "per_visitor_limit": 1, "starts_at_ms": 0, "admission_rate": 0}), "invalid_sale_config"),
+            (json!({"stock": 1}), "invalid_body"),
+            (json!({"stock": -1, "per_visitor_limit": 1, "starts_at_ms": 0, "admission_rate": 1}), "invalid_body"),
+        ] {
+            let (status, body) = env.admin_put("s1", &bad).await;
+            assert_eq!(code(&body), want, "{bad}: {status} {body}");
+        }
+        assert_eq!(env.stock(&sale).await, (3, 2, 5));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_state_is_cacheable_and_probes_and_metrics_answer() {
+    bounded(Duration::from_secs(60), async {
+        let env = Env::start().await.unwrap();
+        let base = env.origin.url();
+        let later = json!({
+            "stock": 7, "per_visitor_limit": 1,
+            "starts_at_ms": now_ms() + 3_600_000, "admission_rate": 100,
+        });
+        assert_eq!(env.admin_put("soon", &later).await.0, 201);
+
+        let r = env
+            .http
+            .get(format!("{base}/v1/sales/soon"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.headers()["cache-control"], "public, max-age=1");
+        let (status, body) = status_json(r).await;
+        assert_eq!(status, 200);
+        assert_eq!(body["status"], "scheduled");
+        assert_eq!(body["remaining"], 7);
+        assert_eq!(body["sold"], 0);
+
+        let r = env
+            .http
+            .get(format!("{base}/v1/sales/none"))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = status_json(r).await;
+        assert_eq!((status, code(&body)), (404, "unknown_sale"));
+
+        assert_eq!(
+            env.http
+                .get(format!("{base}/healthz"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        assert_eq!(
+            env.http
+                .get(format!("{base}/readyz"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        let metrics = env
+            .http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(metrics.contains(
+            "herdgate_http_requests_total{route=\"/v1/sales/{sale}\",outcome=\"unknown_sale\"} 1"
+        ), "{metrics}");
+        assert!(
+            metrics.contains("herdgate_stock_remaining{sale=\"soon\"} 7"),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("herdgate_http_request_duration_seconds_bucket"),
+            "{metrics}"
+        );
+    })
+    .await;
+}

@@ -1,0 +1,16 @@
+//! One integration-test binary for every end-to-end concern.
+//!
+//! Each test starts its own redis-server on a free loopback port and its own origin on
+//! 127.0.0.1:0, bounds its own time, and stops what it started.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+mod admin;
+mod burst;
+mod durability;
+mod overload;
+mod purchase;
+mod refusals;
+mod sold_out;

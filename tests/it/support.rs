@@ -1,0 +1,188 @@
+//! What every test needs: a Redis, an origin, keys, an HTTP client and a few helpers.
+
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::Result;
+use fred::prelude::*;
+use herdgate_core::{SaleId, VisitorId};
+use herdgate_testkit::{now_ms, OriginOptions, RedisServer, TestKeys, TestOrigin};
+use serde_json::{json, Value};
+
+/// Runs a test body with a time bound, so a hang fails instead of stalling CI.
+pub async fn bounded<F: Future<Output = ()>>(limit: Duration, f: F) {
+    tokio::time::timeout(limit, f)
+        .await
+        .unwrap_or_else(|_| panic!("test did not finish within {limit:?}"));
+}
+
+/// One Redis, one origin, keys and a client.
+pub struct Env {
+    pub redis: RedisServer,
+    pub origin: TestOrigin,
+    pub keys: TestKeys,
+    pub http: reqwest::Client,
+    pub redis_client: Client,
+}
+
+impl Env {
+    pub async fn start() -> Result<Self> {
+        Self::start_with(OriginOptions::default()).await
+    }
+
+    pub async fn start_with(opts: OriginOptions) -> Result<Self> {
+        let redis = RedisServer::start().await?;
+        let keys = TestKeys::generate();
+        let origin = TestOrigin::start(&redis.url(), &keys, opts).await?;
+        let redis_client = redis.client().await?;
+        Ok(Env {
+            redis,
+            origin,
+            keys,
+            http: http_client(),
+            redis_client,
+        })
+    }
+
+    /// Creates (or updates) a sale through the admin API; open since a minute ago.
+    pub async fn create_sale(&self, sale: &str, stock: u64, limit: u32) -> SaleId {
+        let config = json!({
+            "stock": stock,
+            "per_visitor_limit": limit,
+            "starts_at_ms": now_ms() - 60_000,
+            "admission_rate": 500,
+        });
+        let (status, body) = self.admin_put(sale, &config).await;
+        assert!(status == 201 || status == 200, "{status} {body}");
+        SaleId::parse(sale).unwrap()
+    }
+
+    pub async fn admin_put(&self, sale: &str, config: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .put(format!("{}/admin/v1/sales/{sale}", self.origin.url()))
+            .bearer_auth(&self.keys.admin_token)
+            .json(config)
+            .send()
+            .await
+            .unwrap();
+        status_json(r).await
+    }
+
+    pub async fn admin_get(&self, sale: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(format!("{}/admin/v1/sales/{sale}", self.origin.url()))
+            .bearer_auth(&self.keys.admin_token)
+            .send()
+            .await
+            .unwrap();
+        status_json(r).await
+    }
+
+    pub fn pass(&self, sale: &SaleId, visitor: &str) -> String {
+        self.keys.pass(sale, &VisitorId::parse(visitor).unwrap())
+    }
+
+    /// POSTs a purchase with `pass` (if any) and a JSON body.
+    pub async fn purchase(&self, sale: &str, pass: Option<&str>, body: &str) -> (u16, Value) {
+        purchase(&self.http, &self.origin.url(), sale, pass, body).await
+    }
+
+    /// `remaining`, `sold` and `stock` of a sale, read in one HMGET straight from Redis.
+    pub async fn stock(&self, sale: &SaleId) -> (u64, u64, u64) {
+        read_stock(&self.redis_client, sale).await
+    }
+
+    /// The number of orders in a sale's orders hash.
+    pub async fn orders(&self, sale: &SaleId) -> u64 {
+        self.redis_client
+            .hlen(format!("hg:{{{sale}}}:orders"))
+            .await
+            .unwrap()
+    }
+
+    /// A counter from the origin's /metrics, summed over the series whose labels contain
+    /// every string in `labels`.
+    pub async fn metric(&self, name: &str, labels: &[&str]) -> f64 {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.origin.url()))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        sum_metric(&text, name, labels)
+    }
+}
+
+pub fn sum_metric(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && labels.iter().all(|want| l.contains(want)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+pub async fn read_stock(client: &Client, sale: &SaleId) -> (u64, u64, u64) {
+    let v: Vec<u64> = client
+        .hmget(
+            format!("hg:{{{sale}}}:sale"),
+            vec!["remaining", "sold", "stock"],
+        )
+        .await
+        .unwrap();
+    (v[0], v[1], v[2])
+}
+
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .pool_max_idle_per_host(512)
+        .build()
+        .unwrap()
+}
+
+pub async fn purchase(
+    http: &reqwest::Client,
+    base: &str,
+    sale: &str,
+    pass: Option<&str>,
+    body: &str,
+) -> (u16, Value) {
+    let mut req = http
+        .post(format!("{base}/v1/sales/{sale}/purchase"))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    if let Some(p) = pass {
+        req = req.bearer_auth(p);
+    }
+    status_json(req.send().await.unwrap()).await
+}
+
+pub async fn status_json(r: reqwest::Response) -> (u16, Value) {
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body)
+}
+
+/// The refusal code of an error body.
+pub fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("<no code>")
+}
+
+/// Calls of one command in Redis's own statistics (INFO commandstats).
+pub async fn command_calls(client: &Client, command: &str) -> u64 {
+    let info: String = client
+        .info(Some(fred::types::InfoKind::CommandStats))
+        .await
+        .unwrap();
+    let prefix = format!("cmdstat_{command}:calls=");
+    info.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
