@@ -59,6 +59,10 @@ pub struct Config {
     #[arg(long, env = "HERDGATE_CLOCK_LEEWAY_SECS", default_value_t = 5)]
     pub clock_leeway_secs: u64,
 
+    /// Runtime worker threads (default: one per CPU core).
+    #[arg(long, env = "HERDGATE_WORKER_THREADS")]
+    pub worker_threads: Option<usize>,
+
     /// Redis pub/sub channel on which sales announce "sold_out:<sale>" and "open:<sale>".
     #[arg(
         long,

@@ -4,6 +4,8 @@
 //!   loopback port in a temporary directory, stopped by PID when dropped. It can be killed
 //!   with SIGKILL and restarted from its files, for durability tests.
 //! - [`TestOrigin`]: the origin served in-process on `127.0.0.1:0`, stopped when dropped.
+//! - [`OriginProcess`]: the `herdgate-origin` binary as a child process on a free port, for
+//!   benchmarks and demos where the origin must not share a runtime with the load.
 //! - [`TestKeys`]: a fresh pass keyring and admin token per test, and a minting helper.
 //!
 //! Nothing here binds a fixed port or talks to anything but 127.0.0.1, and every wait is
@@ -211,7 +213,7 @@ impl TestKeys {
         TestKeys {
             keyring: Keyring::parse(&spec).expect("a random 32-byte secret makes a valid keyring"),
             spec,
-            admin_token: URL_SAFE_NO_PAD.encode(admin),
+            admin_token: hex::encode(admin),
         }
     }
 
@@ -272,26 +274,24 @@ impl TestOrigin {
         keys: &TestKeys,
         opts: OriginOptions,
     ) -> Result<Self> {
+        // `--flag=value`, so a value that starts with '-' is never read as a flag.
         let mut args = vec![
             "herdgate-origin".to_owned(),
-            "--redis-url".into(),
-            redis_url.into(),
-            "--pass-keys".into(),
-            keys.spec.clone(),
-            "--admin-token".into(),
-            keys.admin_token.clone(),
+            format!("--redis-url={redis_url}"),
+            format!("--pass-keys={}", keys.spec),
+            format!("--admin-token={}", keys.admin_token),
         ];
         if let Some(n) = opts.max_in_flight {
-            args.extend(["--max-in-flight".into(), n.to_string()]);
+            args.push(format!("--max-in-flight={n}"));
         }
         if let Some(n) = opts.redis_timeout_ms {
-            args.extend(["--redis-timeout-ms".into(), n.to_string()]);
+            args.push(format!("--redis-timeout-ms={n}"));
         }
         if let Some(n) = opts.max_body_bytes {
-            args.extend(["--max-body-bytes".into(), n.to_string()]);
+            args.push(format!("--max-body-bytes={n}"));
         }
         if let Some(n) = opts.redis_pool_size {
-            args.extend(["--redis-pool-size".into(), n.to_string()]);
+            args.push(format!("--redis-pool-size={n}"));
         }
         let config = <herdgate_origin::Config as clap::Parser>::try_parse_from(args)?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -359,6 +359,72 @@ impl Drop for TestOrigin {
         if let Some(task) = self.task.take() {
             task.abort();
         }
+    }
+}
+
+/// The `herdgate-origin` binary as a child process, stopped (by PID) when dropped.
+pub struct OriginProcess {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl OriginProcess {
+    /// Starts `binary` with `--listen 127.0.0.1:<free port>` plus `args`, and waits for
+    /// `/readyz` (at most 30 s). Secrets go through the environment, not the command line.
+    pub async fn start(
+        binary: &Path,
+        redis_url: &str,
+        keys: &TestKeys,
+        args: &[&str],
+    ) -> Result<Self> {
+        let port = free_port()?;
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let child = Command::new(binary)
+            .arg(format!("--listen={addr}"))
+            .arg(format!("--redis-url={redis_url}"))
+            .args(args)
+            .env("HERDGATE_PASS_KEYS", &keys.spec)
+            .env("HERDGATE_ADMIN_TOKEN", &keys.admin_token)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let mut origin = OriginProcess { child, addr };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if http_status(addr, "/readyz").await == Some(200) {
+                return Ok(origin);
+            }
+            if let Some(status) = origin.child.try_wait()? {
+                bail!("{} exited with {status}", binary.display());
+            }
+            if Instant::now() > deadline {
+                bail!("origin at {addr} not ready within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// The origin's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for OriginProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
