@@ -5,11 +5,13 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod edge_support;
 mod support;
 
 mod admin;
 mod burst;
 mod durability;
+mod edge;
 mod overload;
 mod purchase;
 mod refusals;

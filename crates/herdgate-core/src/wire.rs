@@ -126,6 +126,144 @@ pub struct PurchaseResponse {
     pub remaining: u64,
 }
 
+/// A proof-of-work challenge, as the edge hands it out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChallengeResponse {
+    /// The challenge token: solve it with [`crate::pow`], then join with it.
+    pub challenge: String,
+    /// Required leading zero bits.
+    pub bits: u8,
+    /// When the challenge expires, unix seconds.
+    pub expires_at: u64,
+}
+
+/// A request to join a sale's queue with a solved challenge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinRequest {
+    /// The challenge token.
+    pub challenge: String,
+    /// A nonce that solves it.
+    pub nonce: u64,
+}
+
+/// The answer to a join: a queue ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinResponse {
+    /// The signed queue ticket (also set as a cookie).
+    pub ticket: String,
+    /// The visitor id the ticket is for.
+    pub visitor: VisitorId,
+    /// 0-based queue position.
+    pub position: u64,
+    /// The status right after joining.
+    pub status: QueueStatus,
+}
+
+/// Where a queued visitor stands, as the status endpoint and the waiting room report it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum QueueStatus {
+    /// Waiting: not admitted yet.
+    Queued {
+        /// The visitor's queue position.
+        position: u64,
+        /// Positions admitted before this one that are not yet admitted.
+        ahead: u64,
+        /// Estimated milliseconds until admission.
+        eta_ms: u64,
+        /// Poll again after this many milliseconds.
+        poll_after_ms: u64,
+    },
+    /// Admission is paused by the operator.
+    Paused {
+        /// The visitor's queue position.
+        position: u64,
+        /// Poll again after this many milliseconds.
+        poll_after_ms: u64,
+    },
+    /// Admitted: buy with the pass before it expires.
+    Admitted {
+        /// The visitor's queue position.
+        position: u64,
+        /// The admission pass (also set as a cookie).
+        pass: String,
+        /// When the pass expires, unix seconds.
+        pass_expires_at: u64,
+    },
+    /// Nothing left to buy.
+    SoldOut,
+}
+
+/// An operator's change to a sale's admission at the edge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
+pub enum ControlRequest {
+    /// Stop admitting; positions already admitted stay admitted.
+    Pause,
+    /// Admit again at the configured rate.
+    Resume,
+    /// Admit at a new rate (per second) from now on.
+    SetRate {
+        /// Positions admitted per second, at least 1.
+        rate: u32,
+    },
+}
+
+/// A sale's admission control at the edge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControlState {
+    /// The admission schedule in force.
+    pub schedule: crate::admission::Schedule,
+    /// Whether admission is paused.
+    pub paused: bool,
+    /// The configured rate (what resume restores).
+    pub rate: u32,
+}
+
+impl ControlState {
+    /// The control of a sale that opens at `starts_at_ms` and admits `rate` per second.
+    pub fn starting(starts_at_ms: u64, rate: u32) -> Self {
+        ControlState {
+            schedule: crate::admission::Schedule::starting(starts_at_ms, rate),
+            paused: false,
+            rate,
+        }
+    }
+
+    /// Applies an operator's change at `now_ms`. Positions already admitted stay admitted;
+    /// the frontier never moves back. A rate of 0 is taken as a pause.
+    pub fn apply(&self, request: &ControlRequest, now_ms: u64) -> ControlState {
+        let mut next = self.clone();
+        match *request {
+            ControlRequest::Pause => {
+                if !self.paused {
+                    next.schedule = self.schedule.with_rate(now_ms, 0);
+                    next.paused = true;
+                }
+            }
+            ControlRequest::Resume => {
+                if self.paused {
+                    next.schedule = self.schedule.with_rate(now_ms, self.rate);
+                    next.paused = false;
+                }
+            }
+            ControlRequest::SetRate { rate } => {
+                if rate == 0 {
+                    return self.apply(&ControlRequest::Pause, now_ms);
+                }
+                next.rate = rate;
+                if !self.paused {
+                    next.schedule = self.schedule.with_rate(now_ms, rate);
+                }
+            }
+        }
+        next
+    }
+}
+
 /// The JSON body of every refusal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
@@ -236,26 +374,118 @@ error_codes! {
     Overloaded = ("overloaded", 503, "The service is busy: retry in a moment."),
     /// The inventory store is unreachable or too slow; nothing was changed that was not confirmed.
     StoreUnavailable = ("store_unavailable", 503, "The inventory store is unavailable: retry in a moment."),
+    /// A join or status request carries no queue ticket.
+    MissingTicket = ("missing_ticket", 401, "This needs your queue ticket: join the queue first."),
+    /// The ticket is not a well-formed token.
+    TicketMalformed = ("ticket_malformed", 401, "The queue ticket is not in a form this service reads."),
+    /// The ticket is of a format version this service does not read.
+    TicketUnsupportedVersion = ("ticket_unsupported_version", 401, "The queue ticket is of a version this service does not read."),
+    /// A token of another kind was offered as a ticket.
+    TicketWrongKind = ("ticket_wrong_kind", 401, "This token is not a queue ticket."),
+    /// The ticket names a key this service does not hold.
+    TicketUnknownKey = ("ticket_unknown_key", 401, "The queue ticket was signed by a key this service does not know."),
+    /// The ticket signature does not verify.
+    TicketForged = ("ticket_forged", 401, "The queue ticket signature is not valid."),
+    /// The ticket signature verifies but its claims do not parse.
+    TicketInvalidClaims = ("ticket_invalid_claims", 401, "The queue ticket carries claims this service cannot read."),
+    /// The ticket is for another sale.
+    TicketWrongSale = ("ticket_wrong_sale", 403, "The queue ticket is for another sale."),
+    /// The ticket is not valid yet.
+    TicketNotYetValid = ("ticket_not_yet_valid", 401, "The queue ticket is not valid yet."),
+    /// The ticket has expired.
+    TicketExpired = ("ticket_expired", 401, "The queue ticket has expired: join the queue again."),
+    /// The challenge is not a well-formed token.
+    ChallengeMalformed = ("challenge_malformed", 400, "The challenge is not in a form this service reads."),
+    /// The challenge is of a format version this service does not read.
+    ChallengeUnsupportedVersion = ("challenge_unsupported_version", 400, "The challenge is of a version this service does not read."),
+    /// A token of another kind was offered as a challenge.
+    ChallengeWrongKind = ("challenge_wrong_kind", 400, "This token is not a proof-of-work challenge."),
+    /// The challenge names a key this service does not hold.
+    ChallengeUnknownKey = ("challenge_unknown_key", 400, "The challenge was signed by a key this service does not know."),
+    /// The challenge signature does not verify: forged or tampered.
+    ChallengeForged = ("challenge_forged", 400, "The challenge signature is not valid."),
+    /// The challenge signature verifies but its claims do not parse.
+    ChallengeInvalidClaims = ("challenge_invalid_claims", 400, "The challenge carries claims this service cannot read."),
+    /// The challenge is for another sale.
+    ChallengeWrongSale = ("challenge_wrong_sale", 403, "The challenge is for another sale."),
+    /// The challenge is not valid yet.
+    ChallengeNotYetValid = ("challenge_not_yet_valid", 400, "The challenge is not valid yet."),
+    /// The challenge has expired.
+    ChallengeExpired = ("challenge_expired", 400, "The challenge has expired: fetch a new one."),
+    /// The challenge was already used to join.
+    ChallengeSpent = ("challenge_spent", 409, "This challenge has already been used to join: fetch a new one."),
+    /// The nonce does not solve the challenge.
+    PowInsufficient = ("pow_insufficient", 403, "The proof of work does not solve the challenge."),
+    /// A token was issued to another client (IP prefix and browser).
+    ClientMismatch = ("client_mismatch", 403, "This token was issued to another device or network: join from this one."),
+    /// A purchase with this pass is already under way.
+    PurchaseInProgress = ("purchase_in_progress", 409, "A purchase with this pass is already under way: wait for it."),
+    /// The origin could not be reached or did not answer in time.
+    OriginUnavailable = ("origin_unavailable", 503, "The shop is not answering: retry in a moment."),
     /// Anything else. Details are in the service log, never in the response.
     Internal = ("internal", 500, "Something went wrong on our side."),
 }
 
-impl ErrorCode {
-    /// The refusal for a pass that failed verification.
-    pub fn for_pass(err: &TokenError) -> ErrorCode {
-        match err {
-            TokenError::Malformed => ErrorCode::PassMalformed,
-            TokenError::UnsupportedVersion => ErrorCode::PassUnsupportedVersion,
-            TokenError::WrongKind { .. } => ErrorCode::PassWrongKind,
-            TokenError::UnknownKey => ErrorCode::PassUnknownKey,
-            TokenError::BadSignature => ErrorCode::PassForged,
-            TokenError::InvalidClaims => ErrorCode::PassInvalidClaims,
-            TokenError::WrongSale => ErrorCode::PassWrongSale,
-            TokenError::NotYetValid => ErrorCode::PassNotYetValid,
-            TokenError::Expired => ErrorCode::PassExpired,
+macro_rules! token_codes {
+    ($fn:ident, $what:literal, $malformed:ident, $version:ident, $kind:ident, $key:ident, $forged:ident, $claims:ident, $sale:ident, $nbf:ident, $exp:ident) => {
+        impl ErrorCode {
+            #[doc = concat!("The refusal for a ", $what, " that failed verification.")]
+            pub fn $fn(err: &TokenError) -> ErrorCode {
+                match err {
+                    TokenError::Malformed => ErrorCode::$malformed,
+                    TokenError::UnsupportedVersion => ErrorCode::$version,
+                    TokenError::WrongKind { .. } => ErrorCode::$kind,
+                    TokenError::UnknownKey => ErrorCode::$key,
+                    TokenError::BadSignature => ErrorCode::$forged,
+                    TokenError::InvalidClaims => ErrorCode::$claims,
+                    TokenError::WrongSale => ErrorCode::$sale,
+                    TokenError::NotYetValid => ErrorCode::$nbf,
+                    TokenError::Expired => ErrorCode::$exp,
+                }
+            }
         }
-    }
+    };
 }
+
+token_codes!(
+    for_pass,
+    "admission pass",
+    PassMalformed,
+    PassUnsupportedVersion,
+    PassWrongKind,
+    PassUnknownKey,
+    PassForged,
+    PassInvalidClaims,
+    PassWrongSale,
+    PassNotYetValid,
+    PassExpired
+);
+token_codes!(
+    for_ticket,
+    "queue ticket",
+    TicketMalformed,
+    TicketUnsupportedVersion,
+    TicketWrongKind,
+    TicketUnknownKey,
+    TicketForged,
+    TicketInvalidClaims,
+    TicketWrongSale,
+    TicketNotYetValid,
+    TicketExpired
+);
+token_codes!(
+    for_challenge,
+    "proof-of-work challenge",
+    ChallengeMalformed,
+    ChallengeUnsupportedVersion,
+    ChallengeWrongKind,
+    ChallengeUnknownKey,
+    ChallengeForged,
+    ChallengeInvalidClaims,
+    ChallengeWrongSale,
+    ChallengeNotYetValid,
+    ChallengeExpired
+);
 
 impl std::fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -287,6 +517,49 @@ mod tests {
         assert_eq!(r.quantity, 1);
         assert!(serde_json::from_str::<PurchaseRequest>("{\"qty\":2}").is_err());
         assert!(serde_json::from_str::<PurchaseRequest>("{\"quantity\":-1}").is_err());
+    }
+
+    #[test]
+    fn control_pauses_resumes_and_changes_rate_without_moving_the_frontier_back() {
+        let c = ControlState::starting(0, 100);
+        let paused = c.apply(&ControlRequest::Pause, 10_000);
+        assert!(paused.paused);
+        assert_eq!(paused.schedule.frontier(10_000), 1_000);
+        assert_eq!(paused.schedule.frontier(50_000), 1_000);
+        // Pausing twice does not re-base.
+        assert_eq!(paused.apply(&ControlRequest::Pause, 20_000), paused);
+        // A new rate while paused is remembered, not applied.
+        let rated = paused.apply(&ControlRequest::SetRate { rate: 200 }, 30_000);
+        assert!(rated.paused);
+        assert_eq!(rated.schedule.frontier(40_000), 1_000);
+        let resumed = rated.apply(&ControlRequest::Resume, 60_000);
+        assert!(!resumed.paused);
+        assert_eq!(resumed.schedule.frontier(61_000), 1_200);
+        let zero = resumed.apply(&ControlRequest::SetRate { rate: 0 }, 62_000);
+        assert!(zero.paused);
+        assert_eq!(zero.rate, 200);
+        assert_eq!(zero.schedule.frontier(90_000), 1_400);
+    }
+
+    #[test]
+    fn queue_status_and_control_requests_serialize_as_documented() {
+        let s = QueueStatus::Queued {
+            position: 5,
+            ahead: 3,
+            eta_ms: 100,
+            poll_after_ms: 1000,
+        };
+        assert_eq!(
+            serde_json::to_string(&s).unwrap(),
+            r#"{"state":"queued","position":5,"ahead":3,"eta_ms":100,"poll_after_ms":1000}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&QueueStatus::SoldOut).unwrap(),
+            r#"{"state":"sold_out"}"#
+        );
+        let r: ControlRequest = serde_json::from_str(r#"{"action":"set_rate","rate":7}"#).unwrap();
+        assert_eq!(r, ControlRequest::SetRate { rate: 7 });
+        assert!(serde_json::from_str::<ControlRequest>(r#"{"action":"explode"}"#).is_err());
     }
 
     #[test]

@@ -1,0 +1,165 @@
+// herdgate waiting room: challenge → proof-of-work (Web Worker) → join → poll → buy.
+// Also loaded by node (page.test.mjs), where only the hashing functions are used.
+"use strict";
+
+// SHA-256 (FIPS 180-4) over a Uint8Array, returning a Uint8Array of 32 bytes.
+function sha256(bytes) {
+  const K = new Uint32Array([
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+  ]);
+  const h = new Uint32Array([
+    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+  ]);
+  const bitLen = bytes.length * 8;
+  const padded = new Uint8Array((((bytes.length + 9) >> 6) + 1) << 6);
+  padded.set(bytes);
+  padded[bytes.length] = 0x80;
+  const view = new DataView(padded.buffer);
+  view.setUint32(padded.length - 8, Math.floor(bitLen / 0x100000000));
+  view.setUint32(padded.length - 4, bitLen >>> 0);
+  const w = new Uint32Array(64);
+  const rotr = (x, n) => (x >>> n) | (x << (32 - n));
+  for (let off = 0; off < padded.length; off += 64) {
+    for (let i = 0; i < 16; i++) w[i] = view.getUint32(off + i * 4);
+    for (let i = 16; i < 64; i++) {
+      const s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >>> 3);
+      const s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >>> 10);
+      w[i] = (w[i - 16] + s0 + w[i - 7] + s1) >>> 0;
+    }
+    let [a, b, c, d, e, f, g, hh] = h;
+    for (let i = 0; i < 64; i++) {
+      const t1 = (hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i]) >>> 0;
+      const t2 = ((rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) >>> 0;
+      hh = g; g = f; f = e; e = (d + t1) >>> 0; d = c; c = b; b = a; a = (t1 + t2) >>> 0;
+    }
+    h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
+  }
+  const out = new Uint8Array(32);
+  const ov = new DataView(out.buffer);
+  for (let i = 0; i < 8; i++) ov.setUint32(i * 4, h[i]);
+  return out;
+}
+
+function leadingZeroBits(digest) {
+  let bits = 0;
+  for (const byte of digest) {
+    if (byte === 0) { bits += 8; continue; }
+    return bits + Math.clz32(byte) - 24;
+  }
+  return bits;
+}
+
+// SHA-256(challenge ‖ be64(nonce)), as crates/herdgate-core/src/pow.rs defines it.
+function powDigest(challengeBytes, nonce) {
+  const input = new Uint8Array(challengeBytes.length + 8);
+  input.set(challengeBytes);
+  const v = new DataView(input.buffer);
+  v.setUint32(challengeBytes.length, Math.floor(nonce / 0x100000000));
+  v.setUint32(challengeBytes.length + 4, nonce >>> 0);
+  return sha256(input);
+}
+
+// The solver, run inside a Web Worker: reports progress every 4096 attempts.
+function solverMain() {
+  self.onmessage = (event) => {
+    const { challenge, bits } = event.data;
+    const bytes = new TextEncoder().encode(challenge);
+    const expected = Math.pow(2, bits);
+    for (let nonce = 0; ; nonce++) {
+      if (leadingZeroBits(powDigest(bytes, nonce)) >= bits) {
+        self.postMessage({ done: true, nonce });
+        return;
+      }
+      if ((nonce & 4095) === 4095) self.postMessage({ progress: Math.min(0.99, nonce / (2 * expected)) });
+    }
+  };
+}
+
+if (typeof module !== "undefined") {
+  module.exports = { sha256, leadingZeroBits, powDigest };
+} else {
+  (async () => {
+    const boot = JSON.parse(document.getElementById("boot").textContent);
+    const $ = (id) => document.getElementById(id);
+    const say = (text) => { $("message").textContent = text; };
+    const api = (path, init) => fetch(boot.api + path, { credentials: "same-origin", ...init });
+
+    function solve(challenge, bits) {
+      const source = [sha256, leadingZeroBits, powDigest, solverMain].map(String).join("\n") + "\nsolverMain();";
+      const worker = new Worker(URL.createObjectURL(new Blob([source], { type: "text/javascript" })));
+      $("work").hidden = false;
+      return new Promise((resolve) => {
+        worker.onmessage = ({ data }) => {
+          if (data.progress !== undefined) $("work").value = Math.round(data.progress * 100);
+          if (data.done) { $("work").value = 100; worker.terminate(); resolve(data.nonce); }
+        };
+        worker.postMessage({ challenge, bits });
+      });
+    }
+
+    function show(status) {
+      if (status.state === "queued" || status.state === "paused" || status.state === "admitted") {
+        $("numbers").hidden = false;
+        $("position").textContent = String(status.position + 1);
+      }
+      if (status.state === "queued") {
+        $("ahead").textContent = String(status.ahead);
+        $("eta").textContent = Math.ceil(status.eta_ms / 1000) + " s";
+        say("You are in line. Keep this page open: it moves by itself.");
+      } else if (status.state === "paused") {
+        say("The sale is paused for a moment. You keep your place.");
+      } else if (status.state === "admitted") {
+        $("ahead").textContent = "0";
+        $("eta").textContent = "now";
+        say("It's your turn! You can buy now.");
+        $("buy").hidden = false;
+      } else if (status.state === "sold_out") {
+        say("Sold out. Thank you for waiting.");
+        $("buy").hidden = true;
+      }
+    }
+
+    async function poll() {
+      for (;;) {
+        const res = await api("/status");
+        if (!res.ok) { say("We lost your place in line. Reload the page to join again."); return; }
+        const status = await res.json();
+        show(status);
+        if (status.state === "admitted" || status.state === "sold_out") return;
+        await new Promise((r) => setTimeout(r, status.poll_after_ms || 2000));
+      }
+    }
+
+    $("buy").addEventListener("click", async () => {
+      $("buy").disabled = true;
+      say("Buying…");
+      const res = await api("/purchase", { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+      const body = await res.json();
+      if (res.ok) say("Bought! Your order is " + body.order.order_id + ".");
+      else { say(body.error ? body.error.message : "Something went wrong."); $("buy").disabled = false; }
+    });
+
+    const existing = await api("/status");
+    if (existing.ok) { show(await existing.json()); return poll(); }
+    say("Proving you are a person (this takes a few seconds)…");
+    const ch = await (await api("/challenge", { method: "POST" })).json();
+    if (!ch.challenge) { say(ch.error ? ch.error.message : "The sale is not available."); return; }
+    const nonce = await solve(ch.challenge, ch.bits);
+    const joined = await api("/join", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ challenge: ch.challenge, nonce }),
+    });
+    const body = await joined.json();
+    if (!joined.ok) { say(body.error ? body.error.message : "Could not join."); return; }
+    show(body.status);
+    return poll();
+  })();
+}

@@ -1,0 +1,198 @@
+//! What each isolate remembers for about a second: a sale's public state (from the origin) and
+//! its admission control (from its `SaleControl` object).
+//!
+//! This is what keeps the hot path off every shared object: a status poll verifies its ticket
+//! and reads these two copies. While a copy is stale, one request of the isolate refreshes it
+//! and the others keep using the stale copy, so the origin and the control object each see at
+//! most about one request per isolate per `STATE_CACHE_MS`, however many waiters poll.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures_util::future::{select, Either};
+use herdgate_core::wire::{ControlState, SaleState, SaleStatus};
+use herdgate_core::{ErrorCode, SaleId};
+use worker::{Delay, Env, Fetch, Method, Request, RequestInit, Response};
+
+use crate::config::Config;
+use crate::control::ControlOp;
+use crate::http::Refusal;
+
+struct Slot<T> {
+    value: Option<T>,
+    fetched_at: u64,
+    refreshing: bool,
+}
+
+thread_local! {
+    static SALES: RefCell<HashMap<SaleId, Slot<Option<SaleState>>>> = RefCell::new(HashMap::new());
+    static CONTROLS: RefCell<HashMap<SaleId, Slot<ControlState>>> = RefCell::new(HashMap::new());
+}
+
+enum Lookup<T> {
+    Use(T),
+    Refresh(Option<T>),
+}
+
+fn lookup<T: Clone>(
+    map: &'static std::thread::LocalKey<RefCell<HashMap<SaleId, Slot<T>>>>,
+    sale: &SaleId,
+    now: u64,
+    ttl: u64,
+) -> Lookup<T> {
+    map.with(|m| {
+        let mut m = m.borrow_mut();
+        let slot = m.entry(sale.clone()).or_insert(Slot {
+            value: None,
+            fetched_at: 0,
+            refreshing: false,
+        });
+        match &slot.value {
+            Some(v) if now < slot.fetched_at + ttl => Lookup::Use(v.clone()),
+            Some(v) if slot.refreshing => Lookup::Use(v.clone()),
+            stale => {
+                slot.refreshing = true;
+                Lookup::Refresh(stale.clone())
+            }
+        }
+    })
+}
+
+fn store<T>(
+    map: &'static std::thread::LocalKey<RefCell<HashMap<SaleId, Slot<T>>>>,
+    sale: &SaleId,
+    value: Option<T>,
+    now: u64,
+) {
+    map.with(|m| {
+        let mut m = m.borrow_mut();
+        let slot = m.entry(sale.clone()).or_insert(Slot {
+            value: None,
+            fetched_at: 0,
+            refreshing: false,
+        });
+        slot.refreshing = false;
+        if let Some(v) = value {
+            slot.value = Some(v);
+            slot.fetched_at = now;
+        }
+    });
+}
+
+/// Sends `req` with a time limit.
+pub async fn send(req: Request, timeout_ms: u64) -> Result<Response, Refusal> {
+    let fetch = Fetch::Request(req);
+    let sent = Box::pin(fetch.send());
+    let timer = Box::pin(Delay::from(Duration::from_millis(timeout_ms)));
+    let raced = select(sent, timer).await;
+    match raced {
+        Either::Left((Ok(r), _)) => Ok(r),
+        Either::Left((Err(e), _)) => {
+            worker::console_error!("origin request failed: {e}");
+            Err(Refusal(ErrorCode::OriginUnavailable))
+        }
+        Either::Right(_) => {
+            worker::console_error!("origin request timed out after {timeout_ms} ms");
+            Err(Refusal(ErrorCode::OriginUnavailable))
+        }
+    }
+}
+
+async fn fetch_sale(cfg: &Config, sale: &SaleId) -> Result<Option<SaleState>, Refusal> {
+    let url = format!("{}/v1/sales/{sale}", cfg.origin_url);
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get);
+    let req = Request::new_with_init(&url, &init).map_err(|_| Refusal(ErrorCode::Internal))?;
+    let mut resp = send(req, cfg.origin_timeout_ms).await?;
+    match resp.status_code() {
+        200 => resp
+            .json::<SaleState>()
+            .await
+            .map(Some)
+            .map_err(|_| Refusal(ErrorCode::OriginUnavailable)),
+        404 => Ok(None),
+        _ => Err(Refusal(ErrorCode::OriginUnavailable)),
+    }
+}
+
+/// The sale's public state (`None`: the origin has no such sale), at most `STATE_CACHE_MS` old
+/// unless the origin is unreachable and an older copy exists.
+pub async fn sale(cfg: &Config, sale: &SaleId, now: u64) -> Result<Option<SaleState>, Refusal> {
+    match lookup(&SALES, sale, now, cfg.state_cache_ms) {
+        Lookup::Use(v) => Ok(v),
+        Lookup::Refresh(stale) => match fetch_sale(cfg, sale).await {
+            Ok(v) => {
+                store(&SALES, sale, Some(v.clone()), now);
+                Ok(v)
+            }
+            Err(e) => {
+                store(&SALES, sale, None, now);
+                stale.ok_or(e)
+            }
+        },
+    }
+}
+
+/// Notes, for this isolate, that the sale is sold out (the origin said so to a purchase).
+pub fn mark_sold_out(sale: &SaleId, now: u64) {
+    SALES.with(|m| {
+        if let Some(slot) = m.borrow_mut().get_mut(sale) {
+            if let Some(Some(state)) = slot.value.as_mut() {
+                state.status = SaleStatus::SoldOut;
+                state.remaining = 0;
+                slot.fetched_at = now;
+            }
+        }
+    });
+}
+
+/// Asks the sale's control object, creating its state from the origin's settings if needed.
+pub async fn control_op(env: &Env, sale: &SaleId, op: &ControlOp) -> Result<ControlState, Refusal> {
+    let internal = |_| Refusal(ErrorCode::Internal);
+    let namespace = env.durable_object("SALE_CONTROL").map_err(internal)?;
+    let stub = namespace
+        .id_from_name(sale.as_str())
+        .and_then(|id| id.get_stub())
+        .map_err(internal)?;
+    let body = serde_json::to_string(op).map_err(|_| Refusal(ErrorCode::Internal))?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(body.into()));
+    let req = Request::new_with_init("https://control/", &init).map_err(internal)?;
+    let mut resp = stub.fetch_with_request(req).await.map_err(internal)?;
+    resp.json::<ControlState>().await.map_err(internal)
+}
+
+/// The sale's admission control, at most `STATE_CACHE_MS` old.
+pub async fn control(
+    env: &Env,
+    cfg: &Config,
+    sale: &SaleId,
+    state: &SaleState,
+    now: u64,
+) -> Result<ControlState, Refusal> {
+    match lookup(&CONTROLS, sale, now, cfg.state_cache_ms) {
+        Lookup::Use(v) => Ok(v),
+        Lookup::Refresh(stale) => {
+            let op = ControlOp::Get {
+                starts_at_ms: state.starts_at_ms,
+                rate: state.admission_rate,
+            };
+            match control_op(env, sale, &op).await {
+                Ok(v) => {
+                    store(&CONTROLS, sale, Some(v.clone()), now);
+                    Ok(v)
+                }
+                Err(e) => {
+                    store(&CONTROLS, sale, None, now);
+                    stale.ok_or(e)
+                }
+            }
+        }
+    }
+}
+
+/// Replaces this isolate's copy of the sale's control (after an operator changed it here).
+pub fn put_control(sale: &SaleId, control: ControlState, now: u64) {
+    store(&CONTROLS, sale, Some(control), now);
+}

@@ -1,0 +1,180 @@
+//! Small HTTP helpers: typed refusals, JSON, bearer tokens, cookies, client binding, ids.
+
+use herdgate_core::wire::ErrorBody;
+use herdgate_core::ErrorCode;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use worker::{Request, Response, Result};
+
+/// Request bodies larger than this are refused at the edge.
+pub const MAX_BODY_BYTES: usize = 4096;
+
+/// A typed refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal(pub ErrorCode);
+
+impl From<ErrorCode> for Refusal {
+    fn from(code: ErrorCode) -> Self {
+        Refusal(code)
+    }
+}
+
+/// The refusal as a response: JSON body, fitting status, never cached.
+pub fn refusal(code: ErrorCode) -> Result<Response> {
+    let mut r = Response::from_json(&ErrorBody::from(code))?.with_status(code.status());
+    r.headers_mut().set("cache-control", "no-store")?;
+    if code.status() == 503 {
+        r.headers_mut().set("retry-after", "1")?;
+    }
+    if code == ErrorCode::Unauthorized {
+        r.headers_mut().set("www-authenticate", "Bearer")?;
+    }
+    Ok(r)
+}
+
+/// A JSON response with `status`, not cached.
+pub fn json<T: Serialize>(value: &T, status: u16) -> Result<Response> {
+    let mut r = Response::from_json(value)?.with_status(status);
+    r.headers_mut().set("cache-control", "no-store")?;
+    Ok(r)
+}
+
+/// The token of an `Authorization: Bearer` header.
+pub fn bearer(req: &Request) -> Option<String> {
+    let value = req.headers().get("authorization").ok()??;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
+}
+
+/// The value of cookie `name`.
+pub fn cookie(req: &Request, name: &str) -> Option<String> {
+    let header = req.headers().get("cookie").ok()??;
+    header.split(';').find_map(|pair| {
+        let (k, v) = pair.trim().split_once('=')?;
+        (k == name && !v.is_empty()).then(|| v.to_owned())
+    })
+}
+
+/// A token from `Authorization: Bearer` (apps) or else from cookie `name` (the page).
+pub fn token(req: &Request, name: &str) -> Option<String> {
+    bearer(req).or_else(|| cookie(req, name))
+}
+
+/// Appends a `Set-Cookie` for `name=value` on path `/`, HttpOnly, SameSite=Lax, and Secure
+/// when the request came over https.
+pub fn set_cookie(
+    resp: &mut Response,
+    req: &Request,
+    name: &str,
+    value: &str,
+    max_age: u64,
+) -> Result<()> {
+    let secure = req.url().map(|u| u.scheme() == "https").unwrap_or(false);
+    let cookie = format!(
+        "{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
+        if secure { "; Secure" } else { "" }
+    );
+    resp.headers_mut().append("set-cookie", &cookie)
+}
+
+/// The ticket cookie of a sale.
+pub fn ticket_cookie(sale: &str) -> String {
+    format!("hg_tkt_{sale}")
+}
+
+/// The pass cookie of a sale.
+pub fn pass_cookie(sale: &str) -> String {
+    format!("hg_pass_{sale}")
+}
+
+/// The IP prefix a client is known by: /24 for IPv4, /48 for IPv6, from `CF-Connecting-IP`
+/// (set by Cloudflare; absent locally, where every client is `local`).
+pub fn ip_prefix(req: &Request) -> String {
+    let Some(ip) = req.headers().get("cf-connecting-ip").ok().flatten() else {
+        return "local".into();
+    };
+    if let Ok(v4) = ip.parse::<std::net::Ipv4Addr>() {
+        let o = v4.octets();
+        return format!("{}.{}.{}.0/24", o[0], o[1], o[2]);
+    }
+    if let Ok(v6) = ip.parse::<std::net::Ipv6Addr>() {
+        let s = v6.segments();
+        return format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2]);
+    }
+    "unknown".into()
+}
+
+/// The client binding of the request (see [`herdgate_core::token::client_binding`]).
+pub fn client_binding(req: &Request) -> String {
+    let ua = req
+        .headers()
+        .get("user-agent")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    herdgate_core::token::client_binding(&ip_prefix(req), &ua)
+}
+
+/// `n` random bytes as hex, from the runtime's CSPRNG.
+pub fn random_hex(n: usize) -> std::result::Result<String, Refusal> {
+    let mut bytes = vec![0u8; n];
+    getrandom::getrandom(&mut bytes).map_err(|_| Refusal(ErrorCode::Internal))?;
+    Ok(hex(&bytes))
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    s
+}
+
+/// A stable id derived from `input` under `label` (hex, 32 characters).
+pub fn derived_id(label: &str, input: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(label.as_bytes());
+    h.update([0]);
+    h.update(input.as_bytes());
+    hex(&h.finalize()[..16])
+}
+
+/// Reads a request body of at most [`MAX_BODY_BYTES`].
+pub async fn body(req: &mut Request) -> std::result::Result<Vec<u8>, Refusal> {
+    if let Some(len) = req.headers().get("content-length").ok().flatten() {
+        if len
+            .trim()
+            .parse::<usize>()
+            .map_or(true, |n| n > MAX_BODY_BYTES)
+        {
+            return Err(Refusal(ErrorCode::BodyTooLarge));
+        }
+    }
+    let bytes = req
+        .bytes()
+        .await
+        .map_err(|_| Refusal(ErrorCode::InvalidBody))?;
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(Refusal(ErrorCode::BodyTooLarge));
+    }
+    Ok(bytes)
+}
+
+/// Parses a JSON body.
+pub fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> std::result::Result<T, Refusal> {
+    serde_json::from_slice(bytes).map_err(|_| Refusal(ErrorCode::InvalidBody))
+}
+
+/// Parses a JSON body; an empty (all-whitespace) body is `T::default()`.
+pub fn parse_or_default<T: serde::de::DeserializeOwned + Default>(
+    bytes: &[u8],
+) -> std::result::Result<T, Refusal> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    parse(bytes)
+}

@@ -1,0 +1,38 @@
+//! herdgate's edge: a Cloudflare Worker that absorbs the crowd of a flash sale so the origin
+//! sees only admitted buyers.
+//!
+//! The buyer's path: fetch a proof-of-work challenge bound to the client, solve it, join the
+//! queue (one of K [`queue::QueueShard`] Durable Objects hands out the position), poll the
+//! status (answered from the signed queue ticket and the isolate's cached sale state and
+//! admission control: no Durable Object on the hot path), receive a short-lived admission pass
+//! when the admission frontier passes the position, and buy. A purchase reaches the origin only
+//! with a valid pass for that sale, bound to the client, not replayed, while the sale is not
+//! sold out.
+//!
+//! # Layout
+//!
+//! - [`routes`]: routing and the handlers of the buyer's path and the admin route.
+//! - [`queue`]: the `QueueShard` Durable Object (positions, spent challenges, pass ledger).
+//! - [`control`]: the `SaleControl` Durable Object (pause, resume, admission rate).
+//! - [`cache`]: what an isolate remembers for about a second, and the origin client.
+//! - [`config`]: `vars` and secrets, read once per isolate.
+//! - [`http`]: typed refusals, cookies, client binding.
+//! - [`page`]: the waiting-room page.
+//!
+//! The token formats, the proof-of-work and the admission math are in `herdgate-core`, shared
+//! with the origin.
+
+pub mod cache;
+pub mod config;
+pub mod control;
+pub mod http;
+pub mod page;
+pub mod queue;
+pub mod routes;
+
+use worker::{event, Context, Env, Request, Response, Result};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    routes::handle(req, env).await
+}

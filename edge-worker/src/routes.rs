@@ -1,0 +1,605 @@
+//! Routing and the handlers of the buyer's path.
+//!
+//! | method | path | what |
+//! |---|---|---|
+//! | `GET` | `/sales/{sale}` and below | the waiting room (HTML, or JSON for `Accept: application/json`); with a valid pass, the request goes on to the origin |
+//! | `POST` | `/api/v1/sales/{sale}/challenge` | a proof-of-work challenge bound to this client |
+//! | `POST` | `/api/v1/sales/{sale}/join` | `{challenge, nonce}` → a queue ticket (JSON and cookie) |
+//! | `GET` | `/api/v1/sales/{sale}/status` | queued / paused / admitted (with a pass) / sold out |
+//! | `POST` | `/api/v1/sales/{sale}/purchase` | forwarded to the origin only with a valid pass |
+//! | `GET` | `/api/v1/sales/{sale}` | the sale's public state, as this edge sees it |
+//! | `GET`, `POST` | `/admin/v1/sales/{sale}/control` | read, pause, resume, set the admission rate (admin token) |
+//! | `GET` | `/healthz` | the worker answers |
+
+use std::rc::Rc;
+
+use herdgate_core::admission::slice_of;
+use herdgate_core::wire::{
+    ChallengeResponse, ControlRequest, JoinRequest, JoinResponse, PurchaseRequest, QueueStatus,
+    SaleState, SaleStatus,
+};
+use herdgate_core::{
+    pow, ChallengeClaims, Check, ErrorCode, PassClaims, SaleId, TicketClaims, VisitorId,
+};
+use serde::Serialize;
+use worker::{Env, Method, Request, RequestInit, Response, Result};
+
+use crate::cache;
+use crate::config::{self, Config};
+use crate::control::ControlOp;
+use crate::http::{self, Refusal};
+use crate::page;
+use crate::queue::{ShardRequest, ShardResponse};
+
+type Outcome = std::result::Result<Response, Refusal>;
+
+/// Seconds of clock skew tolerated between edge locations on tickets and passes.
+const LEEWAY_SECS: u64 = 5;
+
+/// Routes one request.
+pub async fn handle(req: Request, env: Env) -> Result<Response> {
+    let cfg = match config::get(&env) {
+        Ok(c) => c,
+        Err(e) => {
+            worker::console_error!("configuration error: {e}");
+            return http::refusal(ErrorCode::Internal);
+        }
+    };
+    let path = req.path();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let method = req.method();
+    let outcome = match (method.clone(), segments.as_slice()) {
+        (Method::Get, ["healthz"]) => http::json(&serde_json::json!({"status": "ok"}), 200)
+            .map_err(|_| Refusal(ErrorCode::Internal)),
+        (Method::Get | Method::Head, ["sales", sale, ..]) => gated(req, &env, &cfg, sale).await,
+        (Method::Post, ["api", "v1", "sales", sale, "challenge"]) => {
+            challenge(req, &cfg, sale).await
+        }
+        (Method::Post, ["api", "v1", "sales", sale, "join"]) => join(req, &env, &cfg, sale).await,
+        (Method::Get, ["api", "v1", "sales", sale, "status"]) => {
+            status(req, &env, &cfg, sale).await
+        }
+        (Method::Post, ["api", "v1", "sales", sale, "purchase"]) => {
+            purchase(req, &env, &cfg, sale).await
+        }
+        (Method::Get, ["api", "v1", "sales", sale]) => public_state(&env, &cfg, sale).await,
+        (Method::Get | Method::Post, ["admin", "v1", "sales", sale, "control"]) => {
+            admin_control(req, &env, &cfg, sale).await
+        }
+        (_, ["healthz"] | ["api", "v1", "sales", _, _] | ["api", "v1", "sales", _])
+        | (_, ["admin", "v1", "sales", _, "control"]) => Err(Refusal(ErrorCode::MethodNotAllowed)),
+        _ => Err(Refusal(ErrorCode::NotFound)),
+    };
+    match outcome {
+        Ok(r) => Ok(r),
+        Err(Refusal(code)) => http::refusal(code),
+    }
+}
+
+fn now_ms() -> u64 {
+    worker::Date::now().as_millis()
+}
+
+fn sale_id(raw: &str) -> std::result::Result<SaleId, Refusal> {
+    SaleId::parse(raw).map_err(|_| Refusal(ErrorCode::InvalidSaleId))
+}
+
+fn internal<E: std::fmt::Display>(e: E) -> Refusal {
+    worker::console_error!("internal error: {e}");
+    Refusal(ErrorCode::Internal)
+}
+
+/// The sale's state, or a refusal if it does not exist.
+async fn known_sale(
+    cfg: &Config,
+    sale: &SaleId,
+    now: u64,
+) -> std::result::Result<SaleState, Refusal> {
+    cache::sale(cfg, sale, now)
+        .await?
+        .ok_or(Refusal(ErrorCode::UnknownSale))
+}
+
+async fn challenge(req: Request, cfg: &Config, raw: &str) -> Outcome {
+    let sale = sale_id(raw)?;
+    let now = now_ms();
+    let state = known_sale(cfg, &sale, now).await?;
+    if state.status == SaleStatus::SoldOut {
+        return Err(Refusal(ErrorCode::SoldOut));
+    }
+    let now_s = now / 1000;
+    let claims = ChallengeClaims {
+        sale,
+        id: http::random_hex(16)?,
+        client: http::client_binding(&req),
+        bits: cfg.pow_bits,
+        nbf: now_s,
+        exp: now_s + cfg.challenge_ttl_secs,
+    };
+    let body = ChallengeResponse {
+        challenge: cfg.ticket_keys.sign(&claims),
+        bits: claims.bits,
+        expires_at: claims.exp,
+    };
+    http::json(&body, 200).map_err(internal)
+}
+
+async fn shard_call(
+    env: &Env,
+    sale: &SaleId,
+    shard: u32,
+    request: &ShardRequest,
+) -> std::result::Result<ShardResponse, Refusal> {
+    let namespace = env.durable_object("QUEUE_SHARDS").map_err(internal)?;
+    let stub = namespace
+        .id_from_name(&format!("{sale}:{shard}"))
+        .and_then(|id| id.get_stub())
+        .map_err(internal)?;
+    let body = serde_json::to_string(request).map_err(internal)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(body.into()));
+    let req = Request::new_with_init("https://shard/", &init).map_err(internal)?;
+    let mut resp = stub.fetch_with_request(req).await.map_err(internal)?;
+    resp.json::<ShardResponse>().await.map_err(internal)
+}
+
+/// The shard a challenge id (random hex) belongs to.
+fn shard_of_challenge(id: &str, shards: u32) -> u32 {
+    let head = id
+        .get(..8)
+        .and_then(|h| u32::from_str_radix(h, 16).ok())
+        .unwrap_or(0);
+    head % shards.max(1)
+}
+
+async fn join(mut req: Request, env: &Env, cfg: &Config, raw: &str) -> Outcome {
+    let sale = sale_id(raw)?;
+    let body = http::body(&mut req).await?;
+    let join: JoinRequest = http::parse(&body)?;
+    let now = now_ms();
+    let check = Check {
+        sale: &sale,
+        now: now / 1000,
+        leeway: 0,
+    };
+    let claims: ChallengeClaims = cfg
+        .ticket_keys
+        .verify(&join.challenge, &check)
+        .map_err(|e| Refusal(ErrorCode::for_challenge(&e)))?;
+    if claims.client != http::client_binding(&req) {
+        return Err(Refusal(ErrorCode::ClientMismatch));
+    }
+    pow::verify(&join.challenge, join.nonce, claims.bits)
+        .map_err(|_| Refusal(ErrorCode::PowInsufficient))?;
+    let state = known_sale(cfg, &sale, now).await?;
+    if state.status == SaleStatus::SoldOut {
+        return Err(Refusal(ErrorCode::SoldOut));
+    }
+    let shard = shard_of_challenge(&claims.id, cfg.shards);
+    let joined = shard_call(
+        env,
+        &sale,
+        shard,
+        &ShardRequest::Join {
+            challenge: claims.id.clone(),
+            expires_at: claims.exp,
+            shard,
+            shards: cfg.shards,
+        },
+    )
+    .await?;
+    let position = match joined {
+        ShardResponse::Joined { position } => position,
+        ShardResponse::ChallengeSpent => return Err(Refusal(ErrorCode::ChallengeSpent)),
+        other => return Err(internal(format!("unexpected shard answer {other:?}"))),
+    };
+    let visitor = VisitorId::parse(&format!("v{}", http::random_hex(12)?)).map_err(internal)?;
+    let now_s = now / 1000;
+    let ticket_claims = TicketClaims {
+        sale: sale.clone(),
+        visitor: visitor.clone(),
+        position,
+        client: claims.client,
+        iat: now_s,
+        exp: now_s + cfg.ticket_ttl_secs,
+    };
+    let ticket = cfg.ticket_keys.sign(&ticket_claims);
+    let status = queue_status(env, cfg, &ticket_claims, &ticket, now).await?;
+    let body = JoinResponse {
+        ticket: ticket.clone(),
+        visitor,
+        position,
+        status,
+    };
+    let mut resp = http::json(&body, 201).map_err(internal)?;
+    http::set_cookie(
+        &mut resp,
+        &req,
+        &http::ticket_cookie(sale.as_str()),
+        &ticket,
+        cfg.ticket_ttl_secs,
+    )
+    .map_err(internal)?;
+    set_pass_cookie(&mut resp, &req, cfg, &sale, &body.status)?;
+    Ok(resp)
+}
+
+fn set_pass_cookie(
+    resp: &mut Response,
+    req: &Request,
+    cfg: &Config,
+    sale: &SaleId,
+    status: &QueueStatus,
+) -> std::result::Result<(), Refusal> {
+    if let QueueStatus::Admitted { pass, .. } = status {
+        http::set_cookie(
+            resp,
+            req,
+            &http::pass_cookie(sale.as_str()),
+            pass,
+            cfg.pass_ttl_secs,
+        )
+        .map_err(internal)?;
+    }
+    Ok(())
+}
+
+/// Verifies the request's ticket for `sale`, bound to this client.
+fn verified_ticket(
+    req: &Request,
+    cfg: &Config,
+    sale: &SaleId,
+    now: u64,
+) -> std::result::Result<(TicketClaims, String), Refusal> {
+    let ticket = http::token(req, &http::ticket_cookie(sale.as_str()))
+        .ok_or(Refusal(ErrorCode::MissingTicket))?;
+    let check = Check {
+        sale,
+        now: now / 1000,
+        leeway: LEEWAY_SECS,
+    };
+    let claims: TicketClaims = cfg
+        .ticket_keys
+        .verify(&ticket, &check)
+        .map_err(|e| Refusal(ErrorCode::for_ticket(&e)))?;
+    if claims.client != http::client_binding(req) {
+        return Err(Refusal(ErrorCode::ClientMismatch));
+    }
+    Ok((claims, ticket))
+}
+
+/// Where the ticket's holder stands, from the ticket and the isolate's cached sale state and
+/// control: no Durable Object and no origin request while the copies are fresh.
+async fn queue_status(
+    env: &Env,
+    cfg: &Config,
+    ticket: &TicketClaims,
+    ticket_token: &str,
+    now: u64,
+) -> std::result::Result<QueueStatus, Refusal> {
+    let state = known_sale(cfg, &ticket.sale, now).await?;
+    if state.status == SaleStatus::SoldOut {
+        return Ok(QueueStatus::SoldOut);
+    }
+    let control = cache::control(env, cfg, &ticket.sale, &state, now).await?;
+    let schedule = control.schedule;
+    let position = ticket.position;
+    if schedule.is_admitted(position, now) {
+        let pass = issue_pass(cfg, ticket, ticket_token, now);
+        return Ok(QueueStatus::Admitted {
+            position,
+            pass_expires_at: pass.exp,
+            pass: cfg.pass_keys.sign(&pass),
+        });
+    }
+    if control.paused {
+        return Ok(QueueStatus::Paused {
+            position,
+            poll_after_ms: cfg.poll_max_ms.min(5_000).max(cfg.poll_min_ms),
+        });
+    }
+    let admitted_at = schedule.admitted_at_ms(position).unwrap_or(u64::MAX);
+    Ok(QueueStatus::Queued {
+        position,
+        ahead: position.saturating_sub(schedule.frontier(now)),
+        eta_ms: admitted_at.saturating_sub(now),
+        poll_after_ms: schedule.next_poll_ms(position, now, cfg.poll_min_ms, cfg.poll_max_ms),
+    })
+}
+
+/// The pass of an admitted ticket. Its id is derived from the ticket, so every pass a ticket
+/// ever gets shares one id and buys at most once; it is valid from the start of the current
+/// time slice for `PASS_TTL_SECS`.
+fn issue_pass(cfg: &Config, ticket: &TicketClaims, ticket_token: &str, now: u64) -> PassClaims {
+    let slice = slice_of(now, cfg.slice_secs * 1000);
+    let nbf = slice * cfg.slice_secs;
+    PassClaims {
+        sale: ticket.sale.clone(),
+        visitor: ticket.visitor.clone(),
+        id: http::derived_id("herdgate/pass-id/v1", ticket_token),
+        position: ticket.position,
+        client: ticket.client.clone(),
+        slice,
+        nbf,
+        exp: nbf + cfg.pass_ttl_secs,
+    }
+}
+
+async fn status(req: Request, env: &Env, cfg: &Config, raw: &str) -> Outcome {
+    let sale = sale_id(raw)?;
+    let now = now_ms();
+    let (ticket, token) = verified_ticket(&req, cfg, &sale, now)?;
+    let status = queue_status(env, cfg, &ticket, &token, now).await?;
+    let mut resp = http::json(&status, 200).map_err(internal)?;
+    set_pass_cookie(&mut resp, &req, cfg, &sale, &status)?;
+    Ok(resp)
+}
+
+/// Verifies the request's pass for `sale`, bound to this client.
+fn verified_pass(
+    req: &Request,
+    cfg: &Config,
+    sale: &SaleId,
+    now: u64,
+) -> std::result::Result<(PassClaims, String), Refusal> {
+    let pass = http::token(req, &http::pass_cookie(sale.as_str()))
+        .ok_or(Refusal(ErrorCode::MissingPass))?;
+    let check = Check {
+        sale,
+        now: now / 1000,
+        leeway: LEEWAY_SECS,
+    };
+    let claims: PassClaims = cfg
+        .pass_keys
+        .verify(&pass, &check)
+        .map_err(|e| Refusal(ErrorCode::for_pass(&e)))?;
+    if claims.client != http::client_binding(req) {
+        return Err(Refusal(ErrorCode::ClientMismatch));
+    }
+    if !(1..=64).contains(&claims.id.len())
+        || !claims
+            .id
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return Err(Refusal(ErrorCode::PassInvalidClaims));
+    }
+    Ok((claims, pass))
+}
+
+async fn purchase(mut req: Request, env: &Env, cfg: &Config, raw: &str) -> Outcome {
+    let sale = sale_id(raw)?;
+    let body = http::body(&mut req).await?;
+    let _: PurchaseRequest = http::parse_or_default(&body)?;
+    let now = now_ms();
+    let (pass, token) = verified_pass(&req, cfg, &sale, now)?;
+    let state = known_sale(cfg, &sale, now).await?;
+    if state.status == SaleStatus::SoldOut {
+        return Err(Refusal(ErrorCode::SoldOut));
+    }
+
+    let shard = u32::try_from(pass.position % u64::from(cfg.shards)).map_err(internal)?;
+    match shard_call(
+        env,
+        &sale,
+        shard,
+        &ShardRequest::Claim {
+            pass: pass.id.clone(),
+        },
+    )
+    .await?
+    {
+        ShardResponse::Claimed => {}
+        ShardResponse::InFlight => return Err(Refusal(ErrorCode::PurchaseInProgress)),
+        ShardResponse::Done { status, body } => return replay(status, &body),
+        other => return Err(internal(format!("unexpected shard answer {other:?}"))),
+    }
+
+    let answer = forward_purchase(cfg, &sale, &token, body).await;
+    let (status, text) = match answer {
+        Ok(a) => a,
+        Err(refusal) => {
+            release(env, &sale, shard, &pass.id).await;
+            return Err(refusal);
+        }
+    };
+    if status >= 500 {
+        // Not a decision: let the buyer retry with the same pass.
+        release(env, &sale, shard, &pass.id).await;
+    } else {
+        let done = ShardRequest::Complete {
+            pass: pass.id.clone(),
+            status,
+            body: text.clone(),
+        };
+        shard_call(env, &sale, shard, &done).await?;
+    }
+    if sold_the_last_item(status, &text) {
+        cache::mark_sold_out(&sale, now);
+    }
+    origin_response(status, text)
+}
+
+/// Whether the origin's answer says the sale has nothing left: a 409 `sold_out`, or an order
+/// that took the last item.
+fn sold_the_last_item(status: u16, body: &str) -> bool {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
+        return false;
+    };
+    match status {
+        409 => v["error"]["code"] == "sold_out",
+        200 | 201 => v["remaining"] == 0,
+        _ => false,
+    }
+}
+
+async fn release(env: &Env, sale: &SaleId, shard: u32, pass: &str) {
+    let release = ShardRequest::Release {
+        pass: pass.to_owned(),
+    };
+    if let Err(Refusal(code)) = shard_call(env, sale, shard, &release).await {
+        worker::console_error!("could not release a purchase claim: {code}");
+    }
+}
+
+async fn forward_purchase(
+    cfg: &Config,
+    sale: &SaleId,
+    pass: &str,
+    body: Vec<u8>,
+) -> std::result::Result<(u16, String), Refusal> {
+    let url = format!("{}/v1/sales/{sale}/purchase", cfg.origin_url);
+    let headers = worker::Headers::new();
+    headers
+        .set("authorization", &format!("Bearer {pass}"))
+        .map_err(internal)?;
+    headers
+        .set("content-type", "application/json")
+        .map_err(internal)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(js_bytes(&body)));
+    let req = Request::new_with_init(&url, &init).map_err(internal)?;
+    let mut resp = cache::send(req, cfg.origin_timeout_ms).await?;
+    let status = resp.status_code();
+    let text = resp
+        .text()
+        .await
+        .map_err(|_| Refusal(ErrorCode::OriginUnavailable))?;
+    Ok((status, text))
+}
+
+fn js_bytes(bytes: &[u8]) -> wasm_bindgen::JsValue {
+    worker::js_sys::Uint8Array::from(bytes).into()
+}
+
+fn origin_response(status: u16, body: String) -> Outcome {
+    let mut resp = Response::ok(body).map_err(internal)?.with_status(status);
+    let h = resp.headers_mut();
+    h.set("content-type", "application/json")
+        .map_err(internal)?;
+    h.set("cache-control", "no-store").map_err(internal)?;
+    if status == 503 {
+        h.set("retry-after", "1").map_err(internal)?;
+    }
+    Ok(resp)
+}
+
+/// The stored answer to a pass that bought before: the same order, as a retry gets it from the
+/// origin (200, `created: false`), without asking the origin again.
+fn replay(status: u16, body: &str) -> Outcome {
+    if status == 201 {
+        if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(body) {
+            v["created"] = serde_json::Value::Bool(false);
+            return origin_response(200, v.to_string());
+        }
+    }
+    origin_response(status, body.to_owned())
+}
+
+#[derive(Serialize)]
+struct WaitingRoom {
+    sale: SaleState,
+    status: Option<QueueStatus>,
+    challenge_url: String,
+    join_url: String,
+    status_url: String,
+    purchase_url: String,
+}
+
+async fn gated(req: Request, env: &Env, cfg: &Rc<Config>, raw: &str) -> Outcome {
+    let sale = sale_id(raw)?;
+    let now = now_ms();
+    // A valid pass opens the gate: the request goes on to the origin.
+    if let Ok((_, pass)) = verified_pass(&req, cfg, &sale, now) {
+        return forward_gated(&req, cfg, &pass).await;
+    }
+    let state = known_sale(cfg, &sale, now).await?;
+    let status = match verified_ticket(&req, cfg, &sale, now) {
+        Ok((ticket, token)) => Some(queue_status(env, cfg, &ticket, &token, now).await?),
+        Err(_) => None,
+    };
+    let accept = req
+        .headers()
+        .get("accept")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    if accept.contains("application/json") {
+        let api = format!("/api/v1/sales/{sale}");
+        let room = WaitingRoom {
+            sale: state,
+            status,
+            challenge_url: format!("{api}/challenge"),
+            join_url: format!("{api}/join"),
+            status_url: format!("{api}/status"),
+            purchase_url: format!("{api}/purchase"),
+        };
+        return http::json(&room, 200).map_err(internal);
+    }
+    let mut resp = Response::from_html(page::render(&state)).map_err(internal)?;
+    resp.headers_mut()
+        .set("cache-control", "no-store")
+        .map_err(internal)?;
+    Ok(resp)
+}
+
+async fn forward_gated(req: &Request, cfg: &Config, pass: &str) -> Outcome {
+    let url = format!("{}{}", cfg.origin_url, req.path());
+    let headers = worker::Headers::new();
+    headers
+        .set("authorization", &format!("Bearer {pass}"))
+        .map_err(internal)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get).with_headers(headers);
+    let forwarded = Request::new_with_init(&url, &init).map_err(internal)?;
+    cache::send(forwarded, cfg.origin_timeout_ms).await
+}
+
+async fn public_state(env: &Env, cfg: &Config, raw: &str) -> Outcome {
+    let sale = sale_id(raw)?;
+    let now = now_ms();
+    let state = known_sale(cfg, &sale, now).await?;
+    let control = cache::control(env, cfg, &sale, &state, now).await?;
+    let body = serde_json::json!({
+        "sale": state,
+        "admission": {
+            "frontier": control.schedule.frontier(now),
+            "paused": control.paused,
+            "rate": control.rate,
+        },
+    });
+    let mut resp = Response::from_json(&body).map_err(internal)?;
+    resp.headers_mut()
+        .set("cache-control", "public, max-age=1")
+        .map_err(internal)?;
+    Ok(resp)
+}
+
+async fn admin_control(mut req: Request, env: &Env, cfg: &Config, raw: &str) -> Outcome {
+    // Read the (bounded) body first: a refusal that leaves it unread makes the runtime drop
+    // the connection, and a client reusing it sees a reset.
+    let body = http::body(&mut req).await?;
+    match http::bearer(&req) {
+        Some(token) if cfg.is_admin(&token) => {}
+        _ => return Err(Refusal(ErrorCode::Unauthorized)),
+    }
+    let sale = sale_id(raw)?;
+    let now = now_ms();
+    let state = known_sale(cfg, &sale, now).await?;
+    let (starts_at_ms, rate) = (state.starts_at_ms, state.admission_rate);
+    let op = if req.method() == Method::Post {
+        let request: ControlRequest = http::parse(&body)?;
+        ControlOp::Apply {
+            starts_at_ms,
+            rate,
+            request,
+        }
+    } else {
+        ControlOp::Get { starts_at_ms, rate }
+    };
+    let control = cache::control_op(env, &sale, &op).await?;
+    cache::put_control(&sale, control.clone(), now);
+    http::json(&control, 200).map_err(internal)
+}

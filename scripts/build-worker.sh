@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Builds the edge worker to what wrangler.toml points at: edge-worker/build/index.js and
+# edge-worker/build/index_bg.wasm. Gets, on first run, everything it needs:
+#
+#   npm packages      from package-lock.json (wrangler, miniflare/workerd, Node 22, esbuild,
+#                     binaryen's wasm-opt): `npm ci`
+#   wasm32 target     rustup's, or Debian's rustc-web with build-std (scripts/cargo-wasm.sh)
+#   wasm-bindgen-cli  0.2.130 (must equal the wasm-bindgen in Cargo.lock), cargo install
+#   worker-build      0.8.7, cargo install
+#
+# worker-build is told where wasm-bindgen, wasm-opt and esbuild are, so it downloads nothing.
+# The two cargo installs take ~15 minutes of compiling once; they land in $CARGO_HOME/bin.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$PWD"
+
+WASM_BINDGEN_VERSION=0.2.130
+WORKER_BUILD_VERSION=0.8.7
+CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
+
+if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "build-worker: npm ci"
+  npm ci --no-audit --no-fund >/dev/null
+fi
+export PATH="$root/node_modules/.bin:$CARGO_BIN:$PATH"
+
+installed() { # name version
+  [ -x "$CARGO_BIN/$1" ] && "$CARGO_BIN/$1" --version 2>/dev/null | grep -q "$2"
+}
+if ! installed wasm-bindgen "$WASM_BINDGEN_VERSION"; then
+  echo "build-worker: cargo install wasm-bindgen-cli $WASM_BINDGEN_VERSION (once, ~6 min)"
+  cargo install -q wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+fi
+if ! installed worker-build "$WORKER_BUILD_VERSION"; then
+  echo "build-worker: cargo install worker-build $WORKER_BUILD_VERSION (once, ~10 min)"
+  cargo install -q worker-build --version "$WORKER_BUILD_VERSION"
+fi
+
+export WASM_BINDGEN_BIN="$CARGO_BIN/wasm-bindgen"
+export WASM_OPT_BIN="$root/node_modules/.bin/wasm-opt"
+export ESBUILD_BIN="$root/node_modules/.bin/esbuild"
+
+if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown \
+  || timeout 180 rustup target add wasm32-unknown-unknown >/dev/null 2>&1; then
+  :
+else
+  # Debian's rustc-web with a std built from source. worker-build asks rustc for the wasm32
+  # target's library directory and refuses when the sysroot has none, so a wrapper answers
+  # that one question with an empty directory and passes everything else to /usr/bin/rustc.
+  echo "build-worker: using Debian's rustc-web with build-std" >&2
+  scripts/cargo-wasm.sh --version >/dev/null # installs the Debian packages if needed
+  shim="$root/target/rustc-wasm-shim"
+  mkdir -p "$shim/lib"
+  cat >"$shim/rustc" <<SHIM
+#!/usr/bin/env bash
+case "\$*" in
+  *--print*target-libdir*wasm32*|*wasm32*--print*target-libdir*) echo "$shim/lib"; exit 0 ;;
+esac
+exec /usr/bin/rustc "\$@"
+SHIM
+  chmod +x "$shim/rustc"
+  export RUSTC="$shim/rustc" RUSTC_BOOTSTRAP=1
+  export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld-22
+  export CARGO_UNSTABLE_BUILD_STD=std,panic_abort
+  export CARGO_TARGET_DIR="$root/target/wasm-debian"
+fi
+
+cd edge-worker
+worker-build --release
+ls -l build/index.js build/index_bg.wasm

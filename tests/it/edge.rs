@@ -1,0 +1,381 @@
+//! The edge worker under workerd, in front of the real origin and a real Redis.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use herdgate_core::wire::QueueStatus;
+use herdgate_core::{ChallengeClaims, PassClaims};
+use serde_json::json;
+
+use crate::edge_support::{pass_of, Stack, TEST_SHARDS};
+use crate::support::{bounded, code};
+
+const UA: &str = "Mozilla/5.0 (herdgate test)";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_status_pass_purchase_reaches_the_origin_and_redis() {
+    bounded(Duration::from_secs(120), async {
+        let s = Stack::start().await.unwrap();
+        let sale = s.sale("path", 5, 60_000, 100).await;
+
+        // The waiting room, as a page and as JSON.
+        let page = s
+            .http
+            .get(format!("{}/sales/path", s.edge.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        assert!(
+            html.contains("aria-live") && html.contains("new Worker"),
+            "{html}"
+        );
+        let room: serde_json::Value = s
+            .http
+            .get(format!("{}/sales/path", s.edge.url()))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(room["sale"]["remaining"], 5);
+        assert_eq!(room["status"], serde_json::Value::Null);
+
+        let (ticket, joined) = s.join("path", UA).await;
+        assert_eq!(joined["status"]["state"], "admitted", "{joined}");
+        let status = s.queue_status("path", UA, &ticket).await;
+        let pass = pass_of(&status);
+
+        let before = s.origin_purchases().await;
+        let (code_, body) = s.purchase("path", UA, Some(&pass)).await;
+        assert_eq!(code_, 201, "{body}");
+        assert_eq!(body["order"]["visitor"], joined["visitor"]);
+        assert_eq!(s.origin_purchases().await, before + 1.0);
+        let (remaining, sold): (u64, u64) = {
+            let c = s.redis.client().await.unwrap();
+            let v: Vec<u64> = fred::interfaces::HashesInterface::hmget(
+                &c,
+                format!("hg:{{{sale}}}:sale"),
+                vec!["remaining", "sold"],
+            )
+            .await
+            .unwrap();
+            (v[0], v[1])
+        };
+        assert_eq!((remaining, sold), (4, 1));
+
+        // With a pass, the gated path goes on to the origin (which has no page there).
+        let gated = s
+            .http
+            .get(format!("{}/sales/path/checkout", s.edge.url()))
+            .header("user-agent", UA)
+            .header("cookie", format!("hg_pass_path={pass}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            gated.status(),
+            404,
+            "the origin answered, not the waiting room"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proof_of_work_refusals() {
+    bounded(Duration::from_secs(120), async {
+        let s = Stack::start().await.unwrap();
+        s.sale("pow", 5, 60_000, 100).await;
+        let other = s.sale("other", 5, 60_000, 100).await;
+
+        let (_, ch) = s.challenge("pow", UA).await;
+        let challenge = ch["challenge"].as_str().unwrap().to_owned();
+        let bits = ch["bits"].as_u64().unwrap() as u8;
+        let nonce = herdgate_core::pow::solve(&challenge, bits, 0..u64::MAX).unwrap();
+        let wrong = (0..)
+            .find(|&n| herdgate_core::pow::verify(&challenge, n, bits).is_err())
+            .unwrap();
+
+        let (st, body) = s.join_with("pow", UA, &challenge, wrong).await;
+        assert_eq!((st, code(&body)), (403, "pow_insufficient"), "{body}");
+
+        // Flip the last character of the payload (the part before the tag).
+        let (head, tag) = challenge.rsplit_once('.').unwrap();
+        let flipped = if head.ends_with('A') { 'B' } else { 'A' };
+        let tampered = format!("{}{flipped}.{tag}", &head[..head.len() - 1]);
+        let (st, body) = s.join_with("pow", UA, &tampered, nonce).await;
+        assert_eq!((st, code(&body)), (400, "challenge_forged"), "{body}");
+
+        // A challenge we sign ourselves with the edge's key, already expired.
+        let claims: ChallengeClaims = s
+            .ticket_keys
+            .verify(
+                &challenge,
+                &herdgate_core::Check {
+                    sale: &herdgate_core::SaleId::parse("pow").unwrap(),
+                    now: herdgate_testkit::now_ms() / 1000,
+                    leeway: 0,
+                },
+            )
+            .unwrap();
+        let expired = s.ticket_keys.sign(&ChallengeClaims {
+            nbf: claims.nbf - 600,
+            exp: claims.nbf - 300,
+            ..claims.clone()
+        });
+        let n = herdgate_core::pow::solve(&expired, bits, 0..u64::MAX).unwrap();
+        let (st, body) = s.join_with("pow", UA, &expired, n).await;
+        assert_eq!((st, code(&body)), (400, "challenge_expired"), "{body}");
+
+        // Another sale's challenge.
+        let foreign = s.ticket_keys.sign(&ChallengeClaims {
+            sale: other.clone(),
+            ..claims.clone()
+        });
+        let n = herdgate_core::pow::solve(&foreign, bits, 0..u64::MAX).unwrap();
+        let (st, body) = s.join_with("pow", UA, &foreign, n).await;
+        assert_eq!((st, code(&body)), (403, "challenge_wrong_sale"), "{body}");
+
+        // Another client's challenge.
+        let (st, body) = s
+            .join_with("pow", "SomeOtherBrowser/1.0", &challenge, nonce)
+            .await;
+        assert_eq!((st, code(&body)), (403, "client_mismatch"), "{body}");
+
+        // The right answer joins once; the replay is refused.
+        let (st, body) = s.join_with("pow", UA, &challenge, nonce).await;
+        assert_eq!(st, 201, "{body}");
+        let (st, body) = s.join_with("pow", UA, &challenge, nonce).await;
+        assert_eq!((st, code(&body)), (409, "challenge_spent"), "{body}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_passes_never_reach_the_origin() {
+    bounded(Duration::from_secs(120), async {
+        let s = Stack::start().await.unwrap();
+        let sale = s.sale("gate", 5, 60_000, 100).await;
+        let other = s.sale("gate2", 5, 60_000, 100).await;
+        let (ticket, _) = s.join("gate", UA).await;
+        let pass = pass_of(&s.queue_status("gate", UA, &ticket).await);
+        let claims: PassClaims = s
+            .keys
+            .keyring
+            .verify(
+                &pass,
+                &herdgate_core::Check {
+                    sale: &sale,
+                    now: herdgate_testkit::now_ms() / 1000,
+                    leeway: 5,
+                },
+            )
+            .unwrap();
+
+        let forged = herdgate_core::Keyring::new(vec![(
+            "t1".into(),
+            herdgate_core::Secret::new(vec![7; 32]).unwrap(),
+        )])
+        .unwrap()
+        .sign(&claims);
+        let expired = s.keys.keyring.sign(&PassClaims {
+            nbf: claims.nbf - 900,
+            exp: claims.nbf - 600,
+            ..claims.clone()
+        });
+        let other_sale = s.keys.keyring.sign(&PassClaims {
+            sale: other,
+            ..claims.clone()
+        });
+
+        let before = s.origin_purchases().await;
+        for (p, ua, want) in [
+            (None, UA, "missing_pass"),
+            (Some(forged.as_str()), UA, "pass_forged"),
+            (Some(expired.as_str()), UA, "pass_expired"),
+            (Some(other_sale.as_str()), UA, "pass_wrong_sale"),
+            (Some(ticket.as_str()), UA, "pass_wrong_kind"),
+            (Some(pass.as_str()), "AnotherDevice/2.0", "client_mismatch"),
+        ] {
+            let (_, body) = s.purchase("gate", ua, p).await;
+            assert_eq!(code(&body), want, "{body}");
+        }
+        assert_eq!(
+            s.origin_purchases().await,
+            before,
+            "the origin saw a refused pass"
+        );
+
+        // The real pass buys once; its replays get the same order from the edge's ledger.
+        let (st, first) = s.purchase("gate", UA, Some(&pass)).await;
+        assert_eq!(st, 201, "{first}");
+        assert_eq!(s.origin_purchases().await, before + 1.0);
+        for _ in 0..3 {
+            let (st, again) = s.purchase("gate", UA, Some(&pass)).await;
+            assert_eq!(st, 200, "{again}");
+            assert_eq!(again["order"], first["order"]);
+        }
+        // A new status poll hands out a pass with the same id: it is a replay too.
+        let repoll = pass_of(&s.queue_status("gate", UA, &ticket).await);
+        let (st, again) = s.purchase("gate", UA, Some(&repoll)).await;
+        assert_eq!((st, &again["order"]), (200, &first["order"]));
+        assert_eq!(
+            s.origin_purchases().await,
+            before + 1.0,
+            "a replay reached the origin"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shard_positions_are_unique_admitted_in_order_and_pause_resume_work() {
+    bounded(Duration::from_secs(180), async {
+        let s = Stack::start().await.unwrap();
+        // Open for 2 s at 10/s: about 20 positions are in, the rest wait.
+        s.sale("order", 1_000, 2_000, 10).await;
+        let mut tickets = Vec::new();
+        for i in 0..40 {
+            let ua = format!("{UA} buyer-{i}");
+            let (ticket, body) = s.join("order", &ua).await;
+            tickets.push((ua, ticket, body["position"].as_u64().unwrap()));
+        }
+        let positions: HashSet<u64> = tickets.iter().map(|t| t.2).collect();
+        assert_eq!(
+            positions.len(),
+            tickets.len(),
+            "two visitors share a position"
+        );
+        let shards: HashSet<u64> = positions.iter().map(|p| p % TEST_SHARDS).collect();
+        assert!(shards.len() > 1, "all joins went to one shard: {shards:?}");
+
+        // Admission is in position order: every admitted position lies below the frontier
+        // the edge reports after the polls, every waiting one at or above the one before.
+        let before = s.edge_state("order").await["admission"]["frontier"]
+            .as_u64()
+            .unwrap();
+        let mut statuses = Vec::new();
+        for (ua, ticket, position) in &tickets {
+            statuses.push((*position, s.queue_status("order", ua, ticket).await));
+        }
+        let after = s.edge_state("order").await["admission"]["frontier"]
+            .as_u64()
+            .unwrap();
+        assert!(before >= 10, "frontier {before} after 2 s at 10/s");
+        for (position, status) in &statuses {
+            match status {
+                QueueStatus::Admitted { .. } => {
+                    assert!(*position < after, "{position} admitted early")
+                }
+                QueueStatus::Queued { ahead, .. } => {
+                    assert!(*position >= before, "{position} left waiting");
+                    assert!(*ahead <= position - before + (after - before));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+
+        // Pause: the frontier stops.
+        let (st, c) = s.control("order", Some(json!({"action": "pause"}))).await;
+        assert_eq!(st, 200, "{c}");
+        assert_eq!(c["paused"], true);
+        let frozen = s.edge_state("order").await["admission"]["frontier"]
+            .as_u64()
+            .unwrap();
+        let waiting = tickets
+            .iter()
+            .filter(|t| t.2 >= frozen + 2)
+            .min_by_key(|t| t.2)
+            .cloned()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        assert_eq!(
+            s.edge_state("order").await["admission"]["frontier"]
+                .as_u64()
+                .unwrap(),
+            frozen
+        );
+        let paused = s.queue_status("order", &waiting.0, &waiting.1).await;
+        assert!(matches!(paused, QueueStatus::Paused { .. }), "{paused:?}");
+
+        // Resume at a faster rate: the waiting ticket is admitted.
+        let (st, c) = s
+            .control("order", Some(json!({"action": "set_rate", "rate": 50})))
+            .await;
+        assert_eq!((st, &c["paused"]), (200, &json!(true)));
+        let (st, c) = s.control("order", Some(json!({"action": "resume"}))).await;
+        assert_eq!(
+            (st, &c["paused"], &c["rate"]),
+            (200, &json!(false), &json!(50))
+        );
+        let mut admitted = false;
+        for _ in 0..100 {
+            if matches!(
+                s.queue_status("order", &waiting.0, &waiting.1).await,
+                QueueStatus::Admitted { .. }
+            ) {
+                admitted = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            admitted,
+            "position {} never admitted after resume",
+            waiting.2
+        );
+
+        // The admin route is guarded and typed.
+        let r = s
+            .http
+            .post(format!("{}/admin/v1/sales/order/control", s.edge.url()))
+            .json(&json!({"action": "pause"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        let (st, body) = s.control("order", Some(json!({"action": "explode"}))).await;
+        assert_eq!((st, code(&body)), (400, "invalid_body"));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sold_out_reaches_every_waiter_and_the_origin_sees_no_more_purchases() {
+    bounded(Duration::from_secs(180), async {
+        let s = Stack::start().await.unwrap();
+        s.sale("last", 3, 60_000, 1_000).await;
+        let mut buyers = Vec::new();
+        for i in 0..10 {
+            let ua = format!("{UA} waiter-{i}");
+            let (ticket, _) = s.join("last", &ua).await;
+            let pass = pass_of(&s.queue_status("last", &ua, &ticket).await);
+            buyers.push((ua, ticket, pass));
+        }
+        for (ua, _, pass) in &buyers[..3] {
+            let (st, body) = s.purchase("last", ua, Some(pass)).await;
+            assert_eq!(st, 201, "{body}");
+        }
+        let after_sellout = s.origin_purchases().await;
+        // The bound: the edge trusts its copy of the sale's state for 1 s (STATE_CACHE_MS).
+        tokio::time::sleep(Duration::from_millis(2_000)).await;
+        for (ua, ticket, pass) in &buyers[3..] {
+            let status = s.queue_status("last", ua, ticket).await;
+            assert_eq!(status, QueueStatus::SoldOut);
+            let (st, body) = s.purchase("last", ua, Some(pass)).await;
+            assert_eq!((st, code(&body)), (409, "sold_out"), "{body}");
+            let (st, body) = s.challenge("last", ua).await;
+            assert_eq!((st, code(&body)), (409, "sold_out"), "{body}");
+        }
+        assert_eq!(
+            s.origin_purchases().await,
+            after_sellout,
+            "the origin saw a purchase after the sell-out"
+        );
+    })
+    .await;
+}
