@@ -43,11 +43,20 @@ fn lookup<T: Clone>(
 ) -> Lookup<T> {
     map.with(|m| {
         let mut m = m.borrow_mut();
-        let slot = m.entry(sale.clone()).or_insert(Slot {
-            value: None,
-            fetched_at: 0,
-            refreshing: false,
-        });
+        // The hot path finds the slot without allocating a key.
+        if !m.contains_key(sale) {
+            m.insert(
+                sale.clone(),
+                Slot {
+                    value: None,
+                    fetched_at: 0,
+                    refreshing: false,
+                },
+            );
+        }
+        let Some(slot) = m.get_mut(sale) else {
+            return Lookup::Refresh(None);
+        };
         match &slot.value {
             Some(v) if now < slot.fetched_at + ttl => Lookup::Use(v.clone()),
             Some(v) if slot.refreshing => Lookup::Use(v.clone()),

@@ -19,7 +19,7 @@ pub struct Config {
     pub ticket_keys: Keyring,
     /// Signs admission passes; the origin holds the same keyring (secret `PASS_KEYS`).
     pub pass_keys: Keyring,
-    /// Queue-shard Durable Objects per sale (var `QUEUE_SHARDS`, default 8).
+    /// Queue-shard Durable Objects per sale (var `QUEUE_SHARD_COUNT`, default 8).
     pub shards: u32,
     /// Proof-of-work difficulty in leading zero bits (var `POW_BITS`, default 18).
     pub pow_bits: u8,
@@ -83,7 +83,7 @@ impl Config {
             admin_token: Sha256::digest(admin.as_bytes()).into(),
             ticket_keys,
             pass_keys,
-            shards: num(var("QUEUE_SHARDS"), "QUEUE_SHARDS", 8u32)?.clamp(1, 1024),
+            shards: num(var("QUEUE_SHARD_COUNT"), "QUEUE_SHARD_COUNT", 8u32)?.clamp(1, 1024),
             pow_bits: num(var("POW_BITS"), "POW_BITS", 18u8)?.min(herdgate_core::pow::MAX_BITS),
             challenge_ttl_secs: num(var("CHALLENGE_TTL_SECS"), "CHALLENGE_TTL_SECS", 300)?,
             ticket_ttl_secs: num(var("TICKET_TTL_SECS"), "TICKET_TTL_SECS", 21_600)?,

@@ -252,6 +252,19 @@ async fn shard_positions_are_unique_admitted_in_order_and_pause_resume_work() {
         );
         let shards: HashSet<u64> = positions.iter().map(|p| p % TEST_SHARDS).collect();
         assert!(shards.len() > 1, "all joins went to one shard: {shards:?}");
+        // Shard k of K hands out k, k+K, k+2K, … with no gaps: the configured K is in force.
+        for k in 0..TEST_SHARDS {
+            let mut mine: Vec<u64> = positions
+                .iter()
+                .copied()
+                .filter(|p| p % TEST_SHARDS == k)
+                .collect();
+            mine.sort_unstable();
+            let expected: Vec<u64> = (0..mine.len() as u64)
+                .map(|j| k + j * TEST_SHARDS)
+                .collect();
+            assert_eq!(mine, expected, "positions of shard {k}");
+        }
 
         // Admission is in position order: every admitted position lies below the frontier
         // the edge reports after the polls, every waiting one at or above the one before.

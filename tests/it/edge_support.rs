@@ -36,7 +36,7 @@ impl Stack {
             "PASS_KEYS": keys.spec,
             "ADMIN_TOKEN": keys.admin_token,
             "POW_BITS": TEST_POW_BITS.to_string(),
-            "QUEUE_SHARDS": TEST_SHARDS.to_string(),
+            "QUEUE_SHARD_COUNT": TEST_SHARDS.to_string(),
             "STATE_CACHE_MS": "1000",
             "POLL_MIN_MS": "200",
         }))

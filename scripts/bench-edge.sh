@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Benchmarks the Rust worker's status poll against a trivial JavaScript worker under the same
+# local workerd, and measures one pass verification; writes the figures into BENCHMARKS.md.
+#
+#   REQUESTS=20000 CONCURRENCY=32 scripts/bench-edge.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh
+scripts/build-worker.sh >/dev/null
+cargo build --release --locked -p herdgate-origin -p herdgate-bench
+exec target/release/herdgate-bench edge \
+  --requests "${REQUESTS:-20000}" --concurrency "${CONCURRENCY:-32}" --rounds "${ROUNDS:-5}" --write BENCHMARKS.md
