@@ -24,13 +24,18 @@ pub struct Stack {
 
 impl Stack {
     pub async fn start() -> Result<Self> {
+        Self::start_with(json!({})).await
+    }
+
+    /// Like [`Stack::start`], with extra worker bindings (vars) on top of the defaults.
+    pub async fn start_with(extra: Value) -> Result<Self> {
         let redis = RedisServer::start().await?;
         let keys = TestKeys::generate();
         let origin = TestOrigin::start(&redis.url(), &keys, OriginOptions::default()).await?;
         // A keyring of its own for challenges and tickets, which only the edge holds.
         let fresh = TestKeys::generate().spec;
         let ticket_spec = format!("e1:{}", fresh.split_once(':').unwrap().1);
-        let edge = EdgeWorker::start(&json!({
+        let mut bindings = json!({
             "ORIGIN_URL": origin.url(),
             "TICKET_KEYS": ticket_spec,
             "PASS_KEYS": keys.spec,
@@ -39,8 +44,11 @@ impl Stack {
             "QUEUE_SHARD_COUNT": TEST_SHARDS.to_string(),
             "STATE_CACHE_MS": "1000",
             "POLL_MIN_MS": "200",
-        }))
-        .await?;
+        });
+        if let (Some(b), Some(e)) = (bindings.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        let edge = EdgeWorker::start(&bindings).await?;
         Ok(Stack {
             redis,
             origin,

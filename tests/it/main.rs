@@ -12,6 +12,7 @@ mod admin;
 mod burst;
 mod durability;
 mod edge;
+mod herd;
 mod overload;
 mod purchase;
 mod refusals;

@@ -8,8 +8,12 @@
 //! 2. the origin's purchase path over HTTP (pass verification + the same script), 201s;
 //! 3. the origin's sold-out path over HTTP (pass verification, answered from memory), 409s.
 //!
-//! It prints the figures and, with `--write BENCHMARKS.md`, replaces the origin section of
-//! that file with them and the command that produced them.
+//! `herdgate-bench edge` serves the built edge worker and a trivial JavaScript worker under
+//! workerd and compares their status-poll throughput over interleaved rounds; it also times
+//! one pass verification natively.
+//!
+//! Each prints its figures and, with `--write BENCHMARKS.md`, replaces its section of that file
+//! with them and the command that produced them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -37,9 +41,6 @@ enum Cli {
     /// The Rust worker's status poll against a trivial JavaScript worker under the same
     /// workerd, and the CPU cost of one pass verification.
     Edge(EdgeArgs),
-    /// A local flash sale: N buyers with admission passes for M items, all at once, against
-    /// its own redis-server and origin; prints what sold and checks the books.
-    FlashSale(FlashSaleArgs),
 }
 
 #[derive(clap::Args)]
@@ -59,22 +60,6 @@ struct EdgeArgs {
     /// Write the results into this markdown file's edge section.
     #[arg(long)]
     write: Option<PathBuf>,
-}
-
-#[derive(clap::Args)]
-struct FlashSaleArgs {
-    /// Buyers, each with their own admission pass.
-    #[arg(long, default_value_t = 20_000)]
-    buyers: usize,
-    /// Items on sale.
-    #[arg(long, default_value_t = 1_000)]
-    items: u64,
-    /// HTTP connections open at once.
-    #[arg(long, default_value_t = 256)]
-    connections: usize,
-    /// The herdgate-origin binary (default: next to this one).
-    #[arg(long)]
-    origin_bin: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -103,7 +88,6 @@ struct OriginArgs {
 async fn main() -> Result<()> {
     match Cli::parse() {
         Cli::Origin(args) => origin(args).await,
-        Cli::FlashSale(args) => flash_sale(args).await,
         Cli::Edge(args) => edge(args).await,
     }
 }
@@ -122,94 +106,6 @@ fn origin_binary(given: Option<PathBuf>) -> Result<PathBuf> {
         path.display()
     );
     Ok(path)
-}
-
-async fn flash_sale(args: FlashSaleArgs) -> Result<()> {
-    let origin_bin = origin_binary(args.origin_bin)?;
-    let redis = RedisServer::start().await?;
-    let keys = TestKeys::generate();
-    let origin = OriginProcess::start(&origin_bin, &redis.url(), &keys, &[]).await?;
-    println!(
-        "redis-server  {} (pid {}, AOF in {})",
-        redis.url(),
-        redis.pid().unwrap_or(0),
-        redis.dir().display()
-    );
-    println!("origin        {} (pid {})", origin.url(), origin.pid());
-    create_sale(origin.addr(), &keys, "flash", args.items).await?;
-    let buyers = passes(&keys, "flash", "buyer", args.buyers);
-    println!(
-        "sale `flash`: {} items, {} buyers with passes, {} connections",
-        args.items, args.buyers, args.connections
-    );
-
-    let passes = Arc::new(buyers);
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..args.connections.max(1) {
-        let (passes, next, addr) = (Arc::clone(&passes), Arc::clone(&next), origin.addr());
-        tasks.push(tokio::spawn(async move {
-            let mut sender = connect(addr).await?;
-            let mut statuses: Vec<(u16, usize, f64)> = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(pass) = passes.get(i) else { break };
-                let req = hyper::Request::post("/v1/sales/flash/purchase")
-                    .header("host", "127.0.0.1")
-                    .header("authorization", format!("Bearer {pass}"))
-                    .body(Full::new(Bytes::new()))?;
-                let res = send(&mut sender, req).await?;
-                let status = res.status().as_u16();
-                res.into_body().collect().await?;
-                statuses.push((status, i, started.elapsed().as_secs_f64()));
-            }
-            anyhow::Ok(statuses)
-        }));
-    }
-    let mut all = Vec::with_capacity(passes.len());
-    for t in tasks {
-        all.extend(t.await??);
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let created: Vec<_> = all.iter().filter(|(s, _, _)| *s == 201).collect();
-    let sold_out = all.iter().filter(|(s, _, _)| *s == 409).count();
-    let other = all.len() - created.len() - sold_out;
-    let sold_out_at = created.iter().map(|(_, _, t)| *t).fold(0.0, f64::max);
-
-    let client = redis.client().await?;
-    let v: Vec<u64> = fred::interfaces::HashesInterface::hmget(
-        &client,
-        "hg:{flash}:sale",
-        vec!["remaining", "sold", "stock"],
-    )
-    .await?;
-    let orders: u64 = fred::interfaces::HashesInterface::hlen(&client, "hg:{flash}:orders").await?;
-    let (remaining, sold, stock) = (v[0], v[1], v[2]);
-    println!();
-    println!(
-        "answered            {} purchases in {elapsed:.2} s ({:.0}/s)",
-        all.len(),
-        all.len() as f64 / elapsed
-    );
-    println!("orders (201)        {}", created.len());
-    println!("sold out (409)      {sold_out}");
-    println!("other answers       {other}");
-    println!("last item sold at   {sold_out_at:.2} s");
-    println!("redis: stock {stock}, sold {sold}, remaining {remaining}, orders {orders}");
-    let oversold = sold.saturating_sub(stock);
-    println!("oversold            {oversold}");
-    ensure!(
-        oversold == 0 && sold + remaining == stock,
-        "the books do not balance"
-    );
-    ensure!(
-        orders == sold && created.len() as u64 == sold,
-        "orders and sales disagree"
-    );
-    ensure!(other == 0, "{other} purchases got an unexpected answer");
-    println!("\nOK: every item sold exactly once; everyone else was told it sold out.");
-    Ok(())
 }
 
 /// One measured run.

@@ -1,0 +1,228 @@
+//! An honest buyer: challenge, proof-of-work, join, poll as told, buy when admitted.
+
+use std::time::Duration;
+
+use herdgate_core::pow;
+use herdgate_core::wire::{ChallengeResponse, QueueStatus};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::client::{Endpoint, Reply, SimClient};
+
+/// How a journey ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Ending {
+    /// Bought: the order id and the visitor it was for.
+    Bought {
+        /// The order.
+        order_id: String,
+        /// The buyer's visitor id.
+        visitor: String,
+    },
+    /// Told the sale sold out.
+    SoldOut,
+    /// Refused with this code (and status).
+    Refused {
+        /// The refusal code.
+        code: String,
+    },
+    /// No usable answer (network errors, or the herd's deadline).
+    Failed,
+}
+
+/// What one journey leaves behind.
+#[derive(Debug, Clone)]
+pub struct Journey {
+    /// How it ended.
+    pub ending: Ending,
+    /// Queue position, if the buyer joined.
+    pub position: Option<u64>,
+    /// When the buyer first saw "admitted", ms since the herd started.
+    pub admitted_at_ms: Option<u32>,
+    /// When the buyer joined, ms since the herd started.
+    pub joined_at_ms: Option<u32>,
+}
+
+impl Journey {
+    fn ended(ending: Ending) -> Self {
+        Journey {
+            ending,
+            position: None,
+            admitted_at_ms: None,
+            joined_at_ms: None,
+        }
+    }
+}
+
+/// Retries of a request answered 503 (overloaded, origin unavailable) before giving up.
+const RETRIES: u32 = 8;
+
+fn refused(reply: &Reply) -> Ending {
+    match (reply.status, reply.code()) {
+        (_, Some("sold_out")) => Ending::SoldOut,
+        (0, _) => Ending::Failed,
+        (_, Some(code)) => Ending::Refused {
+            code: code.to_owned(),
+        },
+        (status, None) => Ending::Refused {
+            code: format!("http_{status}"),
+        },
+    }
+}
+
+/// Calls `endpoint`, retrying after a pause while the answer is a 503 or no answer.
+pub async fn call_with_retry(
+    client: &mut SimClient,
+    endpoint: Endpoint,
+    bearer: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> Reply {
+    let mut reply = client.call(endpoint, bearer, body.clone()).await;
+    let mut tries = 0;
+    while (reply.status == 503 || reply.status == 0) && tries < RETRIES {
+        tries += 1;
+        tokio::time::sleep(Duration::from_millis(250 * u64::from(tries))).await;
+        reply = client.call(endpoint, bearer, body.clone()).await;
+    }
+    reply
+}
+
+/// Gets a challenge, solves it and joins. Returns the ticket and the status that came with
+/// it, or how the attempt ended.
+pub async fn join(
+    client: &mut SimClient,
+    solve: bool,
+) -> Result<(String, QueueStatus, u64), Ending> {
+    let reply = call_with_retry(client, Endpoint::Challenge, None, None).await;
+    if reply.status != 200 {
+        return Err(refused(&reply));
+    }
+    let challenge: ChallengeResponse =
+        serde_json::from_value(reply.body).map_err(|_| Ending::Failed)?;
+    let nonce = if solve {
+        // Solving is CPU work: keep it off the runtime's reactor threads.
+        let (c, bits) = (challenge.challenge.clone(), challenge.bits);
+        tokio::task::spawn_blocking(move || pow::solve(&c, bits, 0..u64::MAX))
+            .await
+            .ok()
+            .flatten()
+            .ok_or(Ending::Failed)?
+    } else {
+        rand::random::<u64>()
+    };
+    let body = json!({"challenge": challenge.challenge, "nonce": nonce});
+    let reply = call_with_retry(client, Endpoint::Join, None, Some(body)).await;
+    if reply.status != 201 {
+        return Err(refused(&reply));
+    }
+    let ticket = reply.body["ticket"]
+        .as_str()
+        .ok_or(Ending::Failed)?
+        .to_owned();
+    let position = reply.body["position"].as_u64().ok_or(Ending::Failed)?;
+    let status =
+        serde_json::from_value(reply.body["status"].clone()).map_err(|_| Ending::Failed)?;
+    client.count(|c| &c.joined);
+    client
+        .counters()
+        .waiting
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok((ticket, status, position))
+}
+
+/// Polls until admitted (returning the pass) or the journey ends.
+pub async fn wait(
+    client: &mut SimClient,
+    ticket: &str,
+    status: QueueStatus,
+) -> Result<(String, u32), Ending> {
+    let waited = poll(client, ticket, status).await;
+    client.stop_waiting();
+    if waited.is_ok() {
+        client.saw_admission();
+    }
+    waited
+}
+
+async fn poll(
+    client: &mut SimClient,
+    ticket: &str,
+    mut status: QueueStatus,
+) -> Result<(String, u32), Ending> {
+    loop {
+        match status {
+            QueueStatus::Admitted { pass, .. } => return Ok((pass, client.now_ms())),
+            QueueStatus::SoldOut => return Err(Ending::SoldOut),
+            QueueStatus::Queued { poll_after_ms, .. }
+            | QueueStatus::Paused { poll_after_ms, .. } => {
+                tokio::time::sleep(Duration::from_millis(poll_after_ms)).await;
+            }
+            _ => return Err(Ending::Failed),
+        }
+        let reply = call_with_retry(client, Endpoint::Status, Some(ticket), None).await;
+        if reply.status != 200 {
+            return Err(refused(&reply));
+        }
+        status = serde_json::from_value(reply.body).map_err(|_| Ending::Failed)?;
+    }
+}
+
+/// Buys with `pass`.
+pub async fn buy(client: &mut SimClient, pass: Option<&str>) -> Ending {
+    let reply = call_with_retry(client, Endpoint::Purchase, pass, Some(json!({}))).await;
+    let ending = match reply.status {
+        200 | 201 => Ending::Bought {
+            order_id: reply.body["order"]["order_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            visitor: reply.body["order"]["visitor"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        },
+        _ => refused(&reply),
+    };
+    note(client, &ending);
+    ending
+}
+
+/// Counts how a step ended.
+pub fn note(client: &SimClient, ending: &Ending) {
+    match ending {
+        Ending::Bought { .. } => client.count(|c| &c.bought),
+        Ending::SoldOut => client.count(|c| &c.sold_out),
+        Ending::Refused { .. } | Ending::Failed => client.count(|c| &c.refused),
+    }
+}
+
+/// The whole journey of an honest buyer (or of a bot that behaves like one).
+pub async fn journey(client: &mut SimClient, solve: bool) -> Journey {
+    let (ticket, status, position) = match join(client, solve).await {
+        Ok(t) => t,
+        Err(ending) => {
+            note(client, &ending);
+            return Journey::ended(ending);
+        }
+    };
+    let joined_at_ms = Some(client.now_ms());
+    let (pass, admitted_at) = match wait(client, &ticket, status).await {
+        Ok(p) => p,
+        Err(ending) => {
+            note(client, &ending);
+            return Journey {
+                ending,
+                position: Some(position),
+                admitted_at_ms: None,
+                joined_at_ms,
+            };
+        }
+    };
+    Journey {
+        ending: buy(client, Some(&pass)).await,
+        position: Some(position),
+        admitted_at_ms: Some(admitted_at),
+        joined_at_ms,
+    }
+}

@@ -1,0 +1,217 @@
+//! One simulated client: its identity (user agent and IP as the edge sees them) and timed
+//! requests to the edge's API.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+/// The edge endpoints the herd calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Endpoint {
+    /// `POST …/challenge`
+    Challenge,
+    /// `POST …/join`
+    Join,
+    /// `GET …/status`
+    Status,
+    /// `POST …/purchase`
+    Purchase,
+}
+
+impl Endpoint {
+    /// Every endpoint.
+    pub const ALL: [Endpoint; 4] = [
+        Endpoint::Challenge,
+        Endpoint::Join,
+        Endpoint::Status,
+        Endpoint::Purchase,
+    ];
+
+    fn path(self) -> &'static str {
+        match self {
+            Endpoint::Challenge => "challenge",
+            Endpoint::Join => "join",
+            Endpoint::Status => "status",
+            Endpoint::Purchase => "purchase",
+        }
+    }
+}
+
+/// One timed request.
+#[derive(Debug, Clone, Copy)]
+pub struct Event {
+    /// Which endpoint.
+    pub endpoint: Endpoint,
+    /// When it was sent, ms since the herd started.
+    pub at_ms: u32,
+    /// How long the answer took, µs.
+    pub latency_us: u32,
+    /// The HTTP status, or 0 if no answer came.
+    pub status: u16,
+}
+
+/// An answer: the status (0 when the request failed) and the JSON body (`Null` if none).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// HTTP status, 0 for no answer.
+    pub status: u16,
+    /// Parsed body.
+    pub body: Value,
+}
+
+impl Reply {
+    /// The refusal code, if the body is a refusal.
+    pub fn code(&self) -> Option<&str> {
+        self.body["error"]["code"].as_str()
+    }
+}
+
+/// Live counts of the crowd, for the progress display.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Joined the queue (tickets handed out).
+    pub joined: AtomicU64,
+    /// Holding a ticket, not admitted yet.
+    pub waiting: AtomicI64,
+    /// Admitted (saw a pass).
+    pub admitted: AtomicU64,
+    /// Bought an item.
+    pub bought: AtomicU64,
+    /// Told the sale sold out.
+    pub sold_out: AtomicU64,
+    /// Refused, or no answer.
+    pub refused: AtomicU64,
+}
+
+/// What every client of the herd shares.
+#[derive(Clone)]
+pub struct Shared {
+    /// Live counts.
+    pub counters: Arc<Counters>,
+    /// When each admission was first seen (ms since start), by anyone in the crowd.
+    pub admissions: Arc<Mutex<Vec<u32>>>,
+    /// The HTTP client (connection pool).
+    pub http: reqwest::Client,
+    /// Bounds the requests in flight across the herd.
+    pub gate: Arc<Semaphore>,
+    /// `<edge>/api/v1/sales/<sale>/`
+    pub api: Arc<str>,
+    /// When the herd started.
+    pub t0: Instant,
+}
+
+/// One simulated client.
+pub struct SimClient {
+    shared: Shared,
+    user_agent: String,
+    ip: String,
+    /// Every request this client made.
+    pub events: Vec<Event>,
+}
+
+impl SimClient {
+    /// A client with its own user agent and IP address (sent as `CF-Connecting-IP`, which the
+    /// edge reads as Cloudflare would set it).
+    pub fn new(shared: Shared, user_agent: String, ip: String) -> Self {
+        SimClient {
+            shared,
+            user_agent,
+            ip,
+            events: Vec::new(),
+        }
+    }
+
+    /// Another connection of the same client (same user agent and IP, as a second tab).
+    pub fn twin(&self) -> SimClient {
+        SimClient::new(
+            self.shared.clone(),
+            self.user_agent.clone(),
+            self.ip.clone(),
+        )
+    }
+
+    /// The live counts.
+    pub fn counters(&self) -> &Counters {
+        &self.shared.counters
+    }
+
+    /// Adds one to a counter.
+    pub fn count(&self, counter: fn(&Counters) -> &AtomicU64) {
+        counter(&self.shared.counters).fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Moves one waiter out of the waiting count.
+    pub fn stop_waiting(&self) {
+        self.shared.counters.waiting.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Records that this client saw "admitted" now.
+    pub fn saw_admission(&self) {
+        let now = self.now_ms();
+        self.shared
+            .admissions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(now);
+        self.count(|c| &c.admitted);
+    }
+
+    /// Milliseconds since the herd started.
+    pub fn now_ms(&self) -> u32 {
+        u32::try_from(self.shared.t0.elapsed().as_millis()).unwrap_or(u32::MAX)
+    }
+
+    /// Sends one request to `endpoint` with an optional bearer token and JSON body.
+    pub async fn call(
+        &mut self,
+        endpoint: Endpoint,
+        bearer: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let url = format!("{}{}", self.shared.api, endpoint.path());
+        let http = &self.shared.http;
+        let mut req = match endpoint {
+            Endpoint::Status => http.get(url),
+            _ => http.post(url),
+        }
+        .header("user-agent", &self.user_agent)
+        .header("cf-connecting-ip", &self.ip);
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let Ok(_permit) = self.shared.gate.acquire().await else {
+            return Reply {
+                status: 0,
+                body: Value::Null,
+            };
+        };
+        let at_ms = self.now_ms();
+        let started = Instant::now();
+        let reply = match req.send().await {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                let body = r.json::<Value>().await.unwrap_or(Value::Null);
+                Reply { status, body }
+            }
+            Err(_) => Reply {
+                status: 0,
+                body: Value::Null,
+            },
+        };
+        self.events.push(Event {
+            endpoint,
+            at_ms,
+            latency_us: u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX),
+            status: reply.status,
+        });
+        reply
+    }
+}

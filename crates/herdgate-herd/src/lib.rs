@@ -1,0 +1,26 @@
+//! `herd`: the crowd of a flash sale, simulated against a real herdgate deployment.
+//!
+//! N buyers arrive (all within a second, over a ramp, or before the sale starts); each honest
+//! buyer fetches a challenge, solves the proof-of-work natively, joins, polls as the edge tells
+//! it, and buys when admitted. Bots run beside them with the strategies of [`bots::Strategy`].
+//! Every request is timed; at the end the [`report::Report`] says what sold, whether anything
+//! was oversold or bought twice, how many requests reached the edge and the origin, the
+//! configured and observed admission rates, latency per endpoint, what the bots got, and when
+//! the sale sold out, as JSON and as SVG plots.
+//!
+//! # Layout
+//!
+//! - [`plan`]: what to simulate ([`plan::HerdConfig`], [`plan::Arrival`]).
+//! - [`client`]: the HTTP side of one simulated client, with timing of every request.
+//! - [`buyer`]: an honest buyer's journey.
+//! - [`bots`]: the bot strategies.
+//! - [`run`]: runs the crowd, shows progress, samples stock, gathers the outcome.
+//! - [`report`]: figures from the outcome; [`svg`]: the plots.
+
+pub mod bots;
+pub mod buyer;
+pub mod client;
+pub mod plan;
+pub mod report;
+pub mod run;
+pub mod svg;

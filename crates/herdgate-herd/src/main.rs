@@ -1,0 +1,248 @@
+//! `herd`: simulate a flash-sale crowd against herdgate and report what happened.
+//!
+//! `herd local` starts everything on this machine (redis-server, the origin, the edge worker
+//! under workerd) and runs the crowd against it; `herd run` runs it against a deployment you
+//! already have.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use clap::Parser;
+use herdgate_herd::bots::BotMix;
+use herdgate_herd::plan::{Arrival, HerdConfig};
+use herdgate_herd::report::Report;
+use herdgate_herd::{run, svg};
+use herdgate_testkit::{EdgeWorker, OriginProcess, RedisServer, TestKeys};
+
+#[derive(Parser)]
+#[command(
+    name = "herd",
+    about = "A flash-sale crowd against herdgate, with a report and plots"
+)]
+enum Cli {
+    /// Start redis-server, the origin and the edge worker locally, then run the crowd.
+    Local {
+        #[command(flatten)]
+        sim: SimArgs,
+        /// Proof-of-work difficulty of the local edge (bits); the crowd solves every challenge.
+        #[arg(long, default_value_t = 8)]
+        pow_bits: u8,
+    },
+    /// Run the crowd against an existing deployment.
+    Run {
+        #[command(flatten)]
+        sim: SimArgs,
+        /// The edge's base URL.
+        #[arg(long)]
+        edge: String,
+        /// The origin's base URL.
+        #[arg(long)]
+        origin: String,
+        /// The origin's admin token.
+        #[arg(long, env = "HERD_ADMIN_TOKEN", hide_env_values = true)]
+        admin_token: String,
+    },
+}
+
+#[derive(clap::Args, Clone)]
+struct SimArgs {
+    /// Honest buyers.
+    #[arg(long, default_value_t = 100_000)]
+    buyers: usize,
+    /// Items on sale.
+    #[arg(long, default_value_t = 1_000)]
+    items: u64,
+    /// Admissions per second.
+    #[arg(long, default_value_t = 500)]
+    rate: u32,
+    /// Arrival: burst[:MS] (default: everyone within 1 s), ramp:MS, before-start:MS.
+    #[arg(long, default_value = "burst:1000", value_parser = Arrival::parse)]
+    arrival: Arrival,
+    /// The sale id to create.
+    #[arg(long, default_value = "launch")]
+    sale: String,
+    /// Bots that join without proof-of-work.
+    #[arg(long, default_value_t = 20)]
+    bots_flood: usize,
+    /// Bots that buy with forged passes.
+    #[arg(long, default_value_t = 20)]
+    bots_forged: usize,
+    /// Bots that share one pass with other clients.
+    #[arg(long, default_value_t = 10)]
+    bots_share: usize,
+    /// Bots that join many times from one client.
+    #[arg(long, default_value_t = 10)]
+    bots_multi_join: usize,
+    /// Bots that go straight to the purchase endpoint.
+    #[arg(long, default_value_t = 20)]
+    bots_skip: usize,
+    /// HTTP requests in flight at once.
+    #[arg(long, default_value_t = 256)]
+    connections: usize,
+    /// Stop waiting for buyers after this many seconds.
+    #[arg(long, default_value_t = 1_200)]
+    deadline_secs: u64,
+    /// Where to write report.json and the plots.
+    #[arg(long, default_value = "results/latest")]
+    out: PathBuf,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+impl SimArgs {
+    fn config(&self, edge: String, origin: String, admin_token: String) -> HerdConfig {
+        HerdConfig {
+            edge,
+            origin,
+            admin_token,
+            sale: self.sale.clone(),
+            buyers: self.buyers,
+            items: self.items,
+            rate: self.rate,
+            arrival: self.arrival,
+            bots: BotMix {
+                flood: self.bots_flood,
+                forged: self.bots_forged,
+                share: self.bots_share,
+                multi_join: self.bots_multi_join,
+                skip: self.bots_skip,
+            },
+            connections: self.connections,
+            deadline: Duration::from_secs(self.deadline_secs),
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    match Cli::parse() {
+        Cli::Local { sim, pow_bits } => {
+            let origin_bin = std::env::current_exe()?
+                .parent()
+                .context("no directory")?
+                .join("herdgate-origin");
+            let redis = RedisServer::start().await?;
+            let keys = TestKeys::generate();
+            let origin = OriginProcess::start(&origin_bin, &redis.url(), &keys, &[])
+                .await
+                .context("starting the origin (cargo build --release -p herdgate-origin)")?;
+            let fresh = TestKeys::generate().spec;
+            let ticket_keys = format!(
+                "e1:{}",
+                fresh.split_once(':').map(|(_, s)| s).unwrap_or_default()
+            );
+            let edge = EdgeWorker::start(&serde_json::json!({
+                "ORIGIN_URL": origin.url(),
+                "TICKET_KEYS": ticket_keys,
+                "PASS_KEYS": keys.spec,
+                "ADMIN_TOKEN": keys.admin_token,
+                "POW_BITS": pow_bits.to_string(),
+                "POLL_MIN_MS": "500",
+                "POLL_MAX_MS": "5000",
+            }))
+            .await
+            .context("starting the edge worker (scripts/build-worker.sh builds it)")?;
+            eprintln!(
+                "redis-server {} · origin {} · edge {} (workerd)",
+                redis.url(),
+                origin.url(),
+                edge.url()
+            );
+            let cfg = sim.config(
+                edge.url().to_owned(),
+                origin.url(),
+                keys.admin_token.clone(),
+            );
+            let pids = (redis.pid().unwrap_or(0), origin.pid(), edge.pgid());
+            let before = cpu_now(pids.0, pids.1, pids.2);
+            finish(cfg, &sim, command, |report| {
+                let now = cpu_now(pids.0, pids.1, pids.2);
+                let names = ["redis-server", "origin", "edge (workerd + node)", "herd"];
+                for (i, name) in names.iter().enumerate() {
+                    report
+                        .cpu_seconds
+                        .insert((*name).to_owned(), now[i] - before[i]);
+                }
+            })
+            .await
+        }
+        Cli::Run {
+            sim,
+            edge,
+            origin,
+            admin_token,
+        } => {
+            let cfg = sim.config(edge, origin, admin_token);
+            finish(cfg, &sim, command, |_| {}).await
+        }
+    }
+}
+
+async fn finish(
+    cfg: HerdConfig,
+    sim: &SimArgs,
+    command: String,
+    annotate: impl FnOnce(&mut Report),
+) -> Result<()> {
+    let outcome = run::run(cfg, !sim.quiet).await?;
+    let mut report = Report::new(&outcome, command);
+    annotate(&mut report);
+    println!("{}", report.summary());
+    std::fs::create_dir_all(&sim.out).with_context(|| format!("creating {}", sim.out.display()))?;
+    std::fs::write(
+        sim.out.join("report.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
+    for (name, body) in svg::plots(&report) {
+        std::fs::write(sim.out.join(name), body)?;
+    }
+    println!(
+        "report: {}/report.json · plots: {0}/admissions.svg, {0}/stock.svg, {0}/latency.svg",
+        sim.out.display()
+    );
+    Ok(())
+}
+
+/// CPU seconds (user + system) so far of redis, the origin, the edge's process group and this
+/// process, from /proc.
+fn cpu_now(redis: u32, origin: u32, edge_group: u32) -> [f64; 4] {
+    [
+        cpu_of(|pid, _| pid == redis),
+        cpu_of(|pid, _| pid == origin),
+        cpu_of(|_, group| group == edge_group),
+        cpu_of(|pid, _| pid == std::process::id()),
+    ]
+}
+
+fn cpu_of(select: impl Fn(u32, u32) -> bool) -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    let mut ticks = 0.0;
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let Some((_, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        // After the command: state, ppid, pgrp, …; utime and stime are the 12th and 13th.
+        let group = f.get(2).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
+        if select(pid, group) {
+            ticks += f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+                + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        }
+    }
+    ticks / 100.0
+}

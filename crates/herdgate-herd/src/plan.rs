@@ -1,0 +1,105 @@
+//! What to simulate.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::bots::BotMix;
+
+/// When the buyers arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Arrival {
+    /// Everyone within `within_ms` of the start (uniformly at random); the sale is open.
+    Burst {
+        /// The window, ms.
+        within_ms: u64,
+    },
+    /// Arrivals spread evenly over `over_ms`; the sale is open.
+    Ramp {
+        /// The window, ms.
+        over_ms: u64,
+    },
+    /// Everyone joins within `over_ms` before the sale starts (which it does `over_ms` after
+    /// the herd starts): the queue is full when admission begins.
+    BeforeStart {
+        /// The window, ms.
+        over_ms: u64,
+    },
+}
+
+impl Arrival {
+    /// Parses `burst[:MS]`, `ramp:MS` or `before-start:MS`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let (kind, ms) = match s.split_once(':') {
+            Some((k, v)) => (
+                k,
+                Some(
+                    v.parse::<u64>()
+                        .map_err(|_| format!("bad duration in {s}"))?,
+                ),
+            ),
+            None => (s, None),
+        };
+        match kind {
+            "burst" => Ok(Arrival::Burst {
+                within_ms: ms.unwrap_or(1_000),
+            }),
+            "ramp" => Ok(Arrival::Ramp {
+                over_ms: ms.unwrap_or(10_000),
+            }),
+            "before-start" => Ok(Arrival::BeforeStart {
+                over_ms: ms.unwrap_or(10_000),
+            }),
+            _ => Err(format!(
+                "unknown arrival pattern {s:?}: burst[:MS], ramp:MS, before-start:MS"
+            )),
+        }
+    }
+
+    /// When buyer `i` of `n` arrives, given a uniform random `u` in [0, 1).
+    pub fn offset(&self, i: usize, n: usize, u: f64) -> Duration {
+        let ms = match *self {
+            Arrival::Burst { within_ms } => (u * within_ms as f64) as u64,
+            Arrival::Ramp { over_ms } => over_ms * i as u64 / n.max(1) as u64,
+            Arrival::BeforeStart { over_ms } => (u * over_ms as f64) as u64,
+        };
+        Duration::from_millis(ms)
+    }
+
+    /// How long after the herd starts the sale opens.
+    pub fn sale_opens_after(&self) -> Duration {
+        match *self {
+            Arrival::BeforeStart { over_ms } => Duration::from_millis(over_ms),
+            _ => Duration::ZERO,
+        }
+    }
+}
+
+/// Everything a herd run needs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HerdConfig {
+    /// The edge's base URL.
+    pub edge: String,
+    /// The origin's base URL (to create the sale and read its metrics).
+    pub origin: String,
+    /// The origin's admin token.
+    #[serde(skip_serializing)]
+    pub admin_token: String,
+    /// The sale to create and sell.
+    pub sale: String,
+    /// Honest buyers.
+    pub buyers: usize,
+    /// Items on sale.
+    pub items: u64,
+    /// Admissions per second.
+    pub rate: u32,
+    /// How buyers arrive.
+    pub arrival: Arrival,
+    /// The bots beside them.
+    pub bots: BotMix,
+    /// HTTP requests in flight at once, for the whole herd.
+    pub connections: usize,
+    /// Give up after this long.
+    pub deadline: Duration,
+}

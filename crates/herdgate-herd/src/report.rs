@@ -1,0 +1,432 @@
+//! The report of a herd run: the figures people ask after a launch.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::bots::Strategy;
+use crate::buyer::Ending;
+use crate::client::Endpoint;
+use crate::plan::HerdConfig;
+use crate::run::{OriginCounts, Outcome};
+
+/// Latency percentiles of one endpoint, ms.
+#[derive(Debug, Clone, Serialize)]
+pub struct Percentiles {
+    /// Requests.
+    pub count: u64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Slowest.
+    pub max: f64,
+}
+
+/// How the honest buyers fared.
+#[derive(Debug, Clone, Serialize)]
+pub struct Honest {
+    /// Honest buyers.
+    pub buyers: usize,
+    /// Who bought.
+    pub bought: usize,
+    /// Who were told it sold out.
+    pub sold_out: usize,
+    /// Refusals by code.
+    pub refused: BTreeMap<String, usize>,
+    /// Who got no usable answer.
+    pub failed: usize,
+    /// Who joined the queue.
+    pub joined: usize,
+}
+
+/// What a bot strategy achieved.
+#[derive(Debug, Clone, Serialize)]
+pub struct Bots {
+    /// Bot clients of this strategy.
+    pub clients: usize,
+    /// Items they got.
+    pub items: usize,
+    /// Refusals by code.
+    pub refusals: BTreeMap<String, u64>,
+}
+
+/// Requests at the edge and at the origin.
+#[derive(Debug, Clone, Serialize)]
+pub struct Requests {
+    /// Requests the crowd sent to the edge.
+    pub edge: usize,
+    /// By endpoint.
+    pub edge_by_endpoint: BTreeMap<Endpoint, usize>,
+    /// Requests that got no answer.
+    pub edge_unanswered: usize,
+    /// What reached the origin.
+    pub origin: OriginCounts,
+    /// Edge requests per origin purchase request.
+    pub edge_per_origin_purchase: f64,
+}
+
+/// Admission: what was configured against what the crowd saw.
+#[derive(Debug, Clone, Serialize)]
+pub struct Admission {
+    /// Admissions per second configured.
+    pub configured_per_s: u32,
+    /// Admissions per second observed (see [`observed_rate`]).
+    pub observed_per_s: Option<f64>,
+    /// Clients that saw "admitted".
+    pub admitted: usize,
+}
+
+/// Plotted series.
+#[derive(Debug, Clone, Serialize)]
+pub struct Timeline {
+    /// Admissions first seen in each second since the start.
+    pub admissions_per_s: Vec<u64>,
+    /// (s since start, remaining, sold).
+    pub stock: Vec<(f64, u64, u64)>,
+    /// Per second: (s, status p50 ms, status p99 ms, purchase p50 ms, purchase p99 ms).
+    pub latency: Vec<(f64, f64, f64, f64, f64)>,
+}
+
+/// The report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The command that produced it.
+    pub command: String,
+    /// What was simulated.
+    pub config: HerdConfig,
+    /// Seconds the run took.
+    pub duration_s: f64,
+    /// Seconds from the sale's opening to its last item, if it sold out.
+    pub time_to_sell_out_s: Option<f64>,
+    /// Items sold (origin).
+    pub sold: u64,
+    /// Items left (origin).
+    pub remaining: u64,
+    /// Items sold beyond the stock: must be 0.
+    pub oversold: u64,
+    /// Visitors holding two different orders: must be 0.
+    pub double_orders: u64,
+    /// Orders the origin recorded.
+    pub orders: u64,
+    /// Honest buyers.
+    pub honest: Honest,
+    /// Bots, by strategy.
+    pub bots: BTreeMap<Strategy, Bots>,
+    /// Items bots got, all strategies.
+    pub bot_items: usize,
+    /// Share of the sold items honest buyers got.
+    pub honest_share: f64,
+    /// Requests at the edge and at the origin.
+    pub requests: Requests,
+    /// Admission rate, configured and observed.
+    pub admission: Admission,
+    /// Latency per endpoint, ms.
+    pub latency_ms: BTreeMap<Endpoint, Percentiles>,
+    /// Series for the plots.
+    pub timeline: Timeline,
+    /// Where the time went: CPU seconds used during the run by each local process (only for
+    /// `herd local`, which started them).
+    pub cpu_seconds: BTreeMap<String, f64>,
+}
+
+fn percentiles(h: &Histogram<u64>) -> Percentiles {
+    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    Percentiles {
+        count: h.len(),
+        p50: ms(0.50),
+        p90: ms(0.90),
+        p99: ms(0.99),
+        max: h.max() as f64 / 1000.0,
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 120_000_000, 3)
+        .expect("1 µs to 120 s at 3 digits is a valid histogram")
+}
+
+/// Observed admissions per second: the least-squares slope of "admissions seen so far" against
+/// time, over the middle 80 % of sightings (the first and last tenth are where polling lag and
+/// the sell-out cut the line).
+pub fn observed_rate(admissions: &[u32]) -> Option<f64> {
+    let mut t: Vec<f64> = admissions.iter().map(|&ms| f64::from(ms)).collect();
+    t.sort_by(f64::total_cmp);
+    if t.len() < 10 {
+        return None;
+    }
+    let middle: Vec<(f64, f64)> = t
+        .iter()
+        .enumerate()
+        .skip(t.len() / 10)
+        .take(t.len() * 8 / 10)
+        .map(|(i, &ms)| (ms, i as f64))
+        .collect();
+    let n = middle.len() as f64;
+    let (mx, my) = middle
+        .iter()
+        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x / n, b + y / n));
+    let (cov, var) = middle.iter().fold((0.0, 0.0), |(c, v), (x, y)| {
+        (c + (x - mx) * (y - my), v + (x - mx) * (x - mx))
+    });
+    (var > 0.0).then(|| cov / var * 1000.0)
+}
+
+impl Report {
+    /// Builds the report of `outcome`, produced by `command`.
+    pub fn new(outcome: &Outcome, command: String) -> Self {
+        let cfg = &outcome.config;
+        let state = &outcome.final_state;
+
+        // Orders the crowd was given, by visitor: two different ids for one visitor would be
+        // a double order.
+        let mut orders_by_visitor: HashMap<&str, HashSet<&str>> = HashMap::new();
+        let mut honest = Honest {
+            buyers: outcome.honest.len(),
+            bought: 0,
+            sold_out: 0,
+            refused: BTreeMap::new(),
+            failed: 0,
+            joined: 0,
+        };
+        for j in &outcome.honest {
+            if j.joined_at_ms.is_some() {
+                honest.joined += 1;
+            }
+            match &j.ending {
+                Ending::Bought { order_id, visitor } => {
+                    honest.bought += 1;
+                    orders_by_visitor
+                        .entry(visitor)
+                        .or_default()
+                        .insert(order_id);
+                }
+                Ending::SoldOut => honest.sold_out += 1,
+                Ending::Refused { code } => *honest.refused.entry(code.clone()).or_default() += 1,
+                Ending::Failed => honest.failed += 1,
+            }
+        }
+        let double_orders = orders_by_visitor
+            .values()
+            .filter(|ids| ids.len() > 1)
+            .count() as u64;
+
+        let mut bots: BTreeMap<Strategy, Bots> = BTreeMap::new();
+        for (strategy, out) in &outcome.bots {
+            let b = bots.entry(*strategy).or_insert(Bots {
+                clients: 0,
+                items: 0,
+                refusals: BTreeMap::new(),
+            });
+            b.clients += 1;
+            b.items += out.bought.len();
+            for (code, n) in &out.refusals {
+                *b.refusals.entry(code.clone()).or_default() += n;
+            }
+        }
+        let bot_items: usize = bots.values().map(|b| b.items).sum();
+        let honest_share = if state.state.sold > 0 {
+            honest.bought as f64 / state.state.sold as f64
+        } else {
+            0.0
+        };
+
+        let mut by_endpoint: BTreeMap<Endpoint, Histogram<u64>> = BTreeMap::new();
+        let mut counts: BTreeMap<Endpoint, usize> = BTreeMap::new();
+        let mut unanswered = 0;
+        let secs = (outcome.duration.as_secs() + 1) as usize;
+        let mut per_second: Vec<[Histogram<u64>; 2]> =
+            (0..secs).map(|_| [histogram(), histogram()]).collect();
+        for e in &outcome.events {
+            *counts.entry(e.endpoint).or_default() += 1;
+            if e.status == 0 {
+                unanswered += 1;
+                continue;
+            }
+            let v = u64::from(e.latency_us.max(1));
+            let _ = by_endpoint
+                .entry(e.endpoint)
+                .or_insert_with(histogram)
+                .record(v);
+            let slot = match e.endpoint {
+                Endpoint::Status => Some(0),
+                Endpoint::Purchase => Some(1),
+                _ => None,
+            };
+            if let (Some(k), Some(sec)) = (slot, per_second.get_mut(e.at_ms as usize / 1000)) {
+                let _ = sec[k].record(v);
+            }
+        }
+        let edge: usize = counts.values().sum();
+
+        let mut admissions_per_s = vec![0u64; secs];
+        for &t in &outcome.admissions {
+            if let Some(slot) = admissions_per_s.get_mut(t as usize / 1000) {
+                *slot += 1;
+            }
+        }
+        let opened = outcome.sale_opened_at_ms;
+        let time_to_sell_out_s = outcome
+            .stock
+            .iter()
+            .find(|(_, remaining, _)| *remaining == 0)
+            .map(|(t, _, _)| f64::from(t.saturating_sub(opened)) / 1000.0);
+        let latency = per_second
+            .iter()
+            .enumerate()
+            .map(|(s, [st, pu])| {
+                let q = |h: &Histogram<u64>, q: f64| {
+                    if h.is_empty() {
+                        0.0
+                    } else {
+                        h.value_at_quantile(q) as f64 / 1000.0
+                    }
+                };
+                (s as f64, q(st, 0.5), q(st, 0.99), q(pu, 0.5), q(pu, 0.99))
+            })
+            .collect();
+
+        Report {
+            command,
+            config: cfg.clone(),
+            duration_s: outcome.duration.as_secs_f64(),
+            time_to_sell_out_s,
+            sold: state.state.sold,
+            remaining: state.state.remaining,
+            oversold: state.state.sold.saturating_sub(cfg.items),
+            double_orders,
+            orders: state.orders,
+            honest,
+            bot_items,
+            honest_share,
+            bots,
+            requests: Requests {
+                edge,
+                edge_by_endpoint: counts,
+                edge_unanswered: unanswered,
+                origin: outcome.origin,
+                edge_per_origin_purchase: if outcome.origin.purchase > 0.0 {
+                    edge as f64 / outcome.origin.purchase
+                } else {
+                    0.0
+                },
+            },
+            admission: Admission {
+                configured_per_s: cfg.rate,
+                observed_per_s: observed_rate(&outcome.admissions),
+                admitted: outcome.admissions.len(),
+            },
+            latency_ms: by_endpoint
+                .iter()
+                .map(|(k, h)| (*k, percentiles(h)))
+                .collect(),
+            timeline: Timeline {
+                admissions_per_s,
+                stock: outcome
+                    .stock
+                    .iter()
+                    .map(|(t, r, s)| (f64::from(*t) / 1000.0, *r, *s))
+                    .collect(),
+                latency,
+            },
+            cpu_seconds: BTreeMap::new(),
+        }
+    }
+
+    /// A summary for people, a few lines.
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        let c = &self.config;
+        s.push_str(&format!(
+            "herd: {} honest buyers + {} bot clients for {} items at {}/s ({:?})\n",
+            c.buyers,
+            c.bots.clients(),
+            c.items,
+            c.rate,
+            c.arrival
+        ));
+        s.push_str(&format!(
+            "  sold {} / {} (remaining {}), oversold {}, double orders {}, orders recorded {}\n",
+            self.sold, c.items, self.remaining, self.oversold, self.double_orders, self.orders
+        ));
+        s.push_str(&format!(
+            "  honest buyers: {} bought, {} told sold out, {} refused, {} no answer\n",
+            self.honest.bought,
+            self.honest.sold_out,
+            self.honest.refused.values().sum::<usize>(),
+            self.honest.failed
+        ));
+        s.push_str(&format!(
+            "  bots got {} items ({:.1} % of sold went to honest buyers)\n",
+            self.bot_items,
+            self.honest_share * 100.0
+        ));
+        for (strategy, b) in &self.bots {
+            s.push_str(&format!(
+                "    {:?}: {} clients, {} items, refused {:?}\n",
+                strategy, b.clients, b.items, b.refusals
+            ));
+        }
+        s.push_str(&format!(
+            "  requests: {} at the edge ({} unanswered), {:.0} purchases and {:.0} state reads at the origin\n",
+            self.requests.edge, self.requests.edge_unanswered, self.requests.origin.purchase, self.requests.origin.sale_state
+        ));
+        s.push_str(&format!(
+            "  admission: configured {}/s, observed {} ({} admitted)\n",
+            self.admission.configured_per_s,
+            self.admission
+                .observed_per_s
+                .map_or("n/a".into(), |r| format!("{r:.0}/s")),
+            self.admission.admitted
+        ));
+        match self.time_to_sell_out_s {
+            Some(t) => s.push_str(&format!(
+                "  sold out {t:.1} s after opening; run took {:.1} s\n",
+                self.duration_s
+            )),
+            None => s.push_str(&format!(
+                "  not sold out; run took {:.1} s\n",
+                self.duration_s
+            )),
+        }
+        if !self.cpu_seconds.is_empty() {
+            let parts: Vec<String> = self
+                .cpu_seconds
+                .iter()
+                .map(|(k, v)| format!("{k} {v:.1} s"))
+                .collect();
+            s.push_str(&format!("  CPU during the run: {}\n", parts.join(", ")));
+        }
+        for (e, p) in &self.latency_ms {
+            s.push_str(&format!(
+                "  {:>9}: {:>7} requests, p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.0} ms\n",
+                format!("{e:?}").to_lowercase(),
+                p.count,
+                p.p50,
+                p.p90,
+                p.p99,
+                p.max
+            ));
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn observed_rate_is_the_slope_of_sightings() {
+        // 40 per second for 5 s, with a burst of late sightings at the end.
+        let mut t: Vec<u32> = (0..200).map(|i| 1_000 + i * 25).collect();
+        t.extend([6_000; 20]);
+        let r = observed_rate(&t).unwrap();
+        assert!((r - 40.0).abs() < 4.0, "{r}");
+        assert_eq!(observed_rate(&[1, 2, 3]), None);
+        assert_eq!(observed_rate(&[5; 50]), None);
+    }
+}

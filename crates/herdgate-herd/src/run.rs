@@ -1,0 +1,305 @@
+//! Runs the crowd: creates the sale, lets buyers and bots arrive, shows progress, samples the
+//! stock, and gathers everything the report needs.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context as _, Result};
+use herdgate_core::wire::AdminSaleState;
+use herdgate_core::SaleId;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use serde_json::json;
+use tokio::sync::Semaphore;
+
+use crate::bots::{self, BotOutcome, Strategy};
+use crate::buyer::{self, Ending, Journey};
+use crate::client::{Counters, Event, Shared, SimClient};
+use crate::plan::HerdConfig;
+
+/// Requests the origin counted, by route.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct OriginCounts {
+    /// `POST /v1/sales/{sale}/purchase`
+    pub purchase: f64,
+    /// `GET /v1/sales/{sale}` (the edge's state refreshes)
+    pub sale_state: f64,
+}
+
+/// One stock sample: ms since start, remaining, sold.
+pub type StockSample = (u32, u64, u64);
+
+/// Everything a run produced.
+pub struct Outcome {
+    /// What was run.
+    pub config: HerdConfig,
+    /// How long it took.
+    pub duration: Duration,
+    /// When the sale opened, ms since start.
+    pub sale_opened_at_ms: u32,
+    /// Every honest buyer's journey.
+    pub honest: Vec<Journey>,
+    /// Every bot client's outcome.
+    pub bots: Vec<(Strategy, BotOutcome)>,
+    /// Every request the crowd made.
+    pub events: Vec<Event>,
+    /// When each admission was first seen, ms since start.
+    pub admissions: Vec<u32>,
+    /// Stock over time.
+    pub stock: Vec<StockSample>,
+    /// The origin's request counters during the run.
+    pub origin: OriginCounts,
+    /// The sale at the end, as the origin reports it.
+    pub final_state: AdminSaleState,
+}
+
+fn client_identity(kind: &str, i: usize) -> (String, String) {
+    // 198.18.0.0/15 is reserved for benchmarks: no real client has these addresses.
+    let ip = format!(
+        "198.{}.{}.{}",
+        18 + (i >> 16) % 2,
+        (i >> 8) & 0xff,
+        i & 0xff
+    );
+    (format!("herd-{kind}/{i} (simulated)"), ip)
+}
+
+async fn origin_counts(http: &reqwest::Client, origin: &str) -> Result<OriginCounts> {
+    let text = http
+        .get(format!("{origin}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let sum = |route: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with("herdgate_http_requests_total") && l.contains(route))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    Ok(OriginCounts {
+        purchase: sum("route=\"/v1/sales/{sale}/purchase\""),
+        sale_state: sum("route=\"/v1/sales/{sale}\","),
+    })
+}
+
+async fn admin_state(http: &reqwest::Client, cfg: &HerdConfig) -> Result<AdminSaleState> {
+    let r = http
+        .get(format!("{}/admin/v1/sales/{}", cfg.origin, cfg.sale))
+        .bearer_auth(&cfg.admin_token)
+        .send()
+        .await?;
+    ensure!(r.status().is_success(), "reading the sale: {}", r.status());
+    Ok(r.json().await?)
+}
+
+/// Reads one count off the crowd's counters.
+type Reader = fn(&Counters) -> u64;
+type Bars = Vec<(ProgressBar, Reader)>;
+
+fn bars(total: u64) -> (MultiProgress, Bars) {
+    let multi = MultiProgress::new();
+    let style = ProgressStyle::with_template("{prefix:>9} {bar:40.cyan/blue} {pos:>7}/{len}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let rows: Vec<(&str, Reader)> = vec![
+        ("joined", |c| c.joined.load(Ordering::Relaxed)),
+        ("waiting", |c| {
+            u64::try_from(c.waiting.load(Ordering::Relaxed)).unwrap_or(0)
+        }),
+        ("admitted", |c| c.admitted.load(Ordering::Relaxed)),
+        ("bought", |c| c.bought.load(Ordering::Relaxed)),
+        ("sold out", |c| c.sold_out.load(Ordering::Relaxed)),
+        ("refused", |c| c.refused.load(Ordering::Relaxed)),
+    ];
+    let bars = rows
+        .into_iter()
+        .map(|(name, read)| {
+            let bar = multi.add(ProgressBar::new(total));
+            bar.set_style(style.clone());
+            bar.set_prefix(name);
+            (bar, read)
+        })
+        .collect();
+    (multi, bars)
+}
+
+/// Runs the herd described by `cfg`. With `progress`, draws progress bars on stderr.
+pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(cfg.connections)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let sale = SaleId::parse(&cfg.sale).context("sale id")?;
+    let t0 = Instant::now();
+    let opens_after = cfg.arrival.sale_opens_after();
+    let starts_at_ms = herdgate_testkit::now_ms() + opens_after.as_millis() as u64;
+    let r = http
+        .put(format!("{}/admin/v1/sales/{}", cfg.origin, cfg.sale))
+        .bearer_auth(&cfg.admin_token)
+        .json(&json!({"stock": cfg.items, "per_visitor_limit": 1,
+                      "starts_at_ms": starts_at_ms, "admission_rate": cfg.rate}))
+        .send()
+        .await
+        .context("creating the sale at the origin")?;
+    ensure!(
+        r.status().is_success(),
+        "creating the sale: {} {}",
+        r.status(),
+        r.text().await.unwrap_or_default()
+    );
+    let before = origin_counts(&http, &cfg.origin).await?;
+
+    let shared = Shared {
+        counters: Arc::new(Counters::default()),
+        admissions: Arc::new(Mutex::new(Vec::new())),
+        http: http.clone(),
+        gate: Arc::new(Semaphore::new(cfg.connections.max(1))),
+        api: format!(
+            "{}/api/v1/sales/{}/",
+            cfg.edge.trim_end_matches('/'),
+            cfg.sale
+        )
+        .into(),
+        t0,
+    };
+
+    // Stock over time, from the origin's admin route (so the edge's own traffic to the origin
+    // is counted apart).
+    let sampling = Arc::new(AtomicBool::new(true));
+    let sampler = {
+        let (http, cfg, sampling) = (http.clone(), cfg.clone(), Arc::clone(&sampling));
+        tokio::spawn(async move {
+            let mut samples: Vec<StockSample> = Vec::new();
+            while sampling.load(Ordering::Relaxed) {
+                if let Ok(s) = admin_state(&http, &cfg).await {
+                    let t = u32::try_from(t0.elapsed().as_millis()).unwrap_or(u32::MAX);
+                    samples.push((t, s.state.remaining, s.state.sold));
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            samples
+        })
+    };
+
+    let total = (cfg.buyers + cfg.bots.clients()) as u64;
+    let drawing = progress.then(|| bars(total));
+    let painter = drawing.as_ref().map(|(_, bars)| {
+        let bars: Bars = bars.clone();
+        let counters = Arc::clone(&shared.counters);
+        let sampling = Arc::clone(&sampling);
+        tokio::spawn(async move {
+            while sampling.load(Ordering::Relaxed) {
+                for (bar, read) in &bars {
+                    bar.set_position(read(&counters));
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    });
+
+    let mut honest = Vec::with_capacity(cfg.buyers);
+    for i in 0..cfg.buyers {
+        let (ua, ip) = client_identity("buyer", i);
+        let mut client = SimClient::new(shared.clone(), ua, ip);
+        let at = cfg.arrival.offset(i, cfg.buyers, rand::random::<f64>());
+        honest.push(tokio::spawn(async move {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(t0 + at)).await;
+            let journey = buyer::journey(&mut client, true).await;
+            (journey, client.events)
+        }));
+    }
+    let mut bot_tasks = Vec::new();
+    let mut n = 0usize;
+    for (strategy, count) in [
+        (Strategy::Flood, cfg.bots.flood),
+        (Strategy::Forged, cfg.bots.forged),
+        (Strategy::Share, cfg.bots.share),
+        (Strategy::MultiJoin, cfg.bots.multi_join),
+        (Strategy::Skip, cfg.bots.skip),
+    ] {
+        for _ in 0..count {
+            n += 1;
+            let (ua, ip) = client_identity("bot", n);
+            let client = SimClient::new(shared.clone(), ua, ip);
+            let shared = shared.clone();
+            let sale = sale.clone();
+            let at = cfg
+                .arrival
+                .offset(n, cfg.bots.clients(), rand::random::<f64>());
+            let id = n;
+            bot_tasks.push(tokio::spawn(async move {
+                tokio::time::sleep_until(tokio::time::Instant::from_std(t0 + at)).await;
+                let make = move |k: usize| {
+                    let (ua, ip) = client_identity("bot-friend", id * 100 + k);
+                    SimClient::new(shared.clone(), ua, ip)
+                };
+                let (outcome, clients) = bots::run(strategy, client, make, &sale).await;
+                let events: Vec<Event> = clients.into_iter().flat_map(|c| c.events).collect();
+                (strategy, outcome, events)
+            }));
+        }
+    }
+
+    let deadline = tokio::time::Instant::from_std(t0 + cfg.deadline);
+    let mut journeys = Vec::with_capacity(cfg.buyers);
+    let mut events = Vec::new();
+    for task in honest {
+        match tokio::time::timeout_at(deadline, task).await {
+            Ok(Ok((journey, evs))) => {
+                journeys.push(journey);
+                events.extend(evs);
+            }
+            _ => journeys.push(Journey {
+                ending: Ending::Failed,
+                position: None,
+                admitted_at_ms: None,
+                joined_at_ms: None,
+            }),
+        }
+    }
+    let mut bots_out = Vec::new();
+    for task in bot_tasks {
+        if let Ok(Ok((strategy, outcome, evs))) = tokio::time::timeout_at(deadline, task).await {
+            bots_out.push((strategy, outcome));
+            events.extend(evs);
+        }
+    }
+    let duration = t0.elapsed();
+    // One more stock sample after the crowd is done, then stop sampling and drawing.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sampling.store(false, Ordering::Relaxed);
+    let stock = sampler.await.unwrap_or_default();
+    if let Some(p) = painter {
+        let _ = p.await;
+    }
+    if let Some((multi, bars)) = drawing {
+        for (bar, read) in &bars {
+            bar.set_position(read(&shared.counters));
+            bar.finish();
+        }
+        let _ = multi.clear();
+    }
+    let after = origin_counts(&http, &cfg.origin).await?;
+    let final_state = admin_state(&http, &cfg).await?;
+    let admissions = std::mem::take(
+        &mut *shared
+            .admissions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner),
+    );
+    Ok(Outcome {
+        duration,
+        sale_opened_at_ms: u32::try_from(opens_after.as_millis()).unwrap_or(u32::MAX),
+        honest: journeys,
+        bots: bots_out,
+        events,
+        admissions,
+        stock,
+        origin: OriginCounts {
+            purchase: after.purchase - before.purchase,
+            sale_state: after.sale_state - before.sale_state,
+        },
+        final_state,
+        config: cfg,
+    })
+}

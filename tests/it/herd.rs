@@ -1,0 +1,88 @@
+//! A small herd (5,000 buyers and bots of every strategy, 200 items) through the real edge
+//! under workerd, the origin and Redis: the invariants of the launch hold.
+
+use std::time::Duration;
+
+use herdgate_herd::bots::{BotMix, Strategy};
+use herdgate_herd::plan::{Arrival, HerdConfig};
+use herdgate_herd::report::Report;
+use serde_json::json;
+
+use crate::edge_support::Stack;
+use crate::support::bounded;
+
+const BUYERS: usize = 5_000;
+const ITEMS: u64 = 200;
+/// 200 items at 20/s: ten seconds of admission, long enough to measure the rate.
+const RATE: u32 = 20;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_herd_keeps_every_invariant() {
+    bounded(Duration::from_secs(420), async {
+        // Waiters far back poll at most every 10 s, so 5,000 of them do not saturate the one
+        // local workerd; the front polls every 100 ms, so admissions are seen when they happen.
+        let s = Stack::start_with(json!({"POLL_MIN_MS": "100", "POLL_MAX_MS": "10000"}))
+            .await
+            .unwrap();
+        let cfg = HerdConfig {
+            edge: s.edge.url().to_owned(),
+            origin: s.origin.url(),
+            admin_token: s.keys.admin_token.clone(),
+            sale: "herd-test".into(),
+            buyers: BUYERS,
+            items: ITEMS,
+            rate: RATE,
+            // Everyone is in the queue when the sale opens, so admission runs at its rate.
+            arrival: Arrival::BeforeStart { over_ms: 15_000 },
+            bots: BotMix {
+                flood: 10,
+                forged: 10,
+                share: 5,
+                multi_join: 5,
+                skip: 10,
+            },
+            connections: 128,
+            deadline: Duration::from_secs(360),
+        };
+        let outcome = herdgate_herd::run::run(cfg, false).await.unwrap();
+        let r = Report::new(&outcome, "cargo test -p herdgate-e2e herd".into());
+        let summary = r.summary();
+
+        assert_eq!(r.oversold, 0, "{summary}");
+        assert_eq!(r.double_orders, 0, "{summary}");
+        assert_eq!(r.sold, ITEMS, "the sale did not sell out\n{summary}");
+        assert_eq!(r.orders, r.sold, "{summary}");
+        assert_eq!(
+            r.honest.bought + r.bot_items,
+            r.sold as usize,
+            "items unaccounted for\n{summary}"
+        );
+        assert_eq!(r.honest.failed, 0, "{summary}");
+
+        // Bots holding only invalid passes bought nothing, and were refused for it.
+        for strategy in Strategy::ALL
+            .into_iter()
+            .filter(|s| s.holds_only_invalid_passes())
+        {
+            let b = &r.bots[&strategy];
+            assert_eq!(b.items, 0, "{strategy:?}\n{summary}");
+            assert!(
+                b.refusals.values().sum::<u64>() > 0,
+                "{strategy:?}\n{summary}"
+            );
+        }
+
+        // The origin sees purchases at the admission rate, not the crowd's.
+        let admitted = r.admission.admitted as f64;
+        assert!(r.requests.origin.purchase <= 1.1 * admitted, "{summary}");
+        assert!(r.requests.origin.purchase >= ITEMS as f64, "{summary}");
+
+        let observed = r.admission.observed_per_s.expect("admissions were seen");
+        let configured = f64::from(RATE);
+        assert!(
+            (observed - configured).abs() <= 0.1 * configured,
+            "observed {observed:.1}/s, configured {configured}/s\n{summary}"
+        );
+    })
+    .await;
+}
