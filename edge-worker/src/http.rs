@@ -120,18 +120,7 @@ pub fn client_binding(req: &Request) -> String {
 pub fn random_hex(n: usize) -> std::result::Result<String, Refusal> {
     let mut bytes = vec![0u8; n];
     getrandom::getrandom(&mut bytes).map_err(|_| Refusal(ErrorCode::Internal))?;
-    Ok(hex(&bytes))
-}
-
-/// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(HEX[usize::from(b >> 4)]));
-        s.push(char::from(HEX[usize::from(b & 0x0f)]));
-    }
-    s
+    Ok(herdgate_core::ids::to_hex(&bytes))
 }
 
 /// A stable id derived from `input` under `label` (hex, 32 characters).
@@ -140,7 +129,7 @@ pub fn derived_id(label: &str, input: &str) -> String {
     h.update(label.as_bytes());
     h.update([0]);
     h.update(input.as_bytes());
-    hex(&h.finalize()[..16])
+    herdgate_core::ids::to_hex(&h.finalize()[..16])
 }
 
 /// Reads a request body of at most [`MAX_BODY_BYTES`].

@@ -356,12 +356,7 @@ fn verified_pass(
     if claims.client != http::client_binding(req) {
         return Err(Refusal(ErrorCode::ClientMismatch));
     }
-    if !(1..=64).contains(&claims.id.len())
-        || !claims
-            .id
-            .bytes()
-            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    {
+    if !herdgate_core::ids::is_hex_id(&claims.id) {
         return Err(Refusal(ErrorCode::PassInvalidClaims));
     }
     Ok((claims, pass))

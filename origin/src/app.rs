@@ -171,10 +171,6 @@ fn with_outcome(mut response: Response, outcome: &'static str) -> Response {
     response
 }
 
-fn is_pass_id(id: &str) -> bool {
-    (1..=64).contains(&id.len()) && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
 async fn purchase(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
@@ -195,7 +191,7 @@ async fn purchase(
         .keyring
         .verify(token, &check)
         .map_err(|e| ApiError(ErrorCode::for_pass(&e)))?;
-    if !is_pass_id(&pass.id) {
+    if !herdgate_core::ids::is_hex_id(&pass.id) {
         return Err(ApiError(ErrorCode::PassInvalidClaims));
     }
 

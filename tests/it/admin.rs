@@ -5,7 +5,7 @@ use std::time::Duration;
 use herdgate_testkit::now_ms;
 use serde_json::json;
 
-use crate::support::{bounded, code, status_json, Env};
+use crate::support::{bounded, code, metrics_text, status_json, Env};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_creates_updates_and_reads_sales_behind_its_token() {
@@ -121,15 +121,7 @@ async fn public_state_is_cacheable_and_probes_and_metrics_answer() {
                 .status(),
             200
         );
-        let metrics = env
-            .http
-            .get(format!("{base}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = metrics_text(&env.http, &base).await;
         assert!(metrics.contains(
             "herdgate_http_requests_total{route=\"/v1/sales/{sale}\",outcome=\"unknown_sale\"} 1"
         ), "{metrics}");

@@ -6,7 +6,7 @@ use herdgate_core::{pow, Keyring, SaleId};
 use herdgate_testkit::{EdgeWorker, OriginOptions, RedisServer, TestKeys, TestOrigin};
 use serde_json::{json, Value};
 
-use crate::support::{http_client, status_json, sum_metric};
+use crate::support::{http_client, metrics_text, status_json, sum_metric};
 
 /// Difficulty used by the tests: cheap to solve, still checked.
 pub const TEST_POW_BITS: u8 = 8;
@@ -178,15 +178,7 @@ impl Stack {
 
     /// Purchase requests the origin has received (its own counter), all outcomes.
     pub async fn origin_purchases(&self) -> f64 {
-        let text = self
-            .http
-            .get(format!("{}/metrics", self.origin.url()))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = metrics_text(&self.http, &self.origin.url()).await;
         sum_metric(
             &text,
             "herdgate_http_requests_total",

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use herdgate_testkit::{free_port, OriginOptions, TestKeys, TestOrigin};
 
-use crate::support::{bounded, code, http_client, purchase, status_json, sum_metric, Env};
+use crate::support::{
+    bounded, code, http_client, metrics_text, purchase, status_json, sum_metric, Env,
+};
 
 fn signal(pid: u32, sig: &str) {
     let ok = Command::new("kill")
@@ -165,14 +167,7 @@ async fn no_redis_at_all_gives_typed_503s() {
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
-        let text = http
-            .get(format!("{}/metrics", origin.url()))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = metrics_text(&http, &origin.url()).await;
         assert!(
             sum_metric(
                 &text,

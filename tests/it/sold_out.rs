@@ -5,19 +5,14 @@ use std::time::Duration;
 
 use herdgate_testkit::{OriginOptions, TestOrigin};
 
-use crate::support::{bounded, code, command_calls, http_client, purchase, sum_metric, Env};
+use crate::support::{
+    bounded, code, command_calls, http_client, metrics_text, purchase, sum_metric, Env,
+};
 
 /// Polls an origin's /metrics until `gauge` reads `want` (at most 10 s).
 async fn wait_for_gauge(http: &reqwest::Client, base: &str, gauge: &str, want: f64) {
     for _ in 0..400 {
-        let text = http
-            .get(format!("{base}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = metrics_text(http, base).await;
         if sum_metric(&text, gauge, &[]) == want {
             return;
         }

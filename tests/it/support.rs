@@ -105,17 +105,23 @@ impl Env {
     /// A counter from the origin's /metrics, summed over the series whose labels contain
     /// every string in `labels`.
     pub async fn metric(&self, name: &str, labels: &[&str]) -> f64 {
-        let text = self
-            .http
-            .get(format!("{}/metrics", self.origin.url()))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        sum_metric(&text, name, labels)
+        sum_metric(
+            &metrics_text(&self.http, &self.origin.url()).await,
+            name,
+            labels,
+        )
     }
+}
+
+/// The text of `<base>/metrics`.
+pub async fn metrics_text(http: &reqwest::Client, base: &str) -> String {
+    http.get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 pub fn sum_metric(text: &str, name: &str, labels: &[&str]) -> f64 {

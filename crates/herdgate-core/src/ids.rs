@@ -98,9 +98,36 @@ id_type!(
     VisitorId
 );
 
+/// Whether `id` is a token id as the edge mints them: 1 to 64 lower-case hex digits. Pass ids
+/// are written into Redis and into order JSON, so both services refuse anything else.
+pub fn is_hex_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Lower-case hex of `bytes`.
+pub fn to_hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_ids() {
+        assert_eq!(to_hex(&[0x00, 0xab, 0x7f]), "00ab7f");
+        assert!(is_hex_id("00ff"));
+        assert!(!is_hex_id(""));
+        assert!(!is_hex_id("00FF"));
+        assert!(!is_hex_id("x\"}"));
+        assert!(!is_hex_id(&"a".repeat(65)));
+    }
 
     #[test]
     fn accepts_the_documented_alphabet() {

@@ -440,16 +440,8 @@ pub fn client_binding(ip_prefix: &str, user_agent: &str) -> String {
     h.update(ip_prefix.as_bytes());
     h.update(b"\0");
     h.update(user_agent.as_bytes());
-    let digest = h.finalize();
-    let mut out = String::with_capacity(32);
-    for b in &digest[..16] {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0x0f)]));
-    }
-    out
+    crate::ids::to_hex(&h.finalize()[..16])
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 #[cfg(test)]
 mod tests {
