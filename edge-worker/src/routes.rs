@@ -32,12 +32,21 @@ use crate::page;
 use crate::queue::{ShardRequest, ShardResponse};
 
 type Outcome = std::result::Result<Response, Refusal>;
+/// A request body, read by [`handle`] before routing.
+type Body = std::result::Result<Vec<u8>, Refusal>;
 
 /// Seconds of clock skew tolerated between edge locations on tickets and passes.
 const LEEWAY_SECS: u64 = 5;
 
 /// Routes one request.
-pub async fn handle(req: Request, env: Env) -> Result<Response> {
+pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
+    let method = req.method();
+    // Every body is read here, once and under one size limit, so no handler answers before
+    // the request is consumed.
+    let body = match method {
+        Method::Post | Method::Put | Method::Patch | Method::Delete => http::body(&mut req).await,
+        _ => Ok(Vec::new()),
+    };
     let cfg = match config::get(&env) {
         Ok(c) => c,
         Err(e) => {
@@ -47,7 +56,6 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
     };
     let path = req.path();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let method = req.method();
     let outcome = match (method.clone(), segments.as_slice()) {
         (Method::Get, ["healthz"]) => http::json(&serde_json::json!({"status": "ok"}), 200)
             .map_err(|_| Refusal(ErrorCode::Internal)),
@@ -55,16 +63,18 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
         (Method::Post, ["api", "v1", "sales", sale, "challenge"]) => {
             challenge(req, &cfg, sale).await
         }
-        (Method::Post, ["api", "v1", "sales", sale, "join"]) => join(req, &env, &cfg, sale).await,
+        (Method::Post, ["api", "v1", "sales", sale, "join"]) => {
+            join(req, body, &env, &cfg, sale).await
+        }
         (Method::Get, ["api", "v1", "sales", sale, "status"]) => {
             status(req, &env, &cfg, sale).await
         }
         (Method::Post, ["api", "v1", "sales", sale, "purchase"]) => {
-            purchase(req, &env, &cfg, sale).await
+            purchase(req, body, &env, &cfg, sale).await
         }
         (Method::Get, ["api", "v1", "sales", sale]) => public_state(&env, &cfg, sale).await,
         (Method::Get | Method::Post, ["admin", "v1", "sales", sale, "control"]) => {
-            admin_control(req, &env, &cfg, sale).await
+            admin_control(req, body, &env, &cfg, sale).await
         }
         (_, ["healthz"] | ["api", "v1", "sales", _, _] | ["api", "v1", "sales", _])
         | (_, ["admin", "v1", "sales", _, "control"]) => Err(Refusal(ErrorCode::MethodNotAllowed)),
@@ -152,9 +162,9 @@ fn shard_of_challenge(id: &str, shards: u32) -> u32 {
     head % shards.max(1)
 }
 
-async fn join(mut req: Request, env: &Env, cfg: &Config, raw: &str) -> Outcome {
+async fn join(req: Request, body: Body, env: &Env, cfg: &Config, raw: &str) -> Outcome {
+    let body = body?;
     let sale = sale_id(raw)?;
-    let body = http::body(&mut req).await?;
     let join: JoinRequest = http::parse(&body)?;
     let now = now_ms();
     let check = Check {
@@ -362,9 +372,9 @@ fn verified_pass(
     Ok((claims, pass))
 }
 
-async fn purchase(mut req: Request, env: &Env, cfg: &Config, raw: &str) -> Outcome {
+async fn purchase(req: Request, body: Body, env: &Env, cfg: &Config, raw: &str) -> Outcome {
+    let body = body?;
     let sale = sale_id(raw)?;
-    let body = http::body(&mut req).await?;
     let _: PurchaseRequest = http::parse_or_default(&body)?;
     let now = now_ms();
     let (pass, token) = verified_pass(&req, cfg, &sale, now)?;
@@ -572,10 +582,8 @@ async fn public_state(env: &Env, cfg: &Config, raw: &str) -> Outcome {
     Ok(resp)
 }
 
-async fn admin_control(mut req: Request, env: &Env, cfg: &Config, raw: &str) -> Outcome {
-    // Read the (bounded) body first: a refusal that leaves it unread makes the runtime drop
-    // the connection, and a client reusing it sees a reset.
-    let body = http::body(&mut req).await?;
+async fn admin_control(req: Request, body: Body, env: &Env, cfg: &Config, raw: &str) -> Outcome {
+    let body = body?;
     match http::bearer(&req) {
         Some(token) if cfg.is_admin(&token) => {}
         _ => return Err(Refusal(ErrorCode::Unauthorized)),

@@ -466,7 +466,7 @@ impl EdgeWorker {
         let node = root.join("node_modules/.bin/node");
         if !node.exists() {
             bail!(
-                "{} is missing: run `npm ci` (scripts/build-worker.sh does)",
+                "{} is missing: run `npm install` (scripts/build-worker.sh does)",
                 node.display()
             );
         }
