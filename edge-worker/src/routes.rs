@@ -19,7 +19,8 @@ use herdgate_core::wire::{
     SaleState, SaleStatus,
 };
 use herdgate_core::{
-    pow, ChallengeClaims, Check, ErrorCode, PassClaims, SaleId, TicketClaims, VisitorId,
+    pow, ChallengeClaims, Check, Claims, ErrorCode, Keyring, PassClaims, SaleId, TicketClaims,
+    TokenError, VisitorId,
 };
 use serde::Serialize;
 use worker::{Env, Method, Request, RequestInit, Response, Result};
@@ -254,28 +255,50 @@ fn set_pass_cookie(
     Ok(())
 }
 
-/// Verifies the request's ticket for `sale`, bound to this client.
+/// Verifies the request's token of kind `C` for `sale` (from `Authorization: Bearer`, or else
+/// from `cookie`), and that it was issued to this client. `missing` is the refusal when there
+/// is no token; `refusal` names each verification failure.
+fn verified<C: Claims>(
+    req: &Request,
+    keys: &Keyring,
+    cookie: &str,
+    sale: &SaleId,
+    now: u64,
+    missing: ErrorCode,
+    refusal: fn(&TokenError) -> ErrorCode,
+) -> std::result::Result<(C, String), Refusal> {
+    let token = http::token(req, cookie).ok_or(Refusal(missing))?;
+    let check = Check {
+        sale,
+        now: now / 1000,
+        leeway: LEEWAY_SECS,
+    };
+    let claims: C = keys
+        .verify(&token, &check)
+        .map_err(|e| Refusal(refusal(&e)))?;
+    if claims.client() != http::client_binding(req) {
+        return Err(Refusal(ErrorCode::ClientMismatch));
+    }
+    Ok((claims, token))
+}
+
+/// Verifies the request's queue ticket for `sale`, bound to this client.
 fn verified_ticket(
     req: &Request,
     cfg: &Config,
     sale: &SaleId,
     now: u64,
 ) -> std::result::Result<(TicketClaims, String), Refusal> {
-    let ticket = http::token(req, &http::ticket_cookie(sale.as_str()))
-        .ok_or(Refusal(ErrorCode::MissingTicket))?;
-    let check = Check {
+    let cookie = http::ticket_cookie(sale.as_str());
+    verified(
+        req,
+        &cfg.ticket_keys,
+        &cookie,
         sale,
-        now: now / 1000,
-        leeway: LEEWAY_SECS,
-    };
-    let claims: TicketClaims = cfg
-        .ticket_keys
-        .verify(&ticket, &check)
-        .map_err(|e| Refusal(ErrorCode::for_ticket(&e)))?;
-    if claims.client != http::client_binding(req) {
-        return Err(Refusal(ErrorCode::ClientMismatch));
-    }
-    Ok((claims, ticket))
+        now,
+        ErrorCode::MissingTicket,
+        ErrorCode::for_ticket,
+    )
 }
 
 /// Where the ticket's holder stands, from the ticket and the isolate's cached sale state and
@@ -345,31 +368,28 @@ async fn status(req: Request, env: &Env, cfg: &Config, raw: &str) -> Outcome {
     Ok(resp)
 }
 
-/// Verifies the request's pass for `sale`, bound to this client.
+/// Verifies the request's admission pass for `sale`, bound to this client, with an id fit to
+/// be stored.
 fn verified_pass(
     req: &Request,
     cfg: &Config,
     sale: &SaleId,
     now: u64,
 ) -> std::result::Result<(PassClaims, String), Refusal> {
-    let pass = http::token(req, &http::pass_cookie(sale.as_str()))
-        .ok_or(Refusal(ErrorCode::MissingPass))?;
-    let check = Check {
+    let cookie = http::pass_cookie(sale.as_str());
+    let (claims, token): (PassClaims, String) = verified(
+        req,
+        &cfg.pass_keys,
+        &cookie,
         sale,
-        now: now / 1000,
-        leeway: LEEWAY_SECS,
-    };
-    let claims: PassClaims = cfg
-        .pass_keys
-        .verify(&pass, &check)
-        .map_err(|e| Refusal(ErrorCode::for_pass(&e)))?;
-    if claims.client != http::client_binding(req) {
-        return Err(Refusal(ErrorCode::ClientMismatch));
-    }
+        now,
+        ErrorCode::MissingPass,
+        ErrorCode::for_pass,
+    )?;
     if !herdgate_core::ids::is_hex_id(&claims.id) {
         return Err(Refusal(ErrorCode::PassInvalidClaims));
     }
-    Ok((claims, pass))
+    Ok((claims, token))
 }
 
 async fn purchase(req: Request, body: Body, env: &Env, cfg: &Config, raw: &str) -> Outcome {

@@ -352,6 +352,8 @@ pub trait Claims: Serialize + DeserializeOwned {
     fn not_before(&self) -> u64;
     /// Unix seconds from which the token is no longer valid.
     fn expires(&self) -> u64;
+    /// The client binding (see [`client_binding`]) of the client the token was issued to.
+    fn client(&self) -> &str;
 }
 
 /// A proof-of-work challenge: find a nonce for this token (see [`crate::pow`]) within its
@@ -422,6 +424,9 @@ macro_rules! impl_claims {
             }
             fn expires(&self) -> u64 {
                 self.$exp
+            }
+            fn client(&self) -> &str {
+                &self.client
             }
         }
     };
