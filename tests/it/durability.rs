@@ -9,7 +9,7 @@ use std::time::Duration;
 use fred::prelude::*;
 use tokio::sync::Semaphore;
 
-use crate::support::{bounded, purchase, Env};
+use crate::support::{bounded, purchase, read_stock, Env};
 
 const BUYERS: usize = 3_000;
 const ITEMS: u64 = 2_000;
@@ -89,17 +89,11 @@ async fn acknowledged_orders_survive_kill_9_of_redis() {
         );
 
         // The books balance after the crash, too.
-        let v: Vec<u64> = client
-            .hmget(
-                format!("hg:{{{sale}}}:sale"),
-                vec!["remaining", "sold", "stock"],
-            )
-            .await
-            .unwrap();
-        assert_eq!(v[0] + v[1], v[2]);
-        assert_eq!(v[1], orders.len() as u64);
+        let (remaining, sold, stock) = read_stock(&client, &sale).await;
+        assert_eq!(remaining + sold, stock);
+        assert_eq!(sold, orders.len() as u64);
         let log: u64 = client.xlen(format!("hg:{{{sale}}}:log")).await.unwrap();
-        assert_eq!(log, v[1]);
+        assert_eq!(log, sold);
 
         // The origin reconnects by itself and keeps selling.
         env.origin
