@@ -252,6 +252,10 @@ impl Store {
         keys: Vec<String>,
         args: Vec<String>,
     ) -> Result<Vec<Value>, StoreError> {
+        // Converted once: fred's keys and values hold `Bytes`, so the copy kept for a retry
+        // after NOSCRIPT costs reference counts, not string copies, on every purchase.
+        let keys = fred::types::MultipleKeys::from(keys);
+        let args = Value::Array(args.into_iter().map(Value::from).collect());
         let client = self.pool.next();
         match client
             .evalsha::<Vec<Value>, _, _, _>(script.sha1().clone(), keys.clone(), args.clone())
