@@ -4,6 +4,8 @@
 #
 #   redis-server, redis-benchmark   Debian's redis-server and redis-tools
 #   python3                         known-answer vector generator (already on Debian)
+#   chromium                        Debian's Chromium, for the waiting-room browser tests
+#                                   (driven by playwright-core from package-lock.json)
 #   wasm32 target                   scripts/cargo-wasm.sh sets it up on first use
 set -euo pipefail
 
@@ -14,6 +16,7 @@ missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing ${missing[*]}"

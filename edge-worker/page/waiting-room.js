@@ -77,7 +77,8 @@ function solverMain() {
         self.postMessage({ done: true, nonce });
         return;
       }
-      if ((nonce & 4095) === 4095) self.postMessage({ progress: Math.min(0.99, nonce / (2 * expected)) });
+      // Progress is the chance that a solver would have finished after this many attempts.
+      if ((nonce & 4095) === 4095) self.postMessage({ tried: nonce + 1, progress: 1 - Math.exp(-(nonce + 1) / expected) });
     }
   };
 }
@@ -87,78 +88,168 @@ if (typeof module !== "undefined") {
 } else {
   (async () => {
     const boot = JSON.parse(document.getElementById("boot").textContent);
+    const t = boot.t;
     const $ = (id) => document.getElementById(id);
-    const say = (text) => { $("message").textContent = text; };
     const api = (path, init) => fetch(boot.api + path, { credentials: "same-origin", ...init });
+    const fill = (text, values) => text.replace(/\{(\w+)\}/g, (m, k) => (k in values ? values[k] : m));
+    let current = "";
+    let lastPolite = "";
+
+    // Shows state `name` (one of the Strings headline pairs), with an optional message, and
+    // announces it through the live region. Focus moves to the headline on a new state so a
+    // screen reader starts reading there; the numbers update in place without moving focus.
+    function enter(name, message, values = {}) {
+      const pair = t[name];
+      const text = message !== undefined ? message : fill(pair[1], values);
+      $("room").dataset.state = name;
+      $("headline").textContent = pair[0];
+      $("message").textContent = text;
+      $("solving").hidden = name !== "solving";
+      $("numbers").hidden = !["waiting", "paused"].includes(name);
+      $("buy").hidden = !["admitted", "buying"].includes(name);
+      $("buy").disabled = name === "buying";
+      $("order").hidden = name !== "bought";
+      if (name !== current) {
+        current = name;
+        announce(pair[0] + ". " + text);
+        if (name !== "joining" && name !== "buying") $("headline").focus();
+      }
+    }
+
+    function announce(text) {
+      if (text === lastPolite) return;
+      lastPolite = text;
+      $("live").textContent = text;
+    }
+
+    function eta(ms) {
+      const secs = Math.ceil(ms / 1000);
+      if (secs <= 1) return t.eta[0];
+      if (secs < 90) return fill(t.eta[1], { n: secs });
+      return fill(t.eta[2], { n: Math.ceil(secs / 60) });
+    }
+
+    function refuse(body) {
+      const code = body && body.error ? body.error.code : "";
+      const base = boot.errors[code] || (body && body.error ? body.error.message : "");
+      enter("refused", (base ? base + " " : "") + t.refused[1]);
+    }
 
     function solve(challenge, bits) {
       const source = [sha256, leadingZeroBits, powDigest, solverMain].map(String).join("\n") + "\nsolverMain();";
       const worker = new Worker(URL.createObjectURL(new Blob([source], { type: "text/javascript" })));
-      $("work").hidden = false;
       return new Promise((resolve) => {
         worker.onmessage = ({ data }) => {
-          if (data.progress !== undefined) $("work").value = Math.round(data.progress * 100);
+          if (data.progress !== undefined) {
+            $("work").value = Math.min(99, data.progress * 100);
+            $("work").dataset.tried = String(data.tried);
+          }
           if (data.done) { $("work").value = 100; worker.terminate(); resolve(data.nonce); }
         };
         worker.postMessage({ challenge, bits });
       });
     }
 
+    // Shows a queue status; returns the milliseconds until the next poll, or null to stop.
     function show(status) {
-      if (status.state === "queued" || status.state === "paused" || status.state === "admitted") {
-        $("numbers").hidden = false;
-        $("position").textContent = String(status.position + 1);
-      }
+      if (status.position !== undefined) $("position").textContent = String(status.position + 1);
       if (status.state === "queued") {
         $("ahead").textContent = String(status.ahead);
-        $("eta").textContent = Math.ceil(status.eta_ms / 1000) + " s";
-        say("You are in line. Keep this page open: it moves by itself.");
-      } else if (status.state === "paused") {
-        say("The sale is paused for a moment. You keep your place.");
-      } else if (status.state === "admitted") {
-        $("ahead").textContent = "0";
-        $("eta").textContent = "now";
-        say("It's your turn! You can buy now.");
-        $("buy").hidden = false;
-      } else if (status.state === "sold_out") {
-        say("Sold out. Thank you for waiting.");
-        $("buy").hidden = true;
+        $("eta").textContent = eta(status.eta_ms);
+        enter("waiting");
+        // Position changes are announced at most when the number of people ahead changes a lot,
+        // so a screen reader is not interrupted on every poll.
+        const said = Number($("live").dataset.ahead || Infinity);
+        if (status.ahead <= said / 2 || status.ahead === 0) {
+          $("live").dataset.ahead = String(status.ahead);
+          announce(t.numbers[1] + ": " + status.ahead + ". " + t.numbers[2] + ": " + eta(status.eta_ms) + ".");
+        }
+        return status.poll_after_ms || 2000;
       }
+      if (status.state === "paused") {
+        $("ahead").textContent = "–";
+        $("eta").textContent = "–";
+        enter("paused");
+        return status.poll_after_ms || 5000;
+      }
+      if (status.state === "admitted") {
+        $("ahead").textContent = "0";
+        $("eta").textContent = t.eta[0];
+        if (current !== "buying") enter("admitted");
+        // Keep listening, so a sell-out shows here too.
+        return 2000;
+      }
+      if (status.state === "sold_out") { enter("sold_out"); return null; }
+      return 2000;
     }
 
+    let polling = false;
     async function poll() {
+      if (polling) return;
+      polling = true;
       for (;;) {
-        const res = await api("/status");
-        if (!res.ok) { say("We lost your place in line. Reload the page to join again."); return; }
-        const status = await res.json();
-        show(status);
-        if (status.state === "admitted" || status.state === "sold_out") return;
-        await new Promise((r) => setTimeout(r, status.poll_after_ms || 2000));
+        if (current === "bought" || current === "sold_out" || current === "refused") break;
+        let res;
+        try { res = await api("/status"); } catch (e) { res = null; }
+        if (res && res.status === 401) { refuse(await res.json().catch(() => null)); break; }
+        let wait = 2000;
+        if (res && res.ok) {
+          const next = show(await res.json());
+          if (next === null) break;
+          wait = next;
+        }
+        await new Promise((r) => setTimeout(r, wait));
       }
+      polling = false;
     }
 
     $("buy").addEventListener("click", async () => {
-      $("buy").disabled = true;
-      say("Buying…");
-      const res = await api("/purchase", { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
-      const body = await res.json();
-      if (res.ok) say("Bought! Your order is " + body.order.order_id + ".");
-      else { say(body.error ? body.error.message : "Something went wrong."); $("buy").disabled = false; }
+      if (current === "buying") return;
+      enter("buying");
+      for (let attempt = 0; ; attempt++) {
+        let res = null;
+        let body = null;
+        try {
+          res = await api("/purchase", { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+          body = await res.json();
+        } catch (e) { res = null; }
+        if (res && res.ok) {
+          $("order").textContent = body.order.order_id;
+          enter("bought", undefined, { order: body.order.order_id });
+          return;
+        }
+        const code = body && body.error ? body.error.code : "";
+        // Another tab of this buyer is buying with the same pass, or the shop is busy: the
+        // pass buys at most once, so asking again is safe and returns that purchase.
+        const transient = !res || code === "purchase_in_progress" || res.status === 503;
+        if (transient && attempt < 10) { await new Promise((r) => setTimeout(r, 500 + attempt * 250)); continue; }
+        if (code === "sold_out") { enter("sold_out"); return; }
+        refuse(body);
+        return;
+      }
     });
 
-    const existing = await api("/status");
-    if (existing.ok) { show(await existing.json()); return poll(); }
-    say("Proving you are a person (this takes a few seconds)…");
-    const ch = await (await api("/challenge", { method: "POST" })).json();
-    if (!ch.challenge) { say(ch.error ? ch.error.message : "The sale is not available."); return; }
-    const nonce = await solve(ch.challenge, ch.bits);
+    const existing = await api("/status").catch(() => null);
+    if (existing && existing.ok) { show(await existing.json()); return poll(); }
+    const ch = await api("/challenge", { method: "POST" }).catch(() => null);
+    const chBody = ch ? await ch.json().catch(() => null) : null;
+    if (!ch || !ch.ok || !chBody || !chBody.challenge) {
+      if (chBody && chBody.error && chBody.error.code === "sold_out") return enter("sold_out");
+      return refuse(chBody);
+    }
+    enter("solving");
+    const nonce = await solve(chBody.challenge, chBody.bits);
+    enter("joining");
     const joined = await api("/join", {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ challenge: ch.challenge, nonce }),
-    });
-    const body = await joined.json();
-    if (!joined.ok) { say(body.error ? body.error.message : "Could not join."); return; }
+      body: JSON.stringify({ challenge: chBody.challenge, nonce }),
+    }).catch(() => null);
+    const body = joined ? await joined.json().catch(() => null) : null;
+    if (!joined || !joined.ok) {
+      if (body && body.error && body.error.code === "sold_out") return enter("sold_out");
+      return refuse(body);
+    }
     show(body.status);
     return poll();
   })();

@@ -41,6 +41,96 @@ pub struct Config {
     pub poll_max_ms: u64,
     /// Time allowed for an origin request, ms (var `ORIGIN_TIMEOUT_MS`, default 5000).
     pub origin_timeout_ms: u64,
+    /// How much later than the page the no-JavaScript lane joins the line: seconds after the
+    /// sale opens or the visitor arrives, whichever is later (var `NOJS_DELAY_SECS`, default 30).
+    pub nojs_delay_secs: u64,
+    /// Shortest refresh interval of the no-JavaScript pages, seconds (var `NOJS_REFRESH_SECS`,
+    /// default 5).
+    pub nojs_refresh_secs: u64,
+    /// The waiting room's branding.
+    pub brand: Brand,
+}
+
+/// The waiting room's branding, from `vars`: a deployer changes it without rebuilding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Brand {
+    /// Shown in the header and the title (var `BRAND_NAME`, default `herdgate`).
+    pub name: String,
+    /// Accent colour of the buy button and progress bar, `#rgb` or `#rrggbb`, with at least
+    /// 4.5:1 contrast against white text (var `BRAND_COLOR`, default `#0b57d0`).
+    pub color: String,
+    /// Logo image, an `https://` URL or a path on this host (var `BRAND_LOGO_URL`, optional).
+    pub logo_url: Option<String>,
+    /// Extra CSS appended to the page's own (var `BRAND_CSS`, optional, at most 8 KiB).
+    pub css: String,
+}
+
+impl Brand {
+    /// Reads and checks the branding vars; says which one is wrong.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Brand, String> {
+        let name = var("BRAND_NAME").unwrap_or_else(|| "herdgate".to_owned());
+        if name.trim().is_empty() || name.len() > 80 {
+            return Err("BRAND_NAME must be 1 to 80 characters".into());
+        }
+        let color = var("BRAND_COLOR").unwrap_or_else(|| "#0b57d0".to_owned());
+        let rgb =
+            parse_hex_color(&color).ok_or("BRAND_COLOR must be a hex colour such as #0b57d0")?;
+        let contrast = contrast_with_white(rgb);
+        if contrast < 4.5 {
+            return Err(format!(
+                "BRAND_COLOR has contrast {contrast:.2}:1 with the button's white text; it needs at least 4.5:1"
+            ));
+        }
+        let logo_url = var("BRAND_LOGO_URL").filter(|u| !u.is_empty());
+        if let Some(url) = &logo_url {
+            let ok = (url.starts_with("https://") || url.starts_with('/')) && url.len() <= 2048;
+            if !ok {
+                return Err("BRAND_LOGO_URL must be an https:// URL or a path".into());
+            }
+        }
+        let css = var("BRAND_CSS").unwrap_or_default();
+        if css.len() > 8192 || css.to_ascii_lowercase().contains("</") {
+            return Err("BRAND_CSS must be at most 8 KiB of CSS, without '</'".into());
+        }
+        Ok(Brand {
+            name,
+            color,
+            logo_url,
+            css,
+        })
+    }
+}
+
+/// `#rgb` or `#rrggbb` as three bytes.
+fn parse_hex_color(s: &str) -> Option<[u8; 3]> {
+    let hex = s.strip_prefix('#')?;
+    if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let byte = |i: usize, len: usize| {
+        let part = hex.get(i * len..(i + 1) * len)?;
+        let v = u8::from_str_radix(part, 16).ok()?;
+        Some(if len == 1 { v * 17 } else { v })
+    };
+    match hex.len() {
+        3 => Some([byte(0, 1)?, byte(1, 1)?, byte(2, 1)?]),
+        6 => Some([byte(0, 2)?, byte(1, 2)?, byte(2, 2)?]),
+        _ => None,
+    }
+}
+
+/// WCAG 2 contrast ratio of `rgb` against white.
+fn contrast_with_white(rgb: [u8; 3]) -> f64 {
+    let channel = |c: u8| {
+        let c = f64::from(c) / 255.0;
+        if c <= 0.039_28 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    let l = 0.2126 * channel(rgb[0]) + 0.7152 * channel(rgb[1]) + 0.0722 * channel(rgb[2]);
+    1.05 / (l + 0.05)
 }
 
 impl Config {
@@ -93,6 +183,9 @@ impl Config {
             poll_min_ms: num(var("POLL_MIN_MS"), "POLL_MIN_MS", 1_000)?,
             poll_max_ms: num(var("POLL_MAX_MS"), "POLL_MAX_MS", 30_000)?,
             origin_timeout_ms: num(var("ORIGIN_TIMEOUT_MS"), "ORIGIN_TIMEOUT_MS", 5_000)?,
+            nojs_delay_secs: num(var("NOJS_DELAY_SECS"), "NOJS_DELAY_SECS", 30)?,
+            nojs_refresh_secs: num(var("NOJS_REFRESH_SECS"), "NOJS_REFRESH_SECS", 5u64)?.max(1),
+            brand: Brand::from_vars(var)?,
         };
         Ok(config)
     }
@@ -117,4 +210,46 @@ pub fn get(env: &Env) -> Result<Rc<Config>, String> {
     let c = Rc::new(Config::from_env(env)?);
     CONFIG.with(|slot| *slot.borrow_mut() = Some(Rc::clone(&c)));
     Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn brand(pairs: &[(&str, &str)]) -> Result<Brand, String> {
+        let owned: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Brand::from_vars(|name| {
+            owned
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        })
+    }
+
+    #[test]
+    fn branding_defaults_and_checks() {
+        let b = brand(&[]).unwrap();
+        assert_eq!((b.name.as_str(), b.color.as_str()), ("herdgate", "#0b57d0"));
+        assert!(brand(&[("BRAND_COLOR", "#036")]).is_ok());
+        assert!(brand(&[("BRAND_COLOR", "red")]).is_err());
+        assert!(brand(&[("BRAND_COLOR", "#0b57d0;}")]).is_err());
+        let pale = brand(&[("BRAND_COLOR", "#ffcc00")]).unwrap_err();
+        assert!(pale.contains("contrast"), "{pale}");
+        assert!(brand(&[("BRAND_LOGO_URL", "javascript:alert(1)")]).is_err());
+        assert!(brand(&[("BRAND_LOGO_URL", "/logo.svg")]).is_ok());
+        assert!(brand(&[("BRAND_CSS", "main{}</style><script>")]).is_err());
+        assert!(brand(&[("BRAND_NAME", " ")]).is_err());
+    }
+
+    #[test]
+    fn contrast_matches_known_values() {
+        assert!((contrast_with_white([0, 0, 0]) - 21.0).abs() < 0.01);
+        assert!((contrast_with_white([255, 255, 255]) - 1.0).abs() < 0.01);
+        assert_eq!(parse_hex_color("#fff"), Some([255, 255, 255]));
+        assert_eq!(parse_hex_color("#0B57D0"), Some([11, 87, 208]));
+        assert_eq!(parse_hex_color("#12345"), None);
+    }
 }

@@ -17,7 +17,8 @@
 //! - [`cache`]: what an isolate remembers for about a second, and the origin client.
 //! - [`config`]: `vars` and secrets, read once per isolate.
 //! - [`http`]: typed refusals, cookies, client binding.
-//! - [`page`]: the waiting-room page.
+//! - [`page`]: the waiting-room page and the no-JavaScript lane.
+//! - [`i18n`]: the pages' sentences, per language.
 //!
 //! The token formats, the proof-of-work and the admission math are in `herdgate-core`, shared
 //! with the origin.
@@ -26,6 +27,7 @@ pub mod cache;
 pub mod config;
 pub mod control;
 pub mod http;
+pub mod i18n;
 pub mod page;
 pub mod queue;
 pub mod routes;

@@ -9,6 +9,8 @@
 //! | `POST` | `/api/v1/sales/{sale}/purchase` | forwarded to the origin only with a valid pass |
 //! | `GET` | `/api/v1/sales/{sale}` | the sale's public state, as this edge sees it |
 //! | `GET`, `POST` | `/admin/v1/sales/{sale}/control` | read, pause, resume, set the admission rate (admin token) |
+//! | `GET` | `/queue/{sale}` | the no-JavaScript lane: a self-refreshing page that joins the line later than the page does |
+//! | `POST` | `/queue/{sale}/buy` | the no-JavaScript lane's buy form |
 //! | `GET` | `/healthz` | the worker answers |
 
 use std::rc::Rc;
@@ -29,7 +31,8 @@ use crate::cache;
 use crate::config::{self, Config};
 use crate::control::ControlOp;
 use crate::http::{self, Refusal};
-use crate::page;
+use crate::i18n::{self, Strings};
+use crate::page::{self, Lane};
 use crate::queue::{ShardRequest, ShardResponse};
 
 type Outcome = std::result::Result<Response, Refusal>;
@@ -60,7 +63,22 @@ pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
     let outcome = match (method.clone(), segments.as_slice()) {
         (Method::Get, ["healthz"]) => http::json(&serde_json::json!({"status": "ok"}), 200)
             .map_err(|_| Refusal(ErrorCode::Internal)),
-        (Method::Get | Method::Head, ["sales", sale, ..]) => gated(req, &env, &cfg, sale).await,
+        (Method::Get | Method::Head, ["sales", sale, ..]) => {
+            let html = wants_html(&req);
+            let lang = language(&req);
+            let answer = gated(req, &env, &cfg, sale).await;
+            html_refusal(answer, html, lang, &cfg, sale)
+        }
+        (Method::Get, ["queue", sale]) => {
+            let lang = language(&req);
+            let answer = lane(req, &env, &cfg, sale, lang).await;
+            html_refusal(answer, true, lang, &cfg, sale)
+        }
+        (Method::Post, ["queue", sale, "buy"]) => {
+            let lang = language(&req);
+            let answer = lane_buy(req, body, &env, &cfg, sale, lang).await;
+            html_refusal(answer, true, lang, &cfg, sale)
+        }
         (Method::Post, ["api", "v1", "sales", sale, "challenge"]) => {
             challenge(req, &cfg, sale).await
         }
@@ -78,7 +96,9 @@ pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
             admin_control(req, body, &env, &cfg, sale).await
         }
         (_, ["healthz"] | ["api", "v1", "sales", _, _] | ["api", "v1", "sales", _])
-        | (_, ["admin", "v1", "sales", _, "control"]) => Err(Refusal(ErrorCode::MethodNotAllowed)),
+        | (_, ["admin", "v1", "sales", _, "control"] | ["queue", _] | ["queue", _, "buy"]) => {
+            Err(Refusal(ErrorCode::MethodNotAllowed))
+        }
         _ => Err(Refusal(ErrorCode::NotFound)),
     };
     match outcome {
@@ -182,6 +202,36 @@ async fn join(req: Request, body: Body, env: &Env, cfg: &Config, raw: &str) -> O
     }
     pow::verify(&join.challenge, join.nonce, claims.bits)
         .map_err(|_| Refusal(ErrorCode::PowInsufficient))?;
+    let (ticket_claims, ticket) = enqueue(env, cfg, claims, now).await?;
+    let status = queue_status(env, cfg, &ticket_claims, &ticket, now).await?;
+    let body = JoinResponse {
+        ticket: ticket.clone(),
+        visitor: ticket_claims.visitor,
+        position: ticket_claims.position,
+        status,
+    };
+    let mut resp = http::json(&body, 201).map_err(internal)?;
+    http::set_cookie(
+        &mut resp,
+        &req,
+        &http::ticket_cookie(sale.as_str()),
+        &ticket,
+        cfg.ticket_ttl_secs,
+    )
+    .map_err(internal)?;
+    set_pass_cookie(&mut resp, &req, cfg, &sale, &body.status)?;
+    Ok(resp)
+}
+
+/// Spends a verified challenge (or no-JavaScript lane token) at its queue shard and returns
+/// the new queue ticket, signed.
+async fn enqueue(
+    env: &Env,
+    cfg: &Config,
+    claims: ChallengeClaims,
+    now: u64,
+) -> std::result::Result<(TicketClaims, String), Refusal> {
+    let sale = claims.sale.clone();
     let state = known_sale(cfg, &sale, now).await?;
     if state.status == SaleStatus::SoldOut {
         return Err(Refusal(ErrorCode::SoldOut));
@@ -215,24 +265,7 @@ async fn join(req: Request, body: Body, env: &Env, cfg: &Config, raw: &str) -> O
         exp: now_s + cfg.ticket_ttl_secs,
     };
     let ticket = cfg.ticket_keys.sign(&ticket_claims);
-    let status = queue_status(env, cfg, &ticket_claims, &ticket, now).await?;
-    let body = JoinResponse {
-        ticket: ticket.clone(),
-        visitor,
-        position,
-        status,
-    };
-    let mut resp = http::json(&body, 201).map_err(internal)?;
-    http::set_cookie(
-        &mut resp,
-        &req,
-        &http::ticket_cookie(sale.as_str()),
-        &ticket,
-        cfg.ticket_ttl_secs,
-    )
-    .map_err(internal)?;
-    set_pass_cookie(&mut resp, &req, cfg, &sale, &body.status)?;
-    Ok(resp)
+    Ok((ticket_claims, ticket))
 }
 
 fn set_pass_cookie(
@@ -325,10 +358,19 @@ async fn queue_status(
             pass: cfg.pass_keys.sign(&pass),
         });
     }
+    // However far back a waiter is, they poll often enough to learn of a sell-out soon after
+    // it can happen: the sale cannot sell out before its remaining stock has had time to be
+    // admitted, so the interval is at most half that time.
+    let sellout_horizon = herdgate_core::admission::sellout_horizon_ms(
+        state.remaining,
+        control.rate,
+        state.starts_at_ms.saturating_sub(now),
+    );
+    let cap = (sellout_horizon / 2).clamp(cfg.poll_min_ms, cfg.poll_max_ms.max(cfg.poll_min_ms));
     if control.paused {
         return Ok(QueueStatus::Paused {
             position,
-            poll_after_ms: cfg.poll_max_ms.min(5_000).max(cfg.poll_min_ms),
+            poll_after_ms: cfg.poll_max_ms.min(5_000).max(cfg.poll_min_ms).min(cap),
         });
     }
     let admitted_at = schedule.admitted_at_ms(position).unwrap_or(u64::MAX);
@@ -336,7 +378,9 @@ async fn queue_status(
         position,
         ahead: position.saturating_sub(schedule.frontier(now)),
         eta_ms: admitted_at.saturating_sub(now),
-        poll_after_ms: schedule.next_poll_ms(position, now, cfg.poll_min_ms, cfg.poll_max_ms),
+        poll_after_ms: schedule
+            .next_poll_ms(position, now, cfg.poll_min_ms, cfg.poll_max_ms)
+            .min(cap),
     })
 }
 
@@ -396,8 +440,23 @@ async fn purchase(req: Request, body: Body, env: &Env, cfg: &Config, raw: &str) 
     let body = body?;
     let sale = sale_id(raw)?;
     let _: PurchaseRequest = http::parse_or_default(&body)?;
+    let (status, text) = settle(&req, body, env, cfg, &sale).await?;
+    origin_response(status, text)
+}
+
+/// Buys with the request's pass: claims the pass at its shard (a pass that bought before gets
+/// its stored answer, `200` with `created: false`), forwards the purchase to the origin and
+/// records the answer. Returns the origin's status and body.
+async fn settle(
+    req: &Request,
+    body: Vec<u8>,
+    env: &Env,
+    cfg: &Config,
+    sale: &SaleId,
+) -> std::result::Result<(u16, String), Refusal> {
+    let sale = sale.clone();
     let now = now_ms();
-    let (pass, token) = verified_pass(&req, cfg, &sale, now)?;
+    let (pass, token) = verified_pass(req, cfg, &sale, now)?;
     let state = known_sale(cfg, &sale, now).await?;
     if state.status == SaleStatus::SoldOut {
         return Err(Refusal(ErrorCode::SoldOut));
@@ -416,7 +475,7 @@ async fn purchase(req: Request, body: Body, env: &Env, cfg: &Config, raw: &str) 
     {
         ShardResponse::Claimed => {}
         ShardResponse::InFlight => return Err(Refusal(ErrorCode::PurchaseInProgress)),
-        ShardResponse::Done { status, body } => return replay(status, &body),
+        ShardResponse::Done { status, body } => return Ok(replay(status, &body)),
         other => return Err(internal(format!("unexpected shard answer {other:?}"))),
     }
 
@@ -442,7 +501,7 @@ async fn purchase(req: Request, body: Body, env: &Env, cfg: &Config, raw: &str) 
     if sold_the_last_item(status, &text) {
         cache::mark_sold_out(&sale, now);
     }
-    origin_response(status, text)
+    Ok((status, text))
 }
 
 /// Whether the origin's answer says the sale has nothing left: a 409 `sold_out`, or an order
@@ -513,14 +572,14 @@ fn origin_response(status: u16, body: String) -> Outcome {
 
 /// The stored answer to a pass that bought before: the same order, as a retry gets it from the
 /// origin (200, `created: false`), without asking the origin again.
-fn replay(status: u16, body: &str) -> Outcome {
+fn replay(status: u16, body: &str) -> (u16, String) {
     if status == 201 {
         if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(body) {
             v["created"] = serde_json::Value::Bool(false);
-            return origin_response(200, v.to_string());
+            return (200, v.to_string());
         }
     }
-    origin_response(status, body.to_owned())
+    (status, body.to_owned())
 }
 
 #[derive(Serialize)]
@@ -563,11 +622,11 @@ async fn gated(req: Request, env: &Env, cfg: &Rc<Config>, raw: &str) -> Outcome 
         };
         return http::json(&room, 200).map_err(internal);
     }
-    let mut resp = Response::from_html(page::render(&state)).map_err(internal)?;
-    resp.headers_mut()
-        .set("cache-control", "no-store")
-        .map_err(internal)?;
-    Ok(resp)
+    let t = language(&req);
+    html(
+        page::room(t, &cfg.brand, &sale, &lane_url(&req, &sale)),
+        200,
+    )
 }
 
 async fn forward_gated(req: &Request, cfg: &Config, pass: &str) -> Outcome {
@@ -625,4 +684,247 @@ async fn admin_control(req: Request, body: Body, env: &Env, cfg: &Config, raw: &
     let control = cache::control_op(env, &sale, &op).await?;
     cache::put_control(&sale, control.clone(), now);
     http::json(&control, 200).map_err(internal)
+}
+
+/// Whether the request asks for a page rather than JSON.
+fn wants_html(req: &Request) -> bool {
+    let accept = req
+        .headers()
+        .get("accept")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    !accept.contains("application/json")
+}
+
+/// The `?lang=` of the request's URL, if any.
+fn query_lang(req: &Request) -> Option<String> {
+    let url = req.url().ok()?;
+    let lang = url
+        .query_pairs()
+        .find(|(k, _)| k == "lang")
+        .map(|(_, v)| v.into_owned());
+    lang
+}
+
+/// The language of the request's pages.
+fn language(req: &Request) -> &'static Strings {
+    let accept = req
+        .headers()
+        .get("accept-language")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    i18n::choose(query_lang(req).as_deref(), &accept)
+}
+
+/// The no-JavaScript lane of `sale`, keeping an explicit `?lang=` choice.
+fn lane_url(req: &Request, sale: &SaleId) -> String {
+    match query_lang(req).and_then(|l| i18n::LANGUAGES.iter().find(|s| s.lang == l)) {
+        Some(s) => format!("/queue/{sale}?lang={}", s.lang),
+        None => format!("/queue/{sale}"),
+    }
+}
+
+/// An HTML response, never cached.
+fn html(body: String, status: u16) -> Outcome {
+    let mut resp = Response::from_html(body)
+        .map_err(internal)?
+        .with_status(status);
+    resp.headers_mut()
+        .set("cache-control", "no-store")
+        .map_err(internal)?;
+    Ok(resp)
+}
+
+/// A refusal of a page request as a page in state `refused` (with the refusal's status), so a
+/// person sees a sentence in their language rather than JSON.
+fn html_refusal(
+    answer: Outcome,
+    html_wanted: bool,
+    t: &Strings,
+    cfg: &Config,
+    raw: &str,
+) -> Outcome {
+    match answer {
+        Err(Refusal(code)) if html_wanted => {
+            let sale = if SaleId::parse(raw).is_ok() { raw } else { "" };
+            let view = Lane::Refused(code);
+            let mut resp = html(
+                page::lane(t, &cfg.brand, sale, &view, None, ""),
+                code.status(),
+            )?;
+            if code.status() == 503 {
+                resp.headers_mut()
+                    .set("retry-after", "1")
+                    .map_err(internal)?;
+            }
+            Ok(resp)
+        }
+        other => other,
+    }
+}
+
+/// The cookie holding a visitor's no-JavaScript lane token for `sale`.
+fn lane_cookie(sale: &str) -> String {
+    format!("hg_lane_{sale}")
+}
+
+/// The no-JavaScript lane: one self-refreshing page that takes a visitor from arrival to
+/// admission without any script.
+///
+/// A first visit gets a lane token (a challenge of difficulty 0) that becomes valid
+/// `NOJS_DELAY_SECS` after the sale opens or after the visit, whichever is later, and a page
+/// that refreshes when it does. The refresh spends the token at a queue shard like a solved
+/// challenge, so the visitor gets a ticket, a position at the back of the line as it is then,
+/// and the same status as the page; the lane pays for skipping the proof of work with time,
+/// and cannot jump the queue. Pages refresh at most every `NOJS_REFRESH_SECS`.
+async fn lane(req: Request, env: &Env, cfg: &Config, raw: &str, t: &Strings) -> Outcome {
+    let sale = sale_id(raw)?;
+    let now = now_ms();
+    let now_s = now / 1000;
+    let state = known_sale(cfg, &sale, now).await?;
+    let self_url = lane_url(&req, &sale);
+    let buy_url = format!("/queue/{sale}/buy");
+    let show = |view: Lane, refresh: Option<u64>| {
+        html(
+            page::lane(t, &cfg.brand, sale.as_str(), &view, refresh, &self_url),
+            200,
+        )
+    };
+    if state.status == SaleStatus::SoldOut {
+        return show(Lane::SoldOut, None);
+    }
+    if verified_pass(&req, cfg, &sale, now).is_ok() {
+        return show(Lane::Admitted { buy_url }, None);
+    }
+    let (ticket, token, fresh) = match verified_ticket(&req, cfg, &sale, now) {
+        Ok((ticket, token)) => (ticket, token, false),
+        Err(_) => match lane_token(&req, cfg, &sale, now_s) {
+            // Not yet: come back when the token is valid.
+            Some((claims, _)) if claims.nbf > now_s => {
+                let in_secs = claims.nbf - now_s;
+                return show(Lane::Joining { in_secs }, Some(in_secs.max(1)));
+            }
+            Some((claims, _)) => {
+                let (ticket, token) = enqueue(env, cfg, claims, now).await?;
+                (ticket, token, true)
+            }
+            None => {
+                let nbf = now_s.max(state.starts_at_ms / 1000) + cfg.nojs_delay_secs;
+                let claims = ChallengeClaims {
+                    sale: sale.clone(),
+                    id: http::random_hex(16)?,
+                    client: http::client_binding(&req),
+                    bits: 0,
+                    nbf,
+                    exp: nbf + cfg.challenge_ttl_secs,
+                };
+                let in_secs = nbf - now_s;
+                let mut resp = show(Lane::Joining { in_secs }, Some(in_secs.max(1)))?;
+                let max_age = nbf - now_s + cfg.challenge_ttl_secs;
+                let token = cfg.ticket_keys.sign(&claims);
+                http::set_cookie(&mut resp, &req, &lane_cookie(raw), &token, max_age)
+                    .map_err(internal)?;
+                return Ok(resp);
+            }
+        },
+    };
+    let status = queue_status(env, cfg, &ticket, &token, now).await?;
+    let refresh = |ms: u64| Some(ms.div_ceil(1000).max(cfg.nojs_refresh_secs));
+    let mut resp = match &status {
+        QueueStatus::Queued {
+            position,
+            ahead,
+            eta_ms,
+            poll_after_ms,
+        } => show(
+            Lane::Waiting {
+                position: *position,
+                ahead: *ahead,
+                eta_ms: *eta_ms,
+            },
+            refresh(*poll_after_ms),
+        )?,
+        QueueStatus::Paused {
+            position,
+            poll_after_ms,
+        } => show(
+            Lane::Paused {
+                position: *position,
+            },
+            refresh(*poll_after_ms),
+        )?,
+        QueueStatus::Admitted { .. } => show(Lane::Admitted { buy_url }, None)?,
+        _ => show(Lane::SoldOut, None)?,
+    };
+    if fresh {
+        http::set_cookie(
+            &mut resp,
+            &req,
+            &http::ticket_cookie(sale.as_str()),
+            &token,
+            cfg.ticket_ttl_secs,
+        )
+        .map_err(internal)?;
+        // The lane token is spent: forget it.
+        http::set_cookie(&mut resp, &req, &lane_cookie(raw), "", 0).map_err(internal)?;
+    }
+    set_pass_cookie(&mut resp, &req, cfg, &sale, &status)?;
+    Ok(resp)
+}
+
+/// The request's lane token for `sale`, issued to this client. It is read with leeway so a
+/// token that is not valid yet still says when it will be; spending it checks the time.
+fn lane_token(
+    req: &Request,
+    cfg: &Config,
+    sale: &SaleId,
+    now_s: u64,
+) -> Option<(ChallengeClaims, String)> {
+    let token = http::cookie(req, &lane_cookie(sale.as_str()))?;
+    let check = Check {
+        sale,
+        now: now_s,
+        leeway: cfg.nojs_delay_secs + 1,
+    };
+    let claims: ChallengeClaims = cfg.ticket_keys.verify(&token, &check).ok()?;
+    let fits = claims.bits == 0 && claims.exp > now_s && claims.client == http::client_binding(req);
+    fits.then_some((claims, token))
+}
+
+/// The no-JavaScript lane's buy form: buys with the pass cookie and shows the outcome.
+async fn lane_buy(
+    req: Request,
+    body: Body,
+    env: &Env,
+    cfg: &Config,
+    raw: &str,
+    t: &Strings,
+) -> Outcome {
+    // A form post's body carries nothing the purchase needs; it is read only to be bounded.
+    let _ = body?;
+    let sale = sale_id(raw)?;
+    let (status, text) = settle(&req, Vec::new(), env, cfg, &sale).await?;
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let view = if status < 300 {
+        let order_id = v["order"]["order_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        Lane::Bought { order_id }
+    } else {
+        let code = serde_json::from_value::<ErrorCode>(v["error"]["code"].clone())
+            .unwrap_or(ErrorCode::Internal);
+        if code == ErrorCode::SoldOut {
+            Lane::SoldOut
+        } else {
+            return Err(Refusal(code));
+        }
+    };
+    let self_url = lane_url(&req, &sale);
+    html(
+        page::lane(t, &cfg.brand, sale.as_str(), &view, None, &self_url),
+        if status < 300 { 200 } else { status },
+    )
 }

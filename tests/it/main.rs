@@ -9,6 +9,7 @@ mod edge_support;
 mod support;
 
 mod admin;
+mod browser;
 mod burst;
 mod durability;
 mod edge;

@@ -88,6 +88,21 @@ impl Schedule {
     }
 }
 
+/// The soonest a sale with `remaining` items, admitting `rate_per_sec` buyers per second and
+/// opening in `opens_in_ms`, could sell out, in ms: the remaining stock has to be admitted
+/// first. (Buyers admitted earlier and not yet bought can make it sooner; callers halve it.)
+/// With nothing left it is 0; while paused (rate 0) it is unbounded.
+pub fn sellout_horizon_ms(remaining: u64, rate_per_sec: u32, opens_in_ms: u64) -> u64 {
+    if remaining == 0 {
+        return 0;
+    }
+    if rate_per_sec == 0 {
+        return u64::MAX;
+    }
+    let admit_ms = u128::from(remaining) * 1000 / u128::from(rate_per_sec);
+    opens_in_ms.saturating_add(u64::try_from(admit_ms).unwrap_or(u64::MAX))
+}
+
 /// The admission time slice that `now_ms` falls in, for slices of `slice_ms` milliseconds.
 /// Passes name their slice and are valid from its start.
 pub fn slice_of(now_ms: u64, slice_ms: u64) -> u64 {
@@ -97,6 +112,15 @@ pub fn slice_of(now_ms: u64, slice_ms: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sellout_horizon_is_the_time_to_admit_the_remaining_stock() {
+        assert_eq!(sellout_horizon_ms(0, 500, 10_000), 0);
+        assert_eq!(sellout_horizon_ms(1_000, 500, 0), 2_000);
+        assert_eq!(sellout_horizon_ms(1_000, 500, 10_000), 12_000);
+        assert_eq!(sellout_horizon_ms(1, 0, 0), u64::MAX);
+        assert_eq!(sellout_horizon_ms(u64::MAX, 1, u64::MAX), u64::MAX);
+    }
 
     #[test]
     fn frontier_grows_at_the_rate_from_the_start() {

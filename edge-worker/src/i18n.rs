@@ -1,0 +1,253 @@
+//! The waiting room's words, in the languages a launch needs, chosen from `Accept-Language`.
+//!
+//! Every sentence the page shows lives in one [`Strings`] table per language. The server uses
+//! the table to render the no-JavaScript pages and hands the same table to the page's script,
+//! so both lanes say the same thing. To add a language, add a table and list it in
+//! [`LANGUAGES`]; `{n}`, `{sale}` and `{order}` are placeholders.
+
+use serde::Serialize;
+
+/// One language's sentences.
+#[derive(Debug, Serialize)]
+pub struct Strings {
+    /// BCP 47 tag, for `<html lang>`.
+    pub lang: &'static str,
+    /// The page title, before the sale's name.
+    pub title: &'static str,
+    /// The line above the headline: `{sale}` is the sale.
+    pub sale_line: &'static str,
+    /// Headline and sentence while the page asks for a place.
+    pub joining: [&'static str; 2],
+    /// Headline and sentence while the browser solves the proof of work.
+    pub solving: [&'static str; 2],
+    /// Label of the proof-of-work progress bar.
+    pub progress: &'static str,
+    /// Headline and sentence while waiting in line.
+    pub waiting: [&'static str; 2],
+    /// Headline and sentence while the operator has paused admission.
+    pub paused: [&'static str; 2],
+    /// Headline and sentence once admitted.
+    pub admitted: [&'static str; 2],
+    /// The buy button.
+    pub buy: &'static str,
+    /// Headline and sentence while the purchase is under way.
+    pub buying: [&'static str; 2],
+    /// Headline and sentence after buying: `{order}` is the order number.
+    pub bought: [&'static str; 2],
+    /// Headline and sentence when nothing is left.
+    pub sold_out: [&'static str; 2],
+    /// Headline of a refusal, and what to do next.
+    pub refused: [&'static str; 2],
+    /// Labels of the numbers: position, people ahead, estimated wait.
+    pub numbers: [&'static str; 3],
+    /// The estimated wait: "now", seconds (`{n}`) and minutes (`{n}`).
+    pub eta: [&'static str; 3],
+    /// The no-JavaScript lane: headline and sentence before joining (`{n}` seconds).
+    pub lane_joining: [&'static str; 2],
+    /// The no-JavaScript lane: "this page refreshes every {n} seconds" and the link to refresh.
+    pub lane_refresh: [&'static str; 2],
+    /// The link from the page to the no-JavaScript lane.
+    pub lane_link: &'static str,
+    /// Sentences for the refusals a buyer can meet, by error code; other codes use the
+    /// service's own sentence.
+    pub errors: &'static [(&'static str, &'static str)],
+}
+
+/// English.
+pub const EN: Strings = Strings {
+    lang: "en",
+    title: "Waiting room",
+    sale_line: "Sale: {sale}",
+    joining: ["Getting you a place in line", "One moment, please."],
+    solving: [
+        "Checking your browser",
+        "Your browser is doing a short calculation that keeps bots out. It takes a few seconds; keep this page open.",
+    ],
+    progress: "Check progress",
+    waiting: [
+        "You are in line",
+        "Keep this page open. It updates by itself, and you keep your place.",
+    ],
+    paused: [
+        "The sale is paused",
+        "You keep your place in line. We continue in a moment.",
+    ],
+    admitted: [
+        "It's your turn",
+        "You can buy now. Your turn is held for a few minutes.",
+    ],
+    buy: "Buy now",
+    buying: ["Buying…", "Please wait and do not reload the page."],
+    bought: ["You bought it", "Your order number is {order}."],
+    sold_out: ["Sold out", "Everything has been sold. Thank you for waiting."],
+    refused: [
+        "We could not let you in",
+        "Reload the page to try again.",
+    ],
+    numbers: ["Your position", "People ahead of you", "Estimated wait"],
+    eta: ["any moment now", "about {n} seconds", "about {n} minutes"],
+    lane_joining: [
+        "Joining the line",
+        "Without JavaScript you join the line {n} seconds after the sale opens or after you arrive, whichever is later. Keep this page open.",
+    ],
+    lane_refresh: ["This page refreshes itself every {n} seconds.", "Refresh now"],
+    lane_link: "No JavaScript? Use the simple waiting room.",
+    errors: &[
+        ("unknown_sale", "There is no sale at this address. Check the link you followed."),
+        ("sold_out", "Everything has been sold."),
+        ("client_mismatch", "Your place in line belongs to another device or network. Join again from this one."),
+        ("ticket_expired", "Your place in line has expired. Join again."),
+        ("pass_expired", "Your turn to buy has expired. Join the line again."),
+        ("purchase_in_progress", "Your purchase is already under way in another tab."),
+        ("origin_unavailable", "The shop is not answering. Try again in a moment."),
+        ("overloaded", "The shop is busy. Try again in a moment."),
+    ],
+};
+
+/// German.
+pub const DE: Strings = Strings {
+    lang: "de",
+    title: "Warteraum",
+    sale_line: "Verkauf: {sale}",
+    joining: ["Wir reihen Sie ein", "Einen Moment, bitte."],
+    solving: [
+        "Ihr Browser wird geprüft",
+        "Ihr Browser führt eine kurze Rechnung aus, die Bots fernhält. Das dauert einige Sekunden; lassen Sie diese Seite geöffnet.",
+    ],
+    progress: "Fortschritt der Prüfung",
+    waiting: [
+        "Sie stehen in der Warteschlange",
+        "Lassen Sie diese Seite geöffnet. Sie aktualisiert sich selbst, und Ihr Platz bleibt erhalten.",
+    ],
+    paused: [
+        "Der Verkauf ist pausiert",
+        "Ihr Platz in der Warteschlange bleibt erhalten. Es geht gleich weiter.",
+    ],
+    admitted: [
+        "Sie sind an der Reihe",
+        "Sie können jetzt kaufen. Ihr Platz wird einige Minuten für Sie reserviert.",
+    ],
+    buy: "Jetzt kaufen",
+    buying: ["Kauf läuft…", "Bitte warten Sie und laden Sie die Seite nicht neu."],
+    bought: ["Gekauft", "Ihre Bestellnummer lautet {order}."],
+    sold_out: ["Ausverkauft", "Alles ist verkauft. Danke fürs Warten."],
+    refused: [
+        "Wir konnten Sie nicht einlassen",
+        "Laden Sie die Seite neu, um es noch einmal zu versuchen.",
+    ],
+    numbers: ["Ihre Position", "Personen vor Ihnen", "Geschätzte Wartezeit"],
+    eta: ["jeden Moment", "etwa {n} Sekunden", "etwa {n} Minuten"],
+    lane_joining: [
+        "Sie werden eingereiht",
+        "Ohne JavaScript werden Sie {n} Sekunden nach Verkaufsbeginn oder nach Ihrer Ankunft eingereiht, je nachdem, was später ist. Lassen Sie diese Seite geöffnet.",
+    ],
+    lane_refresh: ["Diese Seite aktualisiert sich alle {n} Sekunden.", "Jetzt aktualisieren"],
+    lane_link: "Kein JavaScript? Nutzen Sie den einfachen Warteraum.",
+    errors: &[
+        ("unknown_sale", "Unter dieser Adresse gibt es keinen Verkauf. Prüfen Sie den Link."),
+        ("sold_out", "Alles ist verkauft."),
+        ("client_mismatch", "Ihr Platz gehört zu einem anderen Gerät oder Netz. Reihen Sie sich von diesem aus neu ein."),
+        ("ticket_expired", "Ihr Platz in der Warteschlange ist abgelaufen. Reihen Sie sich neu ein."),
+        ("pass_expired", "Ihre Zeit zum Kaufen ist abgelaufen. Reihen Sie sich neu ein."),
+        ("purchase_in_progress", "Ihr Kauf läuft bereits in einem anderen Tab."),
+        ("origin_unavailable", "Der Shop antwortet nicht. Versuchen Sie es gleich noch einmal."),
+        ("overloaded", "Der Shop ist ausgelastet. Versuchen Sie es gleich noch einmal."),
+    ],
+};
+
+/// The languages served, the first being the fallback.
+pub const LANGUAGES: &[&Strings] = &[&EN, &DE];
+
+impl Strings {
+    /// The sentence for refusal `code`: this language's own, or else `fallback` (the
+    /// service's English sentence).
+    pub fn error<'a>(&'a self, code: &str, fallback: &'a str) -> &'a str {
+        self.errors
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map_or(fallback, |(_, text)| text)
+    }
+
+    /// The estimated wait of `eta_ms`, in words.
+    pub fn eta_words(&self, eta_ms: u64) -> String {
+        let secs = eta_ms.div_ceil(1000);
+        if secs <= 1 {
+            self.eta[0].to_owned()
+        } else if secs < 90 {
+            self.eta[1].replace("{n}", &secs.to_string())
+        } else {
+            self.eta[2].replace("{n}", &secs.div_ceil(60).to_string())
+        }
+    }
+}
+
+/// The language for a request: an explicit `?lang=` choice if served, else the best match
+/// of `Accept-Language` (by q-value, then order; `de-AT` matches `de`), else English.
+pub fn choose(query_lang: Option<&str>, accept_language: &str) -> &'static Strings {
+    if let Some(tag) = query_lang.and_then(served) {
+        return tag;
+    }
+    let mut best: Option<(f32, &'static Strings)> = None;
+    for item in accept_language.split(',').take(16) {
+        let mut parts = item.split(';');
+        let tag = parts.next().unwrap_or("").trim();
+        let q = parts
+            .find_map(|p| p.trim().strip_prefix("q="))
+            .and_then(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        if q.is_nan() || q <= 0.0 {
+            continue;
+        }
+        if let Some(strings) = served(tag) {
+            if best.is_none_or(|(bq, _)| q > bq) {
+                best = Some((q, strings));
+            }
+        }
+    }
+    best.map_or(&EN, |(_, s)| s)
+}
+
+/// The table for language tag `tag` (`de`, `de-CH`, `EN`), if served.
+fn served(tag: &str) -> Option<&'static Strings> {
+    let primary = tag.split(['-', '_']).next()?.to_ascii_lowercase();
+    LANGUAGES.iter().copied().find(|s| s.lang == primary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_by_quality_then_order() {
+        assert_eq!(choose(None, "").lang, "en");
+        assert_eq!(choose(None, "de-DE,de;q=0.9,en;q=0.8").lang, "de");
+        assert_eq!(choose(None, "fr-FR, en;q=0.5, de;q=0.7").lang, "de");
+        assert_eq!(choose(None, "en, de").lang, "en");
+        assert_eq!(choose(None, "de;q=0, en;q=0.1").lang, "en");
+        assert_eq!(choose(None, "fr, es").lang, "en");
+        assert_eq!(choose(None, ";;;,q=,de;q=abc").lang, "de");
+        assert_eq!(choose(Some("de"), "en").lang, "de");
+        assert_eq!(choose(Some("xx"), "de").lang, "de");
+    }
+
+    #[test]
+    fn every_language_has_every_error_sentence() {
+        for lang in LANGUAGES {
+            assert_eq!(lang.errors.len(), EN.errors.len(), "{}", lang.lang);
+            for (code, _) in EN.errors {
+                assert!(
+                    lang.errors.iter().any(|(c, _)| c == code),
+                    "{} {code}",
+                    lang.lang
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn eta_in_words() {
+        assert_eq!(EN.eta_words(0), "any moment now");
+        assert_eq!(EN.eta_words(12_300), "about 13 seconds");
+        assert_eq!(DE.eta_words(600_000), "etwa 10 Minuten");
+    }
+}

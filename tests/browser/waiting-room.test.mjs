@@ -1,0 +1,320 @@
+// The waiting room as people use it: real headless Chromium (Debian's /usr/bin/chromium,
+// driven by playwright-core) against the worker under workerd, the real origin and Redis.
+//
+// Started by tests/it/browser.rs, which runs the stack and passes it in:
+//   HERDGATE_EDGE_URL, HERDGATE_ORIGIN_URL, HERDGATE_ADMIN_TOKEN  (required)
+//   HERDGATE_RESULT        file to write {sale: expected orders} to, for the Rust side to check
+//   HERDGATE_SCREENSHOTS   directory to write one screenshot per state to (optional)
+//   HERDGATE_CHROMIUM      browser executable (default /usr/bin/chromium)
+//
+// Every state is checked with axe-core: no serious or critical violation.
+import test from "node:test";
+import assert from "node:assert/strict";
+import { writeFileSync, mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
+import { chromium } from "playwright-core";
+
+const require = createRequire(import.meta.url);
+const AXE = require.resolve("axe-core/axe.min.js");
+const page_js = require("../../edge-worker/page/waiting-room.js");
+const EDGE = process.env.HERDGATE_EDGE_URL.replace(/\/$/, "");
+const ORIGIN = process.env.HERDGATE_ORIGIN_URL.replace(/\/$/, "");
+const ADMIN = process.env.HERDGATE_ADMIN_TOKEN;
+const SHOTS = process.env.HERDGATE_SCREENSHOTS;
+const expected = {};
+
+let browser;
+test.before(async () => {
+  browser = await chromium.launch({
+    executablePath: process.env.HERDGATE_CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-dev-shm-usage"],
+  });
+});
+test.after(async () => {
+  await browser?.close();
+  if (process.env.HERDGATE_RESULT) writeFileSync(process.env.HERDGATE_RESULT, JSON.stringify(expected));
+});
+
+/// Creates a sale at the origin opening `opensInMs` from now.
+async function sale(name, stock, opensInMs, rate) {
+  const id = name;
+  const r = await fetch(`${ORIGIN}/admin/v1/sales/${id}`, {
+    method: "PUT",
+    headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
+    body: JSON.stringify({ stock, per_visitor_limit: 1, starts_at_ms: Date.now() + opensInMs, admission_rate: rate }),
+  });
+  assert.ok(r.ok, `creating ${id}: ${r.status}`);
+  return id;
+}
+
+async function control(id, body) {
+  const r = await fetch(`${EDGE}/admin/v1/sales/${id}/control`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  assert.equal(r.status, 200, await r.text());
+}
+
+/// A browser context: one buyer (cookies are per context). Phone-sized, as most buyers are.
+async function buyer(options = {}) {
+  return browser.newContext({
+    viewport: { width: 390, height: 720 },
+    locale: "en-US",
+    ...options,
+  });
+}
+
+/// Joins `sale` through the JSON API, as an app would (challenge, proof of work, join).
+async function apiJoin(id) {
+  const api = `${EDGE}/api/v1/sales/${id}`;
+  const ch = await (await fetch(`${api}/challenge`, { method: "POST" })).json();
+  const bytes = new TextEncoder().encode(ch.challenge);
+  let nonce = 0;
+  while (page_js.leadingZeroBits(page_js.powDigest(bytes, nonce)) < ch.bits) nonce++;
+  const r = await fetch(`${api}/join`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ challenge: ch.challenge, nonce }),
+  });
+  const body = await r.json();
+  assert.equal(r.status, 201, JSON.stringify(body));
+  return body.position;
+}
+
+const state = (page) => page.locator("main").getAttribute("data-state");
+
+/// Waits until the page's <main data-state> is `name`, across reloads (the no-JS lane).
+async function until(page, name, timeout = 30_000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const now = await state(page).catch(() => null);
+    if (now === name) return;
+    if (now === "refused" && name !== "refused") {
+      throw new Error(`refused: ${await page.locator("main").innerText()}`);
+    }
+    if (Date.now() > deadline) throw new Error(`still '${now}' after ${timeout} ms, waiting for '${name}'`);
+    await page.waitForTimeout(50);
+  }
+}
+
+/// Runs axe-core on the page's current document and fails on serious or critical violations.
+/// `html` checks a document given as text instead (for pages of a no-JavaScript context,
+/// where axe cannot run): it is loaded into a scripted page without its refresh, and the
+/// `meta-refresh` rule is skipped, because refreshing itself is what the no-JS lane is.
+async function accessible(page, label, html) {
+  let target = page;
+  let scratch;
+  if (html !== undefined) {
+    scratch = await browser.newContext({ viewport: { width: 390, height: 720 } });
+    target = await scratch.newPage();
+    await target.setContent(html.replace(/<meta http-equiv="refresh"[^>]*>/g, ""));
+  }
+  await target.addScriptTag({ path: AXE });
+  const result = await target.evaluate(async (skipRefresh) => {
+    const rules = skipRefresh ? { "meta-refresh": { enabled: false } } : {};
+    const r = await window.axe.run(document, { rules, resultTypes: ["violations"] });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help }));
+  }, html !== undefined);
+  await scratch?.close();
+  const bad = result.filter((v) => v.impact === "serious" || v.impact === "critical");
+  assert.deepEqual(bad, [], `${label}: accessibility violations ${JSON.stringify(bad)}`);
+}
+
+async function shot(page, name) {
+  if (!SHOTS) return;
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
+}
+
+async function check(page, name, html) {
+  await accessible(page, name, html);
+  await shot(page, name);
+}
+
+test("a buyer joins, solves, waits, is admitted and buys; a second tab cannot buy again", async () => {
+  const id = await sale("journey", 3, 10_000, 50);
+  expected[id] = 2;
+  const ctx = await buyer();
+  const page = await ctx.newPage();
+  // Hold the challenge until the joining state is checked.
+  let release;
+  const held = new Promise((r) => (release = r));
+  await page.route("**/challenge", async (route) => { await held; await route.continue(); });
+  await page.goto(`${EDGE}/sales/${id}`);
+  await until(page, "joining");
+  assert.equal(await page.getAttribute("html", "lang"), "en");
+  await check(page, "joining");
+  release();
+  await until(page, "waiting");
+  assert.equal(await page.locator("#position").innerText(), "1");
+  assert.equal(await page.locator("#ahead").innerText(), "0");
+  assert.match(await page.locator("#eta").innerText(), /second|moment/);
+  assert.equal(await page.locator("#buy").isVisible(), false);
+  await check(page, "waiting");
+  // The same buyer opens a second tab while waiting: it finds the same place in line.
+  const tab = await ctx.newPage();
+  await tab.goto(`${EDGE}/sales/${id}`);
+  await until(tab, "waiting");
+  assert.equal(await tab.locator("#position").innerText(), "1");
+  // Another buyer with two tabs.
+  const other = await buyer();
+  const [a, b] = [await other.newPage(), await other.newPage()];
+  await a.goto(`${EDGE}/sales/${id}`);
+  await until(a, "waiting");
+  await b.goto(`${EDGE}/sales/${id}`);
+  await until(b, "waiting");
+  assert.equal(await b.locator("#position").innerText(), "2");
+
+  await until(page, "admitted", 20_000);
+  assert.equal(await page.locator("#buy").isVisible(), true);
+  await check(page, "admitted");
+  // Keyboard: the buy button is reachable and works with Enter.
+  await page.locator("#buy").focus();
+  await page.keyboard.press("Enter");
+  await until(page, "bought");
+  const order = await page.locator("#order").innerText();
+  assert.ok(order.startsWith(id), order);
+  assert.ok((await page.locator("#message").innerText()).includes(order));
+  await check(page, "bought");
+  // The second tab buys with the same pass: it gets the same order, not a second one.
+  await until(tab, "admitted");
+  await tab.locator("#buy").click();
+  await until(tab, "bought");
+  assert.equal(await tab.locator("#order").innerText(), order);
+
+  // Two tabs clicking at once: one order, shown in both.
+  await Promise.all([until(a, "admitted"), until(b, "admitted")]);
+  await Promise.all([a.locator("#buy").click(), b.locator("#buy").click()]);
+  await Promise.all([until(a, "bought"), until(b, "bought")]);
+  const [oa, ob] = [await a.locator("#order").innerText(), await b.locator("#order").innerText()];
+  assert.equal(oa, ob);
+  assert.notEqual(oa, order);
+  await ctx.close();
+  await other.close();
+});
+
+test("the proof of work runs off the main thread with progress", async () => {
+  const id = await sale("solving", 1, 60_000, 10);
+  expected[id] = 0;
+  const ctx = await buyer();
+  const page = await ctx.newPage();
+  // Ask for far more work than the edge does, so the solver is still running when looked at.
+  await page.route("**/challenge", async (route) => {
+    const response = await route.fetch();
+    const body = await response.json();
+    await route.fulfill({ response, json: { ...body, bits: 40 } });
+  });
+  await page.goto(`${EDGE}/sales/${id}`);
+  await until(page, "solving");
+  await page.waitForFunction(() => Number(document.getElementById("work").dataset.tried) > 0);
+  assert.ok(Number(await page.locator("#work").getAttribute("value")) > 0);
+  // The solver is a Web Worker, and the main thread keeps painting frames while it works.
+  assert.equal(page.workers().length, 1);
+  const frames = page.evaluate(
+    () => new Promise((resolve) => {
+      let n = 0;
+      const tick = () => (++n === 10 ? resolve(n) : requestAnimationFrame(tick));
+      requestAnimationFrame(tick);
+    }),
+  );
+  const stuck = new Promise((_, reject) => setTimeout(() => reject(new Error("main thread blocked")), 10_000));
+  assert.equal(await Promise.race([frames, stuck]), 10);
+  await check(page, "solving");
+  await ctx.close();
+});
+
+test("sold out shows to a waiting tab within 2 s", async () => {
+  const id = await sale("soldout", 1, 5_000, 1);
+  expected[id] = 1;
+  const first = await (await buyer()).newPage();
+  await first.goto(`${EDGE}/sales/${id}`);
+  await until(first, "waiting");
+  const waiter = await (await buyer()).newPage();
+  await waiter.goto(`${EDGE}/sales/${id}`);
+  await until(waiter, "waiting");
+  assert.equal(await waiter.locator("#position").innerText(), "2");
+  await until(first, "admitted", 20_000);
+  await first.locator("#buy").click();
+  await until(first, "bought");
+  const bought = Date.now();
+  await until(waiter, "sold_out", 2_000);
+  const seen = Date.now() - bought;
+  assert.ok(seen <= 2_000, `sold out shown after ${seen} ms`);
+  assert.equal(await waiter.locator("#buy").isVisible(), false);
+  await check(waiter, "sold-out");
+  await first.context().close();
+  await waiter.context().close();
+});
+
+test("a paused sale keeps the waiter's place", async () => {
+  const id = await sale("paused", 1, 0, 1);
+  await control(id, { action: "pause" });
+  expected[id] = 0;
+  const page = await (await buyer()).newPage();
+  await page.goto(`${EDGE}/sales/${id}`);
+  await until(page, "paused");
+  assert.equal(await page.locator("#position").innerText(), "1");
+  await check(page, "paused");
+  await page.context().close();
+});
+
+test("refusals are pages in the buyer's language", async () => {
+  const ctx = await buyer({ locale: "de-DE" });
+  const page = await ctx.newPage();
+  const resp = await page.goto(`${EDGE}/sales/no-such-sale`);
+  assert.equal(resp.status(), 404);
+  await until(page, "refused");
+  assert.equal(await page.getAttribute("html", "lang"), "de");
+  assert.match(await page.locator("main").innerText(), /keinen Verkauf/);
+  await check(page, "refused-de");
+  // English when asked for, whatever the browser says.
+  await page.goto(`${EDGE}/sales/no-such-sale?lang=en`);
+  assert.equal(await page.getAttribute("html", "lang"), "en");
+  await ctx.close();
+});
+
+test("the waiting room speaks German to a German browser", async () => {
+  const id = await sale("deutsch", 1, 30_000, 10);
+  expected[id] = 0;
+  const ctx = await buyer({ locale: "de-DE" });
+  const page = await ctx.newPage();
+  await page.goto(`${EDGE}/sales/${id}`);
+  await until(page, "waiting");
+  assert.equal(await page.getAttribute("html", "lang"), "de");
+  assert.equal(await page.locator("h1").innerText(), "Sie stehen in der Warteschlange");
+  assert.match(await page.locator("#eta").innerText(), /Sekunden/);
+  await check(page, "waiting-de");
+  await ctx.close();
+});
+
+test("without JavaScript: the lane joins behind the page, reaches admission and buys", async () => {
+  // Opens in 3 s at one buyer a second; the lane joins NOJS_DELAY_SECS (2 s) after opening.
+  const id = await sale("nojs", 2, 3_000, 1);
+  expected[id] = 1;
+  const ctx = await buyer({ javaScriptEnabled: false });
+  const page = await ctx.newPage();
+  await page.goto(`${EDGE}/sales/${id}`);
+  // The page's <noscript> refresh takes the browser to the lane.
+  await until(page, "joining");
+  assert.ok(page.url().endsWith(`/queue/${id}`), page.url());
+  await check(page, "nojs-joining", await page.content());
+  // A scripted buyer and five apps arriving after the no-JS visitor still join before it.
+  const js = await (await buyer()).newPage();
+  await js.goto(`${EDGE}/sales/${id}`);
+  await until(js, "waiting");
+  assert.equal(await js.locator("#position").innerText(), "1");
+  for (let i = 0; i < 5; i++) assert.equal(await apiJoin(id), i + 1);
+  await until(page, "waiting", 15_000);
+  assert.equal(await page.locator("dd").first().innerText(), "7");
+  await check(page, "nojs-waiting", await page.content());
+  await until(page, "admitted", 30_000);
+  await check(page, "nojs-admitted", await page.content());
+  await page.locator("button[type=submit]").click();
+  await until(page, "bought");
+  assert.ok((await page.locator(".message").innerText()).includes(id));
+  await check(page, "nojs-bought", await page.content());
+  await ctx.close();
+  await js.context().close();
+});
