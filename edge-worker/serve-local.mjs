@@ -35,7 +35,7 @@ const options = script
         { type: "CompiledWasm", path: path.join(here, "build/index_bg.wasm") },
       ],
       modulesRoot: path.join(here, "build"),
-      durableObjects: { QUEUE_SHARDS: "QueueShard", SALE_CONTROL: "SaleControl" },
+      durableObjects: { QUEUE_SHARDS: "QueueShard", SALE_CONTROL: "SaleControl", JOIN_LIMITS: "JoinLimiter" },
       durableObjectsPersist: persist ? path.resolve(persist) : false,
     };
 

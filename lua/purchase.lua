@@ -4,18 +4,22 @@
 -- KEYS[2]  hg:{<sale>}:orders   hash: visitor -> order JSON
 -- KEYS[3]  hg:{<sale>}:passes   hash: pass id -> order id (spent passes)
 -- KEYS[4]  hg:{<sale>}:log      stream: one entry per order, for downstream consumers
+-- KEYS[5]  hg:{<sale>}:facts    hash: visitor -> what the audit needs (JSON, see ARGV[7])
+-- KEYS[6]  hg:{<sale>}:cancelled hash: visitor -> an order the audit cancelled
 -- ARGV[1]  visitor id      (validated by the caller: [A-Za-z0-9_-]{1,64})
 -- ARGV[2]  pass id         (validated by the caller: [0-9a-f]{1,64})
 -- ARGV[3]  quantity        (a positive integer)
 -- ARGV[4]  now, unix ms    (the caller's clock; recorded on the order)
 -- ARGV[5]  sale id         (the <sale> of the keys)
 -- ARGV[6]  events channel  (PUBLISHed "sold_out:<sale>" when stock reaches zero)
+-- ARGV[7]  audit facts     (JSON built by the caller from the verified pass; stored as is)
 --
 -- Returns one of (first element is the outcome):
 --   {"created",  order_json, remaining}   the order was taken now
 --   {"existing", order_json, remaining}   this visitor already has an order: the same one
 --   {"unknown_sale"}                      no sale at KEYS[1]
 --   {"pass_spent"}                        the pass bought before (and that order is gone)
+--   {"cancelled"}                         the audit cancelled this visitor's order: no rebuy
 --   {"not_open", starts_at_ms}            the sale has not started at ARGV[4]
 --   {"over_limit", limit}                 quantity outside 1..limit
 --   {"sold_out", remaining}               remaining < quantity; nothing changed
@@ -25,11 +29,13 @@
 --   * at most one order per visitor: a retry returns the existing order unchanged;
 --   * a pass is spent by the order it created and never buys again;
 --   * every order is in the orders hash and in the stream, or in neither.
+--   (An order the audit cancels moves to hg:{<sale>}:cancelled; see cancel_orders.lua.)
 -- All keys share the hash tag {<sale>}, so the script runs on Redis Cluster.
 
-local sale_key, orders_key, passes_key, log_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local visitor, pass_id, qty, now, sale, channel =
-  ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
+local sale_key, orders_key, passes_key, log_key, facts_key, cancelled_key =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local visitor, pass_id, qty, now, sale, channel, facts =
+  ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 
 local fields = redis.call('HMGET', sale_key, 'remaining', 'limit', 'starts_at_ms')
 if not fields[1] then
@@ -44,6 +50,10 @@ end
 
 if redis.call('HEXISTS', passes_key, pass_id) == 1 then
   return {'pass_spent'}
+end
+
+if redis.call('HEXISTS', cancelled_key, visitor) == 1 then
+  return {'cancelled'}
 end
 
 if tonumber(now) < tonumber(fields[3]) then
@@ -65,6 +75,9 @@ local order = '{"order_id":"' .. order_id .. '","sale":"' .. sale .. '","visitor
   '","quantity":' .. qty .. ',"pass_id":"' .. pass_id .. '","created_at_ms":' .. now .. '}'
 redis.call('HSET', orders_key, visitor, order)
 redis.call('HSET', passes_key, pass_id, order_id)
+if facts and facts ~= '' then
+  redis.call('HSET', facts_key, visitor, facts)
+end
 redis.call('XADD', log_key, '*', 'order_id', order_id, 'visitor', visitor, 'quantity', qty,
   'pass_id', pass_id, 'created_at_ms', now)
 if remaining == 0 then

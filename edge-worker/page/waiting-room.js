@@ -176,11 +176,21 @@ if (typeof module !== "undefined") {
         $("ahead").textContent = "0";
         $("eta").textContent = t.eta[0];
         if (current !== "buying") enter("admitted");
-        // Keep listening, so a sell-out shows here too.
-        return 2000;
+        return null;
       }
       if (status.state === "sold_out") { enter("sold_out"); return null; }
       return 2000;
+    }
+
+    // Once admitted, the page keeps the pass it has (a new poll would sign a new one) and
+    // watches the sale's public state instead, so a sell-out shows here too.
+    async function watchSale() {
+      while (current === "admitted") {
+        await new Promise((r) => setTimeout(r, 2000));
+        const res = await fetch(boot.api, { credentials: "same-origin" }).catch(() => null);
+        const body = res && res.ok ? await res.json().catch(() => null) : null;
+        if (body && body.sale && body.sale.status === "sold_out" && current === "admitted") enter("sold_out");
+      }
     }
 
     let polling = false;
@@ -195,7 +205,7 @@ if (typeof module !== "undefined") {
         let wait = 2000;
         if (res && res.ok) {
           const next = show(await res.json());
-          if (next === null) break;
+          if (next === null) { if (current === "admitted") watchSale(); break; }
           wait = next;
         }
         await new Promise((r) => setTimeout(r, wait));
@@ -230,8 +240,25 @@ if (typeof module !== "undefined") {
     });
 
     const existing = await api("/status").catch(() => null);
-    if (existing && existing.ok) { show(await existing.json()); return poll(); }
-    const ch = await api("/challenge", { method: "POST" }).catch(() => null);
+    if (existing && existing.ok) {
+      if (show(await existing.json()) === null) return current === "admitted" ? watchSale() : undefined;
+      return poll();
+    }
+    // Device signals for the shop's audit (never sent anywhere else): a few facts every
+    // browser exposes, hashed by the edge.
+    const device = {
+      screen: `${screen.width}x${screen.height}x${window.devicePixelRatio || 1}`,
+      tz: Intl.DateTimeFormat().resolvedOptions().timeZone || "",
+      cores: navigator.hardwareConcurrency || 0,
+      langs: (navigator.languages || []).join(",").slice(0, 100),
+      platform: (navigator.platform || "").slice(0, 60),
+      touch: navigator.maxTouchPoints || 0,
+    };
+    const ch = await api("/challenge", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ device }),
+    }).catch(() => null);
     const chBody = ch ? await ch.json().catch(() => null) : null;
     if (!ch || !ch.ok || !chBody || !chBody.challenge) {
       if (chBody && chBody.error && chBody.error.code === "sold_out") return enter("sold_out");
@@ -250,7 +277,7 @@ if (typeof module !== "undefined") {
       if (body && body.error && body.error.code === "sold_out") return enter("sold_out");
       return refuse(body);
     }
-    show(body.status);
+    if (show(body.status) === null) return current === "admitted" ? watchSale() : undefined;
     return poll();
   })();
 }

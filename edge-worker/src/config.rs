@@ -3,6 +3,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use herdgate_core::defence::{JoinLimits, PowPolicy};
 use herdgate_core::Keyring;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -21,8 +22,17 @@ pub struct Config {
     pub pass_keys: Keyring,
     /// Queue-shard Durable Objects per sale (var `QUEUE_SHARD_COUNT`, default 8).
     pub shards: u32,
-    /// Proof-of-work difficulty in leading zero bits (var `POW_BITS`, default 18).
-    pub pow_bits: u8,
+    /// Proof-of-work difficulty policy: `POW_BITS` (base, default 16), `POW_MAX_BITS` (26),
+    /// `POW_RATE_KNEE` (joins/s per isolate where difficulty starts rising, 200), and
+    /// `POW_ADAPTIVE` (`on`; `off` asks every client for `POW_BITS`).
+    pub pow: PowPolicy,
+    /// Joins per device and per network per sale (`JOINS_PER_DEVICE`, default 2;
+    /// `JOINS_PER_NETWORK`, default 100; 0 turns a limit off).
+    pub limits: JoinLimits,
+    /// Limiter Durable Objects per sale (var `LIMIT_SHARD_COUNT`, default 16).
+    pub limit_shards: u32,
+    /// Whether tokens are bound to the client (var `BIND_CLIENT`, default `on`).
+    pub bind_client: bool,
     /// Challenge lifetime, seconds (var `CHALLENGE_TTL_SECS`, default 300).
     pub challenge_ttl_secs: u64,
     /// Ticket lifetime, seconds (var `TICKET_TTL_SECS`, default 21600).
@@ -143,6 +153,27 @@ impl Config {
                 .or_else(|_| env.var(name).map(|v| v.to_string()))
                 .map_err(|_| format!("secret {name} is not set"))
         };
+        fn on_off(v: Option<String>, name: &str) -> Result<bool, String> {
+            match v.as_deref().map(str::trim) {
+                None | Some("on") => Ok(true),
+                Some("off") => Ok(false),
+                Some(_) => Err(format!("{name} must be \"on\" or \"off\"")),
+            }
+        }
+        let pow_policy = |var: &dyn Fn(&str) -> Option<String>| -> Result<PowPolicy, String> {
+            let max = herdgate_core::pow::MAX_BITS;
+            let base = num(var("POW_BITS"), "POW_BITS", 16u8)?.min(max);
+            let mut p = PowPolicy {
+                base_bits: base,
+                max_bits: num(var("POW_MAX_BITS"), "POW_MAX_BITS", 26u8)?.clamp(base, max),
+                rate_knee: num(var("POW_RATE_KNEE"), "POW_RATE_KNEE", 200u32)?.max(1),
+                ..PowPolicy::default()
+            };
+            if !on_off(var("POW_ADAPTIVE"), "POW_ADAPTIVE")? {
+                p.max_bits = base;
+            }
+            Ok(p)
+        };
         fn num<T: std::str::FromStr>(
             v: Option<String>,
             name: &str,
@@ -174,7 +205,13 @@ impl Config {
             ticket_keys,
             pass_keys,
             shards: num(var("QUEUE_SHARD_COUNT"), "QUEUE_SHARD_COUNT", 8u32)?.clamp(1, 1024),
-            pow_bits: num(var("POW_BITS"), "POW_BITS", 18u8)?.min(herdgate_core::pow::MAX_BITS),
+            pow: pow_policy(&var)?,
+            limits: JoinLimits {
+                per_device: num(var("JOINS_PER_DEVICE"), "JOINS_PER_DEVICE", 2)?,
+                per_network: num(var("JOINS_PER_NETWORK"), "JOINS_PER_NETWORK", 100)?,
+            },
+            limit_shards: num(var("LIMIT_SHARD_COUNT"), "LIMIT_SHARD_COUNT", 16u32)?.clamp(1, 1024),
+            bind_client: on_off(var("BIND_CLIENT"), "BIND_CLIENT")?,
             challenge_ttl_secs: num(var("CHALLENGE_TTL_SECS"), "CHALLENGE_TTL_SECS", 300)?,
             ticket_ttl_secs: num(var("TICKET_TTL_SECS"), "TICKET_TTL_SECS", 21_600)?,
             pass_ttl_secs: num(var("PASS_TTL_SECS"), "PASS_TTL_SECS", 300)?,

@@ -105,15 +105,84 @@ pub fn ip_prefix(req: &Request) -> String {
     "unknown".into()
 }
 
-/// The client binding of the request (see [`herdgate_core::token::client_binding`]).
-pub fn client_binding(req: &Request) -> String {
-    let ua = req
-        .headers()
-        .get("user-agent")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    herdgate_core::token::client_binding(&ip_prefix(req), &ua)
+fn header(req: &Request, name: &str) -> String {
+    req.headers().get(name).ok().flatten().unwrap_or_default()
+}
+
+/// The TLS and bot facts Cloudflare attaches to the request (`request.cf`): TLS version and
+/// cipher, HTTP protocol, and the JA4 fingerprint when Bot Management provides one. Empty
+/// where absent (locally).
+fn cf_facts(req: &Request) -> String {
+    use worker::js_sys::Reflect;
+    use worker::wasm_bindgen::JsValue;
+    let Ok(cf) = Reflect::get(req.inner().as_ref(), &JsValue::from_str("cf")) else {
+        return String::new();
+    };
+    if !cf.is_object() {
+        return String::new();
+    }
+    let text = |obj: &JsValue, key: &str| {
+        Reflect::get(obj, &JsValue::from_str(key))
+            .ok()
+            .and_then(|v| v.as_string())
+            .unwrap_or_default()
+    };
+    let bot = Reflect::get(&cf, &JsValue::from_str("botManagement")).unwrap_or(JsValue::UNDEFINED);
+    let ja4 = if bot.is_object() {
+        text(&bot, "ja4")
+    } else {
+        String::new()
+    };
+    format!(
+        "{}|{}|{}|{}",
+        text(&cf, "tlsVersion"),
+        text(&cf, "tlsCipher"),
+        text(&cf, "httpProtocol"),
+        ja4
+    )
+}
+
+/// The client binding of the request: a digest of its network (IP prefix) and its browser as
+/// the edge sees it on every request (User-Agent, Accept-Language, and Cloudflare's TLS facts
+/// where present). Challenges, tickets and passes carry it, and only a request with the same
+/// binding may use them, so a pass cannot be handed to another device or network. With
+/// `bind` off (var `BIND_CLIENT = "off"`) every client has the same binding.
+pub fn client_binding(req: &Request, bind: bool) -> String {
+    if !bind {
+        return String::new();
+    }
+    let browser = format!(
+        "{}\0{}\0{}",
+        header(req, "user-agent"),
+        header(req, "accept-language"),
+        cf_facts(req)
+    );
+    herdgate_core::token::client_binding(&ip_prefix(req), &browser)
+}
+
+/// A digest of the request's network (IP prefix), 16 hex digits: what limits and the audit
+/// group by, without the address itself leaving the edge.
+pub fn network_digest(req: &Request) -> String {
+    short_digest("herdgate/network/v1", &ip_prefix(req))
+}
+
+/// A digest of the device signals a page reported (a flat JSON object of short strings and
+/// numbers), 16 hex digits; empty when there are none.
+pub fn device_digest(signals: Option<&serde_json::Map<String, serde_json::Value>>) -> String {
+    let Some(signals) = signals.filter(|s| !s.is_empty()) else {
+        return String::new();
+    };
+    // serde_json's map is ordered by key, so this text is canonical.
+    let canonical = serde_json::Value::Object(signals.clone()).to_string();
+    short_digest("herdgate/device/v1", &canonical)
+}
+
+fn short_digest(label: &str, input: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(label.as_bytes());
+    h.update([0]);
+    h.update(input.as_bytes());
+    herdgate_core::ids::to_hex(&h.finalize()[..8])
 }
 
 /// `n` random bytes as hex, from the runtime's CSPRNG.

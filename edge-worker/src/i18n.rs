@@ -101,6 +101,8 @@ pub const EN: Strings = Strings {
         ("purchase_in_progress", "Your purchase is already under way in another tab."),
         ("origin_unavailable", "The shop is not answering. Try again in a moment."),
         ("overloaded", "The shop is busy. Try again in a moment."),
+        ("join_limit_device", "This device already has a place in line for this sale. Keep the page that has it open."),
+        ("join_limit_network", "Too many people on your network have joined this sale. Try again from another network, such as mobile data."),
     ],
 };
 
@@ -152,6 +154,8 @@ pub const DE: Strings = Strings {
         ("purchase_in_progress", "Ihr Kauf läuft bereits in einem anderen Tab."),
         ("origin_unavailable", "Der Shop antwortet nicht. Versuchen Sie es gleich noch einmal."),
         ("overloaded", "Der Shop ist ausgelastet. Versuchen Sie es gleich noch einmal."),
+        ("join_limit_device", "Dieses Gerät hat schon einen Platz in der Warteschlange. Lassen Sie die Seite mit diesem Platz geöffnet."),
+        ("join_limit_network", "Zu viele Personen in Ihrem Netz haben sich eingereiht. Versuchen Sie es über ein anderes Netz, etwa mobile Daten."),
     ],
 };
 

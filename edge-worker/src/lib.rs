@@ -13,6 +13,8 @@
 //!
 //! - [`routes`]: routing and the handlers of the buyer's path and the admin route.
 //! - [`queue`]: the `QueueShard` Durable Object (positions, spent challenges, pass ledger).
+//! - [`limits`]: the `JoinLimiter` Durable Object (joins per device and per network, failed
+//!   proofs).
 //! - [`control`]: the `SaleControl` Durable Object (pause, resume, admission rate).
 //! - [`cache`]: what an isolate remembers for about a second, and the origin client.
 //! - [`config`]: `vars` and secrets, read once per isolate.
@@ -28,6 +30,7 @@ pub mod config;
 pub mod control;
 pub mod http;
 pub mod i18n;
+pub mod limits;
 pub mod page;
 pub mod queue;
 pub mod routes;

@@ -16,6 +16,7 @@
 use std::rc::Rc;
 
 use herdgate_core::admission::slice_of;
+use herdgate_core::defence::{History, Limited};
 use herdgate_core::wire::{
     ChallengeResponse, ControlRequest, JoinRequest, JoinResponse, PurchaseRequest, QueueStatus,
     SaleState, SaleStatus,
@@ -32,6 +33,7 @@ use crate::config::{self, Config};
 use crate::control::ControlOp;
 use crate::http::{self, Refusal};
 use crate::i18n::{self, Strings};
+use crate::limits::{LimitRequest, LimitResponse};
 use crate::page::{self, Lane};
 use crate::queue::{ShardRequest, ShardResponse};
 
@@ -80,7 +82,7 @@ pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
             html_refusal(answer, true, lang, &cfg, sale)
         }
         (Method::Post, ["api", "v1", "sales", sale, "challenge"]) => {
-            challenge(req, &cfg, sale).await
+            challenge(req, body, &env, &cfg, sale).await
         }
         (Method::Post, ["api", "v1", "sales", sale, "join"]) => {
             join(req, body, &env, &cfg, sale).await
@@ -131,21 +133,94 @@ async fn known_sale(
         .ok_or(Refusal(ErrorCode::UnknownSale))
 }
 
-async fn challenge(req: Request, cfg: &Config, raw: &str) -> Outcome {
+/// Device signals a page may send with its challenge request: a flat object of at most 16
+/// short strings, numbers or booleans.
+fn device_signals(
+    body: &[u8],
+) -> std::result::Result<Option<serde_json::Map<String, serde_json::Value>>, Refusal> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let v: serde_json::Value = http::parse(body)?;
+    let Some(device) = v.get("device") else {
+        return Ok(None);
+    };
+    let map = device
+        .as_object()
+        .filter(|m| m.len() <= 16)
+        .ok_or(Refusal(ErrorCode::InvalidBody))?;
+    let flat = map.iter().all(|(k, v)| {
+        k.len() <= 32
+            && match v {
+                serde_json::Value::String(s) => s.len() <= 128,
+                serde_json::Value::Number(_) | serde_json::Value::Bool(_) => true,
+                _ => false,
+            }
+    });
+    if !flat {
+        return Err(Refusal(ErrorCode::InvalidBody));
+    }
+    Ok(Some(map.clone()))
+}
+
+thread_local! {
+    /// Challenges issued by this isolate, as a rate (per second, decaying with a 1 s time
+    /// constant) and when it was last updated (unix ms).
+    static CHALLENGE_RATE: std::cell::Cell<(f64, u64)> = const { std::cell::Cell::new((0.0, 0)) };
+}
+
+/// Counts one challenge and returns this isolate's current challenge rate per second.
+fn challenge_rate(now: u64) -> f64 {
+    CHALLENGE_RATE.with(|c| {
+        let (rate, at) = c.get();
+        let dt = now.saturating_sub(at) as f64 / 1000.0;
+        let next = rate * (-dt).exp() + 1.0;
+        c.set((next, now));
+        next
+    })
+}
+
+async fn challenge(req: Request, body: Body, env: &Env, cfg: &Config, raw: &str) -> Outcome {
+    let body = body?;
     let sale = sale_id(raw)?;
+    let signals = device_signals(&body)?;
     let now = now_ms();
     let state = known_sale(cfg, &sale, now).await?;
     if state.status == SaleStatus::SoldOut {
         return Err(Refusal(ErrorCode::SoldOut));
     }
+    let client = http::client_binding(&req, cfg.bind_client);
+    let net = http::network_digest(&req);
+    let rate = challenge_rate(now);
+    // A device's history only matters when difficulty may rise above the base.
+    let history = if cfg.pow.max_bits > cfg.pow.base_bits {
+        match limiter_call(
+            env,
+            cfg,
+            &sale,
+            &net,
+            &LimitRequest::Peek {
+                device: client.clone(),
+            },
+        )
+        .await?
+        {
+            LimitResponse::History(h) => h,
+            other => return Err(internal(format!("unexpected limiter answer {other:?}"))),
+        }
+    } else {
+        History::default()
+    };
     let now_s = now / 1000;
     let claims = ChallengeClaims {
         sale,
         id: http::random_hex(16)?,
-        client: http::client_binding(&req),
-        bits: cfg.pow_bits,
+        client,
+        bits: cfg.pow.bits(rate, history),
         nbf: now_s,
         exp: now_s + cfg.challenge_ttl_secs,
+        net,
+        dev: http::device_digest(signals.as_ref()),
     };
     let body = ChallengeResponse {
         challenge: cfg.ticket_keys.sign(&claims),
@@ -153,6 +228,32 @@ async fn challenge(req: Request, cfg: &Config, raw: &str) -> Outcome {
         expires_at: claims.exp,
     };
     http::json(&body, 200).map_err(internal)
+}
+
+/// Asks the limiter shard of network `net` in `sale`.
+async fn limiter_call(
+    env: &Env,
+    cfg: &Config,
+    sale: &SaleId,
+    net: &str,
+    request: &LimitRequest,
+) -> std::result::Result<LimitResponse, Refusal> {
+    let head = net
+        .get(..8)
+        .and_then(|h| u32::from_str_radix(h, 16).ok())
+        .unwrap_or(0);
+    let shard = head % cfg.limit_shards.max(1);
+    let namespace = env.durable_object("JOIN_LIMITS").map_err(internal)?;
+    let stub = namespace
+        .id_from_name(&format!("{sale}:{shard}"))
+        .and_then(|id| id.get_stub())
+        .map_err(internal)?;
+    let body = serde_json::to_string(request).map_err(internal)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(body.into()));
+    let req = Request::new_with_init("https://limits/", &init).map_err(internal)?;
+    let mut resp = stub.fetch_with_request(req).await.map_err(internal)?;
+    resp.json::<LimitResponse>().await.map_err(internal)
 }
 
 async fn shard_call(
@@ -197,11 +298,19 @@ async fn join(req: Request, body: Body, env: &Env, cfg: &Config, raw: &str) -> O
         .ticket_keys
         .verify(&join.challenge, &check)
         .map_err(|e| Refusal(ErrorCode::for_challenge(&e)))?;
-    if claims.client != http::client_binding(&req) {
+    if claims.client != http::client_binding(&req, cfg.bind_client) {
         return Err(Refusal(ErrorCode::ClientMismatch));
     }
-    pow::verify(&join.challenge, join.nonce, claims.bits)
-        .map_err(|_| Refusal(ErrorCode::PowInsufficient))?;
+    if pow::verify(&join.challenge, join.nonce, claims.bits).is_err() {
+        // A failed proof makes this device's next challenge harder.
+        if cfg.pow.max_bits > cfg.pow.base_bits {
+            let fail = LimitRequest::Fail {
+                device: claims.client.clone(),
+            };
+            limiter_call(env, cfg, &sale, &claims.net, &fail).await?;
+        }
+        return Err(Refusal(ErrorCode::PowInsufficient));
+    }
     let (ticket_claims, ticket) = enqueue(env, cfg, claims, now).await?;
     let status = queue_status(env, cfg, &ticket_claims, &ticket, now).await?;
     let body = JoinResponse {
@@ -236,6 +345,27 @@ async fn enqueue(
     if state.status == SaleStatus::SoldOut {
         return Err(Refusal(ErrorCode::SoldOut));
     }
+    // Joins are counted when a limit applies, or when they raise the device's next difficulty.
+    if cfg.limits.per_device > 0
+        || cfg.limits.per_network > 0
+        || cfg.pow.max_bits > cfg.pow.base_bits
+    {
+        let count = LimitRequest::Join {
+            device: claims.client.clone(),
+            network: claims.net.clone(),
+            limits: cfg.limits,
+        };
+        match limiter_call(env, cfg, &sale, &claims.net, &count).await? {
+            LimitResponse::Allowed => {}
+            LimitResponse::Limited {
+                limit: Limited::Device,
+            } => return Err(Refusal(ErrorCode::JoinLimitDevice)),
+            LimitResponse::Limited {
+                limit: Limited::Network,
+            } => return Err(Refusal(ErrorCode::JoinLimitNetwork)),
+            other => return Err(internal(format!("unexpected limiter answer {other:?}"))),
+        }
+    }
     let shard = shard_of_challenge(&claims.id, cfg.shards);
     let joined = shard_call(
         env,
@@ -263,6 +393,8 @@ async fn enqueue(
         client: claims.client,
         iat: now_s,
         exp: now_s + cfg.ticket_ttl_secs,
+        net: claims.net,
+        dev: claims.dev,
     };
     let ticket = cfg.ticket_keys.sign(&ticket_claims);
     Ok((ticket_claims, ticket))
@@ -294,6 +426,7 @@ fn set_pass_cookie(
 fn verified<C: Claims>(
     req: &Request,
     keys: &Keyring,
+    bind: bool,
     cookie: &str,
     sale: &SaleId,
     now: u64,
@@ -309,7 +442,7 @@ fn verified<C: Claims>(
     let claims: C = keys
         .verify(&token, &check)
         .map_err(|e| Refusal(refusal(&e)))?;
-    if claims.client() != http::client_binding(req) {
+    if claims.client() != http::client_binding(req, bind) {
         return Err(Refusal(ErrorCode::ClientMismatch));
     }
     Ok((claims, token))
@@ -326,6 +459,7 @@ fn verified_ticket(
     verified(
         req,
         &cfg.ticket_keys,
+        cfg.bind_client,
         &cookie,
         sale,
         now,
@@ -386,7 +520,8 @@ async fn queue_status(
 
 /// The pass of an admitted ticket. Its id is derived from the ticket, so every pass a ticket
 /// ever gets shares one id and buys at most once; it is valid from the start of the current
-/// time slice for `PASS_TTL_SECS`.
+/// time slice for `PASS_TTL_SECS`. It records when it was issued (`adm`, unix ms), so the
+/// audit can tell a person's purchase from a machine's by how soon it followed.
 fn issue_pass(cfg: &Config, ticket: &TicketClaims, ticket_token: &str, now: u64) -> PassClaims {
     let slice = slice_of(now, cfg.slice_secs * 1000);
     let nbf = slice * cfg.slice_secs;
@@ -399,6 +534,10 @@ fn issue_pass(cfg: &Config, ticket: &TicketClaims, ticket_token: &str, now: u64)
         slice,
         nbf,
         exp: nbf + cfg.pass_ttl_secs,
+        net: ticket.net.clone(),
+        dev: ticket.dev.clone(),
+        adm: now,
+        rcv: 0,
     }
 }
 
@@ -424,6 +563,7 @@ fn verified_pass(
     let (claims, token): (PassClaims, String) = verified(
         req,
         &cfg.pass_keys,
+        cfg.bind_client,
         &cookie,
         sale,
         now,
@@ -456,7 +596,7 @@ async fn settle(
 ) -> std::result::Result<(u16, String), Refusal> {
     let sale = sale.clone();
     let now = now_ms();
-    let (pass, token) = verified_pass(req, cfg, &sale, now)?;
+    let (pass, _) = verified_pass(req, cfg, &sale, now)?;
     let state = known_sale(cfg, &sale, now).await?;
     if state.status == SaleStatus::SoldOut {
         return Err(Refusal(ErrorCode::SoldOut));
@@ -479,7 +619,12 @@ async fn settle(
         other => return Err(internal(format!("unexpected shard answer {other:?}"))),
     }
 
-    let answer = forward_purchase(cfg, &sale, &token, body).await;
+    // The pass goes on re-signed with the time the edge received the purchase (`rcv`).
+    let forwarded = cfg.pass_keys.sign(&PassClaims {
+        rcv: now,
+        ..pass.clone()
+    });
+    let answer = forward_purchase(cfg, &sale, &forwarded, body).await;
     let (status, text) = match answer {
         Ok(a) => a,
         Err(refusal) => {
@@ -815,10 +960,12 @@ async fn lane(req: Request, env: &Env, cfg: &Config, raw: &str, t: &Strings) -> 
                 let claims = ChallengeClaims {
                     sale: sale.clone(),
                     id: http::random_hex(16)?,
-                    client: http::client_binding(&req),
+                    client: http::client_binding(&req, cfg.bind_client),
                     bits: 0,
                     nbf,
                     exp: nbf + cfg.challenge_ttl_secs,
+                    net: http::network_digest(&req),
+                    dev: String::new(),
                 };
                 let in_secs = nbf - now_s;
                 let mut resp = show(Lane::Joining { in_secs }, Some(in_secs.max(1)))?;
@@ -889,7 +1036,9 @@ fn lane_token(
         leeway: cfg.nojs_delay_secs + 1,
     };
     let claims: ChallengeClaims = cfg.ticket_keys.verify(&token, &check).ok()?;
-    let fits = claims.bits == 0 && claims.exp > now_s && claims.client == http::client_binding(req);
+    let fits = claims.bits == 0
+        && claims.exp > now_s
+        && claims.client == http::client_binding(req, cfg.bind_client);
     fits.then_some((claims, token))
 }
 

@@ -6,6 +6,7 @@
 //! | `POST` | `/v1/sales/{sale}/purchase` | buy with an admission pass (`Authorization: Bearer <pass>`) |
 //! | `PUT` | `/admin/v1/sales/{sale}` | create or update a sale (admin bearer token) |
 //! | `GET` | `/admin/v1/sales/{sale}` | full state of a sale (admin bearer token) |
+//! | `POST` | `/admin/v1/sales/{sale}/audit` | score the sale's orders; with `apply`, cancel the flagged ones (admin bearer token) |
 //! | `GET` | `/healthz` | the process is up |
 //! | `GET` | `/readyz` | Redis answers, holds the scripts, and sale events are subscribed |
 //! | `GET` | `/metrics` | Prometheus metrics |
@@ -39,21 +40,21 @@ pub const MAX_STOCK: u64 = 1_000_000_000_000_000;
 /// Everything a request handler needs. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    store: Arc<Store>,
-    board: Arc<SoldOutBoard>,
-    metrics: Metrics,
+pub(crate) struct Inner {
+    pub(crate) store: Arc<Store>,
+    pub(crate) board: Arc<SoldOutBoard>,
+    pub(crate) metrics: Metrics,
     keyring: Keyring,
-    admin_token: AdminToken,
+    pub(crate) admin_token: AdminToken,
     in_flight: Arc<Semaphore>,
     max_in_flight: usize,
     subscribed: Arc<AtomicBool>,
     leeway_secs: u64,
     max_body_bytes: usize,
-    events_channel: String,
+    pub(crate) events_channel: String,
 }
 
 /// The parts an [`AppState`] is built from.
@@ -105,6 +106,10 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/sales/{sale}", get(public_state))
         .route("/v1/sales/{sale}/purchase", axum::routing::post(purchase))
         .route("/admin/v1/sales/{sale}", get(admin_state).put(upsert_sale))
+        .route(
+            "/admin/v1/sales/{sale}/audit",
+            axum::routing::post(crate::audit::audit),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             limit_in_flight,
@@ -123,14 +128,14 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
 }
 
-fn sale_id(path: Result<Path<String>, PathRejection>) -> Result<SaleId, ApiError> {
+pub(crate) fn sale_id(path: Result<Path<String>, PathRejection>) -> Result<SaleId, ApiError> {
     let Path(raw) = path.map_err(|_| ApiError(ErrorCode::InvalidSaleId))?;
     SaleId::parse(&raw).map_err(|_| ApiError(ErrorCode::InvalidSaleId))
 }
@@ -145,7 +150,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Parses a JSON body; an empty body is `T::default()` when `empty_ok`.
-fn json_body<T: DeserializeOwned + Default>(
+pub(crate) fn json_body<T: DeserializeOwned + Default>(
     body: Result<Bytes, BytesRejection>,
     empty_ok: bool,
 ) -> Result<T, ApiError> {
@@ -166,7 +171,7 @@ fn json_body<T: DeserializeOwned + Default>(
     serde_json::from_slice(&bytes).map_err(|_| ApiError(ErrorCode::InvalidBody))
 }
 
-fn with_outcome(mut response: Response, outcome: &'static str) -> Response {
+pub(crate) fn with_outcome(mut response: Response, outcome: &'static str) -> Response {
     response.extensions_mut().insert(Outcome(outcome));
     response
 }
@@ -194,6 +199,7 @@ async fn purchase(
     if !herdgate_core::ids::is_hex_id(&pass.id) {
         return Err(ApiError(ErrorCode::PassInvalidClaims));
     }
+    let facts = recorded_facts(&pass)?;
 
     // The sold-out fast path: no Redis round trip.
     if let Some(sold_out) = app.board.get(&sale) {
@@ -212,6 +218,7 @@ async fn purchase(
             request.quantity,
             now_ms,
             &app.events_channel,
+            &facts,
         )
         .await?;
     match outcome {
@@ -231,9 +238,27 @@ async fn purchase(
         }
         PurchaseOutcome::UnknownSale => Err(ApiError(ErrorCode::UnknownSale)),
         PurchaseOutcome::PassSpent => Err(ApiError(ErrorCode::PassSpent)),
+        PurchaseOutcome::Cancelled => Err(ApiError(ErrorCode::OrderCancelled)),
         PurchaseOutcome::NotOpen => Err(ApiError(ErrorCode::SaleNotOpen)),
         PurchaseOutcome::OverLimit => Err(ApiError(ErrorCode::OverLimit)),
     }
+}
+
+/// The audit facts of a pass, as JSON for the order record. The digests are hex, checked here,
+/// so nothing a client chose reaches Redis unchecked.
+fn recorded_facts(pass: &PassClaims) -> Result<String, ApiError> {
+    let hex_or_empty = |s: &str| s.is_empty() || herdgate_core::ids::is_hex_id(s);
+    if !(hex_or_empty(&pass.client) && hex_or_empty(&pass.net) && hex_or_empty(&pass.dev)) {
+        return Err(ApiError(ErrorCode::PassInvalidClaims));
+    }
+    serde_json::to_string(&crate::store::RecordedFacts {
+        client: pass.client.clone(),
+        net: pass.net.clone(),
+        dev: pass.dev.clone(),
+        adm: pass.adm,
+        rcv: pass.rcv,
+    })
+    .map_err(|_| ApiError(ErrorCode::Internal))
 }
 
 fn order_response(created: bool, order: herdgate_core::wire::Order, remaining: u64) -> Response {
@@ -280,7 +305,7 @@ async fn public_state(
     Ok(with_outcome(response, "ok"))
 }
 
-fn require_admin(app: &Inner, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn require_admin(app: &Inner, headers: &HeaderMap) -> Result<(), ApiError> {
     match bearer(headers) {
         Some(token) if app.admin_token.matches(token) => Ok(()),
         _ => Err(ApiError(ErrorCode::Unauthorized)),

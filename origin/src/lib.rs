@@ -17,6 +17,7 @@
 //! flags, binds and waits for a signal. Tests call [`run`] on `127.0.0.1:0`.
 
 pub mod app;
+pub mod audit;
 pub mod config;
 pub mod error;
 pub mod metrics;

@@ -7,7 +7,9 @@
 //! | `hg:{<sale>}:sale` | hash | stock, remaining, sold, limit, starts_at_ms, rate, seq |
 //! | `hg:{<sale>}:orders` | hash | visitor → order JSON |
 //! | `hg:{<sale>}:passes` | hash | spent pass id → order id |
-//! | `hg:{<sale>}:log` | stream | one entry per order, for downstream consumers |
+//! | `hg:{<sale>}:log` | stream | one entry per order (and per cancellation), for downstream consumers |
+//! | `hg:{<sale>}:facts` | hash | visitor → what the audit needs (client, network, device digests; admission time) |
+//! | `hg:{<sale>}:cancelled` | hash | visitor → an order the audit cancelled |
 //!
 //! Scripts are hashed once at start-up ([`Scripts`]), called with `EVALSHA`, and loaded again
 //! when Redis answers `NOSCRIPT` (after a restart or a `SCRIPT FLUSH`). fred multiplexes the
@@ -18,8 +20,31 @@ use std::time::Duration;
 
 use fred::prelude::*;
 use fred::types::scripts::Script;
+use herdgate_core::defence::OrderFacts;
 use herdgate_core::wire::{AdminSaleState, Order, SaleConfig, SaleState, SaleStatus};
 use herdgate_core::{SaleId, VisitorId};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// What the origin records with each order for the audit, from the verified pass.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedFacts {
+    /// Client binding.
+    #[serde(default)]
+    pub client: String,
+    /// Network digest.
+    #[serde(default)]
+    pub net: String,
+    /// Device digest.
+    #[serde(default)]
+    pub dev: String,
+    /// When the edge admitted the visitor, unix ms.
+    #[serde(default)]
+    pub adm: u64,
+    /// When the edge received the purchase, unix ms (0: it came straight to the origin).
+    #[serde(default)]
+    pub rcv: u64,
+}
 
 /// Why the store could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +81,7 @@ pub struct Scripts {
     purchase: Script,
     upsert_sale: Script,
     sold_out_snapshot: Script,
+    cancel_orders: Script,
 }
 
 impl Scripts {
@@ -64,11 +90,17 @@ impl Scripts {
             purchase: Script::from_lua(include_str!("../../lua/purchase.lua")),
             upsert_sale: Script::from_lua(include_str!("../../lua/upsert_sale.lua")),
             sold_out_snapshot: Script::from_lua(include_str!("../../lua/sold_out_snapshot.lua")),
+            cancel_orders: Script::from_lua(include_str!("../../lua/cancel_orders.lua")),
         }
     }
 
-    fn all(&self) -> [&Script; 3] {
-        [&self.purchase, &self.upsert_sale, &self.sold_out_snapshot]
+    fn all(&self) -> [&Script; 4] {
+        [
+            &self.purchase,
+            &self.upsert_sale,
+            &self.sold_out_snapshot,
+            &self.cancel_orders,
+        ]
     }
 
     /// The SHA1 of the purchase script, as `EVALSHA` takes it (used by the benchmark).
@@ -87,6 +119,10 @@ pub struct SaleKeys {
     pub passes: String,
     /// `hg:{<sale>}:log`
     pub log: String,
+    /// `hg:{<sale>}:facts`
+    pub facts: String,
+    /// `hg:{<sale>}:cancelled`
+    pub cancelled: String,
 }
 
 impl SaleKeys {
@@ -97,6 +133,8 @@ impl SaleKeys {
             orders: format!("hg:{{{sale}}}:orders"),
             passes: format!("hg:{{{sale}}}:passes"),
             log: format!("hg:{{{sale}}}:log"),
+            facts: format!("hg:{{{sale}}}:facts"),
+            cancelled: format!("hg:{{{sale}}}:cancelled"),
         }
     }
 }
@@ -122,6 +160,8 @@ pub enum PurchaseOutcome {
     UnknownSale,
     /// The pass bought before and that order no longer exists.
     PassSpent,
+    /// The audit cancelled this visitor's order; the visitor may not buy again.
+    Cancelled,
     /// The sale opens at this unix ms.
     NotOpen,
     /// The quantity is outside 1..=limit.
@@ -270,7 +310,9 @@ impl Store {
         }
     }
 
-    /// Runs the purchase script (see `lua/purchase.lua`).
+    /// Runs the purchase script (see `lua/purchase.lua`); the arguments are the script's
+    /// `ARGV`, one for one.
+    #[allow(clippy::too_many_arguments)]
     pub async fn purchase(
         &self,
         sale: &SaleId,
@@ -279,12 +321,13 @@ impl Store {
         quantity: u32,
         now_ms: u64,
         channel: &str,
+        facts: &str,
     ) -> Result<PurchaseOutcome, StoreError> {
         let k = SaleKeys::new(sale);
         let reply = self
             .evalsha(
                 &self.scripts.purchase,
-                vec![k.sale, k.orders, k.passes, k.log],
+                vec![k.sale, k.orders, k.passes, k.log, k.facts, k.cancelled],
                 vec![
                     visitor.to_string(),
                     pass_id.to_owned(),
@@ -292,6 +335,7 @@ impl Store {
                     now_ms.to_string(),
                     sale.to_string(),
                     channel.to_owned(),
+                    facts.to_owned(),
                 ],
             )
             .await?;
@@ -307,6 +351,7 @@ impl Store {
             },
             "unknown_sale" => PurchaseOutcome::UnknownSale,
             "pass_spent" => PurchaseOutcome::PassSpent,
+            "cancelled" => PurchaseOutcome::Cancelled,
             "not_open" => PurchaseOutcome::NotOpen,
             "over_limit" => PurchaseOutcome::OverLimit,
             "sold_out" => PurchaseOutcome::SoldOut,
@@ -409,6 +454,66 @@ impl Store {
             orders,
             stream_length,
         }))
+    }
+
+    /// Every order of `sale` with the facts recorded at purchase, for the audit.
+    pub async fn audit_facts(&self, sale: &SaleId) -> Result<Vec<OrderFacts>, StoreError> {
+        let k = SaleKeys::new(sale);
+        let client = self.pool.next();
+        let orders: HashMap<String, String> = client.hgetall(k.orders).await?;
+        let facts: HashMap<String, String> = client.hgetall(k.facts).await?;
+        let mut out = Vec::with_capacity(orders.len());
+        for (visitor, json) in orders {
+            let order = parse_order(&json)?;
+            let f: RecordedFacts = facts
+                .get(&visitor)
+                .and_then(|j| serde_json::from_str(j).ok())
+                .unwrap_or_default();
+            out.push(OrderFacts {
+                order_id: order.order_id,
+                visitor,
+                quantity: u64::from(order.quantity),
+                client: f.client,
+                net: f.net,
+                dev: f.dev,
+                admitted_ms: f.adm,
+                created_ms: if f.rcv > 0 {
+                    f.rcv
+                } else {
+                    order.created_at_ms
+                },
+            });
+        }
+        out.sort_by(|a, b| a.order_id.cmp(&b.order_id));
+        Ok(out)
+    }
+
+    /// Cancels the orders of `visitors` and returns their items to stock, atomically (see
+    /// `lua/cancel_orders.lua`). Returns how many were cancelled and the stock left.
+    pub async fn cancel_orders(
+        &self,
+        sale: &SaleId,
+        visitors: &[String],
+        now_ms: u64,
+        channel: &str,
+    ) -> Result<(u64, u64), StoreError> {
+        let k = SaleKeys::new(sale);
+        let mut args = vec![sale.to_string(), channel.to_owned(), now_ms.to_string()];
+        args.extend(visitors.iter().cloned());
+        let reply = self
+            .evalsha(
+                &self.scripts.cancel_orders,
+                vec![k.sale, k.orders, k.cancelled, k.log],
+                args,
+            )
+            .await?;
+        let number = |i: usize| {
+            reply
+                .get(i)
+                .and_then(|v| v.as_u64())
+                .ok_or_else(|| StoreError::Protocol("cancel_orders reply".into()))
+        };
+        Ok((number(0)?, number(1)?))
     }
 
     /// Reads a sold-out sale and all its orders in one atomic step

@@ -44,6 +44,11 @@ impl Stack {
             "QUEUE_SHARD_COUNT": TEST_SHARDS.to_string(),
             "STATE_CACHE_MS": "1000",
             "POLL_MIN_MS": "200",
+            // The bot defences are off unless a test turns them on: most tests join many
+            // times from one client (see tests/it/defences.rs for the defences).
+            "POW_ADAPTIVE": "off",
+            "JOINS_PER_DEVICE": "0",
+            "JOINS_PER_NETWORK": "0",
         });
         if let (Some(b), Some(e)) = (bindings.as_object_mut(), extra.as_object()) {
             b.extend(e.clone());

@@ -40,9 +40,12 @@ async fn a_small_herd_keeps_every_invariant() {
                 share: 5,
                 multi_join: 5,
                 skip: 10,
+                farm: 0,
+                fast: 0,
             },
             connections: 128,
             deadline: Duration::from_secs(360),
+            audit_every: None,
         };
         let outcome = herdgate_herd::run::run(cfg, false).await.unwrap();
         let r = Report::new(&outcome, "cargo test -p herdgate-e2e herd".into());

@@ -11,6 +11,7 @@ mod support;
 mod admin;
 mod browser;
 mod burst;
+mod defences;
 mod durability;
 mod edge;
 mod herd;

@@ -61,6 +61,8 @@ async fn bad_passes_and_bad_requests_are_refused_and_change_nothing() {
             client: String::new(),
             iat: now - 10,
             exp: now + 600,
+            net: String::new(),
+            dev: String::new(),
         });
         let unknown_kid = keyring("zz", 0x42).sign(&good);
         let future_version = valid.replacen("hg1.", "hg9.", 1);

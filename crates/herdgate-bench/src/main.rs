@@ -427,12 +427,14 @@ fn redis_benchmark(port: u16, sha: &str, n: usize, c: usize) -> Result<Run> {
             "1000000000",
             "--csv",
         ])
-        .args(["EVALSHA", sha, "4"])
+        .args(["EVALSHA", sha, "6"])
         .args([
             "hg:{rb}:sale",
             "hg:{rb}:orders",
             "hg:{rb}:passes",
             "hg:{rb}:log",
+            "hg:{rb}:facts",
+            "hg:{rb}:cancelled",
         ])
         .args([
             "v__rand_int__",
@@ -441,6 +443,7 @@ fn redis_benchmark(port: u16, sha: &str, n: usize, c: usize) -> Result<Run> {
             &now,
             "rb",
             "herdgate:sale-events",
+            r#"{"client":"","net":"","dev":"","adm":0}"#,
         ])
         .output()
         .context("running redis-benchmark (apt-get install redis-tools)")?;

@@ -13,6 +13,8 @@
 //!   queue ticket and the admission pass ([`Keyring`], [`Claims`], [`TokenError`]).
 //! - [`pow`]: the proof-of-work puzzle (solve and verify).
 //! - [`admission`]: the admission frontier (how many queue positions are admitted at an instant).
+//! - [`defence`]: bot-defence policy: adaptive proof-of-work difficulty, join limits, the
+//!   post-purchase audit.
 //! - [`wire`]: JSON types exchanged over HTTP and the typed refusal codes ([`ErrorCode`]).
 //!
 //! Known-answer vectors for tokens and proof-of-work live in `vectors.json` next to this
@@ -20,6 +22,7 @@
 //! JavaScript) check against them.
 
 pub mod admission;
+pub mod defence;
 pub mod ids;
 pub mod pow;
 pub mod token;

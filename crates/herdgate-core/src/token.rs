@@ -372,6 +372,13 @@ pub struct ChallengeClaims {
     pub nbf: u64,
     /// Expires at (unix seconds).
     pub exp: u64,
+    /// A digest of the client's network (its IP prefix), for per-network limits and the
+    /// audit; empty if not recorded.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub net: String,
+    /// A digest of the device signals the page reported, for the audit; empty if none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub dev: String,
 }
 
 /// A queue ticket: the visitor's place in a sale's queue.
@@ -389,6 +396,13 @@ pub struct TicketClaims {
     pub iat: u64,
     /// Expires at (unix seconds).
     pub exp: u64,
+    /// A digest of the client's network (its IP prefix), for per-network limits and the
+    /// audit; empty if not recorded.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub net: String,
+    /// A digest of the device signals the page reported, for the audit; empty if none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub dev: String,
 }
 
 /// An admission pass: permission for one visitor to buy in one sale, for a short time.
@@ -410,6 +424,27 @@ pub struct PassClaims {
     pub nbf: u64,
     /// Expires at (unix seconds).
     pub exp: u64,
+    /// A digest of the client's network (its IP prefix), for per-network limits and the
+    /// audit; empty if not recorded.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub net: String,
+    /// A digest of the device signals the page reported, for the audit; empty if none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub dev: String,
+    /// When the edge admitted the visitor (unix ms), for the audit's timing signal; 0 if
+    /// not recorded.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub adm: u64,
+    /// When the edge received the purchase this pass is forwarded with (unix ms). Only the
+    /// edge sets it, re-signing the pass as it forwards it, so the audit measures a buyer's
+    /// time from admission to purchase on one clock and without the edge's own delays; 0
+    /// when the pass comes straight from a client.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rcv: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 macro_rules! impl_claims {
@@ -470,6 +505,10 @@ mod tests {
             slice: 100,
             nbf: 1_000,
             exp: 1_300,
+            net: String::new(),
+            dev: String::new(),
+            adm: 0,
+            rcv: 0,
         }
     }
 
@@ -549,6 +588,8 @@ mod tests {
             client: String::new(),
             iat: 1_000,
             exp: 2_000,
+            net: String::new(),
+            dev: String::new(),
         };
         let t = r.sign(&ticket);
         assert_eq!(

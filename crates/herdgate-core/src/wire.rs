@@ -362,6 +362,8 @@ error_codes! {
     PassExpired = ("pass_expired", 401, "The admission pass has expired: rejoin the queue."),
     /// The pass has already bought and its order was cancelled.
     PassSpent = ("pass_spent", 409, "This admission pass has already been used."),
+    /// The shop's review cancelled this visitor's order; the visitor may not buy again.
+    OrderCancelled = ("order_cancelled", 409, "Your order was cancelled by the shop's review of this sale, and this visit cannot buy again."),
     /// The quantity is outside 1..=per-visitor limit.
     OverLimit = ("over_limit", 422, "The quantity must be at least 1 and at most the sale's per-visitor limit."),
     /// The sale has not opened yet.
@@ -418,6 +420,10 @@ error_codes! {
     PowInsufficient = ("pow_insufficient", 403, "The proof of work does not solve the challenge."),
     /// A token was issued to another client (IP prefix and browser).
     ClientMismatch = ("client_mismatch", 403, "This token was issued to another device or network: join from this one."),
+    /// This device has joined the sale as often as allowed.
+    JoinLimitDevice = ("join_limit_device", 429, "This device already holds a place in line for this sale: keep the page that has it open, or wait for it to expire."),
+    /// This network has joined the sale as often as allowed.
+    JoinLimitNetwork = ("join_limit_network", 429, "Too many people on your network have joined this sale: try again from another network, such as mobile data."),
     /// A purchase with this pass is already under way.
     PurchaseInProgress = ("purchase_in_progress", 409, "A purchase with this pass is already under way: wait for it."),
     /// The origin could not be reached or did not answer in time.

@@ -22,12 +22,31 @@ pub struct BotMix {
     pub multi_join: usize,
     /// Go straight to the purchase endpoint, skipping the queue.
     pub skip: usize,
+    /// A farm: this many clients behind one IP prefix (one /24), each with its own user agent
+    /// but identical device signals; each joins once (native solver) and buys at once.
+    pub farm: usize,
+    /// Native fast solvers, each on its own network, arriving the moment the sale opens and
+    /// buying the moment they are admitted.
+    pub fast: usize,
 }
 
 impl BotMix {
     /// Bot clients in all.
     pub fn clients(&self) -> usize {
-        self.flood + self.forged + self.share + self.multi_join + self.skip
+        self.flood + self.forged + self.share + self.multi_join + self.skip + self.farm + self.fast
+    }
+
+    /// How many clients of `strategy`.
+    pub fn count(&self, strategy: Strategy) -> usize {
+        match strategy {
+            Strategy::Flood => self.flood,
+            Strategy::Forged => self.forged,
+            Strategy::Share => self.share,
+            Strategy::MultiJoin => self.multi_join,
+            Strategy::Skip => self.skip,
+            Strategy::Farm => self.farm,
+            Strategy::Fast => self.fast,
+        }
     }
 }
 
@@ -45,16 +64,22 @@ pub enum Strategy {
     MultiJoin,
     /// See [`BotMix::skip`].
     Skip,
+    /// See [`BotMix::farm`].
+    Farm,
+    /// See [`BotMix::fast`].
+    Fast,
 }
 
 impl Strategy {
     /// Every strategy.
-    pub const ALL: [Strategy; 5] = [
+    pub const ALL: [Strategy; 7] = [
         Strategy::Flood,
         Strategy::Forged,
         Strategy::Share,
         Strategy::MultiJoin,
         Strategy::Skip,
+        Strategy::Farm,
+        Strategy::Fast,
     ];
 
     /// Whether the strategy only ever holds invalid passes (so must never buy).
@@ -135,6 +160,10 @@ pub async fn run(
                     slice: 0,
                     nbf: now.saturating_sub(10),
                     exp: now + 300,
+                    net: String::new(),
+                    dev: String::new(),
+                    adm: 0,
+                    rcv: 0,
                 };
                 out.note(buyer::buy(&mut client, Some(&forger.sign(&claims))).await);
             }
@@ -193,6 +222,11 @@ pub async fn run(
         Strategy::Skip => {
             out.note(buyer::buy(&mut client, None).await);
             out.note(buyer::buy(&mut client, Some("let-me-in")).await);
+        }
+        Strategy::Farm | Strategy::Fast => {
+            // A program: native solver, no pause before buying.
+            let journey = buyer::journey(&mut client, true).await;
+            out.note(journey.ending);
         }
     }
     others.push(client);

@@ -94,7 +94,8 @@ pub async fn join(
     client: &mut SimClient,
     solve: bool,
 ) -> Result<(String, QueueStatus, u64), Ending> {
-    let reply = call_with_retry(client, Endpoint::Challenge, None, None).await;
+    let signals = client.device.clone().map(|d| json!({ "device": d }));
+    let reply = call_with_retry(client, Endpoint::Challenge, None, signals).await;
     if reply.status != 200 {
         return Err(refused(&reply));
     }
@@ -111,6 +112,12 @@ pub async fn join(
     } else {
         rand::random::<u64>()
     };
+    if let (true, Some(human)) = (solve, client.human) {
+        // A browser needs as long for the same attempts as its speed says.
+        let attempts = nonce.saturating_add(1) as f64;
+        let secs = attempts / human.hashes_per_sec.max(1.0);
+        tokio::time::sleep(Duration::from_secs_f64(secs.min(600.0))).await;
+    }
     let body = json!({"challenge": challenge.challenge, "nonce": nonce});
     let reply = call_with_retry(client, Endpoint::Join, None, Some(body)).await;
     if reply.status != 201 {
@@ -219,6 +226,12 @@ pub async fn journey(client: &mut SimClient, solve: bool) -> Journey {
             };
         }
     };
+    if let Some(human) = client.human {
+        // A person reads the page and presses the button.
+        let (lo, hi) = human.think_ms;
+        let think = lo + (rand::random::<f64>() * hi.saturating_sub(lo) as f64) as u64;
+        tokio::time::sleep(Duration::from_millis(think)).await;
+    }
     Journey {
         ending: buy(client, Some(&pass)).await,
         position: Some(position),

@@ -105,11 +105,32 @@ pub struct Shared {
     pub t0: Instant,
 }
 
+/// How a person (rather than a program) behaves: the browser solves the proof of work at a
+/// browser's speed, and the person takes a moment to press "buy".
+#[derive(Debug, Clone, Copy)]
+pub struct Human {
+    /// The browser's proof-of-work speed, hashes per second.
+    pub hashes_per_sec: f64,
+    /// Shortest and longest time to press "buy" once admitted, ms.
+    pub think_ms: (u64, u64),
+}
+
+/// Desktop-class browser speed of the page's solver, measured by `scripts/pow-speed.mjs` in
+/// Debian's Chromium on the benchmark machine (see BENCHMARKS.md).
+pub const DESKTOP_HASHES_PER_SEC: f64 = 147_000.0;
+/// Phone-class speed: the same measurement with Chromium's CPU throttling at 4x.
+pub const PHONE_HASHES_PER_SEC: f64 = 34_000.0;
+
 /// One simulated client.
 pub struct SimClient {
     shared: Shared,
     user_agent: String,
     ip: String,
+    accept_language: Option<String>,
+    /// Device signals sent with the challenge request, as the page sends them.
+    pub device: Option<Value>,
+    /// Set for people; `None` for programs.
+    pub human: Option<Human>,
     /// Every request this client made.
     pub events: Vec<Event>,
 }
@@ -122,17 +143,42 @@ impl SimClient {
             shared,
             user_agent,
             ip,
+            accept_language: None,
+            device: None,
+            human: None,
             events: Vec::new(),
         }
     }
 
-    /// Another connection of the same client (same user agent and IP, as a second tab).
+    /// The same client with an `Accept-Language` header on every request.
+    pub fn with_language(mut self, accept_language: &str) -> Self {
+        self.accept_language = Some(accept_language.to_owned());
+        self
+    }
+
+    /// The same client, reporting `device` signals with its challenge requests.
+    pub fn with_device(mut self, device: Value) -> Self {
+        self.device = Some(device);
+        self
+    }
+
+    /// The same client, behaving like a person.
+    pub fn as_human(mut self, human: Human) -> Self {
+        self.human = Some(human);
+        self
+    }
+
+    /// Another connection of the same client (same identity, as a second tab).
     pub fn twin(&self) -> SimClient {
-        SimClient::new(
-            self.shared.clone(),
-            self.user_agent.clone(),
-            self.ip.clone(),
-        )
+        SimClient {
+            shared: self.shared.clone(),
+            user_agent: self.user_agent.clone(),
+            ip: self.ip.clone(),
+            accept_language: self.accept_language.clone(),
+            device: self.device.clone(),
+            human: self.human,
+            events: Vec::new(),
+        }
     }
 
     /// The live counts.
@@ -181,6 +227,9 @@ impl SimClient {
         }
         .header("user-agent", &self.user_agent)
         .header("cf-connecting-ip", &self.ip);
+        if let Some(lang) = &self.accept_language {
+            req = req.header("accept-language", lang);
+        }
         if let Some(token) = bearer {
             req = req.bearer_auth(token);
         }

@@ -25,9 +25,15 @@ enum Cli {
     Local {
         #[command(flatten)]
         sim: SimArgs,
-        /// Proof-of-work difficulty of the local edge (bits); the crowd solves every challenge.
+        /// Base proof-of-work difficulty of the local edge (bits); the crowd solves every
+        /// challenge natively, and people then wait as long as a browser would need.
         #[arg(long, default_value_t = 8)]
         pow_bits: u8,
+        /// Bot defences of the local edge and origin: `all`, `none`, or a comma list of
+        /// `pow` (adaptive difficulty), `binding` (tokens bound to the client), `limits`
+        /// (joins per device and network), `audit` (cancel flagged orders during the sale).
+        #[arg(long, default_value = "all", value_parser = Defences::parse)]
+        defences: Defences,
     },
     /// Run the crowd against an existing deployment.
     Run {
@@ -77,6 +83,16 @@ struct SimArgs {
     /// Bots that go straight to the purchase endpoint.
     #[arg(long, default_value_t = 20)]
     bots_skip: usize,
+    /// Bots in a farm behind one IP prefix.
+    #[arg(long, default_value_t = 0)]
+    bots_farm: usize,
+    /// Native fast solvers that arrive the moment the sale opens.
+    #[arg(long, default_value_t = 0)]
+    bots_fast: usize,
+    /// Run the origin's audit (cancelling flagged orders) every this many ms during the sale
+    /// (`herd local` sets it from --defences; 0 = never).
+    #[arg(long, default_value_t = 0)]
+    audit_every_ms: u64,
     /// HTTP requests in flight at once.
     #[arg(long, default_value_t = 256)]
     connections: usize,
@@ -108,9 +124,13 @@ impl SimArgs {
                 share: self.bots_share,
                 multi_join: self.bots_multi_join,
                 skip: self.bots_skip,
+                farm: self.bots_farm,
+                fast: self.bots_fast,
             },
             connections: self.connections,
             deadline: Duration::from_secs(self.deadline_secs),
+            audit_every: (self.audit_every_ms > 0)
+                .then(|| Duration::from_millis(self.audit_every_ms)),
         }
     }
 }
@@ -119,7 +139,11 @@ impl SimArgs {
 async fn main() -> Result<()> {
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     match Cli::parse() {
-        Cli::Local { sim, pow_bits } => {
+        Cli::Local {
+            sim,
+            pow_bits,
+            defences,
+        } => {
             let origin_bin = std::env::current_exe()?
                 .parent()
                 .context("no directory")?
@@ -142,6 +166,10 @@ async fn main() -> Result<()> {
                 "POW_BITS": pow_bits.to_string(),
                 "POLL_MIN_MS": "500",
                 "POLL_MAX_MS": "5000",
+                "POW_ADAPTIVE": on_off(defences.pow),
+                "BIND_CLIENT": on_off(defences.binding),
+                "JOINS_PER_DEVICE": if defences.limits { "2" } else { "0" },
+                "JOINS_PER_NETWORK": if defences.limits { "100" } else { "0" },
             }))
             .await
             .context("starting the edge worker (scripts/build-worker.sh builds it)")?;
@@ -151,11 +179,17 @@ async fn main() -> Result<()> {
                 origin.url(),
                 edge.url()
             );
-            let cfg = sim.config(
+            let mut cfg = sim.config(
                 edge.url().to_owned(),
                 origin.url(),
                 keys.admin_token.clone(),
             );
+            if defences.audit && cfg.audit_every.is_none() {
+                cfg.audit_every = Some(Duration::from_millis(1_000));
+            }
+            if !defences.audit {
+                cfg.audit_every = None;
+            }
             let pids = (redis.pid().unwrap_or(0), origin.pid(), edge.pgid());
             let before = cpu_now(pids.0, pids.1, pids.2);
             finish(cfg, &sim, command, |report| {
@@ -178,6 +212,60 @@ async fn main() -> Result<()> {
             let cfg = sim.config(edge, origin, admin_token);
             finish(cfg, &sim, command, |_| {}).await
         }
+    }
+}
+
+/// Which bot defences `herd local` turns on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Defences {
+    pow: bool,
+    binding: bool,
+    limits: bool,
+    audit: bool,
+}
+
+impl Defences {
+    fn parse(s: &str) -> Result<Self, String> {
+        let mut d = Defences {
+            pow: false,
+            binding: false,
+            limits: false,
+            audit: false,
+        };
+        match s {
+            "all" => {
+                return Ok(Defences {
+                    pow: true,
+                    binding: true,
+                    limits: true,
+                    audit: true,
+                })
+            }
+            "none" => return Ok(d),
+            _ => {}
+        }
+        for part in s.split(',') {
+            match part.trim() {
+                "pow" => d.pow = true,
+                "binding" => d.binding = true,
+                "limits" => d.limits = true,
+                "audit" => d.audit = true,
+                other => {
+                    return Err(format!(
+                        "unknown defence {other:?}: all, none, or pow,binding,limits,audit"
+                    ))
+                }
+            }
+        }
+        Ok(d)
+    }
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on {
+        "on"
+    } else {
+        "off"
     }
 }
 

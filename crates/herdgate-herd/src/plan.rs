@@ -102,4 +102,6 @@ pub struct HerdConfig {
     pub connections: usize,
     /// Give up after this long.
     pub deadline: Duration,
+    /// Run the origin's audit (cancelling flagged orders) this often during the sale.
+    pub audit_every: Option<Duration>,
 }

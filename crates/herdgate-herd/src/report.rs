@@ -31,8 +31,10 @@ pub struct Percentiles {
 pub struct Honest {
     /// Honest buyers.
     pub buyers: usize,
-    /// Who bought.
+    /// Who bought and kept the order.
     pub bought: usize,
+    /// Who bought but had the order cancelled by the audit (false positives).
+    pub cancelled: usize,
     /// Who were told it sold out.
     pub sold_out: usize,
     /// Refusals by code.
@@ -48,8 +50,10 @@ pub struct Honest {
 pub struct Bots {
     /// Bot clients of this strategy.
     pub clients: usize,
-    /// Items they got.
+    /// Items they got and kept.
     pub items: usize,
+    /// Orders they got that the audit cancelled.
+    pub cancelled: usize,
     /// Refusals by code.
     pub refusals: BTreeMap<String, u64>,
 }
@@ -184,9 +188,11 @@ impl Report {
         // Orders the crowd was given, by visitor: two different ids for one visitor would be
         // a double order.
         let mut orders_by_visitor: HashMap<&str, HashSet<&str>> = HashMap::new();
+        let cancelled: HashSet<&str> = outcome.cancelled.iter().map(String::as_str).collect();
         let mut honest = Honest {
             buyers: outcome.honest.len(),
             bought: 0,
+            cancelled: 0,
             sold_out: 0,
             refused: BTreeMap::new(),
             failed: 0,
@@ -197,6 +203,9 @@ impl Report {
                 honest.joined += 1;
             }
             match &j.ending {
+                Ending::Bought { order_id, .. } if cancelled.contains(order_id.as_str()) => {
+                    honest.cancelled += 1;
+                }
                 Ending::Bought { order_id, visitor } => {
                     honest.bought += 1;
                     orders_by_visitor
@@ -219,10 +228,17 @@ impl Report {
             let b = bots.entry(*strategy).or_insert(Bots {
                 clients: 0,
                 items: 0,
+                cancelled: 0,
                 refusals: BTreeMap::new(),
             });
             b.clients += 1;
-            b.items += out.bought.len();
+            for order in &out.bought {
+                if cancelled.contains(order.as_str()) {
+                    b.cancelled += 1;
+                } else {
+                    b.items += 1;
+                }
+            }
             for (code, n) in &out.refusals {
                 *b.refusals.entry(code.clone()).or_default() += n;
             }
@@ -353,8 +369,9 @@ impl Report {
             self.sold, c.items, self.remaining, self.oversold, self.double_orders, self.orders
         ));
         s.push_str(&format!(
-            "  honest buyers: {} bought, {} told sold out, {} refused, {} no answer\n",
+            "  honest buyers: {} bought ({} more cancelled by the audit), {} told sold out, {} refused, {} no answer\n",
             self.honest.bought,
+            self.honest.cancelled,
             self.honest.sold_out,
             self.honest.refused.values().sum::<usize>(),
             self.honest.failed
@@ -366,8 +383,8 @@ impl Report {
         ));
         for (strategy, b) in &self.bots {
             s.push_str(&format!(
-                "    {:?}: {} clients, {} items, refused {:?}\n",
-                strategy, b.clients, b.items, b.refusals
+                "    {:?}: {} clients, {} items ({} more cancelled), refused {:?}\n",
+                strategy, b.clients, b.items, b.cancelled, b.refusals
             ));
         }
         s.push_str(&format!(

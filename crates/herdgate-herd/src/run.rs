@@ -14,7 +14,9 @@ use tokio::sync::Semaphore;
 
 use crate::bots::{self, BotOutcome, Strategy};
 use crate::buyer::{self, Ending, Journey};
-use crate::client::{Counters, Event, Shared, SimClient};
+use crate::client::{
+    Counters, Event, Human, Shared, SimClient, DESKTOP_HASHES_PER_SEC, PHONE_HASHES_PER_SEC,
+};
 use crate::plan::HerdConfig;
 
 /// Requests the origin counted, by route.
@@ -51,17 +53,109 @@ pub struct Outcome {
     pub origin: OriginCounts,
     /// The sale at the end, as the origin reports it.
     pub final_state: AdminSaleState,
+    /// Orders the audit cancelled during the run.
+    pub cancelled: Vec<String>,
+    /// Orders the last audit was watching (scored below the flag).
+    pub watched: usize,
 }
 
-fn client_identity(kind: &str, i: usize) -> (String, String) {
-    // 198.18.0.0/15 is reserved for benchmarks: no real client has these addresses.
-    let ip = format!(
-        "198.{}.{}.{}",
-        18 + (i >> 16) % 2,
-        (i >> 8) & 0xff,
-        i & 0xff
-    );
-    (format!("herd-{kind}/{i} (simulated)"), ip)
+/// A well-mixed 64-bit hash of `x` (splitmix64), for stable pseudo-random identities.
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Browser languages people send.
+const LANGUAGES: [&str; 4] = [
+    "en-US,en;q=0.9",
+    "de-DE,de;q=0.9,en;q=0.8",
+    "fr-FR,fr;q=0.9,en;q=0.7",
+    "es-ES,es;q=0.9",
+];
+
+/// Device signals of common devices, as the page reports them.
+fn device(model: u64, tz: &str) -> serde_json::Value {
+    const MODELS: [(&str, u32, &str, u32); 8] = [
+        ("390x844x3", 6, "iPhone", 5),
+        ("393x873x2.75", 8, "Linux armv8l", 5),
+        ("412x915x2.625", 8, "Linux armv8l", 5),
+        ("1920x1080x1", 8, "Win32", 0),
+        ("1536x864x1.25", 12, "Win32", 0),
+        ("1440x900x2", 8, "MacIntel", 0),
+        ("1512x982x2", 10, "MacIntel", 0),
+        ("2560x1440x1", 16, "Linux x86_64", 0),
+    ];
+    let (screen, cores, platform, touch) = MODELS[(model % MODELS.len() as u64) as usize];
+    json!({"screen": screen, "tz": tz, "cores": cores, "langs": "en-US,en",
+           "platform": platform, "touch": touch})
+}
+
+/// Honest buyer `i`: a person on a home or mobile network of their own (a pseudo-random /24 in
+/// 10.0.0.0/8), except a few colleagues who share one office network. 40% are on phones.
+fn honest_client(shared: &Shared, i: usize) -> SimClient {
+    let h = mix(i as u64);
+    let office = i % 50 == 7 && i < 1_500;
+    let ip = if office {
+        format!("10.200.0.{}", (i / 50) % 250 + 1)
+    } else {
+        // Avoid the office's 10.200.0.0/24.
+        let b = (h >> 8) & 0xff;
+        format!(
+            "10.{}.{}.{}",
+            (h >> 16) & 0xff,
+            if b == 0 { 1 } else { b },
+            h & 0xff
+        )
+    };
+    let phone = h % 10 < 4;
+    let speed = if phone {
+        PHONE_HASHES_PER_SEC
+    } else {
+        DESKTOP_HASHES_PER_SEC
+    };
+    let tz = [
+        "Europe/Berlin",
+        "Europe/Paris",
+        "America/New_York",
+        "Asia/Tokyo",
+    ][(h >> 40) as usize % 4];
+    SimClient::new(
+        shared.clone(),
+        format!("herd-buyer/{i} (simulated browser)"),
+        ip,
+    )
+    .with_language(LANGUAGES[(h >> 32) as usize % LANGUAGES.len()])
+    .with_device(device(h >> 24, tz))
+    .as_human(Human {
+        hashes_per_sec: speed,
+        think_ms: (800, 3_000),
+    })
+}
+
+/// Bot client `n` of `strategy`. Farms share one /24 (172.16.9.0/24) and one device; other
+/// bots each have a network of their own in 100.64.0.0/10 and made-up device signals.
+fn bot_client(shared: &Shared, strategy: Strategy, n: usize) -> SimClient {
+    let h = mix(0xb07 ^ n as u64);
+    let ua = format!("herd-bot/{n} (simulated)");
+    match strategy {
+        Strategy::Farm => SimClient::new(shared.clone(), ua, format!("172.16.9.{}", n % 254 + 1))
+            .with_language(LANGUAGES[0])
+            .with_device(device(3, "UTC")),
+        _ => SimClient::new(
+            shared.clone(),
+            ua,
+            format!(
+                "100.{}.{}.{}",
+                64 + (h >> 16) % 64,
+                (h >> 8) & 0xff,
+                h & 0xff
+            ),
+        )
+        .with_language(LANGUAGES[0])
+        .with_device(device(h >> 24, "UTC")),
+    }
 }
 
 async fn origin_counts(http: &reqwest::Client, origin: &str) -> Result<OriginCounts> {
@@ -197,10 +291,30 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
         })
     });
 
+    // The operator's auditor: cancels flagged orders every `audit_every` while the crowd runs.
+    let auditing = cfg.audit_every.map(|every| {
+        let (http, cfg, sampling) = (http.clone(), cfg.clone(), Arc::clone(&sampling));
+        tokio::spawn(async move {
+            let mut cancelled = Vec::new();
+            let mut watched = 0;
+            loop {
+                let last = !sampling.load(Ordering::Relaxed);
+                if let Ok((flagged, w)) = audit(&http, &cfg).await {
+                    cancelled.extend(flagged);
+                    watched = w;
+                }
+                if last {
+                    break;
+                }
+                tokio::time::sleep(every).await;
+            }
+            (cancelled, watched)
+        })
+    });
+
     let mut honest = Vec::with_capacity(cfg.buyers);
     for i in 0..cfg.buyers {
-        let (ua, ip) = client_identity("buyer", i);
-        let mut client = SimClient::new(shared.clone(), ua, ip);
+        let mut client = honest_client(&shared, i);
         let at = cfg.arrival.offset(i, cfg.buyers, rand::random::<f64>());
         honest.push(tokio::spawn(async move {
             tokio::time::sleep_until(tokio::time::Instant::from_std(t0 + at)).await;
@@ -210,29 +324,24 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
     }
     let mut bot_tasks = Vec::new();
     let mut n = 0usize;
-    for (strategy, count) in [
-        (Strategy::Flood, cfg.bots.flood),
-        (Strategy::Forged, cfg.bots.forged),
-        (Strategy::Share, cfg.bots.share),
-        (Strategy::MultiJoin, cfg.bots.multi_join),
-        (Strategy::Skip, cfg.bots.skip),
-    ] {
-        for _ in 0..count {
+    for strategy in Strategy::ALL {
+        for _ in 0..cfg.bots.count(strategy) {
             n += 1;
-            let (ua, ip) = client_identity("bot", n);
-            let client = SimClient::new(shared.clone(), ua, ip);
+            let client = bot_client(&shared, strategy, n);
             let shared = shared.clone();
             let sale = sale.clone();
-            let at = cfg
-                .arrival
-                .offset(n, cfg.bots.clients(), rand::random::<f64>());
+            let at = if strategy == Strategy::Fast {
+                // Ready and waiting for the opening second.
+                opens_after
+            } else {
+                cfg.arrival
+                    .offset(n, cfg.bots.clients(), rand::random::<f64>())
+            };
             let id = n;
             bot_tasks.push(tokio::spawn(async move {
                 tokio::time::sleep_until(tokio::time::Instant::from_std(t0 + at)).await;
-                let make = move |k: usize| {
-                    let (ua, ip) = client_identity("bot-friend", id * 100 + k);
-                    SimClient::new(shared.clone(), ua, ip)
-                };
+                let make =
+                    move |k: usize| bot_client(&shared, Strategy::Share, 100_000 + id * 100 + k);
                 let (outcome, clients) = bots::run(strategy, client, make, &sale).await;
                 let events: Vec<Event> = clients.into_iter().flat_map(|c| c.events).collect();
                 (strategy, outcome, events)
@@ -269,6 +378,10 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
     tokio::time::sleep(Duration::from_millis(300)).await;
     sampling.store(false, Ordering::Relaxed);
     let stock = sampler.await.unwrap_or_default();
+    let (cancelled, watched) = match auditing {
+        Some(task) => task.await.unwrap_or_default(),
+        None => (Vec::new(), 0),
+    };
     if let Some(p) = painter {
         let _ = p.await;
     }
@@ -300,6 +413,30 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
             sale_state: after.sale_state - before.sale_state,
         },
         final_state,
+        cancelled,
+        watched,
         config: cfg,
     })
+}
+
+/// Runs the audit once with `apply`, returning the orders it cancelled and how many it watches.
+async fn audit(http: &reqwest::Client, cfg: &HerdConfig) -> Result<(Vec<String>, usize)> {
+    let r = http
+        .post(format!("{}/admin/v1/sales/{}/audit", cfg.origin, cfg.sale))
+        .bearer_auth(&cfg.admin_token)
+        .json(&json!({"apply": true}))
+        .send()
+        .await?;
+    ensure!(r.status().is_success(), "audit: {}", r.status());
+    let report: serde_json::Value = r.json().await?;
+    let cancelled = report["audit"]["flagged"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s["order_id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let watched = report["audit"]["watched"].as_array().map_or(0, Vec::len);
+    Ok((cancelled, watched))
 }

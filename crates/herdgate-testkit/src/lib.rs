@@ -233,6 +233,10 @@ impl TestKeys {
             slice: now / 10,
             nbf: now.saturating_sub(60),
             exp: now + 300,
+            net: String::new(),
+            dev: String::new(),
+            adm: 0,
+            rcv: 0,
         }
     }
 

@@ -1,0 +1,136 @@
+//! `JoinLimiter`: per-sale join counts by device and by network, spread over
+//! `LIMIT_SHARD_COUNT` Durable Objects per sale by the network's digest.
+//!
+//! A device's client binding includes its network, so one object sees every join of a network
+//! and of each device on it, and can enforce both limits in one call without any object that
+//! every join touches. The same object counts the device's failed proofs, which, with its
+//! joins, raise the difficulty of its next challenge (see `herdgate_core::defence::PowPolicy`).
+//!
+//! Counts live in the object's memory and in its storage, keyed `d:<device>`, `n:<network>`
+//! and `f:<device>`.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use herdgate_core::defence::{History, JoinLimits, Limited};
+use serde::{Deserialize, Serialize};
+use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
+
+/// What the worker asks a limiter.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum LimitRequest {
+    /// The device's history, for the difficulty of its next challenge.
+    Peek {
+        /// Client binding.
+        device: String,
+    },
+    /// Count one join of `device` on `network` if `limits` allow it.
+    Join {
+        /// Client binding.
+        device: String,
+        /// Network digest.
+        network: String,
+        /// The limits to enforce.
+        limits: JoinLimits,
+    },
+    /// Count a failed proof of `device`.
+    Fail {
+        /// Client binding.
+        device: String,
+    },
+}
+
+/// A limiter's answers.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum LimitResponse {
+    /// The device's history.
+    History(History),
+    /// The join is counted.
+    Allowed,
+    /// The join is refused by this limit; nothing was counted.
+    Limited {
+        /// Which limit.
+        limit: Limited,
+    },
+    /// Counted.
+    Ok,
+}
+
+pub use object::JoinLimiter;
+
+// `#[durable_object]` generates public bindings without doc comments.
+#[allow(missing_docs)]
+mod object {
+    use super::*;
+
+    /// One limiter shard of a sale.
+    #[durable_object]
+    pub struct JoinLimiter {
+        state: State,
+        /// Counts read or written so far, by storage key.
+        counts: RefCell<HashMap<String, u32>>,
+    }
+
+    impl DurableObject for JoinLimiter {
+        fn new(state: State, _env: Env) -> Self {
+            JoinLimiter {
+                state,
+                counts: RefCell::new(HashMap::new()),
+            }
+        }
+
+        async fn fetch(&self, mut req: Request) -> Result<Response> {
+            let request: LimitRequest = req.json().await?;
+            let response = match request {
+                LimitRequest::Peek { device } => LimitResponse::History(History {
+                    joins: self.count(&format!("d:{device}")).await?,
+                    failures: self.count(&format!("f:{device}")).await?,
+                }),
+                LimitRequest::Join {
+                    device,
+                    network,
+                    limits,
+                } => {
+                    let (dk, nk) = (format!("d:{device}"), format!("n:{network}"));
+                    let (d, n) = (self.count(&dk).await?, self.count(&nk).await?);
+                    match limits.check(d, n) {
+                        Err(limit) => LimitResponse::Limited { limit },
+                        Ok(()) => {
+                            self.set(dk, d + 1).await?;
+                            self.set(nk, n + 1).await?;
+                            LimitResponse::Allowed
+                        }
+                    }
+                }
+                LimitRequest::Fail { device } => {
+                    let key = format!("f:{device}");
+                    let f = self.count(&key).await?;
+                    self.set(key, f.saturating_add(1)).await?;
+                    LimitResponse::Ok
+                }
+            };
+            Response::from_json(&response)
+        }
+    }
+
+    impl JoinLimiter {
+        async fn count(&self, key: &str) -> Result<u32> {
+            if let Some(n) = self.counts.borrow().get(key) {
+                return Ok(*n);
+            }
+            let n = self.state.storage().get::<u32>(key).await?.unwrap_or(0);
+            self.counts.borrow_mut().insert(key.to_owned(), n);
+            Ok(n)
+        }
+
+        // Storage calls hold the object's input gate: no other request interleaves between a
+        // read and the write that follows it, so two joins cannot both take the last slot.
+        async fn set(&self, key: String, n: u32) -> Result<()> {
+            self.state.storage().put(&key, n).await?;
+            self.counts.borrow_mut().insert(key, n);
+            Ok(())
+        }
+    }
+}
