@@ -430,8 +430,7 @@ fn verified<C: Claims>(
     cookie: &str,
     sale: &SaleId,
     now: u64,
-    missing: ErrorCode,
-    refusal: fn(&TokenError) -> ErrorCode,
+    (missing, refusal): (ErrorCode, fn(&TokenError) -> ErrorCode),
 ) -> std::result::Result<(C, String), Refusal> {
     let token = http::token(req, cookie).ok_or(Refusal(missing))?;
     let check = Check {
@@ -463,8 +462,7 @@ fn verified_ticket(
         &cookie,
         sale,
         now,
-        ErrorCode::MissingTicket,
-        ErrorCode::for_ticket,
+        (ErrorCode::MissingTicket, ErrorCode::for_ticket),
     )
 }
 
@@ -567,8 +565,7 @@ fn verified_pass(
         &cookie,
         sale,
         now,
-        ErrorCode::MissingPass,
-        ErrorCode::for_pass,
+        (ErrorCode::MissingPass, ErrorCode::for_pass),
     )?;
     if !herdgate_core::ids::is_hex_id(&claims.id) {
         return Err(Refusal(ErrorCode::PassInvalidClaims));
