@@ -103,6 +103,7 @@ pub const EN: Strings = Strings {
         ("overloaded", "The shop is busy. Try again in a moment."),
         ("join_limit_device", "This device already has a place in line for this sale. Keep the page that has it open."),
         ("join_limit_network", "Too many people on your network have joined this sale. Try again from another network, such as mobile data."),
+        ("order_cancelled", "Your order was cancelled by the shop's review of this sale."),
     ],
 };
 
@@ -156,6 +157,7 @@ pub const DE: Strings = Strings {
         ("overloaded", "Der Shop ist ausgelastet. Versuchen Sie es gleich noch einmal."),
         ("join_limit_device", "Dieses Gerät hat schon einen Platz in der Warteschlange. Lassen Sie die Seite mit diesem Platz geöffnet."),
         ("join_limit_network", "Zu viele Personen in Ihrem Netz haben sich eingereiht. Versuchen Sie es über ein anderes Netz, etwa mobile Daten."),
+        ("order_cancelled", "Ihre Bestellung wurde bei der Prüfung dieses Verkaufs storniert."),
     ],
 };
 

@@ -50,6 +50,11 @@ pub enum ShardRequest {
         /// The origin's body.
         body: String,
     },
+    /// Remember that pass `pass` was offered from a client it was not issued to.
+    Taint {
+        /// The pass id.
+        pass: String,
+    },
     /// Give up a claim (the origin did not answer): the pass may try again.
     Release {
         /// The pass id.
@@ -68,8 +73,12 @@ pub enum ShardResponse {
     },
     /// The challenge was spent before.
     ChallengeSpent,
-    /// The claim is ours: forward the purchase.
-    Claimed,
+    /// The claim is ours: forward the purchase. `shared`: the pass was offered from another
+    /// client before.
+    Claimed {
+        /// See [`ShardRequest::Taint`].
+        shared: bool,
+    },
     /// Another purchase with this pass is under way.
     InFlight,
     /// The purchase was made before; here is the origin's answer.
@@ -130,6 +139,10 @@ mod object {
                         .await?;
                     ShardResponse::Ok
                 }
+                ShardRequest::Taint { pass } => {
+                    self.state.storage().put(&format!("t:{pass}"), true).await?;
+                    ShardResponse::Ok
+                }
                 ShardRequest::Release { pass } => {
                     self.state.storage().delete(&format!("p:{pass}")).await?;
                     ShardResponse::Ok
@@ -180,7 +193,11 @@ mod object {
                     storage
                         .put(&key, LedgerEntry::InFlight { since_ms: now })
                         .await?;
-                    Ok(ShardResponse::Claimed)
+                    let shared = storage
+                        .get::<bool>(&format!("t:{pass}"))
+                        .await?
+                        .unwrap_or(false);
+                    Ok(ShardResponse::Claimed { shared })
                 }
             }
         }

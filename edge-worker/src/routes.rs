@@ -189,7 +189,7 @@ async fn challenge(req: Request, body: Body, env: &Env, cfg: &Config, raw: &str)
     if state.status == SaleStatus::SoldOut {
         return Err(Refusal(ErrorCode::SoldOut));
     }
-    let client = http::client_binding(&req, cfg.bind_client);
+    let client = http::client_binding(&req);
     let net = http::network_digest(&req);
     let rate = challenge_rate(now);
     // A device's history only matters when difficulty may rise above the base.
@@ -298,7 +298,7 @@ async fn join(req: Request, body: Body, env: &Env, cfg: &Config, raw: &str) -> O
         .ticket_keys
         .verify(&join.challenge, &check)
         .map_err(|e| Refusal(ErrorCode::for_challenge(&e)))?;
-    if claims.client != http::client_binding(&req, cfg.bind_client) {
+    if cfg.bind_client && claims.client != http::client_binding(&req) {
         return Err(Refusal(ErrorCode::ClientMismatch));
     }
     if pow::verify(&join.challenge, join.nonce, claims.bits).is_err() {
@@ -441,7 +441,7 @@ fn verified<C: Claims>(
     let claims: C = keys
         .verify(&token, &check)
         .map_err(|e| Refusal(refusal(&e)))?;
-    if claims.client() != http::client_binding(req, bind) {
+    if bind && claims.client() != http::client_binding(req) {
         return Err(Refusal(ErrorCode::ClientMismatch));
     }
     Ok((claims, token))
@@ -534,8 +534,11 @@ fn issue_pass(cfg: &Config, ticket: &TicketClaims, ticket_token: &str, now: u64)
         exp: nbf + cfg.pass_ttl_secs,
         net: ticket.net.clone(),
         dev: ticket.dev.clone(),
-        adm: now,
+        // The moment of issue, not the request's start: a join's own work must not count as
+        // the buyer's time to press "buy".
+        adm: now_ms().max(now),
         rcv: 0,
+        shr: false,
     }
 }
 
@@ -557,11 +560,25 @@ fn verified_pass(
     sale: &SaleId,
     now: u64,
 ) -> std::result::Result<(PassClaims, String), Refusal> {
+    let (claims, token) = verified_pass_any_client(req, cfg, sale, now)?;
+    if cfg.bind_client && claims.client != http::client_binding(req) {
+        return Err(Refusal(ErrorCode::ClientMismatch));
+    }
+    Ok((claims, token))
+}
+
+/// Like [`verified_pass`], without checking which client offers the pass.
+fn verified_pass_any_client(
+    req: &Request,
+    cfg: &Config,
+    sale: &SaleId,
+    now: u64,
+) -> std::result::Result<(PassClaims, String), Refusal> {
     let cookie = http::pass_cookie(sale.as_str());
     let (claims, token): (PassClaims, String) = verified(
         req,
         &cfg.pass_keys,
-        cfg.bind_client,
+        false,
         &cookie,
         sale,
         now,
@@ -593,14 +610,23 @@ async fn settle(
 ) -> std::result::Result<(u16, String), Refusal> {
     let sale = sale.clone();
     let now = now_ms();
-    let (pass, _) = verified_pass(req, cfg, &sale, now)?;
+    // Verified without the client check first, so a pass offered from another client can be
+    // remembered as shared (the audit scores it) before it is refused.
+    let (pass, _) = verified_pass_any_client(req, cfg, &sale, now)?;
+    let shard = u32::try_from(pass.position % u64::from(cfg.shards)).map_err(internal)?;
+    if cfg.bind_client && pass.client != http::client_binding(req) {
+        let taint = ShardRequest::Taint {
+            pass: pass.id.clone(),
+        };
+        shard_call(env, &sale, shard, &taint).await?;
+        return Err(Refusal(ErrorCode::ClientMismatch));
+    }
     let state = known_sale(cfg, &sale, now).await?;
     if state.status == SaleStatus::SoldOut {
         return Err(Refusal(ErrorCode::SoldOut));
     }
 
-    let shard = u32::try_from(pass.position % u64::from(cfg.shards)).map_err(internal)?;
-    match shard_call(
+    let shared = match shard_call(
         env,
         &sale,
         shard,
@@ -610,15 +636,17 @@ async fn settle(
     )
     .await?
     {
-        ShardResponse::Claimed => {}
+        ShardResponse::Claimed { shared } => shared,
         ShardResponse::InFlight => return Err(Refusal(ErrorCode::PurchaseInProgress)),
         ShardResponse::Done { status, body } => return Ok(replay(status, &body)),
         other => return Err(internal(format!("unexpected shard answer {other:?}"))),
-    }
+    };
 
-    // The pass goes on re-signed with the time the edge received the purchase (`rcv`).
+    // The pass goes on re-signed with the time the edge received the purchase (`rcv`) and
+    // whether it was offered from another client (`shr`).
     let forwarded = cfg.pass_keys.sign(&PassClaims {
         rcv: now,
+        shr: shared,
         ..pass.clone()
     });
     let answer = forward_purchase(cfg, &sale, &forwarded, body).await;
@@ -957,7 +985,7 @@ async fn lane(req: Request, env: &Env, cfg: &Config, raw: &str, t: &Strings) -> 
                 let claims = ChallengeClaims {
                     sale: sale.clone(),
                     id: http::random_hex(16)?,
-                    client: http::client_binding(&req, cfg.bind_client),
+                    client: http::client_binding(&req),
                     bits: 0,
                     nbf,
                     exp: nbf + cfg.challenge_ttl_secs,
@@ -1035,7 +1063,7 @@ fn lane_token(
     let claims: ChallengeClaims = cfg.ticket_keys.verify(&token, &check).ok()?;
     let fits = claims.bits == 0
         && claims.exp > now_s
-        && claims.client == http::client_binding(req, cfg.bind_client);
+        && (!cfg.bind_client || claims.client == http::client_binding(req));
     fits.then_some((claims, token))
 }
 

@@ -257,6 +257,7 @@ fn recorded_facts(pass: &PassClaims) -> Result<String, ApiError> {
         dev: pass.dev.clone(),
         adm: pass.adm,
         rcv: pass.rcv,
+        shr: pass.shr,
     })
     .map_err(|_| ApiError(ErrorCode::Internal))
 }

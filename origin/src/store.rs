@@ -44,6 +44,9 @@ pub struct RecordedFacts {
     /// When the edge received the purchase, unix ms (0: it came straight to the origin).
     #[serde(default)]
     pub rcv: u64,
+    /// The pass had been offered from another client before it bought.
+    #[serde(default)]
+    pub shr: bool,
 }
 
 /// Why the store could not answer.
@@ -482,6 +485,7 @@ impl Store {
                 } else {
                     order.created_at_ms
                 },
+                shared_pass: f.shr,
             });
         }
         out.sort_by(|a, b| a.order_id.cmp(&b.order_id));

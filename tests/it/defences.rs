@@ -219,6 +219,23 @@ async fn a_pass_works_only_for_the_device_and_network_it_was_issued_to() {
         )
         .await;
         assert_eq!(status, 201, "{body}");
+        // The audit knows the pass was offered elsewhere first, and flags the order.
+        let report: Value = s
+            .http
+            .post(format!("{}/admin/v1/sales/bound/audit", s.origin.url()))
+            .bearer_auth(&s.keys.admin_token)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let flagged = &report["audit"]["flagged"];
+        assert_eq!(flagged.as_array().map(Vec::len), Some(1), "{report}");
+        assert_eq!(flagged[0]["visitor"], body["order"]["visitor"]);
+        let reasons = flagged[0]["reasons"].as_array().unwrap();
+        assert!(reasons.contains(&json!("shared_pass")), "{report}");
     })
     .await;
 }
@@ -392,6 +409,7 @@ async fn with_every_defence_honest_buyers_get_95_percent_while_bots_are_a_tenth_
             connections: 64,
             deadline: Duration::from_secs(240),
             audit_every: Some(Duration::from_millis(500)),
+            bots_at_opening: false,
         };
         let outcome = herdgate_herd::run::run(cfg, false).await.unwrap();
         let r = Report::new(&outcome, "cargo test -p herdgate-e2e defences".into());

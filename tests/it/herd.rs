@@ -46,6 +46,7 @@ async fn a_small_herd_keeps_every_invariant() {
             connections: 128,
             deadline: Duration::from_secs(360),
             audit_every: None,
+            bots_at_opening: false,
         };
         let outcome = herdgate_herd::run::run(cfg, false).await.unwrap();
         let r = Report::new(&outcome, "cargo test -p herdgate-e2e herd".into());

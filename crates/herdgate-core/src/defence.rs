@@ -120,6 +120,9 @@ pub struct OrderFacts {
     pub admitted_ms: u64,
     /// When the order was taken, unix ms.
     pub created_ms: u64,
+    /// The pass was also offered from another client before it bought.
+    #[serde(default)]
+    pub shared_pass: bool,
 }
 
 /// How the audit scores orders. An order is flagged at `flag_score` or more.
@@ -155,6 +158,8 @@ pub enum Reason {
     MachineSpeed,
     /// Another order came from the same client binding under another visitor (+3).
     SharedClient,
+    /// The pass that bought had been offered from another client first (+3).
+    SharedPass,
     /// Part of a cluster of identical device signals on one network (+1).
     DeviceCluster,
     /// Part of a network with more orders than `network_cluster` (+1).
@@ -165,7 +170,7 @@ impl Reason {
     /// The reason's weight in the score.
     pub fn weight(self) -> u32 {
         match self {
-            Reason::MachineSpeed | Reason::SharedClient => 3,
+            Reason::MachineSpeed | Reason::SharedClient | Reason::SharedPass => 3,
             Reason::DeviceCluster | Reason::NetworkCluster => 1,
         }
     }
@@ -237,6 +242,9 @@ pub fn audit(orders: &[OrderFacts], policy: AuditPolicy) -> Audit {
         }
         if by_client.get(o.client.as_str()).copied().unwrap_or(0) > 1 {
             reasons.push(Reason::SharedClient);
+        }
+        if o.shared_pass {
+            reasons.push(Reason::SharedPass);
         }
         if !o.net.is_empty()
             && !o.dev.is_empty()
@@ -358,6 +366,7 @@ mod tests {
             dev: dev.into(),
             admitted_ms: 1_000_000,
             created_ms: 1_000_000 + think_ms,
+            shared_pass: false,
         }
     }
 
@@ -382,6 +391,10 @@ mod tests {
         // One browser that bought as two visitors.
         orders.push(order(300, "twice", "n-t", "d7", 900));
         orders.push(order(301, "twice", "n-t", "d7", 950));
+        // A pass that was offered from another client first, then bought at people's speed.
+        let mut shared = order(500, "sharer", "n-s", "d6", 1_200);
+        shared.shared_pass = true;
+        orders.push(shared);
         // A farm: five clients, one network, identical device signals, people's speed.
         for i in 0..5 {
             orders.push(order(400 + i, &format!("f{i}"), "n-farm", "dfarm", 800));
@@ -390,6 +403,7 @@ mod tests {
         let flagged: Vec<&str> = a.flagged.iter().map(|s| s.visitor.as_str()).collect();
         assert!(flagged.contains(&"v200"), "{flagged:?}");
         assert!(flagged.contains(&"v300") && flagged.contains(&"v301"));
+        assert!(flagged.contains(&"v500"));
         // The office is a network cluster with device clusters (same laptops): 1 + 1, below
         // the flag score, so its people keep their orders.
         for i in 0..25 {

@@ -441,6 +441,14 @@ pub struct PassClaims {
     /// when the pass comes straight from a client.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub rcv: u64,
+    /// Set by the edge as it forwards the purchase when this pass was also offered from
+    /// another client (refused there): a shared pass, for the audit.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub shr: bool,
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -509,6 +517,7 @@ mod tests {
             dev: String::new(),
             adm: 0,
             rcv: 0,
+            shr: false,
         }
     }
 

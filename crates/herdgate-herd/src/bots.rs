@@ -25,8 +25,8 @@ pub struct BotMix {
     /// A farm: this many clients behind one IP prefix (one /24), each with its own user agent
     /// but identical device signals; each joins once (native solver) and buys at once.
     pub farm: usize,
-    /// Native fast solvers, each on its own network, arriving the moment the sale opens and
-    /// buying the moment they are admitted.
+    /// Native fast solvers, each on its own network, joining once and buying the moment they
+    /// are admitted. (Every bot arrives the moment the sale opens.)
     pub fast: usize,
 }
 
@@ -100,7 +100,12 @@ pub struct BotOutcome {
 impl BotOutcome {
     fn note(&mut self, ending: Ending) {
         match ending {
-            Ending::Bought { order_id, .. } => self.bought.push(order_id),
+            // A replayed pass answers with the same order: one item, counted once.
+            Ending::Bought { order_id, .. } => {
+                if !self.bought.contains(&order_id) {
+                    self.bought.push(order_id);
+                }
+            }
             Ending::SoldOut => *self.refusals.entry("sold_out".into()).or_default() += 1,
             Ending::Refused { code } => *self.refusals.entry(code).or_default() += 1,
             Ending::Failed => *self.refusals.entry("no_answer".into()).or_default() += 1,
@@ -164,6 +169,7 @@ pub async fn run(
                     dev: String::new(),
                     adm: 0,
                     rcv: 0,
+                    shr: false,
                 };
                 out.note(buyer::buy(&mut client, Some(&forger.sign(&claims))).await);
             }

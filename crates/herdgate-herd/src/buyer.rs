@@ -103,6 +103,10 @@ pub async fn join(
         serde_json::from_value(reply.body).map_err(|_| Ending::Failed)?;
     let nonce = if solve {
         // Solving is CPU work: keep it off the runtime's reactor threads.
+        let _one_bot_at_a_time = match client.human {
+            None => client.bot_solver().acquire_owned().await.ok(),
+            Some(_) => None,
+        };
         let (c, bits) = (challenge.challenge.clone(), challenge.bits);
         tokio::task::spawn_blocking(move || pow::solve(&c, bits, 0..u64::MAX))
             .await

@@ -97,8 +97,11 @@ pub struct Shared {
     pub admissions: Arc<Mutex<Vec<u32>>>,
     /// The HTTP client (connection pool).
     pub http: reqwest::Client,
-    /// Bounds the requests in flight across the herd.
+    /// Bounds the honest buyers' requests in flight across the herd.
     pub gate: Arc<Semaphore>,
+    /// Bots' proof-of-work solving runs one at a time: a bot's compute is its own, and on
+    /// this machine it would otherwise starve the edge under test of CPU.
+    pub bot_solver: Arc<Semaphore>,
     /// `<edge>/api/v1/sales/<sale>/`
     pub api: Arc<str>,
     /// When the herd started.
@@ -181,6 +184,11 @@ impl SimClient {
         }
     }
 
+    /// The bots' solver permit.
+    pub fn bot_solver(&self) -> Arc<Semaphore> {
+        Arc::clone(&self.shared.bot_solver)
+    }
+
     /// The live counts.
     pub fn counters(&self) -> &Counters {
         &self.shared.counters
@@ -236,11 +244,19 @@ impl SimClient {
         if let Some(body) = body {
             req = req.json(&body);
         }
-        let Ok(_permit) = self.shared.gate.acquire().await else {
-            return Reply {
-                status: 0,
-                body: Value::Null,
-            };
+        // People share the herd's connection budget (it keeps this machine from drowning the
+        // edge under test); a bot is a program on a machine of its own and waits for nobody.
+        let _permit = match self.human {
+            Some(_) => match self.shared.gate.acquire().await {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    return Reply {
+                        status: 0,
+                        body: Value::Null,
+                    }
+                }
+            },
+            None => None,
         };
         let at_ms = self.now_ms();
         let started = Instant::now();

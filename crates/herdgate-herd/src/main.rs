@@ -29,6 +29,10 @@ enum Cli {
         /// challenge natively, and people then wait as long as a browser would need.
         #[arg(long, default_value_t = 8)]
         pow_bits: u8,
+        /// The most the local edge's adaptive difficulty asks for (bits). The herd's bots
+        /// solve natively on this machine, so a high ceiling costs the herd's own CPU.
+        #[arg(long, default_value_t = 20)]
+        pow_max_bits: u8,
         /// Bot defences of the local edge and origin: `all`, `none`, or a comma list of
         /// `pow` (adaptive difficulty), `binding` (tokens bound to the client), `limits`
         /// (joins per device and network), `audit` (cancel flagged orders during the sale).
@@ -93,6 +97,9 @@ struct SimArgs {
     /// (`herd local` sets it from --defences; 0 = never).
     #[arg(long, default_value_t = 0)]
     audit_every_ms: u64,
+    /// Every bot arrives the moment the sale opens, instead of arriving like the crowd.
+    #[arg(long)]
+    bots_at_opening: bool,
     /// HTTP requests in flight at once.
     #[arg(long, default_value_t = 256)]
     connections: usize,
@@ -131,6 +138,7 @@ impl SimArgs {
             deadline: Duration::from_secs(self.deadline_secs),
             audit_every: (self.audit_every_ms > 0)
                 .then(|| Duration::from_millis(self.audit_every_ms)),
+            bots_at_opening: self.bots_at_opening,
         }
     }
 }
@@ -142,6 +150,7 @@ async fn main() -> Result<()> {
         Cli::Local {
             sim,
             pow_bits,
+            pow_max_bits,
             defences,
         } => {
             let origin_bin = std::env::current_exe()?
@@ -167,6 +176,7 @@ async fn main() -> Result<()> {
                 "POLL_MIN_MS": "500",
                 "POLL_MAX_MS": "5000",
                 "POW_ADAPTIVE": on_off(defences.pow),
+                "POW_MAX_BITS": pow_max_bits.to_string(),
                 "BIND_CLIENT": on_off(defences.binding),
                 "JOINS_PER_DEVICE": if defences.limits { "2" } else { "0" },
                 "JOINS_PER_NETWORK": if defences.limits { "100" } else { "0" },

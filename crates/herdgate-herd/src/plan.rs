@@ -67,6 +67,15 @@ impl Arrival {
         Duration::from_millis(ms)
     }
 
+    /// A uniformly random moment in the arrival window, given a uniform random `u` in [0, 1).
+    pub fn random_offset(&self, u: f64) -> Duration {
+        let window = match *self {
+            Arrival::Burst { within_ms } => within_ms,
+            Arrival::Ramp { over_ms } | Arrival::BeforeStart { over_ms } => over_ms,
+        };
+        Duration::from_millis((u * window as f64) as u64)
+    }
+
     /// How long after the herd starts the sale opens.
     pub fn sale_opens_after(&self) -> Duration {
         match *self {
@@ -104,4 +113,6 @@ pub struct HerdConfig {
     pub deadline: Duration,
     /// Run the origin's audit (cancelling flagged orders) this often during the sale.
     pub audit_every: Option<Duration>,
+    /// Every bot arrives the moment the sale opens (else bots arrive like the crowd).
+    pub bots_at_opening: bool,
 }

@@ -248,6 +248,7 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
         admissions: Arc::new(Mutex::new(Vec::new())),
         http: http.clone(),
         gate: Arc::new(Semaphore::new(cfg.connections.max(1))),
+        bot_solver: Arc::new(Semaphore::new(1)),
         api: format!(
             "{}/api/v1/sales/{}/",
             cfg.edge.trim_end_matches('/'),
@@ -330,12 +331,12 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
             let client = bot_client(&shared, strategy, n);
             let shared = shared.clone();
             let sale = sale.clone();
-            let at = if strategy == Strategy::Fast {
-                // Ready and waiting for the opening second.
+            let at = if cfg.bots_at_opening {
+                // Programs waiting for the opening: they all arrive the moment it comes.
                 opens_after
             } else {
-                cfg.arrival
-                    .offset(n, cfg.bots.clients(), rand::random::<f64>())
+                // At a random moment of the crowd's window, whatever the bot's strategy.
+                cfg.arrival.random_offset(rand::random::<f64>())
             };
             let id = n;
             bot_tasks.push(tokio::spawn(async move {

@@ -237,6 +237,7 @@ impl TestKeys {
             dev: String::new(),
             adm: 0,
             rcv: 0,
+            shr: false,
         }
     }
 
