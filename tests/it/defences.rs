@@ -409,7 +409,8 @@ async fn with_every_defence_honest_buyers_get_95_percent_while_bots_are_a_tenth_
             connections: 64,
             deadline: Duration::from_secs(240),
             audit_every: Some(Duration::from_millis(500)),
-            bots_at_opening: false,
+            // Every bot at the opening instant, at the front of the line.
+            bots_at_opening: true,
         };
         let outcome = herdgate_herd::run::run(cfg, false).await.unwrap();
         let r = Report::new(&outcome, "cargo test -p herdgate-e2e defences".into());
