@@ -19,6 +19,7 @@ use crate::support::{bounded, read_stock};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_room_in_headless_chromium() {
     bounded(Duration::from_secs(300), async {
+        let _crowd = crate::support::one_crowd_at_a_time().await;
         let s = Stack::start_with(json!({
             // The product's own poll interval, so "sold out within 2 s" is checked as shipped.
             "POLL_MIN_MS": "1000",

@@ -19,6 +19,7 @@ const CONNECTIONS: usize = 256;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_thousand_buyers_for_a_thousand_items_never_oversell() {
     bounded(Duration::from_secs(300), async {
+        let _crowd = crate::support::one_crowd_at_a_time().await;
         let env = Env::start().await.unwrap();
         let sale = env.create_sale("burst", ITEMS, 1).await;
         let passes: Vec<(String, String)> = (0..BUYERS)

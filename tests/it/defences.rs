@@ -373,7 +373,8 @@ async fn the_audit_cancels_flagged_orders_and_returns_their_items() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_every_defence_honest_buyers_get_95_percent_while_bots_are_a_tenth_of_the_crowd() {
-    bounded(Duration::from_secs(300), async {
+    bounded(Duration::from_secs(420), async {
+        let _crowd = crate::support::one_crowd_at_a_time().await;
         let s = Stack::start_with(json!({
             "POW_ADAPTIVE": "on",
             "JOINS_PER_DEVICE": "2",

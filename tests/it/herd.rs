@@ -19,6 +19,7 @@ const RATE: u32 = 20;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_herd_keeps_every_invariant() {
     bounded(Duration::from_secs(420), async {
+        let _crowd = crate::support::one_crowd_at_a_time().await;
         // Waiters far back poll at most every 10 s, so 5,000 of them do not saturate the one
         // local workerd; the front polls every 100 ms, so admissions are seen when they happen.
         let s = Stack::start_with(json!({"POLL_MIN_MS": "100", "POLL_MAX_MS": "10000"}))

@@ -16,6 +16,15 @@ pub async fn bounded<F: Future<Output = ()>>(limit: Duration, f: F) {
         .unwrap_or_else(|_| panic!("test did not finish within {limit:?}"));
 }
 
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Held by the tests that run a whole crowd (the burst, the herd, the browser, the defended
+/// crowd): on two cores one crowd at a time keeps each measuring its own stack rather than its
+/// neighbour's load. Their time bounds include the wait.
+pub async fn one_crowd_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().await
+}
+
 /// One Redis, one origin, keys and a client.
 pub struct Env {
     pub redis: RedisServer,
