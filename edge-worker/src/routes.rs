@@ -298,9 +298,7 @@ async fn join(req: Request, body: Body, env: &Env, cfg: &Config, raw: &str) -> O
         .ticket_keys
         .verify(&join.challenge, &check)
         .map_err(|e| Refusal(ErrorCode::for_challenge(&e)))?;
-    if cfg.bind_client && claims.client != http::client_binding(&req) {
-        return Err(Refusal(ErrorCode::ClientMismatch));
-    }
+    same_client(&req, cfg, &claims.client)?;
     if pow::verify(&join.challenge, join.nonce, claims.bits).is_err() {
         // A failed proof makes this device's next challenge harder.
         if cfg.pow.max_bits > cfg.pow.base_bits {
@@ -421,12 +419,11 @@ fn set_pass_cookie(
 }
 
 /// Verifies the request's token of kind `C` for `sale` (from `Authorization: Bearer`, or else
-/// from `cookie`), and that it was issued to this client. `missing` is the refusal when there
-/// is no token; `refusal` names each verification failure.
+/// from `cookie`); which client offers it is [`same_client`]'s question. `missing` is the
+/// refusal when there is no token; `refusal` names each verification failure.
 fn verified<C: Claims>(
     req: &Request,
     keys: &Keyring,
-    bind: bool,
     cookie: &str,
     sale: &SaleId,
     now: u64,
@@ -441,10 +438,15 @@ fn verified<C: Claims>(
     let claims: C = keys
         .verify(&token, &check)
         .map_err(|e| Refusal(refusal(&e)))?;
-    if bind && claims.client() != http::client_binding(req) {
+    Ok((claims, token))
+}
+
+/// Refuses a token whose client binding is not this request's (unless `BIND_CLIENT` is off).
+fn same_client(req: &Request, cfg: &Config, client: &str) -> std::result::Result<(), Refusal> {
+    if cfg.bind_client && client != http::client_binding(req) {
         return Err(Refusal(ErrorCode::ClientMismatch));
     }
-    Ok((claims, token))
+    Ok(())
 }
 
 /// Verifies the request's queue ticket for `sale`, bound to this client.
@@ -455,15 +457,16 @@ fn verified_ticket(
     now: u64,
 ) -> std::result::Result<(TicketClaims, String), Refusal> {
     let cookie = http::ticket_cookie(sale.as_str());
-    verified(
+    let (claims, token): (TicketClaims, String) = verified(
         req,
         &cfg.ticket_keys,
-        cfg.bind_client,
         &cookie,
         sale,
         now,
         (ErrorCode::MissingTicket, ErrorCode::for_ticket),
-    )
+    )?;
+    same_client(req, cfg, &claims.client)?;
+    Ok((claims, token))
 }
 
 /// Where the ticket's holder stands, from the ticket and the isolate's cached sale state and
@@ -561,9 +564,7 @@ fn verified_pass(
     now: u64,
 ) -> std::result::Result<(PassClaims, String), Refusal> {
     let (claims, token) = verified_pass_any_client(req, cfg, sale, now)?;
-    if cfg.bind_client && claims.client != http::client_binding(req) {
-        return Err(Refusal(ErrorCode::ClientMismatch));
-    }
+    same_client(req, cfg, &claims.client)?;
     Ok((claims, token))
 }
 
@@ -578,7 +579,6 @@ fn verified_pass_any_client(
     let (claims, token): (PassClaims, String) = verified(
         req,
         &cfg.pass_keys,
-        false,
         &cookie,
         sale,
         now,
@@ -614,12 +614,12 @@ async fn settle(
     // remembered as shared (the audit scores it) before it is refused.
     let (pass, _) = verified_pass_any_client(req, cfg, &sale, now)?;
     let shard = u32::try_from(pass.position % u64::from(cfg.shards)).map_err(internal)?;
-    if cfg.bind_client && pass.client != http::client_binding(req) {
+    if let Err(refusal) = same_client(req, cfg, &pass.client) {
         let taint = ShardRequest::Taint {
             pass: pass.id.clone(),
         };
         shard_call(env, &sale, shard, &taint).await?;
-        return Err(Refusal(ErrorCode::ClientMismatch));
+        return Err(refusal);
     }
     let state = known_sale(cfg, &sale, now).await?;
     if state.status == SaleStatus::SoldOut {
@@ -1061,9 +1061,8 @@ fn lane_token(
         leeway: cfg.nojs_delay_secs + 1,
     };
     let claims: ChallengeClaims = cfg.ticket_keys.verify(&token, &check).ok()?;
-    let fits = claims.bits == 0
-        && claims.exp > now_s
-        && (!cfg.bind_client || claims.client == http::client_binding(req));
+    let fits =
+        claims.bits == 0 && claims.exp > now_s && same_client(req, cfg, &claims.client).is_ok();
     fits.then_some((claims, token))
 }
 
