@@ -202,7 +202,7 @@ async fn main() -> Result<()> {
             }
             let pids = (redis.pid().unwrap_or(0), origin.pid(), edge.pgid());
             let before = cpu_now(pids.0, pids.1, pids.2);
-            finish(cfg, &sim, command, |report| {
+            let run = finish(cfg, &sim, command, |report| {
                 let now = cpu_now(pids.0, pids.1, pids.2);
                 let names = ["redis-server", "origin", "edge (workerd + node)", "herd"];
                 for (i, name) in names.iter().enumerate() {
@@ -210,8 +210,16 @@ async fn main() -> Result<()> {
                         .cpu_seconds
                         .insert((*name).to_owned(), now[i] - before[i]);
                 }
-            })
-            .await
+            });
+            // On Ctrl-C or SIGTERM, return: leaving this scope stops redis-server, the origin
+            // and the edge (by PID and process group) as a normal end does.
+            tokio::select! {
+                result = run => result,
+                _ = interrupted() => {
+                    eprintln!("herd: interrupted; stopping what it started");
+                    Ok(())
+                }
+            }
         }
         Cli::Run {
             sim,
@@ -222,6 +230,19 @@ async fn main() -> Result<()> {
             let cfg = sim.config(edge, origin, admin_token);
             finish(cfg, &sim, command, |_| {}).await
         }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn interrupted() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
 }
 
