@@ -156,20 +156,34 @@ pub fn mark_sold_out(sale: &SaleId, now: u64) {
     });
 }
 
-/// Asks the sale's control object, creating its state from the origin's settings if needed.
-pub async fn control_op(env: &Env, sale: &SaleId, op: &ControlOp) -> Result<ControlState, Refusal> {
-    let internal = |_| Refusal(ErrorCode::Internal);
-    let namespace = env.durable_object("SALE_CONTROL").map_err(internal)?;
+/// Sends `request` as JSON to the Durable Object `name` of namespace `binding` and reads its
+/// JSON answer. Any failure is logged and becomes an `internal` refusal.
+pub async fn call_object<Q: serde::Serialize, A: serde::de::DeserializeOwned>(
+    env: &Env,
+    binding: &str,
+    name: &str,
+    request: &Q,
+) -> Result<A, Refusal> {
+    fn internal<E: std::fmt::Display>(e: E) -> Refusal {
+        worker::console_error!("durable object call failed: {e}");
+        Refusal(ErrorCode::Internal)
+    }
+    let namespace = env.durable_object(binding).map_err(internal)?;
     let stub = namespace
-        .id_from_name(sale.as_str())
+        .id_from_name(name)
         .and_then(|id| id.get_stub())
         .map_err(internal)?;
-    let body = serde_json::to_string(op).map_err(|_| Refusal(ErrorCode::Internal))?;
+    let body = serde_json::to_string(request).map_err(internal)?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post).with_body(Some(body.into()));
-    let req = Request::new_with_init("https://control/", &init).map_err(internal)?;
+    let req = Request::new_with_init("https://object/", &init).map_err(internal)?;
     let mut resp = stub.fetch_with_request(req).await.map_err(internal)?;
-    resp.json::<ControlState>().await.map_err(internal)
+    resp.json::<A>().await.map_err(internal)
+}
+
+/// Asks the sale's control object, creating its state from the origin's settings if needed.
+pub async fn control_op(env: &Env, sale: &SaleId, op: &ControlOp) -> Result<ControlState, Refusal> {
+    call_object(env, "SALE_CONTROL", sale.as_str(), op).await
 }
 
 /// The sale's admission control, at most `STATE_CACHE_MS` old.

@@ -238,22 +238,8 @@ async fn limiter_call(
     net: &str,
     request: &LimitRequest,
 ) -> std::result::Result<LimitResponse, Refusal> {
-    let head = net
-        .get(..8)
-        .and_then(|h| u32::from_str_radix(h, 16).ok())
-        .unwrap_or(0);
-    let shard = head % cfg.limit_shards.max(1);
-    let namespace = env.durable_object("JOIN_LIMITS").map_err(internal)?;
-    let stub = namespace
-        .id_from_name(&format!("{sale}:{shard}"))
-        .and_then(|id| id.get_stub())
-        .map_err(internal)?;
-    let body = serde_json::to_string(request).map_err(internal)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(body.into()));
-    let req = Request::new_with_init("https://limits/", &init).map_err(internal)?;
-    let mut resp = stub.fetch_with_request(req).await.map_err(internal)?;
-    resp.json::<LimitResponse>().await.map_err(internal)
+    let shard = shard_of_hex(net, cfg.limit_shards);
+    cache::call_object(env, "JOIN_LIMITS", &format!("{sale}:{shard}"), request).await
 }
 
 async fn shard_call(
@@ -262,21 +248,11 @@ async fn shard_call(
     shard: u32,
     request: &ShardRequest,
 ) -> std::result::Result<ShardResponse, Refusal> {
-    let namespace = env.durable_object("QUEUE_SHARDS").map_err(internal)?;
-    let stub = namespace
-        .id_from_name(&format!("{sale}:{shard}"))
-        .and_then(|id| id.get_stub())
-        .map_err(internal)?;
-    let body = serde_json::to_string(request).map_err(internal)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(body.into()));
-    let req = Request::new_with_init("https://shard/", &init).map_err(internal)?;
-    let mut resp = stub.fetch_with_request(req).await.map_err(internal)?;
-    resp.json::<ShardResponse>().await.map_err(internal)
+    cache::call_object(env, "QUEUE_SHARDS", &format!("{sale}:{shard}"), request).await
 }
 
-/// The shard a challenge id (random hex) belongs to.
-fn shard_of_challenge(id: &str, shards: u32) -> u32 {
+/// The shard (of `shards`) a hex string belongs to: a challenge id, or a network digest.
+fn shard_of_hex(id: &str, shards: u32) -> u32 {
     let head = id
         .get(..8)
         .and_then(|h| u32::from_str_radix(h, 16).ok())
@@ -364,7 +340,7 @@ async fn enqueue(
             other => return Err(internal(format!("unexpected limiter answer {other:?}"))),
         }
     }
-    let shard = shard_of_challenge(&claims.id, cfg.shards);
+    let shard = shard_of_hex(&claims.id, cfg.shards);
     let joined = shard_call(
         env,
         &sale,
