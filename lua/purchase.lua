@@ -6,6 +6,8 @@
 -- KEYS[4]  hg:{<sale>}:log      stream: one entry per order, for downstream consumers
 -- KEYS[5]  hg:{<sale>}:facts    hash: visitor -> what the audit needs (JSON, see ARGV[7])
 -- KEYS[6]  hg:{<sale>}:cancelled hash: visitor -> an order the audit cancelled
+-- KEYS[7]  hg:{<sale>}:payments hash: visitor -> the order's card payment (JSON, see below)
+-- KEYS[8]  hg:{<sale>}:dead_holds set: holds whose capture failed (never tried again)
 -- ARGV[1]  visitor id      (validated by the caller: [A-Za-z0-9_-]{1,64})
 -- ARGV[2]  pass id         (validated by the caller: [0-9a-f]{1,64})
 -- ARGV[3]  quantity        (a positive integer)
@@ -13,10 +15,18 @@
 -- ARGV[5]  sale id         (the <sale> of the keys)
 -- ARGV[6]  events channel  (PUBLISHed "sold_out:<sale>" when stock reaches zero)
 -- ARGV[7]  audit facts     (JSON built by the caller from the verified pass; stored as is)
+-- ARGV[8]  hold            the pass's card hold (validated by the caller: pi_[A-Za-z0-9_]+),
+--                          or '' without one
 --
 -- Returns one of (first element is the outcome):
---   {"created",  order_json, remaining}   the order was taken now
---   {"existing", order_json, remaining}   this visitor already has an order: the same one
+--   {"created",  order_json, remaining, payment_json}   the order was taken now
+--   {"existing", order_json, remaining, payment_json}   this visitor already has an order: the same one
+--        payment_json is '' when the sale has no price, else
+--        {"intent":"pi_…","amount":<minor units>,"currency":"eur","state":"pending"|"captured","at":<ms>}
+--        A created order's payment is "pending": the caller captures the hold, then runs
+--        settle_payment.lua ("captured", or "released" to give the item back).
+--   {"hold_required"}                     the sale has a price and the pass carries no hold
+--   {"hold_dead"}                         this hold's capture failed before: put a card on hold again
 --   {"unknown_sale"}                      no sale at KEYS[1]
 --   {"pass_spent"}                        the pass bought before (and that order is gone)
 --   {"cancelled"}                         the audit cancelled this visitor's order: no rebuy
@@ -37,7 +47,11 @@ local sale_key, orders_key, passes_key, log_key, facts_key, cancelled_key =
 local visitor, pass_id, qty, now, sale, channel, facts =
   ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 
-local fields = redis.call('HMGET', sale_key, 'remaining', 'limit', 'starts_at_ms')
+local payments_key, dead_key = KEYS[7], KEYS[8]
+local hold = ARGV[8] or ''
+
+local fields = redis.call('HMGET', sale_key, 'remaining', 'limit', 'starts_at_ms', 'price_amount',
+  'price_currency')
 if not fields[1] then
   return {'unknown_sale'}
 end
@@ -45,7 +59,7 @@ local remaining = tonumber(fields[1])
 
 local existing = redis.call('HGET', orders_key, visitor)
 if existing then
-  return {'existing', existing, remaining}
+  return {'existing', existing, remaining, redis.call('HGET', payments_key, visitor) or ''}
 end
 
 if redis.call('HEXISTS', passes_key, pass_id) == 1 then
@@ -54,6 +68,14 @@ end
 
 if redis.call('HEXISTS', cancelled_key, visitor) == 1 then
   return {'cancelled'}
+end
+
+local price = fields[4]
+if price and hold == '' then
+  return {'hold_required'}
+end
+if price and redis.call('SISMEMBER', dead_key, hold) == 1 then
+  return {'hold_dead'}
 end
 
 if tonumber(now) < tonumber(fields[3]) then
@@ -80,7 +102,14 @@ if facts and facts ~= '' then
 end
 redis.call('XADD', log_key, '*', 'order_id', order_id, 'visitor', visitor, 'quantity', qty,
   'pass_id', pass_id, 'created_at_ms', now)
+local payment = ''
+if price then
+  -- Integer arithmetic in Lua doubles: exact while price * qty < 2^53 (the caller bounds both).
+  payment = '{"intent":"' .. hold .. '","amount":' .. string.format('%d', tonumber(price) * qty) ..
+    ',"currency":"' .. fields[5] .. '","state":"pending","at":' .. now .. '}'
+  redis.call('HSET', payments_key, visitor, payment)
+end
 if remaining == 0 then
   redis.call('PUBLISH', channel, 'sold_out:' .. sale)
 end
-return {'created', order, remaining}
+return {'created', order, remaining, payment}

@@ -1,12 +1,15 @@
 -- upsert_sale.lua: create a sale, or change its settings, without ever losing a sale.
 --
--- KEYS[1]  hg:{<sale>}:sale   hash: stock, remaining, sold, limit, starts_at_ms, rate, seq
+-- KEYS[1]  hg:{<sale>}:sale   hash: stock, remaining, sold, limit, starts_at_ms, rate, seq,
+--                              price_amount, price_currency
 -- ARGV[1]  stock           total items (sold + remaining), a non-negative integer
 -- ARGV[2]  limit           most items per visitor, >= 1
 -- ARGV[3]  starts_at_ms    when the sale opens, unix ms
 -- ARGV[4]  rate            buyers admitted per second, >= 1
 -- ARGV[5]  sale id         (the <sale> of the key)
 -- ARGV[6]  events channel  (PUBLISHed "open:<sale>" or "sold_out:<sale>")
+-- ARGV[7]  price amount    one item's price in minor units ('' : the sale takes no card holds)
+-- ARGV[8]  price currency  ISO 4217, lower case ('' with no price)
 --
 -- Returns:
 --   {"created", remaining}            a new sale
@@ -29,6 +32,11 @@ redis.call('HSET', key, 'stock', stock, 'remaining', remaining, 'sold', sold,
   'limit', ARGV[2], 'starts_at_ms', ARGV[3], 'rate', ARGV[4])
 if created then
   redis.call('HSET', key, 'seq', 0)
+end
+if ARGV[7] ~= '' then
+  redis.call('HSET', key, 'price_amount', ARGV[7], 'price_currency', ARGV[8])
+else
+  redis.call('HDEL', key, 'price_amount', 'price_currency')
 end
 if remaining > 0 then
   redis.call('PUBLISH', ARGV[6], 'open:' .. ARGV[5])

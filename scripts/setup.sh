@@ -6,6 +6,9 @@
 #   python3                         known-answer vector generator (already on Debian)
 #   chromium                        Debian's Chromium, for the waiting-room browser tests
 #                                   (driven by playwright-core from package-lock.json)
+#   localstripe                     PyPI's localstripe (an independent implementation of Stripe's
+#                                   API, for the card-hold tests and the demo) in a virtualenv at
+#                                   target/localstripe, pinned in scripts/localstripe-requirements.txt
 #   wasm32 target                   scripts/cargo-wasm.sh sets it up on first use
 set -euo pipefail
 
@@ -17,11 +20,23 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+venv="$root/target/localstripe"
+want="$(grep -v '^#' "$root/scripts/localstripe-requirements.txt")"
+if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$want" ]; then
+  echo "setup: installing $want into target/localstripe"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$root/scripts/localstripe-requirements.txt"
+  echo "$want" >"$venv/.installed"
 fi
 
 command -v cargo >/dev/null 2>&1 || {

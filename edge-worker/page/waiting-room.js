@@ -94,6 +94,9 @@ if (typeof module !== "undefined") {
     const fill = (text, values) => text.replace(/\{(\w+)\}/g, (m, k) => (k in values ? values[k] : m));
     let current = "";
     let lastPolite = "";
+    // The buyer's card hold (the edge's HoldView), once there is one.
+    let hold = null;
+    let watchingHold = false;
 
     // Shows state `name` (one of the Strings headline pairs), with an optional message, and
     // announces it through the live region. Focus moves to the headline on a new state so a
@@ -113,8 +116,87 @@ if (typeof module !== "undefined") {
         current = name;
         announce(pair[0] + ". " + text);
         if (name !== "joining" && name !== "buying") $("headline").focus();
+        if (name === "sold_out") watchHold();
+      }
+      syncCard();
+    }
+
+    // Minor units in the page's language, e.g. 1500 eur → "€15.00".
+    function money(amount, currency) {
+      try {
+        const f = new Intl.NumberFormat(t.lang, { style: "currency", currency: currency.toUpperCase() });
+        return f.format(amount / Math.pow(10, f.resolvedOptions().maximumFractionDigits));
+      } catch (e) {
+        return amount + " " + currency;
       }
     }
+
+    // The card form shows while the buyer waits or may buy, until a card is on hold.
+    function syncCard() {
+      const wanted = boot.payments && ["waiting", "paused", "admitted"].includes(current) &&
+        (!hold || hold.state === "released");
+      $("card").hidden = !wanted;
+      $("buy").disabled = current === "buying" || (boot.payments && !(hold && hold.state === "on_hold") && current === "admitted");
+    }
+
+    // Shows the hold; `releasing` is a hold on a sold-out or spent place that its queue shard
+    // has not released yet.
+    function showHold(releasing) {
+      const el = $("hold");
+      if (!hold) { el.hidden = true; syncCard(); return; }
+      const state = hold.state === "on_hold" && releasing ? "releasing" : hold.state;
+      const index = { on_hold: 0, charged: 1, released: 2, releasing: 3 }[state];
+      const text = fill(t.hold[index], { amount: money(hold.amount, hold.currency) });
+      el.hidden = false;
+      el.dataset.hold = state;
+      if (el.textContent !== text) { el.textContent = text; announce(text); }
+      syncCard();
+    }
+
+    // After a sell-out, asks where the hold stands until its shard has released it.
+    async function watchHold() {
+      if (!hold || hold.state !== "on_hold" || watchingHold) return;
+      watchingHold = true;
+      showHold(true);
+      for (let i = 0; i < 120 && hold.state === "on_hold"; i++) {
+        await new Promise((r) => setTimeout(r, 3000));
+        const res = await api("/hold").catch(() => null);
+        const body = res && res.ok ? await res.json().catch(() => null) : null;
+        if (body && body.state) { hold = body; showHold(true); }
+      }
+      watchingHold = false;
+    }
+
+    $("card").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const [month, year] = $("cc-exp").value.split("/").map((v) => parseInt(v.trim(), 10));
+      const card = {
+        number: $("cc-number").value.replace(/[^0-9]/g, ""),
+        exp_month: month || 0,
+        exp_year: year || 0,
+        cvc: $("cc-csc").value.trim(),
+      };
+      $("hold-card").disabled = true;
+      $("card-error").textContent = "";
+      const res = await api("/hold", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ card }),
+      }).catch(() => null);
+      const body = res ? await res.json().catch(() => null) : null;
+      $("hold-card").disabled = false;
+      if (res && res.status === 201 && body) {
+        hold = body.hold;
+        $("cc-number").value = ""; $("cc-csc").value = "";
+        showHold(false);
+        // The ticket now carries the hold; once admitted, so does the new pass.
+        if (body.status && body.status.state === "admitted") show(body.status);
+        return;
+      }
+      const code = body && body.error ? body.error.code : "";
+      if (code === "sold_out") return enter("sold_out");
+      $("card-error").textContent = boot.errors[code] || (body && body.error ? body.error.message : t.refused[1]);
+    });
 
     function announce(text) {
       if (text === lastPolite) return;
@@ -225,10 +307,23 @@ if (typeof module !== "undefined") {
         } catch (e) { res = null; }
         if (res && res.ok) {
           $("order").textContent = body.order.order_id;
+          if (body.charged) {
+            hold = { ...(hold || {}), state: "charged", amount: body.charged.amount, currency: body.charged.currency };
+          }
           enter("bought", undefined, { order: body.order.order_id });
+          showHold(false);
           return;
         }
         const code = body && body.error ? body.error.code : "";
+        // The hold could not be used: nothing was charged; the buyer puts a card on hold again
+        // and keeps their turn.
+        if (["hold_required", "hold_expired", "payment_failed"].includes(code)) {
+          if (hold) hold.state = "released";
+          enter("admitted");
+          showHold(false);
+          $("card-error").textContent = boot.errors[code] || body.error.message;
+          return;
+        }
         // Another tab of this buyer is buying with the same pass, or the shop is busy: the
         // pass buys at most once, so asking again is safe and returns that purchase.
         const transient = !res || code === "purchase_in_progress" || res.status === 503;
@@ -240,6 +335,11 @@ if (typeof module !== "undefined") {
     });
 
     const existing = await api("/status").catch(() => null);
+    if (existing && existing.ok && boot.payments) {
+      const held = await api("/hold").catch(() => null);
+      const body = held && held.ok ? await held.json().catch(() => null) : null;
+      if (body && body.state) { hold = body; showHold(false); }
+    }
     if (existing && existing.ok) {
       if (show(await existing.json()) === null) return current === "admitted" ? watchSale() : undefined;
       return poll();

@@ -5,6 +5,7 @@ use std::rc::Rc;
 
 use herdgate_core::defence::{JoinLimits, PowPolicy};
 use herdgate_core::Keyring;
+use herdgate_pay::StripeConfig;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use worker::Env;
@@ -59,6 +60,21 @@ pub struct Config {
     pub nojs_refresh_secs: u64,
     /// The waiting room's branding.
     pub brand: Brand,
+    /// Card holds: the payments API (secret `STRIPE_SECRET_KEY`, var `STRIPE_API_BASE`,
+    /// default `https://api.stripe.com`); `None` without the secret.
+    pub payments: Option<StripeConfig>,
+    /// A hold authorised longer ago than this is released and not captured, seconds (var
+    /// `HOLD_MAX_AGE_SECS`, default 518400 = 6 days, under the 7-day authorisation window of
+    /// most online card payments).
+    pub hold_max_age_secs: u64,
+    /// Holds released per second per sale, over all its queue shards (var
+    /// `HOLD_RELEASE_RATE`, default 50): keep it inside the processor's API rate limit.
+    pub hold_release_rate: u32,
+    /// How often a queue shard holding card holds asks the origin whether the sale sold out,
+    /// seconds (var `HOLD_SWEEP_SECS`, default 5).
+    pub hold_sweep_secs: u64,
+    /// Time allowed for a payments API call, ms (var `PAYMENT_TIMEOUT_MS`, default 10000).
+    pub payment_timeout_ms: u64,
 }
 
 /// The waiting room's branding, from `vars`: a deployer changes it without rebuilding.
@@ -199,6 +215,16 @@ impl Config {
             Keyring::parse(&secret("TICKET_KEYS")?).map_err(|e| format!("TICKET_KEYS: {e}"))?;
         let pass_keys =
             Keyring::parse(&secret("PASS_KEYS")?).map_err(|e| format!("PASS_KEYS: {e}"))?;
+        let payments = match secret("STRIPE_SECRET_KEY") {
+            Ok(key) if !key.is_empty() => Some(
+                StripeConfig::new(
+                    &var("STRIPE_API_BASE").unwrap_or_else(|| "https://api.stripe.com".into()),
+                    &key,
+                )
+                .map_err(|e| e.to_string())?,
+            ),
+            _ => None,
+        };
         let config = Config {
             origin_url,
             admin_token: Sha256::digest(admin.as_bytes()).into(),
@@ -223,6 +249,12 @@ impl Config {
             nojs_delay_secs: num(var("NOJS_DELAY_SECS"), "NOJS_DELAY_SECS", 30)?,
             nojs_refresh_secs: num(var("NOJS_REFRESH_SECS"), "NOJS_REFRESH_SECS", 5u64)?.max(1),
             brand: Brand::from_vars(var)?,
+            payments,
+            hold_max_age_secs: num(var("HOLD_MAX_AGE_SECS"), "HOLD_MAX_AGE_SECS", 518_400u64)?
+                .max(1),
+            hold_release_rate: num(var("HOLD_RELEASE_RATE"), "HOLD_RELEASE_RATE", 50u32)?.max(1),
+            hold_sweep_secs: num(var("HOLD_SWEEP_SECS"), "HOLD_SWEEP_SECS", 5u64)?.max(1),
+            payment_timeout_ms: num(var("PAYMENT_TIMEOUT_MS"), "PAYMENT_TIMEOUT_MS", 10_000)?,
         };
         Ok(config)
     }

@@ -48,6 +48,11 @@ pub struct Strings {
     pub lane_refresh: [&'static str; 2],
     /// The link from the page to the no-JavaScript lane.
     pub lane_link: &'static str,
+    /// The card form: legend, number, expiry (MM/YY), security code, submit button, and the
+    /// note on what a hold is.
+    pub card: [&'static str; 6],
+    /// The card hold (`{amount}`): on hold, charged, released, being released.
+    pub hold: [&'static str; 4],
     /// Sentences for the refusals a buyer can meet, by error code; other codes use the
     /// service's own sentence.
     pub errors: &'static [(&'static str, &'static str)],
@@ -92,6 +97,20 @@ pub const EN: Strings = Strings {
     ],
     lane_refresh: ["This page refreshes itself every {n} seconds.", "Refresh now"],
     lane_link: "No JavaScript? Use the simple waiting room.",
+    card: [
+        "Pay in one click when it's your turn",
+        "Card number",
+        "Expiry (MM/YY)",
+        "Security code",
+        "Put card on hold",
+        "We hold the amount on your card while you wait. It is charged only if you buy, and released if you don't.",
+    ],
+    hold: [
+        "Card on hold: {amount}. Charged only if you buy.",
+        "Charged: {amount}.",
+        "Hold released: nothing was charged.",
+        "Your card hold is being released: nothing was charged.",
+    ],
     errors: &[
         ("unknown_sale", "There is no sale at this address. Check the link you followed."),
         ("sold_out", "Everything has been sold."),
@@ -104,6 +123,15 @@ pub const EN: Strings = Strings {
         ("join_limit_device", "This device already has a place in line for this sale. Keep the page that has it open."),
         ("join_limit_network", "Too many people on your network have joined this sale. Try again from another network, such as mobile data."),
         ("order_cancelled", "Your order was cancelled by the shop's review of this sale."),
+        ("card_number_invalid", "The card number is not valid. Check the digits."),
+        ("card_expiry_invalid", "The expiry date is not valid or has passed."),
+        ("card_cvc_invalid", "The security code has 3 or 4 digits."),
+        ("card_declined", "Your card was declined. Try another card."),
+        ("card_needs_authentication", "Your card asks for an extra check that cannot be done while you wait. Try another card."),
+        ("payment_unavailable", "The card processor is not answering. Try again in a moment."),
+        ("hold_required", "Put your card on hold, then buy."),
+        ("hold_expired", "Your card hold ran out and was released. Put your card on hold again."),
+        ("payment_failed", "Your card could not be charged and nothing was taken. Put a card on hold again to buy."),
     ],
 };
 
@@ -146,6 +174,20 @@ pub const DE: Strings = Strings {
     ],
     lane_refresh: ["Diese Seite aktualisiert sich alle {n} Sekunden.", "Jetzt aktualisieren"],
     lane_link: "Kein JavaScript? Nutzen Sie den einfachen Warteraum.",
+    card: [
+        "Mit einem Klick bezahlen, wenn Sie dran sind",
+        "Kartennummer",
+        "Gültig bis (MM/JJ)",
+        "Prüfziffer",
+        "Betrag reservieren",
+        "Wir reservieren den Betrag auf Ihrer Karte, während Sie warten. Belastet wird er nur, wenn Sie kaufen; sonst wird die Reservierung aufgehoben.",
+    ],
+    hold: [
+        "Auf Ihrer Karte reserviert: {amount}. Belastet nur, wenn Sie kaufen.",
+        "Belastet: {amount}.",
+        "Reservierung aufgehoben: Es wurde nichts abgebucht.",
+        "Die Reservierung wird aufgehoben: Es wurde nichts abgebucht.",
+    ],
     errors: &[
         ("unknown_sale", "Unter dieser Adresse gibt es keinen Verkauf. Prüfen Sie den Link."),
         ("sold_out", "Alles ist verkauft."),
@@ -158,6 +200,15 @@ pub const DE: Strings = Strings {
         ("join_limit_device", "Dieses Gerät hat schon einen Platz in der Warteschlange. Lassen Sie die Seite mit diesem Platz geöffnet."),
         ("join_limit_network", "Zu viele Personen in Ihrem Netz haben sich eingereiht. Versuchen Sie es über ein anderes Netz, etwa mobile Daten."),
         ("order_cancelled", "Ihre Bestellung wurde bei der Prüfung dieses Verkaufs storniert."),
+        ("card_number_invalid", "Die Kartennummer ist ungültig. Prüfen Sie die Ziffern."),
+        ("card_expiry_invalid", "Das Ablaufdatum ist ungültig oder vorbei."),
+        ("card_cvc_invalid", "Die Prüfziffer hat 3 oder 4 Stellen."),
+        ("card_declined", "Ihre Karte wurde abgelehnt. Versuchen Sie eine andere Karte."),
+        ("card_needs_authentication", "Ihre Karte verlangt eine zusätzliche Prüfung, die in der Warteschlange nicht möglich ist. Versuchen Sie eine andere Karte."),
+        ("payment_unavailable", "Der Kartendienst antwortet nicht. Versuchen Sie es gleich noch einmal."),
+        ("hold_required", "Reservieren Sie den Betrag auf Ihrer Karte, dann kaufen Sie."),
+        ("hold_expired", "Die Reservierung auf Ihrer Karte ist abgelaufen und wurde aufgehoben. Reservieren Sie erneut."),
+        ("payment_failed", "Ihre Karte konnte nicht belastet werden; es wurde nichts abgebucht. Reservieren Sie erneut, um zu kaufen."),
     ],
 };
 

@@ -16,6 +16,8 @@
 //! - [`limits`]: the `JoinLimiter` Durable Object (joins per device and per network, failed
 //!   proofs).
 //! - [`control`]: the `SaleControl` Durable Object (pause, resume, admission rate).
+//! - [`holds`]: card holds taken while the buyer queues (placed here, released by the queue
+//!   shards, captured by the origin).
 //! - [`cache`]: what an isolate remembers for about a second, and the origin client.
 //! - [`config`]: `vars` and secrets, read once per isolate.
 //! - [`http`]: typed refusals, cookies, client binding.
@@ -28,6 +30,7 @@
 pub mod cache;
 pub mod config;
 pub mod control;
+pub mod holds;
 pub mod http;
 pub mod i18n;
 pub mod limits;

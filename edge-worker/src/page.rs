@@ -67,6 +67,15 @@ const STYLE: &str = r#"
   .buy[disabled] { background: #6b7079; cursor: progress; }
   .order { font-size: 1.1rem; font-weight: 600; word-break: break-all; }
   .note { font-size: .9rem; color: #4a4f57; margin: 1rem 0 0; }
+  .hold { font-weight: 600; margin: 0 0 1rem; }
+  .card fieldset { border: 1px solid #d0d4da; border-radius: .6rem; margin: 1rem 0 0; padding: .75rem 1rem 1rem; }
+  .card legend { font-weight: 600; padding: 0 .3rem; }
+  .card label { display: block; font-size: .95rem; color: #4a4f57; margin-top: .5rem; }
+  .card input { width: 100%; font-size: 1.05rem; padding: .5rem .6rem; border: 1px solid #6b7079; border-radius: .4rem; }
+  .card .row { display: grid; grid-template-columns: 1fr 1fr; gap: .75rem; }
+  .card .buy { margin-top: .75rem; }
+  .error { color: #b3261e; margin: .5rem 0 0; }
+  .error:empty { display: none; }
   a { color: #0b4aa8; }
   .sr-only { position: absolute; width: 1px; height: 1px; padding: 0; margin: -1px; overflow: hidden; clip: rect(0,0,0,0); white-space: nowrap; border: 0; }
   [hidden] { display: none !important; }
@@ -122,7 +131,8 @@ fn sale_line(t: &Strings, sale: &str) -> String {
 
 /// The waiting room with its script, in state `joining`; the script takes it from there.
 /// `lane_url` is the no-JavaScript lane, linked from a `<noscript>` block.
-pub fn room(t: &Strings, brand: &Brand, sale: &SaleId, lane_url: &str) -> String {
+/// With `payments`, the page offers to put the buyer's card on hold while they wait.
+pub fn room(t: &Strings, brand: &Brand, sale: &SaleId, lane_url: &str, payments: bool) -> String {
     let strings = serde_json::to_value(t).unwrap_or_default();
     let mut errors = serde_json::Map::new();
     for (code, text) in t.errors {
@@ -133,6 +143,7 @@ pub fn room(t: &Strings, brand: &Brand, sale: &SaleId, lane_url: &str) -> String
         "api": format!("/api/v1/sales/{sale}"),
         "t": strings,
         "errors": errors,
+        "payments": payments,
     });
     let head = format!(
         "<noscript><meta http-equiv=\"refresh\" content=\"0; url={}\"></noscript>\n",
@@ -153,7 +164,22 @@ pub fn room(t: &Strings, brand: &Brand, sale: &SaleId, lane_url: &str) -> String
   <dt>{n2}</dt><dd id="eta">–</dd>
 </dl>
 <p id="order" class="order" hidden></p>
+<p id="hold" class="hold" hidden></p>
 <button id="buy" class="buy" type="button" hidden>{buy}</button>
+<form id="card" class="card" hidden novalidate>
+  <fieldset>
+    <legend>{c0}</legend>
+    <label for="cc-number">{c1}</label>
+    <input id="cc-number" name="cc-number" autocomplete="cc-number" inputmode="numeric" required>
+    <div class="row">
+      <span><label for="cc-exp">{c2}</label><input id="cc-exp" name="cc-exp" autocomplete="cc-exp" inputmode="numeric" required></span>
+      <span><label for="cc-csc">{c3}</label><input id="cc-csc" name="cc-csc" autocomplete="cc-csc" inputmode="numeric" required></span>
+    </div>
+    <p id="card-error" class="error" role="alert"></p>
+    <button id="hold-card" class="buy" type="submit">{c4}</button>
+    <p class="note">{c5}</p>
+  </fieldset>
+</form>
 <div id="live" class="sr-only" role="status" aria-live="polite" aria-atomic="true"></div>
 <noscript><p class="note"><a href="{lane}">{lane_link}</a></p></noscript>
 </main>
@@ -167,6 +193,12 @@ pub fn room(t: &Strings, brand: &Brand, sale: &SaleId, lane_url: &str) -> String
         n1 = escape(t.numbers[1]),
         n2 = escape(t.numbers[2]),
         buy = escape(t.buy),
+        c0 = escape(t.card[0]),
+        c1 = escape(t.card[1]),
+        c2 = escape(t.card[2]),
+        c3 = escape(t.card[3]),
+        c4 = escape(t.card[4]),
+        c5 = escape(t.card[5]),
         lane = escape(lane_url),
         lane_link = escape(t.lane_link),
         boot = script_json(&boot),
@@ -334,7 +366,7 @@ mod tests {
     #[test]
     fn room_escapes_branding_and_keeps_the_boot_json_inside_its_script() {
         let sale = SaleId::parse("drop-1").unwrap();
-        let html = room(&EN, &brand(), &sale, "/queue/drop-1");
+        let html = room(&EN, &brand(), &sale, "/queue/drop-1", true);
         assert!(html.contains("Shop &lt;&amp;&gt;"));
         assert!(html.contains("logo.svg?a=1&amp;b=&quot;2&quot;"));
         assert!(html.contains(r#"<html lang="en">"#));

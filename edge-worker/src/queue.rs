@@ -9,17 +9,35 @@
 //! - keeps the **pass ledger** of the positions it issued: a pass (of position `p`, at shard
 //!   `p mod K`) is claimed before its purchase is forwarded to the origin, and the origin's
 //!   answer is stored, so a replayed pass gets the stored answer without reaching the origin
-//!   and two concurrent uses cannot both go through.
+//!   and two concurrent uses cannot both go through;
+//! - keeps the **card holds** of its positions (see [`crate::holds`]) and releases every hold
+//!   that does not buy, from its alarm: when the sale sells out (it asks the origin every
+//!   `HOLD_SWEEP_SECS` while it has holds open), when the ticket and the last pass it could earn
+//!   have expired, or when the hold reaches `HOLD_MAX_AGE_SECS`, whichever comes first. A
+//!   hold whose pass is being used to buy is left alone until that purchase is answered. It
+//!   releases at most `HOLD_RELEASE_RATE / QUEUE_SHARD_COUNT` holds per second, so the
+//!   processor's rate limit is respected; a release the processor does not answer is tried
+//!   again on the next round. The buyer's tab need not be open for any of this.
 //!
 //! The worker talks to it with small JSON messages (see [`ShardRequest`]).
 
 use std::cell::Cell;
 
+use herdgate_core::wire::{HoldState, SaleStatus};
+use herdgate_core::SaleId;
+use herdgate_pay::{PaymentGateway, Release};
 use serde::{Deserialize, Serialize};
-use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
+use worker::{durable_object, DurableObject, Env, ListOptions, Request, Response, Result, State};
+
+use crate::config;
 
 /// A claim older than this is taken as abandoned (the worker that made it died).
 const CLAIM_TIMEOUT_MS: u64 = 30_000;
+
+/// An alarm for unix ms `at`, as an offset from `now`.
+fn alarm_offset(at: u64, now: u64) -> i64 {
+    i64::try_from(at.saturating_sub(now)).unwrap_or(i64::MAX)
+}
 
 /// What the worker asks a shard.
 #[derive(Debug, Serialize, Deserialize)]
@@ -40,6 +58,9 @@ pub enum ShardRequest {
     Claim {
         /// The pass id.
         pass: String,
+        /// The pass's position: its card hold is not released while the claim stands.
+        #[serde(default)]
+        position: Option<u64>,
     },
     /// Store the origin's answer to pass `pass`'s purchase.
     Complete {
@@ -49,6 +70,23 @@ pub enum ShardRequest {
         status: u16,
         /// The origin's body.
         body: String,
+        /// The pass's position: a 2xx marks its card hold charged.
+        #[serde(default)]
+        position: Option<u64>,
+    },
+    /// Register the card hold of `position` (replacing an earlier one, which is released).
+    Hold {
+        /// The sale (the shard asks the origin whether it sold out).
+        sale: String,
+        /// The queue position.
+        position: u64,
+        /// The hold.
+        record: HoldRecord,
+    },
+    /// Where the card hold of `position` stands.
+    HoldState {
+        /// The queue position.
+        position: u64,
     },
     /// Remember that pass `pass` was offered from a client it was not issued to.
     Taint {
@@ -88,8 +126,70 @@ pub enum ShardResponse {
         /// The origin's body.
         body: String,
     },
+    /// The card hold of a position, if it has one.
+    HoldState {
+        /// The hold.
+        record: Option<HoldRecord>,
+    },
     /// Done.
     Ok,
+}
+
+/// A card hold, as its shard keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HoldRecord {
+    /// The PaymentIntent id.
+    pub intent: String,
+    /// The visitor.
+    pub visitor: String,
+    /// The amount held, minor units.
+    pub amount: u64,
+    /// ISO 4217, lower case.
+    pub currency: String,
+    /// When it was authorised, unix ms.
+    pub authorised_ms: u64,
+    /// When it is released at the latest if it does not buy, unix ms.
+    pub release_by_ms: u64,
+    /// Where it stands.
+    pub state: HoldState,
+    /// A purchase with its pass is under way until then, unix ms: not released before.
+    #[serde(default)]
+    pub claimed_until_ms: u64,
+    /// Its entry in the release schedule (empty once it is charged or released).
+    #[serde(default)]
+    pub due_key: String,
+}
+
+/// What a release-schedule entry names.
+#[derive(Debug, PartialEq, Eq)]
+enum Due {
+    /// The current hold of a position.
+    Position(u64),
+    /// A hold replaced by a newer one of the same position.
+    Replaced(String),
+}
+
+impl Due {
+    /// The schedule key for this entry falling due at unix ms `at`: keys list in the order
+    /// they fall due, and name what falls due, so the schedule is read from its keys alone.
+    fn key(&self, at: u64) -> String {
+        match self {
+            Due::Position(p) => format!("d:{at:015}:p{p}"),
+            Due::Replaced(intent) => format!("d:{at:015}:x{intent}"),
+        }
+    }
+
+    /// When and what, from a schedule key.
+    fn parse(key: &str) -> Option<(u64, Due)> {
+        let at = key.get(2..17)?.parse().ok()?;
+        let what = key.get(18..)?;
+        let due = match what.split_at_checked(1)? {
+            ("p", p) => Due::Position(p.parse().ok()?),
+            ("x", intent) => Due::Replaced(intent.to_owned()),
+            _ => return None,
+        };
+        Some((at, due))
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -110,16 +210,23 @@ mod object {
     #[durable_object]
     pub struct QueueShard {
         state: State,
+        env: Env,
         /// How many positions this shard has handed out (cached from storage).
         joined: Cell<Option<u64>>,
     }
 
     impl DurableObject for QueueShard {
-        fn new(state: State, _env: Env) -> Self {
+        fn new(state: State, env: Env) -> Self {
             QueueShard {
                 state,
+                env,
                 joined: Cell::new(None),
             }
+        }
+
+        async fn alarm(&self) -> Result<Response> {
+            self.sweep().await?;
+            Response::ok("swept")
         }
 
         async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -131,14 +238,43 @@ mod object {
                     shard,
                     shards,
                 } => self.join(&challenge, expires_at, shard, shards).await?,
-                ShardRequest::Claim { pass } => self.claim(&pass).await?,
-                ShardRequest::Complete { pass, status, body } => {
+                ShardRequest::Claim { pass, position } => {
+                    let answer = self.claim(&pass).await?;
+                    if let (ShardResponse::Claimed { .. }, Some(p)) = (&answer, position) {
+                        self.hold_claimed(p).await?;
+                    }
+                    answer
+                }
+                ShardRequest::Complete {
+                    pass,
+                    status,
+                    body,
+                    position,
+                } => {
                     self.state
                         .storage()
                         .put(&format!("p:{pass}"), LedgerEntry::Done { status, body })
                         .await?;
+                    if let (true, Some(p)) = ((200..300).contains(&status), position) {
+                        self.hold_charged(p).await?;
+                    }
                     ShardResponse::Ok
                 }
+                ShardRequest::Hold {
+                    sale,
+                    position,
+                    record,
+                } => {
+                    self.register_hold(&sale, position, record).await?;
+                    ShardResponse::Ok
+                }
+                ShardRequest::HoldState { position } => ShardResponse::HoldState {
+                    record: self
+                        .state
+                        .storage()
+                        .get::<HoldRecord>(&format!("h:{position}"))
+                        .await?,
+                },
                 ShardRequest::Taint { pass } => {
                     self.state.storage().put(&format!("t:{pass}"), true).await?;
                     ShardResponse::Ok
@@ -178,6 +314,164 @@ mod object {
             Ok(ShardResponse::Joined { position })
         }
 
+        async fn register_hold(
+            &self,
+            sale: &str,
+            position: u64,
+            mut record: HoldRecord,
+        ) -> Result<()> {
+            let storage = self.state.storage();
+            let key = format!("h:{position}");
+            let now = worker::Date::now().as_millis();
+            if let Some(old) = storage.get::<HoldRecord>(&key).await? {
+                if old.intent == record.intent {
+                    return Ok(());
+                }
+                if !old.due_key.is_empty() {
+                    storage.delete(&old.due_key).await?;
+                }
+                if old.state == HoldState::OnHold {
+                    // Replaced by a new card: released on the next round.
+                    storage.put(&Due::Replaced(old.intent).key(now), 1).await?;
+                }
+            }
+            record.due_key = Due::Position(position).key(record.release_by_ms);
+            storage.put(&record.due_key, 1).await?;
+            storage.put(&key, &record).await?;
+            storage.put("sale", sale).await?;
+            let cfg = config::get(&self.env).map_err(worker::Error::RustError)?;
+            let next = now + cfg.hold_sweep_secs * 1000;
+            match storage.get_alarm().await? {
+                Some(at) if (at as u64) <= next => {}
+                _ => storage.set_alarm(alarm_offset(next, now)).await?,
+            }
+            Ok(())
+        }
+
+        async fn hold_claimed(&self, position: u64) -> Result<()> {
+            let storage = self.state.storage();
+            let key = format!("h:{position}");
+            if let Some(mut rec) = storage.get::<HoldRecord>(&key).await? {
+                rec.claimed_until_ms = worker::Date::now().as_millis() + CLAIM_TIMEOUT_MS;
+                storage.put(&key, &rec).await?;
+            }
+            Ok(())
+        }
+
+        async fn hold_charged(&self, position: u64) -> Result<()> {
+            let storage = self.state.storage();
+            let key = format!("h:{position}");
+            if let Some(mut rec) = storage.get::<HoldRecord>(&key).await? {
+                if !rec.due_key.is_empty() {
+                    storage.delete(&rec.due_key).await?;
+                }
+                rec.due_key = String::new();
+                rec.state = HoldState::Charged;
+                storage.put(&key, &rec).await?;
+            }
+            Ok(())
+        }
+
+        /// One round of releasing holds (see the module documentation).
+        async fn sweep(&self) -> Result<()> {
+            let storage = self.state.storage();
+            let cfg = config::get(&self.env).map_err(worker::Error::RustError)?;
+            let Some(gateway) = crate::holds::gateway(&cfg) else {
+                return Ok(());
+            };
+            let now = worker::Date::now().as_millis();
+            let sale_over = match storage.get::<String>("sale").await? {
+                Some(sale) => match SaleId::parse(&sale) {
+                    Ok(sale) => match crate::cache::sale(&cfg, &sale, now).await {
+                        Ok(Some(state)) => state.status == SaleStatus::SoldOut,
+                        Ok(None) => true,
+                        Err(_) => false,
+                    },
+                    Err(_) => false,
+                },
+                None => false,
+            };
+            let per_round = (cfg.hold_release_rate / cfg.shards.max(1)).clamp(1, 100) as usize;
+            let listed = storage
+                .list_with_options(ListOptions::new().prefix("d:").limit(per_round + 1))
+                .await?;
+            let mut attempted = 0usize;
+            let mut more = false;
+            let mut next_due: Option<u64> = None;
+            for key in listed.keys() {
+                let Some(key) = key?.as_string() else {
+                    continue;
+                };
+                let Some((at, due)) = Due::parse(&key) else {
+                    storage.delete(&key).await?;
+                    continue;
+                };
+                if !sale_over && at > now {
+                    next_due = Some(at);
+                    break;
+                }
+                if attempted == per_round {
+                    more = true;
+                    break;
+                }
+                attempted += 1;
+                match due {
+                    Due::Replaced(intent) => {
+                        let key_id = format!("hg-release-{intent}");
+                        match gateway.release(&intent, &key_id).await {
+                            Ok(_) => {
+                                storage.delete(&key).await?;
+                            }
+                            Err(e) => worker::console_error!("releasing a hold failed: {e}"),
+                        }
+                    }
+                    Due::Position(position) => {
+                        let hkey = format!("h:{position}");
+                        let Some(mut rec) = storage.get::<HoldRecord>(&hkey).await? else {
+                            storage.delete(&key).await?;
+                            continue;
+                        };
+                        if rec.claimed_until_ms > now {
+                            // A purchase is under way: look again when its claim lapses.
+                            storage.delete(&key).await?;
+                            rec.due_key = Due::Position(position).key(rec.claimed_until_ms);
+                            storage.put(&rec.due_key, 1).await?;
+                            storage.put(&hkey, &rec).await?;
+                            continue;
+                        }
+                        let key_id = format!("hg-release-{}", rec.intent);
+                        match gateway.release(&rec.intent, &key_id).await {
+                            Ok(outcome) => {
+                                rec.state = match outcome {
+                                    Release::Released => HoldState::Released,
+                                    Release::Captured => HoldState::Charged,
+                                };
+                                rec.due_key = String::new();
+                                storage.delete(&key).await?;
+                                storage.put(&hkey, &rec).await?;
+                            }
+                            Err(e) => worker::console_error!("releasing a hold failed: {e}"),
+                        }
+                    }
+                }
+            }
+            let next = if more {
+                Some(now + 1000)
+            } else if sale_over && attempted > 0 {
+                // Failed releases stay scheduled; try again in a second.
+                Some(now + 1000)
+            } else if attempted > 0 || next_due.is_some() {
+                let poll = now + cfg.hold_sweep_secs * 1000;
+                Some(next_due.map_or(poll, |d| d.min(poll)))
+            } else {
+                None
+            };
+            if let Some(at) = next {
+                storage.set_alarm(alarm_offset(at, now)).await?;
+            }
+            Ok(())
+        }
+
         async fn claim(&self, pass: &str) -> Result<ShardResponse> {
             let storage = self.state.storage();
             let key = format!("p:{pass}");
@@ -201,5 +495,24 @@ mod object {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Due;
+
+    #[test]
+    fn schedule_keys_sort_by_time_and_name_what_falls_due() {
+        let a = Due::Position(17).key(1_700_000_000_000);
+        let b = Due::Replaced("pi_abc_1".into()).key(1_700_000_000_001);
+        assert!(a < b);
+        assert_eq!(Due::parse(&a), Some((1_700_000_000_000, Due::Position(17))));
+        assert_eq!(
+            Due::parse(&b),
+            Some((1_700_000_000_001, Due::Replaced("pi_abc_1".into())))
+        );
+        assert_eq!(Due::parse("d:12:p1"), None);
+        assert_eq!(Due::parse("d:001700000000000:q1"), None);
     }
 }

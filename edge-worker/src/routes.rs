@@ -6,6 +6,7 @@
 //! | `POST` | `/api/v1/sales/{sale}/challenge` | a proof-of-work challenge bound to this client |
 //! | `POST` | `/api/v1/sales/{sale}/join` | `{challenge, nonce}` → a queue ticket (JSON and cookie) |
 //! | `GET` | `/api/v1/sales/{sale}/status` | queued / paused / admitted (with a pass) / sold out |
+//! | `POST`, `GET` | `/api/v1/sales/{sale}/hold` | put a card on hold for this place in line; where the hold stands (see [`crate::holds`]) |
 //! | `POST` | `/api/v1/sales/{sale}/purchase` | forwarded to the origin only with a valid pass |
 //! | `GET` | `/api/v1/sales/{sale}` | the sale's public state, as this edge sees it |
 //! | `GET`, `POST` | `/admin/v1/sales/{sale}/control` | read, pause, resume, set the admission rate (admin token) |
@@ -37,12 +38,13 @@ use crate::limits::{LimitRequest, LimitResponse};
 use crate::page::{self, Lane};
 use crate::queue::{ShardRequest, ShardResponse};
 
-type Outcome = std::result::Result<Response, Refusal>;
+/// A handler's answer.
+pub(crate) type Outcome = std::result::Result<Response, Refusal>;
 /// A request body, read by [`handle`] before routing.
-type Body = std::result::Result<Vec<u8>, Refusal>;
+pub(crate) type Body = std::result::Result<Vec<u8>, Refusal>;
 
 /// Seconds of clock skew tolerated between edge locations on tickets and passes.
-const LEEWAY_SECS: u64 = 5;
+pub(crate) const LEEWAY_SECS: u64 = 5;
 
 /// Routes one request.
 pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
@@ -90,6 +92,12 @@ pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
         (Method::Get, ["api", "v1", "sales", sale, "status"]) => {
             status(req, &env, &cfg, sale).await
         }
+        (Method::Post, ["api", "v1", "sales", sale, "hold"]) => {
+            crate::holds::place(req, body, &env, &cfg, sale).await
+        }
+        (Method::Get, ["api", "v1", "sales", sale, "hold"]) => {
+            crate::holds::show(req, &env, &cfg, sale).await
+        }
         (Method::Post, ["api", "v1", "sales", sale, "purchase"]) => {
             purchase(req, body, &env, &cfg, sale).await
         }
@@ -109,21 +117,21 @@ pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
     }
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     worker::Date::now().as_millis()
 }
 
-fn sale_id(raw: &str) -> std::result::Result<SaleId, Refusal> {
+pub(crate) fn sale_id(raw: &str) -> std::result::Result<SaleId, Refusal> {
     SaleId::parse(raw).map_err(|_| Refusal(ErrorCode::InvalidSaleId))
 }
 
-fn internal<E: std::fmt::Display>(e: E) -> Refusal {
+pub(crate) fn internal<E: std::fmt::Display>(e: E) -> Refusal {
     worker::console_error!("internal error: {e}");
     Refusal(ErrorCode::Internal)
 }
 
 /// The sale's state, or a refusal if it does not exist.
-async fn known_sale(
+pub(crate) async fn known_sale(
     cfg: &Config,
     sale: &SaleId,
     now: u64,
@@ -242,7 +250,7 @@ async fn limiter_call(
     cache::call_object(env, "JOIN_LIMITS", &format!("{sale}:{shard}"), request).await
 }
 
-async fn shard_call(
+pub(crate) async fn shard_call(
     env: &Env,
     sale: &SaleId,
     shard: u32,
@@ -252,6 +260,11 @@ async fn shard_call(
 }
 
 /// The shard (of `shards`) a hex string belongs to: a challenge id, or a network digest.
+/// The queue shard that issued `position` (and keeps its pass ledger and card hold).
+pub(crate) fn shard_of_position(cfg: &Config, position: u64) -> std::result::Result<u32, Refusal> {
+    u32::try_from(position % u64::from(cfg.shards.max(1))).map_err(internal)
+}
+
 fn shard_of_hex(id: &str, shards: u32) -> u32 {
     let head = id
         .get(..8)
@@ -286,7 +299,7 @@ async fn join(req: Request, body: Body, env: &Env, cfg: &Config, raw: &str) -> O
         return Err(Refusal(ErrorCode::PowInsufficient));
     }
     let (ticket_claims, ticket) = enqueue(env, cfg, claims, now).await?;
-    let status = queue_status(env, cfg, &ticket_claims, &ticket, now).await?;
+    let status = queue_status(env, cfg, &ticket_claims, now).await?;
     let body = JoinResponse {
         ticket: ticket.clone(),
         visitor: ticket_claims.visitor,
@@ -369,12 +382,14 @@ async fn enqueue(
         exp: now_s + cfg.ticket_ttl_secs,
         net: claims.net,
         dev: claims.dev,
+        hold: String::new(),
+        hat: 0,
     };
     let ticket = cfg.ticket_keys.sign(&ticket_claims);
     Ok((ticket_claims, ticket))
 }
 
-fn set_pass_cookie(
+pub(crate) fn set_pass_cookie(
     resp: &mut Response,
     req: &Request,
     cfg: &Config,
@@ -426,7 +441,7 @@ fn same_client(req: &Request, cfg: &Config, client: &str) -> std::result::Result
 }
 
 /// Verifies the request's queue ticket for `sale`, bound to this client.
-fn verified_ticket(
+pub(crate) fn verified_ticket(
     req: &Request,
     cfg: &Config,
     sale: &SaleId,
@@ -447,11 +462,10 @@ fn verified_ticket(
 
 /// Where the ticket's holder stands, from the ticket and the isolate's cached sale state and
 /// control: no Durable Object and no origin request while the copies are fresh.
-async fn queue_status(
+pub(crate) async fn queue_status(
     env: &Env,
     cfg: &Config,
     ticket: &TicketClaims,
-    ticket_token: &str,
     now: u64,
 ) -> std::result::Result<QueueStatus, Refusal> {
     let state = known_sale(cfg, &ticket.sale, now).await?;
@@ -462,7 +476,7 @@ async fn queue_status(
     let schedule = control.schedule;
     let position = ticket.position;
     if schedule.is_admitted(position, now) {
-        let pass = issue_pass(cfg, ticket, ticket_token, now);
+        let pass = issue_pass(cfg, ticket, now);
         return Ok(QueueStatus::Admitted {
             position,
             pass_expires_at: pass.exp,
@@ -495,17 +509,21 @@ async fn queue_status(
     })
 }
 
-/// The pass of an admitted ticket. Its id is derived from the ticket, so every pass a ticket
-/// ever gets shares one id and buys at most once; it is valid from the start of the current
+/// The pass of an admitted ticket. Its id is derived from the ticket's sale and visitor (unique
+/// to the ticket, and kept when the ticket is re-signed to carry a card hold), so every pass a
+/// ticket ever gets shares one id and buys at most once; it is valid from the start of the current
 /// time slice for `PASS_TTL_SECS`. It records when it was issued (`adm`, unix ms), so the
 /// audit can tell a person's purchase from a machine's by how soon it followed.
-fn issue_pass(cfg: &Config, ticket: &TicketClaims, ticket_token: &str, now: u64) -> PassClaims {
+fn issue_pass(cfg: &Config, ticket: &TicketClaims, now: u64) -> PassClaims {
     let slice = slice_of(now, cfg.slice_secs * 1000);
     let nbf = slice * cfg.slice_secs;
     PassClaims {
         sale: ticket.sale.clone(),
         visitor: ticket.visitor.clone(),
-        id: http::derived_id("herdgate/pass-id/v1", ticket_token),
+        id: http::derived_id(
+            "herdgate/pass-id/v2",
+            &format!("{}/{}", ticket.sale, ticket.visitor),
+        ),
         position: ticket.position,
         client: ticket.client.clone(),
         slice,
@@ -518,14 +536,16 @@ fn issue_pass(cfg: &Config, ticket: &TicketClaims, ticket_token: &str, now: u64)
         adm: now_ms().max(now),
         rcv: 0,
         shr: false,
+        hold: ticket.hold.clone(),
+        hat: ticket.hat,
     }
 }
 
 async fn status(req: Request, env: &Env, cfg: &Config, raw: &str) -> Outcome {
     let sale = sale_id(raw)?;
     let now = now_ms();
-    let (ticket, token) = verified_ticket(&req, cfg, &sale, now)?;
-    let status = queue_status(env, cfg, &ticket, &token, now).await?;
+    let (ticket, _) = verified_ticket(&req, cfg, &sale, now)?;
+    let status = queue_status(env, cfg, &ticket, now).await?;
     let mut resp = http::json(&status, 200).map_err(internal)?;
     set_pass_cookie(&mut resp, &req, cfg, &sale, &status)?;
     Ok(resp)
@@ -589,7 +609,7 @@ async fn settle(
     // Verified without the client check first, so a pass offered from another client can be
     // remembered as shared (the audit scores it) before it is refused.
     let (pass, _) = verified_pass_any_client(req, cfg, &sale, now)?;
-    let shard = u32::try_from(pass.position % u64::from(cfg.shards)).map_err(internal)?;
+    let shard = shard_of_position(cfg, pass.position)?;
     if let Err(refusal) = same_client(req, cfg, &pass.client) {
         let taint = ShardRequest::Taint {
             pass: pass.id.clone(),
@@ -601,6 +621,10 @@ async fn settle(
     if state.status == SaleStatus::SoldOut {
         return Err(Refusal(ErrorCode::SoldOut));
     }
+    if !pass.hold.is_empty() && pass.hat + cfg.hold_max_age_secs <= now / 1000 {
+        // Released (or about to be) by its shard: not worth a round trip to the origin.
+        return Err(Refusal(ErrorCode::HoldExpired));
+    }
 
     let shared = match shard_call(
         env,
@@ -608,6 +632,7 @@ async fn settle(
         shard,
         &ShardRequest::Claim {
             pass: pass.id.clone(),
+            position: Some(pass.position),
         },
     )
     .await?
@@ -633,14 +658,16 @@ async fn settle(
             return Err(refusal);
         }
     };
-    if status >= 500 {
-        // Not a decision: let the buyer retry with the same pass.
+    if status >= 500 || status == 402 {
+        // Not a decision (5xx), or a payment to put right with a new card hold (402): let the
+        // buyer retry with the same pass.
         release(env, &sale, shard, &pass.id).await;
     } else {
         let done = ShardRequest::Complete {
             pass: pass.id.clone(),
             status,
             body: text.clone(),
+            position: Some(pass.position),
         };
         shard_call(env, &sale, shard, &done).await?;
     }
@@ -747,7 +774,7 @@ async fn gated(req: Request, env: &Env, cfg: &Rc<Config>, raw: &str) -> Outcome 
     }
     let state = known_sale(cfg, &sale, now).await?;
     let status = match verified_ticket(&req, cfg, &sale, now) {
-        Ok((ticket, token)) => Some(queue_status(env, cfg, &ticket, &token, now).await?),
+        Ok((ticket, _)) => Some(queue_status(env, cfg, &ticket, now).await?),
         Err(_) => None,
     };
     let accept = req
@@ -770,7 +797,13 @@ async fn gated(req: Request, env: &Env, cfg: &Rc<Config>, raw: &str) -> Outcome 
     }
     let t = language(&req);
     html(
-        page::room(t, &cfg.brand, &sale, &lane_url(&req, &sale)),
+        page::room(
+            t,
+            &cfg.brand,
+            &sale,
+            &lane_url(&req, &sale),
+            cfg.payments.is_some(),
+        ),
         200,
     )
 }
@@ -978,7 +1011,7 @@ async fn lane(req: Request, env: &Env, cfg: &Config, raw: &str, t: &Strings) -> 
             }
         },
     };
-    let status = queue_status(env, cfg, &ticket, &token, now).await?;
+    let status = queue_status(env, cfg, &ticket, now).await?;
     let refresh = |ms: u64| Some(ms.div_ceil(1000).max(cfg.nojs_refresh_secs));
     let mut resp = match &status {
         QueueStatus::Queued {

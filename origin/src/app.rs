@@ -31,8 +31,9 @@ use tokio::sync::Semaphore;
 use crate::config::AdminToken;
 use crate::error::{ApiError, Outcome};
 use crate::metrics::Metrics;
+use crate::payments::{Payments, Settlement};
 use crate::soldout::SoldOutBoard;
-use crate::store::{PurchaseOutcome, Store};
+use crate::store::{Payment, PurchaseOutcome, Store};
 
 /// The most stock a sale may hold: Lua numbers are doubles, exact up to 2^53.
 pub const MAX_STOCK: u64 = 1_000_000_000_000_000;
@@ -55,6 +56,7 @@ pub(crate) struct Inner {
     leeway_secs: u64,
     max_body_bytes: usize,
     pub(crate) events_channel: String,
+    pub(crate) payments: Option<Arc<Payments>>,
 }
 
 /// The parts an [`AppState`] is built from.
@@ -77,6 +79,8 @@ pub struct Parts {
     pub events_channel: String,
     /// Whether this origin is subscribed to the events channel.
     pub subscribed: Arc<AtomicBool>,
+    /// Card holds, if configured.
+    pub payments: Option<Arc<Payments>>,
 }
 
 impl AppState {
@@ -95,6 +99,7 @@ impl AppState {
                 leeway_secs: p.leeway_secs,
                 max_body_bytes: p.max_body_bytes,
                 events_channel: p.events_channel,
+                payments: p.payments,
             }),
         }
     }
@@ -200,11 +205,25 @@ async fn purchase(
         return Err(ApiError(ErrorCode::PassInvalidClaims));
     }
     let facts = recorded_facts(&pass)?;
+    // A hold is only captured by an origin that holds the payments key; without one the sale's
+    // price makes the purchase script refuse with `hold_required`.
+    let hold = match &app.payments {
+        Some(payments) if !pass.hold.is_empty() => {
+            if !herdgate_pay::is_intent_id(&pass.hold) {
+                return Err(ApiError(ErrorCode::PassInvalidClaims));
+            }
+            if pass.hat.saturating_add(payments.hold_max_age_secs) <= now_ms / 1000 {
+                return Err(ApiError(ErrorCode::HoldExpired));
+            }
+            pass.hold.as_str()
+        }
+        _ => "",
+    };
 
     // The sold-out fast path: no Redis round trip.
     if let Some(sold_out) = app.board.get(&sale) {
         return match sold_out.order_of(&pass.visitor) {
-            Some(order) => Ok(order_response(false, order.clone(), 0)),
+            Some(order) => Ok(order_response(false, order.clone(), 0, None)),
             None => Err(ApiError(ErrorCode::SoldOut)),
         };
     }
@@ -219,19 +238,32 @@ async fn purchase(
             now_ms,
             &app.events_channel,
             &facts,
+            hold,
         )
         .await?;
     match outcome {
-        PurchaseOutcome::Created { order, remaining } => {
+        PurchaseOutcome::Created {
+            order,
+            remaining,
+            payment,
+        } => {
             app.metrics.set_stock(sale.as_str(), remaining);
+            let charged = charge(app, &sale, &pass, payment).await?;
             if remaining == 0 {
                 app.board.sold_out(&sale, &app.store);
             }
-            Ok(order_response(true, order, remaining))
+            Ok(order_response(true, order, remaining, charged))
         }
-        PurchaseOutcome::Existing { order, remaining } => {
-            Ok(order_response(false, order, remaining))
+        PurchaseOutcome::Existing {
+            order,
+            remaining,
+            payment,
+        } => {
+            let charged = charge(app, &sale, &pass, payment).await?;
+            Ok(order_response(false, order, remaining, charged))
         }
+        PurchaseOutcome::HoldRequired => Err(ApiError(ErrorCode::HoldRequired)),
+        PurchaseOutcome::HoldDead => Err(ApiError(ErrorCode::PaymentFailed)),
         PurchaseOutcome::SoldOut => {
             app.board.sold_out(&sale, &app.store);
             Err(ApiError(ErrorCode::SoldOut))
@@ -241,6 +273,40 @@ async fn purchase(
         PurchaseOutcome::Cancelled => Err(ApiError(ErrorCode::OrderCancelled)),
         PurchaseOutcome::NotOpen => Err(ApiError(ErrorCode::SaleNotOpen)),
         PurchaseOutcome::OverLimit => Err(ApiError(ErrorCode::OverLimit)),
+    }
+}
+
+/// Captures the order's payment if it is pending. `Ok(None)`: the order has no payment.
+async fn charge(
+    app: &Inner,
+    sale: &SaleId,
+    pass: &PassClaims,
+    payment: Option<Payment>,
+) -> Result<Option<herdgate_core::wire::Charge>, ApiError> {
+    let Some(payment) = payment else {
+        return Ok(None);
+    };
+    let Some(payments) = &app.payments else {
+        // Recorded by an origin with payments on; this one cannot capture.
+        return Err(ApiError(ErrorCode::PaymentUnavailable));
+    };
+    match payments
+        .settle(
+            &app.store,
+            sale,
+            &pass.visitor,
+            &payment,
+            &app.events_channel,
+        )
+        .await?
+    {
+        Settlement::Charged(p) => Ok(Some(herdgate_core::wire::Charge {
+            amount: p.amount,
+            currency: p.currency,
+            hold: p.intent,
+        })),
+        Settlement::Released => Err(ApiError(ErrorCode::PaymentFailed)),
+        Settlement::Unanswered => Err(ApiError(ErrorCode::PaymentUnavailable)),
     }
 }
 
@@ -262,7 +328,12 @@ fn recorded_facts(pass: &PassClaims) -> Result<String, ApiError> {
     .map_err(|_| ApiError(ErrorCode::Internal))
 }
 
-fn order_response(created: bool, order: herdgate_core::wire::Order, remaining: u64) -> Response {
+fn order_response(
+    created: bool,
+    order: herdgate_core::wire::Order,
+    remaining: u64,
+    charged: Option<herdgate_core::wire::Charge>,
+) -> Response {
     let (status, outcome) = if created {
         (StatusCode::CREATED, "created")
     } else {
@@ -272,6 +343,7 @@ fn order_response(created: bool, order: herdgate_core::wire::Order, remaining: u
         created,
         order,
         remaining,
+        charged,
     };
     let mut response = (status, Json(body)).into_response();
     response
@@ -342,6 +414,7 @@ impl Default for SaleConfigBody {
             per_visitor_limit: 0,
             starts_at_ms: 0,
             admission_rate: 0,
+            price: None,
         })
     }
 }
@@ -356,7 +429,14 @@ async fn upsert_sale(
     require_admin(app, &headers)?;
     let sale = sale_id(path)?;
     let SaleConfigBody(config) = json_body(body, false)?;
-    if config.stock > MAX_STOCK || config.per_visitor_limit == 0 || config.admission_rate == 0 {
+    let price_ok = config.price.as_ref().is_none_or(|p| {
+        p.is_valid() && p.times(config.per_visitor_limit) <= herdgate_core::wire::Price::MAX_AMOUNT
+    });
+    if config.stock > MAX_STOCK
+        || config.per_visitor_limit == 0
+        || config.admission_rate == 0
+        || !price_ok
+    {
         return Err(ApiError(ErrorCode::InvalidSaleConfig));
     }
     let created = app

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use herdgate_core::Keyring;
+use herdgate_pay::StripeConfig;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -70,12 +71,72 @@ pub struct Config {
         default_value = "herdgate:sale-events"
     )]
     pub events_channel: String,
+
+    /// Secret key (`sk_...` or a restricted `rk_...`) of the Stripe-compatible payments API.
+    /// Setting it turns card holds on: purchases in a sale with a price capture the hold the
+    /// edge took while the buyer queued. Use the same account as the edge's `STRIPE_SECRET_KEY`.
+    #[arg(long, env = "HERDGATE_STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: Option<StripeKey>,
+
+    /// Base URL of the payments API.
+    #[arg(
+        long,
+        env = "HERDGATE_STRIPE_API_BASE",
+        default_value = "https://api.stripe.com"
+    )]
+    pub stripe_api_base: StripeBase,
+
+    /// A hold authorised longer ago than this is not captured (the buyer is asked for a new
+    /// one); keep it below the card networks' authorisation window (7 days for most online
+    /// card payments) and equal to the edge's `HOLD_MAX_AGE_SECS`.
+    #[arg(long, env = "HERDGATE_HOLD_MAX_AGE_SECS", default_value_t = 518_400)]
+    pub hold_max_age_secs: u64,
+
+    /// Time limit of one call to the payments API, in milliseconds.
+    #[arg(long, env = "HERDGATE_PAYMENT_TIMEOUT_MS", default_value_t = 10_000)]
+    pub payment_timeout_ms: u64,
+}
+
+/// A payments API secret key, checked at start-up. `Debug` is redacted.
+#[derive(Clone)]
+pub struct StripeKey(String);
+
+impl std::str::FromStr for StripeKey {
+    type Err = herdgate_pay::ConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        StripeConfig::new("https://api.stripe.com", s)?;
+        Ok(StripeKey(s.trim().to_owned()))
+    }
+}
+
+impl fmt::Debug for StripeKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StripeKey(<redacted>)")
+    }
+}
+
+/// A payments API base URL, checked at start-up.
+#[derive(Clone, Debug)]
+pub struct StripeBase(String);
+
+impl std::str::FromStr for StripeBase {
+    type Err = herdgate_pay::ConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        StripeConfig::new(s, "sk_placeholder")?;
+        Ok(StripeBase(s.to_owned()))
+    }
 }
 
 impl Config {
     /// The Redis command timeout.
     pub fn redis_timeout(&self) -> Duration {
         Duration::from_millis(self.redis_timeout_ms.max(1))
+    }
+
+    /// The payments API, if a secret key is configured.
+    pub fn stripe(&self) -> Option<StripeConfig> {
+        let key = self.stripe_secret_key.as_ref()?;
+        StripeConfig::new(&self.stripe_api_base.0, &key.0).ok()
     }
 }
 
@@ -145,6 +206,19 @@ mod tests {
         assert!(!c.admin_token.matches("correct horse battery stapl"));
         let shown = format!("{c:?}");
         assert!(!shown.contains("horse"), "{shown}");
+        assert!(c.stripe().is_none());
+        let with_key = Config::try_parse_from([
+            "herdgate-origin",
+            "--pass-keys",
+            KEYS,
+            "--admin-token",
+            "correct horse battery staple",
+            "--stripe-secret-key",
+            "sk_test_hunter2hunter2",
+        ])
+        .unwrap();
+        assert!(with_key.stripe().is_some());
+        assert!(!format!("{with_key:?}").contains("hunter2"));
         assert!(!shown.contains("AAECAwQF"), "{shown}");
     }
 

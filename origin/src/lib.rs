@@ -11,6 +11,7 @@
 //! - [`store`]: Redis, driven only through the scripts in `lua/`.
 //! - [`soldout`]: the sold-out memory and the pub/sub listener that keeps it current.
 //! - [`metrics`]: Prometheus metrics.
+//! - [`payments`]: capturing the card hold of an order, and giving the item back when that fails.
 //! - [`error`]: refusals as HTTP responses.
 //!
 //! [`run`] serves on a listener until a shutdown future resolves; `main.rs` only parses
@@ -21,6 +22,7 @@ pub mod audit;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod payments;
 pub mod soldout;
 pub mod store;
 
@@ -55,7 +57,26 @@ pub async fn run(
         Arc::clone(&board),
         config.events_channel.clone(),
     )?;
+    let payments = match config.stripe() {
+        Some(stripe) => Some(Arc::new(
+            payments::Payments::new(
+                stripe,
+                std::time::Duration::from_millis(config.payment_timeout_ms.max(1)),
+                config.hold_max_age_secs,
+            )
+            .map_err(|e| StoreError::Protocol(format!("payments client: {e}")))?,
+        )),
+        None => None,
+    };
+    let reconciler = payments.as_ref().map(|p| {
+        tokio::spawn(payments::reconcile(
+            Arc::clone(p),
+            Arc::clone(&store),
+            config.events_channel.clone(),
+        ))
+    });
     let state = AppState::new(Parts {
+        payments,
         store: Arc::clone(&store),
         board,
         keyring: config.pass_keys.0.clone(),
@@ -72,6 +93,9 @@ pub async fn run(
     let served = axum::serve(listener, app::app(state))
         .with_graceful_shutdown(shutdown)
         .await;
+    if let Some(task) = reconciler {
+        task.abort();
+    }
     events.stop().await;
     store.quit().await;
     if let Err(e) = served {

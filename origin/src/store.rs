@@ -10,6 +10,8 @@
 //! | `hg:{<sale>}:log` | stream | one entry per order (and per cancellation), for downstream consumers |
 //! | `hg:{<sale>}:facts` | hash | visitor → what the audit needs (client, network, device digests; admission time) |
 //! | `hg:{<sale>}:cancelled` | hash | visitor → an order the audit cancelled |
+//! | `hg:{<sale>}:payments` | hash | visitor → the order's card payment (hold, amount, pending or captured) |
+//! | `hg:{<sale>}:dead_holds` | set | holds whose capture failed: never tried again |
 //!
 //! Scripts are hashed once at start-up ([`Scripts`]), called with `EVALSHA`, and loaded again
 //! when Redis answers `NOSCRIPT` (after a restart or a `SCRIPT FLUSH`). fred multiplexes the
@@ -21,7 +23,7 @@ use std::time::Duration;
 use fred::prelude::*;
 use fred::types::scripts::Script;
 use herdgate_core::defence::OrderFacts;
-use herdgate_core::wire::{AdminSaleState, Order, SaleConfig, SaleState, SaleStatus};
+use herdgate_core::wire::{AdminSaleState, Order, Price, SaleConfig, SaleState, SaleStatus};
 use herdgate_core::{SaleId, VisitorId};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -85,6 +87,7 @@ pub struct Scripts {
     upsert_sale: Script,
     sold_out_snapshot: Script,
     cancel_orders: Script,
+    settle_payment: Script,
 }
 
 impl Scripts {
@@ -94,15 +97,17 @@ impl Scripts {
             upsert_sale: Script::from_lua(include_str!("../../lua/upsert_sale.lua")),
             sold_out_snapshot: Script::from_lua(include_str!("../../lua/sold_out_snapshot.lua")),
             cancel_orders: Script::from_lua(include_str!("../../lua/cancel_orders.lua")),
+            settle_payment: Script::from_lua(include_str!("../../lua/settle_payment.lua")),
         }
     }
 
-    fn all(&self) -> [&Script; 4] {
+    fn all(&self) -> [&Script; 5] {
         [
             &self.purchase,
             &self.upsert_sale,
             &self.sold_out_snapshot,
             &self.cancel_orders,
+            &self.settle_payment,
         ]
     }
 
@@ -126,6 +131,10 @@ pub struct SaleKeys {
     pub facts: String,
     /// `hg:{<sale>}:cancelled`
     pub cancelled: String,
+    /// `hg:{<sale>}:payments`
+    pub payments: String,
+    /// `hg:{<sale>}:dead_holds`
+    pub dead_holds: String,
 }
 
 impl SaleKeys {
@@ -138,6 +147,8 @@ impl SaleKeys {
             log: format!("hg:{{{sale}}}:log"),
             facts: format!("hg:{{{sale}}}:facts"),
             cancelled: format!("hg:{{{sale}}}:cancelled"),
+            payments: format!("hg:{{{sale}}}:payments"),
+            dead_holds: format!("hg:{{{sale}}}:dead_holds"),
         }
     }
 }
@@ -151,6 +162,8 @@ pub enum PurchaseOutcome {
         order: Order,
         /// Items left.
         remaining: u64,
+        /// Its card payment (pending), if the sale has a price.
+        payment: Option<Payment>,
     },
     /// The visitor already had this order.
     Existing {
@@ -158,7 +171,13 @@ pub enum PurchaseOutcome {
         order: Order,
         /// Items left.
         remaining: u64,
+        /// Its card payment, if the sale has a price.
+        payment: Option<Payment>,
     },
+    /// The sale has a price and the pass carries no card hold.
+    HoldRequired,
+    /// The pass's hold failed to capture before.
+    HoldDead,
     /// No such sale.
     UnknownSale,
     /// The pass bought before and that order no longer exists.
@@ -171,6 +190,45 @@ pub enum PurchaseOutcome {
     OverLimit,
     /// Not enough stock; nothing changed.
     SoldOut,
+}
+
+/// An order's card payment, as `lua/purchase.lua` records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    /// The hold (PaymentIntent id).
+    pub intent: String,
+    /// The amount to capture, minor units.
+    pub amount: u64,
+    /// ISO 4217, lower case.
+    pub currency: String,
+    /// Pending (held, not captured yet) or captured.
+    pub state: PaymentState,
+    /// When it reached this state, unix ms.
+    pub at: u64,
+}
+
+/// Where an order's payment stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentState {
+    /// The order is taken and its hold not captured yet.
+    Pending,
+    /// The money is taken.
+    Captured,
+}
+
+/// What `lua/settle_payment.lua` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// The payment is recorded as captured.
+    Captured(Payment),
+    /// The order is undone; `remaining` items are left now.
+    Released {
+        /// Items left.
+        remaining: u64,
+    },
+    /// Nothing pending with this hold.
+    Nothing,
 }
 
 /// A sold-out sale, read atomically with all of its orders.
@@ -325,12 +383,22 @@ impl Store {
         now_ms: u64,
         channel: &str,
         facts: &str,
+        hold: &str,
     ) -> Result<PurchaseOutcome, StoreError> {
         let k = SaleKeys::new(sale);
         let reply = self
             .evalsha(
                 &self.scripts.purchase,
-                vec![k.sale, k.orders, k.passes, k.log, k.facts, k.cancelled],
+                vec![
+                    k.sale,
+                    k.orders,
+                    k.passes,
+                    k.log,
+                    k.facts,
+                    k.cancelled,
+                    k.payments,
+                    k.dead_holds,
+                ],
                 vec![
                     visitor.to_string(),
                     pass_id.to_owned(),
@@ -339,6 +407,7 @@ impl Store {
                     sale.to_string(),
                     channel.to_owned(),
                     facts.to_owned(),
+                    hold.to_owned(),
                 ],
             )
             .await?;
@@ -347,11 +416,15 @@ impl Store {
             "created" => PurchaseOutcome::Created {
                 order: parse_order(&text(&reply, 1)?)?,
                 remaining: int(&reply, 2)?,
+                payment: parse_payment(&text(&reply, 3)?)?,
             },
             "existing" => PurchaseOutcome::Existing {
                 order: parse_order(&text(&reply, 1)?)?,
                 remaining: int(&reply, 2)?,
+                payment: parse_payment(&text(&reply, 3)?)?,
             },
+            "hold_required" => PurchaseOutcome::HoldRequired,
+            "hold_dead" => PurchaseOutcome::HoldDead,
             "unknown_sale" => PurchaseOutcome::UnknownSale,
             "pass_spent" => PurchaseOutcome::PassSpent,
             "cancelled" => PurchaseOutcome::Cancelled,
@@ -360,6 +433,89 @@ impl Store {
             "sold_out" => PurchaseOutcome::SoldOut,
             other => return Err(StoreError::Protocol(format!("purchase returned {other:?}"))),
         })
+    }
+
+    /// Records what capturing `visitor`'s hold came to (see `lua/settle_payment.lua`):
+    /// `captured`, or not (the order is undone and its items go back to stock).
+    pub async fn settle_payment(
+        &self,
+        sale: &SaleId,
+        visitor: &VisitorId,
+        hold: &str,
+        captured: bool,
+        now_ms: u64,
+        channel: &str,
+    ) -> Result<Settled, StoreError> {
+        let k = SaleKeys::new(sale);
+        let reply = self
+            .evalsha(
+                &self.scripts.settle_payment,
+                vec![
+                    k.sale,
+                    k.orders,
+                    k.passes,
+                    k.log,
+                    k.payments,
+                    k.dead_holds,
+                    k.facts,
+                ],
+                vec![
+                    visitor.to_string(),
+                    hold.to_owned(),
+                    if captured { "captured" } else { "released" }.to_owned(),
+                    now_ms.to_string(),
+                    sale.to_string(),
+                    channel.to_owned(),
+                ],
+            )
+            .await?;
+        Ok(match text(&reply, 0)?.as_str() {
+            "captured" => match parse_payment(&text(&reply, 1)?)? {
+                Some(p) => Settled::Captured(p),
+                None => return Err(StoreError::Protocol("empty captured payment".into())),
+            },
+            "released" => Settled::Released {
+                remaining: int(&reply, 1)?,
+            },
+            "none" => Settled::Nothing,
+            other => return Err(StoreError::Protocol(format!("settle returned {other:?}"))),
+        })
+    }
+
+    /// Every payment still pending, of every sale: `(sale, visitor, payment)`. Read with
+    /// `SCAN`, for the reconciler that settles what a crashed origin left.
+    pub async fn pending_payments(&self) -> Result<Vec<(SaleId, VisitorId, Payment)>, StoreError> {
+        use futures_util::TryStreamExt;
+        let client = self.pool.next();
+        let mut keys: Vec<String> = Vec::new();
+        let mut pages = client.scan_buffered("hg:{*}:payments", Some(200), None);
+        while let Some(key) = pages.try_next().await? {
+            if let Some(k) = key.as_str() {
+                keys.push(k.to_owned());
+            }
+        }
+        let mut out = Vec::new();
+        for key in keys {
+            let Some(sale) = key
+                .strip_prefix("hg:{")
+                .and_then(|r| r.strip_suffix("}:payments"))
+                .and_then(|s| SaleId::parse(s).ok())
+            else {
+                continue;
+            };
+            let all: HashMap<String, String> = client.hgetall(&key).await?;
+            for (visitor, json) in all {
+                let (Ok(visitor), Some(payment)) =
+                    (VisitorId::parse(&visitor), parse_payment(&json)?)
+                else {
+                    continue;
+                };
+                if payment.state == PaymentState::Pending {
+                    out.push((sale.clone(), visitor, payment));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Creates or updates a sale (see `lua/upsert_sale.lua`). `Ok(None)` when the new stock is
@@ -382,6 +538,16 @@ impl Store {
                     config.admission_rate.to_string(),
                     sale.to_string(),
                     channel.to_owned(),
+                    config
+                        .price
+                        .as_ref()
+                        .map(|p| p.amount.to_string())
+                        .unwrap_or_default(),
+                    config
+                        .price
+                        .as_ref()
+                        .map(|p| p.currency.clone())
+                        .unwrap_or_default(),
                 ],
             )
             .await?;
@@ -400,7 +566,7 @@ impl Store {
         now_ms: u64,
     ) -> Result<Option<(SaleState, SaleConfig)>, StoreError> {
         let k = SaleKeys::new(sale);
-        let f: Vec<Option<u64>> = self
+        let f: Vec<Option<String>> = self
             .pool
             .next()
             .hmget(
@@ -412,14 +578,27 @@ impl Store {
                     "limit",
                     "starts_at_ms",
                     "rate",
+                    "price_amount",
+                    "price_currency",
                 ],
             )
             .await?;
-        let [Some(stock), Some(remaining), Some(sold), Some(limit), Some(starts_at_ms), Some(rate)] =
-            f[..]
+        let n = |i: usize| {
+            f.get(i)
+                .cloned()
+                .flatten()
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        let (Some(stock), Some(remaining), Some(sold), Some(limit), Some(starts_at_ms), Some(rate)) =
+            (n(0), n(1), n(2), n(3), n(4), n(5))
         else {
             return Ok(None);
         };
+        let price = match (n(6), f.get(7).cloned().flatten()) {
+            (Some(amount), Some(currency)) => Some(Price { amount, currency }),
+            _ => None,
+        };
+        let per_visitor_limit = u32::try_from(limit).unwrap_or(u32::MAX);
         let admission_rate = u32::try_from(rate).unwrap_or(u32::MAX);
         let state = SaleState {
             sale: sale.clone(),
@@ -428,12 +607,15 @@ impl Store {
             sold,
             starts_at_ms,
             admission_rate,
+            per_visitor_limit,
+            price: price.clone(),
         };
         let config = SaleConfig {
             stock,
-            per_visitor_limit: u32::try_from(limit).unwrap_or(u32::MAX),
+            per_visitor_limit,
             starts_at_ms,
             admission_rate,
+            price,
         };
         Ok(Some((state, config)))
     }
@@ -540,8 +722,13 @@ impl Store {
         let sold = int(&reply, 1)?;
         let starts_at_ms = int(&reply, 2)?;
         let rate = int(&reply, 3)?;
-        let mut orders = Vec::with_capacity((reply.len() - 4) / 2);
-        for pair in reply[4..].chunks(2) {
+        let limit = int(&reply, 4)?;
+        let price = match (text(&reply, 5)?.parse::<u64>(), text(&reply, 6)?) {
+            (Ok(amount), currency) if !currency.is_empty() => Some(Price { amount, currency }),
+            _ => None,
+        };
+        let mut orders = Vec::with_capacity(reply.len().saturating_sub(7) / 2);
+        for pair in reply.get(7..).unwrap_or_default().chunks(2) {
             let [v, o] = pair else {
                 return Err(StoreError::Protocol("odd orders hash".into()));
             };
@@ -560,6 +747,8 @@ impl Store {
                 sold,
                 starts_at_ms,
                 admission_rate: u32::try_from(rate).unwrap_or(u32::MAX),
+                per_visitor_limit: u32::try_from(limit).unwrap_or(u32::MAX),
+                price,
             },
             orders,
         })
@@ -583,6 +772,15 @@ fn int(reply: &[Value], i: usize) -> Result<u64, StoreError> {
         .get(i)
         .and_then(Value::as_u64)
         .ok_or_else(|| StoreError::Protocol(format!("missing integer at {i}")))
+}
+
+fn parse_payment(json: &str) -> Result<Option<Payment>, StoreError> {
+    if json.is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_str(json)
+        .map(Some)
+        .map_err(|e| StoreError::Protocol(format!("unreadable payment: {e}")))
 }
 
 fn parse_order(json: &str) -> Result<Order, StoreError> {

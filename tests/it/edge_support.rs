@@ -29,9 +29,14 @@ impl Stack {
 
     /// Like [`Stack::start`], with extra worker bindings (vars) on top of the defaults.
     pub async fn start_with(extra: Value) -> Result<Self> {
+        Self::start_full(extra, OriginOptions::default()).await
+    }
+
+    /// Like [`Stack::start_with`], with origin options too.
+    pub async fn start_full(extra: Value, origin_opts: OriginOptions) -> Result<Self> {
         let redis = RedisServer::start().await?;
         let keys = TestKeys::generate();
-        let origin = TestOrigin::start(&redis.url(), &keys, OriginOptions::default()).await?;
+        let origin = TestOrigin::start(&redis.url(), &keys, origin_opts).await?;
         // A keyring of its own for challenges and tickets, which only the edge holds.
         let fresh = TestKeys::generate().spec;
         let ticket_spec = format!("e1:{}", fresh.split_once(':').unwrap().1);

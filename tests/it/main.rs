@@ -16,6 +16,7 @@ mod durability;
 mod edge;
 mod herd;
 mod overload;
+mod payments;
 mod purchase;
 mod refusals;
 mod sold_out;

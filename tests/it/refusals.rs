@@ -63,6 +63,8 @@ async fn bad_passes_and_bad_requests_are_refused_and_change_nothing() {
             exp: now + 600,
             net: String::new(),
             dev: String::new(),
+            hold: String::new(),
+            hat: 0,
         });
         let unknown_kid = keyring("zz", 0x42).sign(&good);
         let future_version = valid.replacen("hg1.", "hg9.", 1);

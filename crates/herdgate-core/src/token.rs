@@ -403,6 +403,12 @@ pub struct TicketClaims {
     /// A digest of the device signals the page reported, for the audit; empty if none.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub dev: String,
+    /// The card hold (a PaymentIntent id) taken for this place in line; empty if none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hold: String,
+    /// When the hold was authorised (unix seconds); 0 without a hold.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hat: u64,
 }
 
 /// An admission pass: permission for one visitor to buy in one sale, for a short time.
@@ -445,6 +451,13 @@ pub struct PassClaims {
     /// another client (refused there): a shared pass, for the audit.
     #[serde(default, skip_serializing_if = "is_false")]
     pub shr: bool,
+    /// The card hold the ticket carried (a PaymentIntent id), captured when this pass buys;
+    /// empty if none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hold: String,
+    /// When the hold was authorised (unix seconds); 0 without a hold.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hat: u64,
 }
 
 fn is_false(v: &bool) -> bool {
@@ -518,6 +531,8 @@ mod tests {
             adm: 0,
             rcv: 0,
             shr: false,
+            hold: String::new(),
+            hat: 0,
         }
     }
 
@@ -599,6 +614,8 @@ mod tests {
             exp: 2_000,
             net: String::new(),
             dev: String::new(),
+            hold: String::new(),
+            hat: 0,
         };
         let t = r.sign(&ticket);
         assert_eq!(

@@ -21,6 +21,38 @@ pub struct SaleConfig {
     pub starts_at_ms: u64,
     /// Buyers admitted from the queue per second.
     pub admission_rate: u32,
+    /// The price of one item, when buyers' cards are held while they queue (see
+    /// `herdgate-pay`). Without it the sale takes no card holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<Price>,
+}
+
+/// The price of one item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    /// In the currency's minor unit (cents for EUR and USD), at least 1.
+    pub amount: u64,
+    /// ISO 4217 code, lower case (`eur`).
+    pub currency: String,
+}
+
+impl Price {
+    /// The most a price may be: 10^12 minor units, far above any card limit.
+    pub const MAX_AMOUNT: u64 = 1_000_000_000_000;
+
+    /// Whether the amount is 1..=[`Self::MAX_AMOUNT`] and the currency three lower-case
+    /// letters.
+    pub fn is_valid(&self) -> bool {
+        (1..=Self::MAX_AMOUNT).contains(&self.amount)
+            && self.currency.len() == 3
+            && self.currency.bytes().all(|b| b.is_ascii_lowercase())
+    }
+
+    /// The amount held for one visitor: `quantity` items.
+    pub fn times(&self, quantity: u32) -> u64 {
+        self.amount.saturating_mul(u64::from(quantity))
+    }
 }
 
 /// Where a sale stands.
@@ -64,6 +96,12 @@ pub struct SaleState {
     pub starts_at_ms: u64,
     /// Buyers admitted per second.
     pub admission_rate: u32,
+    /// The most items one visitor may buy.
+    #[serde(default = "one")]
+    pub per_visitor_limit: u32,
+    /// The price of one item, if the sale takes card holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<Price>,
 }
 
 /// Everything the origin knows about a sale, for operators.
@@ -115,6 +153,59 @@ pub struct Order {
     pub created_at_ms: u64,
 }
 
+/// Where a buyer's card hold stands, as the page shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldState {
+    /// Authorised and held: "card on hold".
+    OnHold,
+    /// Captured for an order: "charged".
+    Charged,
+    /// Cancelled at the processor: "hold released".
+    Released,
+}
+
+/// A buyer's card hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldView {
+    /// Where it stands.
+    pub state: HoldState,
+    /// The hold (a PaymentIntent id).
+    pub hold: String,
+    /// The amount held, in the currency's minor unit.
+    pub amount: u64,
+    /// ISO 4217, lower case.
+    pub currency: String,
+    /// When it was authorised, unix ms.
+    pub authorised_at_ms: u64,
+    /// By when it is released at the latest if it does not buy, unix ms (see the README's
+    /// "Card holds" for the bound).
+    pub release_by_ms: u64,
+}
+
+/// The answer to placing a card hold: the hold, the queue ticket re-signed to carry it (also
+/// set as the ticket cookie), and where the ticket stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldResponse {
+    /// The hold.
+    pub hold: HoldView,
+    /// The new queue ticket.
+    pub ticket: String,
+    /// Where it stands (with a pass that carries the hold, once admitted).
+    pub status: QueueStatus,
+}
+
+/// The card payment of an order: its hold, captured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Charge {
+    /// The amount taken, in the currency's minor unit.
+    pub amount: u64,
+    /// ISO 4217, lower case.
+    pub currency: String,
+    /// The hold that was captured (a PaymentIntent id).
+    pub hold: String,
+}
+
 /// The answer to a purchase: 201 with `created: true`, or 200 with the same order again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PurchaseResponse {
@@ -124,6 +215,9 @@ pub struct PurchaseResponse {
     pub order: Order,
     /// Items left after it.
     pub remaining: u64,
+    /// The card payment taken for it, when the sale takes card holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charged: Option<Charge>,
 }
 
 /// A proof-of-work challenge, as the edge hands it out.
@@ -426,6 +520,30 @@ error_codes! {
     JoinLimitNetwork = ("join_limit_network", 429, "Too many people on your network have joined this sale: try again from another network, such as mobile data."),
     /// A purchase with this pass is already under way.
     PurchaseInProgress = ("purchase_in_progress", 409, "A purchase with this pass is already under way: wait for it."),
+    /// This sale (or this deployment) takes no card holds.
+    PaymentsDisabled = ("payments_disabled", 404, "This sale does not take card holds."),
+    /// A hold request names neither a payment method nor a card, or both, or an ill-formed one.
+    InvalidPaymentMethod = ("invalid_payment_method", 400, "Send either a payment method id (pm_...) or card details."),
+    /// The card number fails its check digit or has the wrong length.
+    CardNumberInvalid = ("card_number_invalid", 422, "The card number is not valid: check the digits."),
+    /// The card's expiry month is out of range or has passed.
+    CardExpiryInvalid = ("card_expiry_invalid", 422, "The card's expiry date is not valid or has passed."),
+    /// The card's security code is not 3 or 4 digits.
+    CardCvcInvalid = ("card_cvc_invalid", 422, "The card's security code must be 3 or 4 digits."),
+    /// The card processor declined the hold.
+    CardDeclined = ("card_declined", 402, "Your card was declined: try another card."),
+    /// The card wants the buyer's authentication (3-D Secure), which a hold taken in line cannot do.
+    CardNeedsAuthentication = ("card_needs_authentication", 402, "Your card asks for an extra check that cannot be done while you wait in line: try another card."),
+    /// The card processor did not answer or is rate limiting.
+    PaymentUnavailable = ("payment_unavailable", 503, "The card processor is not answering: try again in a moment."),
+    /// This sale takes card holds and the purchase's pass carries none.
+    HoldRequired = ("hold_required", 402, "Put your card on hold before you buy."),
+    /// The pass's hold is too close to the card networks' limit to be captured.
+    HoldExpired = ("hold_expired", 402, "Your card hold has run out and was released: put your card on hold again."),
+    /// Capturing the hold failed; the item went back on sale and nothing was charged.
+    PaymentFailed = ("payment_failed", 402, "Your card could not be charged, so the item went back on sale: put a card on hold again to buy."),
+    /// The ticket has no card hold.
+    NoHold = ("no_hold", 404, "There is no card hold for this place in line."),
     /// The origin could not be reached or did not answer in time.
     OriginUnavailable = ("origin_unavailable", 503, "The shop is not answering: retry in a moment."),
     /// Anything else. Details are in the service log, never in the response.

@@ -170,6 +170,8 @@ pub async fn run(
                     adm: 0,
                     rcv: 0,
                     shr: false,
+                    hold: String::new(),
+                    hat: 0,
                 };
                 out.note(buyer::buy(&mut client, Some(&forger.sign(&claims))).await);
             }

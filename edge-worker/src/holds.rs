@@ -1,0 +1,301 @@
+//! Card holds taken while the buyer queues.
+//!
+//! `POST /api/v1/sales/{sale}/hold` with the queue ticket and either a payment method id
+//! (`{"payment_method": "pm_…"}`, what a processor's own card form or mobile SDK returns) or
+//! card details (`{"card": {"number", "exp_month", "exp_year", "cvc"}}`, what the waiting
+//! room's form sends) authorises the sale's price times its per-visitor limit on the card,
+//! without taking it (a manual-capture PaymentIntent). The hold is registered at the ticket's
+//! queue shard, which releases it if it does not buy (see [`crate::queue`]), and its id goes
+//! into a re-signed ticket, so every pass the ticket earns carries it and the origin captures
+//! exactly that hold. The origin never sees the crowd's holds, only the winners'.
+//!
+//! `GET /api/v1/sales/{sale}/hold` tells the ticket's holder where their hold stands: on hold,
+//! charged, or released.
+//!
+//! Card details pass through the worker in memory only, on their way to the processor: they
+//! are never logged, stored or put in a token.
+
+use std::time::Duration;
+
+use futures_util::future::{select, Either};
+use herdgate_core::wire::{HoldResponse, HoldState, HoldView, SaleStatus};
+use herdgate_core::{ErrorCode, TicketClaims};
+use herdgate_pay::card::CardInput;
+use herdgate_pay::{
+    ApiCall, ApiReply, Card, CardError, HoldRequest, PayError, PaymentGateway, Stripe, Transport,
+    TransportError,
+};
+use serde::Deserialize;
+use worker::{Delay, Env, Fetch, Method, Request, RequestInit, Response};
+
+use crate::config::Config;
+use crate::http::{self, Refusal};
+use crate::queue::{HoldRecord, ShardRequest, ShardResponse};
+use crate::routes::{self, Body, Outcome};
+
+/// Calls the payments API with the worker's `fetch`, each within a time limit.
+pub struct FetchTransport {
+    timeout_ms: u64,
+}
+
+impl Transport for FetchTransport {
+    async fn send(&self, call: ApiCall) -> Result<ApiReply, TransportError> {
+        let failed = |e: worker::Error| TransportError::Failed(e.to_string());
+        let headers = worker::Headers::new();
+        for (name, value) in &call.headers {
+            headers.set(name, value).map_err(failed)?;
+        }
+        let mut init = RequestInit::new();
+        init.with_method(match call.method {
+            herdgate_pay::Method::Get => Method::Get,
+            herdgate_pay::Method::Post => Method::Post,
+        })
+        .with_headers(headers);
+        if let Some(body) = call.body {
+            init.with_body(Some(body.into()));
+        }
+        let req = Request::new_with_init(&call.url, &init).map_err(failed)?;
+        let fetch = Fetch::Request(req);
+        let sent = Box::pin(fetch.send());
+        let timer = Box::pin(Delay::from(Duration::from_millis(self.timeout_ms)));
+        let mut resp = match select(sent, timer).await {
+            Either::Left((r, _)) => r.map_err(failed)?,
+            Either::Right(_) => return Err(TransportError::Timeout),
+        };
+        let status = resp.status_code();
+        let body = resp.bytes().await.map_err(failed)?;
+        Ok(ApiReply { status, body })
+    }
+}
+
+/// The payments gateway, if this deployment has one.
+pub fn gateway(cfg: &Config) -> Option<Stripe<FetchTransport>> {
+    let stripe = cfg.payments.clone()?;
+    Some(Stripe::new(
+        stripe,
+        FetchTransport {
+            timeout_ms: cfg.payment_timeout_ms.max(1),
+        },
+    ))
+}
+
+/// The refusal for a failed gateway call. What went wrong is logged without the key or card.
+pub fn refusal(e: &PayError) -> Refusal {
+    match e {
+        PayError::Declined { .. } => Refusal(ErrorCode::CardDeclined),
+        PayError::NeedsAuthentication => Refusal(ErrorCode::CardNeedsAuthentication),
+        PayError::NotFound("payment method") => Refusal(ErrorCode::InvalidPaymentMethod),
+        other => {
+            worker::console_error!("payments API: {other}");
+            Refusal(ErrorCode::PaymentUnavailable)
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct HoldInput {
+    #[serde(default)]
+    payment_method: Option<String>,
+    #[serde(default)]
+    card: Option<CardInput>,
+}
+
+/// The (year, month) of unix ms `now`, UTC.
+fn year_month(now_ms: u64) -> (u16, u8) {
+    // Days to civil date (H. Hinnant's algorithm), for dates after 1970.
+    let z = (now_ms / 86_400_000) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (
+        u16::try_from(year).unwrap_or(u16::MAX),
+        u8::try_from(month).unwrap_or(1),
+    )
+}
+
+fn card_refusal(e: CardError) -> Refusal {
+    Refusal(match e {
+        CardError::Number => ErrorCode::CardNumberInvalid,
+        CardError::Expiry => ErrorCode::CardExpiryInvalid,
+        CardError::Cvc => ErrorCode::CardCvcInvalid,
+    })
+}
+
+/// Margin after the last pass a ticket could earn has expired, ms: the origin accepts passes up
+/// to its own clock leeway (5 s by default) late.
+const PASS_GRACE_MS: u64 = 10_000;
+
+/// By when a hold taken now for `ticket` is released if it does not buy: when the ticket and
+/// any pass it could still earn have expired (plus [`PASS_GRACE_MS`]), or when the hold reaches
+/// `HOLD_MAX_AGE_SECS`, whichever is first.
+pub fn release_by_ms(cfg: &Config, ticket: &TicketClaims, authorised_ms: u64) -> u64 {
+    let passes_end_ms =
+        (ticket.exp + routes::LEEWAY_SECS + cfg.pass_ttl_secs) * 1000 + PASS_GRACE_MS;
+    passes_end_ms.min(authorised_ms + cfg.hold_max_age_secs * 1000)
+}
+
+/// `POST /api/v1/sales/{sale}/hold`.
+pub async fn place(req: Request, body: Body, env: &Env, cfg: &Config, raw: &str) -> Outcome {
+    let body = body?;
+    let sale = routes::sale_id(raw)?;
+    let gateway = gateway(cfg).ok_or(Refusal(ErrorCode::PaymentsDisabled))?;
+    let input: HoldInput = http::parse(&body)?;
+    let now = routes::now_ms();
+    let (ticket, _) = routes::verified_ticket(&req, cfg, &sale, now)?;
+    let state = routes::known_sale(cfg, &sale, now).await?;
+    if state.status == SaleStatus::SoldOut {
+        return Err(Refusal(ErrorCode::SoldOut));
+    }
+    let price = state
+        .price
+        .clone()
+        .ok_or(Refusal(ErrorCode::PaymentsDisabled))?;
+    let payment_method = match (input.payment_method, input.card) {
+        (Some(pm), None) if herdgate_pay::is_payment_method_id(&pm) => pm,
+        (None, Some(card)) => {
+            let card = Card::parse(&card, year_month(now)).map_err(card_refusal)?;
+            let key = format!("hg-pm-{}", http::random_hex(16)?);
+            gateway
+                .payment_method(&card, &key)
+                .await
+                .map_err(|e| refusal(&e))?
+        }
+        _ => return Err(Refusal(ErrorCode::InvalidPaymentMethod)),
+    };
+    let amount = price.times(state.per_visitor_limit.max(1));
+    let position = ticket.position.to_string();
+    let key = format!("hg-hold-{sale}-{}-{payment_method}", ticket.visitor);
+    let intent = gateway
+        .hold(&HoldRequest {
+            amount,
+            currency: &price.currency,
+            payment_method: &payment_method,
+            idempotency_key: &key,
+            metadata: &[
+                ("herdgate_sale", sale.as_str()),
+                ("herdgate_visitor", ticket.visitor.as_str()),
+                ("herdgate_position", &position),
+            ],
+        })
+        .await
+        .map_err(|e| refusal(&e))?;
+
+    let release_by = release_by_ms(cfg, &ticket, now);
+    let record = HoldRecord {
+        intent: intent.id.clone(),
+        visitor: ticket.visitor.to_string(),
+        amount: intent.amount,
+        currency: intent.currency.clone(),
+        authorised_ms: now,
+        release_by_ms: release_by,
+        state: HoldState::OnHold,
+        claimed_until_ms: 0,
+        due_key: String::new(),
+    };
+    let register = ShardRequest::Hold {
+        sale: sale.to_string(),
+        position: ticket.position,
+        record,
+    };
+    let shard = routes::shard_of_position(cfg, ticket.position)?;
+    match routes::shard_call(env, &sale, shard, &register).await {
+        Ok(ShardResponse::Ok) => {}
+        other => {
+            // Not tracked, so nobody would release it: release it now.
+            if let Err(e) = gateway
+                .release(&intent.id, &format!("hg-release-{}", intent.id))
+                .await
+            {
+                worker::console_error!("could not release an untracked hold: {e}");
+            }
+            return Err(match other {
+                Err(r) => r,
+                Ok(_) => Refusal(ErrorCode::Internal),
+            });
+        }
+    }
+
+    let held = TicketClaims {
+        hold: intent.id.clone(),
+        hat: now / 1000,
+        ..ticket
+    };
+    let token = cfg.ticket_keys.sign(&held);
+    let status = routes::queue_status(env, cfg, &held, now).await?;
+    let body = HoldResponse {
+        hold: HoldView {
+            state: HoldState::OnHold,
+            hold: intent.id,
+            amount: intent.amount,
+            currency: intent.currency,
+            authorised_at_ms: now,
+            release_by_ms: release_by,
+        },
+        ticket: token.clone(),
+        status,
+    };
+    let mut resp = http::json(&body, 201).map_err(routes::internal)?;
+    http::set_cookie(
+        &mut resp,
+        &req,
+        &http::ticket_cookie(sale.as_str()),
+        &token,
+        held.exp.saturating_sub(now / 1000),
+    )
+    .map_err(routes::internal)?;
+    routes::set_pass_cookie(&mut resp, &req, cfg, &sale, &body.status)?;
+    Ok(resp)
+}
+
+/// `GET /api/v1/sales/{sale}/hold`.
+pub async fn show(req: Request, env: &Env, cfg: &Config, raw: &str) -> Outcome {
+    let sale = routes::sale_id(raw)?;
+    let now = routes::now_ms();
+    let (ticket, _) = routes::verified_ticket(&req, cfg, &sale, now)?;
+    if ticket.hold.is_empty() {
+        return Err(Refusal(ErrorCode::NoHold));
+    }
+    let shard = routes::shard_of_position(cfg, ticket.position)?;
+    let ask = ShardRequest::HoldState {
+        position: ticket.position,
+    };
+    let record = match routes::shard_call(env, &sale, shard, &ask).await? {
+        ShardResponse::HoldState {
+            record: Some(record),
+        } => record,
+        _ => return Err(Refusal(ErrorCode::NoHold)),
+    };
+    let view = HoldView {
+        state: record.state,
+        hold: record.intent,
+        amount: record.amount,
+        currency: record.currency,
+        authorised_at_ms: record.authorised_ms,
+        release_by_ms: record.release_by_ms,
+    };
+    let mut resp: Response = http::json(&view, 200).map_err(routes::internal)?;
+    resp.headers_mut()
+        .set("cache-control", "no-store")
+        .map_err(routes::internal)?;
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::year_month;
+
+    #[test]
+    fn year_and_month_of_unix_ms() {
+        assert_eq!(year_month(0), (1970, 1));
+        // 2026-11-23T21:51:36Z
+        assert_eq!(year_month(1_795_470_696_000), (2026, 11));
+        // 2024-02-29T23:59:59Z and the next second
+        assert_eq!(year_month(1_709_251_199_000), (2024, 2));
+        assert_eq!(year_month(1_709_251_200_000), (2024, 3));
+    }
+}
