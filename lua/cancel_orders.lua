@@ -1,23 +1,29 @@
 -- cancel_orders.lua: cancel orders the audit flagged and return their items to stock,
--- atomically. Run before payment capture: a cancelled order is never charged.
+-- atomically. A paid order (card holds) is marked for a refund; an order whose payment is
+-- still being captured is left for the next audit, so no capture races a cancellation.
 --
 -- KEYS[1]  hg:{<sale>}:sale       hash: stock, remaining, sold, ...
 -- KEYS[2]  hg:{<sale>}:orders     hash: visitor -> order JSON
 -- KEYS[3]  hg:{<sale>}:cancelled  hash: visitor -> the cancelled order JSON
 -- KEYS[4]  hg:{<sale>}:log        stream: a "cancelled" entry per order
+-- KEYS[5]  hg:{<sale>}:payments   hash: visitor -> payment JSON (see purchase.lua)
 -- ARGV[1]  sale id
 -- ARGV[2]  events channel  (PUBLISHed "open:<sale>" when stock comes back from zero)
 -- ARGV[3]  now, unix ms
 -- ARGV[4…] visitor ids whose orders to cancel (validated by the caller)
 --
--- Returns {cancelled, remaining}. Visitors without an order (already cancelled, or never
--- bought) are skipped, so running it twice changes nothing the second time. The pass that
+-- Returns {cancelled, remaining, visitor1, hold1, amount1, currency1, ...}: the quadruples are the cancelled
+-- orders whose payment was captured, now marked "refunding" (the caller refunds them and
+-- marks them "refunded"). Visitors without an order (already cancelled, or never bought), and
+-- orders whose payment is still "pending", are skipped, so running it twice changes nothing
+-- the second time. The pass that
 -- bought stays spent (hg:{<sale>}:passes), so a cancelled visitor cannot buy again with it.
 --
 -- Invariants kept: sold + remaining = stock; every order is in exactly one of the orders and
 -- cancelled hashes.
 
-local sale_key, orders_key, cancelled_key, log_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local sale_key, orders_key, cancelled_key, log_key, payments_key =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local sale, channel, now = ARGV[1], ARGV[2], ARGV[3]
 
 local before = tonumber(redis.call('HGET', sale_key, 'remaining'))
@@ -25,10 +31,25 @@ if not before then
   return {0, 0}
 end
 local cancelled = 0
+local refunds = {}
 for i = 4, #ARGV do
   local visitor = ARGV[i]
   local order = redis.call('HGET', orders_key, visitor)
+  local payment = payments_key and redis.call('HGET', payments_key, visitor)
+  local p = payment and cjson.decode(payment)
+  if order and p and p.state == 'pending' then
+    order = nil
+  end
   if order then
+    if p and p.state == 'captured' then
+      local amount = string.match(payment, '"amount":(%d+)')
+      redis.call('HSET', payments_key, visitor, '{"intent":"' .. p.intent .. '","amount":' ..
+        amount .. ',"currency":"' .. p.currency .. '","state":"refunding","at":' .. now .. '}')
+      refunds[#refunds + 1] = visitor
+      refunds[#refunds + 1] = p.intent
+      refunds[#refunds + 1] = amount
+      refunds[#refunds + 1] = p.currency
+    end
     local qty = tonumber(cjson.decode(order).quantity)
     redis.call('HDEL', orders_key, visitor)
     redis.call('HSET', cancelled_key, visitor, order)
@@ -43,4 +64,8 @@ local remaining = tonumber(redis.call('HGET', sale_key, 'remaining'))
 if before == 0 and remaining > 0 then
   redis.call('PUBLISH', channel, 'open:' .. sale)
 end
-return {cancelled, remaining}
+local out = {cancelled, remaining}
+for _, v in ipairs(refunds) do
+  out[#out + 1] = v
+end
+return out

@@ -42,6 +42,9 @@ end
 if p.state == 'captured' then
   return {'captured', payment}
 end
+if p.state ~= 'pending' then
+  return {'none'}
+end
 local order = redis.call('HGET', orders_key, visitor)
 local o = cjson.decode(order)
 

@@ -26,7 +26,7 @@ step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "shared crates and the worker build for wasm32-unknown-unknown"
-scripts/cargo-wasm.sh build -p herdgate-core -p herdgate-edge --locked
+scripts/cargo-wasm.sh build -p herdgate-core -p herdgate-pay -p herdgate-edge --locked
 
 step "known-answer vectors match their generator"
 python3 crates/herdgate-core/vectors/generate.py >/dev/null

@@ -437,6 +437,8 @@ mod object {
                             rec.due_key = Due::Position(position).key(rec.claimed_until_ms);
                             storage.put(&rec.due_key, 1).await?;
                             storage.put(&hkey, &rec).await?;
+                            let at = rec.claimed_until_ms;
+                            next_due = Some(next_due.map_or(at, |d| d.min(at)));
                             continue;
                         }
                         let key_id = format!("hg-release-{}", rec.intent);

@@ -802,7 +802,7 @@ async fn gated(req: Request, env: &Env, cfg: &Rc<Config>, raw: &str) -> Outcome 
             &cfg.brand,
             &sale,
             &lane_url(&req, &sale),
-            cfg.payments.is_some(),
+            cfg.payments.is_some() && state.price.is_some(),
         ),
         200,
     )

@@ -4,9 +4,10 @@
 //! binding, network and device digests, and when the edge admitted the buyer; see
 //! `herdgate_core::defence::audit`), and reports flagged orders, orders to watch and the
 //! largest clusters. With `"apply": true` the flagged orders are cancelled and their items
-//! returned to stock in one atomic script (`lua/cancel_orders.lua`), before any payment is
-//! captured. Run it during the sale (every few seconds) so the returned items reach people
-//! still in line, and once after.
+//! returned to stock in one atomic script (`lua/cancel_orders.lua`); a cancelled order that
+//! was paid (card holds) is refunded, and one whose payment is still being captured is left
+//! for the next run. Run it during the sale (every few seconds) so the returned items reach
+//! people still in line, and once after.
 //!
 //! Body (all optional): `{"apply": false, "fast_ms": 300, "network_cluster": 20,
 //! "device_cluster": 3, "flag_score": 3}`. The answer is JSON, or a plain-text report for
@@ -58,6 +59,9 @@ pub struct AuditReport {
     pub applied: bool,
     /// Orders cancelled by this call.
     pub cancelled: u64,
+    /// Of those, paid orders whose payment was refunded by this call (a refund the processor
+    /// did not answer is retried by the origin's reconciler).
+    pub refunded: u64,
     /// Items left after this call.
     pub remaining: u64,
 }
@@ -98,16 +102,24 @@ pub async fn audit(
     let facts = app.store.audit_facts(&sale).await?;
     let audit = defence::audit(&facts, policy);
     let mut cancelled = 0;
+    let mut refunded = 0;
     let mut remaining = state.state.remaining;
     if request.apply && !audit.flagged.is_empty() {
         let visitors: Vec<String> = audit.flagged.iter().map(|s| s.visitor.clone()).collect();
         for batch in visitors.chunks(CANCEL_BATCH) {
-            let (n, left) = app
+            let (n, left, refunds) = app
                 .store
                 .cancel_orders(&sale, batch, now, &app.events_channel)
                 .await?;
             cancelled += n;
             remaining = left;
+            if let Some(payments) = &app.payments {
+                for refund in &refunds {
+                    if payments.refund(&app.store, &sale, refund).await? {
+                        refunded += 1;
+                    }
+                }
+            }
         }
         app.metrics.set_stock(sale.as_str(), remaining);
         if cancelled > 0 {
@@ -121,6 +133,7 @@ pub async fn audit(
         audit,
         applied: request.apply,
         cancelled,
+        refunded,
         remaining,
     };
     let text = query.ok().and_then(|Query(f)| f.format).as_deref() == Some("text");

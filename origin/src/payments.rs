@@ -23,7 +23,7 @@ use herdgate_pay::{
     TransportError,
 };
 
-use crate::store::{Payment, PaymentState, Settled, Store, StoreError};
+use crate::store::{Payment, PaymentState, Settled, Store, StoreError, ToRefund};
 
 /// How often the reconciler looks for payments a crashed or cut-off request left pending.
 pub const RECONCILE_EVERY: Duration = Duration::from_secs(30);
@@ -161,6 +161,43 @@ impl Payments {
     }
 }
 
+impl Payments {
+    /// Refunds a cancelled order's captured payment and records it; `false` if the processor
+    /// did not answer (the payment stays `refunding` and the reconciler tries again).
+    pub async fn refund(
+        &self,
+        store: &Store,
+        sale: &SaleId,
+        refund: &ToRefund,
+    ) -> Result<bool, StoreError> {
+        let key = format!("hg-refund-{sale}-{}-{}", refund.visitor, refund.intent);
+        match self
+            .gateway
+            .refund(&refund.intent, refund.amount, &key)
+            .await
+        {
+            Ok(_) => {
+                let payment = Payment {
+                    intent: refund.intent.clone(),
+                    amount: refund.amount,
+                    currency: refund.currency.clone(),
+                    state: PaymentState::Refunded,
+                    at: 0,
+                };
+                let now = crate::app::now_ms();
+                store
+                    .mark_refunded(sale, &refund.visitor, &payment, now)
+                    .await?;
+                Ok(true)
+            }
+            Err(e) => {
+                tracing::warn!(%sale, error = %e, "refunding a cancelled order failed; will retry");
+                Ok(false)
+            }
+        }
+    }
+}
+
 /// Every [`RECONCILE_EVERY`], settles the payments left pending for longer than
 /// [`RECONCILE_AFTER_MS`] (an origin that died between the order and the capture, or a
 /// processor that did not answer). Runs until the task is dropped.
@@ -189,11 +226,24 @@ pub async fn reconcile_once(
         if payment.at + RECONCILE_AFTER_MS > now {
             continue;
         }
-        if payments
-            .settle(store, &sale, &visitor, &payment, channel)
-            .await?
-            != Settlement::Unanswered
-        {
+        let done = match payment.state {
+            PaymentState::Refunding => {
+                let refund = ToRefund {
+                    visitor,
+                    intent: payment.intent.clone(),
+                    amount: payment.amount,
+                    currency: payment.currency.clone(),
+                };
+                payments.refund(store, &sale, &refund).await?
+            }
+            _ => {
+                payments
+                    .settle(store, &sale, &visitor, &payment, channel)
+                    .await?
+                    != Settlement::Unanswered
+            }
+        };
+        if done {
             settled += 1;
         }
     }

@@ -215,6 +215,23 @@ pub enum PaymentState {
     Pending,
     /// The money is taken.
     Captured,
+    /// The audit cancelled the paid order; the refund is being made.
+    Refunding,
+    /// The audit cancelled the paid order and the money went back.
+    Refunded,
+}
+
+/// A cancelled order whose captured payment is to be refunded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToRefund {
+    /// The buyer.
+    pub visitor: VisitorId,
+    /// The captured intent.
+    pub intent: String,
+    /// The amount captured, minor units.
+    pub amount: u64,
+    /// Its currency.
+    pub currency: String,
 }
 
 /// What `lua/settle_payment.lua` did.
@@ -482,8 +499,8 @@ impl Store {
         })
     }
 
-    /// Every payment still pending, of every sale: `(sale, visitor, payment)`. Read with
-    /// `SCAN`, for the reconciler that settles what a crashed origin left.
+    /// Every payment still pending or refunding, of every sale: `(sale, visitor, payment)`.
+    /// Read with `SCAN`, for the reconciler that settles what a crashed origin left.
     pub async fn pending_payments(&self) -> Result<Vec<(SaleId, VisitorId, Payment)>, StoreError> {
         use futures_util::TryStreamExt;
         let client = self.pool.next();
@@ -510,7 +527,10 @@ impl Store {
                 else {
                     continue;
                 };
-                if payment.state == PaymentState::Pending {
+                if matches!(
+                    payment.state,
+                    PaymentState::Pending | PaymentState::Refunding
+                ) {
                     out.push((sale.clone(), visitor, payment));
                 }
             }
@@ -682,24 +702,60 @@ impl Store {
         visitors: &[String],
         now_ms: u64,
         channel: &str,
-    ) -> Result<(u64, u64), StoreError> {
+    ) -> Result<(u64, u64, Vec<ToRefund>), StoreError> {
         let k = SaleKeys::new(sale);
         let mut args = vec![sale.to_string(), channel.to_owned(), now_ms.to_string()];
         args.extend(visitors.iter().cloned());
         let reply = self
             .evalsha(
                 &self.scripts.cancel_orders,
-                vec![k.sale, k.orders, k.cancelled, k.log],
+                vec![k.sale, k.orders, k.cancelled, k.log, k.payments],
                 args,
             )
             .await?;
-        let number = |i: usize| {
-            reply
-                .get(i)
-                .and_then(|v| v.as_u64())
-                .ok_or_else(|| StoreError::Protocol("cancel_orders reply".into()))
-        };
-        Ok((number(0)?, number(1)?))
+        let mut refunds = Vec::new();
+        for t in reply.get(2..).unwrap_or_default().chunks(4) {
+            let [v, i, a, c] = t else {
+                return Err(StoreError::Protocol("cancel_orders refunds".into()));
+            };
+            let visitor = v.as_str().and_then(|s| VisitorId::parse(&s).ok());
+            let amount = a.as_str().and_then(|s| s.parse::<u64>().ok());
+            match (visitor, i.as_str(), amount, c.as_str()) {
+                (Some(visitor), Some(intent), Some(amount), Some(currency)) => {
+                    refunds.push(ToRefund {
+                        visitor,
+                        intent: intent.into_owned(),
+                        amount,
+                        currency: currency.into_owned(),
+                    })
+                }
+                _ => return Err(StoreError::Protocol("cancel_orders refund triple".into())),
+            }
+        }
+        Ok((int(&reply, 0)?, int(&reply, 1)?, refunds))
+    }
+
+    /// Records that `visitor`'s refund of `payment` went through.
+    pub async fn mark_refunded(
+        &self,
+        sale: &SaleId,
+        visitor: &VisitorId,
+        payment: &Payment,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        let k = SaleKeys::new(sale);
+        let json = serde_json::to_string(&Payment {
+            state: PaymentState::Refunded,
+            at: now_ms,
+            ..payment.clone()
+        })
+        .map_err(|e| StoreError::Protocol(e.to_string()))?;
+        let _: () = self
+            .pool
+            .next()
+            .hset(k.payments, (visitor.to_string(), json))
+            .await?;
+        Ok(())
     }
 
     /// Reads a sold-out sale and all its orders in one atomic step

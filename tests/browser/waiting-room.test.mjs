@@ -36,13 +36,14 @@ test.after(async () => {
   if (process.env.HERDGATE_RESULT) writeFileSync(process.env.HERDGATE_RESULT, JSON.stringify(expected));
 });
 
-/// Creates a sale at the origin opening `opensInMs` from now.
-async function sale(name, stock, opensInMs, rate) {
+/// Creates a sale at the origin opening `opensInMs` from now (with a `price`, it takes card
+/// holds).
+async function sale(name, stock, opensInMs, rate, price) {
   const id = name;
   const r = await fetch(`${ORIGIN}/admin/v1/sales/${id}`, {
     method: "PUT",
     headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
-    body: JSON.stringify({ stock, per_visitor_limit: 1, starts_at_ms: Date.now() + opensInMs, admission_rate: rate }),
+    body: JSON.stringify({ stock, per_visitor_limit: 1, starts_at_ms: Date.now() + opensInMs, admission_rate: rate, price }),
   });
   assert.ok(r.ok, `creating ${id}: ${r.status}`);
   return id;
@@ -246,6 +247,53 @@ test("sold out shows to a waiting tab within 2 s", async () => {
   await check(waiter, "sold-out");
   await first.context().close();
   await waiter.context().close();
+});
+
+/// Types a card into the page's card form and submits it.
+async function holdCard(page, number) {
+  await page.locator("#cc-number").fill(number);
+  await page.locator("#cc-exp").fill("12/30");
+  await page.locator("#cc-csc").fill("123");
+  await page.locator("#hold-card").click();
+}
+
+test("card holds: on hold while waiting, charged for the winner, released for the loser", async () => {
+  const id = await sale("paid", 1, 6_000, 1, { amount: 1500, currency: "eur" });
+  expected[id] = 1;
+  const winner = await (await buyer()).newPage();
+  await winner.goto(`${EDGE}/sales/${id}`);
+  await until(winner, "waiting");
+  assert.equal(await winner.locator("#card").isVisible(), true);
+  await check(winner, "card-form");
+  // A declined card: the buyer is told so and can try another.
+  await holdCard(winner, "4000 0000 0000 0341");
+  await winner.locator("#card-error").filter({ hasText: /declined/ }).waitFor();
+  await holdCard(winner, "4242 4242 4242 4242");
+  await winner.locator('#hold[data-hold="on_hold"]').waitFor();
+  assert.match(await winner.locator("#hold").innerText(), /Card on hold: €15\.00/);
+  assert.equal(await winner.locator("#card").isVisible(), false);
+  await check(winner, "card-on-hold");
+
+  const loser = await (await buyer()).newPage();
+  await loser.goto(`${EDGE}/sales/${id}`);
+  await until(loser, "waiting");
+  await holdCard(loser, "5555 5555 5555 4444");
+  await loser.locator('#hold[data-hold="on_hold"]').waitFor();
+
+  await until(winner, "admitted", 20_000);
+  await winner.locator("#buy").click();
+  await until(winner, "bought");
+  await winner.locator('#hold[data-hold="charged"]').waitFor();
+  assert.match(await winner.locator("#hold").innerText(), /Charged: €15\.00/);
+  await check(winner, "charged");
+
+  // The loser's tab learns of the sell-out, then of its hold being released by its shard.
+  await until(loser, "sold_out", 10_000);
+  await loser.locator('#hold[data-hold="released"]').waitFor({ timeout: 30_000 });
+  assert.match(await loser.locator("#hold").innerText(), /Hold released: nothing was charged/);
+  await check(loser, "hold-released");
+  await winner.context().close();
+  await loser.context().close();
 });
 
 test("a paused sale keeps the waiter's place", async () => {

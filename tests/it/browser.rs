@@ -13,6 +13,8 @@ use herdgate_core::SaleId;
 use serde_json::json;
 use tokio::process::Command;
 
+use herdgate_testkit::{Localstripe, OriginOptions};
+
 use crate::edge_support::Stack;
 use crate::support::{bounded, read_stock};
 
@@ -20,16 +22,27 @@ use crate::support::{bounded, read_stock};
 async fn waiting_room_in_headless_chromium() {
     bounded(Duration::from_secs(300), async {
         let _crowd = crate::support::one_crowd_at_a_time().await;
-        let s = Stack::start_with(json!({
-            // The product's own poll interval, so "sold out within 2 s" is checked as shipped.
-            "POLL_MIN_MS": "1000",
-            "NOJS_DELAY_SECS": "2",
-            "NOJS_REFRESH_SECS": "1",
-            // One queue shard: positions are then strictly in order of arrival, which the
-            // tests check. (With K shards, positions interleave k, k+K, …, so at a trickle of
-            // joins a later arrival can hold a lower position; see the README.)
-            "QUEUE_SHARD_COUNT": "1",
-        }))
+        // Card holds are on for sales with a price (one test has one), against localstripe.
+        let ls = Localstripe::start().await.unwrap();
+        let s = Stack::start_full(
+            json!({
+                "STRIPE_SECRET_KEY": Localstripe::SECRET_KEY,
+                "STRIPE_API_BASE": ls.url(),
+                "HOLD_SWEEP_SECS": "1",
+                // The product's own poll interval, so "sold out within 2 s" is checked as shipped.
+                "POLL_MIN_MS": "1000",
+                "NOJS_DELAY_SECS": "2",
+                "NOJS_REFRESH_SECS": "1",
+                // One queue shard: positions are then strictly in order of arrival, which the
+                // tests check. (With K shards, positions interleave k, k+K, …, so at a trickle of
+                // joins a later arrival can hold a lower position; see the README.)
+                "QUEUE_SHARD_COUNT": "1",
+            }),
+            OriginOptions {
+                stripe_api_base: Some(ls.url().to_owned()),
+                ..OriginOptions::default()
+            },
+        )
         .await
         .unwrap();
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -77,6 +90,10 @@ async fn waiting_room_in_headless_chromium() {
                     .unwrap();
             assert_eq!(hlen, orders, "{sale}: orders");
         }
+        // The card-hold sale: the winner's hold captured, the loser's released, none left.
+        let census = ls.census().await.unwrap();
+        assert_eq!(census.get("succeeded"), Some(&1), "{census:?}");
+        assert_eq!(census.get("requires_capture"), None, "{census:?}");
     })
     .await;
 }

@@ -48,6 +48,7 @@ async fn a_small_herd_keeps_every_invariant() {
             deadline: Duration::from_secs(360),
             audit_every: None,
             bots_at_opening: false,
+            preauth: false,
         };
         let outcome = herdgate_herd::run::run(cfg, false).await.unwrap();
         let r = Report::new(&outcome, "cargo test -p herdgate-e2e herd".into());

@@ -285,7 +285,7 @@ async fn winners_are_charged_once_and_every_other_hold_is_released() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_capture_that_fails_gives_the_item_back_to_a_later_buyer() {
+async fn a_capture_that_fails_gives_the_item_back_and_a_cancelled_order_is_refunded() {
     let ls = Localstripe::start().await.unwrap();
     let stack = paid_stack(&ls, json!({})).await;
     let sale = "paid-one";
@@ -340,6 +340,50 @@ async fn a_capture_that_fails_gives_the_item_back_to_a_later_buyer() {
     assert_eq!(census.get("succeeded"), Some(&1), "{census:?}");
     assert_eq!(census.get("requires_capture"), None, "{census:?}");
     assert_eq!(ls.intent(&intent_a).await.unwrap()["status"], "canceled");
+
+    // The shop's audit cancels B's order (bought within milliseconds of admission, as only a
+    // program does): B's payment is refunded and the item is back on sale.
+    let report = audit_apply(&stack, sale).await;
+    assert_eq!(
+        (report["cancelled"].as_u64(), report["refunded"].as_u64()),
+        (Some(1), Some(1)),
+        "{report}"
+    );
+    let refunded = ls.intent(&intent_b).await.unwrap();
+    assert_eq!(
+        refunded["charges"]["data"][0]["amount_refunded"], PRICE,
+        "{refunded}"
+    );
+    assert_eq!(sale_numbers(&stack, sale).await, (1, 1, 0));
+    // Applying again refunds nothing twice.
+    let report = audit_apply(&stack, sale).await;
+    assert_eq!(
+        (report["cancelled"].as_u64(), report["refunded"].as_u64()),
+        (Some(0), Some(0)),
+        "{report}"
+    );
+    let refunded = ls.intent(&intent_b).await.unwrap();
+    assert_eq!(
+        refunded["charges"]["data"][0]["refunds"]["total_count"], 1,
+        "{refunded}"
+    );
+}
+
+async fn audit_apply(stack: &Stack, sale: &str) -> Value {
+    let r = stack
+        .http
+        .post(format!(
+            "{}/admin/v1/sales/{sale}/audit",
+            stack.origin.url()
+        ))
+        .bearer_auth(&stack.keys.admin_token)
+        .json(&json!({"apply": true}))
+        .send()
+        .await
+        .unwrap();
+    let (status, report) = status_json(r).await;
+    assert_eq!(status, 200, "{report}");
+    report
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,8 +12,13 @@
 //! workerd and compares their status-poll throughput over interleaved rounds; it also times
 //! one pass verification natively.
 //!
+//! `herdgate-bench capture` measures what capturing a card hold adds to a winner's purchase
+//! at the origin, against the same purchase without a hold (see [`capture`]).
+//!
 //! Each prints its figures and, with `--write BENCHMARKS.md`, replaces its section of that file
 //! with them and the command that produced them.
+
+mod capture;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -41,6 +46,9 @@ enum Cli {
     /// The Rust worker's status poll against a trivial JavaScript worker under the same
     /// workerd, and the CPU cost of one pass verification.
     Edge(EdgeArgs),
+    /// A winner's purchase that captures a card hold (localstripe) against the same purchase
+    /// without one.
+    Capture(capture::CaptureArgs),
 }
 
 #[derive(clap::Args)]
@@ -89,6 +97,14 @@ async fn main() -> Result<()> {
     match Cli::parse() {
         Cli::Origin(args) => origin(args).await,
         Cli::Edge(args) => edge(args).await,
+        Cli::Capture(args) => {
+            let report = capture::run(&args).await?;
+            println!("{report}");
+            if let Some(path) = &args.write {
+                write_section(path, "capture", &report)?;
+            }
+            Ok(())
+        }
     }
 }
 

@@ -142,6 +142,23 @@ pub async fn join(
     Ok((ticket, status, position))
 }
 
+/// Puts the test card `pm_card_visa` on hold for `ticket`: the re-signed ticket that carries
+/// the hold, and where it stands.
+pub async fn hold(client: &mut SimClient, ticket: &str) -> Result<(String, QueueStatus), Ending> {
+    let body = json!({"payment_method": "pm_card_visa"});
+    let reply = call_with_retry(client, Endpoint::Hold, Some(ticket), Some(body)).await;
+    if reply.status != 201 {
+        return Err(refused(&reply));
+    }
+    let ticket = reply.body["ticket"]
+        .as_str()
+        .ok_or(Ending::Failed)?
+        .to_owned();
+    let status =
+        serde_json::from_value(reply.body["status"].clone()).map_err(|_| Ending::Failed)?;
+    Ok((ticket, status))
+}
+
 /// Polls until admitted (returning the pass) or the journey ends.
 pub async fn wait(
     client: &mut SimClient,
@@ -218,6 +235,23 @@ pub async fn journey(client: &mut SimClient, solve: bool) -> Journey {
         }
     };
     let joined_at_ms = Some(client.now_ms());
+    let (ticket, status) = if client.preauth {
+        match hold(client, &ticket).await {
+            Ok(held) => held,
+            Err(ending) => {
+                client.stop_waiting();
+                note(client, &ending);
+                return Journey {
+                    ending,
+                    position: Some(position),
+                    admitted_at_ms: None,
+                    joined_at_ms,
+                };
+            }
+        }
+    } else {
+        (ticket, status)
+    };
     let (pass, admitted_at) = match wait(client, &ticket, status).await {
         Ok(p) => p,
         Err(ending) => {

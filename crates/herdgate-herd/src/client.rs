@@ -21,15 +21,18 @@ pub enum Endpoint {
     Status,
     /// `POST …/purchase`
     Purchase,
+    /// `POST …/hold` (card holds)
+    Hold,
 }
 
 impl Endpoint {
     /// Every endpoint.
-    pub const ALL: [Endpoint; 4] = [
+    pub const ALL: [Endpoint; 5] = [
         Endpoint::Challenge,
         Endpoint::Join,
         Endpoint::Status,
         Endpoint::Purchase,
+        Endpoint::Hold,
     ];
 
     fn path(self) -> &'static str {
@@ -38,6 +41,7 @@ impl Endpoint {
             Endpoint::Join => "join",
             Endpoint::Status => "status",
             Endpoint::Purchase => "purchase",
+            Endpoint::Hold => "hold",
         }
     }
 }
@@ -134,6 +138,8 @@ pub struct SimClient {
     pub device: Option<Value>,
     /// Set for people; `None` for programs.
     pub human: Option<Human>,
+    /// Puts a card on hold (Stripe's test card `pm_card_visa`) right after joining.
+    pub preauth: bool,
     /// Every request this client made.
     pub events: Vec<Event>,
 }
@@ -149,6 +155,7 @@ impl SimClient {
             accept_language: None,
             device: None,
             human: None,
+            preauth: false,
             events: Vec::new(),
         }
     }
@@ -180,6 +187,7 @@ impl SimClient {
             accept_language: self.accept_language.clone(),
             device: self.device.clone(),
             human: self.human,
+            preauth: self.preauth,
             events: Vec::new(),
         }
     }

@@ -11,9 +11,9 @@ use anyhow::{Context as _, Result};
 use clap::Parser;
 use herdgate_herd::bots::BotMix;
 use herdgate_herd::plan::{Arrival, HerdConfig};
-use herdgate_herd::report::Report;
+use herdgate_herd::report::{Holds, Report};
 use herdgate_herd::{run, svg};
-use herdgate_testkit::{EdgeWorker, OriginProcess, RedisServer, TestKeys};
+use herdgate_testkit::{EdgeWorker, Localstripe, OriginProcess, RedisServer, TestKeys};
 
 #[derive(Parser)]
 #[command(
@@ -100,6 +100,10 @@ struct SimArgs {
     /// Every bot arrives the moment the sale opens, instead of arriving like the crowd.
     #[arg(long)]
     bots_at_opening: bool,
+    /// Card holds: the sale has a price and every honest buyer puts a card on hold right
+    /// after joining (`herd local` serves localstripe for it; see README "Card holds").
+    #[arg(long)]
+    preauth: bool,
     /// HTTP requests in flight at once.
     #[arg(long, default_value_t = 256)]
     connections: usize,
@@ -139,6 +143,7 @@ impl SimArgs {
             audit_every: (self.audit_every_ms > 0)
                 .then(|| Duration::from_millis(self.audit_every_ms)),
             bots_at_opening: self.bots_at_opening,
+            preauth: self.preauth,
         }
     }
 }
@@ -159,7 +164,25 @@ async fn main() -> Result<()> {
                 .join("herdgate-origin");
             let redis = RedisServer::start().await?;
             let keys = TestKeys::generate();
-            let origin = OriginProcess::start(&origin_bin, &redis.url(), &keys, &[])
+            let localstripe = match sim.preauth {
+                true => Some(
+                    Localstripe::start()
+                        .await
+                        .context("starting localstripe (scripts/setup.sh installs it)")?,
+                ),
+                false => None,
+            };
+            let stripe_args: Vec<String> = localstripe
+                .as_ref()
+                .map(|ls| {
+                    vec![
+                        format!("--stripe-api-base={}", ls.url()),
+                        format!("--stripe-secret-key={}", Localstripe::SECRET_KEY),
+                    ]
+                })
+                .unwrap_or_default();
+            let stripe_args: Vec<&str> = stripe_args.iter().map(String::as_str).collect();
+            let origin = OriginProcess::start(&origin_bin, &redis.url(), &keys, &stripe_args)
                 .await
                 .context("starting the origin (cargo build --release -p herdgate-origin)")?;
             let fresh = TestKeys::generate().spec;
@@ -167,7 +190,7 @@ async fn main() -> Result<()> {
                 "e1:{}",
                 fresh.split_once(':').map(|(_, s)| s).unwrap_or_default()
             );
-            let edge = EdgeWorker::start(&serde_json::json!({
+            let mut bindings = serde_json::json!({
                 "ORIGIN_URL": origin.url(),
                 "TICKET_KEYS": ticket_keys,
                 "PASS_KEYS": keys.spec,
@@ -180,9 +203,16 @@ async fn main() -> Result<()> {
                 "BIND_CLIENT": on_off(defences.binding),
                 "JOINS_PER_DEVICE": if defences.limits { "2" } else { "0" },
                 "JOINS_PER_NETWORK": if defences.limits { "100" } else { "0" },
-            }))
-            .await
-            .context("starting the edge worker (scripts/build-worker.sh builds it)")?;
+            });
+            if let Some(ls) = &localstripe {
+                bindings["STRIPE_SECRET_KEY"] = Localstripe::SECRET_KEY.into();
+                bindings["STRIPE_API_BASE"] = ls.url().into();
+                // localstripe has no rate limit; Stripe's default is 100 calls/s per account.
+                bindings["HOLD_RELEASE_RATE"] = "400".into();
+            }
+            let edge = EdgeWorker::start(&bindings)
+                .await
+                .context("starting the edge worker (scripts/build-worker.sh builds it)")?;
             eprintln!(
                 "redis-server {} · origin {} · edge {} (workerd)",
                 redis.url(),
@@ -202,7 +232,7 @@ async fn main() -> Result<()> {
             }
             let pids = (redis.pid().unwrap_or(0), origin.pid(), edge.pgid());
             let before = cpu_now(pids.0, pids.1, pids.2);
-            let run = finish(cfg, &sim, command, |report| {
+            let run = finish(cfg, &sim, command, localstripe.as_ref(), |report| {
                 let now = cpu_now(pids.0, pids.1, pids.2);
                 let names = ["redis-server", "origin", "edge (workerd + node)", "herd"];
                 for (i, name) in names.iter().enumerate() {
@@ -228,7 +258,7 @@ async fn main() -> Result<()> {
             admin_token,
         } => {
             let cfg = sim.config(edge, origin, admin_token);
-            finish(cfg, &sim, command, |_| {}).await
+            finish(cfg, &sim, command, None, |_| {}).await
         }
     }
 }
@@ -304,11 +334,15 @@ async fn finish(
     cfg: HerdConfig,
     sim: &SimArgs,
     command: String,
+    localstripe: Option<&Localstripe>,
     annotate: impl FnOnce(&mut Report),
 ) -> Result<()> {
     let outcome = run::run(cfg, !sim.quiet).await?;
     let mut report = Report::new(&outcome, command);
     annotate(&mut report);
+    if let Some(ls) = localstripe {
+        report.holds = Some(count_holds(ls).await?);
+    }
     println!("{}", report.summary());
     std::fs::create_dir_all(&sim.out).with_context(|| format!("creating {}", sim.out.display()))?;
     std::fs::write(
@@ -323,6 +357,28 @@ async fn finish(
         sim.out.display()
     );
     Ok(())
+}
+
+/// Counts the holds at localstripe, waiting (at most 10 minutes) until the queue shards have
+/// released every hold that did not buy.
+async fn count_holds(ls: &Localstripe) -> Result<Holds> {
+    let start = std::time::Instant::now();
+    loop {
+        let census = ls.census().await?;
+        let n = |k: &str| census.get(k).copied().unwrap_or(0);
+        let held = n("requires_capture");
+        let waited = start.elapsed();
+        if held == 0 || waited > Duration::from_secs(600) {
+            return Ok(Holds {
+                created: census.values().sum(),
+                captured: n("succeeded"),
+                released: n("canceled"),
+                held,
+                all_released_after_s: (held == 0).then_some(waited.as_secs_f64()),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// CPU seconds (user + system) so far of redis, the origin, the edge's process group and this

@@ -115,4 +115,11 @@ pub struct HerdConfig {
     pub audit_every: Option<Duration>,
     /// Every bot arrives the moment the sale opens (else bots arrive like the crowd).
     pub bots_at_opening: bool,
+    /// The sale takes card holds (a price of [`PREAUTH_PRICE`] minor units of EUR) and every
+    /// honest buyer puts a card on hold right after joining.
+    #[serde(default)]
+    pub preauth: bool,
 }
+
+/// The price of one item when the herd runs with card holds, in cents.
+pub const PREAUTH_PRICE: u64 = 1500;

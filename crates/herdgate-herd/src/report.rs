@@ -130,11 +130,16 @@ pub struct Report {
     pub admission: Admission,
     /// Latency per endpoint, ms.
     pub latency_ms: BTreeMap<Endpoint, Percentiles>,
+    /// Latency of the purchases that bought (201), ms: the checkout a winner waits for.
+    pub bought_latency_ms: Percentiles,
     /// Series for the plots.
     pub timeline: Timeline,
     /// Where the time went: CPU seconds used during the run by each local process (only for
     /// `herd local`, which started them).
     pub cpu_seconds: BTreeMap<String, f64>,
+    /// Card holds at the payments API after the run (`herd local --preauth`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holds: Option<Holds>,
 }
 
 fn percentiles(h: &Histogram<u64>) -> Percentiles {
@@ -251,6 +256,7 @@ impl Report {
         };
 
         let mut by_endpoint: BTreeMap<Endpoint, Histogram<u64>> = BTreeMap::new();
+        let mut bought = histogram();
         let mut counts: BTreeMap<Endpoint, usize> = BTreeMap::new();
         let mut unanswered = 0;
         let secs = (outcome.duration.as_secs() + 1) as usize;
@@ -263,6 +269,9 @@ impl Report {
                 continue;
             }
             let v = u64::from(e.latency_us.max(1));
+            if e.endpoint == Endpoint::Purchase && e.status == 201 {
+                let _ = bought.record(v);
+            }
             let _ = by_endpoint
                 .entry(e.endpoint)
                 .or_insert_with(histogram)
@@ -335,6 +344,7 @@ impl Report {
                 observed_per_s: observed_rate(&outcome.admissions),
                 admitted: outcome.admissions.len(),
             },
+            bought_latency_ms: percentiles(&bought),
             latency_ms: by_endpoint
                 .iter()
                 .map(|(k, h)| (*k, percentiles(h)))
@@ -349,6 +359,7 @@ impl Report {
                 latency,
             },
             cpu_seconds: BTreeMap::new(),
+            holds: None,
         }
     }
 
@@ -417,6 +428,24 @@ impl Report {
                 .collect();
             s.push_str(&format!("  CPU during the run: {}\n", parts.join(", ")));
         }
+        if let Some(h) = &self.holds {
+            s.push_str(&format!(
+                "  card holds: {} created, {} captured, {} released, {} still held{}\n",
+                h.created,
+                h.captured,
+                h.released,
+                h.held,
+                match h.all_released_after_s {
+                    Some(t) => format!(" (every loser's hold released {t:.1} s after the run)"),
+                    None => String::new(),
+                }
+            ));
+        }
+        let b = &self.bought_latency_ms;
+        s.push_str(&format!(
+            "  purchases that bought: {} requests, p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms\n",
+            b.count, b.p50, b.p90, b.p99
+        ));
         for (e, p) in &self.latency_ms {
             s.push_str(&format!(
                 "  {:>9}: {:>7} requests, p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.0} ms\n",
@@ -446,4 +475,20 @@ mod tests {
         assert_eq!(observed_rate(&[1, 2, 3]), None);
         assert_eq!(observed_rate(&[5; 50]), None);
     }
+}
+
+/// Card holds at the payments API after a run with `--preauth`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Holds {
+    /// PaymentIntents created.
+    pub created: usize,
+    /// Captured (`succeeded`).
+    pub captured: usize,
+    /// Released (`canceled`).
+    pub released: usize,
+    /// Still held (`requires_capture`) when the count was taken.
+    pub held: usize,
+    /// Seconds from the end of the run until none was held (`None`: some still were when the
+    /// herd stopped waiting).
+    pub all_released_after_s: Option<f64>,
 }

@@ -227,11 +227,15 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
     let t0 = Instant::now();
     let opens_after = cfg.arrival.sale_opens_after();
     let starts_at_ms = herdgate_testkit::now_ms() + opens_after.as_millis() as u64;
+    let mut sale_config = json!({"stock": cfg.items, "per_visitor_limit": 1,
+                                 "starts_at_ms": starts_at_ms, "admission_rate": cfg.rate});
+    if cfg.preauth {
+        sale_config["price"] = json!({"amount": crate::plan::PREAUTH_PRICE, "currency": "eur"});
+    }
     let r = http
         .put(format!("{}/admin/v1/sales/{}", cfg.origin, cfg.sale))
         .bearer_auth(&cfg.admin_token)
-        .json(&json!({"stock": cfg.items, "per_visitor_limit": 1,
-                      "starts_at_ms": starts_at_ms, "admission_rate": cfg.rate}))
+        .json(&sale_config)
         .send()
         .await
         .context("creating the sale at the origin")?;
@@ -316,6 +320,7 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
     let mut honest = Vec::with_capacity(cfg.buyers);
     for i in 0..cfg.buyers {
         let mut client = honest_client(&shared, i);
+        client.preauth = cfg.preauth;
         let at = cfg.arrival.offset(i, cfg.buyers, rand::random::<f64>());
         honest.push(tokio::spawn(async move {
             tokio::time::sleep_until(tokio::time::Instant::from_std(t0 + at)).await;

@@ -9,7 +9,9 @@
 //! - [`capture`](PaymentGateway::capture): take the money of a hold, at most once;
 //! - [`release`](PaymentGateway::release): cancel a hold, so the card's available balance
 //!   comes back;
-//! - [`retrieve`](PaymentGateway::retrieve): read where a hold stands.
+//! - [`retrieve`](PaymentGateway::retrieve): read where a hold stands;
+//! - [`refund`](PaymentGateway::refund): give back a captured payment (an order the shop
+//!   cancelled after it was paid).
 //!
 //! [`Stripe`] implements it by speaking Stripe's wire API (form-encoded requests, JSON answers,
 //! `Authorization: Bearer <secret key>`, an `Idempotency-Key` on every POST). Any service with
@@ -250,6 +252,13 @@ pub trait PaymentGateway {
         id: &str,
         idempotency_key: &str,
     ) -> impl Future<Output = Result<Release, PayError>>;
+    /// Refunds `amount` of the captured intent `id`; returns the refund's id.
+    fn refund(
+        &self,
+        id: &str,
+        amount: u64,
+        idempotency_key: &str,
+    ) -> impl Future<Output = Result<String, PayError>>;
 }
 
 /// Whether `id` looks like an intent id: `pi_` and 1–200 ASCII letters, digits or `_`. Checked
@@ -409,6 +418,14 @@ impl StripeConfig {
         )
     }
 
+    /// `POST /v1/refunds` for `amount` of intent `id`.
+    pub fn refund_call(&self, id: &str, amount: u64, key: &str) -> ApiCall {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("payment_intent", id)
+            .append_pair("amount", &amount.to_string());
+        self.call(Method::Post, "/v1/refunds", Some(form.finish()), Some(key))
+    }
+
     /// `POST /v1/payment_intents/{id}/cancel`.
     pub fn cancel_call(&self, id: &str, key: &str) -> ApiCall {
         self.call(
@@ -460,6 +477,11 @@ pub fn parse_reply<T: serde::de::DeserializeOwned>(
 
 #[derive(Deserialize)]
 struct PaymentMethodObject {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct RefundObject {
     id: String,
 }
 
@@ -565,6 +587,18 @@ impl<T: Transport> PaymentGateway for Stripe<T> {
             IntentStatus::Succeeded => Ok(Release::Captured),
             _ => Err(refused),
         }
+    }
+
+    async fn refund(&self, id: &str, amount: u64, key: &str) -> Result<String, PayError> {
+        if !is_intent_id(id) {
+            return Err(PayError::NotFound("payment intent"));
+        }
+        let reply = self
+            .transport
+            .send(self.config.refund_call(id, amount, key))
+            .await?;
+        let refund: RefundObject = parse_reply(&reply, "refund")?;
+        Ok(refund.id)
     }
 }
 

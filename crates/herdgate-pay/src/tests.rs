@@ -127,6 +127,15 @@ fn a_hold_is_a_confirmed_manual_capture_intent_with_its_key() {
             "{k}={v} missing from {f:?}"
         );
     }
+    let refund = c.refund_call("pi_1", 1500, "ref-1");
+    assert_eq!(refund.url, "http://127.0.0.1:4242/v1/refunds");
+    assert_eq!(
+        form(&refund),
+        [
+            ("payment_intent".to_owned(), "pi_1".to_owned()),
+            ("amount".to_owned(), "1500".to_owned())
+        ]
+    );
     let capture = c.capture_call("pi_1", 700, "cap-1");
     assert_eq!(
         form(&capture),
