@@ -259,12 +259,12 @@ pub(crate) async fn shard_call(
     cache::call_object(env, "QUEUE_SHARDS", &format!("{sale}:{shard}"), request).await
 }
 
-/// The shard (of `shards`) a hex string belongs to: a challenge id, or a network digest.
 /// The queue shard that issued `position` (and keeps its pass ledger and card hold).
 pub(crate) fn shard_of_position(cfg: &Config, position: u64) -> std::result::Result<u32, Refusal> {
     u32::try_from(position % u64::from(cfg.shards.max(1))).map_err(internal)
 }
 
+/// The shard (of `shards`) a hex string belongs to: a challenge id, or a network digest.
 fn shard_of_hex(id: &str, shards: u32) -> u32 {
     let head = id
         .get(..8)
