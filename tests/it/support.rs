@@ -19,8 +19,9 @@ pub async fn bounded<F: Future<Output = ()>>(limit: Duration, f: F) {
 static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Held by the tests that run a whole crowd (the burst, the herd, the browser, the defended
-/// crowd): on two cores one crowd at a time keeps each measuring its own stack rather than its
-/// neighbour's load. Their time bounds include the wait.
+/// crowd) and by the card-hold tests (workerd, localstripe and the shards' sweeps): on two
+/// cores one at a time keeps each measuring its own stack rather than its neighbour's load.
+/// Their time bounds include the wait.
 pub async fn one_crowd_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
     HEAVY.lock().await
 }
