@@ -89,19 +89,27 @@ fn store<T>(
     });
 }
 
-/// Sends `req` with a time limit.
-pub async fn send(req: Request, timeout_ms: u64) -> Result<Response, Refusal> {
+/// Fetches `req`, giving up after `timeout_ms`: `None` when the time ran out.
+pub async fn fetch_within(req: Request, timeout_ms: u64) -> Option<worker::Result<Response>> {
     let fetch = Fetch::Request(req);
     let sent = Box::pin(fetch.send());
     let timer = Box::pin(Delay::from(Duration::from_millis(timeout_ms)));
     let raced = select(sent, timer).await;
     match raced {
-        Either::Left((Ok(r), _)) => Ok(r),
-        Either::Left((Err(e), _)) => {
+        Either::Left((answer, _)) => Some(answer),
+        Either::Right(_) => None,
+    }
+}
+
+/// Sends `req` to the origin with a time limit.
+pub async fn send(req: Request, timeout_ms: u64) -> Result<Response, Refusal> {
+    match fetch_within(req, timeout_ms).await {
+        Some(Ok(r)) => Ok(r),
+        Some(Err(e)) => {
             worker::console_error!("origin request failed: {e}");
             Err(Refusal(ErrorCode::OriginUnavailable))
         }
-        Either::Right(_) => {
+        None => {
             worker::console_error!("origin request timed out after {timeout_ms} ms");
             Err(Refusal(ErrorCode::OriginUnavailable))
         }

@@ -15,9 +15,6 @@
 //! Card details pass through the worker in memory only, on their way to the processor: they
 //! are never logged, stored or put in a token.
 
-use std::time::Duration;
-
-use futures_util::future::{select, Either};
 use herdgate_core::wire::{HoldResponse, HoldState, HoldView, SaleStatus};
 use herdgate_core::{ErrorCode, TicketClaims};
 use herdgate_pay::card::CardInput;
@@ -26,7 +23,7 @@ use herdgate_pay::{
     TransportError,
 };
 use serde::Deserialize;
-use worker::{Delay, Env, Fetch, Method, Request, RequestInit, Response};
+use worker::{Env, Method, Request, RequestInit, Response};
 
 use crate::config::Config;
 use crate::http::{self, Refusal};
@@ -55,13 +52,10 @@ impl Transport for FetchTransport {
             init.with_body(Some(body.into()));
         }
         let req = Request::new_with_init(&call.url, &init).map_err(failed)?;
-        let fetch = Fetch::Request(req);
-        let sent = Box::pin(fetch.send());
-        let timer = Box::pin(Delay::from(Duration::from_millis(self.timeout_ms)));
-        let mut resp = match select(sent, timer).await {
-            Either::Left((r, _)) => r.map_err(failed)?,
-            Either::Right(_) => return Err(TransportError::Timeout),
-        };
+        let mut resp = crate::cache::fetch_within(req, self.timeout_ms)
+            .await
+            .ok_or(TransportError::Timeout)?
+            .map_err(failed)?;
         let status = resp.status_code();
         let body = resp.bytes().await.map_err(failed)?;
         Ok(ApiReply { status, body })

@@ -632,7 +632,7 @@ async fn settle(
         shard,
         &ShardRequest::Claim {
             pass: pass.id.clone(),
-            position: Some(pass.position),
+            position: held_position(&pass),
         },
     )
     .await?
@@ -667,7 +667,7 @@ async fn settle(
             pass: pass.id.clone(),
             status,
             body: text.clone(),
-            position: Some(pass.position),
+            position: held_position(&pass),
         };
         shard_call(env, &sale, shard, &done).await?;
     }
@@ -675,6 +675,12 @@ async fn settle(
         cache::mark_sold_out(&sale, now);
     }
     Ok((status, text))
+}
+
+/// The pass's position when it carries a card hold (its shard then keeps the hold through
+/// the purchase); `None` spares the shard the lookup.
+fn held_position(pass: &PassClaims) -> Option<u64> {
+    (!pass.hold.is_empty()).then_some(pass.position)
 }
 
 /// Whether the origin's answer says the sale has nothing left: a 409 `sold_out`, or an order

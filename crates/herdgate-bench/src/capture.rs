@@ -5,14 +5,16 @@
 //! localstripe beforehand, as the edge does while they queue, and are not timed. Then, one at a
 //! time and interleaved so both see the same machine, each buyer buys in both sales: the
 //! baseline purchase (pass check and the Lua script) and the purchase that also captures the
-//! hold and records the capture. A third series times the capture call alone (other holds,
-//! straight to localstripe), to show where the difference goes.
+//! hold and records the capture. A third series times the gateway's capture call alone
+//! (other holds, the origin's own transport), to show where the difference goes.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Result};
 use hdrhistogram::Histogram;
 use herdgate_core::{SaleId, VisitorId};
+use herdgate_origin::payments::HttpTransport;
+use herdgate_pay::{Capture, HoldRequest, PaymentGateway, Stripe, StripeConfig};
 use herdgate_testkit::{now_ms, Localstripe, OriginOptions, RedisServer, TestKeys, TestOrigin};
 
 /// Options of `herdgate-bench capture`.
@@ -55,24 +57,18 @@ async fn create_sale(
     Ok(())
 }
 
-/// A hold at localstripe, as the edge makes it.
-async fn hold(http: &reqwest::Client, ls: &Localstripe) -> Result<String> {
-    let r = http
-        .post(format!("{}/v1/payment_intents", ls.url()))
-        .bearer_auth(Localstripe::SECRET_KEY)
-        .form(&[
-            ("amount", PRICE.to_string()),
-            ("currency", "eur".into()),
-            ("payment_method", "pm_card_visa".into()),
-            ("capture_method", "manual".into()),
-            ("confirm", "true".into()),
-        ])
-        .send()
+/// A hold at localstripe, as the edge makes it (the same gateway code, another transport).
+async fn hold(gateway: &Stripe<HttpTransport>, key: &str) -> Result<String> {
+    let intent = gateway
+        .hold(&HoldRequest {
+            amount: PRICE,
+            currency: "eur",
+            payment_method: "pm_card_visa",
+            idempotency_key: key,
+            metadata: &[],
+        })
         .await?;
-    ensure!(r.status().is_success(), "creating a hold: {}", r.status());
-    let v: serde_json::Value = r.json().await?;
-    ensure!(v["status"] == "requires_capture", "hold: {v}");
-    Ok(v["id"].as_str().unwrap_or_default().to_owned())
+    Ok(intent.id)
 }
 
 async fn buy(http: &reqwest::Client, origin: &str, sale: &str, pass: &str) -> Result<u64> {
@@ -110,15 +106,19 @@ pub async fn run(args: &CaptureArgs) -> Result<String> {
     .await?;
     let origin = origin.url();
     let http = reqwest::Client::builder().build()?;
+    let gateway = Stripe::new(
+        StripeConfig::new(ls.url(), Localstripe::SECRET_KEY)?,
+        HttpTransport::new(Duration::from_secs(10))?,
+    );
     let n = args.buyers.max(1);
     create_sale(&http, &origin, &keys, "plain", n, false).await?;
     create_sale(&http, &origin, &keys, "held", n, true).await?;
     let (plain, held) = (SaleId::parse("plain")?, SaleId::parse("held")?);
     let mut holds = Vec::with_capacity(n);
     let mut spare = Vec::with_capacity(n);
-    for _ in 0..n {
-        holds.push(hold(&http, &ls).await?);
-        spare.push(hold(&http, &ls).await?);
+    for i in 0..n {
+        holds.push(hold(&gateway, &format!("bench-hold-{i}")).await?);
+        spare.push(hold(&gateway, &format!("bench-spare-{i}")).await?);
     }
     let now_s = now_ms() / 1000;
     let (mut base, mut with_capture, mut capture_alone) =
@@ -133,13 +133,13 @@ pub async fn run(args: &CaptureArgs) -> Result<String> {
         let pass = keys.keyring.sign(&claims);
         with_capture.record(buy(&http, &origin, "held", &pass).await?)?;
         let t = Instant::now();
-        let r = http
-            .post(format!("{}/v1/payment_intents/{other}/capture", ls.url()))
-            .bearer_auth(Localstripe::SECRET_KEY)
-            .form(&[("amount_to_capture", PRICE.to_string())])
-            .send()
+        let captured = gateway
+            .capture(other, PRICE, &format!("bench-capture-{i}"))
             .await?;
-        ensure!(r.status().is_success(), "capture: {}", r.status());
+        ensure!(
+            matches!(captured, Capture::Captured(_)),
+            "capture: {captured:?}"
+        );
         capture_alone.record(t.elapsed().as_micros() as u64)?;
     }
     let census = ls.census().await?;
@@ -166,7 +166,7 @@ pub async fn run(args: &CaptureArgs) -> Result<String> {
     );
     s.push_str(&row("purchase without a hold (baseline)", &base));
     s.push_str(&row("purchase that captures the hold", &with_capture));
-    s.push_str(&row("localstripe capture call alone", &capture_alone));
+    s.push_str(&row("the gateway's capture call alone", &capture_alone));
     s.push_str(&format!(
         "\nExtra checkout latency per winner (p50): {:.2} ms, of which the processor's capture \
          call is {:.2} ms; all {} holds captured exactly once ({} intents `succeeded`).\n",
