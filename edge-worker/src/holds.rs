@@ -86,13 +86,14 @@ pub fn refusal(e: &PayError) -> Refusal {
     }
 }
 
+/// What a hold request names: a payment method id or card details (exactly one).
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct HoldInput {
+pub(crate) struct HoldInput {
     #[serde(default)]
-    payment_method: Option<String>,
+    pub(crate) payment_method: Option<String>,
     #[serde(default)]
-    card: Option<CardInput>,
+    pub(crate) card: Option<CardInput>,
 }
 
 /// The (year, month) of unix ms `now`, UTC.
@@ -137,10 +138,46 @@ pub fn release_by_ms(cfg: &Config, ticket: &TicketClaims, authorised_ms: u64) ->
 pub async fn place(req: Request, body: Body, env: &Env, cfg: &Config, raw: &str) -> Outcome {
     let body = body?;
     let sale = routes::sale_id(raw)?;
-    let gateway = gateway(cfg).ok_or(Refusal(ErrorCode::PaymentsDisabled))?;
     let input: HoldInput = http::parse(&body)?;
+    let (answer, held) = hold_for(&req, env, cfg, &sale, input).await?;
+    let mut resp = http::json(&answer, 201).map_err(routes::internal)?;
+    set_cookies(&mut resp, &req, cfg, &held, &answer)?;
+    Ok(resp)
+}
+
+/// Sets the re-signed ticket cookie and, once admitted, the pass cookie of a hold's answer.
+pub(crate) fn set_cookies(
+    resp: &mut Response,
+    req: &Request,
+    cfg: &Config,
+    held: &TicketClaims,
+    answer: &HoldResponse,
+) -> Result<(), Refusal> {
+    let now_s = routes::now_ms() / 1000;
+    http::set_cookie(
+        resp,
+        req,
+        &http::ticket_cookie(held.sale.as_str()),
+        &answer.ticket,
+        held.exp.saturating_sub(now_s),
+    )
+    .map_err(routes::internal)?;
+    routes::set_pass_cookie(resp, req, cfg, &held.sale, &answer.status)
+}
+
+/// Puts `input` on hold for the request's ticket: the answer, and the re-signed ticket's
+/// claims.
+pub(crate) async fn hold_for(
+    req: &Request,
+    env: &Env,
+    cfg: &Config,
+    sale: &herdgate_core::SaleId,
+    input: HoldInput,
+) -> Result<(HoldResponse, TicketClaims), Refusal> {
+    let sale = sale.clone();
+    let gateway = gateway(cfg).ok_or(Refusal(ErrorCode::PaymentsDisabled))?;
     let now = routes::now_ms();
-    let (ticket, _) = routes::verified_ticket(&req, cfg, &sale, now)?;
+    let (ticket, _) = routes::verified_ticket(req, cfg, &sale, now)?;
     let state = routes::known_sale(cfg, &sale, now).await?;
     if state.status == SaleStatus::SoldOut {
         return Err(Refusal(ErrorCode::SoldOut));
@@ -221,7 +258,7 @@ pub async fn place(req: Request, body: Body, env: &Env, cfg: &Config, raw: &str)
     };
     let token = cfg.ticket_keys.sign(&held);
     let status = routes::queue_status(env, cfg, &held, now).await?;
-    let body = HoldResponse {
+    let answer = HoldResponse {
         hold: HoldView {
             state: HoldState::OnHold,
             hold: intent.id,
@@ -230,20 +267,10 @@ pub async fn place(req: Request, body: Body, env: &Env, cfg: &Config, raw: &str)
             authorised_at_ms: now,
             release_by_ms: release_by,
         },
-        ticket: token.clone(),
+        ticket: token,
         status,
     };
-    let mut resp = http::json(&body, 201).map_err(routes::internal)?;
-    http::set_cookie(
-        &mut resp,
-        &req,
-        &http::ticket_cookie(sale.as_str()),
-        &token,
-        held.exp.saturating_sub(now / 1000),
-    )
-    .map_err(routes::internal)?;
-    routes::set_pass_cookie(&mut resp, &req, cfg, &sale, &body.status)?;
-    Ok(resp)
+    Ok((answer, held))
 }
 
 /// `GET /api/v1/sales/{sale}/hold`.

@@ -243,6 +243,47 @@ pub enum Lane {
     SoldOut,
     /// Refused, with the reason.
     Refused(ErrorCode),
+    /// The card form (a page of its own, which does not refresh while the buyer types); it
+    /// posts to `action`. `error`: why the last card was not put on hold.
+    Card {
+        /// Where the form posts.
+        action: String,
+        /// The refusal of the previous attempt.
+        error: Option<ErrorCode>,
+    },
+}
+
+/// What a no-JavaScript page says about the buyer's card, in a sale that takes card holds.
+#[derive(Debug, Clone, Default)]
+pub enum LanePayment {
+    /// The sale takes no card holds.
+    #[default]
+    None,
+    /// No card on hold yet: a link to the card form at this URL.
+    Offer {
+        /// The card form.
+        card_url: String,
+    },
+    /// A card is on hold for this amount (already formatted).
+    Held {
+        /// E.g. `15.00 EUR`.
+        amount: String,
+    },
+}
+
+/// `amount` minor units of `currency` as `15.00 EUR` (no decimals for Stripe's zero-decimal
+/// currencies).
+pub fn money(amount: u64, currency: &str) -> String {
+    const ZERO_DECIMAL: [&str; 16] = [
+        "bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv",
+        "xaf", "xof", "xpf",
+    ];
+    let code = currency.to_ascii_uppercase();
+    if ZERO_DECIMAL.contains(&currency) {
+        format!("{amount} {code}")
+    } else {
+        format!("{}.{:02} {code}", amount / 100, amount % 100)
+    }
 }
 
 impl Lane {
@@ -256,6 +297,7 @@ impl Lane {
             Lane::Bought { .. } => "bought",
             Lane::SoldOut => "sold_out",
             Lane::Refused(_) => "refused",
+            Lane::Card { .. } => "card",
         }
     }
 }
@@ -269,6 +311,7 @@ pub fn lane(
     view: &Lane,
     refresh_secs: Option<u64>,
     self_url: &str,
+    payment: &LanePayment,
 ) -> String {
     let (h, m) = match view {
         Lane::Joining { in_secs } => (
@@ -291,6 +334,7 @@ pub fn lane(
                 t.refused[1]
             ),
         ),
+        Lane::Card { .. } => (t.card[0].to_owned(), t.card[5].to_owned()),
     };
     let numbers = |position: u64, ahead: Option<u64>, eta: Option<u64>| {
         let dash = "–".to_owned();
@@ -316,7 +360,50 @@ pub fn lane(
             escape(buy_url),
             escape(t.buy)
         ),
+        Lane::Card { action, error } => {
+            let error = error
+                .map(|code| {
+                    format!(
+                        r#"<p class="error" role="alert">{}</p>"#,
+                        escape(t.error(code.as_str(), code.message()))
+                    )
+                })
+                .unwrap_or_default();
+            format!(
+                r#"<form class="card" method="post" action="{action}">
+  {error}
+  <label for="cc-number">{c1}</label>
+  <input id="cc-number" name="number" autocomplete="cc-number" inputmode="numeric" required>
+  <div class="row">
+    <span><label for="cc-exp">{c2}</label><input id="cc-exp" name="exp" autocomplete="cc-exp" inputmode="numeric" required></span>
+    <span><label for="cc-csc">{c3}</label><input id="cc-csc" name="cvc" autocomplete="cc-csc" inputmode="numeric" required></span>
+  </div>
+  <button class="buy" type="submit">{c4}</button>
+</form>"#,
+                action = escape(action),
+                c1 = escape(t.card[1]),
+                c2 = escape(t.card[2]),
+                c3 = escape(t.card[3]),
+                c4 = escape(t.card[4]),
+            )
+        }
         _ => String::new(),
+    };
+    let shows_payment = matches!(
+        view,
+        Lane::Waiting { .. } | Lane::Paused { .. } | Lane::Admitted { .. }
+    );
+    let body = match payment {
+        LanePayment::Offer { card_url } if shows_payment => format!(
+            r#"{body}<p class="hold"><a href="{}">{}</a></p>"#,
+            escape(card_url),
+            escape(t.card[4])
+        ),
+        LanePayment::Held { amount } if shows_payment => format!(
+            r#"{body}<p class="hold" data-hold="on_hold">{}</p>"#,
+            escape(&t.hold[0].replace("{amount}", amount))
+        ),
+        _ => body,
     };
     let (head, note) = match refresh_secs {
         Some(secs) => (
@@ -384,7 +471,15 @@ mod tests {
             ahead: 12,
             eta_ms: 30_000,
         };
-        let html = lane(&DE, &brand(), "drop-1", &waiting, Some(5), "/queue/drop-1");
+        let html = lane(
+            &DE,
+            &brand(),
+            "drop-1",
+            &waiting,
+            Some(5),
+            "/queue/drop-1",
+            &LanePayment::None,
+        );
         assert!(html.contains(r#"content="5; url=/queue/drop-1""#));
         assert!(html.contains(r#"data-state="waiting""#));
         assert!(html.contains("<dd>42</dd>") && html.contains("<dd>12</dd>"));
@@ -392,7 +487,15 @@ mod tests {
         let admitted = Lane::Admitted {
             buy_url: "/queue/drop-1/buy".into(),
         };
-        let html = lane(&EN, &brand(), "drop-1", &admitted, None, "/queue/drop-1");
+        let html = lane(
+            &EN,
+            &brand(),
+            "drop-1",
+            &admitted,
+            None,
+            "/queue/drop-1",
+            &LanePayment::None,
+        );
         assert!(!html.contains("http-equiv=\"refresh\""));
         assert!(html.contains(r#"<form method="post" action="/queue/drop-1/buy">"#));
         let refused = lane(
@@ -402,7 +505,40 @@ mod tests {
             &Lane::Refused(ErrorCode::UnknownSale),
             None,
             "/queue/x",
+            &LanePayment::None,
         );
         assert!(refused.contains("There is no sale at this address"));
+    }
+
+    #[test]
+    fn lane_pages_offer_and_show_the_card_hold() {
+        let waiting = Lane::Waiting {
+            position: 0,
+            ahead: 0,
+            eta_ms: 0,
+        };
+        let offer = LanePayment::Offer {
+            card_url: "/queue/drop-1/card".into(),
+        };
+        let html = lane(&EN, &brand(), "drop-1", &waiting, Some(5), "/q", &offer);
+        assert!(html.contains(r#"<a href="/queue/drop-1/card">Put card on hold</a>"#));
+        let held = LanePayment::Held {
+            amount: money(1500, "eur"),
+        };
+        let html = lane(&EN, &brand(), "drop-1", &waiting, Some(5), "/q", &held);
+        assert!(html.contains("Card on hold: 15.00 EUR."), "{html}");
+        let card = Lane::Card {
+            action: "/queue/drop-1/hold".into(),
+            error: Some(ErrorCode::CardDeclined),
+        };
+        let html = lane(&DE, &brand(), "drop-1", &card, None, "/q", &held);
+        assert!(!html.contains("http-equiv=\"refresh\""));
+        assert!(html.contains(r#"action="/queue/drop-1/hold""#));
+        assert!(html.contains("Ihre Karte wurde abgelehnt"));
+        assert!(
+            !html.contains("reserviert: 15.00"),
+            "the form page shows no hold line"
+        );
+        assert_eq!(money(500, "jpy"), "500 JPY");
     }
 }

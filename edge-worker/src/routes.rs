@@ -12,6 +12,7 @@
 //! | `GET`, `POST` | `/admin/v1/sales/{sale}/control` | read, pause, resume, set the admission rate (admin token) |
 //! | `GET` | `/queue/{sale}` | the no-JavaScript lane: a self-refreshing page that joins the line later than the page does |
 //! | `POST` | `/queue/{sale}/buy` | the no-JavaScript lane's buy form |
+//! | `GET`, `POST` | `/queue/{sale}/card`, `/queue/{sale}/hold` | the no-JavaScript lane's card form, and where it posts (sales with card holds) |
 //! | `GET` | `/healthz` | the worker answers |
 
 use std::rc::Rc;
@@ -35,7 +36,7 @@ use crate::control::ControlOp;
 use crate::http::{self, Refusal};
 use crate::i18n::{self, Strings};
 use crate::limits::{LimitRequest, LimitResponse};
-use crate::page::{self, Lane};
+use crate::page::{self, Lane, LanePayment};
 use crate::queue::{ShardRequest, ShardResponse};
 
 /// A handler's answer.
@@ -83,6 +84,16 @@ pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
             let answer = lane_buy(req, body, &env, &cfg, sale, lang).await;
             html_refusal(answer, true, lang, &cfg, sale)
         }
+        (Method::Get, ["queue", sale, "card"]) => {
+            let lang = language(&req);
+            let answer = lane_card(&cfg, sale, lang, None);
+            html_refusal(answer, true, lang, &cfg, sale)
+        }
+        (Method::Post, ["queue", sale, "hold"]) => {
+            let lang = language(&req);
+            let answer = lane_hold(req, body, &env, &cfg, sale, lang).await;
+            html_refusal(answer, true, lang, &cfg, sale)
+        }
         (Method::Post, ["api", "v1", "sales", sale, "challenge"]) => {
             challenge(req, body, &env, &cfg, sale).await
         }
@@ -106,9 +117,12 @@ pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
             admin_control(req, body, &env, &cfg, sale).await
         }
         (_, ["healthz"] | ["api", "v1", "sales", _, _] | ["api", "v1", "sales", _])
-        | (_, ["admin", "v1", "sales", _, "control"] | ["queue", _] | ["queue", _, "buy"]) => {
-            Err(Refusal(ErrorCode::MethodNotAllowed))
-        }
+        | (
+            _,
+            ["admin", "v1", "sales", _, "control"]
+            | ["queue", _]
+            | ["queue", _, "buy" | "card" | "hold"],
+        ) => Err(Refusal(ErrorCode::MethodNotAllowed)),
         _ => Err(Refusal(ErrorCode::NotFound)),
     };
     match outcome {
@@ -936,7 +950,7 @@ fn html_refusal(
             let sale = if SaleId::parse(raw).is_ok() { raw } else { "" };
             let view = Lane::Refused(code);
             let mut resp = html(
-                page::lane(t, &cfg.brand, sale, &view, None, ""),
+                page::lane(t, &cfg.brand, sale, &view, None, "", &LanePayment::None),
                 code.status(),
             )?;
             if code.status() == 503 {
@@ -971,17 +985,37 @@ async fn lane(req: Request, env: &Env, cfg: &Config, raw: &str, t: &Strings) -> 
     let state = known_sale(cfg, &sale, now).await?;
     let self_url = lane_url(&req, &sale);
     let buy_url = format!("/queue/{sale}/buy");
-    let show = |view: Lane, refresh: Option<u64>| {
+    // In a sale that takes card holds: a link to the card form, or the hold.
+    let payment = |hold: Option<&str>| match (&cfg.payments, &state.price) {
+        (Some(_), Some(price)) => match hold {
+            Some(h) if !h.is_empty() => LanePayment::Held {
+                amount: page::money(price.times(state.per_visitor_limit.max(1)), &price.currency),
+            },
+            _ => LanePayment::Offer {
+                card_url: format!("/queue/{sale}/card"),
+            },
+        },
+        _ => LanePayment::None,
+    };
+    let show = |view: Lane, refresh: Option<u64>, payment: LanePayment| {
         html(
-            page::lane(t, &cfg.brand, sale.as_str(), &view, refresh, &self_url),
+            page::lane(
+                t,
+                &cfg.brand,
+                sale.as_str(),
+                &view,
+                refresh,
+                &self_url,
+                &payment,
+            ),
             200,
         )
     };
     if state.status == SaleStatus::SoldOut {
-        return show(Lane::SoldOut, None);
+        return show(Lane::SoldOut, None, LanePayment::None);
     }
-    if verified_pass(&req, cfg, &sale, now).is_ok() {
-        return show(Lane::Admitted { buy_url }, None);
+    if let Ok((pass, _)) = verified_pass(&req, cfg, &sale, now) {
+        return show(Lane::Admitted { buy_url }, None, payment(Some(&pass.hold)));
     }
     let (ticket, token, fresh) = match verified_ticket(&req, cfg, &sale, now) {
         Ok((ticket, token)) => (ticket, token, false),
@@ -989,7 +1023,11 @@ async fn lane(req: Request, env: &Env, cfg: &Config, raw: &str, t: &Strings) -> 
             // Not yet: come back when the token is valid.
             Some((claims, _)) if claims.nbf > now_s => {
                 let in_secs = claims.nbf - now_s;
-                return show(Lane::Joining { in_secs }, Some(in_secs.max(1)));
+                return show(
+                    Lane::Joining { in_secs },
+                    Some(in_secs.max(1)),
+                    LanePayment::None,
+                );
             }
             Some((claims, _)) => {
                 let (ticket, token) = enqueue(env, cfg, claims, now).await?;
@@ -1008,7 +1046,11 @@ async fn lane(req: Request, env: &Env, cfg: &Config, raw: &str, t: &Strings) -> 
                     dev: String::new(),
                 };
                 let in_secs = nbf - now_s;
-                let mut resp = show(Lane::Joining { in_secs }, Some(in_secs.max(1)))?;
+                let mut resp = show(
+                    Lane::Joining { in_secs },
+                    Some(in_secs.max(1)),
+                    LanePayment::None,
+                )?;
                 let max_age = nbf - now_s + cfg.challenge_ttl_secs;
                 let token = cfg.ticket_keys.sign(&claims);
                 http::set_cookie(&mut resp, &req, &lane_cookie(raw), &token, max_age)
@@ -1019,6 +1061,7 @@ async fn lane(req: Request, env: &Env, cfg: &Config, raw: &str, t: &Strings) -> 
     };
     let status = queue_status(env, cfg, &ticket, now).await?;
     let refresh = |ms: u64| Some(ms.div_ceil(1000).max(cfg.nojs_refresh_secs));
+    let held = payment(Some(&ticket.hold));
     let mut resp = match &status {
         QueueStatus::Queued {
             position,
@@ -1032,6 +1075,7 @@ async fn lane(req: Request, env: &Env, cfg: &Config, raw: &str, t: &Strings) -> 
                 eta_ms: *eta_ms,
             },
             refresh(*poll_after_ms),
+            held,
         )?,
         QueueStatus::Paused {
             position,
@@ -1041,9 +1085,10 @@ async fn lane(req: Request, env: &Env, cfg: &Config, raw: &str, t: &Strings) -> 
                 position: *position,
             },
             refresh(*poll_after_ms),
+            held,
         )?,
-        QueueStatus::Admitted { .. } => show(Lane::Admitted { buy_url }, None)?,
-        _ => show(Lane::SoldOut, None)?,
+        QueueStatus::Admitted { .. } => show(Lane::Admitted { buy_url }, None, held)?,
+        _ => show(Lane::SoldOut, None, LanePayment::None)?,
     };
     if fresh {
         http::set_cookie(
@@ -1058,6 +1103,81 @@ async fn lane(req: Request, env: &Env, cfg: &Config, raw: &str, t: &Strings) -> 
         http::set_cookie(&mut resp, &req, &lane_cookie(raw), "", 0).map_err(internal)?;
     }
     set_pass_cookie(&mut resp, &req, cfg, &sale, &status)?;
+    Ok(resp)
+}
+
+/// The no-JavaScript lane's card form: a page of its own that does not refresh while the buyer
+/// types. `error`: why the previous card was not put on hold.
+fn lane_card(cfg: &Config, raw: &str, t: &Strings, error: Option<ErrorCode>) -> Outcome {
+    let sale = sale_id(raw)?;
+    if cfg.payments.is_none() {
+        return Err(Refusal(ErrorCode::PaymentsDisabled));
+    }
+    let view = Lane::Card {
+        action: format!("/queue/{sale}/hold"),
+        error,
+    };
+    let status = error.map_or(200, |code| code.status());
+    html(
+        page::lane(
+            t,
+            &cfg.brand,
+            sale.as_str(),
+            &view,
+            None,
+            "",
+            &LanePayment::None,
+        ),
+        status,
+    )
+}
+
+/// The card form's post (`number`, `exp` as MM/YY, `cvc`): puts the card on hold for the
+/// ticket and goes back to the lane; a card the processor or the checks refuse shows the form
+/// again with the reason.
+async fn lane_hold(
+    req: Request,
+    body: Body,
+    env: &Env,
+    cfg: &Config,
+    raw: &str,
+    t: &Strings,
+) -> Outcome {
+    let body = body?;
+    let sale = sale_id(raw)?;
+    let field = |name: &str| {
+        form_urlencoded::parse(&body)
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    let exp = field("exp");
+    let (month, year) = exp.split_once('/').unwrap_or((&exp, ""));
+    let card = herdgate_pay::card::CardInput {
+        number: field("number"),
+        exp_month: month.trim().parse().unwrap_or(0),
+        exp_year: year.trim().parse().unwrap_or(0),
+        cvc: field("cvc"),
+    };
+    let input = crate::holds::HoldInput {
+        payment_method: None,
+        card: Some(card),
+    };
+    let (answer, held) = match crate::holds::hold_for(&req, env, cfg, &sale, input).await {
+        Ok(done) => done,
+        Err(Refusal(code)) if code.status() == 402 || code.status() == 422 => {
+            return lane_card(cfg, raw, t, Some(code));
+        }
+        Err(refusal) => return Err(refusal),
+    };
+    let mut resp = Response::empty().map_err(internal)?.with_status(303);
+    resp.headers_mut()
+        .set("location", &lane_url(&req, &sale))
+        .map_err(internal)?;
+    resp.headers_mut()
+        .set("cache-control", "no-store")
+        .map_err(internal)?;
+    crate::holds::set_cookies(&mut resp, &req, cfg, &held, &answer)?;
     Ok(resp)
 }
 
@@ -1112,7 +1232,15 @@ async fn lane_buy(
     };
     let self_url = lane_url(&req, &sale);
     html(
-        page::lane(t, &cfg.brand, sale.as_str(), &view, None, &self_url),
+        page::lane(
+            t,
+            &cfg.brand,
+            sale.as_str(),
+            &view,
+            None,
+            &self_url,
+            &LanePayment::None,
+        ),
         if status < 300 { 200 } else { status },
     )
 }

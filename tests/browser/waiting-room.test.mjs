@@ -296,6 +296,39 @@ test("card holds: on hold while waiting, charged for the winner, released for th
   await loser.context().close();
 });
 
+test("without JavaScript: the lane puts a card on hold on a page of its own and buys", async () => {
+  const id = await sale("nojs-paid", 1, 2_000, 5, { amount: 2500, currency: "eur" });
+  expected[id] = 1;
+  const ctx = await buyer({ javaScriptEnabled: false });
+  const page = await ctx.newPage();
+  await page.goto(`${EDGE}/queue/${id}`);
+  // Alone in line, the lane buyer is admitted at once.
+  await until(page, "admitted", 30_000);
+  // The lane's pages refresh themselves while waiting; the card form is a page that does not.
+  await page.locator('a[href$="/card"]').click();
+  await until(page, "card");
+  assert.equal(await page.locator('meta[http-equiv="refresh"]').count(), 0);
+  await check(page, "nojs-card", await page.content());
+  await page.locator("#cc-number").fill("4242424242424241");
+  await page.locator("#cc-exp").fill("12/30");
+  await page.locator("#cc-csc").fill("123");
+  await page.locator("button[type=submit]").click();
+  await until(page, "card");
+  assert.match(await page.locator(".error").innerText(), /card number is not valid/);
+  await page.locator("#cc-number").fill("4242424242424242");
+  await page.locator("#cc-exp").fill("12/30");
+  await page.locator("#cc-csc").fill("123");
+  await page.locator("button[type=submit]").click();
+  // Back in the lane, with the hold shown.
+  await page.waitForURL(`**/queue/${id}`);
+  await until(page, "admitted");
+  await page.locator('[data-hold="on_hold"]').waitFor();
+  assert.match(await page.locator('[data-hold="on_hold"]').innerText(), /Card on hold: 25\.00 EUR/);
+  await page.locator("button[type=submit]").click();
+  await until(page, "bought");
+  await ctx.close();
+});
+
 test("a paused sale keeps the waiter's place", async () => {
   const id = await sale("paused", 1, 0, 1);
   await control(id, { action: "pause" });

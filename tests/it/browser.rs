@@ -90,9 +90,10 @@ async fn waiting_room_in_headless_chromium() {
                     .unwrap();
             assert_eq!(hlen, orders, "{sale}: orders");
         }
-        // The card-hold sale: the winner's hold captured, the loser's released, none left.
+        // The card-hold sales: the page's winner and the no-JS lane's buyer captured, the
+        // loser's hold released, none left.
         let census = ls.census().await.unwrap();
-        assert_eq!(census.get("succeeded"), Some(&1), "{census:?}");
+        assert_eq!(census.get("succeeded"), Some(&2), "{census:?}");
         assert_eq!(census.get("requires_capture"), None, "{census:?}");
     })
     .await;
