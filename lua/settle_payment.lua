@@ -46,6 +46,10 @@ if p.state ~= 'pending' then
   return {'none'}
 end
 local order = redis.call('HGET', orders_key, visitor)
+if not order then
+  -- A pending payment whose order is gone: nothing of it is left to settle here.
+  return {'none'}
+end
 local o = cjson.decode(order)
 
 if outcome == 'captured' then

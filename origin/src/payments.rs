@@ -159,9 +159,7 @@ impl Payments {
             Settled::Nothing => Ok(Settlement::Released),
         }
     }
-}
 
-impl Payments {
     /// Refunds a cancelled order's captured payment and records it; `false` if the processor
     /// did not answer (the payment stays `refunding` and the reconciler tries again).
     pub async fn refund(
