@@ -277,6 +277,47 @@ impl Keyring {
     /// The checks run in this order, and the first that fails is returned: shape and length,
     /// version, kind, key id, tag (constant time), claims, sale, not-before, expiry.
     pub fn verify<C: Claims>(&self, token: &str, check: &Check<'_>) -> Result<C, TokenError> {
+        let parts = Parts::of::<C>(token)?;
+        let kid = parts.kid;
+        let mac = self
+            .keys
+            .iter()
+            .find(|(k, _)| k == kid)
+            .map(|(_, m)| m)
+            .ok_or(TokenError::UnknownKey)?;
+        let tag = URL_SAFE_NO_PAD
+            .decode(parts.tag_b64)
+            .map_err(|_| TokenError::Malformed)?;
+        let mut mac = mac.clone();
+        mac.update(parts.signed.as_bytes());
+        mac.verify_slice(&tag)
+            .map_err(|_| TokenError::BadSignature)?;
+
+        let claims: C = parts.claims()?;
+        if claims.sale() != check.sale {
+            return Err(TokenError::WrongSale);
+        }
+        if check.now.saturating_add(check.leeway) < claims.not_before() {
+            return Err(TokenError::NotYetValid);
+        }
+        if check.now >= claims.expires().saturating_add(check.leeway) {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
+    }
+}
+
+/// The parts of a token's wire form, split and checked for shape, version and kind.
+struct Parts<'a> {
+    /// `hg1.<kind>.<kid>.<payload>`: what the tag covers.
+    signed: &'a str,
+    kid: &'a str,
+    payload_b64: &'a str,
+    tag_b64: &'a str,
+}
+
+impl<'a> Parts<'a> {
+    fn of<C: Claims>(token: &'a str) -> Result<Self, TokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed);
         }
@@ -300,35 +341,29 @@ impl Keyring {
                 found,
             });
         }
-        let mac = self
-            .keys
-            .iter()
-            .find(|(k, _)| k == kid)
-            .map(|(_, m)| m)
-            .ok_or(TokenError::UnknownKey)?;
-        let tag = URL_SAFE_NO_PAD
-            .decode(tag_b64)
-            .map_err(|_| TokenError::Malformed)?;
-        let mut mac = mac.clone();
-        mac.update(signed.as_bytes());
-        mac.verify_slice(&tag)
-            .map_err(|_| TokenError::BadSignature)?;
-
-        let payload = URL_SAFE_NO_PAD
-            .decode(payload_b64)
-            .map_err(|_| TokenError::InvalidClaims)?;
-        let claims: C = serde_json::from_slice(&payload).map_err(|_| TokenError::InvalidClaims)?;
-        if claims.sale() != check.sale {
-            return Err(TokenError::WrongSale);
-        }
-        if check.now.saturating_add(check.leeway) < claims.not_before() {
-            return Err(TokenError::NotYetValid);
-        }
-        if check.now >= claims.expires().saturating_add(check.leeway) {
-            return Err(TokenError::Expired);
-        }
-        Ok(claims)
+        Ok(Parts {
+            signed,
+            kid,
+            payload_b64,
+            tag_b64,
+        })
     }
+
+    fn claims<C: Claims>(&self) -> Result<C, TokenError> {
+        let payload = URL_SAFE_NO_PAD
+            .decode(self.payload_b64)
+            .map_err(|_| TokenError::InvalidClaims)?;
+        serde_json::from_slice(&payload).map_err(|_| TokenError::InvalidClaims)
+    }
+}
+
+/// Reads the claims of a token of kind `C::KIND` **without verifying its tag**.
+///
+/// For the holder of a token, who cannot verify it (only the edge and the origin hold the
+/// keys) but may read what it says: an app showing its position, a simulator reading the
+/// moment the edge stamped on its pass. Nothing read this way may be trusted by a server.
+pub fn read_unverified<C: Claims>(token: &str) -> Result<C, TokenError> {
+    Parts::of::<C>(token)?.claims()
 }
 
 /// What a verifier expects of a token besides a good signature.
@@ -553,6 +588,27 @@ mod tests {
         assert_eq!(
             r.verify::<PassClaims>(&t, &check(&s, 1_000)).unwrap(),
             pass("s1")
+        );
+    }
+
+    #[test]
+    fn a_holder_reads_its_claims_without_the_key_and_only_for_the_kind_asked() {
+        let t = ring("k1", 1).sign(&pass("s1"));
+        assert_eq!(read_unverified::<PassClaims>(&t).unwrap(), pass("s1"));
+        assert_eq!(
+            read_unverified::<TicketClaims>(&t),
+            Err(TokenError::WrongKind {
+                expected: TokenKind::Ticket,
+                found: TokenKind::Pass
+            })
+        );
+        assert_eq!(
+            read_unverified::<PassClaims>("hg1.pass.k1.!!.x"),
+            Err(TokenError::InvalidClaims)
+        );
+        assert_eq!(
+            read_unverified::<PassClaims>("hg2.pass.k1.e30.x"),
+            Err(TokenError::UnsupportedVersion)
         );
     }
 

@@ -165,10 +165,11 @@ pub async fn wait(
     ticket: &str,
     status: QueueStatus,
 ) -> Result<(String, u32), Ending> {
+    let on_join = matches!(status, QueueStatus::Admitted { .. });
     let waited = poll(client, ticket, status).await;
     client.stop_waiting();
-    if waited.is_ok() {
-        client.saw_admission();
+    if let Ok((pass, _)) = &waited {
+        client.saw_admission(pass, on_join);
     }
     waited
 }

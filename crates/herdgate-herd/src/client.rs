@@ -92,13 +92,27 @@ pub struct Counters {
     pub refused: AtomicU64,
 }
 
+/// One admission: when the edge issued the pass, by its own stamp, and when the buyer saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Admitted {
+    /// When the edge issued the pass (its `adm` claim), unix ms; 0 if the pass had none.
+    pub edge_ms: u64,
+    /// When the buyer saw "admitted", ms since the herd started.
+    pub seen_ms: u32,
+    /// The queue position the pass was earned with.
+    pub position: u64,
+    /// The pass came with the join: the position was already admitted when the buyer joined,
+    /// so its moment measures the join, not the admission rate.
+    pub on_join: bool,
+}
+
 /// What every client of the herd shares.
 #[derive(Clone)]
 pub struct Shared {
     /// Live counts.
     pub counters: Arc<Counters>,
-    /// When each admission was first seen (ms since start), by anyone in the crowd.
-    pub admissions: Arc<Mutex<Vec<u32>>>,
+    /// Every admission of the crowd.
+    pub admissions: Arc<Mutex<Vec<Admitted>>>,
     /// The HTTP client (connection pool).
     pub http: reqwest::Client,
     /// Bounds the honest buyers' requests in flight across the herd.
@@ -125,6 +139,8 @@ pub struct Human {
 /// Desktop-class browser speed of the page's solver, measured by `scripts/pow-speed.mjs` in
 /// Debian's Chromium on the benchmark machine (see BENCHMARKS.md).
 pub const DESKTOP_HASHES_PER_SEC: f64 = 147_000.0;
+/// How long the herd's people take to press "buy" once admitted, shortest and longest, ms.
+pub const PEOPLE_THINK_MS: (u64, u64) = (800, 3_000);
 /// Phone-class speed: the same measurement with Chromium's CPU throttling at 4x.
 pub const PHONE_HASHES_PER_SEC: f64 = 34_000.0;
 
@@ -212,14 +228,22 @@ impl SimClient {
         self.shared.counters.waiting.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// Records that this client saw "admitted" now.
-    pub fn saw_admission(&self) {
-        let now = self.now_ms();
+    /// Records that this client saw "admitted" now, with `pass`; `on_join` when the pass came
+    /// with the join. The moment that counts is the one the edge stamped on the pass: the
+    /// crowd's own clock also measures how long its polls queued.
+    pub fn saw_admission(&self, pass: &str, on_join: bool) {
+        let claims = herdgate_core::read_unverified::<herdgate_core::PassClaims>(pass).ok();
+        let admitted = Admitted {
+            edge_ms: claims.as_ref().map_or(0, |c| c.adm),
+            seen_ms: self.now_ms(),
+            position: claims.as_ref().map_or(0, |c| c.position),
+            on_join,
+        };
         self.shared
             .admissions
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(now);
+            .push(admitted);
         self.count(|c| &c.admitted);
     }
 

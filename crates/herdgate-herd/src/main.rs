@@ -66,7 +66,8 @@ struct SimArgs {
     /// Admissions per second.
     #[arg(long, default_value_t = 500)]
     rate: u32,
-    /// Arrival: burst[:MS] (default: everyone within 1 s), ramp:MS, before-start:MS.
+    /// Arrival: burst[:MS] (default: everyone within 1 s), ramp:MS, before-start:MS (the sale
+    /// opens after MS; the crowd arrives in its first two thirds).
     #[arg(long, default_value = "burst:1000", value_parser = Arrival::parse)]
     arrival: Arrival,
     /// The sale id to create.
@@ -97,6 +98,10 @@ struct SimArgs {
     /// (`herd local` sets it from --defences; 0 = never).
     #[arg(long, default_value_t = 0)]
     audit_every_ms: u64,
+    /// The audit's machine-speed threshold, ms from admission to purchase on the edge's
+    /// clock (default: the origin's, 300).
+    #[arg(long)]
+    audit_fast_ms: Option<u64>,
     /// Every bot arrives the moment the sale opens, instead of arriving like the crowd.
     #[arg(long)]
     bots_at_opening: bool,
@@ -142,6 +147,7 @@ impl SimArgs {
             deadline: Duration::from_secs(self.deadline_secs),
             audit_every: (self.audit_every_ms > 0)
                 .then(|| Duration::from_millis(self.audit_every_ms)),
+            audit_fast_ms: self.audit_fast_ms,
             bots_at_opening: self.bots_at_opening,
             preauth: self.preauth,
         }

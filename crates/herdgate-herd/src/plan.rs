@@ -20,8 +20,9 @@ pub enum Arrival {
         /// The window, ms.
         over_ms: u64,
     },
-    /// Everyone joins within `over_ms` before the sale starts (which it does `over_ms` after
-    /// the herd starts): the queue is full when admission begins.
+    /// Everyone arrives in the first two thirds of `over_ms` and the sale starts `over_ms`
+    /// after the herd starts: the last third leaves the last arrivals time to solve and join
+    /// on a busy edge, so the queue is full when admission begins.
     BeforeStart {
         /// The window, ms.
         over_ms: u64,
@@ -62,16 +63,22 @@ impl Arrival {
         let ms = match *self {
             Arrival::Burst { within_ms } => (u * within_ms as f64) as u64,
             Arrival::Ramp { over_ms } => over_ms * i as u64 / n.max(1) as u64,
-            Arrival::BeforeStart { over_ms } => (u * over_ms as f64) as u64,
+            Arrival::BeforeStart { over_ms } => (u * Self::arrivals_before(over_ms) as f64) as u64,
         };
         Duration::from_millis(ms)
+    }
+
+    /// How much of a before-start window `over_ms` the arrivals spread over.
+    fn arrivals_before(over_ms: u64) -> u64 {
+        over_ms * 2 / 3
     }
 
     /// A uniformly random moment in the arrival window, given a uniform random `u` in [0, 1).
     pub fn random_offset(&self, u: f64) -> Duration {
         let window = match *self {
             Arrival::Burst { within_ms } => within_ms,
-            Arrival::Ramp { over_ms } | Arrival::BeforeStart { over_ms } => over_ms,
+            Arrival::Ramp { over_ms } => over_ms,
+            Arrival::BeforeStart { over_ms } => Self::arrivals_before(over_ms),
         };
         Duration::from_millis((u * window as f64) as u64)
     }
@@ -113,6 +120,10 @@ pub struct HerdConfig {
     pub deadline: Duration,
     /// Run the origin's audit (cancelling flagged orders) this often during the sale.
     pub audit_every: Option<Duration>,
+    /// The audit's machine-speed threshold (ms from admission to purchase, on the edge's
+    /// clock); `None` leaves the origin's default.
+    #[serde(default)]
+    pub audit_fast_ms: Option<u64>,
     /// Every bot arrives the moment the sale opens (else bots arrive like the crowd).
     pub bots_at_opening: bool,
     /// The sale takes card holds (a price of [`PREAUTH_PRICE`] minor units of EUR) and every

@@ -3,11 +3,12 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use hdrhistogram::Histogram;
+use herdgate_core::Schedule;
 use serde::Serialize;
 
 use crate::bots::Strategy;
 use crate::buyer::Ending;
-use crate::client::Endpoint;
+use crate::client::{Admitted, Endpoint};
 use crate::plan::HerdConfig;
 use crate::run::{OriginCounts, Outcome};
 
@@ -73,15 +74,23 @@ pub struct Requests {
     pub edge_per_origin_purchase: f64,
 }
 
-/// Admission: what was configured against what the crowd saw.
+/// Admission: what was configured against what the edge did, read from the moments it
+/// stamped on the passes it issued (not from the crowd's clock, which also measures how long
+/// its requests queued).
 #[derive(Debug, Clone, Serialize)]
 pub struct Admission {
     /// Admissions per second configured.
     pub configured_per_s: u32,
-    /// Admissions per second observed (see [`observed_rate`]).
+    /// Admissions per second observed (see [`observed_rate`]) over the buyers who waited in
+    /// line for their turn, by the edge's stamps.
     pub observed_per_s: Option<f64>,
     /// Clients that saw "admitted".
     pub admitted: usize,
+    /// Of those, admitted by the answer to their join: their position had passed the
+    /// frontier before they joined, so their moment measures the join rate, not admission.
+    pub admitted_on_join: usize,
+    /// Passes the edge issued before the frontier reached their position (must be 0).
+    pub admitted_early: usize,
 }
 
 /// Plotted series.
@@ -158,11 +167,11 @@ fn histogram() -> Histogram<u64> {
         .expect("1 µs to 120 s at 3 digits is a valid histogram")
 }
 
-/// Observed admissions per second: the least-squares slope of "admissions seen so far" against
-/// time, over the middle 80 % of sightings (the first and last tenth are where polling lag and
-/// the sell-out cut the line).
-pub fn observed_rate(admissions: &[u32]) -> Option<f64> {
-    let mut t: Vec<f64> = admissions.iter().map(|&ms| f64::from(ms)).collect();
+/// Observed admissions per second: the least-squares slope of "admissions so far" against
+/// time (ms), over the middle 80 % of admissions (the first and last tenth are where polling
+/// lag and the sell-out cut the line).
+pub fn observed_rate(admissions: &[u64]) -> Option<f64> {
+    let mut t: Vec<f64> = admissions.iter().map(|&ms| ms as f64).collect();
     t.sort_by(f64::total_cmp);
     if t.len() < 10 {
         return None;
@@ -287,13 +296,39 @@ impl Report {
         }
         let edge: usize = counts.values().sum();
 
+        let opened = outcome.sale_opened_at_ms;
+        // The edge's moment of each admission on the herd's time line (the crowd's own when a
+        // pass carried no stamp).
+        let since_start = |a: &Admitted| {
+            if a.edge_ms == 0 {
+                u64::from(a.seen_ms)
+            } else {
+                a.edge_ms.saturating_sub(outcome.t0_unix_ms)
+            }
+        };
         let mut admissions_per_s = vec![0u64; secs];
-        for &t in &outcome.admissions {
-            if let Some(slot) = admissions_per_s.get_mut(t as usize / 1000) {
+        for a in &outcome.admissions {
+            if let Some(slot) = admissions_per_s.get_mut(since_start(a) as usize / 1000) {
                 *slot += 1;
             }
         }
-        let opened = outcome.sale_opened_at_ms;
+        let waited: Vec<u64> = outcome
+            .admissions
+            .iter()
+            .filter(|a| !a.on_join && a.edge_ms > 0)
+            .map(|a| a.edge_ms)
+            .collect();
+        let schedule = Schedule::starting(outcome.t0_unix_ms + u64::from(opened), cfg.rate);
+        let admitted_early = outcome
+            .admissions
+            .iter()
+            .filter(|a| {
+                a.edge_ms > 0
+                    && schedule
+                        .admitted_at_ms(a.position)
+                        .is_none_or(|at| a.edge_ms < at)
+            })
+            .count();
         let time_to_sell_out_s = outcome
             .stock
             .iter()
@@ -341,8 +376,10 @@ impl Report {
             },
             admission: Admission {
                 configured_per_s: cfg.rate,
-                observed_per_s: observed_rate(&outcome.admissions),
+                observed_per_s: observed_rate(&waited),
                 admitted: outcome.admissions.len(),
+                admitted_on_join: outcome.admissions.iter().filter(|a| a.on_join).count(),
+                admitted_early,
             },
             bought_latency_ms: percentiles(&bought),
             latency_ms: by_endpoint
@@ -403,12 +440,14 @@ impl Report {
             self.requests.edge, self.requests.edge_unanswered, self.requests.origin.purchase, self.requests.origin.sale_state
         ));
         s.push_str(&format!(
-            "  admission: configured {}/s, observed {} ({} admitted)\n",
+            "  admission: configured {}/s, observed {} by the edge's stamps ({} admitted, {} on joining, {} early)\n",
             self.admission.configured_per_s,
             self.admission
                 .observed_per_s
-                .map_or("n/a".into(), |r| format!("{r:.0}/s")),
-            self.admission.admitted
+                .map_or("n/a".into(), |r| format!("{r:.1}/s")),
+            self.admission.admitted,
+            self.admission.admitted_on_join,
+            self.admission.admitted_early,
         ));
         match self.time_to_sell_out_s {
             Some(t) => s.push_str(&format!(
@@ -468,7 +507,7 @@ mod tests {
     #[test]
     fn observed_rate_is_the_slope_of_sightings() {
         // 40 per second for 5 s, with a burst of late sightings at the end.
-        let mut t: Vec<u32> = (0..200).map(|i| 1_000 + i * 25).collect();
+        let mut t: Vec<u64> = (0..200).map(|i| 1_000 + i * 25).collect();
         t.extend([6_000; 20]);
         let r = observed_rate(&t).unwrap();
         assert!((r - 40.0).abs() < 4.0, "{r}");

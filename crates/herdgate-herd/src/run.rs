@@ -15,7 +15,8 @@ use tokio::sync::Semaphore;
 use crate::bots::{self, BotOutcome, Strategy};
 use crate::buyer::{self, Ending, Journey};
 use crate::client::{
-    Counters, Event, Human, Shared, SimClient, DESKTOP_HASHES_PER_SEC, PHONE_HASHES_PER_SEC,
+    Admitted, Counters, Event, Human, Shared, SimClient, DESKTOP_HASHES_PER_SEC, PEOPLE_THINK_MS,
+    PHONE_HASHES_PER_SEC,
 };
 use crate::plan::HerdConfig;
 
@@ -45,8 +46,10 @@ pub struct Outcome {
     pub bots: Vec<(Strategy, BotOutcome)>,
     /// Every request the crowd made.
     pub events: Vec<Event>,
-    /// When each admission was first seen, ms since start.
-    pub admissions: Vec<u32>,
+    /// Every admission the crowd saw.
+    pub admissions: Vec<Admitted>,
+    /// When the herd started, unix ms (to place the edge's stamps on the herd's time line).
+    pub t0_unix_ms: u64,
     /// Stock over time.
     pub stock: Vec<StockSample>,
     /// The origin's request counters during the run.
@@ -130,7 +133,7 @@ fn honest_client(shared: &Shared, i: usize) -> SimClient {
     .with_device(device(h >> 24, tz))
     .as_human(Human {
         hashes_per_sec: speed,
-        think_ms: (800, 3_000),
+        think_ms: PEOPLE_THINK_MS,
     })
 }
 
@@ -225,8 +228,9 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
         .build()?;
     let sale = SaleId::parse(&cfg.sale).context("sale id")?;
     let t0 = Instant::now();
+    let t0_unix_ms = herdgate_testkit::now_ms();
     let opens_after = cfg.arrival.sale_opens_after();
-    let starts_at_ms = herdgate_testkit::now_ms() + opens_after.as_millis() as u64;
+    let starts_at_ms = t0_unix_ms + opens_after.as_millis() as u64;
     let mut sale_config = json!({"stock": cfg.items, "per_visitor_limit": 1,
                                  "starts_at_ms": starts_at_ms, "admission_rate": cfg.rate});
     if cfg.preauth {
@@ -413,6 +417,7 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
         bots: bots_out,
         events,
         admissions,
+        t0_unix_ms,
         stock,
         origin: OriginCounts {
             purchase: after.purchase - before.purchase,
@@ -430,7 +435,10 @@ async fn audit(http: &reqwest::Client, cfg: &HerdConfig) -> Result<(Vec<String>,
     let r = http
         .post(format!("{}/admin/v1/sales/{}/audit", cfg.origin, cfg.sale))
         .bearer_auth(&cfg.admin_token)
-        .json(&json!({"apply": true}))
+        .json(&match cfg.audit_fast_ms {
+            Some(fast_ms) => json!({"apply": true, "fast_ms": fast_ms}),
+            None => json!({"apply": true}),
+        })
         .send()
         .await?;
     ensure!(r.status().is_success(), "audit: {}", r.status());
