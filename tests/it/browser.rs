@@ -16,12 +16,11 @@ use tokio::process::Command;
 use herdgate_testkit::{Localstripe, OriginOptions};
 
 use crate::edge_support::Stack;
-use crate::support::{bounded, read_stock};
+use crate::support::{alone, read_stock};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_room_in_headless_chromium() {
-    bounded(Duration::from_secs(300), async {
-        let _crowd = crate::support::one_crowd_at_a_time().await;
+    alone(Duration::from_secs(300), async {
         // Card holds are on for sales with a price (one test has one), against localstripe.
         let ls = Localstripe::start().await.unwrap();
         let s = Stack::start_full(

@@ -9,7 +9,7 @@ use fred::prelude::*;
 use serde_json::Value;
 use tokio::sync::{watch, Semaphore};
 
-use crate::support::{bounded, code, purchase, read_stock, Env};
+use crate::support::{alone, code, purchase, read_stock, Env};
 
 const BUYERS: usize = 20_000;
 const ITEMS: u64 = 1_000;
@@ -18,8 +18,7 @@ const CONNECTIONS: usize = 256;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_thousand_buyers_for_a_thousand_items_never_oversell() {
-    bounded(Duration::from_secs(300), async {
-        let _crowd = crate::support::one_crowd_at_a_time().await;
+    alone(Duration::from_secs(300), async {
         let env = Env::start().await.unwrap();
         let sale = env.create_sale("burst", ITEMS, 1).await;
         let passes: Vec<(String, String)> = (0..BUYERS)

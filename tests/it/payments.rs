@@ -10,7 +10,7 @@ use herdgate_testkit::{Localstripe, OriginOptions};
 use serde_json::{json, Value};
 
 use crate::edge_support::{pass_of, Stack};
-use crate::support::{bounded, one_crowd_at_a_time, status_json};
+use crate::support::{alone, status_json};
 
 const PRICE: u64 = 1500;
 
@@ -119,9 +119,8 @@ async fn until_no_hold_left(ls: &Localstripe, secs: u64) -> BTreeMap<String, usi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn winners_are_charged_once_and_every_other_hold_is_released() {
-    bounded(Duration::from_secs(300), async {
-        // Each runs workerd, localstripe and a shard's sweep: not beside a crowd test.
-        let _heavy = one_crowd_at_a_time().await;
+    // Each runs workerd, localstripe and a shard's sweep.
+    alone(Duration::from_secs(300), async {
         let ls = Localstripe::start().await.unwrap();
         let stack = paid_stack(&ls, json!({})).await;
         let sale = "paid-drop";
@@ -291,9 +290,8 @@ async fn winners_are_charged_once_and_every_other_hold_is_released() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_capture_that_fails_gives_the_item_back_and_a_cancelled_order_is_refunded() {
-    bounded(Duration::from_secs(300), async {
-        // Each runs workerd, localstripe and a shard's sweep: not beside a crowd test.
-        let _heavy = one_crowd_at_a_time().await;
+    // Each runs workerd, localstripe and a shard's sweep.
+    alone(Duration::from_secs(300), async {
         let ls = Localstripe::start().await.unwrap();
         let stack = paid_stack(&ls, json!({})).await;
         let sale = "paid-one";
@@ -398,9 +396,8 @@ async fn audit_apply(stack: &Stack, sale: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hold_near_its_age_limit_is_released_and_never_captured() {
-    bounded(Duration::from_secs(300), async {
-        // Each runs workerd, localstripe and a shard's sweep: not beside a crowd test.
-        let _heavy = one_crowd_at_a_time().await;
+    // Each runs workerd, localstripe and a shard's sweep.
+    alone(Duration::from_secs(300), async {
         let ls = Localstripe::start().await.unwrap();
         let stack = paid_stack(&ls, json!({"HOLD_MAX_AGE_SECS": "3"})).await;
         let sale = "paid-later";

@@ -9,22 +9,40 @@ use herdgate_core::{SaleId, VisitorId};
 use herdgate_testkit::{now_ms, OriginOptions, RedisServer, TestKeys, TestOrigin};
 use serde_json::{json, Value};
 
-/// Runs a test body with a time bound, so a hang fails instead of stalling CI.
+/// Runs a test body with a time bound, so a hang fails instead of stalling CI. The body may
+/// run beside other tests' bodies, but never beside one that runs [`alone`]; the bound
+/// includes the wait for it.
 pub async fn bounded<F: Future<Output = ()>>(limit: Duration, f: F) {
+    within(limit, async {
+        let _beside_others = STAGE.read().await;
+        f.await;
+    })
+    .await;
+}
+
+/// Like [`bounded`], with nothing else of this test binary running meanwhile: for the tests
+/// that run a whole crowd (the burst, the herd, the defended crowd, the browser) and the
+/// card-hold tests (workerd, localstripe and the shards' sweeps). What they check (who got the
+/// items, how fast the audit saw a program buy) is read from the stack's own records, and on
+/// two cores a neighbour's start-up (a workerd, a Chromium) would slow the stack under test
+/// while the crowd is at the door.
+pub async fn alone<F: Future<Output = ()>>(limit: Duration, f: F) {
+    within(limit, async {
+        let _alone = STAGE.write().await;
+        f.await;
+    })
+    .await;
+}
+
+async fn within<F: Future<Output = ()>>(limit: Duration, f: F) {
     tokio::time::timeout(limit, f)
         .await
         .unwrap_or_else(|_| panic!("test did not finish within {limit:?}"));
 }
 
-static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// Held by the tests that run a whole crowd (the burst, the herd, the browser, the defended
-/// crowd) and by the card-hold tests (workerd, localstripe and the shards' sweeps): on two
-/// cores one at a time keeps each measuring its own stack rather than its neighbour's load.
-/// Their time bounds include the wait.
-pub async fn one_crowd_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
-    HEAVY.lock().await
-}
+/// Readers are tests that may share the machine; a writer is a test that runs alone. Tokio's
+/// lock is fair: once a test waits to run alone, no new test starts before it.
+static STAGE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 /// One Redis, one origin, keys and a client.
 pub struct Env {
