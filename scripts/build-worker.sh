@@ -3,7 +3,7 @@
 # edge-worker/build/index_bg.wasm. Gets, on first run, everything it needs:
 #
 #   npm packages      from package-lock.json (wrangler, miniflare/workerd, Node 22, esbuild,
-#                     binaryen's wasm-opt): `npm install` with the committed lock
+#                     binaryen's wasm-opt): `npm ci`
 #   wasm32 target     rustup's, or Debian's rustc-web with build-std (scripts/cargo-wasm.sh)
 #   wasm-bindgen-cli  0.2.130 (must equal the wasm-bindgen in Cargo.lock), cargo install
 #   worker-build      0.8.7, cargo install
@@ -19,11 +19,10 @@ WORKER_BUILD_VERSION=0.8.7
 CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
 
 if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  # `npm install` with the committed lock installs exactly the locked versions. Not `npm ci`:
-  # it demands lock entries for every platform's optional workerd binary, and the registry
-  # these machines reach serves only the Linux ones, so no lock made here can satisfy it.
-  echo "build-worker: npm install (locked versions)"
-  npm install --no-audit --no-fund >/dev/null
+  # `npm ci` installs exactly what the committed lock says and never rewrites it, so a build
+  # leaves the working tree clean. The lock names every platform's optional workerd binary.
+  echo "build-worker: npm ci (locked versions)"
+  npm ci --no-audit --no-fund >/dev/null
 fi
 export PATH="$root/node_modules/.bin:$CARGO_BIN:$PATH"
 

@@ -14,6 +14,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
+# A test run changes no tracked file (checked at the end): the lock file especially.
+lock_before="$(sha256sum package-lock.json)"
 
 step() { printf '\n==> %s\n' "$*"; }
 log="$(mktemp)"
@@ -40,6 +42,12 @@ node_modules/.bin/node --test edge-worker/page.test.mjs 2>&1 | tee -a "$log"
 
 step "cargo test --workspace"
 cargo test --workspace --locked 2>&1 | tee -a "$log"
+
+step "the run left package-lock.json as it found it"
+[ "$(sha256sum package-lock.json)" = "$lock_before" ] || {
+  echo "package-lock.json changed during the run: commit the lock npm wrote" >&2
+  exit 1
+}
 
 # One closing line with the totals over every test binary and the JavaScript tests (cargo
 # prints one line per binary, and the last is often a doc-test run with nothing in it).
