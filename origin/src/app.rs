@@ -33,7 +33,7 @@ use crate::error::{ApiError, Outcome};
 use crate::metrics::Metrics;
 use crate::payments::{Payments, Settlement};
 use crate::soldout::SoldOutBoard;
-use crate::store::{Payment, PurchaseOutcome, Store};
+use crate::store::{Payment, PurchaseCall, PurchaseOutcome, Store};
 
 /// The most stock a sale may hold: Lua numbers are doubles, exact up to 2^53.
 pub const MAX_STOCK: u64 = 1_000_000_000_000_000;
@@ -230,16 +230,16 @@ async fn purchase(
 
     let outcome = app
         .store
-        .purchase(
-            &sale,
-            &pass.visitor,
-            &pass.id,
-            request.quantity,
+        .purchase(&PurchaseCall {
+            sale: &sale,
+            visitor: &pass.visitor,
+            pass_id: &pass.id,
+            quantity: request.quantity,
             now_ms,
-            &app.events_channel,
-            &facts,
+            channel: &app.events_channel,
+            facts: &facts,
             hold,
-        )
+        })
         .await?;
     match outcome {
         PurchaseOutcome::Created {

@@ -10,6 +10,9 @@ use herdgate_pay::StripeConfig;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+/// The pub/sub channel of sale events unless configured otherwise.
+pub const DEFAULT_EVENTS_CHANNEL: &str = "herdgate:sale-events";
+
 /// Configuration of one origin process. Every flag can also be set by the environment
 /// variable named in its help; secrets are best set that way.
 #[derive(Parser, Debug, Clone)]
@@ -65,11 +68,7 @@ pub struct Config {
     pub worker_threads: Option<usize>,
 
     /// Redis pub/sub channel on which sales announce "sold_out:<sale>" and "open:<sale>".
-    #[arg(
-        long,
-        env = "HERDGATE_EVENTS_CHANNEL",
-        default_value = "herdgate:sale-events"
-    )]
+    #[arg(long, env = "HERDGATE_EVENTS_CHANNEL", default_value = DEFAULT_EVENTS_CHANNEL)]
     pub events_channel: String,
 
     /// Secret key (`sk_...` or a restricted `rk_...`) of the Stripe-compatible payments API.

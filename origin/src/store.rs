@@ -153,6 +153,56 @@ impl SaleKeys {
     }
 }
 
+/// One call of `lua/purchase.lua`: its `ARGV`, one for one, and the sale whose keys it takes.
+/// The benchmark's baseline builds its `EVALSHA` from this too, so both run the same call.
+#[derive(Debug, Clone, Copy)]
+pub struct PurchaseCall<'a> {
+    /// The sale (its keys, and `ARGV[5]`).
+    pub sale: &'a SaleId,
+    /// `ARGV[1]`: the buyer.
+    pub visitor: &'a VisitorId,
+    /// `ARGV[2]`: the pass id (hex, checked by the caller).
+    pub pass_id: &'a str,
+    /// `ARGV[3]`: items wanted.
+    pub quantity: u32,
+    /// `ARGV[4]`: now, unix ms.
+    pub now_ms: u64,
+    /// `ARGV[6]`: the events channel.
+    pub channel: &'a str,
+    /// `ARGV[7]`: the audit facts, JSON ([`RecordedFacts`]).
+    pub facts: &'a str,
+    /// `ARGV[8]`: the pass's card hold, or empty.
+    pub hold: &'a str,
+}
+
+impl PurchaseCall<'_> {
+    /// The script's `KEYS` and `ARGV`, in its order.
+    pub fn keys_and_args(&self) -> (Vec<String>, Vec<String>) {
+        let k = SaleKeys::new(self.sale);
+        let keys = vec![
+            k.sale,
+            k.orders,
+            k.passes,
+            k.log,
+            k.facts,
+            k.cancelled,
+            k.payments,
+            k.dead_holds,
+        ];
+        let args = vec![
+            self.visitor.to_string(),
+            self.pass_id.to_owned(),
+            self.quantity.to_string(),
+            self.now_ms.to_string(),
+            self.sale.to_string(),
+            self.channel.to_owned(),
+            self.facts.to_owned(),
+            self.hold.to_owned(),
+        ];
+        (keys, args)
+    }
+}
+
 /// What the purchase script decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PurchaseOutcome {
@@ -388,46 +438,10 @@ impl Store {
         }
     }
 
-    /// Runs the purchase script (see `lua/purchase.lua`); the arguments are the script's
-    /// `ARGV`, one for one.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn purchase(
-        &self,
-        sale: &SaleId,
-        visitor: &VisitorId,
-        pass_id: &str,
-        quantity: u32,
-        now_ms: u64,
-        channel: &str,
-        facts: &str,
-        hold: &str,
-    ) -> Result<PurchaseOutcome, StoreError> {
-        let k = SaleKeys::new(sale);
-        let reply = self
-            .evalsha(
-                &self.scripts.purchase,
-                vec![
-                    k.sale,
-                    k.orders,
-                    k.passes,
-                    k.log,
-                    k.facts,
-                    k.cancelled,
-                    k.payments,
-                    k.dead_holds,
-                ],
-                vec![
-                    visitor.to_string(),
-                    pass_id.to_owned(),
-                    quantity.to_string(),
-                    now_ms.to_string(),
-                    sale.to_string(),
-                    channel.to_owned(),
-                    facts.to_owned(),
-                    hold.to_owned(),
-                ],
-            )
-            .await?;
+    /// Runs the purchase script (see `lua/purchase.lua`) for `call`.
+    pub async fn purchase(&self, call: &PurchaseCall<'_>) -> Result<PurchaseOutcome, StoreError> {
+        let (keys, args) = call.keys_and_args();
+        let reply = self.evalsha(&self.scripts.purchase, keys, args).await?;
         let tag = text(&reply, 0)?;
         Ok(match tag.as_str() {
             "created" => PurchaseOutcome::Created {
