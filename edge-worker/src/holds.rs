@@ -18,73 +18,15 @@
 use herdgate_core::wire::{HoldResponse, HoldState, HoldView, SaleStatus};
 use herdgate_core::{ErrorCode, TicketClaims};
 use herdgate_pay::card::CardInput;
-use herdgate_pay::{
-    ApiCall, ApiReply, Card, CardError, HoldRequest, PayError, PaymentGateway, Stripe, Transport,
-    TransportError,
-};
+use herdgate_pay::{Card, CardError, HoldRequest, PaymentGateway};
 use serde::Deserialize;
-use worker::{Env, Method, Request, RequestInit, Response};
+use worker::{Env, Request, Response};
 
 use crate::config::Config;
 use crate::http::{self, Refusal};
+use crate::payments;
 use crate::queue::{HoldRecord, ShardRequest, ShardResponse};
 use crate::routes::{self, Body, Outcome};
-
-/// Calls the payments API with the worker's `fetch`, each within a time limit.
-pub struct FetchTransport {
-    timeout_ms: u64,
-}
-
-impl Transport for FetchTransport {
-    async fn send(&self, call: ApiCall) -> Result<ApiReply, TransportError> {
-        let failed = |e: worker::Error| TransportError::Failed(e.to_string());
-        let headers = worker::Headers::new();
-        for (name, value) in &call.headers {
-            headers.set(name, value).map_err(failed)?;
-        }
-        let mut init = RequestInit::new();
-        init.with_method(match call.method {
-            herdgate_pay::Method::Get => Method::Get,
-            herdgate_pay::Method::Post => Method::Post,
-        })
-        .with_headers(headers);
-        if let Some(body) = call.body {
-            init.with_body(Some(body.into()));
-        }
-        let req = Request::new_with_init(&call.url, &init).map_err(failed)?;
-        let mut resp = crate::cache::fetch_within(req, self.timeout_ms)
-            .await
-            .ok_or(TransportError::Timeout)?
-            .map_err(failed)?;
-        let status = resp.status_code();
-        let body = resp.bytes().await.map_err(failed)?;
-        Ok(ApiReply { status, body })
-    }
-}
-
-/// The payments gateway, if this deployment has one.
-pub fn gateway(cfg: &Config) -> Option<Stripe<FetchTransport>> {
-    let stripe = cfg.payments.clone()?;
-    Some(Stripe::new(
-        stripe,
-        FetchTransport {
-            timeout_ms: cfg.payment_timeout_ms.max(1),
-        },
-    ))
-}
-
-/// The refusal for a failed gateway call. What went wrong is logged without the key or card.
-pub fn refusal(e: &PayError) -> Refusal {
-    match e {
-        PayError::Declined { .. } => Refusal(ErrorCode::CardDeclined),
-        PayError::NeedsAuthentication => Refusal(ErrorCode::CardNeedsAuthentication),
-        PayError::NotFound("payment method") => Refusal(ErrorCode::InvalidPaymentMethod),
-        other => {
-            worker::console_error!("payments API: {other}");
-            Refusal(ErrorCode::PaymentUnavailable)
-        }
-    }
-}
 
 /// What a hold request names: a payment method id or card details (exactly one).
 #[derive(Deserialize, Default)]
@@ -175,7 +117,7 @@ pub(crate) async fn hold_for(
     input: HoldInput,
 ) -> Result<(HoldResponse, TicketClaims), Refusal> {
     let sale = sale.clone();
-    let gateway = gateway(cfg).ok_or(Refusal(ErrorCode::PaymentsDisabled))?;
+    let gateway = payments::gateway(cfg).ok_or(Refusal(ErrorCode::PaymentsDisabled))?;
     let now = routes::now_ms();
     let (ticket, _) = routes::verified_ticket(req, cfg, &sale, now)?;
     let state = routes::known_sale(cfg, &sale, now).await?;
@@ -194,7 +136,7 @@ pub(crate) async fn hold_for(
             gateway
                 .payment_method(&card, &key)
                 .await
-                .map_err(|e| refusal(&e))?
+                .map_err(|e| payments::refusal(&e))?
         }
         _ => return Err(Refusal(ErrorCode::InvalidPaymentMethod)),
     };
@@ -214,7 +156,7 @@ pub(crate) async fn hold_for(
             ],
         })
         .await
-        .map_err(|e| refusal(&e))?;
+        .map_err(|e| payments::refusal(&e))?;
 
     let release_by = release_by_ms(cfg, &ticket, now);
     let record = HoldRecord {

@@ -18,6 +18,7 @@
 //! - [`control`]: the `SaleControl` Durable Object (pause, resume, admission rate).
 //! - [`holds`]: card holds taken while the buyer queues (placed here, released by the queue
 //!   shards, captured by the origin).
+//! - [`payments`]: the worker's transport for the payments API (herdgate-pay).
 //! - [`cache`]: what an isolate remembers for about a second, and the origin client.
 //! - [`config`]: `vars` and secrets, read once per isolate.
 //! - [`http`]: typed refusals, cookies, client binding.
@@ -35,6 +36,7 @@ pub mod http;
 pub mod i18n;
 pub mod limits;
 pub mod page;
+pub mod payments;
 pub mod queue;
 pub mod routes;
 

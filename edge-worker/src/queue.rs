@@ -376,7 +376,7 @@ mod object {
         async fn sweep(&self) -> Result<()> {
             let storage = self.state.storage();
             let cfg = config::get(&self.env).map_err(worker::Error::RustError)?;
-            let Some(gateway) = crate::holds::gateway(&cfg) else {
+            let Some(gateway) = crate::payments::gateway(&cfg) else {
                 return Ok(());
             };
             let now = worker::Date::now().as_millis();
