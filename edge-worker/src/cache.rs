@@ -8,12 +8,11 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::time::Duration;
+use std::future::Future;
 
-use futures_util::future::{select, Either};
 use herdgate_core::wire::{ControlState, SaleState, SaleStatus};
 use herdgate_core::{ErrorCode, SaleId};
-use worker::{Delay, Env, Fetch, Method, Request, RequestInit, Response};
+use worker::{Env, Method, Request, RequestInit};
 
 use crate::config::Config;
 use crate::control::ControlOp;
@@ -89,56 +88,18 @@ fn store<T>(
     });
 }
 
-/// Fetches `req`, giving up after `timeout_ms`: `None` when the time ran out.
-pub async fn fetch_within(req: Request, timeout_ms: u64) -> Option<worker::Result<Response>> {
-    let fetch = Fetch::Request(req);
-    let sent = Box::pin(fetch.send());
-    let timer = Box::pin(Delay::from(Duration::from_millis(timeout_ms)));
-    let raced = select(sent, timer).await;
-    match raced {
-        Either::Left((answer, _)) => Some(answer),
-        Either::Right(_) => None,
-    }
-}
-
-/// Sends `req` to the origin with a time limit.
-pub async fn send(req: Request, timeout_ms: u64) -> Result<Response, Refusal> {
-    match fetch_within(req, timeout_ms).await {
-        Some(Ok(r)) => Ok(r),
-        Some(Err(e)) => {
-            worker::console_error!("origin request failed: {e}");
-            Err(Refusal(ErrorCode::OriginUnavailable))
-        }
-        None => {
-            worker::console_error!("origin request timed out after {timeout_ms} ms");
-            Err(Refusal(ErrorCode::OriginUnavailable))
-        }
-    }
-}
-
-async fn fetch_sale(cfg: &Config, sale: &SaleId) -> Result<Option<SaleState>, Refusal> {
-    let url = format!("{}/v1/sales/{sale}", cfg.origin_url);
-    let mut init = RequestInit::new();
-    init.with_method(Method::Get);
-    let req = Request::new_with_init(&url, &init).map_err(|_| Refusal(ErrorCode::Internal))?;
-    let mut resp = send(req, cfg.origin_timeout_ms).await?;
-    match resp.status_code() {
-        200 => resp
-            .json::<SaleState>()
-            .await
-            .map(Some)
-            .map_err(|_| Refusal(ErrorCode::OriginUnavailable)),
-        404 => Ok(None),
-        _ => Err(Refusal(ErrorCode::OriginUnavailable)),
-    }
-}
-
-/// The sale's public state (`None`: the origin has no such sale), at most `STATE_CACHE_MS` old
-/// unless the origin is unreachable and an older copy exists.
-pub async fn sale(cfg: &Config, sale: &SaleId, now: u64) -> Result<Option<SaleState>, Refusal> {
-    match lookup(&SALES, sale, now, cfg.state_cache_ms) {
+/// The sale's public state (`None`: the origin has no such sale), at most `ttl_ms` old unless
+/// `fetch` fails and an older copy exists. `fetch` (the origin's answer) runs only when this
+/// isolate's copy is stale and no other request of the isolate is refreshing it.
+pub async fn sale(
+    sale: &SaleId,
+    now: u64,
+    ttl_ms: u64,
+    fetch: impl Future<Output = Result<Option<SaleState>, Refusal>>,
+) -> Result<Option<SaleState>, Refusal> {
+    match lookup(&SALES, sale, now, ttl_ms) {
         Lookup::Use(v) => Ok(v),
-        Lookup::Refresh(stale) => match fetch_sale(cfg, sale).await {
+        Lookup::Refresh(stale) => match fetch.await {
             Ok(v) => {
                 store(&SALES, sale, Some(v.clone()), now);
                 Ok(v)

@@ -24,6 +24,7 @@ use worker::{Env, Request, Response};
 
 use crate::config::Config;
 use crate::http::{self, Refusal};
+use crate::origin;
 use crate::payments;
 use crate::queue::{HoldRecord, ShardRequest, ShardResponse};
 use crate::routes::{self, Body, Outcome};
@@ -79,10 +80,10 @@ pub fn release_by_ms(cfg: &Config, ticket: &TicketClaims, authorised_ms: u64) ->
 /// `POST /api/v1/sales/{sale}/hold`.
 pub async fn place(req: Request, body: Body, env: &Env, cfg: &Config, raw: &str) -> Outcome {
     let body = body?;
-    let sale = routes::sale_id(raw)?;
+    let sale = http::sale_id(raw)?;
     let input: HoldInput = http::parse(&body)?;
     let (answer, held) = hold_for(&req, env, cfg, &sale, input).await?;
-    let mut resp = http::json(&answer, 201).map_err(routes::internal)?;
+    let mut resp = http::json(&answer, 201).map_err(http::internal)?;
     set_cookies(&mut resp, &req, cfg, &held, &answer)?;
     Ok(resp)
 }
@@ -95,7 +96,7 @@ pub(crate) fn set_cookies(
     held: &TicketClaims,
     answer: &HoldResponse,
 ) -> Result<(), Refusal> {
-    let now_s = routes::now_ms() / 1000;
+    let now_s = http::now_ms() / 1000;
     http::set_cookie(
         resp,
         req,
@@ -103,7 +104,7 @@ pub(crate) fn set_cookies(
         &answer.ticket,
         held.exp.saturating_sub(now_s),
     )
-    .map_err(routes::internal)?;
+    .map_err(http::internal)?;
     routes::set_pass_cookie(resp, req, cfg, &held.sale, &answer.status)
 }
 
@@ -118,9 +119,9 @@ pub(crate) async fn hold_for(
 ) -> Result<(HoldResponse, TicketClaims), Refusal> {
     let sale = sale.clone();
     let gateway = payments::gateway(cfg).ok_or(Refusal(ErrorCode::PaymentsDisabled))?;
-    let now = routes::now_ms();
+    let now = http::now_ms();
     let (ticket, _) = routes::verified_ticket(req, cfg, &sale, now)?;
-    let state = routes::known_sale(cfg, &sale, now).await?;
+    let state = origin::known_sale(cfg, &sale, now).await?;
     if state.status == SaleStatus::SoldOut {
         return Err(Refusal(ErrorCode::SoldOut));
     }
@@ -217,8 +218,8 @@ pub(crate) async fn hold_for(
 
 /// `GET /api/v1/sales/{sale}/hold`.
 pub async fn show(req: Request, env: &Env, cfg: &Config, raw: &str) -> Outcome {
-    let sale = routes::sale_id(raw)?;
-    let now = routes::now_ms();
+    let sale = http::sale_id(raw)?;
+    let now = http::now_ms();
     let (ticket, _) = routes::verified_ticket(&req, cfg, &sale, now)?;
     if ticket.hold.is_empty() {
         return Err(Refusal(ErrorCode::NoHold));
@@ -241,10 +242,10 @@ pub async fn show(req: Request, env: &Env, cfg: &Config, raw: &str) -> Outcome {
         authorised_at_ms: record.authorised_ms,
         release_by_ms: record.release_by_ms,
     };
-    let mut resp: Response = http::json(&view, 200).map_err(routes::internal)?;
+    let mut resp: Response = http::json(&view, 200).map_err(http::internal)?;
     resp.headers_mut()
         .set("cache-control", "no-store")
-        .map_err(routes::internal)?;
+        .map_err(http::internal)?;
     Ok(resp)
 }
 

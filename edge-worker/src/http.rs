@@ -1,10 +1,14 @@
-//! Small HTTP helpers: typed refusals, JSON, bearer tokens, cookies, client binding, ids.
+//! Small HTTP helpers: typed refusals, JSON, bearer tokens, cookies, client binding, ids, the
+//! clock, and `fetch` with a time limit.
 
+use std::time::Duration;
+
+use futures_util::future::{select, Either};
 use herdgate_core::wire::ErrorBody;
-use herdgate_core::ErrorCode;
+use herdgate_core::{ErrorCode, SaleId};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use worker::{Request, Response, Result};
+use worker::{Delay, Fetch, Request, Response, Result};
 
 /// Request bodies larger than this are refused at the edge.
 pub const MAX_BODY_BYTES: usize = 4096;
@@ -16,6 +20,35 @@ pub struct Refusal(pub ErrorCode);
 impl From<ErrorCode> for Refusal {
     fn from(code: ErrorCode) -> Self {
         Refusal(code)
+    }
+}
+
+/// The sale named in a request's path, or `invalid_sale_id`.
+pub fn sale_id(raw: &str) -> std::result::Result<SaleId, Refusal> {
+    SaleId::parse(raw).map_err(|_| Refusal(ErrorCode::InvalidSaleId))
+}
+
+/// An `internal` refusal for a failure the client cannot act on: what went wrong goes to the
+/// log, not to the client.
+pub fn internal<E: std::fmt::Display>(e: E) -> Refusal {
+    worker::console_error!("internal error: {e}");
+    Refusal(ErrorCode::Internal)
+}
+
+/// The runtime's clock, unix ms.
+pub fn now_ms() -> u64 {
+    worker::Date::now().as_millis()
+}
+
+/// Fetches `req`, giving up after `timeout_ms`: `None` when the time ran out.
+pub async fn fetch_within(req: Request, timeout_ms: u64) -> Option<Result<Response>> {
+    let fetch = Fetch::Request(req);
+    let sent = Box::pin(fetch.send());
+    let timer = Box::pin(Delay::from(Duration::from_millis(timeout_ms)));
+    let raced = select(sent, timer).await;
+    match raced {
+        Either::Left((answer, _)) => Some(answer),
+        Either::Right(_) => None,
     }
 }
 

@@ -19,7 +19,8 @@
 //! - [`holds`]: card holds taken while the buyer queues (placed here, released by the queue
 //!   shards, captured by the origin).
 //! - [`payments`]: the worker's transport for the payments API (herdgate-pay).
-//! - [`cache`]: what an isolate remembers for about a second, and the origin client.
+//! - [`origin`]: the origin client (sale state, purchases, gated pages).
+//! - [`cache`]: what an isolate remembers for about a second.
 //! - [`config`]: `vars` and secrets, read once per isolate.
 //! - [`http`]: typed refusals, cookies, client binding.
 //! - [`page`]: the waiting-room page and the no-JavaScript lane.
@@ -35,6 +36,7 @@ pub mod holds;
 pub mod http;
 pub mod i18n;
 pub mod limits;
+pub mod origin;
 pub mod page;
 pub mod payments;
 pub mod queue;

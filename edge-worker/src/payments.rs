@@ -33,7 +33,7 @@ impl Transport for FetchTransport {
             init.with_body(Some(body.into()));
         }
         let req = Request::new_with_init(&call.url, &init).map_err(failed)?;
-        let mut resp = crate::cache::fetch_within(req, self.timeout_ms)
+        let mut resp = crate::http::fetch_within(req, self.timeout_ms)
             .await
             .ok_or(TransportError::Timeout)?
             .map_err(failed)?;

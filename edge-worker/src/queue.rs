@@ -382,7 +382,7 @@ mod object {
             let now = worker::Date::now().as_millis();
             let sale_over = match storage.get::<String>("sale").await? {
                 Some(sale) => match SaleId::parse(&sale) {
-                    Ok(sale) => match crate::cache::sale(&cfg, &sale, now).await {
+                    Ok(sale) => match crate::origin::sale(&cfg, &sale, now).await {
                         Ok(Some(state)) => state.status == SaleStatus::SoldOut,
                         Ok(None) => true,
                         Err(_) => false,

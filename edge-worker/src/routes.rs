@@ -28,14 +28,15 @@ use herdgate_core::{
     TokenError, VisitorId,
 };
 use serde::Serialize;
-use worker::{Env, Method, Request, RequestInit, Response, Result};
+use worker::{Env, Method, Request, Response, Result};
 
 use crate::cache;
 use crate::config::{self, Config};
 use crate::control::ControlOp;
-use crate::http::{self, Refusal};
+use crate::http::{self, internal, now_ms, sale_id, Refusal};
 use crate::i18n::{self, Strings};
 use crate::limits::{LimitRequest, LimitResponse};
+use crate::origin::{self, known_sale};
 use crate::page::{self, Lane, LanePayment};
 use crate::queue::{ShardRequest, ShardResponse};
 
@@ -129,30 +130,6 @@ pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
         Ok(r) => Ok(r),
         Err(Refusal(code)) => http::refusal(code),
     }
-}
-
-pub(crate) fn now_ms() -> u64 {
-    worker::Date::now().as_millis()
-}
-
-pub(crate) fn sale_id(raw: &str) -> std::result::Result<SaleId, Refusal> {
-    SaleId::parse(raw).map_err(|_| Refusal(ErrorCode::InvalidSaleId))
-}
-
-pub(crate) fn internal<E: std::fmt::Display>(e: E) -> Refusal {
-    worker::console_error!("internal error: {e}");
-    Refusal(ErrorCode::Internal)
-}
-
-/// The sale's state, or a refusal if it does not exist.
-pub(crate) async fn known_sale(
-    cfg: &Config,
-    sale: &SaleId,
-    now: u64,
-) -> std::result::Result<SaleState, Refusal> {
-    cache::sale(cfg, sale, now)
-        .await?
-        .ok_or(Refusal(ErrorCode::UnknownSale))
 }
 
 /// Device signals a page may send with its challenge request: a flat object of at most 16
@@ -664,7 +641,7 @@ async fn settle(
         shr: shared,
         ..pass.clone()
     });
-    let answer = forward_purchase(cfg, &sale, &forwarded, body).await;
+    let answer = origin::forward_purchase(cfg, &sale, &forwarded, body).await;
     let (status, text) = match answer {
         Ok(a) => a,
         Err(refusal) => {
@@ -719,38 +696,6 @@ async fn release(env: &Env, sale: &SaleId, shard: u32, pass: &str) {
     }
 }
 
-async fn forward_purchase(
-    cfg: &Config,
-    sale: &SaleId,
-    pass: &str,
-    body: Vec<u8>,
-) -> std::result::Result<(u16, String), Refusal> {
-    let url = format!("{}/v1/sales/{sale}/purchase", cfg.origin_url);
-    let headers = worker::Headers::new();
-    headers
-        .set("authorization", &format!("Bearer {pass}"))
-        .map_err(internal)?;
-    headers
-        .set("content-type", "application/json")
-        .map_err(internal)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(js_bytes(&body)));
-    let req = Request::new_with_init(&url, &init).map_err(internal)?;
-    let mut resp = cache::send(req, cfg.origin_timeout_ms).await?;
-    let status = resp.status_code();
-    let text = resp
-        .text()
-        .await
-        .map_err(|_| Refusal(ErrorCode::OriginUnavailable))?;
-    Ok((status, text))
-}
-
-fn js_bytes(bytes: &[u8]) -> wasm_bindgen::JsValue {
-    worker::js_sys::Uint8Array::from(bytes).into()
-}
-
 fn origin_response(status: u16, body: String) -> Outcome {
     let mut resp = Response::ok(body).map_err(internal)?.with_status(status);
     let h = resp.headers_mut();
@@ -790,7 +735,7 @@ async fn gated(req: Request, env: &Env, cfg: &Rc<Config>, raw: &str) -> Outcome 
     let now = now_ms();
     // A valid pass opens the gate: the request goes on to the origin.
     if let Ok((_, pass)) = verified_pass(&req, cfg, &sale, now) {
-        return forward_gated(&req, cfg, &pass).await;
+        return origin::forward_gated(&req, cfg, &pass).await;
     }
     let state = known_sale(cfg, &sale, now).await?;
     let status = match verified_ticket(&req, cfg, &sale, now) {
@@ -826,18 +771,6 @@ async fn gated(req: Request, env: &Env, cfg: &Rc<Config>, raw: &str) -> Outcome 
         ),
         200,
     )
-}
-
-async fn forward_gated(req: &Request, cfg: &Config, pass: &str) -> Outcome {
-    let url = format!("{}{}", cfg.origin_url, req.path());
-    let headers = worker::Headers::new();
-    headers
-        .set("authorization", &format!("Bearer {pass}"))
-        .map_err(internal)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Get).with_headers(headers);
-    let forwarded = Request::new_with_init(&url, &init).map_err(internal)?;
-    cache::send(forwarded, cfg.origin_timeout_ms).await
 }
 
 async fn public_state(env: &Env, cfg: &Config, raw: &str) -> Outcome {
