@@ -1,5 +1,7 @@
 //! What each isolate remembers for about a second: a sale's public state (from the origin) and
-//! its admission control (from its `SaleControl` object).
+//! its admission control (from its `SaleControl` object). The callers hand in the refresh
+//! (`origin.rs` asks the origin, `objects/sale_control.rs` the object), so this module names no
+//! client and sits below them both.
 //!
 //! This is what keeps the hot path off every shared object: a status poll verifies its ticket
 //! and reads these two copies. While a copy is stale, one request of the isolate refreshes it
@@ -11,11 +13,8 @@ use std::collections::HashMap;
 use std::future::Future;
 
 use herdgate_core::wire::{ControlState, SaleState, SaleStatus};
-use herdgate_core::{ErrorCode, SaleId};
-use worker::{Env, Method, Request, RequestInit};
+use herdgate_core::SaleId;
 
-use crate::config::Config;
-use crate::control::ControlOp;
 use crate::http::Refusal;
 
 struct Slot<T> {
@@ -125,62 +124,27 @@ pub fn mark_sold_out(sale: &SaleId, now: u64) {
     });
 }
 
-/// Sends `request` as JSON to the Durable Object `name` of namespace `binding` and reads its
-/// JSON answer. Any failure is logged and becomes an `internal` refusal.
-pub async fn call_object<Q: serde::Serialize, A: serde::de::DeserializeOwned>(
-    env: &Env,
-    binding: &str,
-    name: &str,
-    request: &Q,
-) -> Result<A, Refusal> {
-    fn internal<E: std::fmt::Display>(e: E) -> Refusal {
-        worker::console_error!("durable object call failed: {e}");
-        Refusal(ErrorCode::Internal)
-    }
-    let namespace = env.durable_object(binding).map_err(internal)?;
-    let stub = namespace
-        .id_from_name(name)
-        .and_then(|id| id.get_stub())
-        .map_err(internal)?;
-    let body = serde_json::to_string(request).map_err(internal)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(body.into()));
-    let req = Request::new_with_init("https://object/", &init).map_err(internal)?;
-    let mut resp = stub.fetch_with_request(req).await.map_err(internal)?;
-    resp.json::<A>().await.map_err(internal)
-}
-
-/// Asks the sale's control object, creating its state from the origin's settings if needed.
-pub async fn control_op(env: &Env, sale: &SaleId, op: &ControlOp) -> Result<ControlState, Refusal> {
-    call_object(env, "SALE_CONTROL", sale.as_str(), op).await
-}
-
-/// The sale's admission control, at most `STATE_CACHE_MS` old.
+/// The sale's admission control, at most `ttl_ms` old unless `fetch` fails and an older copy
+/// exists. `fetch` (the `SaleControl` object's answer) runs only when this isolate's copy is
+/// stale and no other request of the isolate is refreshing it.
 pub async fn control(
-    env: &Env,
-    cfg: &Config,
     sale: &SaleId,
-    state: &SaleState,
     now: u64,
+    ttl_ms: u64,
+    fetch: impl Future<Output = Result<ControlState, Refusal>>,
 ) -> Result<ControlState, Refusal> {
-    match lookup(&CONTROLS, sale, now, cfg.state_cache_ms) {
+    match lookup(&CONTROLS, sale, now, ttl_ms) {
         Lookup::Use(v) => Ok(v),
-        Lookup::Refresh(stale) => {
-            let op = ControlOp::Get {
-                starts_at_ms: state.starts_at_ms,
-                rate: state.admission_rate,
-            };
-            match control_op(env, sale, &op).await {
-                Ok(v) => {
-                    store(&CONTROLS, sale, Some(v.clone()), now);
-                    Ok(v)
-                }
-                Err(e) => {
-                    store(&CONTROLS, sale, None, now);
-                    stale.ok_or(e)
-                }
+        Lookup::Refresh(stale) => match fetch.await {
+            Ok(v) => {
+                store(&CONTROLS, sale, Some(v.clone()), now);
+                Ok(v)
             }
-        }
+            Err(e) => {
+                store(&CONTROLS, sale, None, now);
+                stale.ok_or(e)
+            }
+        },
     }
 }
 

@@ -5,7 +5,7 @@
 //! card details (`{"card": {"number", "exp_month", "exp_year", "cvc"}}`, what the waiting
 //! room's form sends) authorises the sale's price times its per-visitor limit on the card,
 //! without taking it (a manual-capture PaymentIntent). The hold is registered at the ticket's
-//! queue shard, which releases it if it does not buy (see [`crate::queue`]), and its id goes
+//! queue shard, which releases it if it does not buy (see [`crate::objects::queue_shard`]), and its id goes
 //! into a re-signed ticket, so every pass the ticket earns carries it and the origin captures
 //! exactly that hold. The origin never sees the crowd's holds, only the winners'.
 //!
@@ -24,9 +24,9 @@ use worker::{Env, Request, Response};
 
 use crate::config::Config;
 use crate::http::{self, Refusal};
+use crate::objects::queue_shard::{self, HoldRecord, ShardRequest, ShardResponse};
 use crate::origin;
 use crate::payments;
-use crate::queue::{HoldRecord, ShardRequest, ShardResponse};
 use crate::routes::{self, Body, Outcome};
 
 /// What a hold request names: a payment method id or card details (exactly one).
@@ -176,8 +176,8 @@ pub(crate) async fn hold_for(
         position: ticket.position,
         record,
     };
-    let shard = routes::shard_of_position(cfg, ticket.position)?;
-    match routes::shard_call(env, &sale, shard, &register).await {
+    let shard = queue_shard::shard_of_position(cfg, ticket.position)?;
+    match queue_shard::call(env, &sale, shard, &register).await {
         Ok(ShardResponse::Ok) => {}
         other => {
             // Not tracked, so nobody would release it: release it now.
@@ -224,11 +224,11 @@ pub async fn show(req: Request, env: &Env, cfg: &Config, raw: &str) -> Outcome {
     if ticket.hold.is_empty() {
         return Err(Refusal(ErrorCode::NoHold));
     }
-    let shard = routes::shard_of_position(cfg, ticket.position)?;
+    let shard = queue_shard::shard_of_position(cfg, ticket.position)?;
     let ask = ShardRequest::HoldState {
         position: ticket.position,
     };
-    let record = match routes::shard_call(env, &sale, shard, &ask).await? {
+    let record = match queue_shard::call(env, &sale, shard, &ask).await? {
         ShardResponse::HoldState {
             record: Some(record),
         } => record,

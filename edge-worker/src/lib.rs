@@ -2,7 +2,7 @@
 //! sees only admitted buyers.
 //!
 //! The buyer's path: fetch a proof-of-work challenge bound to the client, solve it, join the
-//! queue (one of K [`queue::QueueShard`] Durable Objects hands out the position), poll the
+//! queue (one of K [`objects::queue_shard::QueueShard`] Durable Objects hands out the position), poll the
 //! status (answered from the signed queue ticket and the isolate's cached sale state and
 //! admission control: no Durable Object on the hot path), receive a short-lived admission pass
 //! when the admission frontier passes the position, and buy. A purchase reaches the origin only
@@ -12,10 +12,9 @@
 //! # Layout
 //!
 //! - [`routes`]: routing and the handlers of the buyer's path and the admin route.
-//! - [`queue`]: the `QueueShard` Durable Object (positions, spent challenges, pass ledger).
-//! - [`limits`]: the `JoinLimiter` Durable Object (joins per device and per network, failed
-//!   proofs).
-//! - [`control`]: the `SaleControl` Durable Object (pause, resume, admission rate).
+//! - [`objects`]: the Durable Objects beside their clients: `QueueShard` (positions, spent
+//!   challenges, pass ledger, card holds), `JoinLimiter` (joins per device and per network,
+//!   failed proofs), `SaleControl` (pause, resume, admission rate).
 //! - [`holds`]: card holds taken while the buyer queues (placed here, released by the queue
 //!   shards, captured by the origin).
 //! - [`payments`]: the worker's transport for the payments API (herdgate-pay).
@@ -31,15 +30,13 @@
 
 pub mod cache;
 pub mod config;
-pub mod control;
 pub mod holds;
 pub mod http;
 pub mod i18n;
-pub mod limits;
+pub mod objects;
 pub mod origin;
 pub mod page;
 pub mod payments;
-pub mod queue;
 pub mod routes;
 
 use worker::{event, Context, Env, Request, Response, Result};

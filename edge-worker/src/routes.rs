@@ -32,13 +32,13 @@ use worker::{Env, Method, Request, Response, Result};
 
 use crate::cache;
 use crate::config::{self, Config};
-use crate::control::ControlOp;
 use crate::http::{self, internal, now_ms, sale_id, Refusal};
 use crate::i18n::{self, Strings};
-use crate::limits::{LimitRequest, LimitResponse};
+use crate::objects::join_limiter::{self, LimitRequest, LimitResponse};
+use crate::objects::queue_shard::{self, ShardRequest, ShardResponse};
+use crate::objects::sale_control::{self, ControlOp};
 use crate::origin::{self, known_sale};
 use crate::page::{self, Lane, LanePayment};
-use crate::queue::{ShardRequest, ShardResponse};
 
 /// A handler's answer.
 pub(crate) type Outcome = std::result::Result<Response, Refusal>;
@@ -193,7 +193,7 @@ async fn challenge(req: Request, body: Body, env: &Env, cfg: &Config, raw: &str)
     let rate = challenge_rate(now);
     // A device's history only matters when difficulty may rise above the base.
     let history = if cfg.pow.max_bits > cfg.pow.base_bits {
-        match limiter_call(
+        match join_limiter::call(
             env,
             cfg,
             &sale,
@@ -229,41 +229,6 @@ async fn challenge(req: Request, body: Body, env: &Env, cfg: &Config, raw: &str)
     http::json(&body, 200).map_err(internal)
 }
 
-/// Asks the limiter shard of network `net` in `sale`.
-async fn limiter_call(
-    env: &Env,
-    cfg: &Config,
-    sale: &SaleId,
-    net: &str,
-    request: &LimitRequest,
-) -> std::result::Result<LimitResponse, Refusal> {
-    let shard = shard_of_hex(net, cfg.limit_shards);
-    cache::call_object(env, "JOIN_LIMITS", &format!("{sale}:{shard}"), request).await
-}
-
-pub(crate) async fn shard_call(
-    env: &Env,
-    sale: &SaleId,
-    shard: u32,
-    request: &ShardRequest,
-) -> std::result::Result<ShardResponse, Refusal> {
-    cache::call_object(env, "QUEUE_SHARDS", &format!("{sale}:{shard}"), request).await
-}
-
-/// The queue shard that issued `position` (and keeps its pass ledger and card hold).
-pub(crate) fn shard_of_position(cfg: &Config, position: u64) -> std::result::Result<u32, Refusal> {
-    u32::try_from(position % u64::from(cfg.shards.max(1))).map_err(internal)
-}
-
-/// The shard (of `shards`) a hex string belongs to: a challenge id, or a network digest.
-fn shard_of_hex(id: &str, shards: u32) -> u32 {
-    let head = id
-        .get(..8)
-        .and_then(|h| u32::from_str_radix(h, 16).ok())
-        .unwrap_or(0);
-    head % shards.max(1)
-}
-
 async fn join(req: Request, body: Body, env: &Env, cfg: &Config, raw: &str) -> Outcome {
     let body = body?;
     let sale = sale_id(raw)?;
@@ -285,7 +250,7 @@ async fn join(req: Request, body: Body, env: &Env, cfg: &Config, raw: &str) -> O
             let fail = LimitRequest::Fail {
                 device: claims.client.clone(),
             };
-            limiter_call(env, cfg, &sale, &claims.net, &fail).await?;
+            join_limiter::call(env, cfg, &sale, &claims.net, &fail).await?;
         }
         return Err(Refusal(ErrorCode::PowInsufficient));
     }
@@ -333,7 +298,7 @@ async fn enqueue(
             network: claims.net.clone(),
             limits: cfg.limits,
         };
-        match limiter_call(env, cfg, &sale, &claims.net, &count).await? {
+        match join_limiter::call(env, cfg, &sale, &claims.net, &count).await? {
             LimitResponse::Allowed => {}
             LimitResponse::Limited {
                 limit: Limited::Device,
@@ -344,8 +309,8 @@ async fn enqueue(
             other => return Err(internal(format!("unexpected limiter answer {other:?}"))),
         }
     }
-    let shard = shard_of_hex(&claims.id, cfg.shards);
-    let joined = shard_call(
+    let shard = queue_shard::shard_of_challenge(cfg, &claims.id);
+    let joined = queue_shard::call(
         env,
         &sale,
         shard,
@@ -463,7 +428,7 @@ pub(crate) async fn queue_status(
     if state.status == SaleStatus::SoldOut {
         return Ok(QueueStatus::SoldOut);
     }
-    let control = cache::control(env, cfg, &ticket.sale, &state, now).await?;
+    let control = sale_control::control(env, cfg, &ticket.sale, &state, now).await?;
     let schedule = control.schedule;
     let position = ticket.position;
     if schedule.is_admitted(position, now) {
@@ -600,12 +565,12 @@ async fn settle(
     // Verified without the client check first, so a pass offered from another client can be
     // remembered as shared (the audit scores it) before it is refused.
     let (pass, _) = verified_pass_any_client(req, cfg, &sale, now)?;
-    let shard = shard_of_position(cfg, pass.position)?;
+    let shard = queue_shard::shard_of_position(cfg, pass.position)?;
     if let Err(refusal) = same_client(req, cfg, &pass.client) {
         let taint = ShardRequest::Taint {
             pass: pass.id.clone(),
         };
-        shard_call(env, &sale, shard, &taint).await?;
+        queue_shard::call(env, &sale, shard, &taint).await?;
         return Err(refusal);
     }
     let state = known_sale(cfg, &sale, now).await?;
@@ -617,7 +582,7 @@ async fn settle(
         return Err(Refusal(ErrorCode::HoldExpired));
     }
 
-    let shared = match shard_call(
+    let shared = match queue_shard::call(
         env,
         &sale,
         shard,
@@ -660,7 +625,7 @@ async fn settle(
             body: text.clone(),
             position: held_position(&pass),
         };
-        shard_call(env, &sale, shard, &done).await?;
+        queue_shard::call(env, &sale, shard, &done).await?;
     }
     if sold_the_last_item(status, &text) {
         cache::mark_sold_out(&sale, now);
@@ -691,7 +656,7 @@ async fn release(env: &Env, sale: &SaleId, shard: u32, pass: &str) {
     let release = ShardRequest::Release {
         pass: pass.to_owned(),
     };
-    if let Err(Refusal(code)) = shard_call(env, sale, shard, &release).await {
+    if let Err(Refusal(code)) = queue_shard::call(env, sale, shard, &release).await {
         worker::console_error!("could not release a purchase claim: {code}");
     }
 }
@@ -777,7 +742,7 @@ async fn public_state(env: &Env, cfg: &Config, raw: &str) -> Outcome {
     let sale = sale_id(raw)?;
     let now = now_ms();
     let state = known_sale(cfg, &sale, now).await?;
-    let control = cache::control(env, cfg, &sale, &state, now).await?;
+    let control = sale_control::control(env, cfg, &sale, &state, now).await?;
     let body = serde_json::json!({
         "sale": state,
         "admission": {
@@ -813,7 +778,7 @@ async fn admin_control(req: Request, body: Body, env: &Env, cfg: &Config, raw: &
     } else {
         ControlOp::Get { starts_at_ms, rate }
     };
-    let control = cache::control_op(env, &sale, &op).await?;
+    let control = sale_control::call(env, &sale, &op).await?;
     cache::put_control(&sale, control.clone(), now);
     http::json(&control, 200).map_err(internal)
 }

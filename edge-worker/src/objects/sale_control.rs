@@ -5,9 +5,15 @@
 //! read per isolate per second, never one per waiter. On first use the schedule is initialised
 //! from the origin's sale (start time and admission rate), which the worker passes along.
 
-use herdgate_core::wire::{ControlRequest, ControlState};
+use herdgate_core::wire::{ControlRequest, ControlState, SaleState};
+use herdgate_core::SaleId;
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
+
+use crate::cache;
+use crate::config::Config;
+use crate::http::Refusal;
+use crate::objects::call_object;
 
 /// What the worker asks the control object.
 #[derive(Debug, Serialize, Deserialize)]
@@ -29,6 +35,30 @@ pub enum ControlOp {
         /// The change.
         request: ControlRequest,
     },
+}
+
+/// Asks the sale's control object, creating its state from the origin's settings if needed.
+pub async fn call(
+    env: &Env,
+    sale: &SaleId,
+    op: &ControlOp,
+) -> std::result::Result<ControlState, Refusal> {
+    call_object(env, "SALE_CONTROL", sale.as_str(), op).await
+}
+
+/// The sale's admission control, at most `STATE_CACHE_MS` old.
+pub async fn control(
+    env: &Env,
+    cfg: &Config,
+    sale: &SaleId,
+    state: &SaleState,
+    now: u64,
+) -> std::result::Result<ControlState, Refusal> {
+    let op = ControlOp::Get {
+        starts_at_ms: state.starts_at_ms,
+        rate: state.admission_rate,
+    };
+    cache::control(sale, now, cfg.state_cache_ms, call(env, sale, &op)).await
 }
 
 pub use object::SaleControl;

@@ -13,8 +13,13 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use herdgate_core::defence::{History, JoinLimits, Limited};
+use herdgate_core::SaleId;
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
+
+use crate::config::Config;
+use crate::http::Refusal;
+use crate::objects::{call_object, shard_of_hex};
 
 /// What the worker asks a limiter.
 #[derive(Debug, Serialize, Deserialize)]
@@ -56,6 +61,18 @@ pub enum LimitResponse {
     },
     /// Counted.
     Ok,
+}
+
+/// Asks the limiter shard of network `net` in `sale`.
+pub(crate) async fn call(
+    env: &Env,
+    cfg: &Config,
+    sale: &SaleId,
+    net: &str,
+    request: &LimitRequest,
+) -> std::result::Result<LimitResponse, Refusal> {
+    let shard = shard_of_hex(net, cfg.limit_shards);
+    call_object(env, "JOIN_LIMITS", &format!("{sale}:{shard}"), request).await
 }
 
 pub use object::JoinLimiter;

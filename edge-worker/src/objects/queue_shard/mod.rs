@@ -1,0 +1,181 @@
+//! `QueueShard`: one of K Durable Objects per sale that hand out queue positions and remember
+//! what must happen only once.
+//!
+//! Shard `k` of `K` hands out positions `k, k+K, k+2K, …`, so joins spread over K objects and
+//! no single object is the bottleneck, and every position is unique. The same shard:
+//!
+//! - records each challenge id it admitted, so a challenge joins at most once (a challenge is
+//!   always sent to the shard its id hashes to);
+//! - keeps the **pass ledger** of the positions it issued: a pass (of position `p`, at shard
+//!   `p mod K`) is claimed before its purchase is forwarded to the origin, and the origin's
+//!   answer is stored, so a replayed pass gets the stored answer without reaching the origin
+//!   and two concurrent uses cannot both go through;
+//! - keeps the **card holds** of its positions (placed by `api/hold.rs`) and releases every hold
+//!   that does not buy, from its alarm: when the sale sells out (it asks the origin every
+//!   `HOLD_SWEEP_SECS` while it has holds open), when the ticket and the last pass it could earn
+//!   have expired, or when the hold reaches `HOLD_MAX_AGE_SECS`, whichever comes first. A
+//!   hold whose pass is being used to buy is left alone until that purchase is answered. It
+//!   releases at most `HOLD_RELEASE_RATE / QUEUE_SHARD_COUNT` holds per second, so the
+//!   processor's rate limit is respected; a release the processor does not answer is tried
+//!   again on the next round. The buyer's tab need not be open for any of this.
+//!
+//! The worker talks to it with small JSON messages (see [`ShardRequest`]), through [`call`].
+//! This file holds the messages and the client; `object.rs` the object, its storage and its
+//! release schedule.
+
+use herdgate_core::wire::HoldState;
+use herdgate_core::SaleId;
+use serde::{Deserialize, Serialize};
+use worker::Env;
+
+use crate::config::Config;
+use crate::http::{internal, Refusal};
+use crate::objects::{call_object, shard_of_hex};
+
+// `#[durable_object]` generates public bindings without doc comments.
+#[allow(missing_docs)]
+mod object;
+
+pub use object::QueueShard;
+
+/// What the worker asks a shard.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum ShardRequest {
+    /// Spend `challenge` (expiring at `expires_at`, unix s) and take the next position.
+    Join {
+        /// The challenge id.
+        challenge: String,
+        /// When the challenge expires; the record of it may be dropped after.
+        expires_at: u64,
+        /// This shard's index.
+        shard: u32,
+        /// Shards of the sale.
+        shards: u32,
+    },
+    /// Claim pass `pass` for a purchase.
+    Claim {
+        /// The pass id.
+        pass: String,
+        /// The pass's position: its card hold is not released while the claim stands.
+        #[serde(default)]
+        position: Option<u64>,
+    },
+    /// Store the origin's answer to pass `pass`'s purchase.
+    Complete {
+        /// The pass id.
+        pass: String,
+        /// The origin's status.
+        status: u16,
+        /// The origin's body.
+        body: String,
+        /// The pass's position: a 2xx marks its card hold charged.
+        #[serde(default)]
+        position: Option<u64>,
+    },
+    /// Register the card hold of `position` (replacing an earlier one, which is released).
+    Hold {
+        /// The sale (the shard asks the origin whether it sold out).
+        sale: String,
+        /// The queue position.
+        position: u64,
+        /// The hold.
+        record: HoldRecord,
+    },
+    /// Where the card hold of `position` stands.
+    HoldState {
+        /// The queue position.
+        position: u64,
+    },
+    /// Remember that pass `pass` was offered from a client it was not issued to.
+    Taint {
+        /// The pass id.
+        pass: String,
+    },
+    /// Give up a claim (the origin did not answer): the pass may try again.
+    Release {
+        /// The pass id.
+        pass: String,
+    },
+}
+
+/// A shard's answers.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum ShardResponse {
+    /// The position taken.
+    Joined {
+        /// The queue position.
+        position: u64,
+    },
+    /// The challenge was spent before.
+    ChallengeSpent,
+    /// The claim is ours: forward the purchase. `shared`: the pass was offered from another
+    /// client before.
+    Claimed {
+        /// See [`ShardRequest::Taint`].
+        shared: bool,
+    },
+    /// Another purchase with this pass is under way.
+    InFlight,
+    /// The purchase was made before; here is the origin's answer.
+    Done {
+        /// The origin's status.
+        status: u16,
+        /// The origin's body.
+        body: String,
+    },
+    /// The card hold of a position, if it has one.
+    HoldState {
+        /// The hold.
+        record: Option<HoldRecord>,
+    },
+    /// Done.
+    Ok,
+}
+
+/// A card hold, as its shard keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HoldRecord {
+    /// The PaymentIntent id.
+    pub intent: String,
+    /// The visitor.
+    pub visitor: String,
+    /// The amount held, minor units.
+    pub amount: u64,
+    /// ISO 4217, lower case.
+    pub currency: String,
+    /// When it was authorised, unix ms.
+    pub authorised_ms: u64,
+    /// When it is released at the latest if it does not buy, unix ms.
+    pub release_by_ms: u64,
+    /// Where it stands.
+    pub state: HoldState,
+    /// A purchase with its pass is under way until then, unix ms: not released before.
+    #[serde(default)]
+    pub claimed_until_ms: u64,
+    /// Its entry in the release schedule (empty once it is charged or released).
+    #[serde(default)]
+    pub due_key: String,
+}
+
+/// Sends `request` to shard `shard` of `sale`.
+pub(crate) async fn call(
+    env: &Env,
+    sale: &SaleId,
+    shard: u32,
+    request: &ShardRequest,
+) -> Result<ShardResponse, Refusal> {
+    call_object(env, "QUEUE_SHARDS", &format!("{sale}:{shard}"), request).await
+}
+
+/// The queue shard a challenge (or no-JavaScript lane token) is spent at: the one its id
+/// hashes to, so it joins at most once.
+pub(crate) fn shard_of_challenge(cfg: &Config, id: &str) -> u32 {
+    shard_of_hex(id, cfg.shards)
+}
+
+/// The queue shard that issued `position` (and keeps its pass ledger and card hold).
+pub(crate) fn shard_of_position(cfg: &Config, position: u64) -> Result<u32, Refusal> {
+    u32::try_from(position % u64::from(cfg.shards.max(1))).map_err(internal)
+}

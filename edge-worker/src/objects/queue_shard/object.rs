@@ -1,0 +1,365 @@
+//! The `QueueShard` object itself: positions, spent challenges, the pass ledger, the card holds
+//! and their release schedule, in its storage (the parent module says what it promises).
+
+use std::cell::Cell;
+
+use herdgate_core::wire::{HoldState, SaleStatus};
+use herdgate_core::SaleId;
+use herdgate_pay::{PaymentGateway, Release};
+use serde::{Deserialize, Serialize};
+use worker::{durable_object, DurableObject, Env, ListOptions, Request, Response, Result, State};
+
+use crate::config;
+use crate::objects::queue_shard::{HoldRecord, ShardRequest, ShardResponse};
+
+/// A claim older than this is taken as abandoned (the worker that made it died).
+const CLAIM_TIMEOUT_MS: u64 = 30_000;
+
+/// An alarm for unix ms `at`, as an offset from `now`.
+fn alarm_offset(at: u64, now: u64) -> i64 {
+    i64::try_from(at.saturating_sub(now)).unwrap_or(i64::MAX)
+}
+
+/// What a release-schedule entry names.
+#[derive(Debug, PartialEq, Eq)]
+enum Due {
+    /// The current hold of a position.
+    Position(u64),
+    /// A hold replaced by a newer one of the same position.
+    Replaced(String),
+}
+
+impl Due {
+    /// The schedule key for this entry falling due at unix ms `at`: keys list in the order
+    /// they fall due, and name what falls due, so the schedule is read from its keys alone.
+    fn key(&self, at: u64) -> String {
+        match self {
+            Due::Position(p) => format!("d:{at:015}:p{p}"),
+            Due::Replaced(intent) => format!("d:{at:015}:x{intent}"),
+        }
+    }
+
+    /// When and what, from a schedule key.
+    fn parse(key: &str) -> Option<(u64, Due)> {
+        let at = key.get(2..17)?.parse().ok()?;
+        let what = key.get(18..)?;
+        let due = match what.split_at_checked(1)? {
+            ("p", p) => Due::Position(p.parse().ok()?),
+            ("x", intent) => Due::Replaced(intent.to_owned()),
+            _ => return None,
+        };
+        Some((at, due))
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+enum LedgerEntry {
+    InFlight { since_ms: u64 },
+    Done { status: u16, body: String },
+}
+
+/// A queue shard.
+#[durable_object]
+pub struct QueueShard {
+    state: State,
+    env: Env,
+    /// How many positions this shard has handed out (cached from storage).
+    joined: Cell<Option<u64>>,
+}
+
+impl DurableObject for QueueShard {
+    fn new(state: State, env: Env) -> Self {
+        QueueShard {
+            state,
+            env,
+            joined: Cell::new(None),
+        }
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.sweep().await?;
+        Response::ok("swept")
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let request: ShardRequest = req.json().await?;
+        let response = match request {
+            ShardRequest::Join {
+                challenge,
+                expires_at,
+                shard,
+                shards,
+            } => self.join(&challenge, expires_at, shard, shards).await?,
+            ShardRequest::Claim { pass, position } => {
+                let answer = self.claim(&pass).await?;
+                if let (ShardResponse::Claimed { .. }, Some(p)) = (&answer, position) {
+                    self.hold_claimed(p).await?;
+                }
+                answer
+            }
+            ShardRequest::Complete {
+                pass,
+                status,
+                body,
+                position,
+            } => {
+                self.state
+                    .storage()
+                    .put(&format!("p:{pass}"), LedgerEntry::Done { status, body })
+                    .await?;
+                if let (true, Some(p)) = ((200..300).contains(&status), position) {
+                    self.hold_charged(p).await?;
+                }
+                ShardResponse::Ok
+            }
+            ShardRequest::Hold {
+                sale,
+                position,
+                record,
+            } => {
+                self.register_hold(&sale, position, record).await?;
+                ShardResponse::Ok
+            }
+            ShardRequest::HoldState { position } => ShardResponse::HoldState {
+                record: self
+                    .state
+                    .storage()
+                    .get::<HoldRecord>(&format!("h:{position}"))
+                    .await?,
+            },
+            ShardRequest::Taint { pass } => {
+                self.state.storage().put(&format!("t:{pass}"), true).await?;
+                ShardResponse::Ok
+            }
+            ShardRequest::Release { pass } => {
+                self.state.storage().delete(&format!("p:{pass}")).await?;
+                ShardResponse::Ok
+            }
+        };
+        Response::from_json(&response)
+    }
+}
+
+impl QueueShard {
+    async fn join(
+        &self,
+        challenge: &str,
+        expires_at: u64,
+        shard: u32,
+        shards: u32,
+    ) -> Result<ShardResponse> {
+        let storage = self.state.storage();
+        let key = format!("c:{challenge}");
+        // Storage calls hold the object's input gate: no other request interleaves between
+        // this read and the writes below, so a challenge cannot be spent twice.
+        if storage.get::<u64>(&key).await?.is_some() {
+            return Ok(ShardResponse::ChallengeSpent);
+        }
+        let joined = match self.joined.get() {
+            Some(n) => n,
+            None => storage.get::<u64>("joined").await?.unwrap_or(0),
+        };
+        storage.put(&key, expires_at).await?;
+        storage.put("joined", joined + 1).await?;
+        self.joined.set(Some(joined + 1));
+        let position = u64::from(shard) + joined * u64::from(shards.max(1));
+        Ok(ShardResponse::Joined { position })
+    }
+
+    async fn register_hold(&self, sale: &str, position: u64, mut record: HoldRecord) -> Result<()> {
+        let storage = self.state.storage();
+        let key = format!("h:{position}");
+        let now = worker::Date::now().as_millis();
+        if let Some(old) = storage.get::<HoldRecord>(&key).await? {
+            if old.intent == record.intent {
+                return Ok(());
+            }
+            if !old.due_key.is_empty() {
+                storage.delete(&old.due_key).await?;
+            }
+            if old.state == HoldState::OnHold {
+                // Replaced by a new card: released on the next round.
+                storage.put(&Due::Replaced(old.intent).key(now), 1).await?;
+            }
+        }
+        record.due_key = Due::Position(position).key(record.release_by_ms);
+        storage.put(&record.due_key, 1).await?;
+        storage.put(&key, &record).await?;
+        storage.put("sale", sale).await?;
+        let cfg = config::get(&self.env).map_err(worker::Error::RustError)?;
+        let next = now + cfg.hold_sweep_secs * 1000;
+        match storage.get_alarm().await? {
+            Some(at) if (at as u64) <= next => {}
+            _ => storage.set_alarm(alarm_offset(next, now)).await?,
+        }
+        Ok(())
+    }
+
+    async fn hold_claimed(&self, position: u64) -> Result<()> {
+        let storage = self.state.storage();
+        let key = format!("h:{position}");
+        if let Some(mut rec) = storage.get::<HoldRecord>(&key).await? {
+            rec.claimed_until_ms = worker::Date::now().as_millis() + CLAIM_TIMEOUT_MS;
+            storage.put(&key, &rec).await?;
+        }
+        Ok(())
+    }
+
+    async fn hold_charged(&self, position: u64) -> Result<()> {
+        let storage = self.state.storage();
+        let key = format!("h:{position}");
+        if let Some(mut rec) = storage.get::<HoldRecord>(&key).await? {
+            if !rec.due_key.is_empty() {
+                storage.delete(&rec.due_key).await?;
+            }
+            rec.due_key = String::new();
+            rec.state = HoldState::Charged;
+            storage.put(&key, &rec).await?;
+        }
+        Ok(())
+    }
+
+    /// One round of releasing holds (see the module documentation).
+    async fn sweep(&self) -> Result<()> {
+        let storage = self.state.storage();
+        let cfg = config::get(&self.env).map_err(worker::Error::RustError)?;
+        let Some(gateway) = crate::payments::gateway(&cfg) else {
+            return Ok(());
+        };
+        let now = worker::Date::now().as_millis();
+        let sale_over = match storage.get::<String>("sale").await? {
+            Some(sale) => match SaleId::parse(&sale) {
+                Ok(sale) => match crate::origin::sale(&cfg, &sale, now).await {
+                    Ok(Some(state)) => state.status == SaleStatus::SoldOut,
+                    Ok(None) => true,
+                    Err(_) => false,
+                },
+                Err(_) => false,
+            },
+            None => false,
+        };
+        let per_round = (cfg.hold_release_rate / cfg.shards.max(1)).clamp(1, 100) as usize;
+        let listed = storage
+            .list_with_options(ListOptions::new().prefix("d:").limit(per_round + 1))
+            .await?;
+        let mut attempted = 0usize;
+        let mut more = false;
+        let mut next_due: Option<u64> = None;
+        for key in listed.keys() {
+            let Some(key) = key?.as_string() else {
+                continue;
+            };
+            let Some((at, due)) = Due::parse(&key) else {
+                storage.delete(&key).await?;
+                continue;
+            };
+            if !sale_over && at > now {
+                next_due = Some(at);
+                break;
+            }
+            if attempted == per_round {
+                more = true;
+                break;
+            }
+            attempted += 1;
+            match due {
+                Due::Replaced(intent) => {
+                    let key_id = format!("hg-release-{intent}");
+                    match gateway.release(&intent, &key_id).await {
+                        Ok(_) => {
+                            storage.delete(&key).await?;
+                        }
+                        Err(e) => worker::console_error!("releasing a hold failed: {e}"),
+                    }
+                }
+                Due::Position(position) => {
+                    let hkey = format!("h:{position}");
+                    let Some(mut rec) = storage.get::<HoldRecord>(&hkey).await? else {
+                        storage.delete(&key).await?;
+                        continue;
+                    };
+                    if rec.claimed_until_ms > now {
+                        // A purchase is under way: look again when its claim lapses.
+                        storage.delete(&key).await?;
+                        rec.due_key = Due::Position(position).key(rec.claimed_until_ms);
+                        storage.put(&rec.due_key, 1).await?;
+                        storage.put(&hkey, &rec).await?;
+                        let at = rec.claimed_until_ms;
+                        next_due = Some(next_due.map_or(at, |d| d.min(at)));
+                        continue;
+                    }
+                    let key_id = format!("hg-release-{}", rec.intent);
+                    match gateway.release(&rec.intent, &key_id).await {
+                        Ok(outcome) => {
+                            rec.state = match outcome {
+                                Release::Released => HoldState::Released,
+                                Release::Captured => HoldState::Charged,
+                            };
+                            rec.due_key = String::new();
+                            storage.delete(&key).await?;
+                            storage.put(&hkey, &rec).await?;
+                        }
+                        Err(e) => worker::console_error!("releasing a hold failed: {e}"),
+                    }
+                }
+            }
+        }
+        let next = if more {
+            Some(now + 1000)
+        } else if sale_over && attempted > 0 {
+            // Failed releases stay scheduled; try again in a second.
+            Some(now + 1000)
+        } else if attempted > 0 || next_due.is_some() {
+            let poll = now + cfg.hold_sweep_secs * 1000;
+            Some(next_due.map_or(poll, |d| d.min(poll)))
+        } else {
+            None
+        };
+        if let Some(at) = next {
+            storage.set_alarm(alarm_offset(at, now)).await?;
+        }
+        Ok(())
+    }
+
+    async fn claim(&self, pass: &str) -> Result<ShardResponse> {
+        let storage = self.state.storage();
+        let key = format!("p:{pass}");
+        let now = worker::Date::now().as_millis();
+        match storage.get::<LedgerEntry>(&key).await? {
+            Some(LedgerEntry::Done { status, body }) => Ok(ShardResponse::Done { status, body }),
+            Some(LedgerEntry::InFlight { since_ms }) if now < since_ms + CLAIM_TIMEOUT_MS => {
+                Ok(ShardResponse::InFlight)
+            }
+            _ => {
+                storage
+                    .put(&key, LedgerEntry::InFlight { since_ms: now })
+                    .await?;
+                let shared = storage
+                    .get::<bool>(&format!("t:{pass}"))
+                    .await?
+                    .unwrap_or(false);
+                Ok(ShardResponse::Claimed { shared })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Due;
+
+    #[test]
+    fn schedule_keys_sort_by_time_and_name_what_falls_due() {
+        let a = Due::Position(17).key(1_700_000_000_000);
+        let b = Due::Replaced("pi_abc_1".into()).key(1_700_000_000_001);
+        assert!(a < b);
+        assert_eq!(Due::parse(&a), Some((1_700_000_000_000, Due::Position(17))));
+        assert_eq!(
+            Due::parse(&b),
+            Some((1_700_000_000_001, Due::Replaced("pi_abc_1".into())))
+        );
+        assert_eq!(Due::parse("d:12:p1"), None);
+        assert_eq!(Due::parse("d:001700000000000:q1"), None);
+    }
+}
