@@ -28,6 +28,7 @@ use crate::objects::queue_shard::{self, HoldRecord, ShardRequest, ShardResponse}
 use crate::origin;
 use crate::payments;
 use crate::routes::{self, Body, Outcome};
+use crate::tokens;
 
 /// What a hold request names: a payment method id or card details (exactly one).
 #[derive(Deserialize, Default)]
@@ -73,7 +74,7 @@ const PASS_GRACE_MS: u64 = 10_000;
 /// `HOLD_MAX_AGE_SECS`, whichever is first.
 pub fn release_by_ms(cfg: &Config, ticket: &TicketClaims, authorised_ms: u64) -> u64 {
     let passes_end_ms =
-        (ticket.exp + routes::LEEWAY_SECS + cfg.pass_ttl_secs) * 1000 + PASS_GRACE_MS;
+        (ticket.exp + tokens::LEEWAY_SECS + cfg.pass_ttl_secs) * 1000 + PASS_GRACE_MS;
     passes_end_ms.min(authorised_ms + cfg.hold_max_age_secs * 1000)
 }
 
@@ -100,12 +101,12 @@ pub(crate) fn set_cookies(
     http::set_cookie(
         resp,
         req,
-        &http::ticket_cookie(held.sale.as_str()),
+        &tokens::ticket_cookie(held.sale.as_str()),
         &answer.ticket,
         held.exp.saturating_sub(now_s),
     )
     .map_err(http::internal)?;
-    routes::set_pass_cookie(resp, req, cfg, &held.sale, &answer.status)
+    tokens::set_pass_cookie(resp, req, cfg, &held.sale, &answer.status)
 }
 
 /// Puts `input` on hold for the request's ticket: the answer, and the re-signed ticket's
@@ -120,7 +121,7 @@ pub(crate) async fn hold_for(
     let sale = sale.clone();
     let gateway = payments::gateway(cfg).ok_or(Refusal(ErrorCode::PaymentsDisabled))?;
     let now = http::now_ms();
-    let (ticket, _) = routes::verified_ticket(req, cfg, &sale, now)?;
+    let (ticket, _) = tokens::verified_ticket(req, cfg, &sale, now)?;
     let state = origin::known_sale(cfg, &sale, now).await?;
     if state.status == SaleStatus::SoldOut {
         return Err(Refusal(ErrorCode::SoldOut));
@@ -220,7 +221,7 @@ pub(crate) async fn hold_for(
 pub async fn show(req: Request, env: &Env, cfg: &Config, raw: &str) -> Outcome {
     let sale = http::sale_id(raw)?;
     let now = http::now_ms();
-    let (ticket, _) = routes::verified_ticket(&req, cfg, &sale, now)?;
+    let (ticket, _) = tokens::verified_ticket(&req, cfg, &sale, now)?;
     if ticket.hold.is_empty() {
         return Err(Refusal(ErrorCode::NoHold));
     }

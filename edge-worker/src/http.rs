@@ -111,16 +111,6 @@ pub fn set_cookie(
     resp.headers_mut().append("set-cookie", &cookie)
 }
 
-/// The ticket cookie of a sale.
-pub fn ticket_cookie(sale: &str) -> String {
-    format!("hg_tkt_{sale}")
-}
-
-/// The pass cookie of a sale.
-pub fn pass_cookie(sale: &str) -> String {
-    format!("hg_pass_{sale}")
-}
-
 /// The IP prefix a client is known by: /24 for IPv4, /48 for IPv6, from `CF-Connecting-IP`
 /// (set by Cloudflare; absent locally, where every client is `local`).
 pub fn ip_prefix(req: &Request) -> String {

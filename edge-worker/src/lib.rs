@@ -17,6 +17,8 @@
 //!   failed proofs), `SaleControl` (pause, resume, admission rate).
 //! - [`holds`]: card holds taken while the buyer queues (placed here, released by the queue
 //!   shards, captured by the origin).
+//! - [`tokens`]: challenges, lane tokens, tickets and passes: verified, issued, and their
+//!   cookies.
 //! - [`payments`]: the worker's transport for the payments API (herdgate-pay).
 //! - [`origin`]: the origin client (sale state, purchases, gated pages).
 //! - [`cache`]: what an isolate remembers for about a second.
@@ -38,6 +40,7 @@ pub mod origin;
 pub mod page;
 pub mod payments;
 pub mod routes;
+pub mod tokens;
 
 use worker::{event, Context, Env, Request, Response, Result};
 

@@ -17,16 +17,12 @@
 
 use std::rc::Rc;
 
-use herdgate_core::admission::slice_of;
 use herdgate_core::defence::{History, Limited};
 use herdgate_core::wire::{
     ChallengeResponse, ControlRequest, JoinRequest, JoinResponse, PurchaseRequest, QueueStatus,
     SaleState, SaleStatus,
 };
-use herdgate_core::{
-    pow, ChallengeClaims, Check, Claims, ErrorCode, Keyring, PassClaims, SaleId, TicketClaims,
-    TokenError, VisitorId,
-};
+use herdgate_core::{pow, ChallengeClaims, ErrorCode, PassClaims, SaleId, TicketClaims, VisitorId};
 use serde::Serialize;
 use worker::{Env, Method, Request, Response, Result};
 
@@ -39,14 +35,12 @@ use crate::objects::queue_shard::{self, ShardRequest, ShardResponse};
 use crate::objects::sale_control::{self, ControlOp};
 use crate::origin::{self, known_sale};
 use crate::page::{self, Lane, LanePayment};
+use crate::tokens;
 
 /// A handler's answer.
 pub(crate) type Outcome = std::result::Result<Response, Refusal>;
 /// A request body, read by [`handle`] before routing.
 pub(crate) type Body = std::result::Result<Vec<u8>, Refusal>;
-
-/// Seconds of clock skew tolerated between edge locations on tickets and passes.
-pub(crate) const LEEWAY_SECS: u64 = 5;
 
 /// Routes one request.
 pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
@@ -234,16 +228,7 @@ async fn join(req: Request, body: Body, env: &Env, cfg: &Config, raw: &str) -> O
     let sale = sale_id(raw)?;
     let join: JoinRequest = http::parse(&body)?;
     let now = now_ms();
-    let check = Check {
-        sale: &sale,
-        now: now / 1000,
-        leeway: 0,
-    };
-    let claims: ChallengeClaims = cfg
-        .ticket_keys
-        .verify(&join.challenge, &check)
-        .map_err(|e| Refusal(ErrorCode::for_challenge(&e)))?;
-    same_client(&req, cfg, &claims.client)?;
+    let claims = tokens::verified_challenge(&req, cfg, &sale, &join.challenge, now)?;
     if pow::verify(&join.challenge, join.nonce, claims.bits).is_err() {
         // A failed proof makes this device's next challenge harder.
         if cfg.pow.max_bits > cfg.pow.base_bits {
@@ -266,12 +251,12 @@ async fn join(req: Request, body: Body, env: &Env, cfg: &Config, raw: &str) -> O
     http::set_cookie(
         &mut resp,
         &req,
-        &http::ticket_cookie(sale.as_str()),
+        &tokens::ticket_cookie(sale.as_str()),
         &ticket,
         cfg.ticket_ttl_secs,
     )
     .map_err(internal)?;
-    set_pass_cookie(&mut resp, &req, cfg, &sale, &body.status)?;
+    tokens::set_pass_cookie(&mut resp, &req, cfg, &sale, &body.status)?;
     Ok(resp)
 }
 
@@ -345,77 +330,6 @@ async fn enqueue(
     Ok((ticket_claims, ticket))
 }
 
-pub(crate) fn set_pass_cookie(
-    resp: &mut Response,
-    req: &Request,
-    cfg: &Config,
-    sale: &SaleId,
-    status: &QueueStatus,
-) -> std::result::Result<(), Refusal> {
-    if let QueueStatus::Admitted { pass, .. } = status {
-        http::set_cookie(
-            resp,
-            req,
-            &http::pass_cookie(sale.as_str()),
-            pass,
-            cfg.pass_ttl_secs,
-        )
-        .map_err(internal)?;
-    }
-    Ok(())
-}
-
-/// Verifies the request's token of kind `C` for `sale` (from `Authorization: Bearer`, or else
-/// from `cookie`); which client offers it is [`same_client`]'s question. `missing` is the
-/// refusal when there is no token; `refusal` names each verification failure.
-fn verified<C: Claims>(
-    req: &Request,
-    keys: &Keyring,
-    cookie: &str,
-    sale: &SaleId,
-    now: u64,
-    (missing, refusal): (ErrorCode, fn(&TokenError) -> ErrorCode),
-) -> std::result::Result<(C, String), Refusal> {
-    let token = http::token(req, cookie).ok_or(Refusal(missing))?;
-    let check = Check {
-        sale,
-        now: now / 1000,
-        leeway: LEEWAY_SECS,
-    };
-    let claims: C = keys
-        .verify(&token, &check)
-        .map_err(|e| Refusal(refusal(&e)))?;
-    Ok((claims, token))
-}
-
-/// Refuses a token whose client binding is not this request's (unless `BIND_CLIENT` is off).
-fn same_client(req: &Request, cfg: &Config, client: &str) -> std::result::Result<(), Refusal> {
-    if cfg.bind_client && client != http::client_binding(req) {
-        return Err(Refusal(ErrorCode::ClientMismatch));
-    }
-    Ok(())
-}
-
-/// Verifies the request's queue ticket for `sale`, bound to this client.
-pub(crate) fn verified_ticket(
-    req: &Request,
-    cfg: &Config,
-    sale: &SaleId,
-    now: u64,
-) -> std::result::Result<(TicketClaims, String), Refusal> {
-    let cookie = http::ticket_cookie(sale.as_str());
-    let (claims, token): (TicketClaims, String) = verified(
-        req,
-        &cfg.ticket_keys,
-        &cookie,
-        sale,
-        now,
-        (ErrorCode::MissingTicket, ErrorCode::for_ticket),
-    )?;
-    same_client(req, cfg, &claims.client)?;
-    Ok((claims, token))
-}
-
 /// Where the ticket's holder stands, from the ticket and the isolate's cached sale state and
 /// control: no Durable Object and no origin request while the copies are fresh.
 pub(crate) async fn queue_status(
@@ -432,7 +346,7 @@ pub(crate) async fn queue_status(
     let schedule = control.schedule;
     let position = ticket.position;
     if schedule.is_admitted(position, now) {
-        let pass = issue_pass(cfg, ticket, now);
+        let pass = tokens::issue_pass(cfg, ticket, now);
         return Ok(QueueStatus::Admitted {
             position,
             pass_expires_at: pass.exp,
@@ -465,81 +379,14 @@ pub(crate) async fn queue_status(
     })
 }
 
-/// The pass of an admitted ticket. Its id is derived from the ticket's sale and visitor (unique
-/// to the ticket, and kept when the ticket is re-signed to carry a card hold), so every pass a
-/// ticket ever gets shares one id and buys at most once; it is valid from the start of the current
-/// time slice for `PASS_TTL_SECS`. It records when it was issued (`adm`, unix ms), so the
-/// audit can tell a person's purchase from a machine's by how soon it followed.
-fn issue_pass(cfg: &Config, ticket: &TicketClaims, now: u64) -> PassClaims {
-    let slice = slice_of(now, cfg.slice_secs * 1000);
-    let nbf = slice * cfg.slice_secs;
-    PassClaims {
-        sale: ticket.sale.clone(),
-        visitor: ticket.visitor.clone(),
-        id: http::derived_id(
-            "herdgate/pass-id/v2",
-            &format!("{}/{}", ticket.sale, ticket.visitor),
-        ),
-        position: ticket.position,
-        client: ticket.client.clone(),
-        slice,
-        nbf,
-        exp: nbf + cfg.pass_ttl_secs,
-        net: ticket.net.clone(),
-        dev: ticket.dev.clone(),
-        // The moment of issue, not the request's start: a join's own work must not count as
-        // the buyer's time to press "buy".
-        adm: now_ms().max(now),
-        rcv: 0,
-        shr: false,
-        hold: ticket.hold.clone(),
-        hat: ticket.hat,
-    }
-}
-
 async fn status(req: Request, env: &Env, cfg: &Config, raw: &str) -> Outcome {
     let sale = sale_id(raw)?;
     let now = now_ms();
-    let (ticket, _) = verified_ticket(&req, cfg, &sale, now)?;
+    let (ticket, _) = tokens::verified_ticket(&req, cfg, &sale, now)?;
     let status = queue_status(env, cfg, &ticket, now).await?;
     let mut resp = http::json(&status, 200).map_err(internal)?;
-    set_pass_cookie(&mut resp, &req, cfg, &sale, &status)?;
+    tokens::set_pass_cookie(&mut resp, &req, cfg, &sale, &status)?;
     Ok(resp)
-}
-
-/// Verifies the request's admission pass for `sale`, bound to this client, with an id fit to
-/// be stored.
-fn verified_pass(
-    req: &Request,
-    cfg: &Config,
-    sale: &SaleId,
-    now: u64,
-) -> std::result::Result<(PassClaims, String), Refusal> {
-    let (claims, token) = verified_pass_any_client(req, cfg, sale, now)?;
-    same_client(req, cfg, &claims.client)?;
-    Ok((claims, token))
-}
-
-/// Like [`verified_pass`], without checking which client offers the pass.
-fn verified_pass_any_client(
-    req: &Request,
-    cfg: &Config,
-    sale: &SaleId,
-    now: u64,
-) -> std::result::Result<(PassClaims, String), Refusal> {
-    let cookie = http::pass_cookie(sale.as_str());
-    let (claims, token): (PassClaims, String) = verified(
-        req,
-        &cfg.pass_keys,
-        &cookie,
-        sale,
-        now,
-        (ErrorCode::MissingPass, ErrorCode::for_pass),
-    )?;
-    if !herdgate_core::ids::is_hex_id(&claims.id) {
-        return Err(Refusal(ErrorCode::PassInvalidClaims));
-    }
-    Ok((claims, token))
 }
 
 async fn purchase(req: Request, body: Body, env: &Env, cfg: &Config, raw: &str) -> Outcome {
@@ -564,9 +411,9 @@ async fn settle(
     let now = now_ms();
     // Verified without the client check first, so a pass offered from another client can be
     // remembered as shared (the audit scores it) before it is refused.
-    let (pass, _) = verified_pass_any_client(req, cfg, &sale, now)?;
+    let (pass, _) = tokens::verified_pass_any_client(req, cfg, &sale, now)?;
     let shard = queue_shard::shard_of_position(cfg, pass.position)?;
-    if let Err(refusal) = same_client(req, cfg, &pass.client) {
+    if let Err(refusal) = tokens::same_client(req, cfg, &pass.client) {
         let taint = ShardRequest::Taint {
             pass: pass.id.clone(),
         };
@@ -699,11 +546,11 @@ async fn gated(req: Request, env: &Env, cfg: &Rc<Config>, raw: &str) -> Outcome 
     let sale = sale_id(raw)?;
     let now = now_ms();
     // A valid pass opens the gate: the request goes on to the origin.
-    if let Ok((_, pass)) = verified_pass(&req, cfg, &sale, now) {
+    if let Ok((_, pass)) = tokens::verified_pass(&req, cfg, &sale, now) {
         return origin::forward_gated(&req, cfg, &pass).await;
     }
     let state = known_sale(cfg, &sale, now).await?;
-    let status = match verified_ticket(&req, cfg, &sale, now) {
+    let status = match tokens::verified_ticket(&req, cfg, &sale, now) {
         Ok((ticket, _)) => Some(queue_status(env, cfg, &ticket, now).await?),
         Err(_) => None,
     };
@@ -862,11 +709,6 @@ fn html_refusal(
     }
 }
 
-/// The cookie holding a visitor's no-JavaScript lane token for `sale`.
-fn lane_cookie(sale: &str) -> String {
-    format!("hg_lane_{sale}")
-}
-
 /// The no-JavaScript lane: one self-refreshing page that takes a visitor from arrival to
 /// admission without any script.
 ///
@@ -912,12 +754,12 @@ async fn lane(req: Request, env: &Env, cfg: &Config, raw: &str, t: &Strings) -> 
     if state.status == SaleStatus::SoldOut {
         return show(Lane::SoldOut, None, LanePayment::None);
     }
-    if let Ok((pass, _)) = verified_pass(&req, cfg, &sale, now) {
+    if let Ok((pass, _)) = tokens::verified_pass(&req, cfg, &sale, now) {
         return show(Lane::Admitted { buy_url }, None, payment(Some(&pass.hold)));
     }
-    let (ticket, token, fresh) = match verified_ticket(&req, cfg, &sale, now) {
+    let (ticket, token, fresh) = match tokens::verified_ticket(&req, cfg, &sale, now) {
         Ok((ticket, token)) => (ticket, token, false),
-        Err(_) => match lane_token(&req, cfg, &sale, now_s) {
+        Err(_) => match tokens::lane_token(&req, cfg, &sale, now_s) {
             // Not yet: come back when the token is valid.
             Some((claims, _)) if claims.nbf > now_s => {
                 let in_secs = claims.nbf - now_s;
@@ -951,7 +793,7 @@ async fn lane(req: Request, env: &Env, cfg: &Config, raw: &str, t: &Strings) -> 
                 )?;
                 let max_age = nbf - now_s + cfg.challenge_ttl_secs;
                 let token = cfg.ticket_keys.sign(&claims);
-                http::set_cookie(&mut resp, &req, &lane_cookie(raw), &token, max_age)
+                http::set_cookie(&mut resp, &req, &tokens::lane_cookie(raw), &token, max_age)
                     .map_err(internal)?;
                 return Ok(resp);
             }
@@ -992,15 +834,15 @@ async fn lane(req: Request, env: &Env, cfg: &Config, raw: &str, t: &Strings) -> 
         http::set_cookie(
             &mut resp,
             &req,
-            &http::ticket_cookie(sale.as_str()),
+            &tokens::ticket_cookie(sale.as_str()),
             &token,
             cfg.ticket_ttl_secs,
         )
         .map_err(internal)?;
         // The lane token is spent: forget it.
-        http::set_cookie(&mut resp, &req, &lane_cookie(raw), "", 0).map_err(internal)?;
+        http::set_cookie(&mut resp, &req, &tokens::lane_cookie(raw), "", 0).map_err(internal)?;
     }
-    set_pass_cookie(&mut resp, &req, cfg, &sale, &status)?;
+    tokens::set_pass_cookie(&mut resp, &req, cfg, &sale, &status)?;
     Ok(resp)
 }
 
@@ -1077,26 +919,6 @@ async fn lane_hold(
         .map_err(internal)?;
     crate::holds::set_cookies(&mut resp, &req, cfg, &held, &answer)?;
     Ok(resp)
-}
-
-/// The request's lane token for `sale`, issued to this client. It is read with leeway so a
-/// token that is not valid yet still says when it will be; spending it checks the time.
-fn lane_token(
-    req: &Request,
-    cfg: &Config,
-    sale: &SaleId,
-    now_s: u64,
-) -> Option<(ChallengeClaims, String)> {
-    let token = http::cookie(req, &lane_cookie(sale.as_str()))?;
-    let check = Check {
-        sale,
-        now: now_s,
-        leeway: cfg.nojs_delay_secs + 1,
-    };
-    let claims: ChallengeClaims = cfg.ticket_keys.verify(&token, &check).ok()?;
-    let fits =
-        claims.bits == 0 && claims.exp > now_s && same_client(req, cfg, &claims.client).is_ok();
-    fits.then_some((claims, token))
 }
 
 /// The no-JavaScript lane's buy form: buys with the pass cookie and shows the outcome.
