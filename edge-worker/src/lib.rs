@@ -11,12 +11,12 @@
 //!
 //! # Layout
 //!
-//! - [`routes`]: routing and the handlers of the buyer's path and the admin route.
+//! - [`routes`]: routing, and the pages' handlers.
+//! - [`api`]: the JSON API, one file per step of the buyer's path (card holds in `api/hold.rs`),
+//!   and the admin route.
 //! - [`objects`]: the Durable Objects beside their clients: `QueueShard` (positions, spent
 //!   challenges, pass ledger, card holds), `JoinLimiter` (joins per device and per network,
 //!   failed proofs), `SaleControl` (pause, resume, admission rate).
-//! - [`holds`]: card holds taken while the buyer queues (placed here, released by the queue
-//!   shards, captured by the origin).
 //! - [`tokens`]: challenges, lane tokens, tickets and passes: verified, issued, and their
 //!   cookies.
 //! - [`payments`]: the worker's transport for the payments API (herdgate-pay).
@@ -30,9 +30,9 @@
 //! The token formats, the proof-of-work and the admission math are in `herdgate-core`, shared
 //! with the origin.
 
+pub mod api;
 pub mod cache;
 pub mod config;
-pub mod holds;
 pub mod http;
 pub mod i18n;
 pub mod objects;

@@ -22,12 +22,13 @@ use herdgate_pay::{Card, CardError, HoldRequest, PaymentGateway};
 use serde::Deserialize;
 use worker::{Env, Request, Response};
 
+use crate::api::status::queue_status;
+use crate::api::{Body, Outcome};
 use crate::config::Config;
 use crate::http::{self, Refusal};
 use crate::objects::queue_shard::{self, HoldRecord, ShardRequest, ShardResponse};
 use crate::origin;
 use crate::payments;
-use crate::routes::{self, Body, Outcome};
 use crate::tokens;
 
 /// What a hold request names: a payment method id or card details (exactly one).
@@ -79,7 +80,7 @@ pub fn release_by_ms(cfg: &Config, ticket: &TicketClaims, authorised_ms: u64) ->
 }
 
 /// `POST /api/v1/sales/{sale}/hold`.
-pub async fn place(req: Request, body: Body, env: &Env, cfg: &Config, raw: &str) -> Outcome {
+pub async fn post(req: Request, body: Body, env: &Env, cfg: &Config, raw: &str) -> Outcome {
     let body = body?;
     let sale = http::sale_id(raw)?;
     let input: HoldInput = http::parse(&body)?;
@@ -201,7 +202,7 @@ pub(crate) async fn hold_for(
         ..ticket
     };
     let token = cfg.ticket_keys.sign(&held);
-    let status = routes::queue_status(env, cfg, &held, now).await?;
+    let status = queue_status(env, cfg, &held, now).await?;
     let answer = HoldResponse {
         hold: HoldView {
             state: HoldState::OnHold,
@@ -218,7 +219,7 @@ pub(crate) async fn hold_for(
 }
 
 /// `GET /api/v1/sales/{sale}/hold`.
-pub async fn show(req: Request, env: &Env, cfg: &Config, raw: &str) -> Outcome {
+pub async fn get(req: Request, env: &Env, cfg: &Config, raw: &str) -> Outcome {
     let sale = http::sale_id(raw)?;
     let now = http::now_ms();
     let (ticket, _) = tokens::verified_ticket(&req, cfg, &sale, now)?;

@@ -1,0 +1,114 @@
+//! Step 2, prove work: `POST /api/v1/sales/{sale}/challenge` hands out a stateless, MAC-signed,
+//! expiring challenge bound to the sale and the client. Its difficulty rises with this
+//! isolate's challenge rate and with the device's earlier joins and failed proofs (asked of
+//! its `JoinLimiter` shard only when difficulty may rise above the base).
+
+use herdgate_core::defence::History;
+use herdgate_core::wire::{ChallengeResponse, SaleStatus};
+use herdgate_core::{ChallengeClaims, ErrorCode};
+use worker::{Env, Request};
+
+use crate::api::{Body, Outcome};
+use crate::config::Config;
+use crate::http::{self, internal, now_ms, sale_id, Refusal};
+use crate::objects::join_limiter::{self, LimitRequest, LimitResponse};
+use crate::origin::known_sale;
+
+/// Device signals a page may send with its challenge request: a flat object of at most 16
+/// short strings, numbers or booleans.
+fn device_signals(
+    body: &[u8],
+) -> std::result::Result<Option<serde_json::Map<String, serde_json::Value>>, Refusal> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let v: serde_json::Value = http::parse(body)?;
+    let Some(device) = v.get("device") else {
+        return Ok(None);
+    };
+    let map = device
+        .as_object()
+        .filter(|m| m.len() <= 16)
+        .ok_or(Refusal(ErrorCode::InvalidBody))?;
+    let flat = map.iter().all(|(k, v)| {
+        k.len() <= 32
+            && match v {
+                serde_json::Value::String(s) => s.len() <= 128,
+                serde_json::Value::Number(_) | serde_json::Value::Bool(_) => true,
+                _ => false,
+            }
+    });
+    if !flat {
+        return Err(Refusal(ErrorCode::InvalidBody));
+    }
+    Ok(Some(map.clone()))
+}
+
+thread_local! {
+    /// Challenges issued by this isolate, as a rate (per second, decaying with a 1 s time
+    /// constant) and when it was last updated (unix ms).
+    static CHALLENGE_RATE: std::cell::Cell<(f64, u64)> = const { std::cell::Cell::new((0.0, 0)) };
+}
+
+/// Counts one challenge and returns this isolate's current challenge rate per second.
+fn challenge_rate(now: u64) -> f64 {
+    CHALLENGE_RATE.with(|c| {
+        let (rate, at) = c.get();
+        let dt = now.saturating_sub(at) as f64 / 1000.0;
+        let next = rate * (-dt).exp() + 1.0;
+        c.set((next, now));
+        next
+    })
+}
+
+/// `POST /api/v1/sales/{sale}/challenge`: a proof-of-work challenge bound to this client, as
+/// hard as this isolate's challenge rate and the device's history ask.
+pub(crate) async fn post(req: Request, body: Body, env: &Env, cfg: &Config, raw: &str) -> Outcome {
+    let body = body?;
+    let sale = sale_id(raw)?;
+    let signals = device_signals(&body)?;
+    let now = now_ms();
+    let state = known_sale(cfg, &sale, now).await?;
+    if state.status == SaleStatus::SoldOut {
+        return Err(Refusal(ErrorCode::SoldOut));
+    }
+    let client = http::client_binding(&req);
+    let net = http::network_digest(&req);
+    let rate = challenge_rate(now);
+    // A device's history only matters when difficulty may rise above the base.
+    let history = if cfg.pow.max_bits > cfg.pow.base_bits {
+        match join_limiter::call(
+            env,
+            cfg,
+            &sale,
+            &net,
+            &LimitRequest::Peek {
+                device: client.clone(),
+            },
+        )
+        .await?
+        {
+            LimitResponse::History(h) => h,
+            other => return Err(internal(format!("unexpected limiter answer {other:?}"))),
+        }
+    } else {
+        History::default()
+    };
+    let now_s = now / 1000;
+    let claims = ChallengeClaims {
+        sale,
+        id: http::random_hex(16)?,
+        client,
+        bits: cfg.pow.bits(rate, history),
+        nbf: now_s,
+        exp: now_s + cfg.challenge_ttl_secs,
+        net,
+        dev: http::device_digest(signals.as_ref()),
+    };
+    let body = ChallengeResponse {
+        challenge: cfg.ticket_keys.sign(&claims),
+        bits: claims.bits,
+        expires_at: claims.exp,
+    };
+    http::json(&body, 200).map_err(internal)
+}

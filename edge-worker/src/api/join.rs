@@ -1,0 +1,127 @@
+//! Step 3, join: `POST /api/v1/sales/{sale}/join` checks the solved challenge and spends it at
+//! its queue shard for a position, counted by the join limits; the answer is a signed queue
+//! ticket (JSON and cookie) and the ticket's first status. The no-JavaScript lane spends its
+//! lane token through the same [`enqueue`].
+
+use herdgate_core::defence::Limited;
+use herdgate_core::wire::{JoinRequest, JoinResponse, SaleStatus};
+use herdgate_core::{pow, ChallengeClaims, ErrorCode, TicketClaims, VisitorId};
+use worker::{Env, Request};
+
+use crate::api::status::queue_status;
+use crate::api::{Body, Outcome};
+use crate::config::Config;
+use crate::http::{self, internal, now_ms, sale_id, Refusal};
+use crate::objects::join_limiter::{self, LimitRequest, LimitResponse};
+use crate::objects::queue_shard::{self, ShardRequest, ShardResponse};
+use crate::origin::known_sale;
+use crate::tokens;
+
+/// `POST /api/v1/sales/{sale}/join`: a solved challenge becomes a queue ticket (JSON and
+/// cookie).
+pub(crate) async fn post(req: Request, body: Body, env: &Env, cfg: &Config, raw: &str) -> Outcome {
+    let body = body?;
+    let sale = sale_id(raw)?;
+    let join: JoinRequest = http::parse(&body)?;
+    let now = now_ms();
+    let claims = tokens::verified_challenge(&req, cfg, &sale, &join.challenge, now)?;
+    if pow::verify(&join.challenge, join.nonce, claims.bits).is_err() {
+        // A failed proof makes this device's next challenge harder.
+        if cfg.pow.max_bits > cfg.pow.base_bits {
+            let fail = LimitRequest::Fail {
+                device: claims.client.clone(),
+            };
+            join_limiter::call(env, cfg, &sale, &claims.net, &fail).await?;
+        }
+        return Err(Refusal(ErrorCode::PowInsufficient));
+    }
+    let (ticket_claims, ticket) = enqueue(env, cfg, claims, now).await?;
+    let status = queue_status(env, cfg, &ticket_claims, now).await?;
+    let body = JoinResponse {
+        ticket: ticket.clone(),
+        visitor: ticket_claims.visitor,
+        position: ticket_claims.position,
+        status,
+    };
+    let mut resp = http::json(&body, 201).map_err(internal)?;
+    http::set_cookie(
+        &mut resp,
+        &req,
+        &tokens::ticket_cookie(sale.as_str()),
+        &ticket,
+        cfg.ticket_ttl_secs,
+    )
+    .map_err(internal)?;
+    tokens::set_pass_cookie(&mut resp, &req, cfg, &sale, &body.status)?;
+    Ok(resp)
+}
+
+/// Spends a verified challenge (or no-JavaScript lane token) at its queue shard and returns
+/// the new queue ticket, signed.
+pub(crate) async fn enqueue(
+    env: &Env,
+    cfg: &Config,
+    claims: ChallengeClaims,
+    now: u64,
+) -> std::result::Result<(TicketClaims, String), Refusal> {
+    let sale = claims.sale.clone();
+    let state = known_sale(cfg, &sale, now).await?;
+    if state.status == SaleStatus::SoldOut {
+        return Err(Refusal(ErrorCode::SoldOut));
+    }
+    // Joins are counted when a limit applies, or when they raise the device's next difficulty.
+    if cfg.limits.per_device > 0
+        || cfg.limits.per_network > 0
+        || cfg.pow.max_bits > cfg.pow.base_bits
+    {
+        let count = LimitRequest::Join {
+            device: claims.client.clone(),
+            network: claims.net.clone(),
+            limits: cfg.limits,
+        };
+        match join_limiter::call(env, cfg, &sale, &claims.net, &count).await? {
+            LimitResponse::Allowed => {}
+            LimitResponse::Limited {
+                limit: Limited::Device,
+            } => return Err(Refusal(ErrorCode::JoinLimitDevice)),
+            LimitResponse::Limited {
+                limit: Limited::Network,
+            } => return Err(Refusal(ErrorCode::JoinLimitNetwork)),
+            other => return Err(internal(format!("unexpected limiter answer {other:?}"))),
+        }
+    }
+    let shard = queue_shard::shard_of_challenge(cfg, &claims.id);
+    let joined = queue_shard::call(
+        env,
+        &sale,
+        shard,
+        &ShardRequest::Join {
+            challenge: claims.id.clone(),
+            expires_at: claims.exp,
+            shard,
+            shards: cfg.shards,
+        },
+    )
+    .await?;
+    let position = match joined {
+        ShardResponse::Joined { position } => position,
+        ShardResponse::ChallengeSpent => return Err(Refusal(ErrorCode::ChallengeSpent)),
+        other => return Err(internal(format!("unexpected shard answer {other:?}"))),
+    };
+    let visitor = VisitorId::parse(&format!("v{}", http::random_hex(12)?)).map_err(internal)?;
+    let now_s = now / 1000;
+    let ticket_claims = TicketClaims {
+        sale: sale.clone(),
+        visitor: visitor.clone(),
+        position,
+        client: claims.client,
+        iat: now_s,
+        exp: now_s + cfg.ticket_ttl_secs,
+        net: claims.net,
+        dev: claims.dev,
+        hold: String::new(),
+        hat: 0,
+    };
+    let ticket = cfg.ticket_keys.sign(&ticket_claims);
+    Ok((ticket_claims, ticket))
+}

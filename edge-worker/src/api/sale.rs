@@ -1,0 +1,31 @@
+//! `GET /api/v1/sales/{sale}`: the sale's public state and its admission (frontier, paused,
+//! rate) as this edge sees it, cacheable for a second.
+
+use worker::{Env, Response};
+
+use crate::api::Outcome;
+use crate::config::Config;
+use crate::http::{internal, now_ms, sale_id};
+use crate::objects::sale_control;
+use crate::origin::known_sale;
+
+/// `GET /api/v1/sales/{sale}`: the sale's public state and admission, as this edge sees it.
+pub(crate) async fn get(env: &Env, cfg: &Config, raw: &str) -> Outcome {
+    let sale = sale_id(raw)?;
+    let now = now_ms();
+    let state = known_sale(cfg, &sale, now).await?;
+    let control = sale_control::control(env, cfg, &sale, &state, now).await?;
+    let body = serde_json::json!({
+        "sale": state,
+        "admission": {
+            "frontier": control.schedule.frontier(now),
+            "paused": control.paused,
+            "rate": control.rate,
+        },
+    });
+    let mut resp = Response::from_json(&body).map_err(internal)?;
+    resp.headers_mut()
+        .set("cache-control", "public, max-age=1")
+        .map_err(internal)?;
+    Ok(resp)
+}
