@@ -1,0 +1,121 @@
+//! The pages' HTML and CSS: one response each, no external assets.
+//!
+//! Both lanes share one layout (this file) and one table of sentences
+//! ([`crate::pages::i18n`]); `room.rs` renders the page with its script, `lane.rs` the
+//! no-JavaScript pages. Branding comes from `vars` (`BRAND_NAME`, `BRAND_COLOR`,
+//! `BRAND_LOGO_URL`, `BRAND_CSS`), so a deployer restyles the page without rebuilding the wasm.
+
+use crate::config::Brand;
+use crate::pages::i18n::Strings;
+
+mod lane;
+mod room;
+
+pub use lane::{lane, money, Lane, LanePayment};
+pub use room::{room, SCRIPT};
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// JSON for a `<script type="application/json">` block: `<` is escaped so no string in it can
+/// close the element.
+pub(crate) fn script_json(value: &serde_json::Value) -> String {
+    value.to_string().replace('<', "\\u003c")
+}
+
+const STYLE: &str = r#"
+  :root { --accent: ACCENT; }
+  * { box-sizing: border-box; }
+  body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; line-height: 1.5; color: #1a1a1a; background: #f6f7f9; }
+  .wrap { max-width: 34rem; margin: 0 auto; padding: 1rem; }
+  header { display: flex; align-items: center; gap: .6rem; padding: .5rem 0 1rem; font-weight: 600; font-size: 1.05rem; }
+  header img { height: 2rem; width: auto; }
+  main { background: #fff; border: 1px solid #d0d4da; border-radius: .9rem; padding: 1.25rem 1.25rem 1.5rem; }
+  .sale { margin: 0; color: #4a4f57; font-size: .95rem; }
+  h1 { font-size: 1.45rem; line-height: 1.25; margin: .25rem 0 .5rem; }
+  h1:focus { outline: none; }
+  .message { margin: 0 0 1rem; }
+  .progress label { display: block; font-size: .95rem; color: #4a4f57; }
+  progress { width: 100%; height: 1.1rem; accent-color: var(--accent); }
+  dl { display: grid; grid-template-columns: 1fr auto; gap: .35rem 1rem; margin: 0 0 1rem; font-size: 1.05rem; }
+  dt { color: #4a4f57; }
+  dd { margin: 0; font-weight: 600; text-align: right; font-variant-numeric: tabular-nums; }
+  .buy { display: block; width: 100%; font-size: 1.15rem; font-weight: 600; padding: .8rem 1rem; border-radius: .6rem; border: 0; background: var(--accent); color: #fff; cursor: pointer; }
+  .buy:focus-visible { outline: 3px solid #1a1a1a; outline-offset: 2px; }
+  .buy[disabled] { background: #6b7079; cursor: progress; }
+  .order { font-size: 1.1rem; font-weight: 600; word-break: break-all; }
+  .note { font-size: .9rem; color: #4a4f57; margin: 1rem 0 0; }
+  .hold { font-weight: 600; margin: 0 0 1rem; }
+  .card fieldset { border: 1px solid #d0d4da; border-radius: .6rem; margin: 1rem 0 0; padding: .75rem 1rem 1rem; }
+  .card legend { font-weight: 600; padding: 0 .3rem; }
+  .card label { display: block; font-size: .95rem; color: #4a4f57; margin-top: .5rem; }
+  .card input { width: 100%; font-size: 1.05rem; padding: .5rem .6rem; border: 1px solid #6b7079; border-radius: .4rem; }
+  .card .row { display: grid; grid-template-columns: 1fr 1fr; gap: .75rem; }
+  .card .buy { margin-top: .75rem; }
+  .error { color: #b3261e; margin: .5rem 0 0; }
+  .error:empty { display: none; }
+  a { color: #0b4aa8; }
+  .sr-only { position: absolute; width: 1px; height: 1px; padding: 0; margin: -1px; overflow: hidden; clip: rect(0,0,0,0); white-space: nowrap; border: 0; }
+  [hidden] { display: none !important; }
+  @media (min-width: 40rem) { .wrap { padding-top: 3rem; } }
+"#;
+
+/// The page skeleton around `main`: language, title, branding, optional extra `<head>` lines.
+pub(crate) fn layout(t: &Strings, brand: &Brand, sale: &str, head: &str, main: &str) -> String {
+    let logo = brand
+        .logo_url
+        .as_deref()
+        .map(|url| format!(r#"<img src="{}" alt="">"#, escape(url)))
+        .unwrap_or_default();
+    format!(
+        r#"<!doctype html>
+<html lang="{lang}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+{head}<title>{title}{sale} · {brand_name}</title>
+<style>{style}{custom}</style>
+</head>
+<body>
+<div class="wrap">
+<header>{logo}<span>{brand_name}</span></header>
+{main}
+</div>
+</body>
+</html>"#,
+        lang = t.lang,
+        title = escape(t.title),
+        brand_name = escape(&brand.name),
+        style = STYLE.replace("ACCENT", &brand.color),
+        custom = brand.css,
+        logo = logo,
+        head = head,
+        main = main,
+        sale = if sale.is_empty() {
+            String::new()
+        } else {
+            format!(" · {}", escape(sale))
+        },
+    )
+}
+
+pub(crate) fn sale_line(t: &Strings, sale: &str) -> String {
+    format!(
+        r#"<p class="sale">{}</p>"#,
+        escape(&t.sale_line.replace("{sale}", sale))
+    )
+}

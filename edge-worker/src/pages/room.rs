@@ -1,0 +1,73 @@
+//! Step 1, arrive: any gated URL (`/sales/{sale}` and below) without a valid pass gets the
+//! waiting room, as a page or, for `Accept: application/json`, as JSON for apps; with a valid
+//! pass the request goes on to the origin.
+
+use std::rc::Rc;
+
+use herdgate_core::wire::{QueueStatus, SaleState};
+use serde::Serialize;
+use worker::{Env, Request};
+
+use crate::api::status::queue_status;
+use crate::api::Outcome;
+use crate::config::Config;
+use crate::http::{self, internal, now_ms, sale_id};
+use crate::origin::{self, known_sale};
+use crate::pages::{html, lane_url, language, render};
+use crate::tokens;
+
+/// The waiting room as JSON, for apps: the sale, where the ticket's holder stands (if the
+/// request carries a ticket), and where each step of the API is.
+#[derive(Serialize)]
+struct WaitingRoom {
+    sale: SaleState,
+    status: Option<QueueStatus>,
+    challenge_url: String,
+    join_url: String,
+    status_url: String,
+    purchase_url: String,
+}
+
+/// `GET`, `HEAD /sales/{sale}/...`: the waiting room, or the origin's page with a valid pass.
+pub(crate) async fn gated(req: Request, env: &Env, cfg: &Rc<Config>, raw: &str) -> Outcome {
+    let sale = sale_id(raw)?;
+    let now = now_ms();
+    // A valid pass opens the gate: the request goes on to the origin.
+    if let Ok((_, pass)) = tokens::verified_pass(&req, cfg, &sale, now) {
+        return origin::forward_gated(&req, cfg, &pass).await;
+    }
+    let state = known_sale(cfg, &sale, now).await?;
+    let status = match tokens::verified_ticket(&req, cfg, &sale, now) {
+        Ok((ticket, _)) => Some(queue_status(env, cfg, &ticket, now).await?),
+        Err(_) => None,
+    };
+    let accept = req
+        .headers()
+        .get("accept")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    if accept.contains("application/json") {
+        let api = format!("/api/v1/sales/{sale}");
+        let room = WaitingRoom {
+            sale: state,
+            status,
+            challenge_url: format!("{api}/challenge"),
+            join_url: format!("{api}/join"),
+            status_url: format!("{api}/status"),
+            purchase_url: format!("{api}/purchase"),
+        };
+        return http::json(&room, 200).map_err(internal);
+    }
+    let t = language(&req);
+    html(
+        render::room(
+            t,
+            &cfg.brand,
+            &sale,
+            &lane_url(&req, &sale),
+            cfg.payments.is_some() && state.price.is_some(),
+        ),
+        200,
+    )
+}
