@@ -68,7 +68,7 @@ pub(crate) async fn forward_purchase(
     cfg: &Config,
     sale: &SaleId,
     pass: &str,
-    body: Vec<u8>,
+    body: &[u8],
 ) -> Result<(u16, String), Refusal> {
     let url = format!("{}/v1/sales/{sale}/purchase", cfg.origin_url);
     let headers = worker::Headers::new();
@@ -81,7 +81,7 @@ pub(crate) async fn forward_purchase(
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
         .with_headers(headers)
-        .with_body(Some(js_bytes(&body)));
+        .with_body(Some(js_bytes(body)));
     let req = Request::new_with_init(&url, &init).map_err(internal)?;
     let mut resp = send(req, cfg.origin_timeout_ms).await?;
     let status = resp.status_code();

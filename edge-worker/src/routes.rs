@@ -18,7 +18,7 @@
 use herdgate_core::ErrorCode;
 use worker::{Env, Method, Request, Response, Result};
 
-use crate::api;
+use crate::api::{self, Ctx};
 use crate::config;
 use crate::http::{self, Refusal};
 use crate::pages;
@@ -41,56 +41,49 @@ pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
     };
     let path = req.path();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let cx = Ctx::new(req, body, env, cfg);
     let outcome = match (method.clone(), segments.as_slice()) {
         (Method::Get, ["healthz"]) => http::json(&serde_json::json!({"status": "ok"}), 200)
             .map_err(|_| Refusal(ErrorCode::Internal)),
         (Method::Get | Method::Head, ["sales", sale, ..]) => {
-            let html = pages::wants_html(&req);
-            let lang = pages::language(&req);
-            let answer = pages::room::gated(req, &env, &cfg, sale).await;
-            pages::html_refusal(answer, html, lang, &cfg, sale)
+            let html = pages::wants_html(&cx.req);
+            let lang = pages::language(&cx.req);
+            let answer = pages::room::gated(&cx, sale).await;
+            pages::html_refusal(answer, html, lang, &cx.cfg, sale)
         }
         (Method::Get, ["queue", sale]) => {
-            let lang = pages::language(&req);
-            let answer = pages::lane::lane(req, &env, &cfg, sale, lang).await;
-            pages::html_refusal(answer, true, lang, &cfg, sale)
+            let lang = pages::language(&cx.req);
+            let answer = pages::lane::lane(&cx, sale, lang).await;
+            pages::html_refusal(answer, true, lang, &cx.cfg, sale)
         }
         (Method::Post, ["queue", sale, "buy"]) => {
-            let lang = pages::language(&req);
-            let answer = pages::lane::lane_buy(req, body, &env, &cfg, sale, lang).await;
-            pages::html_refusal(answer, true, lang, &cfg, sale)
+            let lang = pages::language(&cx.req);
+            let answer = pages::lane::lane_buy(&cx, sale, lang).await;
+            pages::html_refusal(answer, true, lang, &cx.cfg, sale)
         }
         (Method::Get, ["queue", sale, "card"]) => {
-            let lang = pages::language(&req);
-            let answer = pages::lane::lane_card(&cfg, sale, lang, None);
-            pages::html_refusal(answer, true, lang, &cfg, sale)
+            let lang = pages::language(&cx.req);
+            let answer = pages::lane::lane_card(&cx, sale, lang, None);
+            pages::html_refusal(answer, true, lang, &cx.cfg, sale)
         }
         (Method::Post, ["queue", sale, "hold"]) => {
-            let lang = pages::language(&req);
-            let answer = pages::lane::lane_hold(req, body, &env, &cfg, sale, lang).await;
-            pages::html_refusal(answer, true, lang, &cfg, sale)
+            let lang = pages::language(&cx.req);
+            let answer = pages::lane::lane_hold(&cx, sale, lang).await;
+            pages::html_refusal(answer, true, lang, &cx.cfg, sale)
         }
         (Method::Post, ["api", "v1", "sales", sale, "challenge"]) => {
-            api::challenge::post(req, body, &env, &cfg, sale).await
+            api::challenge::post(&cx, sale).await
         }
-        (Method::Post, ["api", "v1", "sales", sale, "join"]) => {
-            api::join::post(req, body, &env, &cfg, sale).await
-        }
-        (Method::Get, ["api", "v1", "sales", sale, "status"]) => {
-            api::status::get(req, &env, &cfg, sale).await
-        }
-        (Method::Post, ["api", "v1", "sales", sale, "hold"]) => {
-            api::hold::post(req, body, &env, &cfg, sale).await
-        }
-        (Method::Get, ["api", "v1", "sales", sale, "hold"]) => {
-            api::hold::get(req, &env, &cfg, sale).await
-        }
+        (Method::Post, ["api", "v1", "sales", sale, "join"]) => api::join::post(&cx, sale).await,
+        (Method::Get, ["api", "v1", "sales", sale, "status"]) => api::status::get(&cx, sale).await,
+        (Method::Post, ["api", "v1", "sales", sale, "hold"]) => api::hold::post(&cx, sale).await,
+        (Method::Get, ["api", "v1", "sales", sale, "hold"]) => api::hold::get(&cx, sale).await,
         (Method::Post, ["api", "v1", "sales", sale, "purchase"]) => {
-            api::purchase::post(req, body, &env, &cfg, sale).await
+            api::purchase::post(&cx, sale).await
         }
-        (Method::Get, ["api", "v1", "sales", sale]) => api::sale::get(&env, &cfg, sale).await,
+        (Method::Get, ["api", "v1", "sales", sale]) => api::sale::get(&cx, sale).await,
         (Method::Get | Method::Post, ["admin", "v1", "sales", sale, "control"]) => {
-            api::admin::control(req, body, &env, &cfg, sale).await
+            api::admin::control(&cx, sale).await
         }
         (_, ["healthz"] | ["api", "v1", "sales", _, _] | ["api", "v1", "sales", _])
         | (

@@ -5,26 +5,20 @@
 
 use herdgate_core::wire::ControlRequest;
 use herdgate_core::ErrorCode;
-use worker::{Env, Method, Request};
+use worker::Method;
 
-use crate::api::{Body, Outcome};
+use crate::api::{Ctx, Outcome};
 use crate::cache;
-use crate::config::Config;
 use crate::http::{self, internal, now_ms, sale_id, Refusal};
 use crate::objects::sale_control::{self, ControlOp};
 use crate::origin::known_sale;
 
 /// `GET`, `POST /admin/v1/sales/{sale}/control`: read, pause, resume or set the admission
 /// rate (admin token).
-pub(crate) async fn control(
-    req: Request,
-    body: Body,
-    env: &Env,
-    cfg: &Config,
-    raw: &str,
-) -> Outcome {
-    let body = body?;
-    match http::bearer(&req) {
+pub(crate) async fn control(cx: &Ctx, raw: &str) -> Outcome {
+    let Ctx { req, env, cfg, .. } = cx;
+    let body = cx.body()?;
+    match http::bearer(req) {
         Some(token) if cfg.is_admin(&token) => {}
         _ => return Err(Refusal(ErrorCode::Unauthorized)),
     }
@@ -33,7 +27,7 @@ pub(crate) async fn control(
     let state = known_sale(cfg, &sale, now).await?;
     let (starts_at_ms, rate) = (state.starts_at_ms, state.admission_rate);
     let op = if req.method() == Method::Post {
-        let request: ControlRequest = http::parse(&body)?;
+        let request: ControlRequest = http::parse(body)?;
         ControlOp::Apply {
             starts_at_ms,
             rate,

@@ -6,10 +6,8 @@
 use herdgate_core::defence::History;
 use herdgate_core::wire::{ChallengeResponse, SaleStatus};
 use herdgate_core::{ChallengeClaims, ErrorCode};
-use worker::{Env, Request};
 
-use crate::api::{Body, Outcome};
-use crate::config::Config;
+use crate::api::{Ctx, Outcome};
 use crate::http::{self, internal, now_ms, sale_id, Refusal};
 use crate::objects::join_limiter::{self, LimitRequest, LimitResponse};
 use crate::origin::known_sale;
@@ -63,17 +61,18 @@ fn challenge_rate(now: u64) -> f64 {
 
 /// `POST /api/v1/sales/{sale}/challenge`: a proof-of-work challenge bound to this client, as
 /// hard as this isolate's challenge rate and the device's history ask.
-pub(crate) async fn post(req: Request, body: Body, env: &Env, cfg: &Config, raw: &str) -> Outcome {
-    let body = body?;
+pub(crate) async fn post(cx: &Ctx, raw: &str) -> Outcome {
+    let Ctx { req, env, cfg, .. } = cx;
+    let body = cx.body()?;
     let sale = sale_id(raw)?;
-    let signals = device_signals(&body)?;
+    let signals = device_signals(body)?;
     let now = now_ms();
     let state = known_sale(cfg, &sale, now).await?;
     if state.status == SaleStatus::SoldOut {
         return Err(Refusal(ErrorCode::SoldOut));
     }
-    let client = http::client_binding(&req);
-    let net = http::network_digest(&req);
+    let client = http::client_binding(req);
+    let net = http::network_digest(req);
     let rate = challenge_rate(now);
     // A device's history only matters when difficulty may rise above the base.
     let history = if cfg.pow.max_bits > cfg.pow.base_bits {

@@ -20,10 +20,10 @@ use herdgate_core::{ErrorCode, TicketClaims};
 use herdgate_pay::card::CardInput;
 use herdgate_pay::{Card, CardError, HoldRequest, PaymentGateway};
 use serde::Deserialize;
-use worker::{Env, Request, Response};
+use worker::{Request, Response};
 
 use crate::api::status::queue_status;
-use crate::api::{Body, Outcome};
+use crate::api::{Ctx, Outcome};
 use crate::config::Config;
 use crate::http::{self, Refusal};
 use crate::objects::queue_shard::{self, HoldRecord, ShardRequest, ShardResponse};
@@ -80,13 +80,14 @@ pub fn release_by_ms(cfg: &Config, ticket: &TicketClaims, authorised_ms: u64) ->
 }
 
 /// `POST /api/v1/sales/{sale}/hold`.
-pub async fn post(req: Request, body: Body, env: &Env, cfg: &Config, raw: &str) -> Outcome {
-    let body = body?;
+pub(crate) async fn post(cx: &Ctx, raw: &str) -> Outcome {
+    let Ctx { req, cfg, .. } = cx;
+    let body = cx.body()?;
     let sale = http::sale_id(raw)?;
-    let input: HoldInput = http::parse(&body)?;
-    let (answer, held) = hold_for(&req, env, cfg, &sale, input).await?;
+    let input: HoldInput = http::parse(body)?;
+    let (answer, held) = hold_for(cx, &sale, input).await?;
     let mut resp = http::json(&answer, 201).map_err(http::internal)?;
-    set_cookies(&mut resp, &req, cfg, &held, &answer)?;
+    set_cookies(&mut resp, req, cfg, &held, &answer)?;
     Ok(resp)
 }
 
@@ -113,12 +114,11 @@ pub(crate) fn set_cookies(
 /// Puts `input` on hold for the request's ticket: the answer, and the re-signed ticket's
 /// claims.
 pub(crate) async fn hold_for(
-    req: &Request,
-    env: &Env,
-    cfg: &Config,
+    cx: &Ctx,
     sale: &herdgate_core::SaleId,
     input: HoldInput,
 ) -> Result<(HoldResponse, TicketClaims), Refusal> {
+    let Ctx { req, env, cfg, .. } = cx;
     let sale = sale.clone();
     let gateway = payments::gateway(cfg).ok_or(Refusal(ErrorCode::PaymentsDisabled))?;
     let now = http::now_ms();
@@ -219,10 +219,11 @@ pub(crate) async fn hold_for(
 }
 
 /// `GET /api/v1/sales/{sale}/hold`.
-pub async fn get(req: Request, env: &Env, cfg: &Config, raw: &str) -> Outcome {
+pub(crate) async fn get(cx: &Ctx, raw: &str) -> Outcome {
+    let Ctx { req, env, cfg, .. } = cx;
     let sale = http::sale_id(raw)?;
     let now = http::now_ms();
-    let (ticket, _) = tokens::verified_ticket(&req, cfg, &sale, now)?;
+    let (ticket, _) = tokens::verified_ticket(req, cfg, &sale, now)?;
     if ticket.hold.is_empty() {
         return Err(Refusal(ErrorCode::NoHold));
     }

@@ -6,10 +6,10 @@
 use herdgate_core::defence::Limited;
 use herdgate_core::wire::{JoinRequest, JoinResponse, SaleStatus};
 use herdgate_core::{pow, ChallengeClaims, ErrorCode, TicketClaims, VisitorId};
-use worker::{Env, Request};
+use worker::Env;
 
 use crate::api::status::queue_status;
-use crate::api::{Body, Outcome};
+use crate::api::{Ctx, Outcome};
 use crate::config::Config;
 use crate::http::{self, internal, now_ms, sale_id, Refusal};
 use crate::objects::join_limiter::{self, LimitRequest, LimitResponse};
@@ -19,12 +19,13 @@ use crate::tokens;
 
 /// `POST /api/v1/sales/{sale}/join`: a solved challenge becomes a queue ticket (JSON and
 /// cookie).
-pub(crate) async fn post(req: Request, body: Body, env: &Env, cfg: &Config, raw: &str) -> Outcome {
-    let body = body?;
+pub(crate) async fn post(cx: &Ctx, raw: &str) -> Outcome {
+    let Ctx { req, env, cfg, .. } = cx;
+    let body = cx.body()?;
     let sale = sale_id(raw)?;
-    let join: JoinRequest = http::parse(&body)?;
+    let join: JoinRequest = http::parse(body)?;
     let now = now_ms();
-    let claims = tokens::verified_challenge(&req, cfg, &sale, &join.challenge, now)?;
+    let claims = tokens::verified_challenge(req, cfg, &sale, &join.challenge, now)?;
     if pow::verify(&join.challenge, join.nonce, claims.bits).is_err() {
         // A failed proof makes this device's next challenge harder.
         if cfg.pow.max_bits > cfg.pow.base_bits {
@@ -46,13 +47,13 @@ pub(crate) async fn post(req: Request, body: Body, env: &Env, cfg: &Config, raw:
     let mut resp = http::json(&body, 201).map_err(internal)?;
     http::set_cookie(
         &mut resp,
-        &req,
+        req,
         &tokens::ticket_cookie(sale.as_str()),
         &ticket,
         cfg.ticket_ttl_secs,
     )
     .map_err(internal)?;
-    tokens::set_pass_cookie(&mut resp, &req, cfg, &sale, &body.status)?;
+    tokens::set_pass_cookie(&mut resp, req, cfg, &sale, &body.status)?;
     Ok(resp)
 }
 

@@ -14,8 +14,11 @@
 //! [`hold::hold_for`], [`purchase::settle`]) are `pub(crate)` so `pages/` renders them without
 //! doing them again; nothing here uses `pages/`.
 
-use worker::Response;
+use std::rc::Rc;
 
+use worker::{Env, Request, Response};
+
+use crate::config::Config;
 use crate::http::Refusal;
 
 pub mod admin;
@@ -29,5 +32,36 @@ pub mod status;
 /// A handler's answer.
 pub(crate) type Outcome = Result<Response, Refusal>;
 
-/// A request body, read by `routes::handle` before routing.
-pub(crate) type Body = Result<Vec<u8>, Refusal>;
+/// One request as every handler sees it, built once by `routes::handle`.
+pub(crate) struct Ctx {
+    /// The request.
+    pub(crate) req: Request,
+    /// The worker's bindings: the Durable Objects.
+    pub(crate) env: Env,
+    /// The isolate's configuration.
+    pub(crate) cfg: Rc<Config>,
+    body: Result<Vec<u8>, Refusal>,
+}
+
+impl Ctx {
+    /// A request with its `body`, read before routing (see `routes::handle`).
+    pub(crate) fn new(
+        req: Request,
+        body: Result<Vec<u8>, Refusal>,
+        env: Env,
+        cfg: Rc<Config>,
+    ) -> Self {
+        Ctx {
+            req,
+            env,
+            cfg,
+            body,
+        }
+    }
+
+    /// The request's body, or why it could not be read (too large, unreadable): a handler
+    /// that reads a body refuses with that, one that does not never sees it.
+    pub(crate) fn body(&self) -> Result<&[u8], Refusal> {
+        self.body.as_deref().map_err(|r| *r)
+    }
+}

@@ -5,22 +5,21 @@
 
 use herdgate_core::wire::{PurchaseRequest, SaleStatus};
 use herdgate_core::{ErrorCode, PassClaims, SaleId};
-use worker::{Env, Request, Response};
+use worker::{Env, Response};
 
-use crate::api::{Body, Outcome};
+use crate::api::{Ctx, Outcome};
 use crate::cache;
-use crate::config::Config;
 use crate::http::{self, internal, now_ms, sale_id, Refusal};
 use crate::objects::queue_shard::{self, ShardRequest, ShardResponse};
 use crate::origin::{self, known_sale};
 use crate::tokens;
 
 /// `POST /api/v1/sales/{sale}/purchase`: forwarded to the origin only with a valid pass.
-pub(crate) async fn post(req: Request, body: Body, env: &Env, cfg: &Config, raw: &str) -> Outcome {
-    let body = body?;
+pub(crate) async fn post(cx: &Ctx, raw: &str) -> Outcome {
+    let body = cx.body()?;
     let sale = sale_id(raw)?;
-    let _: PurchaseRequest = http::parse_or_default(&body)?;
-    let (status, text) = settle(&req, body, env, cfg, &sale).await?;
+    let _: PurchaseRequest = http::parse_or_default(body)?;
+    let (status, text) = settle(cx, body, &sale).await?;
     origin_response(status, text)
 }
 
@@ -28,12 +27,11 @@ pub(crate) async fn post(req: Request, body: Body, env: &Env, cfg: &Config, raw:
 /// its stored answer, `200` with `created: false`), forwards the purchase to the origin and
 /// records the answer. Returns the origin's status and body.
 pub(crate) async fn settle(
-    req: &Request,
-    body: Vec<u8>,
-    env: &Env,
-    cfg: &Config,
+    cx: &Ctx,
+    body: &[u8],
     sale: &SaleId,
 ) -> std::result::Result<(u16, String), Refusal> {
+    let Ctx { req, env, cfg, .. } = cx;
     let sale = sale.clone();
     let now = now_ms();
     // Verified without the client check first, so a pass offered from another client can be

@@ -1,16 +1,16 @@
 //! `GET /api/v1/sales/{sale}`: the sale's public state and its admission (frontier, paused,
 //! rate) as this edge sees it, cacheable for a second.
 
-use worker::{Env, Response};
+use worker::Response;
 
-use crate::api::Outcome;
-use crate::config::Config;
+use crate::api::{Ctx, Outcome};
 use crate::http::{internal, now_ms, sale_id};
 use crate::objects::sale_control;
 use crate::origin::known_sale;
 
 /// `GET /api/v1/sales/{sale}`: the sale's public state and admission, as this edge sees it.
-pub(crate) async fn get(env: &Env, cfg: &Config, raw: &str) -> Outcome {
+pub(crate) async fn get(cx: &Ctx, raw: &str) -> Outcome {
+    let Ctx { env, cfg, .. } = cx;
     let sale = sale_id(raw)?;
     let now = now_ms();
     let state = known_sale(cfg, &sale, now).await?;

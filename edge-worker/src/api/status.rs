@@ -5,9 +5,9 @@
 
 use herdgate_core::wire::{QueueStatus, SaleStatus};
 use herdgate_core::TicketClaims;
-use worker::{Env, Request};
+use worker::Env;
 
-use crate::api::Outcome;
+use crate::api::{Ctx, Outcome};
 use crate::config::Config;
 use crate::http::{self, internal, now_ms, sale_id, Refusal};
 use crate::objects::sale_control;
@@ -65,12 +65,13 @@ pub(crate) async fn queue_status(
 
 /// `GET /api/v1/sales/{sale}/status`: where the ticket's holder stands, with a pass (and its
 /// cookie) once admitted.
-pub(crate) async fn get(req: Request, env: &Env, cfg: &Config, raw: &str) -> Outcome {
+pub(crate) async fn get(cx: &Ctx, raw: &str) -> Outcome {
+    let Ctx { req, env, cfg, .. } = cx;
     let sale = sale_id(raw)?;
     let now = now_ms();
-    let (ticket, _) = tokens::verified_ticket(&req, cfg, &sale, now)?;
+    let (ticket, _) = tokens::verified_ticket(req, cfg, &sale, now)?;
     let status = queue_status(env, cfg, &ticket, now).await?;
     let mut resp = http::json(&status, 200).map_err(internal)?;
-    tokens::set_pass_cookie(&mut resp, &req, cfg, &sale, &status)?;
+    tokens::set_pass_cookie(&mut resp, req, cfg, &sale, &status)?;
     Ok(resp)
 }

@@ -5,10 +5,9 @@
 
 use herdgate_core::wire::{QueueStatus, SaleStatus};
 use herdgate_core::{ChallengeClaims, ErrorCode};
-use worker::{Env, Request, Response};
+use worker::Response;
 
-use crate::api::{self, Body, Outcome};
-use crate::config::Config;
+use crate::api::{self, Ctx, Outcome};
 use crate::http::{self, internal, now_ms, sale_id, Refusal};
 use crate::origin::known_sale;
 use crate::pages::i18n::Strings;
@@ -25,12 +24,13 @@ use crate::tokens;
 /// challenge, so the visitor gets a ticket, a position at the back of the line as it is then,
 /// and the same status as the page; the lane pays for skipping the proof of work with time,
 /// and cannot jump the queue. Pages refresh at most every `NOJS_REFRESH_SECS`.
-pub(crate) async fn lane(req: Request, env: &Env, cfg: &Config, raw: &str, t: &Strings) -> Outcome {
+pub(crate) async fn lane(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
+    let Ctx { req, env, cfg, .. } = cx;
     let sale = sale_id(raw)?;
     let now = now_ms();
     let now_s = now / 1000;
     let state = known_sale(cfg, &sale, now).await?;
-    let self_url = lane_url(&req, &sale);
+    let self_url = lane_url(req, &sale);
     let buy_url = format!("/queue/{sale}/buy");
     // In a sale that takes card holds: a link to the card form, or the hold.
     let payment = |hold: Option<&str>| match (&cfg.payments, &state.price) {
@@ -61,12 +61,12 @@ pub(crate) async fn lane(req: Request, env: &Env, cfg: &Config, raw: &str, t: &S
     if state.status == SaleStatus::SoldOut {
         return show(Lane::SoldOut, None, LanePayment::None);
     }
-    if let Ok((pass, _)) = tokens::verified_pass(&req, cfg, &sale, now) {
+    if let Ok((pass, _)) = tokens::verified_pass(req, cfg, &sale, now) {
         return show(Lane::Admitted { buy_url }, None, payment(Some(&pass.hold)));
     }
-    let (ticket, token, fresh) = match tokens::verified_ticket(&req, cfg, &sale, now) {
+    let (ticket, token, fresh) = match tokens::verified_ticket(req, cfg, &sale, now) {
         Ok((ticket, token)) => (ticket, token, false),
-        Err(_) => match tokens::lane_token(&req, cfg, &sale, now_s) {
+        Err(_) => match tokens::lane_token(req, cfg, &sale, now_s) {
             // Not yet: come back when the token is valid.
             Some((claims, _)) if claims.nbf > now_s => {
                 let in_secs = claims.nbf - now_s;
@@ -85,11 +85,11 @@ pub(crate) async fn lane(req: Request, env: &Env, cfg: &Config, raw: &str, t: &S
                 let claims = ChallengeClaims {
                     sale: sale.clone(),
                     id: http::random_hex(16)?,
-                    client: http::client_binding(&req),
+                    client: http::client_binding(req),
                     bits: 0,
                     nbf,
                     exp: nbf + cfg.challenge_ttl_secs,
-                    net: http::network_digest(&req),
+                    net: http::network_digest(req),
                     dev: String::new(),
                 };
                 let in_secs = nbf - now_s;
@@ -100,7 +100,7 @@ pub(crate) async fn lane(req: Request, env: &Env, cfg: &Config, raw: &str, t: &S
                 )?;
                 let max_age = nbf - now_s + cfg.challenge_ttl_secs;
                 let token = cfg.ticket_keys.sign(&claims);
-                http::set_cookie(&mut resp, &req, &tokens::lane_cookie(raw), &token, max_age)
+                http::set_cookie(&mut resp, req, &tokens::lane_cookie(raw), &token, max_age)
                     .map_err(internal)?;
                 return Ok(resp);
             }
@@ -140,22 +140,23 @@ pub(crate) async fn lane(req: Request, env: &Env, cfg: &Config, raw: &str, t: &S
     if fresh {
         http::set_cookie(
             &mut resp,
-            &req,
+            req,
             &tokens::ticket_cookie(sale.as_str()),
             &token,
             cfg.ticket_ttl_secs,
         )
         .map_err(internal)?;
         // The lane token is spent: forget it.
-        http::set_cookie(&mut resp, &req, &tokens::lane_cookie(raw), "", 0).map_err(internal)?;
+        http::set_cookie(&mut resp, req, &tokens::lane_cookie(raw), "", 0).map_err(internal)?;
     }
-    tokens::set_pass_cookie(&mut resp, &req, cfg, &sale, &status)?;
+    tokens::set_pass_cookie(&mut resp, req, cfg, &sale, &status)?;
     Ok(resp)
 }
 
 /// The no-JavaScript lane's card form: a page of its own that does not refresh while the buyer
 /// types. `error`: why the previous card was not put on hold.
-pub(crate) fn lane_card(cfg: &Config, raw: &str, t: &Strings, error: Option<ErrorCode>) -> Outcome {
+pub(crate) fn lane_card(cx: &Ctx, raw: &str, t: &Strings, error: Option<ErrorCode>) -> Outcome {
+    let cfg = &cx.cfg;
     let sale = sale_id(raw)?;
     if cfg.payments.is_none() {
         return Err(Refusal(ErrorCode::PaymentsDisabled));
@@ -182,18 +183,12 @@ pub(crate) fn lane_card(cfg: &Config, raw: &str, t: &Strings, error: Option<Erro
 /// The card form's post (`number`, `exp` as MM/YY, `cvc`): puts the card on hold for the
 /// ticket and goes back to the lane; a card the processor or the checks refuse shows the form
 /// again with the reason.
-pub(crate) async fn lane_hold(
-    req: Request,
-    body: Body,
-    env: &Env,
-    cfg: &Config,
-    raw: &str,
-    t: &Strings,
-) -> Outcome {
-    let body = body?;
+pub(crate) async fn lane_hold(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
+    let Ctx { req, cfg, .. } = cx;
+    let body = cx.body()?;
     let sale = sale_id(raw)?;
     let field = |name: &str| {
-        form_urlencoded::parse(&body)
+        form_urlencoded::parse(body)
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.into_owned())
             .unwrap_or_default()
@@ -210,37 +205,31 @@ pub(crate) async fn lane_hold(
         payment_method: None,
         card: Some(card),
     };
-    let (answer, held) = match api::hold::hold_for(&req, env, cfg, &sale, input).await {
+    let (answer, held) = match api::hold::hold_for(cx, &sale, input).await {
         Ok(done) => done,
         Err(Refusal(code)) if code.status() == 402 || code.status() == 422 => {
-            return lane_card(cfg, raw, t, Some(code));
+            return lane_card(cx, raw, t, Some(code));
         }
         Err(refusal) => return Err(refusal),
     };
     let mut resp = Response::empty().map_err(internal)?.with_status(303);
     resp.headers_mut()
-        .set("location", &lane_url(&req, &sale))
+        .set("location", &lane_url(req, &sale))
         .map_err(internal)?;
     resp.headers_mut()
         .set("cache-control", "no-store")
         .map_err(internal)?;
-    api::hold::set_cookies(&mut resp, &req, cfg, &held, &answer)?;
+    api::hold::set_cookies(&mut resp, req, cfg, &held, &answer)?;
     Ok(resp)
 }
 
 /// The no-JavaScript lane's buy form: buys with the pass cookie and shows the outcome.
-pub(crate) async fn lane_buy(
-    req: Request,
-    body: Body,
-    env: &Env,
-    cfg: &Config,
-    raw: &str,
-    t: &Strings,
-) -> Outcome {
+pub(crate) async fn lane_buy(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
+    let Ctx { req, cfg, .. } = cx;
     // A form post's body carries nothing the purchase needs; it is read only to be bounded.
-    let _ = body?;
+    let _ = cx.body()?;
     let sale = sale_id(raw)?;
-    let (status, text) = api::purchase::settle(&req, Vec::new(), env, cfg, &sale).await?;
+    let (status, text) = api::purchase::settle(cx, &[], &sale).await?;
     let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
     let view = if status < 300 {
         let order_id = v["order"]["order_id"]
@@ -257,7 +246,7 @@ pub(crate) async fn lane_buy(
             return Err(Refusal(code));
         }
     };
-    let self_url = lane_url(&req, &sale);
+    let self_url = lane_url(req, &sale);
     html(
         render::lane(
             t,

@@ -2,15 +2,11 @@
 //! waiting room, as a page or, for `Accept: application/json`, as JSON for apps; with a valid
 //! pass the request goes on to the origin.
 
-use std::rc::Rc;
-
 use herdgate_core::wire::{QueueStatus, SaleState};
 use serde::Serialize;
-use worker::{Env, Request};
 
 use crate::api::status::queue_status;
-use crate::api::Outcome;
-use crate::config::Config;
+use crate::api::{Ctx, Outcome};
 use crate::http::{self, internal, now_ms, sale_id};
 use crate::origin::{self, known_sale};
 use crate::pages::{html, lane_url, language, render};
@@ -29,15 +25,16 @@ struct WaitingRoom {
 }
 
 /// `GET`, `HEAD /sales/{sale}/...`: the waiting room, or the origin's page with a valid pass.
-pub(crate) async fn gated(req: Request, env: &Env, cfg: &Rc<Config>, raw: &str) -> Outcome {
+pub(crate) async fn gated(cx: &Ctx, raw: &str) -> Outcome {
+    let Ctx { req, env, cfg, .. } = cx;
     let sale = sale_id(raw)?;
     let now = now_ms();
     // A valid pass opens the gate: the request goes on to the origin.
-    if let Ok((_, pass)) = tokens::verified_pass(&req, cfg, &sale, now) {
-        return origin::forward_gated(&req, cfg, &pass).await;
+    if let Ok((_, pass)) = tokens::verified_pass(req, cfg, &sale, now) {
+        return origin::forward_gated(req, cfg, &pass).await;
     }
     let state = known_sale(cfg, &sale, now).await?;
-    let status = match tokens::verified_ticket(&req, cfg, &sale, now) {
+    let status = match tokens::verified_ticket(req, cfg, &sale, now) {
         Ok((ticket, _)) => Some(queue_status(env, cfg, &ticket, now).await?),
         Err(_) => None,
     };
@@ -59,13 +56,13 @@ pub(crate) async fn gated(req: Request, env: &Env, cfg: &Rc<Config>, raw: &str) 
         };
         return http::json(&room, 200).map_err(internal);
     }
-    let t = language(&req);
+    let t = language(req);
     html(
         render::room(
             t,
             &cfg.brand,
             &sale,
-            &lane_url(&req, &sale),
+            &lane_url(req, &sale),
             cfg.payments.is_some() && state.price.is_some(),
         ),
         200,
