@@ -1,19 +1,20 @@
-//! Routing and the handlers of the buyer's path.
+//! The routing table: every route of the worker and the handler it goes to. This file only
+//! matches method and path; the handlers are in `api/` (JSON) and `pages/` (HTML).
 //!
-//! | method | path | what |
-//! |---|---|---|
-//! | `GET` | `/sales/{sale}` and below | the waiting room (HTML, or JSON for `Accept: application/json`); with a valid pass, the request goes on to the origin |
-//! | `POST` | `/api/v1/sales/{sale}/challenge` | a proof-of-work challenge bound to this client |
-//! | `POST` | `/api/v1/sales/{sale}/join` | `{challenge, nonce}` → a queue ticket (JSON and cookie) |
-//! | `GET` | `/api/v1/sales/{sale}/status` | queued / paused / admitted (with a pass) / sold out |
-//! | `POST`, `GET` | `/api/v1/sales/{sale}/hold` | put a card on hold for this place in line; where the hold stands (see [`crate::api::hold`]) |
-//! | `POST` | `/api/v1/sales/{sale}/purchase` | forwarded to the origin only with a valid pass |
-//! | `GET` | `/api/v1/sales/{sale}` | the sale's public state, as this edge sees it |
-//! | `GET`, `POST` | `/admin/v1/sales/{sale}/control` | read, pause, resume, set the admission rate (admin token) |
-//! | `GET` | `/queue/{sale}` | the no-JavaScript lane: a self-refreshing page that joins the line later than the page does |
-//! | `POST` | `/queue/{sale}/buy` | the no-JavaScript lane's buy form |
-//! | `GET`, `POST` | `/queue/{sale}/card`, `/queue/{sale}/hold` | the no-JavaScript lane's card form, and where it posts (sales with card holds) |
-//! | `GET` | `/healthz` | the worker answers |
+//! | method | path | handler | what |
+//! |---|---|---|---|
+//! | `GET` | `/sales/{sale}` and below | `pages::room::gated` | the waiting room (HTML, or JSON for `Accept: application/json`); with a valid pass, the request goes on to the origin |
+//! | `POST` | `/api/v1/sales/{sale}/challenge` | `api::challenge::post` | a proof-of-work challenge bound to this client |
+//! | `POST` | `/api/v1/sales/{sale}/join` | `api::join::post` | `{challenge, nonce}` → a queue ticket (JSON and cookie) |
+//! | `GET` | `/api/v1/sales/{sale}/status` | `api::status::get` | queued / paused / admitted (with a pass) / sold out |
+//! | `POST`, `GET` | `/api/v1/sales/{sale}/hold` | `api::hold::{post, get}` | put a card on hold for this place in line; where the hold stands (see [`crate::api::hold`]) |
+//! | `POST` | `/api/v1/sales/{sale}/purchase` | `api::purchase::post` | forwarded to the origin only with a valid pass |
+//! | `GET` | `/api/v1/sales/{sale}` | `api::sale::get` | the sale's public state, as this edge sees it |
+//! | `GET`, `POST` | `/admin/v1/sales/{sale}/control` | `api::admin::control` | read, pause, resume, set the admission rate (admin token) |
+//! | `GET` | `/queue/{sale}` | `pages::lane::lane` | the no-JavaScript lane: a self-refreshing page that joins the line later than the page does |
+//! | `POST` | `/queue/{sale}/buy` | `pages::lane::lane_buy` | the no-JavaScript lane's buy form |
+//! | `GET`, `POST` | `/queue/{sale}/card`, `/queue/{sale}/hold` | `pages::lane::{lane_card, lane_hold}` | the no-JavaScript lane's card form, and where it posts (sales with card holds) |
+//! | `GET` | `/healthz` | here | the worker answers |
 
 use herdgate_core::ErrorCode;
 use worker::{Env, Method, Request, Response, Result};

@@ -5,9 +5,10 @@
 //! card details (`{"card": {"number", "exp_month", "exp_year", "cvc"}}`, what the waiting
 //! room's form sends) authorises the sale's price times its per-visitor limit on the card,
 //! without taking it (a manual-capture PaymentIntent). The hold is registered at the ticket's
-//! queue shard, which releases it if it does not buy (see [`crate::objects::queue_shard`]), and its id goes
-//! into a re-signed ticket, so every pass the ticket earns carries it and the origin captures
-//! exactly that hold. The origin never sees the crowd's holds, only the winners'.
+//! queue shard, which releases it if it does not buy (see [`crate::objects::queue_shard`]),
+//! and its id goes into a re-signed ticket, so every pass the ticket earns carries it and the
+//! origin captures exactly that hold. The origin never sees the crowd's holds, only the
+//! winners'.
 //!
 //! `GET /api/v1/sales/{sale}/hold` tells the ticket's holder where their hold stands: on hold,
 //! charged, or released.
