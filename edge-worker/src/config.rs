@@ -250,8 +250,12 @@ impl Config {
             nojs_refresh_secs: num(var("NOJS_REFRESH_SECS"), "NOJS_REFRESH_SECS", 5u64)?.max(1),
             brand: Brand::from_vars(var)?,
             payments,
-            hold_max_age_secs: num(var("HOLD_MAX_AGE_SECS"), "HOLD_MAX_AGE_SECS", 518_400u64)?
-                .max(1),
+            hold_max_age_secs: num(
+                var("HOLD_MAX_AGE_SECS"),
+                "HOLD_MAX_AGE_SECS",
+                herdgate_pay::HOLD_MAX_AGE_SECS,
+            )?
+            .max(1),
             hold_release_rate: num(var("HOLD_RELEASE_RATE"), "HOLD_RELEASE_RATE", 50u32)?.max(1),
             hold_sweep_secs: num(var("HOLD_SWEEP_SECS"), "HOLD_SWEEP_SECS", 5u64)?.max(1),
             payment_timeout_ms: num(var("PAYMENT_TIMEOUT_MS"), "PAYMENT_TIMEOUT_MS", 10_000)?,

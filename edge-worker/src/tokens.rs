@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::http::{self, internal, now_ms, Refusal};
 
 /// Seconds of clock skew tolerated between edge locations on tickets and passes.
-pub(crate) const LEEWAY_SECS: u64 = 5;
+pub(crate) const LEEWAY_SECS: u64 = herdgate_core::CLOCK_LEEWAY_SECS;
 
 /// The ticket cookie of a sale.
 pub fn ticket_cookie(sale: &str) -> String {

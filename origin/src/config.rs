@@ -60,7 +60,7 @@ pub struct Config {
     pub max_body_bytes: usize,
 
     /// Seconds of clock skew tolerated between the edge that signed a pass and this origin.
-    #[arg(long, env = "HERDGATE_CLOCK_LEEWAY_SECS", default_value_t = 5)]
+    #[arg(long, env = "HERDGATE_CLOCK_LEEWAY_SECS", default_value_t = herdgate_core::CLOCK_LEEWAY_SECS)]
     pub clock_leeway_secs: u64,
 
     /// Runtime worker threads (default: one per CPU core).
@@ -88,7 +88,7 @@ pub struct Config {
     /// A hold authorised longer ago than this is not captured (the buyer is asked for a new
     /// one); keep it below the card networks' authorisation window (7 days for most online
     /// card payments) and equal to the edge's `HOLD_MAX_AGE_SECS`.
-    #[arg(long, env = "HERDGATE_HOLD_MAX_AGE_SECS", default_value_t = 518_400)]
+    #[arg(long, env = "HERDGATE_HOLD_MAX_AGE_SECS", default_value_t = herdgate_pay::HOLD_MAX_AGE_SECS)]
     pub hold_max_age_secs: u64,
 
     /// Time limit of one call to the payments API, in milliseconds.

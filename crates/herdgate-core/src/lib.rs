@@ -30,7 +30,7 @@ pub mod wire;
 
 pub use admission::Schedule;
 pub use ids::{IdError, SaleId, VisitorId};
-pub use token::read_unverified;
+pub use token::{read_unverified, CLOCK_LEEWAY_SECS};
 pub use token::{
     ChallengeClaims, Check, Claims, Keyring, KeyringError, PassClaims, Secret, TicketClaims,
     TokenError, TokenKind,

@@ -43,6 +43,10 @@ pub const MAX_TOKEN_LEN: usize = 2048;
 /// The shortest secret accepted, in bytes (the HMAC-SHA256 output size).
 pub const MIN_SECRET_LEN: usize = 32;
 
+/// Seconds of clock skew tolerated on ticket and pass validity windows, by the edge (between
+/// its locations) and by default at the origin (between the edge that signed a pass and it).
+pub const CLOCK_LEEWAY_SECS: u64 = 5;
+
 /// The longest key id accepted, in bytes.
 pub const MAX_KID_LEN: usize = 16;
 

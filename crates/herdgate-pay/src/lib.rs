@@ -38,6 +38,11 @@ pub use card::{Card, CardError};
 /// cannot change the answers' shape.
 pub const STRIPE_VERSION: &str = "2024-06-20";
 
+/// The oldest hold captured or kept by default, in seconds (6 days): under the 7-day
+/// authorisation window of most online card payments. The edge (`HOLD_MAX_AGE_SECS`) and the
+/// origin (`--hold-max-age-secs`) must agree, so both default to this.
+pub const HOLD_MAX_AGE_SECS: u64 = 518_400;
+
 /// An HTTP method the gateway API uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
