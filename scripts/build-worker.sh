@@ -4,7 +4,7 @@
 #
 #   npm packages      from package-lock.json (wrangler, miniflare/workerd, Node 22, esbuild,
 #                     binaryen's wasm-opt): `npm ci`
-#   wasm32 target     rustup's, or Debian's rustc-web with build-std (scripts/cargo-wasm.sh)
+#   wasm32 target     rustup's, or Debian's rustc-web with build-std (scripts/wasm-env.sh)
 #   wasm-bindgen-cli  0.2.130 (must equal the wasm-bindgen in Cargo.lock), cargo install
 #   worker-build      0.8.7, cargo install
 #
@@ -42,15 +42,12 @@ export WASM_BINDGEN_BIN="$CARGO_BIN/wasm-bindgen"
 export WASM_OPT_BIN="$root/node_modules/.bin/wasm-opt"
 export ESBUILD_BIN="$root/node_modules/.bin/esbuild"
 
-if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown \
-  || timeout 180 rustup target add wasm32-unknown-unknown >/dev/null 2>&1; then
-  :
-else
-  # Debian's rustc-web with a std built from source. worker-build asks rustc for the wasm32
-  # target's library directory and refuses when the sysroot has none, so a wrapper answers
-  # that one question with an empty directory and passes everything else to /usr/bin/rustc.
-  echo "build-worker: using Debian's rustc-web with build-std" >&2
-  scripts/cargo-wasm.sh --version >/dev/null # installs the Debian packages if needed
+# shellcheck source=scripts/wasm-env.sh
+. "$root/scripts/wasm-env.sh" "$root"
+if [ "$WASM_ROUTE" = debian ]; then
+  # worker-build asks rustc for the wasm32 target's library directory and refuses when the
+  # sysroot has none (build-std makes it), so a wrapper answers that one question with an
+  # empty directory and passes everything else to Debian's rustc.
   shim="$root/target/rustc-wasm-shim"
   mkdir -p "$shim/lib"
   cat >"$shim/rustc" <<SHIM
@@ -61,10 +58,7 @@ esac
 exec /usr/bin/rustc "\$@"
 SHIM
   chmod +x "$shim/rustc"
-  export RUSTC="$shim/rustc" RUSTC_BOOTSTRAP=1
-  export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld-22
-  export CARGO_UNSTABLE_BUILD_STD=std,panic_abort
-  export CARGO_TARGET_DIR="$root/target/wasm-debian"
+  export RUSTC="$shim/rustc"
 fi
 
 cd edge-worker
