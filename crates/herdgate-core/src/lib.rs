@@ -15,7 +15,8 @@
 //! - [`admission`]: the admission frontier (how many queue positions are admitted at an instant).
 //! - [`defence`]: bot-defence policy: adaptive proof-of-work difficulty, join limits, the
 //!   post-purchase audit.
-//! - [`wire`]: JSON types exchanged over HTTP and the typed refusal codes ([`ErrorCode`]).
+//! - [`refusal`]: the refusal table: every [`ErrorCode`] with its HTTP status and sentence.
+//! - [`wire`]: JSON types exchanged over HTTP, and the body a refusal is sent in.
 //!
 //! Known-answer vectors for tokens and proof-of-work live in `vectors.json` next to this
 //! crate's `Cargo.toml`; the tests of every implementation (this one, and the page's
@@ -25,14 +26,15 @@ pub mod admission;
 pub mod defence;
 pub mod ids;
 pub mod pow;
+pub mod refusal;
 pub mod token;
 pub mod wire;
 
 pub use admission::Schedule;
 pub use ids::{IdError, SaleId, VisitorId};
+pub use refusal::ErrorCode;
 pub use token::{read_unverified, CLOCK_LEEWAY_SECS};
 pub use token::{
     ChallengeClaims, Check, Claims, Keyring, KeyringError, PassClaims, Secret, TicketClaims,
     TokenError, TokenKind,
 };
-pub use wire::ErrorCode;

@@ -1,0 +1,261 @@
+//! The refusal table: every refusal a herdgate service can answer with, as a stable
+//! machine-readable [`ErrorCode`], the HTTP status that fits it ([`ErrorCode::status`]) and a
+//! sentence for people ([`ErrorCode::message`]).
+//!
+//! The edge, the origin and the page share this one table. Clients branch on the code; the
+//! sentence may change. The JSON body a refusal is sent in is [`crate::wire::ErrorBody`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::token::TokenError;
+
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $variant:ident = ($code:literal, $status:literal, $message:literal),)*) => {
+        /// A typed refusal: stable code, fitting HTTP status, human sentence.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        #[non_exhaustive]
+        pub enum ErrorCode {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl ErrorCode {
+            /// Every code, for documentation and tests.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            /// The stable machine-readable code.
+            pub const fn as_str(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $code,)* }
+            }
+
+            /// The HTTP status that fits the refusal.
+            pub const fn status(self) -> u16 {
+                match self { $(ErrorCode::$variant => $status,)* }
+            }
+
+            /// A sentence for people.
+            pub const fn message(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $message,)* }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// The body is not JSON of the expected shape.
+    InvalidBody = ("invalid_body", 400, "The request body is not valid JSON of the expected shape."),
+    /// The body is larger than the service accepts.
+    BodyTooLarge = ("body_too_large", 413, "The request body is too large."),
+    /// A sale id in the path is not a valid id.
+    InvalidSaleId = ("invalid_sale_id", 400, "The sale id may contain only letters, digits, '_' and '-' (at most 64)."),
+    /// Sale settings are out of range.
+    InvalidSaleConfig = ("invalid_sale_config", 422, "The sale settings are out of range: stock and per-visitor limit must be at least 1 and the admission rate at least 1 per second."),
+    /// No sale has this id.
+    UnknownSale = ("unknown_sale", 404, "There is no sale with this id."),
+    /// The route does not exist.
+    NotFound = ("not_found", 404, "There is nothing at this address."),
+    /// The route exists but not for this method.
+    MethodNotAllowed = ("method_not_allowed", 405, "This address does not accept this method."),
+    /// The admin bearer secret is missing or wrong.
+    Unauthorized = ("unauthorized", 401, "This needs the operator's bearer token."),
+    /// The purchase carries no admission pass.
+    MissingPass = ("missing_pass", 401, "A purchase needs an admission pass: join the queue and wait to be admitted."),
+    /// The pass is not a well-formed token.
+    PassMalformed = ("pass_malformed", 401, "The admission pass is not in a form this service reads."),
+    /// The pass is of a format version this service does not read.
+    PassUnsupportedVersion = ("pass_unsupported_version", 401, "The admission pass is of a version this service does not read."),
+    /// A token of another kind (ticket, challenge) was offered as a pass.
+    PassWrongKind = ("pass_wrong_kind", 401, "This token is not an admission pass."),
+    /// The pass names a key this service does not hold.
+    PassUnknownKey = ("pass_unknown_key", 401, "The admission pass was signed by a key this service does not know."),
+    /// The pass signature does not verify: forged or tampered.
+    PassForged = ("pass_forged", 401, "The admission pass signature is not valid."),
+    /// The pass signature verifies but its claims do not parse.
+    PassInvalidClaims = ("pass_invalid_claims", 401, "The admission pass carries claims this service cannot read."),
+    /// The pass is for another sale.
+    PassWrongSale = ("pass_wrong_sale", 403, "The admission pass is for another sale."),
+    /// The pass's time slice has not started.
+    PassNotYetValid = ("pass_not_yet_valid", 401, "The admission pass is not valid yet: wait for your time slice."),
+    /// The pass has expired.
+    PassExpired = ("pass_expired", 401, "The admission pass has expired: rejoin the queue."),
+    /// The pass has already bought and its order was cancelled.
+    PassSpent = ("pass_spent", 409, "This admission pass has already been used."),
+    /// The shop's review cancelled this visitor's order; the visitor may not buy again.
+    OrderCancelled = ("order_cancelled", 409, "Your order was cancelled by the shop's review of this sale, and this visit cannot buy again."),
+    /// The quantity is outside 1..=per-visitor limit.
+    OverLimit = ("over_limit", 422, "The quantity must be at least 1 and at most the sale's per-visitor limit."),
+    /// The sale has not opened yet.
+    SaleNotOpen = ("sale_not_open", 409, "The sale has not opened yet."),
+    /// No stock is left.
+    SoldOut = ("sold_out", 409, "Sold out: every item has been bought."),
+    /// An update would leave less stock than has already been sold.
+    StockBelowSold = ("stock_below_sold", 409, "The stock cannot be set below the number of items already sold."),
+    /// The service is at its in-flight limit; retry after the Retry-After header.
+    Overloaded = ("overloaded", 503, "The service is busy: retry in a moment."),
+    /// The inventory store is unreachable or too slow; nothing was changed that was not confirmed.
+    StoreUnavailable = ("store_unavailable", 503, "The inventory store is unavailable: retry in a moment."),
+    /// A join or status request carries no queue ticket.
+    MissingTicket = ("missing_ticket", 401, "This needs your queue ticket: join the queue first."),
+    /// The ticket is not a well-formed token.
+    TicketMalformed = ("ticket_malformed", 401, "The queue ticket is not in a form this service reads."),
+    /// The ticket is of a format version this service does not read.
+    TicketUnsupportedVersion = ("ticket_unsupported_version", 401, "The queue ticket is of a version this service does not read."),
+    /// A token of another kind was offered as a ticket.
+    TicketWrongKind = ("ticket_wrong_kind", 401, "This token is not a queue ticket."),
+    /// The ticket names a key this service does not hold.
+    TicketUnknownKey = ("ticket_unknown_key", 401, "The queue ticket was signed by a key this service does not know."),
+    /// The ticket signature does not verify.
+    TicketForged = ("ticket_forged", 401, "The queue ticket signature is not valid."),
+    /// The ticket signature verifies but its claims do not parse.
+    TicketInvalidClaims = ("ticket_invalid_claims", 401, "The queue ticket carries claims this service cannot read."),
+    /// The ticket is for another sale.
+    TicketWrongSale = ("ticket_wrong_sale", 403, "The queue ticket is for another sale."),
+    /// The ticket is not valid yet.
+    TicketNotYetValid = ("ticket_not_yet_valid", 401, "The queue ticket is not valid yet."),
+    /// The ticket has expired.
+    TicketExpired = ("ticket_expired", 401, "The queue ticket has expired: join the queue again."),
+    /// The challenge is not a well-formed token.
+    ChallengeMalformed = ("challenge_malformed", 400, "The challenge is not in a form this service reads."),
+    /// The challenge is of a format version this service does not read.
+    ChallengeUnsupportedVersion = ("challenge_unsupported_version", 400, "The challenge is of a version this service does not read."),
+    /// A token of another kind was offered as a challenge.
+    ChallengeWrongKind = ("challenge_wrong_kind", 400, "This token is not a proof-of-work challenge."),
+    /// The challenge names a key this service does not hold.
+    ChallengeUnknownKey = ("challenge_unknown_key", 400, "The challenge was signed by a key this service does not know."),
+    /// The challenge signature does not verify: forged or tampered.
+    ChallengeForged = ("challenge_forged", 400, "The challenge signature is not valid."),
+    /// The challenge signature verifies but its claims do not parse.
+    ChallengeInvalidClaims = ("challenge_invalid_claims", 400, "The challenge carries claims this service cannot read."),
+    /// The challenge is for another sale.
+    ChallengeWrongSale = ("challenge_wrong_sale", 403, "The challenge is for another sale."),
+    /// The challenge is not valid yet.
+    ChallengeNotYetValid = ("challenge_not_yet_valid", 400, "The challenge is not valid yet."),
+    /// The challenge has expired.
+    ChallengeExpired = ("challenge_expired", 400, "The challenge has expired: fetch a new one."),
+    /// The challenge was already used to join.
+    ChallengeSpent = ("challenge_spent", 409, "This challenge has already been used to join: fetch a new one."),
+    /// The nonce does not solve the challenge.
+    PowInsufficient = ("pow_insufficient", 403, "The proof of work does not solve the challenge."),
+    /// A token was issued to another client (IP prefix and browser).
+    ClientMismatch = ("client_mismatch", 403, "This token was issued to another device or network: join from this one."),
+    /// This device has joined the sale as often as allowed.
+    JoinLimitDevice = ("join_limit_device", 429, "This device already holds a place in line for this sale: keep the page that has it open, or wait for it to expire."),
+    /// This network has joined the sale as often as allowed.
+    JoinLimitNetwork = ("join_limit_network", 429, "Too many people on your network have joined this sale: try again from another network, such as mobile data."),
+    /// A purchase with this pass is already under way.
+    PurchaseInProgress = ("purchase_in_progress", 409, "A purchase with this pass is already under way: wait for it."),
+    /// This sale (or this deployment) takes no card holds.
+    PaymentsDisabled = ("payments_disabled", 404, "This sale does not take card holds."),
+    /// A hold request names neither a payment method nor a card, or both, or an ill-formed one.
+    InvalidPaymentMethod = ("invalid_payment_method", 400, "Send either a payment method id (pm_...) or card details."),
+    /// The card number fails its check digit or has the wrong length.
+    CardNumberInvalid = ("card_number_invalid", 422, "The card number is not valid: check the digits."),
+    /// The card's expiry month is out of range or has passed.
+    CardExpiryInvalid = ("card_expiry_invalid", 422, "The card's expiry date is not valid or has passed."),
+    /// The card's security code is not 3 or 4 digits.
+    CardCvcInvalid = ("card_cvc_invalid", 422, "The card's security code must be 3 or 4 digits."),
+    /// The card processor declined the hold.
+    CardDeclined = ("card_declined", 402, "Your card was declined: try another card."),
+    /// The card wants the buyer's authentication (3-D Secure), which a hold taken in line cannot do.
+    CardNeedsAuthentication = ("card_needs_authentication", 402, "Your card asks for an extra check that cannot be done while you wait in line: try another card."),
+    /// The card processor did not answer or is rate limiting.
+    PaymentUnavailable = ("payment_unavailable", 503, "The card processor is not answering: try again in a moment."),
+    /// This sale takes card holds and the purchase's pass carries none.
+    HoldRequired = ("hold_required", 402, "Put your card on hold before you buy."),
+    /// The pass's hold is too close to the card networks' limit to be captured.
+    HoldExpired = ("hold_expired", 402, "Your card hold has run out and was released: put your card on hold again."),
+    /// Capturing the hold failed; the item went back on sale and nothing was charged.
+    PaymentFailed = ("payment_failed", 402, "Your card could not be charged, so the item went back on sale: put a card on hold again to buy."),
+    /// The ticket has no card hold.
+    NoHold = ("no_hold", 404, "There is no card hold for this place in line."),
+    /// The origin could not be reached or did not answer in time.
+    OriginUnavailable = ("origin_unavailable", 503, "The shop is not answering: retry in a moment."),
+    /// Anything else. Details are in the service log, never in the response.
+    Internal = ("internal", 500, "Something went wrong on our side."),
+}
+
+macro_rules! token_codes {
+    ($fn:ident, $what:literal, $malformed:ident, $version:ident, $kind:ident, $key:ident, $forged:ident, $claims:ident, $sale:ident, $nbf:ident, $exp:ident) => {
+        impl ErrorCode {
+            #[doc = concat!("The refusal for a ", $what, " that failed verification.")]
+            pub fn $fn(err: &TokenError) -> ErrorCode {
+                match err {
+                    TokenError::Malformed => ErrorCode::$malformed,
+                    TokenError::UnsupportedVersion => ErrorCode::$version,
+                    TokenError::WrongKind { .. } => ErrorCode::$kind,
+                    TokenError::UnknownKey => ErrorCode::$key,
+                    TokenError::BadSignature => ErrorCode::$forged,
+                    TokenError::InvalidClaims => ErrorCode::$claims,
+                    TokenError::WrongSale => ErrorCode::$sale,
+                    TokenError::NotYetValid => ErrorCode::$nbf,
+                    TokenError::Expired => ErrorCode::$exp,
+                }
+            }
+        }
+    };
+}
+
+token_codes!(
+    for_pass,
+    "admission pass",
+    PassMalformed,
+    PassUnsupportedVersion,
+    PassWrongKind,
+    PassUnknownKey,
+    PassForged,
+    PassInvalidClaims,
+    PassWrongSale,
+    PassNotYetValid,
+    PassExpired
+);
+token_codes!(
+    for_ticket,
+    "queue ticket",
+    TicketMalformed,
+    TicketUnsupportedVersion,
+    TicketWrongKind,
+    TicketUnknownKey,
+    TicketForged,
+    TicketInvalidClaims,
+    TicketWrongSale,
+    TicketNotYetValid,
+    TicketExpired
+);
+token_codes!(
+    for_challenge,
+    "proof-of-work challenge",
+    ChallengeMalformed,
+    ChallengeUnsupportedVersion,
+    ChallengeWrongKind,
+    ChallengeUnknownKey,
+    ChallengeForged,
+    ChallengeInvalidClaims,
+    ChallengeWrongSale,
+    ChallengeNotYetValid,
+    ChallengeExpired
+);
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_serialize_as_their_string() {
+        let mut seen = std::collections::HashSet::new();
+        for &code in ErrorCode::ALL {
+            assert!(seen.insert(code.as_str()), "duplicate {code}");
+            assert_eq!(
+                serde_json::to_string(&code).unwrap(),
+                format!("\"{}\"", code.as_str())
+            );
+            assert!((400..600).contains(&code.status()));
+            assert!(code.message().ends_with('.'));
+        }
+    }
+}
