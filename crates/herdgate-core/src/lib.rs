@@ -15,6 +15,8 @@
 //! - [`admission`]: the admission frontier (how many queue positions are admitted at an instant).
 //! - [`defence`]: bot-defence policy: adaptive proof-of-work difficulty, join limits, the
 //!   post-purchase audit.
+//! - [`gate`]: the edge's decisions at each step of the buyer's path (where a ticket
+//!   stands, the pass it gets, ...), pure so they are tested natively.
 //! - [`refusal`]: the refusal table: every [`ErrorCode`] with its HTTP status and sentence.
 //! - [`wire`]: JSON types exchanged over HTTP, and the body a refusal is sent in.
 //!
@@ -24,6 +26,7 @@
 
 pub mod admission;
 pub mod defence;
+pub mod gate;
 pub mod ids;
 pub mod pow;
 pub mod refusal;

@@ -1,8 +1,10 @@
 //! Step 4, wait (and step 5, admitted): `GET /api/v1/sales/{sale}/status` is answered from the
 //! ticket and the isolate's cached sale state and admission control, without touching any
 //! Durable Object while the copies are fresh. Once the admission frontier passes the ticket's
-//! position the answer carries a pass.
+//! position the answer carries a pass. What to answer is `herdgate_core::gate::status`'s
+//! decision; this file reads what it needs and signs the pass.
 
+use herdgate_core::gate::status::{standing, PollBounds, Standing};
 use herdgate_core::wire::{QueueStatus, SaleStatus};
 use herdgate_core::TicketClaims;
 use worker::Env;
@@ -23,43 +25,40 @@ pub(crate) async fn queue_status(
     now: u64,
 ) -> std::result::Result<QueueStatus, Refusal> {
     let state = known_sale(cfg, &ticket.sale, now).await?;
+    // A sold-out sale is answered without asking for its control.
     if state.status == SaleStatus::SoldOut {
         return Ok(QueueStatus::SoldOut);
     }
     let control = sale_control::control(env, cfg, &ticket.sale, &state, now).await?;
-    let schedule = control.schedule;
     let position = ticket.position;
-    if schedule.is_admitted(position, now) {
-        let pass = tokens::issue_pass(cfg, ticket, now);
-        return Ok(QueueStatus::Admitted {
+    let polls = PollBounds {
+        min_ms: cfg.poll_min_ms,
+        max_ms: cfg.poll_max_ms,
+    };
+    Ok(match standing(&state, &control, position, now, polls) {
+        Standing::SoldOut => QueueStatus::SoldOut,
+        Standing::Admit => {
+            let pass = tokens::issue_pass(cfg, ticket, now);
+            QueueStatus::Admitted {
+                position,
+                pass_expires_at: pass.exp,
+                pass: cfg.pass_keys.sign(&pass),
+            }
+        }
+        Standing::Paused { poll_after_ms } => QueueStatus::Paused {
             position,
-            pass_expires_at: pass.exp,
-            pass: cfg.pass_keys.sign(&pass),
-        });
-    }
-    // However far back a waiter is, they poll often enough to learn of a sell-out soon after
-    // it can happen: the sale cannot sell out before its remaining stock has had time to be
-    // admitted, so the interval is at most half that time.
-    let sellout_horizon = herdgate_core::admission::sellout_horizon_ms(
-        state.remaining,
-        control.rate,
-        state.starts_at_ms.saturating_sub(now),
-    );
-    let cap = (sellout_horizon / 2).clamp(cfg.poll_min_ms, cfg.poll_max_ms.max(cfg.poll_min_ms));
-    if control.paused {
-        return Ok(QueueStatus::Paused {
+            poll_after_ms,
+        },
+        Standing::Queued {
+            ahead,
+            eta_ms,
+            poll_after_ms,
+        } => QueueStatus::Queued {
             position,
-            poll_after_ms: cfg.poll_max_ms.min(5_000).max(cfg.poll_min_ms).min(cap),
-        });
-    }
-    let admitted_at = schedule.admitted_at_ms(position).unwrap_or(u64::MAX);
-    Ok(QueueStatus::Queued {
-        position,
-        ahead: position.saturating_sub(schedule.frontier(now)),
-        eta_ms: admitted_at.saturating_sub(now),
-        poll_after_ms: schedule
-            .next_poll_ms(position, now, cfg.poll_min_ms, cfg.poll_max_ms)
-            .min(cap),
+            ahead,
+            eta_ms,
+            poll_after_ms,
+        },
     })
 }
 

@@ -1,0 +1,275 @@
+//! Step 4, wait (and step 5, admitted): where a queue position stands, and how soon its holder
+//! should ask again.
+//!
+//! The edge answers every status poll from the ticket's position and its cached copies of the
+//! sale's state and admission control; [`standing`] is that answer before any pass is signed.
+
+use crate::admission::sellout_horizon_ms;
+use crate::wire::{ControlState, SaleState, SaleStatus};
+
+/// The shortest and longest poll interval the edge tells waiters, ms (its `POLL_MIN_MS` and
+/// `POLL_MAX_MS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollBounds {
+    /// Never ask a waiter to poll sooner than this.
+    pub min_ms: u64,
+    /// Never ask a waiter to wait longer than this (a paused one: at most
+    /// [`PAUSED_POLL_MAX_MS`]).
+    pub max_ms: u64,
+}
+
+/// The longest a waiter is asked to wait while admission is paused, ms, so a resume is
+/// noticed soon.
+pub const PAUSED_POLL_MAX_MS: u64 = 5_000;
+
+/// Where a queue position stands: the status the edge answers, before a pass is signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Nothing left to buy.
+    SoldOut,
+    /// The admission frontier has passed the position: the edge issues a pass
+    /// ([`super::pass::issue`]) and answers `admitted`.
+    Admit,
+    /// Admission is paused by the operator and has not reached the position.
+    Paused {
+        /// Poll again after this many milliseconds.
+        poll_after_ms: u64,
+    },
+    /// Waiting for the frontier.
+    Queued {
+        /// Positions before this one that are not yet admitted.
+        ahead: u64,
+        /// Estimated milliseconds until admission (`u64::MAX - now_ms` while the rate is 0).
+        eta_ms: u64,
+        /// Poll again after this many milliseconds.
+        poll_after_ms: u64,
+    },
+}
+
+/// Where `position` stands at `now_ms`, given the sale's `state` and its admission `control`.
+///
+/// A sold-out sale answers [`Standing::SoldOut`] whatever the position; an admitted position
+/// [`Standing::Admit`], even while paused. A waiter polls about half its remaining wait
+/// ([`crate::Schedule::next_poll_ms`]) within `polls`, and, however far back, at most half the
+/// sale's sell-out horizon ([`sellout_horizon_ms`] at the configured rate), so it learns of a
+/// sell-out soon after one can happen. A paused waiter polls every
+/// `max_ms.min(PAUSED_POLL_MAX_MS).max(min_ms)`, within the same cap.
+///
+/// `polls.min_ms` must not exceed `polls.max_ms` for a waiter that is queued (the interval is
+/// clamped between them, which panics otherwise).
+pub fn standing(
+    state: &SaleState,
+    control: &ControlState,
+    position: u64,
+    now_ms: u64,
+    polls: PollBounds,
+) -> Standing {
+    if state.status == SaleStatus::SoldOut {
+        return Standing::SoldOut;
+    }
+    let schedule = control.schedule;
+    if schedule.is_admitted(position, now_ms) {
+        return Standing::Admit;
+    }
+    // However far back a waiter is, they poll often enough to learn of a sell-out soon after
+    // it can happen: the sale cannot sell out before its remaining stock has had time to be
+    // admitted, so the interval is at most half that time.
+    let sellout_horizon = sellout_horizon_ms(
+        state.remaining,
+        control.rate,
+        state.starts_at_ms.saturating_sub(now_ms),
+    );
+    let cap = (sellout_horizon / 2).clamp(polls.min_ms, polls.max_ms.max(polls.min_ms));
+    if control.paused {
+        return Standing::Paused {
+            poll_after_ms: polls
+                .max_ms
+                .min(PAUSED_POLL_MAX_MS)
+                .max(polls.min_ms)
+                .min(cap),
+        };
+    }
+    let admitted_at = schedule.admitted_at_ms(position).unwrap_or(u64::MAX);
+    Standing::Queued {
+        ahead: position.saturating_sub(schedule.frontier(now_ms)),
+        eta_ms: admitted_at.saturating_sub(now_ms),
+        poll_after_ms: schedule
+            .next_poll_ms(position, now_ms, polls.min_ms, polls.max_ms)
+            .min(cap),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::ControlRequest;
+    use crate::SaleId;
+
+    const POLLS: PollBounds = PollBounds {
+        min_ms: 1_000,
+        max_ms: 30_000,
+    };
+
+    /// An open sale with `remaining` items that opened (or opens) at `starts_at_ms`.
+    fn sale(remaining: u64, starts_at_ms: u64, rate: u32) -> SaleState {
+        SaleState {
+            sale: SaleId::parse("drop-1").unwrap(),
+            status: SaleStatus::at(remaining, starts_at_ms, 0),
+            remaining,
+            sold: 0,
+            starts_at_ms,
+            admission_rate: rate,
+            per_visitor_limit: 1,
+            price: None,
+        }
+    }
+
+    #[test]
+    fn a_sold_out_sale_answers_sold_out_at_any_position() {
+        let state = sale(0, 0, 100);
+        let control = ControlState::starting(0, 100);
+        assert_eq!(
+            standing(&state, &control, 0, 60_000, POLLS),
+            Standing::SoldOut
+        );
+        assert_eq!(
+            standing(&state, &control, 10_000_000, 60_000, POLLS),
+            Standing::SoldOut
+        );
+    }
+
+    #[test]
+    fn the_position_at_the_frontier_waits_and_the_one_before_it_is_admitted() {
+        let state = sale(1_000, 0, 100);
+        let control = ControlState::starting(0, 100);
+        // At 1 s the frontier is 100: positions 0..100 are admitted.
+        assert_eq!(
+            standing(&state, &control, 99, 1_000, POLLS),
+            Standing::Admit
+        );
+        assert_eq!(
+            standing(&state, &control, 100, 1_000, POLLS),
+            Standing::Queued {
+                ahead: 0,
+                // Admitted at ceil(101 * 1000 / 100) = 1010 ms.
+                eta_ms: 10,
+                poll_after_ms: 1_000,
+            }
+        );
+    }
+
+    #[test]
+    fn far_back_polls_no_slower_than_half_the_sellout_horizon() {
+        let control = ControlState::starting(0, 100);
+        // 1000 items at 100/s: sold out in 10 s at the soonest, so poll every 5 s.
+        assert_eq!(
+            standing(&sale(1_000, 0, 100), &control, 1_000_000, 1_000, POLLS),
+            Standing::Queued {
+                ahead: 999_900,
+                eta_ms: 10_000_010 - 1_000,
+                poll_after_ms: 5_000,
+            }
+        );
+        // Plenty of stock: the longest interval.
+        assert_eq!(
+            standing(&sale(1_000_000, 0, 100), &control, 1_000_000, 1_000, POLLS),
+            Standing::Queued {
+                ahead: 999_900,
+                eta_ms: 10_000_010 - 1_000,
+                poll_after_ms: 30_000,
+            }
+        );
+        // Almost nothing left: the cap never goes below the shortest interval.
+        assert_eq!(
+            standing(&sale(1, 0, 100), &control, 1_000_000, 1_000, POLLS),
+            Standing::Queued {
+                ahead: 999_900,
+                eta_ms: 10_000_010 - 1_000,
+                poll_after_ms: 1_000,
+            }
+        );
+    }
+
+    #[test]
+    fn before_the_start_nobody_is_admitted_and_the_wait_counts_from_the_start() {
+        let state = sale(1_000, 60_000, 100);
+        let control = ControlState::starting(60_000, 100);
+        assert_eq!(
+            standing(&state, &control, 0, 0, POLLS),
+            Standing::Queued {
+                ahead: 0,
+                eta_ms: 60_010,
+                poll_after_ms: 30_000,
+            }
+        );
+        // One item left, opening in 40 s: it cannot sell out for 40.01 s, so the waiter polls
+        // after half of that, a little sooner than half its own wait.
+        assert_eq!(
+            standing(&sale(1, 60_000, 100), &control, 5, 20_000, POLLS),
+            Standing::Queued {
+                ahead: 5,
+                eta_ms: 40_060,
+                poll_after_ms: 20_005,
+            }
+        );
+    }
+
+    #[test]
+    fn paused_waiters_poll_every_five_seconds_within_the_cap() {
+        let state = sale(1_000, 0, 100);
+        let paused = ControlState::starting(0, 100).apply(&ControlRequest::Pause, 1_000);
+        assert_eq!(
+            standing(&state, &paused, 500, 60_000, POLLS),
+            Standing::Paused {
+                poll_after_ms: 5_000
+            }
+        );
+        // Positions the frontier passed before the pause stay admitted.
+        assert_eq!(
+            standing(&state, &paused, 99, 60_000, POLLS),
+            Standing::Admit
+        );
+        // The cap comes from the configured rate, not the paused one: 10 items at 100/s.
+        assert_eq!(
+            standing(&sale(10, 0, 100), &paused, 500, 60_000, POLLS),
+            Standing::Paused {
+                poll_after_ms: 1_000
+            }
+        );
+        // A longest interval under 5 s wins; a shortest one above it too.
+        let short = PollBounds {
+            min_ms: 500,
+            max_ms: 2_000,
+        };
+        assert_eq!(
+            standing(&state, &paused, 500, 60_000, short),
+            Standing::Paused {
+                poll_after_ms: 2_000
+            }
+        );
+        let slow = PollBounds {
+            min_ms: 8_000,
+            max_ms: 30_000,
+        };
+        assert_eq!(
+            standing(&sale(1_000_000, 0, 100), &paused, 500, 60_000, slow),
+            Standing::Paused {
+                poll_after_ms: 8_000
+            }
+        );
+    }
+
+    #[test]
+    fn a_rate_of_zero_waits_without_an_estimate_at_the_longest_interval() {
+        let state = sale(1_000, 0, 0);
+        let control = ControlState::starting(0, 0);
+        assert_eq!(
+            standing(&state, &control, 0, 5_000, POLLS),
+            Standing::Queued {
+                ahead: 0,
+                eta_ms: u64::MAX - 5_000,
+                poll_after_ms: 30_000,
+            }
+        );
+    }
+}
