@@ -213,15 +213,6 @@ pub fn random_hex(n: usize) -> std::result::Result<String, Refusal> {
     Ok(herdgate_core::ids::to_hex(&bytes))
 }
 
-/// A stable id derived from `input` under `label` (hex, 32 characters).
-pub fn derived_id(label: &str, input: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(label.as_bytes());
-    h.update([0]);
-    h.update(input.as_bytes());
-    herdgate_core::ids::to_hex(&h.finalize()[..16])
-}
-
 /// Reads a request body of at most [`MAX_BODY_BYTES`].
 pub async fn body(req: &mut Request) -> std::result::Result<Vec<u8>, Refusal> {
     if let Some(len) = req.headers().get("content-length").ok().flatten() {

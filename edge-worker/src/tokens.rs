@@ -6,7 +6,7 @@
 //! which cookie carries which token, how much clock skew to forgive, and whether the client
 //! offering a token is the one it was issued to (`BIND_CLIENT`).
 
-use herdgate_core::admission::slice_of;
+use herdgate_core::gate;
 use herdgate_core::wire::QueueStatus;
 use herdgate_core::{
     ChallengeClaims, Check, Claims, ErrorCode, Keyring, PassClaims, SaleId, TicketClaims,
@@ -162,36 +162,17 @@ pub(crate) fn verified_pass_any_client(
     Ok((claims, token))
 }
 
-/// The pass of an admitted ticket. Its id is derived from the ticket's sale and visitor (unique
-/// to the ticket, and kept when the ticket is re-signed to carry a card hold), so every pass a
-/// ticket ever gets shares one id and buys at most once; it is valid from the start of the current
-/// time slice for `PASS_TTL_SECS`. It records when it was issued (`adm`, unix ms), so the
-/// audit can tell a person's purchase from a machine's by how soon it followed.
+/// The pass of an admitted ticket (see `herdgate_core::gate::pass::issue`): one id for every
+/// pass of the ticket, valid from the start of the current time slice for `PASS_TTL_SECS`,
+/// issued now by the runtime's clock.
 pub(crate) fn issue_pass(cfg: &Config, ticket: &TicketClaims, now: u64) -> PassClaims {
-    let slice = slice_of(now, cfg.slice_secs * 1000);
-    let nbf = slice * cfg.slice_secs;
-    PassClaims {
-        sale: ticket.sale.clone(),
-        visitor: ticket.visitor.clone(),
-        id: http::derived_id(
-            "herdgate/pass-id/v2",
-            &format!("{}/{}", ticket.sale, ticket.visitor),
-        ),
-        position: ticket.position,
-        client: ticket.client.clone(),
-        slice,
-        nbf,
-        exp: nbf + cfg.pass_ttl_secs,
-        net: ticket.net.clone(),
-        dev: ticket.dev.clone(),
-        // The moment of issue, not the request's start: a join's own work must not count as
-        // the buyer's time to press "buy".
-        adm: now_ms().max(now),
-        rcv: 0,
-        shr: false,
-        hold: ticket.hold.clone(),
-        hat: ticket.hat,
-    }
+    let terms = gate::pass::PassTerms {
+        slice_secs: cfg.slice_secs,
+        ttl_secs: cfg.pass_ttl_secs,
+    };
+    // The moment of issue, not the request's start: a join's own work must not count as the
+    // buyer's time to press "buy".
+    gate::pass::issue(ticket, now, now_ms(), terms)
 }
 
 /// Sets the pass cookie when `status` admits the buyer, so the page and the no-JavaScript lane

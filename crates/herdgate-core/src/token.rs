@@ -457,7 +457,8 @@ pub struct PassClaims {
     pub sale: SaleId,
     /// The visitor the pass was issued to; orders are keyed by it.
     pub visitor: VisitorId,
-    /// A random id (hex) so the pass can be spent exactly once.
+    /// An id (hex) so the pass can be spent exactly once; the edge derives it from the sale
+    /// and the visitor ([`crate::gate::pass::pass_id`]).
     pub id: String,
     /// The queue position the pass was earned with.
     pub position: u64,

@@ -2,9 +2,12 @@
 //! which an independent Python implementation produced.
 
 #![allow(clippy::unwrap_used)]
+use herdgate_core::gate::pass::{issue, pass_id, PassTerms};
+use herdgate_core::ids::is_hex_id;
 use herdgate_core::token::client_binding;
 use herdgate_core::{
     pow, ChallengeClaims, Check, Claims, ErrorCode, Keyring, PassClaims, SaleId, TicketClaims,
+    VisitorId,
 };
 use serde_json::Value;
 
@@ -101,4 +104,26 @@ fn client_binding_matches_the_vectors() {
         ),
         v["binding"].as_str().unwrap()
     );
+}
+
+#[test]
+fn pass_ids_match_the_vectors() {
+    let v = vectors();
+    let ids = v["pass_ids"].as_array().unwrap();
+    assert!(ids.len() >= 5);
+    for p in ids {
+        let sale = SaleId::parse(p["sale"].as_str().unwrap()).unwrap();
+        let visitor = VisitorId::parse(p["visitor"].as_str().unwrap()).unwrap();
+        let expected = p["pass_id"].as_str().unwrap();
+        assert_eq!(pass_id(&sale, &visitor), expected, "{sale}/{visitor}");
+        assert!(is_hex_id(expected));
+    }
+    // A pass issued for the vectors' ticket carries the id of its sale and visitor.
+    let ticket: TicketClaims = serde_json::from_value(v["tokens"][1]["claims"].clone()).unwrap();
+    let terms = PassTerms {
+        slice_secs: 10,
+        ttl_secs: 300,
+    };
+    let pass = issue(&ticket, ticket.iat * 1000, ticket.iat * 1000, terms);
+    assert_eq!(pass.id, ids[0]["pass_id"].as_str().unwrap());
 }

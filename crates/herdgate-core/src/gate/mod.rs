@@ -4,10 +4,13 @@
 //!
 //! The edge worker keeps the I/O around them (cookies, Durable Objects, the origin, signing,
 //! the clock) and calls these to decide, so the decisions are tested here, natively, rather
-//! than only through workerd. One file per step, named after the edge's handler that calls it:
+//! than only through workerd. One file per step of the buyer's path, numbered as in the edge's
+//! `lib.rs`:
 //!
-//! | step | file | decides |
-//! |---|---|---|
-//! | 4–5. wait, admitted | [`status`] | where a position stands and how soon to poll again ([`status::standing`]) |
+//! | step | file | decides | called from the edge's |
+//! |---|---|---|---|
+//! | 4. wait | [`status`] | where a position stands and how soon to poll again | `api/status.rs` |
+//! | 5. admitted | [`pass`] | the pass an admitted ticket gets, and its id | `tokens.rs` |
 
+pub mod pass;
 pub mod status;
