@@ -3,6 +3,7 @@
 //! at most once, while the sale is not sold out. The no-JavaScript lane buys through the same
 //! [`settle`].
 
+use herdgate_core::gate::purchase::{held_position, replay, sold_the_last_item};
 use herdgate_core::wire::{PurchaseRequest, SaleStatus};
 use herdgate_core::{ErrorCode, PassClaims, SaleId};
 use worker::{Env, Response};
@@ -105,25 +106,6 @@ pub(crate) async fn settle(
     Ok((status, text))
 }
 
-/// The pass's position when it carries a card hold (its shard then keeps the hold through
-/// the purchase); `None` spares the shard the lookup.
-fn held_position(pass: &PassClaims) -> Option<u64> {
-    (!pass.hold.is_empty()).then_some(pass.position)
-}
-
-/// Whether the origin's answer says the sale has nothing left: a 409 `sold_out`, or an order
-/// that took the last item.
-fn sold_the_last_item(status: u16, body: &str) -> bool {
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
-        return false;
-    };
-    match status {
-        409 => v["error"]["code"] == "sold_out",
-        200 | 201 => v["remaining"] == 0,
-        _ => false,
-    }
-}
-
 async fn release(env: &Env, sale: &SaleId, shard: u32, pass: &str) {
     let release = ShardRequest::Release {
         pass: pass.to_owned(),
@@ -143,16 +125,4 @@ fn origin_response(status: u16, body: String) -> Outcome {
         h.set("retry-after", "1").map_err(internal)?;
     }
     Ok(resp)
-}
-
-/// The stored answer to a pass that bought before: the same order, as a retry gets it from the
-/// origin (200, `created: false`), without asking the origin again.
-fn replay(status: u16, body: &str) -> (u16, String) {
-    if status == 201 {
-        if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(body) {
-            v["created"] = serde_json::Value::Bool(false);
-            return (200, v.to_string());
-        }
-    }
-    (status, body.to_owned())
 }

@@ -1,0 +1,129 @@
+//! Step 6, buy: which position a purchase's claim names, what an answer from the origin says
+//! about the stock, and how a stored answer is replayed to a pass that bought before.
+
+use crate::refusal::ErrorCode;
+use crate::token::PassClaims;
+
+/// The pass's position when it carries a card hold (its queue shard then keeps the hold
+/// through the purchase); `None` spares the shard the lookup.
+pub fn held_position(pass: &PassClaims) -> Option<u64> {
+    (!pass.hold.is_empty()).then_some(pass.position)
+}
+
+/// Whether the origin's answer (`status` and JSON `body`) says the sale has nothing left: a
+/// 409 `sold_out`, or an order (200 or 201) that took the last item (`remaining: 0`). A body
+/// that is not JSON says nothing.
+pub fn sold_the_last_item(status: u16, body: &str) -> bool {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
+        return false;
+    };
+    match status {
+        409 => v["error"]["code"] == ErrorCode::SoldOut.as_str(),
+        200 | 201 => v["remaining"] == 0,
+        _ => false,
+    }
+}
+
+/// The stored answer to a pass that bought before, as a retry gets it from the origin: a 201
+/// becomes 200 with `created: false` (the same order, not created again); any other answer,
+/// or a 201 whose body is not JSON, is replayed as stored. A stored 201 is the origin's
+/// [`crate::wire::PurchaseResponse`], a JSON object.
+pub fn replay(status: u16, body: &str) -> (u16, String) {
+    if status == 201 {
+        if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(body) {
+            v["created"] = serde_json::Value::Bool(false);
+            return (200, v.to_string());
+        }
+    }
+    (status, body.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{SaleId, VisitorId};
+    use serde_json::{json, Value};
+
+    fn pass(hold: &str) -> PassClaims {
+        PassClaims {
+            sale: SaleId::parse("drop-1").unwrap(),
+            visitor: VisitorId::parse("v-0001").unwrap(),
+            id: "c0ffee00c0ffee00".into(),
+            position: 41,
+            client: String::new(),
+            slice: 0,
+            nbf: 0,
+            exp: 0,
+            net: String::new(),
+            dev: String::new(),
+            adm: 0,
+            rcv: 0,
+            shr: false,
+            hold: hold.into(),
+            hat: 0,
+        }
+    }
+
+    fn order(created: bool, remaining: u64) -> Value {
+        json!({
+            "created": created,
+            "order": {
+                "order_id": "drop-1-7",
+                "sale": "drop-1",
+                "visitor": "v-0001",
+                "quantity": 1,
+                "pass_id": "c0ffee00c0ffee00",
+                "created_at_ms": 1_790_000_012_345_u64,
+            },
+            "remaining": remaining,
+        })
+    }
+
+    #[test]
+    fn only_a_pass_with_a_card_hold_names_its_position() {
+        assert_eq!(held_position(&pass("pi_123")), Some(41));
+        assert_eq!(held_position(&pass("")), None);
+    }
+
+    #[test]
+    fn the_last_item_is_sold_by_an_order_leaving_none_or_a_sold_out_refusal() {
+        let last = order(true, 0).to_string();
+        assert!(sold_the_last_item(201, &last));
+        assert!(sold_the_last_item(200, &order(false, 0).to_string()));
+        assert!(!sold_the_last_item(201, &order(true, 3).to_string()));
+        let sold_out = r#"{"error":{"code":"sold_out","message":"Sold out."}}"#;
+        assert!(sold_the_last_item(409, sold_out));
+        let in_progress = r#"{"error":{"code":"purchase_in_progress","message":"Wait."}}"#;
+        assert!(!sold_the_last_item(409, in_progress));
+        // Only the status the answer came with counts.
+        assert!(!sold_the_last_item(503, sold_out));
+        assert!(!sold_the_last_item(409, &last));
+        assert!(!sold_the_last_item(402, &last));
+        // `remaining` must be the number 0.
+        assert!(!sold_the_last_item(201, r#"{"remaining":"0"}"#));
+        assert!(!sold_the_last_item(201, "{}"));
+        // Not JSON: says nothing.
+        assert!(!sold_the_last_item(409, "sold_out"));
+        assert!(!sold_the_last_item(201, ""));
+    }
+
+    #[test]
+    fn a_replayed_201_is_the_same_order_not_created_again() {
+        let (status, body) = replay(201, &order(true, 5).to_string());
+        assert_eq!(status, 200);
+        assert_eq!(
+            serde_json::from_str::<Value>(&body).unwrap(),
+            order(false, 5)
+        );
+    }
+
+    #[test]
+    fn other_answers_are_replayed_as_stored() {
+        let stored = r#"{ "created": false, "remaining": 5 }"#;
+        assert_eq!(replay(200, stored), (200, stored.to_owned()));
+        let refused = r#"{"error":{"code":"over_limit","message":"No."}}"#;
+        assert_eq!(replay(422, refused), (422, refused.to_owned()));
+        // A 201 that is not JSON keeps its status and text.
+        assert_eq!(replay(201, "created"), (201, "created".to_owned()));
+    }
+}
