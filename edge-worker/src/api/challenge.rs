@@ -4,6 +4,7 @@
 //! its `JoinLimiter` shard only when difficulty may rise above the base).
 
 use herdgate_core::defence::History;
+use herdgate_core::gate::challenge::device_signals;
 use herdgate_core::wire::{ChallengeResponse, SaleStatus};
 use herdgate_core::{ChallengeClaims, ErrorCode};
 
@@ -11,36 +12,6 @@ use crate::api::{Ctx, Outcome};
 use crate::http::{self, internal, now_ms, sale_id, Refusal};
 use crate::objects::join_limiter::{self, LimitRequest, LimitResponse};
 use crate::origin::known_sale;
-
-/// Device signals a page may send with its challenge request: a flat object of at most 16
-/// short strings, numbers or booleans.
-fn device_signals(
-    body: &[u8],
-) -> std::result::Result<Option<serde_json::Map<String, serde_json::Value>>, Refusal> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(None);
-    }
-    let v: serde_json::Value = http::parse(body)?;
-    let Some(device) = v.get("device") else {
-        return Ok(None);
-    };
-    let map = device
-        .as_object()
-        .filter(|m| m.len() <= 16)
-        .ok_or(Refusal(ErrorCode::InvalidBody))?;
-    let flat = map.iter().all(|(k, v)| {
-        k.len() <= 32
-            && match v {
-                serde_json::Value::String(s) => s.len() <= 128,
-                serde_json::Value::Number(_) | serde_json::Value::Bool(_) => true,
-                _ => false,
-            }
-    });
-    if !flat {
-        return Err(Refusal(ErrorCode::InvalidBody));
-    }
-    Ok(Some(map.clone()))
-}
 
 thread_local! {
     /// Challenges issued by this isolate, as a rate (per second, decaying with a 1 s time
@@ -65,7 +36,7 @@ pub(crate) async fn post(cx: &Ctx, raw: &str) -> Outcome {
     let Ctx { req, env, cfg, .. } = cx;
     let body = cx.body()?;
     let sale = sale_id(raw)?;
-    let signals = device_signals(body)?;
+    let signals = device_signals(body).map_err(ErrorCode::from)?;
     let now = now_ms();
     let state = known_sale(cfg, &sale, now).await?;
     if state.status == SaleStatus::SoldOut {

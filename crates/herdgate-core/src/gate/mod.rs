@@ -9,10 +9,12 @@
 //!
 //! | step | file | decides | called from the edge's |
 //! |---|---|---|---|
+//! | 2. prove work | [`challenge`] | which device signals a challenge request may carry | `api/challenge.rs` |
 //! | 4. wait | [`status`] | where a position stands and how soon to poll again | `api/status.rs` |
 //! | 5. admitted | [`pass`] | the pass an admitted ticket gets, and its id | `tokens.rs` |
 //! | 6. buy | [`purchase`] | the position a claim names, whether an answer sold the last item, the replay of a stored answer | `api/purchase.rs` |
 
+pub mod challenge;
 pub mod pass;
 pub mod purchase;
 pub mod status;
