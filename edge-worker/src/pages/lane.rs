@@ -3,6 +3,7 @@
 //! take card holds, and `/queue/{sale}/buy` buys. Every page is rendered by
 //! [`crate::pages::render::lane()`].
 
+use herdgate_core::gate;
 use herdgate_core::wire::{QueueStatus, SaleStatus};
 use herdgate_core::{ChallengeClaims, ErrorCode};
 use worker::Response;
@@ -81,7 +82,8 @@ pub(crate) async fn lane(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
                 (ticket, token, true)
             }
             None => {
-                let nbf = now_s.max(state.starts_at_ms / 1000) + cfg.nojs_delay_secs;
+                let nbf =
+                    gate::lane::token_valid_from(now_s, state.starts_at_ms, cfg.nojs_delay_secs);
                 let claims = ChallengeClaims {
                     sale: sale.clone(),
                     id: http::random_hex(16)?,

@@ -13,8 +13,10 @@
 //! | 4. wait | [`status`] | where a position stands and how soon to poll again | `api/status.rs` |
 //! | 5. admitted | [`pass`] | the pass an admitted ticket gets, and its id | `tokens.rs` |
 //! | 6. buy | [`purchase`] | the position a claim names, whether an answer sold the last item, the replay of a stored answer | `api/purchase.rs` |
+//! | no-JavaScript lane | [`lane`] | when a lane token becomes valid | `pages/lane.rs` |
 
 pub mod challenge;
+pub mod lane;
 pub mod pass;
 pub mod purchase;
 pub mod status;
