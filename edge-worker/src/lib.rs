@@ -70,7 +70,13 @@
 //! ```
 //!
 //! The token formats, the proof-of-work and the admission math are in `herdgate-core`, shared
-//! with the origin.
+//! with the origin. The edge's own pure decisions are there too, one file per step in
+//! `herdgate_core::gate`, so they are tested natively and not only through workerd: where a
+//! position stands and how soon to poll (for `api/status.rs`), the pass an admitted ticket gets
+//! and its id (`tokens.rs`), the device signals a challenge request may carry
+//! (`api/challenge.rs`), what a purchase's answer says and how it is replayed
+//! (`api/purchase.rs`), and when a lane token becomes valid (`pages/lane.rs`). The files here
+//! do the reading, the signing and the answering around them.
 
 pub mod api;
 pub mod cache;

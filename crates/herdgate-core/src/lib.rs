@@ -15,14 +15,16 @@
 //! - [`admission`]: the admission frontier (how many queue positions are admitted at an instant).
 //! - [`defence`]: bot-defence policy: adaptive proof-of-work difficulty, join limits, the
 //!   post-purchase audit.
-//! - [`gate`]: the edge's decisions at each step of the buyer's path (where a ticket
-//!   stands, the pass it gets, ...), pure so they are tested natively.
+//! - [`gate`]: the edge's decisions, one file per step of the buyer's path: the device signals
+//!   a challenge request may carry, where a queue position stands and how soon to poll, the
+//!   pass an admitted ticket gets and its id, what a purchase's answer says, when a
+//!   no-JavaScript lane token becomes valid.
 //! - [`refusal`]: the refusal table: every [`ErrorCode`] with its HTTP status and sentence.
 //! - [`wire`]: JSON types exchanged over HTTP, and the body a refusal is sent in.
 //!
-//! Known-answer vectors for tokens and proof-of-work live in `vectors.json` next to this
-//! crate's `Cargo.toml`; the tests of every implementation (this one, and the page's
-//! JavaScript) check against them.
+//! Known-answer vectors for tokens, proof-of-work and pass ids live in `vectors.json` next to
+//! this crate's `Cargo.toml`; the tests of every implementation (this one, and the page's
+//! JavaScript for proof-of-work) check against them.
 
 pub mod admission;
 pub mod defence;
