@@ -82,7 +82,7 @@ impl Schedule {
     /// falls with distance from the front.
     pub fn next_poll_ms(&self, position: u64, now_ms: u64, min_ms: u64, max_ms: u64) -> u64 {
         match self.admitted_at_ms(position) {
-            Some(at) => (at.saturating_sub(now_ms) / 2).clamp(min_ms, max_ms),
+            Some(at) => (at.saturating_sub(now_ms) / 2).clamp(min_ms, max_ms.max(min_ms)),
             None => max_ms,
         }
     }
@@ -112,6 +112,12 @@ pub fn slice_of(now_ms: u64, slice_ms: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_poll_floor_above_the_ceiling_is_the_interval_not_a_panic() {
+        let s = Schedule::starting(0, 10);
+        assert_eq!(s.next_poll_ms(1_000, 0, 5_000, 1_000), 5_000);
+    }
 
     #[test]
     fn sellout_horizon_is_the_time_to_admit_the_remaining_stock() {

@@ -30,9 +30,9 @@ pub fn sold_the_last_item(status: u16, body: &str) -> bool {
 /// [`crate::wire::PurchaseResponse`], a JSON object.
 pub fn replay(status: u16, body: &str) -> (u16, String) {
     if status == 201 {
-        if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(body) {
-            v["created"] = serde_json::Value::Bool(false);
-            return (200, v.to_string());
+        if let Ok(serde_json::Value::Object(mut order)) = serde_json::from_str(body) {
+            order.insert("created".into(), serde_json::Value::Bool(false));
+            return (200, serde_json::Value::Object(order).to_string());
         }
     }
     (status, body.to_owned())
@@ -125,5 +125,8 @@ mod tests {
         assert_eq!(replay(422, refused), (422, refused.to_owned()));
         // A 201 that is not JSON keeps its status and text.
         assert_eq!(replay(201, "created"), (201, "created".to_owned()));
+        // Nor does a 201 that is JSON but no object panic: it too is replayed as stored.
+        assert_eq!(replay(201, "[1]"), (201, "[1]".to_owned()));
+        assert_eq!(replay(201, "7"), (201, "7".to_owned()));
     }
 }

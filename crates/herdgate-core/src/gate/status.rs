@@ -54,9 +54,8 @@ pub enum Standing {
 /// sale's sell-out horizon ([`sellout_horizon_ms`] at the configured rate), so it learns of a
 /// sell-out soon after one can happen. A paused waiter polls every
 /// `max_ms.min(PAUSED_POLL_MAX_MS).max(min_ms)`, within the same cap.
-///
-/// `polls.min_ms` must not exceed `polls.max_ms` for a waiter that is queued (the interval is
-/// clamped between them, which panics otherwise).
+/// A `polls.min_ms` above `polls.max_ms` (a misconfiguration) counts as both being
+/// `min_ms`.
 pub fn standing(
     state: &SaleState,
     control: &ControlState,
