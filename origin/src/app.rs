@@ -13,7 +13,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
@@ -28,6 +28,7 @@ use herdgate_core::{Check, ErrorCode, Keyring, PassClaims, SaleId};
 use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
 
+use crate::clock;
 use crate::config::AdminToken;
 use crate::error::{ApiError, Outcome};
 use crate::metrics::Metrics;
@@ -133,13 +134,6 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
 pub(crate) fn sale_id(path: Result<Path<String>, PathRejection>) -> Result<SaleId, ApiError> {
     let Path(raw) = path.map_err(|_| ApiError(ErrorCode::InvalidSaleId))?;
     SaleId::parse(&raw).map_err(|_| ApiError(ErrorCode::InvalidSaleId))
@@ -191,7 +185,7 @@ async fn purchase(
     let sale = sale_id(path)?;
     let request: PurchaseRequest = json_body(body, true)?;
     let token = bearer(&headers).ok_or(ApiError(ErrorCode::MissingPass))?;
-    let now_ms = now_ms();
+    let now_ms = clock::now_ms();
     let check = Check {
         sale: &sale,
         now: now_ms / 1000,
@@ -248,7 +242,7 @@ async fn purchase(
             payment,
         } => {
             app.metrics.set_stock(sale.as_str(), remaining);
-            let charged = charge(app, &sale, &pass, payment).await?;
+            let charged = charge(app, &sale, &pass, payment, now_ms).await?;
             if remaining == 0 {
                 app.board.sold_out(&sale, &app.store);
             }
@@ -259,7 +253,7 @@ async fn purchase(
             remaining,
             payment,
         } => {
-            let charged = charge(app, &sale, &pass, payment).await?;
+            let charged = charge(app, &sale, &pass, payment, now_ms).await?;
             Ok(order_response(false, order, remaining, charged))
         }
         PurchaseOutcome::HoldRequired => Err(ApiError(ErrorCode::HoldRequired)),
@@ -282,6 +276,7 @@ async fn charge(
     sale: &SaleId,
     pass: &PassClaims,
     payment: Option<Payment>,
+    now_ms: u64,
 ) -> Result<Option<herdgate_core::wire::Charge>, ApiError> {
     let Some(payment) = payment else {
         return Ok(None);
@@ -297,6 +292,7 @@ async fn charge(
             &pass.visitor,
             &payment,
             &app.events_channel,
+            now_ms,
         )
         .await?
     {
@@ -363,7 +359,7 @@ async fn public_state(
         None => {
             let (state, _) = app
                 .store
-                .sale_state(&sale, now_ms())
+                .sale_state(&sale, clock::now_ms())
                 .await?
                 .ok_or(ApiError(ErrorCode::UnknownSale))?;
             app.metrics.set_stock(sale.as_str(), state.remaining);
@@ -395,7 +391,7 @@ async fn admin_state(
     let sale = sale_id(path)?;
     let state = app
         .store
-        .admin_state(&sale, now_ms())
+        .admin_state(&sale, clock::now_ms())
         .await?
         .ok_or(ApiError(ErrorCode::UnknownSale))?;
     app.metrics.set_stock(sale.as_str(), state.state.remaining);
@@ -446,7 +442,7 @@ async fn upsert_sale(
         .ok_or(ApiError(ErrorCode::StockBelowSold))?;
     let state = app
         .store
-        .admin_state(&sale, now_ms())
+        .admin_state(&sale, clock::now_ms())
         .await?
         .ok_or(ApiError(ErrorCode::Internal))?;
     app.metrics.set_stock(sale.as_str(), state.state.remaining);

@@ -25,7 +25,8 @@ use herdgate_core::defence::{self, Audit, AuditPolicy};
 use herdgate_core::{ErrorCode, SaleId};
 use serde::{Deserialize, Serialize};
 
-use crate::app::{json_body, now_ms, require_admin, sale_id, with_outcome, AppState};
+use crate::app::{json_body, require_admin, sale_id, with_outcome, AppState};
+use crate::clock;
 use crate::error::ApiError;
 
 /// Visitors per call of the cancel script.
@@ -95,7 +96,7 @@ pub async fn audit(
             .max(2),
         flag_score: request.flag_score.unwrap_or(defaults.flag_score).max(1),
     };
-    let now = now_ms();
+    let now = clock::now_ms();
     let Some(state) = app.store.admin_state(&sale, now).await? else {
         return Err(ApiError(ErrorCode::UnknownSale));
     };
@@ -115,7 +116,7 @@ pub async fn audit(
             remaining = left;
             if let Some(payments) = &app.payments {
                 for refund in &refunds {
-                    if payments.refund(&app.store, &sale, refund).await? {
+                    if payments.refund(&app.store, &sale, refund, now).await? {
                         refunded += 1;
                     }
                 }

@@ -13,12 +13,14 @@
 //! - [`metrics`]: Prometheus metrics.
 //! - [`payments`]: capturing the card hold of an order, and giving the item back when that fails.
 //! - [`error`]: refusals as HTTP responses.
+//! - [`clock`]: the wall clock, read by the handlers and passed down.
 //!
 //! [`run`] serves on a listener until a shutdown future resolves; `main.rs` only parses
 //! flags, binds and waits for a signal. Tests call [`run`] on `127.0.0.1:0`.
 
 pub mod app;
 pub mod audit;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod metrics;

@@ -112,7 +112,8 @@ impl Payments {
         })
     }
 
-    /// Captures `payment` (pending, of `visitor`'s order in `sale`) and records the result.
+    /// Captures `payment` (pending, of `visitor`'s order in `sale`) and records the result as
+    /// of `now_ms`.
     pub async fn settle(
         &self,
         store: &Store,
@@ -120,6 +121,7 @@ impl Payments {
         visitor: &VisitorId,
         payment: &Payment,
         channel: &str,
+        now_ms: u64,
     ) -> Result<Settlement, StoreError> {
         if payment.state == PaymentState::Captured {
             return Ok(Settlement::Charged(payment.clone()));
@@ -144,9 +146,8 @@ impl Payments {
                 return Ok(Settlement::Unanswered);
             }
         };
-        let now = crate::app::now_ms();
         match store
-            .settle_payment(sale, visitor, &payment.intent, captured, now, channel)
+            .settle_payment(sale, visitor, &payment.intent, captured, now_ms, channel)
             .await?
         {
             Settled::Captured(p) => Ok(Settlement::Charged(p)),
@@ -160,13 +161,15 @@ impl Payments {
         }
     }
 
-    /// Refunds a cancelled order's captured payment and records it; `false` if the processor
-    /// did not answer (the payment stays `refunding` and the reconciler tries again).
+    /// Refunds a cancelled order's captured payment and records it as of `now_ms`; `false` if
+    /// the processor did not answer (the payment stays `refunding` and the reconciler tries
+    /// again).
     pub async fn refund(
         &self,
         store: &Store,
         sale: &SaleId,
         refund: &ToRefund,
+        now_ms: u64,
     ) -> Result<bool, StoreError> {
         let key = format!("hg-refund-{sale}-{}-{}", refund.visitor, refund.intent);
         match self
@@ -182,9 +185,8 @@ impl Payments {
                     state: PaymentState::Refunded,
                     at: 0,
                 };
-                let now = crate::app::now_ms();
                 store
-                    .mark_refunded(sale, &refund.visitor, &payment, now)
+                    .mark_refunded(sale, &refund.visitor, &payment, now_ms)
                     .await?;
                 Ok(true)
             }
@@ -204,7 +206,9 @@ pub async fn reconcile(payments: Arc<Payments>, store: Arc<Store>, channel: Stri
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match reconcile_once(&payments, &store, &channel).await {
+        // The background task's top level: the one place below the handlers that reads the
+        // clock, once per pass.
+        match reconcile_once(&payments, &store, &channel, crate::clock::now_ms()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(settled = n, "reconciled pending payments"),
             Err(e) => tracing::warn!(error = %e, "reconciling payments failed; will retry"),
@@ -212,16 +216,16 @@ pub async fn reconcile(payments: Arc<Payments>, store: Arc<Store>, channel: Stri
     }
 }
 
-/// One pass of [`reconcile`]; returns how many payments it settled.
+/// One pass of [`reconcile`] at `now_ms`; returns how many payments it settled.
 pub async fn reconcile_once(
     payments: &Payments,
     store: &Store,
     channel: &str,
+    now_ms: u64,
 ) -> Result<usize, StoreError> {
-    let now = crate::app::now_ms();
     let mut settled = 0;
     for (sale, visitor, payment) in store.pending_payments().await? {
-        if payment.at + RECONCILE_AFTER_MS > now {
+        if payment.at + RECONCILE_AFTER_MS > now_ms {
             continue;
         }
         let done = match payment.state {
@@ -232,11 +236,11 @@ pub async fn reconcile_once(
                     amount: payment.amount,
                     currency: payment.currency.clone(),
                 };
-                payments.refund(store, &sale, &refund).await?
+                payments.refund(store, &sale, &refund, now_ms).await?
             }
             _ => {
                 payments
-                    .settle(store, &sale, &visitor, &payment, channel)
+                    .settle(store, &sale, &visitor, &payment, channel, now_ms)
                     .await?
                     != Settlement::Unanswered
             }
