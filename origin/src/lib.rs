@@ -38,27 +38,45 @@ use crate::app::{AppState, Parts};
 use crate::soldout::{EventListener, SoldOutBoard};
 use crate::store::{Store, StoreConfig, StoreError};
 
+/// Why the origin could not start. Once it serves, nothing stops it but the shutdown future:
+/// Redis going away later makes requests fail with 503, not the process.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The Redis connections could not be set up (most likely an unreadable `--redis-url`).
+    #[error("redis store: {0}")]
+    Store(#[source] StoreError),
+    /// The client for the sale events channel could not be set up.
+    #[error("sale events subscriber: {0}")]
+    Events(#[source] StoreError),
+    /// The HTTP client for the payments API could not be built.
+    #[error("payments client: {0}")]
+    Payments(#[source] reqwest::Error),
+}
+
 /// Serves the origin on `listener` until `shutdown` resolves, then finishes the requests under
 /// way and closes the Redis connections.
 pub async fn run(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), StoreError> {
+) -> Result<(), StartError> {
     let store = Arc::new(
         Store::connect(StoreConfig {
             url: config.redis_url.clone(),
             pool_size: config.redis_pool_size,
             command_timeout: config.redis_timeout(),
         })
-        .await?,
+        .await
+        .map_err(StartError::Store)?,
     );
     let board = Arc::new(SoldOutBoard::default());
     let events = EventListener::start(
         Arc::clone(&store),
         Arc::clone(&board),
         config.events_channel.clone(),
-    )?;
+    )
+    .map_err(StartError::Events)?;
     let payments = match config.stripe() {
         Some(stripe) => Some(Arc::new(
             payments::Payments::new(
@@ -66,7 +84,7 @@ pub async fn run(
                 std::time::Duration::from_millis(config.payment_timeout_ms.max(1)),
                 config.hold_max_age_secs,
             )
-            .map_err(|e| StoreError::Protocol(format!("payments client: {e}")))?,
+            .map_err(StartError::Payments)?,
         )),
         None => None,
     };
