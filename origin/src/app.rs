@@ -34,10 +34,9 @@ use crate::error::{ApiError, Outcome};
 use crate::metrics::Metrics;
 use crate::payments::{Payments, Settlement};
 use crate::soldout::SoldOutBoard;
-use crate::store::{Payment, PurchaseCall, PurchaseOutcome, Store};
-
-/// The most stock a sale may hold: Lua numbers are doubles, exact up to 2^53.
-pub const MAX_STOCK: u64 = 1_000_000_000_000_000;
+use crate::store::{
+    Payment, PurchaseCall, PurchaseReply, Store, UpsertSaleCall, UpsertSaleReply, MAX_STOCK,
+};
 
 /// Everything a request handler needs. Cheap to clone.
 #[derive(Clone)]
@@ -236,7 +235,7 @@ async fn purchase(
         })
         .await?;
     match outcome {
-        PurchaseOutcome::Created {
+        PurchaseReply::Created {
             order,
             remaining,
             payment,
@@ -248,7 +247,7 @@ async fn purchase(
             }
             Ok(order_response(true, order, remaining, charged))
         }
-        PurchaseOutcome::Existing {
+        PurchaseReply::Existing {
             order,
             remaining,
             payment,
@@ -256,17 +255,17 @@ async fn purchase(
             let charged = charge(app, &sale, &pass, payment, now_ms).await?;
             Ok(order_response(false, order, remaining, charged))
         }
-        PurchaseOutcome::HoldRequired => Err(ApiError(ErrorCode::HoldRequired)),
-        PurchaseOutcome::HoldDead => Err(ApiError(ErrorCode::PaymentFailed)),
-        PurchaseOutcome::SoldOut => {
+        PurchaseReply::HoldRequired => Err(ApiError(ErrorCode::HoldRequired)),
+        PurchaseReply::HoldDead => Err(ApiError(ErrorCode::PaymentFailed)),
+        PurchaseReply::SoldOut => {
             app.board.sold_out(&sale, &app.store);
             Err(ApiError(ErrorCode::SoldOut))
         }
-        PurchaseOutcome::UnknownSale => Err(ApiError(ErrorCode::UnknownSale)),
-        PurchaseOutcome::PassSpent => Err(ApiError(ErrorCode::PassSpent)),
-        PurchaseOutcome::Cancelled => Err(ApiError(ErrorCode::OrderCancelled)),
-        PurchaseOutcome::NotOpen => Err(ApiError(ErrorCode::SaleNotOpen)),
-        PurchaseOutcome::OverLimit => Err(ApiError(ErrorCode::OverLimit)),
+        PurchaseReply::UnknownSale => Err(ApiError(ErrorCode::UnknownSale)),
+        PurchaseReply::PassSpent => Err(ApiError(ErrorCode::PassSpent)),
+        PurchaseReply::Cancelled => Err(ApiError(ErrorCode::OrderCancelled)),
+        PurchaseReply::NotOpen => Err(ApiError(ErrorCode::SaleNotOpen)),
+        PurchaseReply::OverLimit => Err(ApiError(ErrorCode::OverLimit)),
     }
 }
 
@@ -435,11 +434,19 @@ async fn upsert_sale(
     {
         return Err(ApiError(ErrorCode::InvalidSaleConfig));
     }
-    let created = app
+    let created = match app
         .store
-        .upsert_sale(&sale, &config, &app.events_channel)
+        .upsert_sale(&UpsertSaleCall {
+            sale: &sale,
+            config: &config,
+            channel: &app.events_channel,
+        })
         .await?
-        .ok_or(ApiError(ErrorCode::StockBelowSold))?;
+    {
+        UpsertSaleReply::Created => true,
+        UpsertSaleReply::Updated => false,
+        UpsertSaleReply::StockBelowSold => return Err(ApiError(ErrorCode::StockBelowSold)),
+    };
     let state = app
         .store
         .admin_state(&sale, clock::now_ms())

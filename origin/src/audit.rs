@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::app::{json_body, require_admin, sale_id, with_outcome, AppState};
 use crate::clock;
 use crate::error::ApiError;
+use crate::store::CancelOrdersCall;
 
 /// Visitors per call of the cancel script.
 const CANCEL_BATCH: usize = 500;
@@ -108,14 +109,19 @@ pub async fn audit(
     if request.apply && !audit.flagged.is_empty() {
         let visitors: Vec<String> = audit.flagged.iter().map(|s| s.visitor.clone()).collect();
         for batch in visitors.chunks(CANCEL_BATCH) {
-            let (n, left, refunds) = app
+            let reply = app
                 .store
-                .cancel_orders(&sale, batch, now, &app.events_channel)
+                .cancel_orders(&CancelOrdersCall {
+                    sale: &sale,
+                    channel: &app.events_channel,
+                    now_ms: now,
+                    visitors: batch,
+                })
                 .await?;
-            cancelled += n;
-            remaining = left;
+            cancelled += reply.cancelled;
+            remaining = reply.remaining;
             if let Some(payments) = &app.payments {
-                for refund in &refunds {
+                for refund in &reply.refunds {
                     if payments.refund(&app.store, &sale, refund, now).await? {
                         refunded += 1;
                     }

@@ -23,7 +23,9 @@ use herdgate_pay::{
     TransportError,
 };
 
-use crate::store::{Payment, PaymentState, Settled, Store, StoreError, ToRefund};
+use crate::store::{
+    Payment, PaymentState, SettlePaymentCall, SettlePaymentReply, Store, StoreError, ToRefund,
+};
 
 /// How often the reconciler looks for payments a crashed or cut-off request left pending.
 pub const RECONCILE_EVERY: Duration = Duration::from_secs(30);
@@ -147,17 +149,24 @@ impl Payments {
             }
         };
         match store
-            .settle_payment(sale, visitor, &payment.intent, captured, now_ms, channel)
+            .settle_payment(&SettlePaymentCall {
+                sale,
+                visitor,
+                hold: &payment.intent,
+                captured,
+                now_ms,
+                channel,
+            })
             .await?
         {
-            Settled::Captured(p) => Ok(Settlement::Charged(p)),
-            Settled::Released { .. } => Ok(Settlement::Released),
+            SettlePaymentReply::Captured(p) => Ok(Settlement::Charged(p)),
+            SettlePaymentReply::Released { .. } => Ok(Settlement::Released),
             // Settled by another request meanwhile: the capture outcome is the intent's.
-            Settled::Nothing if captured => Ok(Settlement::Charged(Payment {
+            SettlePaymentReply::Nothing if captured => Ok(Settlement::Charged(Payment {
                 state: PaymentState::Captured,
                 ..payment.clone()
             })),
-            Settled::Nothing => Ok(Settlement::Released),
+            SettlePaymentReply::Nothing => Ok(Settlement::Released),
         }
     }
 

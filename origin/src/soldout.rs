@@ -23,7 +23,7 @@ use herdgate_core::{SaleId, VisitorId};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 
-use crate::store::{Snapshot, Store};
+use crate::store::{SoldOutSnapshotCall, SoldOutSnapshotReply, Store};
 
 /// What one origin remembers of one sold-out sale.
 #[derive(Debug)]
@@ -108,7 +108,9 @@ impl SoldOutBoard {
         let store = Arc::clone(store);
         let sale = sale.clone();
         tokio::spawn(async move {
-            let snapshot = store.sold_out_snapshot(&sale).await;
+            let snapshot = store
+                .sold_out_snapshot(&SoldOutSnapshotCall { sale: &sale })
+                .await;
             let mut entries = board
                 .entries
                 .write()
@@ -118,12 +120,12 @@ impl SoldOutBoard {
                 return;
             }
             match snapshot {
-                Ok(Snapshot::SoldOut { state, orders }) => {
+                Ok(SoldOutSnapshotReply::SoldOut { state, orders }) => {
                     tracing::info!(%sale, orders = orders.len(), "sold out: answering from memory");
                     let orders = orders.into_iter().collect();
                     entries.insert(sale, Entry::Ready(Arc::new(SoldOut { state, orders })));
                 }
-                Ok(Snapshot::Missing | Snapshot::NotSoldOut) => {
+                Ok(SoldOutSnapshotReply::Missing | SoldOutSnapshotReply::NotSoldOut) => {
                     entries.remove(&sale);
                 }
                 Err(e) => {

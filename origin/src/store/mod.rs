@@ -1,0 +1,300 @@
+//! The inventory store: Redis, driven only through the scripts in `lua/`.
+//!
+//! Every key of one sale shares the Redis Cluster hash tag `{<sale>}`:
+//!
+//! | key | type | what |
+//! |---|---|---|
+//! | `hg:{<sale>}:sale` | hash | stock, remaining, sold, limit, starts_at_ms, rate, seq |
+//! | `hg:{<sale>}:orders` | hash | visitor → order JSON |
+//! | `hg:{<sale>}:passes` | hash | spent pass id → order id |
+//! | `hg:{<sale>}:log` | stream | one entry per order (and per cancellation), for downstream consumers |
+//! | `hg:{<sale>}:facts` | hash | visitor → what the audit needs (client, network, device digests; admission time) |
+//! | `hg:{<sale>}:cancelled` | hash | visitor → an order the audit cancelled |
+//! | `hg:{<sale>}:payments` | hash | visitor → the order's card payment (hold, amount, pending or captured) |
+//! | `hg:{<sale>}:dead_holds` | set | holds whose capture failed: never tried again |
+//!
+//! Scripts are hashed once at start-up ([`Scripts`]), called with `EVALSHA`, and loaded again
+//! when Redis answers `NOSCRIPT` (after a restart or a `SCRIPT FLUSH`). fred multiplexes the
+//! commands of all concurrent requests over a few connections and pipelines them, so many
+//! purchases share one round trip's worth of syscalls.
+//!
+//! This file holds the connection, the scripts' cache and the keys. Each script has its own
+//! file, as mini-redis has one per command: its call (the script's `KEYS` and `ARGV`), its
+//! reply, the [`Store`] method that runs it, and the plain reads of what it writes.
+//!
+//! | script | file | reads beside it |
+//! |---|---|---|
+//! | `lua/purchase.lua` | [`purchase`] | — |
+//! | `lua/settle_payment.lua` | [`settle_payment`] | pending payments, for the reconciler; a refund's record |
+//! | `lua/cancel_orders.lua` | [`cancel_orders`] | the orders and their facts, for the audit |
+//! | `lua/sold_out_snapshot.lua` | [`sold_out_snapshot`] | — |
+//! | `lua/upsert_sale.lua` | [`upsert_sale`] | the sale's public and admin state |
+
+pub mod cancel_orders;
+pub mod purchase;
+pub mod settle_payment;
+pub mod sold_out_snapshot;
+pub mod upsert_sale;
+
+use std::time::Duration;
+
+use fred::prelude::*;
+use fred::types::scripts::Script;
+use herdgate_core::wire::Order;
+use herdgate_core::SaleId;
+
+pub use cancel_orders::{CancelOrdersCall, CancelOrdersReply, ToRefund};
+pub use purchase::{PurchaseCall, PurchaseReply, RecordedFacts};
+pub use settle_payment::{Payment, PaymentState, SettlePaymentCall, SettlePaymentReply};
+pub use sold_out_snapshot::{SoldOutSnapshotCall, SoldOutSnapshotReply};
+pub use upsert_sale::{UpsertSaleCall, UpsertSaleReply, MAX_STOCK};
+
+/// Why the store could not answer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Redis is unreachable, too slow, or restarting. The operation may or may not have been
+    /// applied; every write here is idempotent, so retrying is safe.
+    #[error("redis unavailable: {0}")]
+    Unavailable(#[source] Error),
+    /// Redis answered something the scripts never return: a bug or a foreign key layout.
+    #[error("unexpected reply from redis: {0}")]
+    Protocol(String),
+}
+
+impl From<Error> for StoreError {
+    fn from(e: Error) -> Self {
+        match e.kind() {
+            ErrorKind::Timeout
+            | ErrorKind::IO
+            | ErrorKind::Canceled
+            | ErrorKind::Backpressure
+            | ErrorKind::Routing
+            | ErrorKind::Cluster => StoreError::Unavailable(e),
+            _ if e.details().starts_with("LOADING") || e.details().starts_with("BUSY") => {
+                StoreError::Unavailable(e)
+            }
+            _ => StoreError::Protocol(e.to_string()),
+        }
+    }
+}
+
+/// The Lua scripts, embedded at build time and hashed once.
+pub struct Scripts {
+    purchase: Script,
+    upsert_sale: Script,
+    sold_out_snapshot: Script,
+    cancel_orders: Script,
+    settle_payment: Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        Scripts {
+            purchase: Script::from_lua(purchase::LUA),
+            upsert_sale: Script::from_lua(upsert_sale::LUA),
+            sold_out_snapshot: Script::from_lua(sold_out_snapshot::LUA),
+            cancel_orders: Script::from_lua(cancel_orders::LUA),
+            settle_payment: Script::from_lua(settle_payment::LUA),
+        }
+    }
+
+    fn all(&self) -> [&Script; 5] {
+        [
+            &self.purchase,
+            &self.upsert_sale,
+            &self.sold_out_snapshot,
+            &self.cancel_orders,
+            &self.settle_payment,
+        ]
+    }
+
+    /// The SHA1 of the purchase script, as `EVALSHA` takes it (used by the benchmark).
+    pub fn purchase_sha(&self) -> &str {
+        self.purchase.sha1()
+    }
+}
+
+/// The keys of one sale.
+pub struct SaleKeys {
+    /// `hg:{<sale>}:sale`
+    pub sale: String,
+    /// `hg:{<sale>}:orders`
+    pub orders: String,
+    /// `hg:{<sale>}:passes`
+    pub passes: String,
+    /// `hg:{<sale>}:log`
+    pub log: String,
+    /// `hg:{<sale>}:facts`
+    pub facts: String,
+    /// `hg:{<sale>}:cancelled`
+    pub cancelled: String,
+    /// `hg:{<sale>}:payments`
+    pub payments: String,
+    /// `hg:{<sale>}:dead_holds`
+    pub dead_holds: String,
+}
+
+impl SaleKeys {
+    /// The keys of `sale`.
+    pub fn new(sale: &SaleId) -> Self {
+        SaleKeys {
+            sale: format!("hg:{{{sale}}}:sale"),
+            orders: format!("hg:{{{sale}}}:orders"),
+            passes: format!("hg:{{{sale}}}:passes"),
+            log: format!("hg:{{{sale}}}:log"),
+            facts: format!("hg:{{{sale}}}:facts"),
+            cancelled: format!("hg:{{{sale}}}:cancelled"),
+            payments: format!("hg:{{{sale}}}:payments"),
+            dead_holds: format!("hg:{{{sale}}}:dead_holds"),
+        }
+    }
+}
+
+/// Settings for the Redis connections.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// `redis://host:port[/db]`, with optional user and password.
+    pub url: String,
+    /// Connections, each multiplexing many requests.
+    pub pool_size: usize,
+    /// A command that takes longer fails with [`StoreError::Unavailable`].
+    pub command_timeout: Duration,
+}
+
+/// The inventory store.
+pub struct Store {
+    pool: Pool,
+    scripts: Scripts,
+    config: StoreConfig,
+}
+
+fn builder(config: &StoreConfig) -> Result<Builder, Error> {
+    let mut redis = Config::from_url(&config.url)?;
+    // Start even if Redis is down (readiness says so); reconnect for ever, quickly.
+    redis.fail_fast = false;
+    let mut b = Builder::from_config(redis);
+    b.set_policy(ReconnectPolicy::new_constant(0, 100));
+    b.with_performance_config(|p| {
+        p.default_command_timeout = config.command_timeout;
+    });
+    b.with_connection_config(|c| {
+        c.connection_timeout = config.command_timeout;
+        c.internal_command_timeout = config.command_timeout;
+        // A command retried after a dropped connection may run twice: every script here is
+        // idempotent, so that is safe; more attempts only delay the 503.
+        c.max_command_attempts = 2;
+        c.unresponsive.max_timeout = Some(config.command_timeout * 2);
+        c.unresponsive.interval = Duration::from_millis(250);
+        c.tcp.nodelay = Some(true);
+    });
+    Ok(b)
+}
+
+impl Store {
+    /// Connects (in the background: the store is usable at once and fails fast while Redis is
+    /// unreachable) and loads the scripts once Redis answers.
+    pub async fn connect(config: StoreConfig) -> Result<Self, StoreError> {
+        let pool = builder(&config)?.build_pool(config.pool_size.max(1))?;
+        let _handles = pool.connect_pool();
+        let store = Store {
+            pool,
+            scripts: Scripts::new(),
+            config,
+        };
+        match tokio::time::timeout(
+            store.config.command_timeout * 3,
+            store.pool.wait_for_connect(),
+        )
+        .await
+        {
+            Ok(Ok(())) => {
+                if let Err(e) = store.load_scripts().await {
+                    tracing::warn!(error = %e, "could not load scripts yet; will retry on demand");
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "redis not reachable yet"),
+            Err(_) => tracing::warn!("redis not reachable yet; retrying in the background"),
+        }
+        Ok(store)
+    }
+
+    /// A client for pub/sub on the same server, with the same settings.
+    pub fn subscriber(&self) -> Result<fred::clients::SubscriberClient, StoreError> {
+        Ok(builder(&self.config)?.build_subscriber_client()?)
+    }
+
+    /// The scripts (their hashes).
+    pub fn scripts(&self) -> &Scripts {
+        &self.scripts
+    }
+
+    /// Loads every script into Redis's script cache.
+    pub async fn load_scripts(&self) -> Result<(), StoreError> {
+        for s in self.scripts.all() {
+            if let Some(lua) = s.lua() {
+                let _: String = self.pool.next().script_load(lua.clone()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether Redis answers and holds every script.
+    pub async fn ready(&self) -> Result<bool, StoreError> {
+        let shas: Vec<String> = self
+            .scripts
+            .all()
+            .iter()
+            .map(|s| s.sha1().to_string())
+            .collect();
+        let present: Vec<bool> = self.pool.next().script_exists(shas).await?;
+        Ok(present.iter().all(|p| *p))
+    }
+
+    async fn evalsha(
+        &self,
+        script: &Script,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> Result<Vec<Value>, StoreError> {
+        // Converted once: fred's keys and values hold `Bytes`, so the copy kept for a retry
+        // after NOSCRIPT costs reference counts, not string copies, on every purchase.
+        let keys = fred::types::MultipleKeys::from(keys);
+        let args = Value::Array(args.into_iter().map(Value::from).collect());
+        let client = self.pool.next();
+        match client
+            .evalsha::<Vec<Value>, _, _, _>(script.sha1().clone(), keys.clone(), args.clone())
+            .await
+        {
+            Err(e) if e.details().starts_with("NOSCRIPT") => {
+                tracing::info!("redis lost its script cache; loading scripts again");
+                self.load_scripts().await?;
+                Ok(client.evalsha(script.sha1().clone(), keys, args).await?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// Closes the connections.
+    pub async fn quit(&self) {
+        let _ = self.pool.quit().await;
+    }
+}
+
+fn text(reply: &[Value], i: usize) -> Result<String, StoreError> {
+    reply
+        .get(i)
+        .and_then(|v| v.as_str().map(|s| s.into_owned()))
+        .ok_or_else(|| StoreError::Protocol(format!("missing text at {i}")))
+}
+
+fn int(reply: &[Value], i: usize) -> Result<u64, StoreError> {
+    reply
+        .get(i)
+        .and_then(Value::as_u64)
+        .ok_or_else(|| StoreError::Protocol(format!("missing integer at {i}")))
+}
+
+fn parse_order(json: &str) -> Result<Order, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Protocol(format!("bad order JSON: {e}")))
+}

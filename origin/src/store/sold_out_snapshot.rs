@@ -1,0 +1,93 @@
+//! `lua/sold_out_snapshot.lua`: a sold-out sale and every one of its orders, read in one atomic
+//! step, so the origin can answer the sale from memory.
+
+use herdgate_core::wire::{Order, Price, SaleState, SaleStatus};
+use herdgate_core::{SaleId, VisitorId};
+
+use super::{int, parse_order, text, SaleKeys, Store, StoreError};
+
+pub(super) const LUA: &str = include_str!("../../../lua/sold_out_snapshot.lua");
+
+/// One call of `lua/sold_out_snapshot.lua` (read-only; no `ARGV`).
+#[derive(Debug, Clone, Copy)]
+pub struct SoldOutSnapshotCall<'a> {
+    /// The sale whose keys it reads.
+    pub sale: &'a SaleId,
+}
+
+impl SoldOutSnapshotCall<'_> {
+    /// The script's `KEYS` and `ARGV`, in its order.
+    pub fn keys_and_args(&self) -> (Vec<String>, Vec<String>) {
+        let k = SaleKeys::new(self.sale);
+        (vec![k.sale, k.orders], Vec::new())
+    }
+}
+
+/// What `lua/sold_out_snapshot.lua` read.
+#[derive(Debug, Clone)]
+pub enum SoldOutSnapshotReply {
+    /// `{}`: no such sale.
+    Missing,
+    /// `{remaining}`: the sale has stock again.
+    NotSoldOut,
+    /// `{0, sold, …, visitor, order, …}`: sold out, with the public state and every order.
+    SoldOut {
+        /// The public state.
+        state: SaleState,
+        /// Every order, by visitor.
+        orders: Vec<(VisitorId, Order)>,
+    },
+}
+
+impl Store {
+    /// Reads a sold-out sale and all its orders in one atomic step
+    /// (see `lua/sold_out_snapshot.lua`).
+    pub async fn sold_out_snapshot(
+        &self,
+        call: &SoldOutSnapshotCall<'_>,
+    ) -> Result<SoldOutSnapshotReply, StoreError> {
+        let (keys, args) = call.keys_and_args();
+        let reply = self
+            .evalsha(&self.scripts.sold_out_snapshot, keys, args)
+            .await?;
+        if reply.is_empty() {
+            return Ok(SoldOutSnapshotReply::Missing);
+        }
+        if int(&reply, 0)? > 0 {
+            return Ok(SoldOutSnapshotReply::NotSoldOut);
+        }
+        let sold = int(&reply, 1)?;
+        let starts_at_ms = int(&reply, 2)?;
+        let rate = int(&reply, 3)?;
+        let limit = int(&reply, 4)?;
+        let price = match (text(&reply, 5)?.parse::<u64>(), text(&reply, 6)?) {
+            (Ok(amount), currency) if !currency.is_empty() => Some(Price { amount, currency }),
+            _ => None,
+        };
+        let mut orders = Vec::with_capacity(reply.len().saturating_sub(7) / 2);
+        for pair in reply.get(7..).unwrap_or_default().chunks(2) {
+            let [v, o] = pair else {
+                return Err(StoreError::Protocol("odd orders hash".into()));
+            };
+            let visitor = v
+                .as_str()
+                .and_then(|s| VisitorId::parse(&s).ok())
+                .ok_or_else(|| StoreError::Protocol("bad visitor in orders".into()))?;
+            let order = parse_order(&o.as_str().unwrap_or_default())?;
+            orders.push((visitor, order));
+        }
+        Ok(SoldOutSnapshotReply::SoldOut {
+            state: SaleState {
+                sale: call.sale.clone(),
+                status: SaleStatus::SoldOut,
+                remaining: 0,
+                sold,
+                starts_at_ms,
+                admission_rate: u32::try_from(rate).unwrap_or(u32::MAX),
+                per_visitor_limit: u32::try_from(limit).unwrap_or(u32::MAX),
+                price,
+            },
+            orders,
+        })
+    }
+}

@@ -1,0 +1,162 @@
+//! `lua/upsert_sale.lua`: create a sale or change its settings; and beside it the plain reads
+//! of the sale hash it writes (the public state and the operator's view).
+
+use fred::prelude::*;
+use herdgate_core::wire::{AdminSaleState, Price, SaleConfig, SaleState, SaleStatus};
+use herdgate_core::SaleId;
+
+use super::{text, SaleKeys, Store, StoreError};
+
+pub(super) const LUA: &str = include_str!("../../../lua/upsert_sale.lua");
+
+/// The most stock a sale may hold: Lua numbers are doubles, exact up to 2^53.
+pub const MAX_STOCK: u64 = 1_000_000_000_000_000;
+
+/// One call of `lua/upsert_sale.lua`.
+#[derive(Debug, Clone, Copy)]
+pub struct UpsertSaleCall<'a> {
+    /// The sale (its key, and `ARGV[5]`).
+    pub sale: &'a SaleId,
+    /// `ARGV[1..4]` and `ARGV[7..8]`: stock, limit, start, rate and price (checked by the
+    /// caller: stock at most [`MAX_STOCK`], limit and rate at least 1, a valid price).
+    pub config: &'a SaleConfig,
+    /// `ARGV[6]`: the events channel.
+    pub channel: &'a str,
+}
+
+impl UpsertSaleCall<'_> {
+    /// The script's `KEYS` and `ARGV`, in its order.
+    pub fn keys_and_args(&self) -> (Vec<String>, Vec<String>) {
+        let k = SaleKeys::new(self.sale);
+        let config = self.config;
+        let args = vec![
+            config.stock.to_string(),
+            config.per_visitor_limit.to_string(),
+            config.starts_at_ms.to_string(),
+            config.admission_rate.to_string(),
+            self.sale.to_string(),
+            self.channel.to_owned(),
+            config
+                .price
+                .as_ref()
+                .map(|p| p.amount.to_string())
+                .unwrap_or_default(),
+            config
+                .price
+                .as_ref()
+                .map(|p| p.currency.clone())
+                .unwrap_or_default(),
+        ];
+        (vec![k.sale], args)
+    }
+}
+
+/// What `lua/upsert_sale.lua` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpsertSaleReply {
+    /// `created`: a new sale.
+    Created,
+    /// `updated`: an existing sale, its settings replaced.
+    Updated,
+    /// `stock_below_sold`: the new stock is below what was sold; nothing changed.
+    StockBelowSold,
+}
+
+impl Store {
+    /// Creates or updates a sale (see `lua/upsert_sale.lua`).
+    pub async fn upsert_sale(
+        &self,
+        call: &UpsertSaleCall<'_>,
+    ) -> Result<UpsertSaleReply, StoreError> {
+        let (keys, args) = call.keys_and_args();
+        let reply = self.evalsha(&self.scripts.upsert_sale, keys, args).await?;
+        match text(&reply, 0)?.as_str() {
+            "created" => Ok(UpsertSaleReply::Created),
+            "updated" => Ok(UpsertSaleReply::Updated),
+            "stock_below_sold" => Ok(UpsertSaleReply::StockBelowSold),
+            other => Err(StoreError::Protocol(format!("upsert returned {other:?}"))),
+        }
+    }
+
+    /// The public state of a sale (one `HMGET`), or `None` if there is no such sale.
+    pub async fn sale_state(
+        &self,
+        sale: &SaleId,
+        now_ms: u64,
+    ) -> Result<Option<(SaleState, SaleConfig)>, StoreError> {
+        let k = SaleKeys::new(sale);
+        let f: Vec<Option<String>> = self
+            .pool
+            .next()
+            .hmget(
+                k.sale,
+                vec![
+                    "stock",
+                    "remaining",
+                    "sold",
+                    "limit",
+                    "starts_at_ms",
+                    "rate",
+                    "price_amount",
+                    "price_currency",
+                ],
+            )
+            .await?;
+        let n = |i: usize| {
+            f.get(i)
+                .cloned()
+                .flatten()
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        let (Some(stock), Some(remaining), Some(sold), Some(limit), Some(starts_at_ms), Some(rate)) =
+            (n(0), n(1), n(2), n(3), n(4), n(5))
+        else {
+            return Ok(None);
+        };
+        let price = match (n(6), f.get(7).cloned().flatten()) {
+            (Some(amount), Some(currency)) => Some(Price { amount, currency }),
+            _ => None,
+        };
+        let per_visitor_limit = u32::try_from(limit).unwrap_or(u32::MAX);
+        let admission_rate = u32::try_from(rate).unwrap_or(u32::MAX);
+        let state = SaleState {
+            sale: sale.clone(),
+            status: SaleStatus::at(remaining, starts_at_ms, now_ms),
+            remaining,
+            sold,
+            starts_at_ms,
+            admission_rate,
+            per_visitor_limit,
+            price: price.clone(),
+        };
+        let config = SaleConfig {
+            stock,
+            per_visitor_limit,
+            starts_at_ms,
+            admission_rate,
+            price,
+        };
+        Ok(Some((state, config)))
+    }
+
+    /// Everything about a sale, for operators.
+    pub async fn admin_state(
+        &self,
+        sale: &SaleId,
+        now_ms: u64,
+    ) -> Result<Option<AdminSaleState>, StoreError> {
+        let Some((state, config)) = self.sale_state(sale, now_ms).await? else {
+            return Ok(None);
+        };
+        let k = SaleKeys::new(sale);
+        let client = self.pool.next();
+        let orders: u64 = client.hlen(k.orders).await?;
+        let stream_length: u64 = client.xlen(k.log).await?;
+        Ok(Some(AdminSaleState {
+            config,
+            state,
+            orders,
+            stream_length,
+        }))
+    }
+}
