@@ -1,12 +1,13 @@
 //! Refusals as HTTP responses.
+//!
+//! The bottom of the crate: it names no other module. Each error of a layer above says itself
+//! what refusal it becomes (`From<StoreError> for ApiError` is beside `StoreError`).
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use herdgate_core::wire::ErrorBody;
 use herdgate_core::ErrorCode;
-
-use crate::store::StoreError;
 
 /// The outcome of a request as the metrics label it: `created`, `existing`, `ok`, or the
 /// refusal code. Handlers put it in the response's extensions.
@@ -40,20 +41,5 @@ impl IntoResponse for ApiError {
 impl From<ErrorCode> for ApiError {
     fn from(code: ErrorCode) -> Self {
         ApiError(code)
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable(cause) => {
-                tracing::warn!(error = %cause, "inventory store unavailable");
-                ApiError(ErrorCode::StoreUnavailable)
-            }
-            StoreError::Protocol(detail) => {
-                tracing::error!(%detail, "unexpected answer from the inventory store");
-                ApiError(ErrorCode::Internal)
-            }
-        }
     }
 }

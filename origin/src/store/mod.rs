@@ -41,7 +41,9 @@ use std::time::Duration;
 use fred::prelude::*;
 use fred::types::scripts::Script;
 use herdgate_core::wire::Order;
-use herdgate_core::SaleId;
+use herdgate_core::{ErrorCode, SaleId};
+
+use crate::error::ApiError;
 
 pub use cancel_orders::{CancelOrdersCall, CancelOrdersReply, ToRefund};
 pub use purchase::{PurchaseCall, PurchaseReply, RecordedFacts};
@@ -60,6 +62,23 @@ pub enum StoreError {
     /// Redis answered something the scripts never return: a bug or a foreign key layout.
     #[error("unexpected reply from redis: {0}")]
     Protocol(String),
+}
+
+/// What a client sees when the store fails: `store_unavailable` (503, retry) or `internal`;
+/// the cause goes to the log only.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "inventory store unavailable");
+                ApiError(ErrorCode::StoreUnavailable)
+            }
+            StoreError::Protocol(detail) => {
+                tracing::error!(%detail, "unexpected answer from the inventory store");
+                ApiError(ErrorCode::Internal)
+            }
+        }
+    }
 }
 
 impl From<Error> for StoreError {
