@@ -11,7 +11,7 @@
 //! | `GET` | `/readyz` | Redis answers, holds the scripts, and sale events are subscribed |
 //! | `GET` | `/metrics` | Prometheus metrics |
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -24,86 +24,16 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use herdgate_core::wire::{PurchaseRequest, PurchaseResponse, SaleConfig};
-use herdgate_core::{Check, ErrorCode, Keyring, PassClaims, SaleId};
+use herdgate_core::{Check, ErrorCode, PassClaims, SaleId};
 use serde::de::DeserializeOwned;
-use tokio::sync::Semaphore;
 
 use crate::clock;
-use crate::config::AdminToken;
 use crate::error::{ApiError, Outcome};
-use crate::metrics::Metrics;
-use crate::payments::{Payments, Settlement};
-use crate::soldout::SoldOutBoard;
+use crate::payments::Settlement;
+use crate::state::{AppState, Inner};
 use crate::store::{
-    Payment, PurchaseCall, PurchaseReply, Store, UpsertSaleCall, UpsertSaleReply, MAX_STOCK,
+    Payment, PurchaseCall, PurchaseReply, UpsertSaleCall, UpsertSaleReply, MAX_STOCK,
 };
-
-/// Everything a request handler needs. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub(crate) inner: Arc<Inner>,
-}
-
-pub(crate) struct Inner {
-    pub(crate) store: Arc<Store>,
-    pub(crate) board: Arc<SoldOutBoard>,
-    pub(crate) metrics: Metrics,
-    keyring: Keyring,
-    pub(crate) admin_token: AdminToken,
-    in_flight: Arc<Semaphore>,
-    max_in_flight: usize,
-    subscribed: Arc<AtomicBool>,
-    leeway_secs: u64,
-    max_body_bytes: usize,
-    pub(crate) events_channel: String,
-    pub(crate) payments: Option<Arc<Payments>>,
-}
-
-/// The parts an [`AppState`] is built from.
-pub struct Parts {
-    /// The inventory store.
-    pub store: Arc<Store>,
-    /// The sold-out memory.
-    pub board: Arc<SoldOutBoard>,
-    /// Verifies passes.
-    pub keyring: Keyring,
-    /// Guards the admin API.
-    pub admin_token: AdminToken,
-    /// Requests handled at once before 503.
-    pub max_in_flight: usize,
-    /// Clock skew tolerated on passes, seconds.
-    pub leeway_secs: u64,
-    /// Largest request body, bytes.
-    pub max_body_bytes: usize,
-    /// The sale events channel.
-    pub events_channel: String,
-    /// Whether this origin is subscribed to the events channel.
-    pub subscribed: Arc<AtomicBool>,
-    /// Card holds, if configured.
-    pub payments: Option<Arc<Payments>>,
-}
-
-impl AppState {
-    /// Builds the state.
-    pub fn new(p: Parts) -> Self {
-        AppState {
-            inner: Arc::new(Inner {
-                store: p.store,
-                board: p.board,
-                metrics: Metrics::default(),
-                keyring: p.keyring,
-                admin_token: p.admin_token,
-                in_flight: Arc::new(Semaphore::new(p.max_in_flight.max(1))),
-                max_in_flight: p.max_in_flight.max(1),
-                subscribed: p.subscribed,
-                leeway_secs: p.leeway_secs,
-                max_body_bytes: p.max_body_bytes,
-                events_channel: p.events_channel,
-                payments: p.payments,
-            }),
-        }
-    }
-}
 
 /// The router, with every route and middleware.
 pub fn app(state: AppState) -> Router {

@@ -25,9 +25,10 @@ use herdgate_core::defence::{self, Audit, AuditPolicy};
 use herdgate_core::{ErrorCode, SaleId};
 use serde::{Deserialize, Serialize};
 
-use crate::app::{json_body, require_admin, sale_id, with_outcome, AppState};
+use crate::app::{json_body, require_admin, sale_id, with_outcome};
 use crate::clock;
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::CancelOrdersCall;
 
 /// Visitors per call of the cancel script.

@@ -8,6 +8,7 @@
 //!
 //! - [`config`]: flags and environment variables ([`Config`]).
 //! - [`app`]: routes, handlers and middleware ([`app::app`] builds the router).
+//! - [`state`]: what the handlers share ([`state::AppState`]).
 //! - [`store`]: Redis, driven only through the scripts in `lua/`.
 //! - [`soldout`]: the sold-out memory and the pub/sub listener that keeps it current.
 //! - [`metrics`]: Prometheus metrics.
@@ -26,6 +27,7 @@ pub mod error;
 pub mod metrics;
 pub mod payments;
 pub mod soldout;
+pub mod state;
 pub mod store;
 
 use std::future::Future;
@@ -34,8 +36,8 @@ use std::sync::Arc;
 pub use config::Config;
 use tokio::net::TcpListener;
 
-use crate::app::{AppState, Parts};
 use crate::soldout::{EventListener, SoldOutBoard};
+use crate::state::{AppState, Parts};
 use crate::store::{Store, StoreConfig, StoreError};
 
 /// Why the origin could not start. Once it serves, nothing stops it but the shutdown future:

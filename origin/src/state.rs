@@ -1,0 +1,81 @@
+//! What every request handler shares: the store, the sold-out memory, the metrics, the keys
+//! and the limits, built once by [`crate::run`].
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use herdgate_core::Keyring;
+use tokio::sync::Semaphore;
+
+use crate::config::AdminToken;
+use crate::metrics::Metrics;
+use crate::payments::Payments;
+use crate::soldout::SoldOutBoard;
+use crate::store::Store;
+
+/// Everything a request handler needs. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Arc<Store>,
+    pub(crate) board: Arc<SoldOutBoard>,
+    pub(crate) metrics: Metrics,
+    pub(crate) keyring: Keyring,
+    pub(crate) admin_token: AdminToken,
+    pub(crate) in_flight: Arc<Semaphore>,
+    pub(crate) max_in_flight: usize,
+    pub(crate) subscribed: Arc<AtomicBool>,
+    pub(crate) leeway_secs: u64,
+    pub(crate) max_body_bytes: usize,
+    pub(crate) events_channel: String,
+    pub(crate) payments: Option<Arc<Payments>>,
+}
+
+/// The parts an [`AppState`] is built from.
+pub struct Parts {
+    /// The inventory store.
+    pub store: Arc<Store>,
+    /// The sold-out memory.
+    pub board: Arc<SoldOutBoard>,
+    /// Verifies passes.
+    pub keyring: Keyring,
+    /// Guards the admin API.
+    pub admin_token: AdminToken,
+    /// Requests handled at once before 503.
+    pub max_in_flight: usize,
+    /// Clock skew tolerated on passes, seconds.
+    pub leeway_secs: u64,
+    /// Largest request body, bytes.
+    pub max_body_bytes: usize,
+    /// The sale events channel.
+    pub events_channel: String,
+    /// Whether this origin is subscribed to the events channel.
+    pub subscribed: Arc<AtomicBool>,
+    /// Card holds, if configured.
+    pub payments: Option<Arc<Payments>>,
+}
+
+impl AppState {
+    /// Builds the state.
+    pub fn new(p: Parts) -> Self {
+        AppState {
+            inner: Arc::new(Inner {
+                store: p.store,
+                board: p.board,
+                metrics: Metrics::default(),
+                keyring: p.keyring,
+                admin_token: p.admin_token,
+                in_flight: Arc::new(Semaphore::new(p.max_in_flight.max(1))),
+                max_in_flight: p.max_in_flight.max(1),
+                subscribed: p.subscribed,
+                leeway_secs: p.leeway_secs,
+                max_body_bytes: p.max_body_bytes,
+                events_channel: p.events_channel,
+                payments: p.payments,
+            }),
+        }
+    }
+}
