@@ -1,4 +1,5 @@
-//! `POST /admin/v1/sales/{sale}/audit`: the post-purchase audit.
+//! The post-purchase audit, behind `POST /admin/v1/sales/{sale}/audit` (its handler is in
+//! `routes/audit.rs`).
 //!
 //! Scores every order of the sale by what was recorded at purchase (the pass's client
 //! binding, network and device digests, and when the edge admitted the buyer; see
@@ -11,25 +12,16 @@
 //!
 //! Body (all optional): `{"apply": false, "fast_ms": 300, "network_cluster": 20,
 //! "device_cluster": 3, "flag_score": 3}`. The answer is JSON, or a plain-text report for
-//! operators with `?format=text`.
+//! operators with `?format=text` ([`render_text`]).
 
 use std::fmt::Write as _;
 
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
 use herdgate_core::defence::{self, Audit, AuditPolicy};
-use herdgate_core::{ErrorCode, SaleId};
+use herdgate_core::SaleId;
 use serde::{Deserialize, Serialize};
 
-use crate::app::{json_body, require_admin, sale_id, with_outcome};
-use crate::clock;
-use crate::error::ApiError;
-use crate::state::AppState;
-use crate::store::CancelOrdersCall;
+use crate::payments::Payments;
+use crate::store::{CancelOrdersCall, Store, StoreError};
 
 /// Visitors per call of the cancel script.
 const CANCEL_BATCH: usize = 500;
@@ -51,6 +43,23 @@ pub struct AuditRequest {
     pub flag_score: Option<u32>,
 }
 
+impl AuditRequest {
+    /// The policy asked for: the defaults where the request says nothing, and never a device
+    /// cluster below 2 or a flag score below 1 (either would flag every order).
+    pub fn policy(&self) -> AuditPolicy {
+        let defaults = AuditPolicy::default();
+        AuditPolicy {
+            fast_ms: self.fast_ms.unwrap_or(defaults.fast_ms),
+            network_cluster: self.network_cluster.unwrap_or(defaults.network_cluster),
+            device_cluster: self
+                .device_cluster
+                .unwrap_or(defaults.device_cluster)
+                .max(2),
+            flag_score: self.flag_score.unwrap_or(defaults.flag_score).max(1),
+        }
+    }
+}
+
 /// The audit's answer.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct AuditReport {
@@ -69,40 +78,26 @@ pub struct AuditReport {
     pub remaining: u64,
 }
 
-/// Query parameters.
-#[derive(Debug, Default, Deserialize)]
-pub struct Format {
-    /// `text` for the plain-text report.
-    pub format: Option<String>,
-}
-
-/// The handler.
-pub async fn audit(
-    State(app): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
-    query: Result<Query<Format>, QueryRejection>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let app = &app.inner;
-    require_admin(app, &headers)?;
-    let sale = sale_id(path)?;
-    let request: AuditRequest = json_body(body, true)?;
-    let defaults = AuditPolicy::default();
-    let policy = AuditPolicy {
-        fast_ms: request.fast_ms.unwrap_or(defaults.fast_ms),
-        network_cluster: request.network_cluster.unwrap_or(defaults.network_cluster),
-        device_cluster: request
-            .device_cluster
-            .unwrap_or(defaults.device_cluster)
-            .max(2),
-        flag_score: request.flag_score.unwrap_or(defaults.flag_score).max(1),
+/// Audits `sale` at `now_ms` as `request` asks: scores its orders and, with `apply`, cancels
+/// the flagged ones in batches and refunds those that were paid (when `payments` is on).
+/// `Ok(None)`: there is no such sale.
+///
+/// The caller updates this origin's stock gauge and sold-out memory from the report; after an
+/// error it leaves them as they were (each batch's script announces a restock on `channel`
+/// anyway).
+pub async fn audit_sale(
+    store: &Store,
+    payments: Option<&Payments>,
+    sale: &SaleId,
+    request: &AuditRequest,
+    channel: &str,
+    now_ms: u64,
+) -> Result<Option<AuditReport>, StoreError> {
+    let policy = request.policy();
+    let Some(state) = store.admin_state(sale, now_ms).await? else {
+        return Ok(None);
     };
-    let now = clock::now_ms();
-    let Some(state) = app.store.admin_state(&sale, now).await? else {
-        return Err(ApiError(ErrorCode::UnknownSale));
-    };
-    let facts = app.store.audit_facts(&sale).await?;
+    let facts = store.audit_facts(sale).await?;
     let audit = defence::audit(&facts, policy);
     let mut cancelled = 0;
     let mut refunded = 0;
@@ -110,55 +105,33 @@ pub async fn audit(
     if request.apply && !audit.flagged.is_empty() {
         let visitors: Vec<String> = audit.flagged.iter().map(|s| s.visitor.clone()).collect();
         for batch in visitors.chunks(CANCEL_BATCH) {
-            let reply = app
-                .store
+            let reply = store
                 .cancel_orders(&CancelOrdersCall {
-                    sale: &sale,
-                    channel: &app.events_channel,
-                    now_ms: now,
+                    sale,
+                    channel,
+                    now_ms,
                     visitors: batch,
                 })
                 .await?;
             cancelled += reply.cancelled;
             remaining = reply.remaining;
-            if let Some(payments) = &app.payments {
+            if let Some(payments) = payments {
                 for refund in &reply.refunds {
-                    if payments.refund(&app.store, &sale, refund, now).await? {
+                    if payments.refund(store, sale, refund, now_ms).await? {
                         refunded += 1;
                     }
                 }
             }
         }
-        app.metrics.set_stock(sale.as_str(), remaining);
-        if cancelled > 0 {
-            // This origin forgets the sell-out at once; others hear `open:<sale>`.
-            app.board.reopen(&sale);
-            tracing::info!(sale = %sale, cancelled, remaining, "audit cancelled orders");
-        }
     }
-    let report = AuditReport {
-        sale,
+    Ok(Some(AuditReport {
+        sale: sale.clone(),
         audit,
         applied: request.apply,
         cancelled,
         refunded,
         remaining,
-    };
-    let text = query.ok().and_then(|Query(f)| f.format).as_deref() == Some("text");
-    let mut response = if text {
-        let mut r = render_text(&report).into_response();
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-        r
-    } else {
-        Json(&report).into_response()
-    };
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(with_outcome(response, "ok"))
+    }))
 }
 
 /// The report for people.

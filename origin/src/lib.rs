@@ -26,6 +26,7 @@ pub mod config;
 pub mod error;
 pub mod metrics;
 pub mod payments;
+pub mod routes;
 pub mod soldout;
 pub mod state;
 pub mod store;

@@ -1,5 +1,5 @@
 //! What every request handler shares: the store, the sold-out memory, the metrics, the keys
-//! and the limits, built once by [`crate::run`].
+//! and the limits, built once at start-up (`run`, in `lib.rs`).
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
