@@ -24,6 +24,7 @@ pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod extract;
 pub mod metrics;
 pub mod payments;
 pub mod routes;

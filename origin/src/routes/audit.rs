@@ -1,18 +1,18 @@
 //! `POST /admin/v1/sales/{sale}/audit`: the post-purchase audit (see [`crate::audit`]).
 
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use herdgate_core::ErrorCode;
 use serde::Deserialize;
 
-use super::{json_body, require_admin, sale_id, with_outcome};
+use super::with_outcome;
 use crate::audit::{audit_sale, render_text, AuditRequest};
 use crate::clock;
 use crate::error::ApiError;
+use crate::extract::{AdminAuth, JsonOrEmpty, SaleParam};
 use crate::state::AppState;
 
 /// Query parameters.
@@ -23,17 +23,19 @@ pub struct Format {
 }
 
 /// The handler.
+///
+/// Refused without the admin token first, then for the sale id, then for the body; an
+/// unreadable query gets the JSON report.
 pub async fn audit(
     State(app): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
+    admin: Result<AdminAuth, ApiError>,
+    sale: Result<SaleParam, ApiError>,
     query: Result<Query<Format>, QueryRejection>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<JsonOrEmpty<AuditRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
+    // Raised once the body is read, in this order (see `crate::extract`).
+    let (AdminAuth, SaleParam(sale), JsonOrEmpty(request)) = (admin?, sale?, body?);
     let app = &app.inner;
-    require_admin(app, &headers)?;
-    let sale = sale_id(path)?;
-    let request: AuditRequest = json_body(body, true)?;
     let now_ms = clock::now_ms();
     let report = audit_sale(
         &app.store,

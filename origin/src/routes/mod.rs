@@ -1,4 +1,6 @@
-//! The handlers, one file per part of the API:
+//! The handlers, one file per part of the API. What several of them check (the sale id, the
+//! admin token, the pass, the JSON body) is in [`crate::extract`]; each handler's doc says
+//! which refusal wins when several apply.
 //!
 //! | method | path | handler |
 //! |---|---|---|
@@ -16,63 +18,15 @@ pub mod probes;
 pub mod purchase;
 pub mod sales;
 
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::Path;
-use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
-use herdgate_core::{ErrorCode, SaleId};
-use serde::de::DeserializeOwned;
+use herdgate_core::ErrorCode;
 
 use crate::error::{ApiError, Outcome};
-use crate::state::Inner;
 
-pub(crate) fn sale_id(path: Result<Path<String>, PathRejection>) -> Result<SaleId, ApiError> {
-    let Path(raw) = path.map_err(|_| ApiError(ErrorCode::InvalidSaleId))?;
-    SaleId::parse(&raw).map_err(|_| ApiError(ErrorCode::InvalidSaleId))
-}
-
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
-}
-
-/// Parses a JSON body; an empty body is `T::default()` when `empty_ok`.
-pub(crate) fn json_body<T: DeserializeOwned + Default>(
-    body: Result<Bytes, BytesRejection>,
-    empty_ok: bool,
-) -> Result<T, ApiError> {
-    let bytes = body.map_err(|r| {
-        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError(ErrorCode::BodyTooLarge)
-        } else {
-            ApiError(ErrorCode::InvalidBody)
-        }
-    })?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return if empty_ok {
-            Ok(T::default())
-        } else {
-            Err(ApiError(ErrorCode::InvalidBody))
-        };
-    }
-    serde_json::from_slice(&bytes).map_err(|_| ApiError(ErrorCode::InvalidBody))
-}
-
+/// Labels `response` for the request metrics (a refusal labels itself with its code).
 pub(crate) fn with_outcome(mut response: Response, outcome: &'static str) -> Response {
     response.extensions_mut().insert(Outcome(outcome));
     response
-}
-
-pub(crate) fn require_admin(app: &Inner, headers: &HeaderMap) -> Result<(), ApiError> {
-    match bearer(headers) {
-        Some(token) if app.admin_token.matches(token) => Ok(()),
-        _ => Err(ApiError(ErrorCode::Unauthorized)),
-    }
 }
 
 /// No route matches.

@@ -1,46 +1,45 @@
 //! `POST /v1/sales/{sale}/purchase`: an admitted buyer's pass becomes at most one order.
+//!
+//! Refusals, first wins: the sale id in the path; the body; the pass ([`VerifiedPass`]: missing,
+//! not valid for this sale now, claims that may not be stored); its card hold (not a hold id,
+//! or too old to capture); then what the sold-out memory or the purchase script says; then the
+//! capture of the hold.
 
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use herdgate_core::wire::{PurchaseRequest, PurchaseResponse};
-use herdgate_core::{Check, ErrorCode, PassClaims, SaleId};
+use herdgate_core::{ErrorCode, PassClaims, SaleId};
 
-use super::{bearer, json_body, sale_id, with_outcome};
-use crate::clock;
+use super::with_outcome;
 use crate::error::ApiError;
+use crate::extract::{JsonOrEmpty, SaleParam, VerifiedPass};
 use crate::payments::Settlement;
 use crate::state::{AppState, Inner};
-use crate::store::{Payment, PurchaseCall, PurchaseReply};
+use crate::store::{Payment, PurchaseCall, PurchaseReply, RecordedFacts};
 
 /// The handler.
 pub async fn purchase(
     State(app): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    sale: Result<SaleParam, ApiError>,
+    pass: Result<VerifiedPass, ApiError>,
+    body: Result<JsonOrEmpty<PurchaseRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
+    // The body is refused before the pass, as it always was (see `crate::extract`).
+    let (SaleParam(sale), JsonOrEmpty(request), pass) = (sale?, body?, pass?);
+    let now_ms = pass.now_ms;
+    let pass = pass.claims;
     let app = &app.inner;
-    let sale = sale_id(path)?;
-    let request: PurchaseRequest = json_body(body, true)?;
-    let token = bearer(&headers).ok_or(ApiError(ErrorCode::MissingPass))?;
-    let now_ms = clock::now_ms();
-    let check = Check {
-        sale: &sale,
-        now: now_ms / 1000,
-        leeway: app.leeway_secs,
-    };
-    let pass: PassClaims = app
-        .keyring
-        .verify(token, &check)
-        .map_err(|e| ApiError(ErrorCode::for_pass(&e)))?;
-    if !herdgate_core::ids::is_hex_id(&pass.id) {
-        return Err(ApiError(ErrorCode::PassInvalidClaims));
-    }
-    let facts = recorded_facts(&pass)?;
+    let facts = serde_json::to_string(&RecordedFacts {
+        client: pass.client.clone(),
+        net: pass.net.clone(),
+        dev: pass.dev.clone(),
+        adm: pass.adm,
+        rcv: pass.rcv,
+        shr: pass.shr,
+    })
+    .map_err(|_| ApiError(ErrorCode::Internal))?;
     // A hold is only captured by an origin that holds the payments key; without one the sale's
     // price makes the purchase script refuse with `hold_required`.
     let hold = match &app.payments {
@@ -146,24 +145,6 @@ async fn charge(
         Settlement::Released => Err(ApiError(ErrorCode::PaymentFailed)),
         Settlement::Unanswered => Err(ApiError(ErrorCode::PaymentUnavailable)),
     }
-}
-
-/// The audit facts of a pass, as JSON for the order record. The digests are hex, checked here,
-/// so nothing a client chose reaches Redis unchecked.
-fn recorded_facts(pass: &PassClaims) -> Result<String, ApiError> {
-    let hex_or_empty = |s: &str| s.is_empty() || herdgate_core::ids::is_hex_id(s);
-    if !(hex_or_empty(&pass.client) && hex_or_empty(&pass.net) && hex_or_empty(&pass.dev)) {
-        return Err(ApiError(ErrorCode::PassInvalidClaims));
-    }
-    serde_json::to_string(&crate::store::RecordedFacts {
-        client: pass.client.clone(),
-        net: pass.net.clone(),
-        dev: pass.dev.clone(),
-        adm: pass.adm,
-        rcv: pass.rcv,
-        shr: pass.shr,
-    })
-    .map_err(|_| ApiError(ErrorCode::Internal))
 }
 
 fn order_response(

@@ -1,28 +1,26 @@
 //! A sale's state and settings: the public state everyone polls, the operator's full view,
 //! and the operator's create-or-update.
 
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use herdgate_core::wire::SaleConfig;
 use herdgate_core::ErrorCode;
 
-use super::{json_body, require_admin, sale_id, with_outcome};
+use super::with_outcome;
 use crate::clock;
 use crate::error::ApiError;
+use crate::extract::{AdminAuth, JsonBody, SaleParam};
 use crate::state::AppState;
 use crate::store::{UpsertSaleCall, UpsertSaleReply, MAX_STOCK};
 
 /// `GET /v1/sales/{sale}`: the public state, cacheable for a second.
 pub async fn public_state(
     State(app): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
+    SaleParam(sale): SaleParam,
 ) -> Result<Response, ApiError> {
     let app = &app.inner;
-    let sale = sale_id(path)?;
     let state = match app.board.get(&sale) {
         Some(sold_out) => sold_out.state.clone(),
         None => {
@@ -44,14 +42,14 @@ pub async fn public_state(
 }
 
 /// `GET /admin/v1/sales/{sale}`: everything about the sale, for operators.
+///
+/// Refused without the admin token first, then for the sale id.
 pub async fn admin_state(
     State(app): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
+    _: AdminAuth,
+    SaleParam(sale): SaleParam,
 ) -> Result<Response, ApiError> {
     let app = &app.inner;
-    require_admin(app, &headers)?;
-    let sale = sale_id(path)?;
     let state = app
         .store
         .admin_state(&sale, clock::now_ms())
@@ -61,34 +59,19 @@ pub async fn admin_state(
     Ok(with_outcome(Json(state).into_response(), "ok"))
 }
 
-/// `SaleConfig` has no sensible default; an empty body is refused before this is used.
-#[derive(serde::Deserialize)]
-#[serde(transparent)]
-struct SaleConfigBody(SaleConfig);
-
-impl Default for SaleConfigBody {
-    fn default() -> Self {
-        SaleConfigBody(SaleConfig {
-            stock: 0,
-            per_visitor_limit: 0,
-            starts_at_ms: 0,
-            admission_rate: 0,
-            price: None,
-        })
-    }
-}
-
 /// `PUT /admin/v1/sales/{sale}`: creates or updates the sale.
+///
+/// Refused without the admin token first, then for the sale id, then for the body, then for
+/// settings out of bounds.
 pub async fn upsert_sale(
     State(app): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    admin: Result<AdminAuth, ApiError>,
+    sale: Result<SaleParam, ApiError>,
+    body: Result<JsonBody<SaleConfig>, ApiError>,
 ) -> Result<Response, ApiError> {
+    // Raised once the body is read, in this order (see `crate::extract`).
+    let (AdminAuth, SaleParam(sale), JsonBody(config)) = (admin?, sale?, body?);
     let app = &app.inner;
-    require_admin(app, &headers)?;
-    let sale = sale_id(path)?;
-    let SaleConfigBody(config) = json_body(body, false)?;
     let price_ok = config.price.as_ref().is_none_or(|p| {
         p.is_valid() && p.times(config.per_visitor_limit) <= herdgate_core::wire::Price::MAX_AMOUNT
     });

@@ -1,0 +1,161 @@
+//! What several routes check before they do anything, as axum extractors: the sale in the
+//! path ([`SaleParam`]), the operator's token ([`AdminAuth`]), the buyer's admission pass
+//! ([`VerifiedPass`]) and a JSON body ([`JsonBody`], [`JsonOrEmpty`]). Each refuses with the
+//! [`ApiError`] the handlers return, so every route refuses the same thing the same way.
+//!
+//! Which refusal wins when several apply is the handler's to say. A handler without a body
+//! takes the extractors as they are: axum runs them in the order of the arguments and answers
+//! the first refusal. A handler with a body takes each one as `Result<_, ApiError>` and raises
+//! them, in its own order, once the body is read: axum reads the body last, and a refusal
+//! before it would leave the body unread, which makes hyper close the connection instead of
+//! keeping it for the next request.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use herdgate_core::{Check, ErrorCode, PassClaims, SaleId};
+use serde::de::DeserializeOwned;
+
+use crate::clock;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The `{sale}` of the path, a valid sale id; otherwise `invalid_sale_id`.
+#[derive(Debug, Clone)]
+pub struct SaleParam(pub SaleId);
+
+impl<S: Send + Sync> FromRequestParts<S> for SaleParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError(ErrorCode::InvalidSaleId))?;
+        SaleId::parse(&raw)
+            .map(SaleParam)
+            .map_err(|_| ApiError(ErrorCode::InvalidSaleId))
+    }
+}
+
+/// The request carries the admin bearer token; otherwise `unauthorized`.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminAuth;
+
+impl FromRequestParts<AppState> for AdminAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        match bearer(&parts.headers) {
+            Some(token) if app.inner.admin_token.matches(token) => Ok(AdminAuth),
+            _ => Err(ApiError(ErrorCode::Unauthorized)),
+        }
+    }
+}
+
+/// An admission pass for the path's sale, verified now: signed by a key of the keyring, for
+/// this sale, within its validity window (with the configured leeway), and with claims that
+/// may be written to Redis as they are (hex pass id and digests).
+///
+/// Refusals, first wins: `invalid_sale_id` (the path), `missing_pass` (no bearer token), the
+/// pass's own refusal (`ErrorCode::for_pass`), `pass_invalid_claims`.
+#[derive(Debug, Clone)]
+pub struct VerifiedPass {
+    /// The pass's claims.
+    pub claims: PassClaims,
+    /// The instant the pass was checked at, unix ms: the purchase is dated by the same
+    /// reading, so the pass and the order agree on the time.
+    pub now_ms: u64,
+}
+
+impl FromRequestParts<AppState> for VerifiedPass {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        let SaleParam(sale) = SaleParam::from_request_parts(parts, app).await?;
+        let token = bearer(&parts.headers).ok_or(ApiError(ErrorCode::MissingPass))?;
+        let app = &app.inner;
+        let now_ms = clock::now_ms();
+        let check = Check {
+            sale: &sale,
+            now: now_ms / 1000,
+            leeway: app.leeway_secs,
+        };
+        let claims: PassClaims = app
+            .keyring
+            .verify(token, &check)
+            .map_err(|e| ApiError(ErrorCode::for_pass(&e)))?;
+        if !herdgate_core::ids::is_hex_id(&claims.id) {
+            return Err(ApiError(ErrorCode::PassInvalidClaims));
+        }
+        // The audit facts are stored as they are: nothing a client chose reaches Redis
+        // unchecked.
+        let hex_or_empty = |s: &str| s.is_empty() || herdgate_core::ids::is_hex_id(s);
+        if !(hex_or_empty(&claims.client) && hex_or_empty(&claims.net) && hex_or_empty(&claims.dev))
+        {
+            return Err(ApiError(ErrorCode::PassInvalidClaims));
+        }
+        Ok(VerifiedPass { claims, now_ms })
+    }
+}
+
+/// A JSON body; an empty (or blank) one is `invalid_body`, and so is JSON that does not
+/// parse; a body over the limit is `body_too_large`.
+#[derive(Debug, Clone)]
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = body_bytes(req, state).await?;
+        if is_blank(&bytes) {
+            return Err(ApiError(ErrorCode::InvalidBody));
+        }
+        parse(&bytes).map(JsonBody)
+    }
+}
+
+/// A JSON body whose fields are all optional: an empty (or blank) body is `T::default()`;
+/// otherwise as [`JsonBody`].
+#[derive(Debug, Clone)]
+pub struct JsonOrEmpty<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for JsonOrEmpty<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = body_bytes(req, state).await?;
+        if is_blank(&bytes) {
+            return Ok(JsonOrEmpty(T::default()));
+        }
+        parse(&bytes).map(JsonOrEmpty)
+    }
+}
+
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError(ErrorCode::BodyTooLarge)
+        } else {
+            ApiError(ErrorCode::InvalidBody)
+        }
+    })
+}
+
+fn is_blank(bytes: &[u8]) -> bool {
+    bytes.iter().all(u8::is_ascii_whitespace)
+}
+
+fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|_| ApiError(ErrorCode::InvalidBody))
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
