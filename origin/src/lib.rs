@@ -6,18 +6,66 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: flags and environment variables ([`Config`]).
-//! - [`app`]: routes, handlers and middleware ([`app::app`] builds the router).
-//! - [`state`]: what the handlers share ([`state::AppState`]).
-//! - [`store`]: Redis, driven only through the scripts in `lua/`.
-//! - [`soldout`]: the sold-out memory and the pub/sub listener that keeps it current.
-//! - [`metrics`]: Prometheus metrics.
-//! - [`payments`]: capturing the card hold of an order, and giving the item back when that fails.
-//! - [`error`]: refusals as HTTP responses.
-//! - [`clock`]: the wall clock, read by the handlers and passed down.
+//! `main.rs` parses the flags ([`config`]), binds and calls [`run`], which connects the
+//! [`store`], starts the sold-out listener ([`soldout`]) and the payments reconciler
+//! ([`payments`]), builds the shared [`state`] and serves [`app::app`]. Tests call [`run`] on
+//! `127.0.0.1:0`. A purchase, file by file, top to bottom:
 //!
-//! [`run`] serves on a listener until a shutdown future resolves; `main.rs` only parses
-//! flags, binds and waits for a signal. Tests call [`run`] on `127.0.0.1:0`.
+//! 1. **Admit.** `app.rs`: the in-flight limit refuses at once when the origin is full, the
+//!    tracking middleware will count and time the answer ([`metrics`]), and the router hands
+//!    `POST /v1/sales/{sale}/purchase` to `routes/purchase.rs`.
+//! 2. **Check.** `extract.rs`: the sale id in the path, the JSON body, then the pass, verified
+//!    again with the keyring in `state.rs` at the instant read from `clock.rs`, once.
+//! 3. **Decide.** `routes/purchase.rs`: the pass's card hold is checked; a sale known to be
+//!    sold out is answered from memory (`soldout.rs`); otherwise `store/purchase.rs` runs
+//!    `lua/purchase.lua` through `store/mod.rs` (`EVALSHA`, reloaded on `NOSCRIPT`).
+//! 4. **Charge.** `payments.rs` captures the hold and records the result with
+//!    `store/settle_payment.rs` (`lua/settle_payment.lua`); a capture that fails gives the
+//!    item back in the same script.
+//! 5. **Sold out.** The last item's script publishes `sold_out:<sale>`; `soldout.rs` reads
+//!    `store/sold_out_snapshot.rs` and from then on answers the sale without Redis.
+//! 6. **Answer.** A refusal anywhere on the way is an [`error::ApiError`] (`error.rs`): a
+//!    stable code, its status and its sentence; a store failure becomes one in `store/mod.rs`.
+//!
+//! Beside the purchase: `routes/sales.rs` (public state, admin state, upsert with
+//! `store/upsert_sale.rs`), `routes/audit.rs` with `audit.rs` (scores orders, cancels with
+//! `store/cancel_orders.rs`, refunds through `payments.rs`) and `routes/probes.rs`.
+//!
+//! The modules form layers; a module names (with a `crate::` path) only modules of the layers
+//! below its own, so there is no circle. [`run`], in this file, names any of them.
+//!
+//! | layer | modules | names |
+//! |---|---|---|
+//! | 1 | [`app`] | routes, state, error |
+//! | 2 | [`routes`] | extract, state, audit, payments, store, error, clock |
+//! | 3 | [`extract`] | state, error, clock |
+//! | 4 | [`state`] | payments, soldout, store, metrics, config |
+//! | 5 | [`audit`] | payments, store |
+//! | 6 | [`payments`], [`soldout`] | store, clock (the reconciler's loop only) |
+//! | 7 | [`store`], [`metrics`] | error (the store only) |
+//! | 8 | [`error`], [`config`], [`clock`] | nothing of this crate |
+//!
+//! Only the handlers (with the pass extractor) and the reconciler's loop read the clock;
+//! everything below takes `now_ms` as an argument. To check the layers, run from
+//! `origin/src`; every line must print nothing (the test `layers_have_no_circle` does the
+//! same):
+//!
+//! ```sh
+//! L8="error.rs config.rs clock.rs"; L7="store metrics.rs $L8"; L6="payments.rs soldout.rs $L7"
+//! L5="audit.rs $L6"; L4="state.rs $L5"; L3="extract.rs $L4"; L2="routes $L3"
+//! grep -rn 'crate::app' $L2
+//! grep -rn 'crate::routes' $L3
+//! grep -rn 'crate::extract' $L4
+//! grep -rn 'crate::state' $L5
+//! grep -rn 'crate::audit' $L6
+//! grep -rnE 'crate::(payments|soldout)' $L7
+//! grep -n 'crate::soldout' payments.rs; grep -n 'crate::payments' soldout.rs
+//! grep -rn 'crate::metrics' store; grep -n 'crate::store' metrics.rs
+//! grep -rn 'crate::' $L8
+//! grep -rn 'clock::' store audit.rs state.rs soldout.rs
+//! ```
+//!
+//! And `grep -n 'clock::' payments.rs` prints one line: the reconciler's loop.
 
 pub mod app;
 pub mod audit;
@@ -127,4 +175,101 @@ pub async fn run(
     }
     tracing::info!("herdgate origin stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::{Path, PathBuf};
+
+    /// The layers of the `# Layout` section above, top first.
+    const LAYERS: &[&[&str]] = &[
+        &["app"],
+        &["routes"],
+        &["extract"],
+        &["state"],
+        &["audit"],
+        &["payments", "soldout"],
+        &["store", "metrics"],
+        &["error", "config", "clock"],
+    ];
+
+    fn layer_of(module: &str) -> Option<usize> {
+        LAYERS.iter().position(|l| l.contains(&module))
+    }
+
+    fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                rust_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    /// Every module a source text names with a `crate::` path.
+    fn named_modules(text: &str) -> Vec<String> {
+        text.match_indices("crate::")
+            .map(|(i, m)| {
+                text[i + m.len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '{')
+                    .collect::<String>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn layers_have_no_circle() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        rust_files(&src, &mut files);
+        assert!(files.len() > 10, "no sources under {}", src.display());
+        let mut wrong: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for file in files {
+            let rel = file.strip_prefix(&src).unwrap();
+            let own = rel
+                .components()
+                .next()
+                .unwrap()
+                .as_os_str()
+                .to_string_lossy()
+                .trim_end_matches(".rs")
+                .to_owned();
+            // `run` may name anything; the binary names the library, not `crate::`.
+            if own == "lib" || own == "main" {
+                continue;
+            }
+            let own_layer = layer_of(&own)
+                .unwrap_or_else(|| panic!("{own} is in no layer: add it here and to the Layout"));
+            let text = std::fs::read_to_string(&file).unwrap();
+            for named in named_modules(&text) {
+                // Items of the crate root (`crate::run`) are above every module, and
+                // `crate::{..}` hides what it names: both are refused.
+                let ok = named == own || layer_of(&named).is_some_and(|l| l > own_layer);
+                if !ok {
+                    wrong
+                        .entry(rel.display().to_string())
+                        .or_default()
+                        .push(named);
+                }
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "modules naming their own layer, one above it, or `crate::{{..}}`: {wrong:?}"
+        );
+    }
+
+    #[test]
+    fn the_layer_check_sees_a_circle() {
+        assert_eq!(
+            named_modules("use crate::app::app; crate::store::Store; use crate::{a, b};"),
+            ["app", "store", "{a"]
+        );
+        assert!(layer_of("app") < layer_of("store"));
+        assert_eq!(layer_of("{a"), None);
+    }
 }
