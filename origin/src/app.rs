@@ -80,3 +80,248 @@ fn status_outcome(status: StatusCode) -> &'static str {
         _ => "server_error",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Which refusal wins when several apply, through the whole router. None of these requests
+    //! reaches Redis, so the store points at a closed port.
+
+    use std::sync::atomic::AtomicBool;
+
+    use axum::body::Body;
+    use axum::http::header;
+    use herdgate_core::{Keyring, PassClaims, SaleId, VisitorId};
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+
+    use super::*;
+    use crate::soldout::SoldOutBoard;
+    use crate::state::Parts;
+    use crate::store::{Store, StoreConfig};
+
+    /// Method, path, `Authorization`, body; the status and code expected.
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, &'a str, u16, &'a str);
+
+    const ADMIN: &str = "correct horse battery staple";
+    const KEYS: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+
+    async fn router(keyring: &Keyring) -> Router {
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let store = Store::connect(StoreConfig {
+            url: format!("redis://{closed}"),
+            pool_size: 1,
+            command_timeout: std::time::Duration::from_millis(20),
+        })
+        .await
+        .unwrap();
+        app(AppState::new(Parts {
+            store: Arc::new(store),
+            board: Arc::new(SoldOutBoard::default()),
+            keyring: keyring.clone(),
+            admin_token: ADMIN.parse().unwrap(),
+            max_in_flight: 8,
+            leeway_secs: 5,
+            max_body_bytes: 128,
+            events_channel: "events".into(),
+            subscribed: Arc::new(AtomicBool::new(true)),
+            payments: None,
+        }))
+    }
+
+    fn pass(keyring: &Keyring, client: &str) -> String {
+        let now = crate::clock::now_ms() / 1000;
+        keyring.sign(&PassClaims {
+            sale: SaleId::parse("s1").unwrap(),
+            visitor: VisitorId::parse("v1").unwrap(),
+            id: "abc123".into(),
+            position: 0,
+            client: client.into(),
+            slice: 0,
+            nbf: now - 10,
+            exp: now + 600,
+            net: String::new(),
+            dev: String::new(),
+            adm: 0,
+            rcv: 0,
+            shr: false,
+            hold: String::new(),
+            hat: 0,
+        })
+    }
+
+    #[tokio::test]
+    async fn the_first_refusal_wins_in_the_documented_order() {
+        let keyring = Keyring::parse(KEYS).unwrap();
+        let app = router(&keyring).await;
+        let admin = format!("Bearer {ADMIN}");
+        let good_pass = format!("Bearer {}", pass(&keyring, ""));
+        let odd_digest = format!("Bearer {}", pass(&keyring, "NOT-HEX"));
+        let too_big = "x".repeat(200);
+        let config =
+            r#"{"stock": 1, "per_visitor_limit": 0, "starts_at_ms": 0, "admission_rate": 1}"#;
+        let cases: &[Case<'_>] = &[
+            // The purchase: sale id, body, pass.
+            (
+                "POST",
+                "/v1/sales/b%7Bd/purchase",
+                None,
+                "{",
+                400,
+                "invalid_sale_id",
+            ),
+            (
+                "POST",
+                "/v1/sales/s1/purchase",
+                None,
+                "{",
+                400,
+                "invalid_body",
+            ),
+            (
+                "POST",
+                "/v1/sales/s1/purchase",
+                None,
+                &too_big,
+                413,
+                "body_too_large",
+            ),
+            (
+                "POST",
+                "/v1/sales/s1/purchase",
+                Some("Bearer x"),
+                "{",
+                400,
+                "invalid_body",
+            ),
+            (
+                "POST",
+                "/v1/sales/s1/purchase",
+                None,
+                " ",
+                401,
+                "missing_pass",
+            ),
+            (
+                "POST",
+                "/v1/sales/s1/purchase",
+                Some("Bearer x"),
+                "",
+                401,
+                "pass_malformed",
+            ),
+            (
+                "POST",
+                "/v1/sales/s2/purchase",
+                Some(&good_pass),
+                "",
+                403,
+                "pass_wrong_sale",
+            ),
+            (
+                "POST",
+                "/v1/sales/s1/purchase",
+                Some(&odd_digest),
+                "",
+                401,
+                "pass_invalid_claims",
+            ),
+            // The operator's routes: token, sale id, body, settings.
+            (
+                "PUT",
+                "/admin/v1/sales/b%7Bd",
+                Some("Bearer nope"),
+                "{",
+                401,
+                "unauthorized",
+            ),
+            (
+                "PUT",
+                "/admin/v1/sales/b%7Bd",
+                Some(&admin),
+                "{",
+                400,
+                "invalid_sale_id",
+            ),
+            (
+                "PUT",
+                "/admin/v1/sales/s1",
+                Some(&admin),
+                "",
+                400,
+                "invalid_body",
+            ),
+            (
+                "PUT",
+                "/admin/v1/sales/s1",
+                Some(&admin),
+                config,
+                422,
+                "invalid_sale_config",
+            ),
+            (
+                "GET",
+                "/admin/v1/sales/b%7Bd",
+                None,
+                "",
+                401,
+                "unauthorized",
+            ),
+            (
+                "GET",
+                "/admin/v1/sales/b%7Bd",
+                Some(&admin),
+                "",
+                400,
+                "invalid_sale_id",
+            ),
+            (
+                "POST",
+                "/admin/v1/sales/b%7Bd/audit",
+                None,
+                "{",
+                401,
+                "unauthorized",
+            ),
+            (
+                "POST",
+                "/admin/v1/sales/b%7Bd/audit",
+                Some(&admin),
+                "{",
+                400,
+                "invalid_sale_id",
+            ),
+            (
+                "POST",
+                "/admin/v1/sales/s1/audit",
+                Some(&admin),
+                "{",
+                400,
+                "invalid_body",
+            ),
+            ("GET", "/v1/sales/b%7Bd", None, "", 400, "invalid_sale_id"),
+        ];
+        for (method, uri, auth, body, status, code) in cases {
+            let mut request = Request::builder().method(*method).uri(*uri);
+            if let Some(auth) = auth {
+                request = request.header(header::AUTHORIZATION, *auth);
+            }
+            let request = request.body(Body::from(body.to_string())).unwrap();
+            let response = app.clone().oneshot(request).await.unwrap();
+            let got_status = response.status().as_u16();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(
+                (
+                    got_status,
+                    json["error"]["code"].as_str().unwrap_or_default()
+                ),
+                (*status, *code),
+                "{method} {uri} {auth:?} {body:?}"
+            );
+        }
+    }
+}
