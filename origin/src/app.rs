@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use herdgate_core::ErrorCode;
 
-use crate::error::{ApiError, Outcome};
+use crate::error::{Outcome, Refusal};
 use crate::routes::{self, audit, probes, purchase, sales};
 use crate::state::AppState;
 
@@ -49,7 +49,7 @@ pub fn app(state: AppState) -> Router {
 async fn limit_in_flight(State(app): State<AppState>, request: Request, next: Next) -> Response {
     match Arc::clone(&app.inner.in_flight).try_acquire_owned() {
         Ok(_permit) => next.run(request).await,
-        Err(_) => ApiError(ErrorCode::Overloaded).into_response(),
+        Err(_) => Refusal(ErrorCode::Overloaded).into_response(),
     }
 }
 

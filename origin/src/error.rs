@@ -1,7 +1,7 @@
 //! Refusals as HTTP responses.
 //!
 //! The bottom of the crate: it names no other module. Each error of a layer above says itself
-//! what refusal it becomes (`From<StoreError> for ApiError` is beside `StoreError`).
+//! what refusal it becomes (`From<StoreError> for Refusal` is beside `StoreError`).
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -17,9 +17,9 @@ pub struct Outcome(pub &'static str);
 /// A typed refusal. The response carries the code, its status and its sentence, never the
 /// cause behind it (that goes to the log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ApiError(pub ErrorCode);
+pub struct Refusal(pub ErrorCode);
 
-impl IntoResponse for ApiError {
+impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         let code = self.0;
         let status =
@@ -38,8 +38,8 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<ErrorCode> for ApiError {
+impl From<ErrorCode> for Refusal {
     fn from(code: ErrorCode) -> Self {
-        ApiError(code)
+        Refusal(code)
     }
 }

@@ -1,11 +1,11 @@
 //! What several routes check before they do anything, as axum extractors: the sale in the
 //! path ([`SaleParam`]), the operator's token ([`AdminAuth`]), the buyer's admission pass
 //! ([`VerifiedPass`]) and a JSON body ([`JsonBody`], [`JsonOrEmpty`]). Each refuses with the
-//! [`ApiError`] the handlers return, so every route refuses the same thing the same way.
+//! [`Refusal`] the handlers return, so every route refuses the same thing the same way.
 //!
 //! Which refusal wins when several apply is the handler's to say. A handler without a body
 //! takes the extractors as they are: axum runs them in the order of the arguments and answers
-//! the first refusal. A handler with a body takes each one as `Result<_, ApiError>` and raises
+//! the first refusal. A handler with a body takes each one as `Result<_, Refusal>` and raises
 //! them, in its own order, once the body is read: axum reads the body last, and a refusal
 //! before it would leave the body unread, which makes hyper close the connection instead of
 //! keeping it for the next request.
@@ -18,7 +18,7 @@ use herdgate_core::{Check, ErrorCode, PassClaims, SaleId};
 use serde::de::DeserializeOwned;
 
 use crate::clock;
-use crate::error::ApiError;
+use crate::error::Refusal;
 use crate::state::AppState;
 
 /// The `{sale}` of the path, a valid sale id; otherwise `invalid_sale_id`.
@@ -26,15 +26,15 @@ use crate::state::AppState;
 pub struct SaleParam(pub SaleId);
 
 impl<S: Send + Sync> FromRequestParts<S> for SaleParam {
-    type Rejection = ApiError;
+    type Rejection = Refusal;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Refusal> {
         let Path(raw) = Path::<String>::from_request_parts(parts, state)
             .await
-            .map_err(|_| ApiError(ErrorCode::InvalidSaleId))?;
+            .map_err(|_| Refusal(ErrorCode::InvalidSaleId))?;
         SaleId::parse(&raw)
             .map(SaleParam)
-            .map_err(|_| ApiError(ErrorCode::InvalidSaleId))
+            .map_err(|_| Refusal(ErrorCode::InvalidSaleId))
     }
 }
 
@@ -43,12 +43,12 @@ impl<S: Send + Sync> FromRequestParts<S> for SaleParam {
 pub struct AdminAuth;
 
 impl FromRequestParts<AppState> for AdminAuth {
-    type Rejection = ApiError;
+    type Rejection = Refusal;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Refusal> {
         match bearer(&parts.headers) {
             Some(token) if app.inner.admin_token.matches(token) => Ok(AdminAuth),
-            _ => Err(ApiError(ErrorCode::Unauthorized)),
+            _ => Err(Refusal(ErrorCode::Unauthorized)),
         }
     }
 }
@@ -69,11 +69,11 @@ pub struct VerifiedPass {
 }
 
 impl FromRequestParts<AppState> for VerifiedPass {
-    type Rejection = ApiError;
+    type Rejection = Refusal;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Refusal> {
         let SaleParam(sale) = SaleParam::from_request_parts(parts, app).await?;
-        let token = bearer(&parts.headers).ok_or(ApiError(ErrorCode::MissingPass))?;
+        let token = bearer(&parts.headers).ok_or(Refusal(ErrorCode::MissingPass))?;
         let app = &app.inner;
         let now_ms = clock::now_ms();
         let check = Check {
@@ -84,16 +84,16 @@ impl FromRequestParts<AppState> for VerifiedPass {
         let claims: PassClaims = app
             .keyring
             .verify(token, &check)
-            .map_err(|e| ApiError(ErrorCode::for_pass(&e)))?;
+            .map_err(|e| Refusal(ErrorCode::for_pass(&e)))?;
         if !herdgate_core::ids::is_hex_id(&claims.id) {
-            return Err(ApiError(ErrorCode::PassInvalidClaims));
+            return Err(Refusal(ErrorCode::PassInvalidClaims));
         }
         // The audit facts are stored as they are: nothing a client chose reaches Redis
         // unchecked.
         let hex_or_empty = |s: &str| s.is_empty() || herdgate_core::ids::is_hex_id(s);
         if !(hex_or_empty(&claims.client) && hex_or_empty(&claims.net) && hex_or_empty(&claims.dev))
         {
-            return Err(ApiError(ErrorCode::PassInvalidClaims));
+            return Err(Refusal(ErrorCode::PassInvalidClaims));
         }
         Ok(VerifiedPass { claims, now_ms })
     }
@@ -105,12 +105,12 @@ impl FromRequestParts<AppState> for VerifiedPass {
 pub struct JsonBody<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
-    type Rejection = ApiError;
+    type Rejection = Refusal;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, Refusal> {
         let bytes = body_bytes(req, state).await?;
         if is_blank(&bytes) {
-            return Err(ApiError(ErrorCode::InvalidBody));
+            return Err(Refusal(ErrorCode::InvalidBody));
         }
         parse(&bytes).map(JsonBody)
     }
@@ -122,9 +122,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 pub struct JsonOrEmpty<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for JsonOrEmpty<T> {
-    type Rejection = ApiError;
+    type Rejection = Refusal;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, Refusal> {
         let bytes = body_bytes(req, state).await?;
         if is_blank(&bytes) {
             return Ok(JsonOrEmpty(T::default()));
@@ -133,12 +133,12 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for JsonOrEmp
     }
 }
 
-async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Refusal> {
     Bytes::from_request(req, state).await.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError(ErrorCode::BodyTooLarge)
+            Refusal(ErrorCode::BodyTooLarge)
         } else {
-            ApiError(ErrorCode::InvalidBody)
+            Refusal(ErrorCode::InvalidBody)
         }
     })
 }
@@ -147,8 +147,8 @@ fn is_blank(bytes: &[u8]) -> bool {
     bytes.iter().all(u8::is_ascii_whitespace)
 }
 
-fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|_| ApiError(ErrorCode::InvalidBody))
+fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Refusal> {
+    serde_json::from_slice(bytes).map_err(|_| Refusal(ErrorCode::InvalidBody))
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

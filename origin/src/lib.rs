@@ -24,7 +24,7 @@
 //!    item back in the same script.
 //! 5. **Sold out.** The last item's script publishes `sold_out:<sale>`; `soldout.rs` reads
 //!    `store/sold_out_snapshot.rs` and from then on answers the sale without Redis.
-//! 6. **Answer.** A refusal anywhere on the way is an [`error::ApiError`] (`error.rs`): a
+//! 6. **Answer.** A refusal anywhere on the way is an [`error::Refusal`] (`error.rs`): a
 //!    stable code, its status and its sentence; a store failure becomes one in `store/mod.rs`.
 //!
 //! Beside the purchase: `routes/sales.rs` (public state, admin state, upsert with

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::with_outcome;
 use crate::audit::{audit_sale, render_text, AuditRequest};
 use crate::clock;
-use crate::error::ApiError;
+use crate::error::Refusal;
 use crate::extract::{AdminAuth, JsonOrEmpty, SaleParam};
 use crate::state::AppState;
 
@@ -28,11 +28,11 @@ pub struct Format {
 /// unreadable query gets the JSON report.
 pub async fn audit(
     State(app): State<AppState>,
-    admin: Result<AdminAuth, ApiError>,
-    sale: Result<SaleParam, ApiError>,
+    admin: Result<AdminAuth, Refusal>,
+    sale: Result<SaleParam, Refusal>,
     query: Result<Query<Format>, QueryRejection>,
-    body: Result<JsonOrEmpty<AuditRequest>, ApiError>,
-) -> Result<Response, ApiError> {
+    body: Result<JsonOrEmpty<AuditRequest>, Refusal>,
+) -> Result<Response, Refusal> {
     // Raised once the body is read, in this order (see `crate::extract`).
     let (AdminAuth, SaleParam(sale), JsonOrEmpty(request)) = (admin?, sale?, body?);
     let app = &app.inner;
@@ -46,7 +46,7 @@ pub async fn audit(
         now_ms,
     )
     .await?
-    .ok_or(ApiError(ErrorCode::UnknownSale))?;
+    .ok_or(Refusal(ErrorCode::UnknownSale))?;
     if report.applied && !report.audit.flagged.is_empty() {
         app.metrics.set_stock(sale.as_str(), report.remaining);
         if report.cancelled > 0 {

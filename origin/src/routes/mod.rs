@@ -21,7 +21,7 @@ pub mod sales;
 use axum::response::Response;
 use herdgate_core::ErrorCode;
 
-use crate::error::{ApiError, Outcome};
+use crate::error::{Outcome, Refusal};
 
 /// Labels `response` for the request metrics (a refusal labels itself with its code).
 pub(crate) fn with_outcome(mut response: Response, outcome: &'static str) -> Response {
@@ -30,11 +30,11 @@ pub(crate) fn with_outcome(mut response: Response, outcome: &'static str) -> Res
 }
 
 /// No route matches.
-pub async fn not_found() -> ApiError {
-    ApiError(ErrorCode::NotFound)
+pub async fn not_found() -> Refusal {
+    Refusal(ErrorCode::NotFound)
 }
 
 /// The route exists, not with this method.
-pub async fn method_not_allowed() -> ApiError {
-    ApiError(ErrorCode::MethodNotAllowed)
+pub async fn method_not_allowed() -> Refusal {
+    Refusal(ErrorCode::MethodNotAllowed)
 }

@@ -10,7 +10,7 @@ use axum::Json;
 use herdgate_core::ErrorCode;
 
 use super::with_outcome;
-use crate::error::ApiError;
+use crate::error::Refusal;
 use crate::state::AppState;
 
 /// `GET /healthz`: the process is up.
@@ -22,9 +22,9 @@ pub async fn healthz() -> Response {
 }
 
 /// `GET /readyz`: Redis answers, holds the scripts, and sale events are subscribed.
-pub async fn readyz(State(app): State<AppState>) -> Result<Response, ApiError> {
+pub async fn readyz(State(app): State<AppState>) -> Result<Response, Refusal> {
     if !app.inner.subscribed.load(Ordering::Acquire) {
-        return Err(ApiError(ErrorCode::StoreUnavailable));
+        return Err(Refusal(ErrorCode::StoreUnavailable));
     }
     match app.inner.store.ready().await {
         Ok(true) => Ok(with_outcome(
@@ -36,7 +36,7 @@ pub async fn readyz(State(app): State<AppState>) -> Result<Response, ApiError> {
             if let Err(e) = app.inner.store.load_scripts().await {
                 tracing::warn!(error = %e, "could not load scripts");
             }
-            Err(ApiError(ErrorCode::StoreUnavailable))
+            Err(Refusal(ErrorCode::StoreUnavailable))
         }
         Err(e) => Err(e.into()),
     }

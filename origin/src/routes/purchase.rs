@@ -13,7 +13,7 @@ use herdgate_core::wire::{PurchaseRequest, PurchaseResponse};
 use herdgate_core::{ErrorCode, PassClaims, SaleId};
 
 use super::with_outcome;
-use crate::error::ApiError;
+use crate::error::Refusal;
 use crate::extract::{JsonOrEmpty, SaleParam, VerifiedPass};
 use crate::payments::Settlement;
 use crate::state::{AppState, Inner};
@@ -22,10 +22,10 @@ use crate::store::{Payment, PurchaseCall, PurchaseReply, RecordedFacts};
 /// The handler.
 pub async fn purchase(
     State(app): State<AppState>,
-    sale: Result<SaleParam, ApiError>,
-    pass: Result<VerifiedPass, ApiError>,
-    body: Result<JsonOrEmpty<PurchaseRequest>, ApiError>,
-) -> Result<Response, ApiError> {
+    sale: Result<SaleParam, Refusal>,
+    pass: Result<VerifiedPass, Refusal>,
+    body: Result<JsonOrEmpty<PurchaseRequest>, Refusal>,
+) -> Result<Response, Refusal> {
     // The body is refused before the pass, as it always was (see `crate::extract`).
     let (SaleParam(sale), JsonOrEmpty(request), pass) = (sale?, body?, pass?);
     let now_ms = pass.now_ms;
@@ -39,16 +39,16 @@ pub async fn purchase(
         rcv: pass.rcv,
         shr: pass.shr,
     })
-    .map_err(|_| ApiError(ErrorCode::Internal))?;
+    .map_err(|_| Refusal(ErrorCode::Internal))?;
     // A hold is only captured by an origin that holds the payments key; without one the sale's
     // price makes the purchase script refuse with `hold_required`.
     let hold = match &app.payments {
         Some(payments) if !pass.hold.is_empty() => {
             if !herdgate_pay::is_intent_id(&pass.hold) {
-                return Err(ApiError(ErrorCode::PassInvalidClaims));
+                return Err(Refusal(ErrorCode::PassInvalidClaims));
             }
             if pass.hat.saturating_add(payments.hold_max_age_secs) <= now_ms / 1000 {
-                return Err(ApiError(ErrorCode::HoldExpired));
+                return Err(Refusal(ErrorCode::HoldExpired));
             }
             pass.hold.as_str()
         }
@@ -59,7 +59,7 @@ pub async fn purchase(
     if let Some(sold_out) = app.board.get(&sale) {
         return match sold_out.order_of(&pass.visitor) {
             Some(order) => Ok(order_response(false, order.clone(), 0, None)),
-            None => Err(ApiError(ErrorCode::SoldOut)),
+            None => Err(Refusal(ErrorCode::SoldOut)),
         };
     }
 
@@ -97,17 +97,17 @@ pub async fn purchase(
             let charged = charge(app, &sale, &pass, payment, now_ms).await?;
             Ok(order_response(false, order, remaining, charged))
         }
-        PurchaseReply::HoldRequired => Err(ApiError(ErrorCode::HoldRequired)),
-        PurchaseReply::HoldDead => Err(ApiError(ErrorCode::PaymentFailed)),
+        PurchaseReply::HoldRequired => Err(Refusal(ErrorCode::HoldRequired)),
+        PurchaseReply::HoldDead => Err(Refusal(ErrorCode::PaymentFailed)),
         PurchaseReply::SoldOut => {
             app.board.sold_out(&sale, &app.store);
-            Err(ApiError(ErrorCode::SoldOut))
+            Err(Refusal(ErrorCode::SoldOut))
         }
-        PurchaseReply::UnknownSale => Err(ApiError(ErrorCode::UnknownSale)),
-        PurchaseReply::PassSpent => Err(ApiError(ErrorCode::PassSpent)),
-        PurchaseReply::Cancelled => Err(ApiError(ErrorCode::OrderCancelled)),
-        PurchaseReply::NotOpen => Err(ApiError(ErrorCode::SaleNotOpen)),
-        PurchaseReply::OverLimit => Err(ApiError(ErrorCode::OverLimit)),
+        PurchaseReply::UnknownSale => Err(Refusal(ErrorCode::UnknownSale)),
+        PurchaseReply::PassSpent => Err(Refusal(ErrorCode::PassSpent)),
+        PurchaseReply::Cancelled => Err(Refusal(ErrorCode::OrderCancelled)),
+        PurchaseReply::NotOpen => Err(Refusal(ErrorCode::SaleNotOpen)),
+        PurchaseReply::OverLimit => Err(Refusal(ErrorCode::OverLimit)),
     }
 }
 
@@ -118,13 +118,13 @@ async fn charge(
     pass: &PassClaims,
     payment: Option<Payment>,
     now_ms: u64,
-) -> Result<Option<herdgate_core::wire::Charge>, ApiError> {
+) -> Result<Option<herdgate_core::wire::Charge>, Refusal> {
     let Some(payment) = payment else {
         return Ok(None);
     };
     let Some(payments) = &app.payments else {
         // Recorded by an origin with payments on; this one cannot capture.
-        return Err(ApiError(ErrorCode::PaymentUnavailable));
+        return Err(Refusal(ErrorCode::PaymentUnavailable));
     };
     match payments
         .settle(
@@ -142,8 +142,8 @@ async fn charge(
             currency: p.currency,
             hold: p.intent,
         })),
-        Settlement::Released => Err(ApiError(ErrorCode::PaymentFailed)),
-        Settlement::Unanswered => Err(ApiError(ErrorCode::PaymentUnavailable)),
+        Settlement::Released => Err(Refusal(ErrorCode::PaymentFailed)),
+        Settlement::Unanswered => Err(Refusal(ErrorCode::PaymentUnavailable)),
     }
 }
 

@@ -10,7 +10,7 @@ use herdgate_core::ErrorCode;
 
 use super::with_outcome;
 use crate::clock;
-use crate::error::ApiError;
+use crate::error::Refusal;
 use crate::extract::{AdminAuth, JsonBody, SaleParam};
 use crate::state::AppState;
 use crate::store::{UpsertSaleCall, UpsertSaleReply, MAX_STOCK};
@@ -19,7 +19,7 @@ use crate::store::{UpsertSaleCall, UpsertSaleReply, MAX_STOCK};
 pub async fn public_state(
     State(app): State<AppState>,
     SaleParam(sale): SaleParam,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Refusal> {
     let app = &app.inner;
     let state = match app.board.get(&sale) {
         Some(sold_out) => sold_out.state.clone(),
@@ -28,7 +28,7 @@ pub async fn public_state(
                 .store
                 .sale_state(&sale, clock::now_ms())
                 .await?
-                .ok_or(ApiError(ErrorCode::UnknownSale))?;
+                .ok_or(Refusal(ErrorCode::UnknownSale))?;
             app.metrics.set_stock(sale.as_str(), state.remaining);
             state
         }
@@ -48,13 +48,13 @@ pub async fn admin_state(
     State(app): State<AppState>,
     _: AdminAuth,
     SaleParam(sale): SaleParam,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Refusal> {
     let app = &app.inner;
     let state = app
         .store
         .admin_state(&sale, clock::now_ms())
         .await?
-        .ok_or(ApiError(ErrorCode::UnknownSale))?;
+        .ok_or(Refusal(ErrorCode::UnknownSale))?;
     app.metrics.set_stock(sale.as_str(), state.state.remaining);
     Ok(with_outcome(Json(state).into_response(), "ok"))
 }
@@ -65,10 +65,10 @@ pub async fn admin_state(
 /// settings out of bounds.
 pub async fn upsert_sale(
     State(app): State<AppState>,
-    admin: Result<AdminAuth, ApiError>,
-    sale: Result<SaleParam, ApiError>,
-    body: Result<JsonBody<SaleConfig>, ApiError>,
-) -> Result<Response, ApiError> {
+    admin: Result<AdminAuth, Refusal>,
+    sale: Result<SaleParam, Refusal>,
+    body: Result<JsonBody<SaleConfig>, Refusal>,
+) -> Result<Response, Refusal> {
     // Raised once the body is read, in this order (see `crate::extract`).
     let (AdminAuth, SaleParam(sale), JsonBody(config)) = (admin?, sale?, body?);
     let app = &app.inner;
@@ -80,7 +80,7 @@ pub async fn upsert_sale(
         || config.admission_rate == 0
         || !price_ok
     {
-        return Err(ApiError(ErrorCode::InvalidSaleConfig));
+        return Err(Refusal(ErrorCode::InvalidSaleConfig));
     }
     let created = match app
         .store
@@ -93,13 +93,13 @@ pub async fn upsert_sale(
     {
         UpsertSaleReply::Created => true,
         UpsertSaleReply::Updated => false,
-        UpsertSaleReply::StockBelowSold => return Err(ApiError(ErrorCode::StockBelowSold)),
+        UpsertSaleReply::StockBelowSold => return Err(Refusal(ErrorCode::StockBelowSold)),
     };
     let state = app
         .store
         .admin_state(&sale, clock::now_ms())
         .await?
-        .ok_or(ApiError(ErrorCode::Internal))?;
+        .ok_or(Refusal(ErrorCode::Internal))?;
     app.metrics.set_stock(sale.as_str(), state.state.remaining);
     let status = if created {
         StatusCode::CREATED

@@ -43,7 +43,7 @@ use fred::types::scripts::Script;
 use herdgate_core::wire::Order;
 use herdgate_core::{ErrorCode, SaleId};
 
-use crate::error::ApiError;
+use crate::error::Refusal;
 
 pub use cancel_orders::{CancelOrdersCall, CancelOrdersReply, ToRefund};
 pub use purchase::{PurchaseCall, PurchaseReply, RecordedFacts};
@@ -66,16 +66,16 @@ pub enum StoreError {
 
 /// What a client sees when the store fails: `store_unavailable` (503, retry) or `internal`;
 /// the cause goes to the log only.
-impl From<StoreError> for ApiError {
+impl From<StoreError> for Refusal {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "inventory store unavailable");
-                ApiError(ErrorCode::StoreUnavailable)
+                Refusal(ErrorCode::StoreUnavailable)
             }
             StoreError::Protocol(detail) => {
                 tracing::error!(%detail, "unexpected answer from the inventory store");
-                ApiError(ErrorCode::Internal)
+                Refusal(ErrorCode::Internal)
             }
         }
     }
