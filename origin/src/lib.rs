@@ -47,8 +47,8 @@
 //!
 //! Only the handlers (with the pass extractor) and the reconciler's loop read the clock;
 //! everything below takes `now_ms` as an argument. To check the layers, run from
-//! `origin/src`; every line must print nothing (the test `layers_have_no_circle` does the
-//! same):
+//! `origin/src`; every line must print nothing (`tests/it/layout.rs` checks the same on every
+//! test run):
 //!
 //! ```sh
 //! L8="error.rs config.rs clock.rs"; L7="store metrics.rs $L8"; L6="payments.rs soldout.rs $L7"
@@ -175,101 +175,4 @@ pub async fn run(
     }
     tracing::info!("herdgate origin stopped");
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::BTreeMap;
-    use std::path::{Path, PathBuf};
-
-    /// The layers of the `# Layout` section above, top first.
-    const LAYERS: &[&[&str]] = &[
-        &["app"],
-        &["routes"],
-        &["extract"],
-        &["state"],
-        &["audit"],
-        &["payments", "soldout"],
-        &["store", "metrics"],
-        &["error", "config", "clock"],
-    ];
-
-    fn layer_of(module: &str) -> Option<usize> {
-        LAYERS.iter().position(|l| l.contains(&module))
-    }
-
-    fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                rust_files(&path, out);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                out.push(path);
-            }
-        }
-    }
-
-    /// Every module a source text names with a `crate::` path.
-    fn named_modules(text: &str) -> Vec<String> {
-        text.match_indices("crate::")
-            .map(|(i, m)| {
-                text[i + m.len()..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '{')
-                    .collect::<String>()
-            })
-            .collect()
-    }
-
-    #[test]
-    fn layers_have_no_circle() {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let mut files = Vec::new();
-        rust_files(&src, &mut files);
-        assert!(files.len() > 10, "no sources under {}", src.display());
-        let mut wrong: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for file in files {
-            let rel = file.strip_prefix(&src).unwrap();
-            let own = rel
-                .components()
-                .next()
-                .unwrap()
-                .as_os_str()
-                .to_string_lossy()
-                .trim_end_matches(".rs")
-                .to_owned();
-            // `run` may name anything; the binary names the library, not `crate::`.
-            if own == "lib" || own == "main" {
-                continue;
-            }
-            let own_layer = layer_of(&own)
-                .unwrap_or_else(|| panic!("{own} is in no layer: add it here and to the Layout"));
-            let text = std::fs::read_to_string(&file).unwrap();
-            for named in named_modules(&text) {
-                // Items of the crate root (`crate::run`) are above every module, and
-                // `crate::{..}` hides what it names: both are refused.
-                let ok = named == own || layer_of(&named).is_some_and(|l| l > own_layer);
-                if !ok {
-                    wrong
-                        .entry(rel.display().to_string())
-                        .or_default()
-                        .push(named);
-                }
-            }
-        }
-        assert!(
-            wrong.is_empty(),
-            "modules naming their own layer, one above it, or `crate::{{..}}`: {wrong:?}"
-        );
-    }
-
-    #[test]
-    fn the_layer_check_sees_a_circle() {
-        assert_eq!(
-            named_modules("use crate::app::app; crate::store::Store; use crate::{a, b};"),
-            ["app", "store", "{a"]
-        );
-        assert!(layer_of("app") < layer_of("store"));
-        assert_eq!(layer_of("{a"), None);
-    }
 }

@@ -1,12 +1,13 @@
-//! The edge worker's modules form layers with no circle (see the `# Layout` section of
-//! `edge-worker/src/lib.rs`): a module names, with a `crate::` path, only itself and modules of
-//! the layers below its own.
+//! The two services' modules form layers with no circle (see the `# Layout` sections of
+//! `edge-worker/src/lib.rs` and `origin/src/lib.rs`): a module names, with a `crate::` path,
+//! only itself and modules of the layers below its own. `crate::{..}` (which hides what it
+//! names) and items of the crate root are refused too.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// The layers of `edge-worker/src`, top first, as `lib.rs` documents them.
-const LAYERS: &[&[&str]] = &[
+/// The layers of `edge-worker/src`, top first, as its `lib.rs` documents them.
+const EDGE: &[&[&str]] = &[
     &["routes"],
     &["pages"],
     &["api"],
@@ -16,8 +17,20 @@ const LAYERS: &[&[&str]] = &[
     &["http", "config"],
 ];
 
-fn layer_of(module: &str) -> Option<usize> {
-    LAYERS.iter().position(|l| l.contains(&module))
+/// The layers of `origin/src`, top first, as its `lib.rs` documents them.
+const ORIGIN: &[&[&str]] = &[
+    &["app"],
+    &["routes"],
+    &["extract"],
+    &["state"],
+    &["audit"],
+    &["payments", "soldout"],
+    &["store", "metrics"],
+    &["error", "config", "clock"],
+];
+
+fn layer_of(layers: &[&[&str]], module: &str) -> Option<usize> {
+    layers.iter().position(|l| l.contains(&module))
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -31,26 +44,26 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Every `crate::<module>` a source text names.
+/// Every module a source text names with a `crate::` path (`{a` for `crate::{a, ..}`).
 fn named_modules(text: &str) -> Vec<String> {
     text.match_indices("crate::")
         .map(|(i, m)| {
             text[i + m.len()..]
                 .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '{')
                 .collect::<String>()
         })
-        .filter(|name| !name.is_empty())
         .collect()
 }
 
-#[test]
-fn edge_modules_name_only_the_layers_below_their_own() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../edge-worker/src");
+/// The files of the crate at `src` (relative to the repository) that name a module of their
+/// own layer or one above it, with what they name. `lib.rs` (the crate root, above every
+/// module) and `main.rs` (which names the library, not `crate::`) are not read.
+fn naming_upwards(src: &str, layers: &[&[&str]]) -> BTreeMap<String, Vec<String>> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(src);
     let mut files = Vec::new();
     rust_files(&src, &mut files);
     assert!(files.len() > 10, "no sources found under {}", src.display());
-
     let mut wrong: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for file in files {
         let rel = file.strip_prefix(&src).unwrap();
@@ -62,17 +75,15 @@ fn edge_modules_name_only_the_layers_below_their_own() {
             .to_string_lossy()
             .trim_end_matches(".rs")
             .to_owned();
-        if own == "lib" {
+        if own == "lib" || own == "main" {
             continue;
         }
-        let own_layer = layer_of(&own)
-            .unwrap_or_else(|| panic!("{own} is in no layer: add it to LAYERS and to lib.rs"));
+        let own_layer = layer_of(layers, &own).unwrap_or_else(|| {
+            panic!("{own} is in no layer: add it here and to the crate's # Layout")
+        });
         let text = std::fs::read_to_string(&file).unwrap();
         for named in named_modules(&text) {
-            let ok = named == own
-                || layer_of(&named).is_some_and(|l| l > own_layer)
-                // Macros and generated code name the crate root's items.
-                || layer_of(&named).is_none() && !file_defines_module(&src, &named);
+            let ok = named == own || layer_of(layers, &named).is_some_and(|l| l > own_layer);
             if !ok {
                 wrong
                     .entry(rel.display().to_string())
@@ -81,23 +92,34 @@ fn edge_modules_name_only_the_layers_below_their_own() {
             }
         }
     }
+    wrong
+}
+
+#[test]
+fn edge_modules_name_only_the_layers_below_their_own() {
+    let wrong = naming_upwards("edge-worker/src", EDGE);
     assert!(
         wrong.is_empty(),
         "modules naming their own layer or one above it: {wrong:?}"
     );
 }
 
-/// Whether `name` is a module of the crate (a file or a folder under `src`).
-fn file_defines_module(src: &Path, name: &str) -> bool {
-    src.join(format!("{name}.rs")).exists() || src.join(name).is_dir()
+#[test]
+fn origin_modules_name_only_the_layers_below_their_own() {
+    let wrong = naming_upwards("origin/src", ORIGIN);
+    assert!(
+        wrong.is_empty(),
+        "modules naming their own layer or one above it: {wrong:?}"
+    );
 }
 
 #[test]
 fn the_layer_check_sees_a_circle() {
-    // The same reading, on a text that names a module above its own.
     assert_eq!(
-        named_modules("use crate::routes::handle; crate::api::Ctx"),
-        ["routes", "api"]
+        named_modules("use crate::routes::handle; crate::api::Ctx; use crate::{a, b};"),
+        ["routes", "api", "{a"]
     );
-    assert!(layer_of("routes") < layer_of("cache"));
+    assert!(layer_of(EDGE, "routes") < layer_of(EDGE, "cache"));
+    assert!(layer_of(ORIGIN, "app") < layer_of(ORIGIN, "store"));
+    assert_eq!(layer_of(ORIGIN, "{a"), None);
 }
