@@ -90,8 +90,14 @@ async fn buy(http: &reqwest::Client, origin: &str, sale: &str, pass: &str) -> Re
     Ok(us)
 }
 
+/// Runs the benchmark, prints its report and writes it if asked.
+pub async fn run(args: CaptureArgs) -> Result<()> {
+    let report = measure(&args).await?;
+    crate::sections::publish(args.write.as_deref(), "capture", &report)
+}
+
 /// Runs the benchmark and returns its markdown report.
-pub async fn run(args: &CaptureArgs) -> Result<String> {
+async fn measure(args: &CaptureArgs) -> Result<String> {
     let redis = RedisServer::start().await?;
     let ls = Localstripe::start().await?;
     let keys = TestKeys::generate();

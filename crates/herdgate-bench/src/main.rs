@@ -16,11 +16,12 @@
 //! at the origin, against the same purchase without a hold (see [`capture`]).
 //!
 //! Each prints its figures and, with `--write BENCHMARKS.md`, replaces its section of that file
-//! with them and the command that produced them.
+//! (see [`sections`]) with them and the command that produced them.
 
 mod capture;
+mod sections;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -95,17 +96,20 @@ struct OriginArgs {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    match Cli::parse() {
+    let cli = Cli::parse();
+    // Checked before anything is measured: a missing marker must not cost a run's figures.
+    let (write, section) = match &cli {
+        Cli::Origin(a) => (a.write.as_deref(), "origin"),
+        Cli::Edge(a) => (a.write.as_deref(), "edge"),
+        Cli::Capture(a) => (a.write.as_deref(), "capture"),
+    };
+    if let Some(path) = write {
+        sections::check(path, &[section])?;
+    }
+    match cli {
         Cli::Origin(args) => origin(args).await,
         Cli::Edge(args) => edge(args).await,
-        Cli::Capture(args) => {
-            let report = capture::run(&args).await?;
-            println!("{report}");
-            if let Some(path) = &args.write {
-                write_section(path, "capture", &report)?;
-            }
-            Ok(())
-        }
+        Cli::Capture(args) => capture::run(args).await,
     }
 }
 
@@ -218,11 +222,7 @@ async fn origin(args: OriginArgs) -> Result<()> {
         },
     ];
     let report = markdown(&runs, n, c, origin_cpu, redis_cpu, redis_cpu_baseline);
-    println!("{report}");
-    if let Some(path) = args.write {
-        write_section(&path, "origin", &report)?;
-        eprintln!("wrote {}", path.display());
-    }
+    sections::publish(args.write.as_deref(), "origin", &report)?;
     drop(origin);
     Ok(())
 }
@@ -779,12 +779,7 @@ async fn edge(args: EdgeArgs) -> Result<()> {
         "\nPass verification (parse, HMAC-SHA256 in constant time, claims, window), native x86-64 \
          release build: {verify_ns:.0} ns per pass ({rounds} rounds).\n"
     ));
-    println!("{r}");
-    if let Some(path) = args.write {
-        write_section(&path, "edge", &r)?;
-        eprintln!("wrote {}", path.display());
-    }
-    Ok(())
+    sections::publish(args.write.as_deref(), "edge", &r)
 }
 
 fn markdown(
@@ -838,20 +833,4 @@ fn markdown(
         redis_cpu_baseline * 1e6 / runs[0].requests as f64,
     ));
     s
-}
-
-/// Replaces the text between `<!-- bench:NAME:start -->` and `<!-- bench:NAME:end -->`.
-fn write_section(path: &Path, name: &str, report: &str) -> Result<()> {
-    let (start, end) = (
-        format!("<!-- bench:{name}:start -->"),
-        format!("<!-- bench:{name}:end -->"),
-    );
-    let old = std::fs::read_to_string(path).unwrap_or_default();
-    let section = format!("{start}\n{report}{end}");
-    let new = match (old.find(&start), old.find(&end)) {
-        (Some(a), Some(b)) if a < b => format!("{}{section}{}", &old[..a], &old[b + end.len()..]),
-        _ => format!("{old}\n{section}\n"),
-    };
-    std::fs::write(path, new)?;
-    Ok(())
 }
