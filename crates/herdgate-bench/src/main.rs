@@ -7,6 +7,9 @@
 //!   under the same workerd, and the CPU cost of one pass verification.
 //! - `herdgate-bench capture`: a winner's purchase that captures a card hold against the same
 //!   purchase without one.
+//! - `herdgate-bench bots`: the same crowd against the local stack with each bot defence off,
+//!   alone and all on, bots arriving with the crowd and at the opening (runs `herd local`).
+//! - `herdgate-bench preauth`: the same crowd without and with card holds (runs `herd local`).
 //!
 //! Each prints its figures and, with `--write BENCHMARKS.md`, replaces its sections of that
 //! file: the text between `<!-- bench:NAME:start -->` and `<!-- bench:NAME:end -->`. The
@@ -17,14 +20,20 @@
 //! - `main.rs`: the command line, one subcommand per benchmark.
 //! - `origin.rs`, `edge.rs`, `capture.rs`: benchmarks this process drives itself: it starts the
 //!   servers and sends the requests.
+//! - `bots.rs`, `preauth.rs`: benchmarks made of `herd local` runs, one per configuration; they
+//!   render their tables from each run's `report.json`.
 //! - `load.rs`: the closed-loop HTTP load generator and the admin call that creates a sale.
+//! - `herd.rs`: running `herd local` and reading figures from its report.
 //! - `procs.rs`: the release binaries next to this one, and CPU seconds from /proc.
 //! - `sections.rs`: the one writer of BENCHMARKS.md's sections.
 
+mod bots;
 mod capture;
 mod edge;
+mod herd;
 mod load;
 mod origin;
+mod preauth;
 mod procs;
 mod sections;
 
@@ -45,6 +54,11 @@ enum Cli {
     /// A winner's purchase that captures a card hold (localstripe) against the same purchase
     /// without one.
     Capture(capture::CaptureArgs),
+    /// The bot-defence tables: `herd local` with each defence off, alone and all on, bots
+    /// arriving with the crowd and at the opening.
+    Bots(bots::BotsArgs),
+    /// The card-hold table: `herd local` without and with `--preauth`.
+    Preauth(preauth::PreauthArgs),
 }
 
 impl Cli {
@@ -54,6 +68,8 @@ impl Cli {
             Cli::Origin(a) => (a.write.as_deref(), &["origin"]),
             Cli::Edge(a) => (a.write.as_deref(), &["edge"]),
             Cli::Capture(a) => (a.write.as_deref(), &["capture"]),
+            Cli::Bots(a) => (a.write.as_deref(), &bots::SECTIONS),
+            Cli::Preauth(a) => (a.write.as_deref(), &["preauth"]),
         }
     }
 }
@@ -68,5 +84,40 @@ async fn main() -> Result<()> {
         Cli::Origin(args) => origin::run(args).await,
         Cli::Edge(args) => edge::run(args).await,
         Cli::Capture(args) => capture::run(args).await,
+        Cli::Bots(args) => bots::run(args).await,
+        Cli::Preauth(args) => preauth::run(args).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory as _, Parser as _};
+
+    use super::Cli;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_crowd_benchmarks_default_to_the_scripts_crowd_and_folders() {
+        let Ok(Cli::Bots(bots)) = Cli::try_parse_from(["herdgate-bench", "bots"]) else {
+            panic!("bots parses");
+        };
+        assert_eq!((bots.buyers, bots.items), (2_000, 200));
+        assert_eq!(bots.results, std::path::Path::new("results/bots"));
+        let Ok(Cli::Preauth(preauth)) = Cli::try_parse_from([
+            "herdgate-bench",
+            "preauth",
+            "--buyers",
+            "500",
+            "--items",
+            "50",
+        ]) else {
+            panic!("preauth parses");
+        };
+        assert_eq!((preauth.buyers, preauth.items), (500, 50));
+        assert_eq!(preauth.results, std::path::Path::new("results/preauth"));
     }
 }
