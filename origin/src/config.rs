@@ -1,7 +1,7 @@
 //! The origin's configuration: command-line flags, each with an environment fallback.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use clap::Parser;
@@ -10,8 +10,28 @@ use herdgate_pay::StripeConfig;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+// Each default is written once, here: the flags' `default_value` attributes and
+// [`Config::new`] both read these, so a program that builds its config in code (the testkit's
+// in-process origin) runs with exactly the settings of a bare command line.
+
+/// The address to listen on unless configured otherwise.
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080));
+/// The Redis URL unless configured otherwise.
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+/// Redis connections unless configured otherwise.
+pub const DEFAULT_REDIS_POOL_SIZE: usize = 2;
+/// The Redis command timeout (ms) unless configured otherwise.
+pub const DEFAULT_REDIS_TIMEOUT_MS: u64 = 1000;
+/// Requests handled at once unless configured otherwise.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 512;
+/// The largest request body (bytes) unless configured otherwise.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4096;
 /// The pub/sub channel of sale events unless configured otherwise.
 pub const DEFAULT_EVENTS_CHANNEL: &str = "herdgate:sale-events";
+/// The payments API's base URL unless configured otherwise.
+pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com";
+/// The time limit (ms) of one call to the payments API unless configured otherwise.
+pub const DEFAULT_PAYMENT_TIMEOUT_MS: u64 = 10_000;
 
 /// Configuration of one origin process. Every flag can also be set by the environment
 /// variable named in its help; secrets are best set that way.
@@ -23,23 +43,19 @@ pub const DEFAULT_EVENTS_CHANNEL: &str = "herdgate:sale-events";
 )]
 pub struct Config {
     /// Address to listen on.
-    #[arg(long, env = "HERDGATE_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "HERDGATE_LISTEN", default_value_t = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
 
     /// Redis URL: redis://[user:password@]host:port[/db].
-    #[arg(
-        long,
-        env = "HERDGATE_REDIS_URL",
-        default_value = "redis://127.0.0.1:6379"
-    )]
+    #[arg(long, env = "HERDGATE_REDIS_URL", default_value = DEFAULT_REDIS_URL)]
     pub redis_url: String,
 
     /// Redis connections; each multiplexes and pipelines many requests.
-    #[arg(long, env = "HERDGATE_REDIS_POOL_SIZE", default_value_t = 2)]
+    #[arg(long, env = "HERDGATE_REDIS_POOL_SIZE", default_value_t = DEFAULT_REDIS_POOL_SIZE)]
     pub redis_pool_size: usize,
 
     /// Redis command timeout in milliseconds; slower answers become 503 store_unavailable.
-    #[arg(long, env = "HERDGATE_REDIS_TIMEOUT_MS", default_value_t = 1000)]
+    #[arg(long, env = "HERDGATE_REDIS_TIMEOUT_MS", default_value_t = DEFAULT_REDIS_TIMEOUT_MS)]
     pub redis_timeout_ms: u64,
 
     /// Keys that verify admission passes: `kid:base64url-secret[,kid:secret...]`, the same
@@ -52,11 +68,11 @@ pub struct Config {
     pub admin_token: AdminToken,
 
     /// Requests handled at once; more get 503 overloaded with Retry-After at once.
-    #[arg(long, env = "HERDGATE_MAX_IN_FLIGHT", default_value_t = 512)]
+    #[arg(long, env = "HERDGATE_MAX_IN_FLIGHT", default_value_t = DEFAULT_MAX_IN_FLIGHT)]
     pub max_in_flight: usize,
 
     /// Largest request body accepted, in bytes.
-    #[arg(long, env = "HERDGATE_MAX_BODY_BYTES", default_value_t = 4096)]
+    #[arg(long, env = "HERDGATE_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
 
     /// Seconds of clock skew tolerated between the edge that signed a pass and this origin.
@@ -78,11 +94,7 @@ pub struct Config {
     pub stripe_secret_key: Option<StripeKey>,
 
     /// Base URL of the payments API.
-    #[arg(
-        long,
-        env = "HERDGATE_STRIPE_API_BASE",
-        default_value = "https://api.stripe.com"
-    )]
+    #[arg(long, env = "HERDGATE_STRIPE_API_BASE", default_value = DEFAULT_STRIPE_API_BASE)]
     pub stripe_api_base: StripeBase,
 
     /// A hold authorised longer ago than this is not captured (the buyer is asked for a new
@@ -92,7 +104,7 @@ pub struct Config {
     pub hold_max_age_secs: u64,
 
     /// Time limit of one call to the payments API, in milliseconds.
-    #[arg(long, env = "HERDGATE_PAYMENT_TIMEOUT_MS", default_value_t = 10_000)]
+    #[arg(long, env = "HERDGATE_PAYMENT_TIMEOUT_MS", default_value_t = DEFAULT_PAYMENT_TIMEOUT_MS)]
     pub payment_timeout_ms: u64,
 }
 
@@ -103,7 +115,7 @@ pub struct StripeKey(String);
 impl std::str::FromStr for StripeKey {
     type Err = herdgate_pay::ConfigError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        StripeConfig::new("https://api.stripe.com", s)?;
+        StripeConfig::new(DEFAULT_STRIPE_API_BASE, s)?;
         Ok(StripeKey(s.trim().to_owned()))
     }
 }
@@ -127,6 +139,30 @@ impl std::str::FromStr for StripeBase {
 }
 
 impl Config {
+    /// The configuration of a bare command line (`--redis-url`, `--pass-keys`,
+    /// `--admin-token`): every other setting at its default, and no environment variable read.
+    /// For programs that run an origin in-process, where the `HERDGATE_*` variables of whoever
+    /// runs them must not change what runs.
+    pub fn new(redis_url: impl Into<String>, pass_keys: Keyring, admin_token: AdminToken) -> Self {
+        Config {
+            listen: DEFAULT_LISTEN,
+            redis_url: redis_url.into(),
+            redis_pool_size: DEFAULT_REDIS_POOL_SIZE,
+            redis_timeout_ms: DEFAULT_REDIS_TIMEOUT_MS,
+            pass_keys: PassKeys(pass_keys),
+            admin_token,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            clock_leeway_secs: herdgate_core::CLOCK_LEEWAY_SECS,
+            worker_threads: None,
+            events_channel: DEFAULT_EVENTS_CHANNEL.to_owned(),
+            stripe_secret_key: None,
+            stripe_api_base: StripeBase(DEFAULT_STRIPE_API_BASE.to_owned()),
+            hold_max_age_secs: herdgate_pay::HOLD_MAX_AGE_SECS,
+            payment_timeout_ms: DEFAULT_PAYMENT_TIMEOUT_MS,
+        }
+    }
+
     /// The Redis command timeout.
     pub fn redis_timeout(&self) -> Duration {
         Duration::from_millis(self.redis_timeout_ms.max(1))
@@ -219,6 +255,35 @@ mod tests {
         assert!(with_key.stripe().is_some());
         assert!(!format!("{with_key:?}").contains("hunter2"));
         assert!(!shown.contains("AAECAwQF"), "{shown}");
+    }
+
+    #[test]
+    fn new_is_the_bare_command_line_without_the_environment() {
+        const TOKEN: &str = "correct horse battery staple";
+        // Every flag's environment fallback is dropped before parsing, so HERDGATE_* variables
+        // of whoever runs the tests cannot make the two sides differ (or agree by accident).
+        let command = <Config as clap::CommandFactory>::command().mut_args(|a| a.env(None::<&str>));
+        let matches = command
+            .try_get_matches_from([
+                "herdgate-origin",
+                "--pass-keys",
+                KEYS,
+                "--admin-token",
+                TOKEN,
+            ])
+            .unwrap();
+        let parsed = <Config as clap::FromArgMatches>::from_arg_matches(&matches).unwrap();
+        let built = Config::new(
+            DEFAULT_REDIS_URL,
+            Keyring::parse(KEYS).unwrap(),
+            TOKEN.parse().unwrap(),
+        );
+        // Debug shows every field (the secrets redacted, the keyring by its kids); the secrets
+        // are compared by what they accept.
+        assert_eq!(format!("{built:?}"), format!("{parsed:?}"));
+        assert!(built.admin_token.matches(TOKEN) && parsed.admin_token.matches(TOKEN));
+        assert!(built.stripe_secret_key.is_none() && parsed.stripe_secret_key.is_none());
+        assert_eq!(built.max_in_flight, DEFAULT_MAX_IN_FLIGHT);
     }
 
     #[test]
