@@ -1,0 +1,154 @@
+//! [`RedisServer`]: a `redis-server` of the test's own.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _, Result};
+use fred::prelude::*;
+
+use crate::{free_port, repo_root};
+
+/// A `redis-server` process of the test's own.
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+    extra: Vec<String>,
+}
+
+impl RedisServer {
+    /// Starts redis-server with the shipped configuration on a free port.
+    pub async fn start() -> Result<Self> {
+        Self::start_with(&[]).await
+    }
+
+    /// Starts redis-server with the shipped configuration plus `extra` directives
+    /// (e.g. `["--appendfsync", "everysec"]`).
+    pub async fn start_with(extra: &[&str]) -> Result<Self> {
+        let mut last_err = None;
+        for _ in 0..5 {
+            let mut server = RedisServer {
+                child: None,
+                port: free_port()?,
+                dir: tempfile::Builder::new()
+                    .prefix("herdgate-redis-")
+                    .tempdir()
+                    .context("creating a directory for redis")?,
+                extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            };
+            // Most likely failure: the port was taken between probing and binding. The failed
+            // server is stopped when dropped; try another port.
+            match server.spawn().await {
+                Ok(()) => return Ok(server),
+                Err(e) => last_err = Some(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| anyhow::anyhow!("redis-server did not start")))
+    }
+
+    async fn spawn(&mut self) -> Result<()> {
+        let conf = repo_root().join("redis/redis.conf");
+        let log = self.dir.path().join("redis.log");
+        let mut cmd = Command::new("redis-server");
+        cmd.arg(&conf)
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .arg("--logfile")
+            .arg(&log)
+            .args(["--daemonize", "no"])
+            .args(&self.extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = cmd
+            .spawn()
+            .context("starting redis-server (is it installed? scripts/setup.sh installs it)")?;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Some(status) = child.try_wait()? {
+                    let log = std::fs::read_to_string(&log).unwrap_or_default();
+                    bail!("redis-server exited with {status}: {log}");
+                }
+            }
+            if ping(self.port).await {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("redis-server on port {} not ready within 15 s", self.port);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The server's port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `redis://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The directory holding the append-only file.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The process id, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Kills the server with SIGKILL (by PID) and reaps it: no shutdown, no final fsync.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the server again on the same port from the same files.
+    pub async fn restart(&mut self) -> Result<()> {
+        self.kill9();
+        self.spawn().await
+    }
+
+    /// A connected client for inspecting the server.
+    pub async fn client(&self) -> Result<Client> {
+        let client = Builder::from_config(Config::from_url(&self.url())?).build()?;
+        client.init().await?;
+        Ok(client)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+async fn ping(port: u16) -> bool {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let Ok(Ok(mut s)) = tokio::time::timeout(
+        Duration::from_millis(500),
+        tokio::net::TcpStream::connect(("127.0.0.1", port)),
+    )
+    .await
+    else {
+        return false;
+    };
+    if s.write_all(b"PING\r\n").await.is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 64];
+    match tokio::time::timeout(Duration::from_millis(500), s.read(&mut buf)).await {
+        Ok(Ok(n)) => buf[..n].starts_with(b"+PONG"),
+        _ => false,
+    }
+}
