@@ -3,7 +3,8 @@
 //! - [`RedisServer`]: a `redis-server` started with the shipped `redis/redis.conf` on a free
 //!   loopback port in a temporary directory, stopped by PID when dropped. It can be killed
 //!   with SIGKILL and restarted from its files, for durability tests.
-//! - [`TestOrigin`]: the origin served in-process on `127.0.0.1:0`, stopped when dropped.
+//! - `TestOrigin` (feature `in-process-origin`): the origin served in-process on
+//!   `127.0.0.1:0`, stopped when dropped.
 //! - [`OriginProcess`]: the `herdgate-origin` binary as a child process on a free port, for
 //!   benchmarks and demos where the origin must not share a runtime with the load.
 //! - [`EdgeWorker`]: the built edge worker under workerd (via Miniflare and
@@ -28,7 +29,9 @@ mod redis;
 pub use edge::EdgeWorker;
 pub use keys::TestKeys;
 pub use localstripe::Localstripe;
-pub use origin::{OriginOptions, OriginProcess, TestOrigin};
+#[cfg(feature = "in-process-origin")]
+pub use origin::TestOrigin;
+pub use origin::{OriginOptions, OriginProcess};
 pub use redis::RedisServer;
 
 /// The repository's root (where `redis/redis.conf` and `lua/` live).

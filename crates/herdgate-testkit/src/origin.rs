@@ -1,4 +1,5 @@
-//! The origin: [`TestOrigin`] in this process, [`OriginProcess`] as a child process.
+//! The origin: [`TestOrigin`] in this process (with the `in-process-origin` feature),
+//! [`OriginProcess`] as a child process, both set up by one [`OriginOptions`].
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -6,12 +7,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use crate::{free_port, http_status, Localstripe, TestKeys};
 
-/// Options for a [`TestOrigin`] beyond the defaults.
+/// Settings of an origin beyond the defaults, for either kind: [`OriginProcess`] gets them as
+/// flags, [`TestOrigin`] as fields of its `Config`.
 #[derive(Debug, Clone, Default)]
 pub struct OriginOptions {
     /// `--max-in-flight`.
@@ -28,13 +28,74 @@ pub struct OriginOptions {
     pub hold_max_age_secs: Option<u64>,
 }
 
-/// The origin, served in-process on 127.0.0.1:0.
-pub struct TestOrigin {
-    addr: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+impl OriginOptions {
+    /// The options as `herdgate-origin` flags, secrets excepted: the payments key, when
+    /// [`Self::stripe_api_base`] is set, goes through the environment ([`OriginProcess`]).
+    pub fn flags(&self) -> Vec<String> {
+        // `--flag=value`, so a value that starts with '-' is never read as a flag.
+        let mut flags = Vec::new();
+        if let Some(n) = self.max_in_flight {
+            flags.push(format!("--max-in-flight={n}"));
+        }
+        if let Some(n) = self.redis_timeout_ms {
+            flags.push(format!("--redis-timeout-ms={n}"));
+        }
+        if let Some(n) = self.max_body_bytes {
+            flags.push(format!("--max-body-bytes={n}"));
+        }
+        if let Some(n) = self.redis_pool_size {
+            flags.push(format!("--redis-pool-size={n}"));
+        }
+        if let Some(base) = &self.stripe_api_base {
+            flags.push(format!("--stripe-api-base={base}"));
+        }
+        if let Some(n) = self.hold_max_age_secs {
+            flags.push(format!("--hold-max-age-secs={n}"));
+        }
+        flags
+    }
+
+    /// The in-process origin's configuration: [`herdgate_origin::Config::new`] (so no
+    /// `HERDGATE_*` variable of whoever runs the tests changes it) with these options on top.
+    #[cfg(feature = "in-process-origin")]
+    pub fn config(&self, redis_url: &str, keys: &TestKeys) -> Result<herdgate_origin::Config> {
+        let admin_token = keys
+            .admin_token
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!(e))?;
+        let mut config = herdgate_origin::Config::new(redis_url, keys.keyring.clone(), admin_token);
+        if let Some(n) = self.max_in_flight {
+            config.max_in_flight = n;
+        }
+        if let Some(n) = self.redis_timeout_ms {
+            config.redis_timeout_ms = n;
+        }
+        if let Some(n) = self.max_body_bytes {
+            config.max_body_bytes = n;
+        }
+        if let Some(n) = self.redis_pool_size {
+            config.redis_pool_size = n;
+        }
+        if let Some(base) = &self.stripe_api_base {
+            config.stripe_api_base = base.parse()?;
+            config.stripe_secret_key = Some(Localstripe::SECRET_KEY.parse()?);
+        }
+        if let Some(n) = self.hold_max_age_secs {
+            config.hold_max_age_secs = n;
+        }
+        Ok(config)
+    }
 }
 
+/// The origin, served in-process on 127.0.0.1:0.
+#[cfg(feature = "in-process-origin")]
+pub struct TestOrigin {
+    addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+#[cfg(feature = "in-process-origin")]
 impl TestOrigin {
     /// Starts an origin against `redis_url` and waits until `/readyz` says ready (at most 15 s).
     pub async fn start(redis_url: &str, keys: &TestKeys, opts: OriginOptions) -> Result<Self> {
@@ -49,36 +110,10 @@ impl TestOrigin {
         keys: &TestKeys,
         opts: OriginOptions,
     ) -> Result<Self> {
-        // `--flag=value`, so a value that starts with '-' is never read as a flag.
-        let mut args = vec![
-            "herdgate-origin".to_owned(),
-            format!("--redis-url={redis_url}"),
-            format!("--pass-keys={}", keys.spec),
-            format!("--admin-token={}", keys.admin_token),
-        ];
-        if let Some(n) = opts.max_in_flight {
-            args.push(format!("--max-in-flight={n}"));
-        }
-        if let Some(n) = opts.redis_timeout_ms {
-            args.push(format!("--redis-timeout-ms={n}"));
-        }
-        if let Some(n) = opts.max_body_bytes {
-            args.push(format!("--max-body-bytes={n}"));
-        }
-        if let Some(n) = opts.redis_pool_size {
-            args.push(format!("--redis-pool-size={n}"));
-        }
-        if let Some(base) = &opts.stripe_api_base {
-            args.push(format!("--stripe-api-base={base}"));
-            args.push(format!("--stripe-secret-key={}", Localstripe::SECRET_KEY));
-        }
-        if let Some(n) = opts.hold_max_age_secs {
-            args.push(format!("--hold-max-age-secs={n}"));
-        }
-        let config = <herdgate_origin::Config as clap::Parser>::try_parse_from(args)?;
+        let config = opts.config(redis_url, keys)?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let (tx, rx) = oneshot::channel::<()>();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let shutdown = async {
                 let _ = rx.await;
@@ -133,6 +168,7 @@ impl TestOrigin {
     }
 }
 
+#[cfg(feature = "in-process-origin")]
 impl Drop for TestOrigin {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -159,6 +195,32 @@ impl OriginProcess {
         keys: &TestKeys,
         args: &[&str],
     ) -> Result<Self> {
+        Self::spawn(binary, redis_url, keys, args, &[]).await
+    }
+
+    /// Like [`Self::start`], set up by `options`.
+    pub async fn start_with(
+        binary: &Path,
+        redis_url: &str,
+        keys: &TestKeys,
+        options: &OriginOptions,
+    ) -> Result<Self> {
+        let flags = options.flags();
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let secrets: &[(&str, &str)] = match options.stripe_api_base {
+            Some(_) => &[("HERDGATE_STRIPE_SECRET_KEY", Localstripe::SECRET_KEY)],
+            None => &[],
+        };
+        Self::spawn(binary, redis_url, keys, &flags, secrets).await
+    }
+
+    async fn spawn(
+        binary: &Path,
+        redis_url: &str,
+        keys: &TestKeys,
+        args: &[&str],
+        secrets: &[(&str, &str)],
+    ) -> Result<Self> {
         let port = free_port()?;
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let child = Command::new(binary)
@@ -167,6 +229,7 @@ impl OriginProcess {
             .args(args)
             .env("HERDGATE_PASS_KEYS", &keys.spec)
             .env("HERDGATE_ADMIN_TOKEN", &keys.admin_token)
+            .envs(secrets.iter().copied())
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .spawn()
