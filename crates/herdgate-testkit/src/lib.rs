@@ -1,18 +1,25 @@
-//! Real processes for herdgate's tests and benchmarks.
+//! Real processes for herdgate's tests and tools, and clients to drive them.
 //!
-//! - [`RedisServer`]: a `redis-server` started with the shipped `redis/redis.conf` on a free
-//!   loopback port in a temporary directory, stopped by PID when dropped. It can be killed
-//!   with SIGKILL and restarted from its files, for durability tests.
-//! - `TestOrigin` (feature `in-process-origin`): the origin served in-process on
-//!   `127.0.0.1:0`, stopped when dropped.
-//! - [`OriginProcess`]: the `herdgate-origin` binary as a child process on a free port, for
-//!   benchmarks and demos where the origin must not share a runtime with the load.
-//! - [`EdgeWorker`]: the built edge worker under workerd (via Miniflare and
+//! Nothing here binds a fixed port or talks to anything but 127.0.0.1 (unless a client is
+//! given another URL), and every wait is bounded.
+//!
+//! # Layout
+//!
+//! - `redis.rs`: [`RedisServer`], a `redis-server` started with the shipped
+//!   `redis/redis.conf` on a free loopback port in a temporary directory, stopped by PID when
+//!   dropped. It can be killed with SIGKILL and restarted from its files, for durability tests.
+//! - `origin.rs`: the origin, set up by [`OriginOptions`], of either kind: `TestOrigin`
+//!   (feature `in-process-origin`), served in-process on `127.0.0.1:0` from
+//!   `herdgate_origin::Config::new`; [`OriginProcess`], the `herdgate-origin` binary as a child
+//!   process on a free port, for benchmarks and demos where the origin must not share a
+//!   runtime with the load.
+//! - `edge.rs`: [`EdgeWorker`], the built edge worker under workerd (via Miniflare and
 //!   `edge-worker/serve-local.mjs`) on a free loopback port, stopped with its process group.
-//! - [`TestKeys`]: a fresh pass keyring and admin token per test, and a minting helper.
-//!
-//! Nothing here binds a fixed port or talks to anything but 127.0.0.1, and every wait is
-//! bounded.
+//! - `client.rs`: [`EdgeClient`], a buyer at the edge with its [`Identity`] (challenge,
+//!   solve and join, status, hold, purchase), and [`AdminClient`], an operator at the origin
+//!   (sales, audit); typed answers from `herdgate_core::wire`, or the raw [`Reply`].
+//! - `keys.rs`: [`TestKeys`], a fresh pass keyring and admin token, and a minting helper.
+//! - `localstripe.rs`: [`Localstripe`], PyPI's independent implementation of Stripe's API.
 
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::path::{Path, PathBuf};
@@ -20,12 +27,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result};
 
+mod client;
 mod edge;
 mod keys;
 mod localstripe;
 mod origin;
 mod redis;
 
+pub use client::{read_reply, solve, AdminClient, EdgeClient, Identity, Reply};
 pub use edge::EdgeWorker;
 pub use keys::TestKeys;
 pub use localstripe::Localstripe;

@@ -1,0 +1,361 @@
+//! Typed clients of the two HTTP APIs that tests and tools drive: [`EdgeClient`], a buyer at
+//! the edge (challenge, join, status, hold, purchase), and [`AdminClient`], an operator at the
+//! origin (sales and the audit).
+//!
+//! A typed method returns a struct of [`herdgate_core::wire`] and fails on any status but the
+//! one that answers the request. Its `*_reply` twin returns the raw [`Reply`] (status and JSON
+//! body) whatever it is, for the tests that check refusals.
+
+use anyhow::{bail, Context as _, Result};
+use herdgate_core::pow;
+use herdgate_core::wire::{
+    AdminSaleState, ChallengeResponse, HoldResponse, JoinRequest, JoinResponse, PurchaseResponse,
+    QueueStatus, SaleConfig,
+};
+use serde_json::{json, Value};
+
+/// A raw answer: the HTTP status and the JSON body (the body's text as a JSON string when it is
+/// not JSON).
+pub type Reply = (u16, Value);
+
+/// Reads `response` as a [`Reply`].
+pub async fn read_reply(response: reqwest::Response) -> Result<Reply> {
+    let status = response.status().as_u16();
+    let text = response.text().await.context("reading an answer")?;
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Ok((status, body))
+}
+
+/// The body of `reply` if its status is `want`; otherwise an error naming `what` and showing
+/// the answer, so a failed step says what the server said.
+fn body_if(reply: Reply, want: &[u16], what: &str) -> Result<Value> {
+    let (status, body) = reply;
+    if !want.contains(&status) {
+        bail!("{what}: {status} {body}");
+    }
+    Ok(body)
+}
+
+/// How a client looks to the edge: its browser, the network it comes from and its language.
+/// The edge binds challenges, tickets and passes to these and counts joins per device and per
+/// network with them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// `User-Agent`.
+    pub user_agent: String,
+    /// `CF-Connecting-IP`, the address Cloudflare reports the client's request from. Without
+    /// it the edge sees every client of the machine as one.
+    pub ip: Option<String>,
+    /// `Accept-Language`.
+    pub accept_language: Option<String>,
+}
+
+impl Identity {
+    /// A browser known by its user agent alone.
+    pub fn new(user_agent: impl Into<String>) -> Self {
+        Identity {
+            user_agent: user_agent.into(),
+            ip: None,
+            accept_language: None,
+        }
+    }
+
+    /// The same browser, on the network of `ip`.
+    pub fn with_ip(mut self, ip: impl Into<String>) -> Self {
+        self.ip = Some(ip.into());
+        self
+    }
+
+    /// The same browser, asking for `accept_language`.
+    pub fn with_language(mut self, accept_language: impl Into<String>) -> Self {
+        self.accept_language = Some(accept_language.into());
+        self
+    }
+
+    /// `request` with this identity's headers.
+    pub fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let mut request = request.header("user-agent", &self.user_agent);
+        if let Some(ip) = &self.ip {
+            request = request.header("cf-connecting-ip", ip);
+        }
+        if let Some(lang) = &self.accept_language {
+            request = request.header("accept-language", lang);
+        }
+        request
+    }
+}
+
+/// One buyer at the edge: the edge's URL, a connection pool and the buyer's [`Identity`].
+/// Cheap to clone; clones share the pool.
+#[derive(Debug, Clone)]
+pub struct EdgeClient {
+    http: reqwest::Client,
+    edge: String,
+    identity: Identity,
+}
+
+impl EdgeClient {
+    /// A buyer at `edge_url` (`http://host:port`), seen as `identity`.
+    pub fn new(http: reqwest::Client, edge_url: &str, identity: Identity) -> Self {
+        EdgeClient {
+            http,
+            edge: edge_url.trim_end_matches('/').to_owned(),
+            identity,
+        }
+    }
+
+    /// Another buyer at the same edge, over the same connection pool.
+    pub fn as_identity(&self, identity: Identity) -> Self {
+        EdgeClient {
+            identity,
+            ..self.clone()
+        }
+    }
+
+    /// Who this buyer is.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// The edge's URL, without a trailing slash.
+    pub fn url(&self) -> &str {
+        &self.edge
+    }
+
+    fn api(&self, sale: &str, what: &str) -> String {
+        format!("{}/api/v1/sales/{sale}/{what}", self.edge)
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder, what: &str) -> Result<Reply> {
+        let response = self
+            .identity
+            .apply(request)
+            .send()
+            .await
+            .with_context(|| format!("{what}: no answer from the edge at {}", self.edge))?;
+        read_reply(response).await
+    }
+
+    /// `POST …/challenge`, with the page's `device` signals if given.
+    pub async fn challenge_reply(&self, sale: &str, device: Option<&Value>) -> Result<Reply> {
+        let mut request = self.http.post(self.api(sale, "challenge"));
+        if let Some(device) = device {
+            request = request.json(&json!({ "device": device }));
+        }
+        self.send(request, "challenge").await
+    }
+
+    /// A proof-of-work challenge (200).
+    pub async fn challenge(&self, sale: &str, device: Option<&Value>) -> Result<ChallengeResponse> {
+        let body = body_if(
+            self.challenge_reply(sale, device).await?,
+            &[200],
+            "challenge",
+        )?;
+        serde_json::from_value(body).context("reading a challenge")
+    }
+
+    /// `POST …/join` with `challenge` and `nonce`, solved or not.
+    pub async fn join_reply(&self, sale: &str, challenge: &str, nonce: u64) -> Result<Reply> {
+        let request = self.http.post(self.api(sale, "join")).json(&JoinRequest {
+            challenge: challenge.to_owned(),
+            nonce,
+        });
+        self.send(request, "join").await
+    }
+
+    /// Joins the queue with a solved challenge: the ticket (201).
+    pub async fn join(&self, sale: &str, challenge: &str, nonce: u64) -> Result<JoinResponse> {
+        let body = body_if(
+            self.join_reply(sale, challenge, nonce).await?,
+            &[201],
+            "join",
+        )?;
+        serde_json::from_value(body).context("reading a join")
+    }
+
+    /// Gets a challenge, solves it and joins with it, however the join is answered.
+    pub async fn solve_and_join_reply(&self, sale: &str, device: Option<&Value>) -> Result<Reply> {
+        let challenge = self.challenge(sale, device).await?;
+        let nonce = solve(&challenge).await?;
+        self.join_reply(sale, &challenge.challenge, nonce).await
+    }
+
+    /// Gets a challenge, solves it and joins: the ticket (201).
+    pub async fn solve_and_join(&self, sale: &str, device: Option<&Value>) -> Result<JoinResponse> {
+        let reply = self.solve_and_join_reply(sale, device).await?;
+        serde_json::from_value(body_if(reply, &[201], "join")?).context("reading a join")
+    }
+
+    /// `GET …/status` with `ticket`.
+    pub async fn status_reply(&self, sale: &str, ticket: &str) -> Result<Reply> {
+        let request = self.http.get(self.api(sale, "status")).bearer_auth(ticket);
+        self.send(request, "status").await
+    }
+
+    /// Where `ticket` stands (200).
+    pub async fn status(&self, sale: &str, ticket: &str) -> Result<QueueStatus> {
+        let body = body_if(self.status_reply(sale, ticket).await?, &[200], "status")?;
+        serde_json::from_value(body).context("reading a status")
+    }
+
+    /// `POST …/hold` with `ticket` and `body` (a `payment_method` or `card`).
+    pub async fn hold_reply(&self, sale: &str, ticket: &str, body: &Value) -> Result<Reply> {
+        let request = self
+            .http
+            .post(self.api(sale, "hold"))
+            .bearer_auth(ticket)
+            .json(body);
+        self.send(request, "hold").await
+    }
+
+    /// Puts a card on hold for `ticket`: the hold and the ticket that carries it (201).
+    pub async fn hold(&self, sale: &str, ticket: &str, body: &Value) -> Result<HoldResponse> {
+        let body = body_if(self.hold_reply(sale, ticket, body).await?, &[201], "hold")?;
+        serde_json::from_value(body).context("reading a hold")
+    }
+
+    /// `GET …/hold` with `ticket`: where its hold stands.
+    pub async fn hold_state_reply(&self, sale: &str, ticket: &str) -> Result<Reply> {
+        let request = self.http.get(self.api(sale, "hold")).bearer_auth(ticket);
+        self.send(request, "hold state").await
+    }
+
+    /// `POST …/purchase` with `pass` (if any) and a JSON `body`.
+    pub async fn purchase_reply(
+        &self,
+        sale: &str,
+        pass: Option<&str>,
+        body: &Value,
+    ) -> Result<Reply> {
+        let mut request = self.http.post(self.api(sale, "purchase")).json(body);
+        if let Some(pass) = pass {
+            request = request.bearer_auth(pass);
+        }
+        self.send(request, "purchase").await
+    }
+
+    /// Buys with `pass`: the order, new (201) or the same again (200).
+    pub async fn purchase(&self, sale: &str, pass: &str, body: &Value) -> Result<PurchaseResponse> {
+        let reply = self.purchase_reply(sale, Some(pass), body).await?;
+        serde_json::from_value(body_if(reply, &[200, 201], "purchase")?)
+            .context("reading a purchase")
+    }
+
+    /// `GET /api/v1/sales/{sale}`: the sale as this edge sees it (admission included).
+    pub async fn sale_reply(&self, sale: &str) -> Result<Reply> {
+        let request = self.http.get(format!("{}/api/v1/sales/{sale}", self.edge));
+        self.send(request, "sale").await
+    }
+
+    /// `GET` (without `request`) or `POST` (with it) `/admin/v1/sales/{sale}/control`: the
+    /// operator reads or changes the sale's admission at the edge.
+    pub async fn control_reply(
+        &self,
+        sale: &str,
+        admin_token: &str,
+        request: Option<&Value>,
+    ) -> Result<Reply> {
+        let url = format!("{}/admin/v1/sales/{sale}/control", self.edge);
+        let request = match request {
+            Some(body) => self.http.post(url).json(body),
+            None => self.http.get(url),
+        };
+        self.send(request.bearer_auth(admin_token), "control").await
+    }
+}
+
+/// A nonce that solves `challenge`, found off the runtime's reactor threads (solving is CPU
+/// work).
+pub async fn solve(challenge: &ChallengeResponse) -> Result<u64> {
+    let (token, bits) = (challenge.challenge.clone(), challenge.bits);
+    tokio::task::spawn_blocking(move || pow::solve(&token, bits, 0..u64::MAX))
+        .await?
+        .context("no nonce solves the challenge")
+}
+
+/// An operator at the origin: its URL, the admin token and a connection pool. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AdminClient {
+    http: reqwest::Client,
+    origin: String,
+    token: String,
+}
+
+impl AdminClient {
+    /// An operator of the origin at `origin_url` (`http://host:port`) with `admin_token`.
+    pub fn new(http: reqwest::Client, origin_url: &str, admin_token: &str) -> Self {
+        AdminClient {
+            http,
+            origin: origin_url.trim_end_matches('/').to_owned(),
+            token: admin_token.to_owned(),
+        }
+    }
+
+    fn sale_url(&self, sale: &str) -> String {
+        format!("{}/admin/v1/sales/{sale}", self.origin)
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder, what: &str) -> Result<Reply> {
+        let response = request
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .with_context(|| format!("{what}: no answer from the origin at {}", self.origin))?;
+        read_reply(response).await
+    }
+
+    /// `PUT /admin/v1/sales/{sale}` with any JSON, valid or not.
+    pub async fn put_sale_reply(&self, sale: &str, config: &Value) -> Result<Reply> {
+        let request = self.http.put(self.sale_url(sale)).json(config);
+        self.send(request, "creating the sale").await
+    }
+
+    /// Creates (201) or updates (200) a sale: everything the origin then knows about it.
+    pub async fn put_sale(&self, sale: &str, config: &SaleConfig) -> Result<AdminSaleState> {
+        let request = self.http.put(self.sale_url(sale)).json(config);
+        let reply = self.send(request, "creating the sale").await?;
+        let what = format!("creating the sale {sale}");
+        serde_json::from_value(body_if(reply, &[200, 201], &what)?).context("reading a sale")
+    }
+
+    /// `GET /admin/v1/sales/{sale}`.
+    pub async fn sale_reply(&self, sale: &str) -> Result<Reply> {
+        self.send(self.http.get(self.sale_url(sale)), "reading the sale")
+            .await
+    }
+
+    /// Everything the origin knows about a sale (200).
+    pub async fn sale(&self, sale: &str) -> Result<AdminSaleState> {
+        let what = format!("reading the sale {sale}");
+        let body = body_if(self.sale_reply(sale).await?, &[200], &what)?;
+        serde_json::from_value(body).context("reading a sale")
+    }
+
+    /// `POST /admin/v1/sales/{sale}/audit` with `request` (`{"apply": true}` cancels the
+    /// flagged orders; `{}` is a dry run).
+    pub async fn audit_reply(&self, sale: &str, request: &Value) -> Result<Reply> {
+        let request = self
+            .http
+            .post(format!("{}/audit", self.sale_url(sale)))
+            .json(request);
+        self.send(request, "audit").await
+    }
+
+    /// The audit's JSON report (200).
+    pub async fn audit(&self, sale: &str, request: &Value) -> Result<Value> {
+        body_if(self.audit_reply(sale, request).await?, &[200], "audit")
+    }
+
+    /// The audit's report as text for people (200).
+    pub async fn audit_text(&self, sale: &str, request: &Value) -> Result<String> {
+        let request = self
+            .http
+            .post(format!("{}/audit?format=text", self.sale_url(sale)))
+            .json(request);
+        match self.send(request, "audit").await? {
+            (200, Value::String(text)) => Ok(text),
+            (status, body) => bail!("audit: {status} {body}"),
+        }
+    }
+}
