@@ -7,6 +7,14 @@ use rand::RngCore as _;
 
 use crate::now_ms;
 
+/// The spec of a keyring of one random 32-byte key with id `kid`, as `--pass-keys` and the
+/// worker's key bindings take it.
+pub fn keyring_spec(kid: &str) -> String {
+    let mut secret = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut secret);
+    format!("{kid}:{}", URL_SAFE_NO_PAD.encode(secret))
+}
+
 /// A fresh pass keyring and admin token.
 #[derive(Clone)]
 pub struct TestKeys {
@@ -21,9 +29,7 @@ pub struct TestKeys {
 impl TestKeys {
     /// Random keys (kid `t1`).
     pub fn generate() -> Self {
-        let mut secret = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut secret);
-        let spec = format!("t1:{}", URL_SAFE_NO_PAD.encode(secret));
+        let spec = keyring_spec("t1");
         let mut admin = [0u8; 18];
         rand::thread_rng().fill_bytes(&mut admin);
         TestKeys {

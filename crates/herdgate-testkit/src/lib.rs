@@ -15,6 +15,8 @@
 //!   runtime with the load.
 //! - `edge.rs`: [`EdgeWorker`], the built edge worker under workerd (via Miniflare and
 //!   `edge-worker/serve-local.mjs`) on a free loopback port, stopped with its process group.
+//! - `stack.rs`: [`Stack`], the three wired together (Redis, an origin of either kind, the
+//!   edge with its bindings), built by a [`StackBuilder`].
 //! - `client.rs`: [`EdgeClient`], a buyer at the edge with its [`Identity`] (challenge,
 //!   solve and join, status, hold, purchase), and [`AdminClient`], an operator at the origin
 //!   (sales, audit); typed answers from `herdgate_core::wire`, or the raw [`Reply`].
@@ -33,15 +35,17 @@ mod keys;
 mod localstripe;
 mod origin;
 mod redis;
+mod stack;
 
 pub use client::{read_reply, solve, AdminClient, EdgeClient, Identity, Reply};
 pub use edge::EdgeWorker;
-pub use keys::TestKeys;
+pub use keys::{keyring_spec, TestKeys};
 pub use localstripe::Localstripe;
 #[cfg(feature = "in-process-origin")]
 pub use origin::TestOrigin;
 pub use origin::{OriginOptions, OriginProcess};
 pub use redis::RedisServer;
+pub use stack::{Stack, StackBuilder, StackOrigin};
 
 /// The repository's root (where `redis/redis.conf` and `lua/` live).
 pub fn repo_root() -> PathBuf {
