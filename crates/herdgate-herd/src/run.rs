@@ -5,9 +5,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use anyhow::{ensure, Context as _, Result};
-use herdgate_core::wire::AdminSaleState;
+use anyhow::{Context as _, Result};
+use herdgate_core::wire::{AdminSaleState, Price, SaleConfig};
 use herdgate_core::SaleId;
+use herdgate_testkit::AdminClient;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::json;
 use tokio::sync::Semaphore;
@@ -180,16 +181,6 @@ async fn origin_counts(http: &reqwest::Client, origin: &str) -> Result<OriginCou
     })
 }
 
-async fn admin_state(http: &reqwest::Client, cfg: &HerdConfig) -> Result<AdminSaleState> {
-    let r = http
-        .get(format!("{}/admin/v1/sales/{}", cfg.origin, cfg.sale))
-        .bearer_auth(&cfg.admin_token)
-        .send()
-        .await?;
-    ensure!(r.status().is_success(), "reading the sale: {}", r.status());
-    Ok(r.json().await?)
-}
-
 /// Reads one count off the crowd's counters.
 type Reader = fn(&Counters) -> u64;
 type Bars = Vec<(ProgressBar, Reader)>;
@@ -231,24 +222,21 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
     let t0_unix_ms = herdgate_testkit::now_ms();
     let opens_after = cfg.arrival.sale_opens_after();
     let starts_at_ms = t0_unix_ms + opens_after.as_millis() as u64;
-    let mut sale_config = json!({"stock": cfg.items, "per_visitor_limit": 1,
-                                 "starts_at_ms": starts_at_ms, "admission_rate": cfg.rate});
-    if cfg.preauth {
-        sale_config["price"] = json!({"amount": crate::plan::PREAUTH_PRICE, "currency": "eur"});
-    }
-    let r = http
-        .put(format!("{}/admin/v1/sales/{}", cfg.origin, cfg.sale))
-        .bearer_auth(&cfg.admin_token)
-        .json(&sale_config)
-        .send()
+    let admin = AdminClient::new(http.clone(), &cfg.origin, &cfg.admin_token);
+    let sale_config = SaleConfig {
+        stock: cfg.items,
+        per_visitor_limit: 1,
+        starts_at_ms,
+        admission_rate: cfg.rate,
+        price: cfg.preauth.then(|| Price {
+            amount: crate::plan::PREAUTH_PRICE,
+            currency: "eur".into(),
+        }),
+    };
+    admin
+        .put_sale(&cfg.sale, &sale_config)
         .await
         .context("creating the sale at the origin")?;
-    ensure!(
-        r.status().is_success(),
-        "creating the sale: {} {}",
-        r.status(),
-        r.text().await.unwrap_or_default()
-    );
     let before = origin_counts(&http, &cfg.origin).await?;
 
     let shared = Shared {
@@ -270,11 +258,11 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
     // is counted apart).
     let sampling = Arc::new(AtomicBool::new(true));
     let sampler = {
-        let (http, cfg, sampling) = (http.clone(), cfg.clone(), Arc::clone(&sampling));
+        let (admin, sale, sampling) = (admin.clone(), cfg.sale.clone(), Arc::clone(&sampling));
         tokio::spawn(async move {
             let mut samples: Vec<StockSample> = Vec::new();
             while sampling.load(Ordering::Relaxed) {
-                if let Ok(s) = admin_state(&http, &cfg).await {
+                if let Ok(s) = admin.sale(&sale).await {
                     let t = u32::try_from(t0.elapsed().as_millis()).unwrap_or(u32::MAX);
                     samples.push((t, s.state.remaining, s.state.sold));
                 }
@@ -302,13 +290,13 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
 
     // The operator's auditor: cancels flagged orders every `audit_every` while the crowd runs.
     let auditing = cfg.audit_every.map(|every| {
-        let (http, cfg, sampling) = (http.clone(), cfg.clone(), Arc::clone(&sampling));
+        let (admin, cfg, sampling) = (admin.clone(), cfg.clone(), Arc::clone(&sampling));
         tokio::spawn(async move {
             let mut cancelled = Vec::new();
             let mut watched = 0;
             loop {
                 let last = !sampling.load(Ordering::Relaxed);
-                if let Ok((flagged, w)) = audit(&http, &cfg).await {
+                if let Ok((flagged, w)) = audit(&admin, &cfg).await {
                     cancelled.extend(flagged);
                     watched = w;
                 }
@@ -403,7 +391,7 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
         let _ = multi.clear();
     }
     let after = origin_counts(&http, &cfg.origin).await?;
-    let final_state = admin_state(&http, &cfg).await?;
+    let final_state = admin.sale(&cfg.sale).await?;
     let admissions = std::mem::take(
         &mut *shared
             .admissions
@@ -431,18 +419,12 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
 }
 
 /// Runs the audit once with `apply`, returning the orders it cancelled and how many it watches.
-async fn audit(http: &reqwest::Client, cfg: &HerdConfig) -> Result<(Vec<String>, usize)> {
-    let r = http
-        .post(format!("{}/admin/v1/sales/{}/audit", cfg.origin, cfg.sale))
-        .bearer_auth(&cfg.admin_token)
-        .json(&match cfg.audit_fast_ms {
-            Some(fast_ms) => json!({"apply": true, "fast_ms": fast_ms}),
-            None => json!({"apply": true}),
-        })
-        .send()
-        .await?;
-    ensure!(r.status().is_success(), "audit: {}", r.status());
-    let report: serde_json::Value = r.json().await?;
+async fn audit(admin: &AdminClient, cfg: &HerdConfig) -> Result<(Vec<String>, usize)> {
+    let request = match cfg.audit_fast_ms {
+        Some(fast_ms) => json!({"apply": true, "fast_ms": fast_ms}),
+        None => json!({"apply": true}),
+    };
+    let report = admin.audit(&cfg.sale, &request).await?;
     let cancelled = report["audit"]["flagged"]
         .as_array()
         .map(|a| {
