@@ -13,7 +13,7 @@ use herdgate_herd::bots::BotMix;
 use herdgate_herd::plan::{Arrival, HerdConfig};
 use herdgate_herd::report::{Holds, Report};
 use herdgate_herd::{run, svg};
-use herdgate_testkit::{EdgeWorker, Localstripe, OriginProcess, RedisServer, TestKeys};
+use herdgate_testkit::{Localstripe, Stack};
 
 #[derive(Parser)]
 #[command(
@@ -168,8 +168,6 @@ async fn main() -> Result<()> {
                 .parent()
                 .context("no directory")?
                 .join("herdgate-origin");
-            let redis = RedisServer::start().await?;
-            let keys = TestKeys::generate();
             let localstripe = match sim.preauth {
                 true => Some(
                     Localstripe::start()
@@ -178,29 +176,7 @@ async fn main() -> Result<()> {
                 ),
                 false => None,
             };
-            let stripe_args: Vec<String> = localstripe
-                .as_ref()
-                .map(|ls| {
-                    vec![
-                        format!("--stripe-api-base={}", ls.url()),
-                        format!("--stripe-secret-key={}", Localstripe::SECRET_KEY),
-                    ]
-                })
-                .unwrap_or_default();
-            let stripe_args: Vec<&str> = stripe_args.iter().map(String::as_str).collect();
-            let origin = OriginProcess::start(&origin_bin, &redis.url(), &keys, &stripe_args)
-                .await
-                .context("starting the origin (cargo build --release -p herdgate-origin)")?;
-            let fresh = TestKeys::generate().spec;
-            let ticket_keys = format!(
-                "e1:{}",
-                fresh.split_once(':').map(|(_, s)| s).unwrap_or_default()
-            );
-            let mut bindings = serde_json::json!({
-                "ORIGIN_URL": origin.url(),
-                "TICKET_KEYS": ticket_keys,
-                "PASS_KEYS": keys.spec,
-                "ADMIN_TOKEN": keys.admin_token,
+            let mut builder = Stack::with_origin_binary(origin_bin).vars(serde_json::json!({
                 "POW_BITS": pow_bits.to_string(),
                 "POLL_MIN_MS": "500",
                 "POLL_MAX_MS": "5000",
@@ -209,26 +185,22 @@ async fn main() -> Result<()> {
                 "BIND_CLIENT": on_off(defences.binding),
                 "JOINS_PER_DEVICE": if defences.limits { "2" } else { "0" },
                 "JOINS_PER_NETWORK": if defences.limits { "100" } else { "0" },
-            });
+            }));
             if let Some(ls) = &localstripe {
-                bindings["STRIPE_SECRET_KEY"] = Localstripe::SECRET_KEY.into();
-                bindings["STRIPE_API_BASE"] = ls.url().into();
                 // localstripe has no rate limit; Stripe's default is 100 calls/s per account.
-                bindings["HOLD_RELEASE_RATE"] = "400".into();
+                builder = builder.localstripe(ls).var("HOLD_RELEASE_RATE", "400");
             }
-            let edge = EdgeWorker::start(&bindings)
-                .await
-                .context("starting the edge worker (scripts/build-worker.sh builds it)")?;
+            let stack = builder.start().await?;
             eprintln!(
                 "redis-server {} · origin {} · edge {} (workerd)",
-                redis.url(),
-                origin.url(),
-                edge.url()
+                stack.redis.url(),
+                stack.origin.url(),
+                stack.edge.url()
             );
             let mut cfg = sim.config(
-                edge.url().to_owned(),
-                origin.url(),
-                keys.admin_token.clone(),
+                stack.edge.url().to_owned(),
+                stack.origin.url(),
+                stack.keys.admin_token.clone(),
             );
             if defences.audit && cfg.audit_every.is_none() {
                 cfg.audit_every = Some(Duration::from_millis(1_000));
@@ -236,7 +208,11 @@ async fn main() -> Result<()> {
             if !defences.audit {
                 cfg.audit_every = None;
             }
-            let pids = (redis.pid().unwrap_or(0), origin.pid(), edge.pgid());
+            let pids = (
+                stack.redis.pid().unwrap_or(0),
+                stack.origin.pid().unwrap_or(0),
+                stack.edge.pgid(),
+            );
             let before = cpu_now(pids.0, pids.1, pids.2);
             let run = finish(cfg, &sim, command, localstripe.as_ref(), |report| {
                 let now = cpu_now(pids.0, pids.1, pids.2);
