@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use herdgate_core::pow;
 use herdgate_core::wire::{ChallengeResponse, QueueStatus};
 use serde::Serialize;
 use serde_json::json;
@@ -102,17 +101,13 @@ pub async fn join(
     let challenge: ChallengeResponse =
         serde_json::from_value(reply.body).map_err(|_| Ending::Failed)?;
     let nonce = if solve {
-        // Solving is CPU work: keep it off the runtime's reactor threads.
         let _one_bot_at_a_time = match client.human {
             None => client.bot_solver().acquire_owned().await.ok(),
             Some(_) => None,
         };
-        let (c, bits) = (challenge.challenge.clone(), challenge.bits);
-        tokio::task::spawn_blocking(move || pow::solve(&c, bits, 0..u64::MAX))
+        herdgate_testkit::solve(&challenge)
             .await
-            .ok()
-            .flatten()
-            .ok_or(Ending::Failed)?
+            .map_err(|_| Ending::Failed)?
     } else {
         rand::random::<u64>()
     };

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
+use herdgate_testkit::Identity;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Semaphore;
@@ -147,9 +148,7 @@ pub const PHONE_HASHES_PER_SEC: f64 = 34_000.0;
 /// One simulated client.
 pub struct SimClient {
     shared: Shared,
-    user_agent: String,
-    ip: String,
-    accept_language: Option<String>,
+    identity: Identity,
     /// Device signals sent with the challenge request, as the page sends them.
     pub device: Option<Value>,
     /// Set for people; `None` for programs.
@@ -166,9 +165,7 @@ impl SimClient {
     pub fn new(shared: Shared, user_agent: String, ip: String) -> Self {
         SimClient {
             shared,
-            user_agent,
-            ip,
-            accept_language: None,
+            identity: Identity::new(user_agent).with_ip(ip),
             device: None,
             human: None,
             preauth: false,
@@ -178,7 +175,7 @@ impl SimClient {
 
     /// The same client with an `Accept-Language` header on every request.
     pub fn with_language(mut self, accept_language: &str) -> Self {
-        self.accept_language = Some(accept_language.to_owned());
+        self.identity = self.identity.with_language(accept_language);
         self
     }
 
@@ -198,9 +195,7 @@ impl SimClient {
     pub fn twin(&self) -> SimClient {
         SimClient {
             shared: self.shared.clone(),
-            user_agent: self.user_agent.clone(),
-            ip: self.ip.clone(),
-            accept_language: self.accept_language.clone(),
+            identity: self.identity.clone(),
             device: self.device.clone(),
             human: self.human,
             preauth: self.preauth,
@@ -261,15 +256,10 @@ impl SimClient {
     ) -> Reply {
         let url = format!("{}{}", self.shared.api, endpoint.path());
         let http = &self.shared.http;
-        let mut req = match endpoint {
+        let mut req = self.identity.apply(match endpoint {
             Endpoint::Status => http.get(url),
             _ => http.post(url),
-        }
-        .header("user-agent", &self.user_agent)
-        .header("cf-connecting-ip", &self.ip);
-        if let Some(lang) = &self.accept_language {
-            req = req.header("accept-language", lang);
-        }
+        });
         if let Some(token) = bearer {
             req = req.bearer_auth(token);
         }
