@@ -27,9 +27,9 @@ async fn admin_creates_updates_and_reads_sales_behind_its_token() {
             let (status, body) = status_json(r).await;
             assert_eq!((status, code(&body)), (401, "unauthorized"));
         }
-        assert_eq!(env.admin_get("s1").await.0, 404);
+        assert_eq!(env.admin.sale_reply("s1").await.unwrap().0, 404);
 
-        let (status, body) = env.admin_put("s1", &config).await;
+        let (status, body) = env.admin.put_sale_reply("s1", &config).await.unwrap();
         assert_eq!(status, 201, "{body}");
         assert_eq!(body["config"], config);
         assert_eq!(body["state"]["status"], "open");
@@ -39,7 +39,7 @@ async fn admin_creates_updates_and_reads_sales_behind_its_token() {
         let pass = env.pass(&sale, "buyer");
         assert_eq!(env.purchase("s1", Some(&pass), "{\"quantity\":2}").await.0, 201);
 
-        let (status, body) = env.admin_get("s1").await;
+        let (status, body) = env.admin.sale_reply("s1").await.unwrap();
         assert_eq!(status, 200);
         assert_eq!(body["state"]["sold"], 2);
         assert_eq!(body["orders"], 1);
@@ -48,10 +48,10 @@ async fn admin_creates_updates_and_reads_sales_behind_its_token() {
         // Stock can move, never below what was sold.
         let mut lower = config.clone();
         lower["stock"] = json!(1);
-        let (status, body) = env.admin_put("s1", &lower).await;
+        let (status, body) = env.admin.put_sale_reply("s1", &lower).await.unwrap();
         assert_eq!((status, code(&body)), (409, "stock_below_sold"));
         lower["stock"] = json!(5);
-        let (status, body) = env.admin_put("s1", &lower).await;
+        let (status, body) = env.admin.put_sale_reply("s1", &lower).await.unwrap();
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["state"]["remaining"], 3);
         assert_eq!(env.stock(&sale).await, (3, 2, 5));
@@ -62,7 +62,7 @@ async fn admin_creates_updates_and_reads_sales_behind_its_token() {
             (json!({"stock": 1}), "invalid_body"),
             (json!({"stock": -1, "per_visitor_limit": 1, "starts_at_ms": 0, "admission_rate": 1}), "invalid_body"),
         ] {
-            let (status, body) = env.admin_put("s1", &bad).await;
+            let (status, body) = env.admin.put_sale_reply("s1", &bad).await.unwrap();
             assert_eq!(code(&body), want, "{bad}: {status} {body}");
         }
         assert_eq!(env.stock(&sale).await, (3, 2, 5));
@@ -79,7 +79,10 @@ async fn public_state_is_cacheable_and_probes_and_metrics_answer() {
             "stock": 7, "per_visitor_limit": 1,
             "starts_at_ms": now_ms() + 3_600_000, "admission_rate": 100,
         });
-        assert_eq!(env.admin_put("soon", &later).await.0, 201);
+        assert_eq!(
+            env.admin.put_sale_reply("soon", &later).await.unwrap().0,
+            201
+        );
 
         let r = env
             .http

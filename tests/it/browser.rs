@@ -13,9 +13,9 @@ use herdgate_core::SaleId;
 use serde_json::json;
 use tokio::process::Command;
 
-use herdgate_testkit::{Localstripe, OriginOptions};
+use herdgate_testkit::Localstripe;
 
-use crate::edge_support::Stack;
+use crate::edge_support::{self, Stack};
 use crate::support::{alone, read_stock};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -23,27 +23,18 @@ async fn waiting_room_in_headless_chromium() {
     alone(Duration::from_secs(300), async {
         // Card holds are on for sales with a price (one test has one), against localstripe.
         let ls = Localstripe::start().await.unwrap();
-        let s = Stack::start_full(
-            json!({
-                "STRIPE_SECRET_KEY": Localstripe::SECRET_KEY,
-                "STRIPE_API_BASE": ls.url(),
-                "HOLD_SWEEP_SECS": "1",
-                // The product's own poll interval, so "sold out within 2 s" is checked as shipped.
-                "POLL_MIN_MS": "1000",
-                "NOJS_DELAY_SECS": "2",
-                "NOJS_REFRESH_SECS": "1",
-                // One queue shard: positions are then strictly in order of arrival, which the
-                // tests check. (With K shards, positions interleave k, k+K, …, so at a trickle of
-                // joins a later arrival can hold a lower position; see the README.)
-                "QUEUE_SHARD_COUNT": "1",
-            }),
-            OriginOptions {
-                stripe_api_base: Some(ls.url().to_owned()),
-                ..OriginOptions::default()
-            },
-        )
-        .await
-        .unwrap();
+        let builder = edge_support::builder().localstripe(&ls).vars(json!({
+            "HOLD_SWEEP_SECS": "1",
+            // The product's own poll interval, so "sold out within 2 s" is checked as shipped.
+            "POLL_MIN_MS": "1000",
+            "NOJS_DELAY_SECS": "2",
+            "NOJS_REFRESH_SECS": "1",
+            // One queue shard: positions are then strictly in order of arrival, which the
+            // tests check. (With K shards, positions interleave k, k+K, …, so at a trickle of
+            // joins a later arrival can hold a lower position; see the README.)
+            "QUEUE_SHARD_COUNT": "1",
+        }));
+        let s = Stack::start_from(builder).await.unwrap();
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let result = std::env::temp_dir().join(format!(
             "herdgate-browser-{}-{}.json",

@@ -5,74 +5,23 @@
 
 use std::time::Duration;
 
-use herdgate_core::wire::{ChallengeResponse, QueueStatus};
+use herdgate_core::wire::QueueStatus;
 use herdgate_core::{pow, PassClaims, VisitorId};
 use herdgate_herd::bots::{BotMix, Strategy};
 use herdgate_herd::client::PEOPLE_THINK_MS;
 use herdgate_herd::plan::{Arrival, HerdConfig};
 use herdgate_herd::report::Report;
+use herdgate_testkit::Identity;
 use serde_json::{json, Value};
 
 use crate::edge_support::{pass_of, Stack};
-use crate::support::{alone, bounded, code, status_json, Env};
+use crate::support::{alone, bounded, code, Env};
 
-/// A client as the edge sees it: network (CF-Connecting-IP), browser and language.
-#[derive(Clone, Copy)]
-struct Who<'a> {
-    ip: &'a str,
-    ua: &'a str,
-    lang: &'a str,
-}
-
-impl Stack {
-    async fn call(
-        &self,
-        who: Who<'_>,
-        method: &str,
-        url: String,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut req = match method {
-            "GET" => self.http.get(url),
-            _ => self.http.post(url),
-        }
-        .header("user-agent", who.ua)
-        .header("cf-connecting-ip", who.ip)
-        .header("accept-language", who.lang);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        status_json(req.send().await.unwrap()).await
-    }
-
-    async fn challenge_as(&self, sale: &str, who: Who<'_>) -> ChallengeResponse {
-        let url = format!("{}/api/v1/sales/{sale}/challenge", self.edge.url());
-        let (status, body) = self.call(who, "POST", url, None).await;
-        assert_eq!(status, 200, "{body}");
-        serde_json::from_value(body).unwrap()
-    }
-
-    /// Challenge, solve, join as `who`: the join's status and body.
-    async fn join_as(&self, sale: &str, who: Who<'_>) -> (u16, Value) {
-        let ch = self.challenge_as(sale, who).await;
-        let nonce = pow::solve(&ch.challenge, ch.bits, 0..u64::MAX).unwrap();
-        let url = format!("{}/api/v1/sales/{sale}/join", self.edge.url());
-        self.call(
-            who,
-            "POST",
-            url,
-            Some(json!({"challenge": ch.challenge, "nonce": nonce})),
-        )
-        .await
-    }
-}
-
-fn person(ip: &str) -> Who<'_> {
-    Who {
-        ip,
-        ua: "Mozilla/5.0 (person)",
-        lang: "en-GB,en;q=0.9",
-    }
+/// A person on the network of `ip`, with a browser and a language of their own.
+fn person(ip: &str) -> Identity {
+    Identity::new("Mozilla/5.0 (person)")
+        .with_ip(ip)
+        .with_language("en-GB,en;q=0.9")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,9 +33,12 @@ async fn join_limits_per_device_and_network_let_an_office_through() {
         s.sale("limits", 10, 60_000, 100).await;
 
         // One device joins once; its second join is refused with a sentence saying what to do.
-        let me = person("203.0.113.10");
-        assert_eq!(s.join_as("limits", me).await.0, 201);
-        let (status, body) = s.join_as("limits", me).await;
+        let me = s.client(person("203.0.113.10"));
+        assert_eq!(
+            me.solve_and_join_reply("limits", None).await.unwrap().0,
+            201
+        );
+        let (status, body) = me.solve_and_join_reply("limits", None).await.unwrap();
         assert_eq!((status, code(&body)), (429, "join_limit_device"), "{body}");
         assert!(body["error"]["message"]
             .as_str()
@@ -98,28 +50,40 @@ async fn join_limits_per_device_and_network_let_an_office_through() {
             .map(|i| format!("Mozilla/5.0 (colleague {i})"))
             .collect();
         for ua in &uas {
-            let who = Who {
-                ip: "203.0.113.77",
-                ua,
-                lang: "en-GB",
-            };
-            let (status, body) = s.join_as("limits", who).await;
+            let who = Identity::new(ua.as_str())
+                .with_ip("203.0.113.77")
+                .with_language("en-GB");
+            let (status, body) = s
+                .client(who)
+                .solve_and_join_reply("limits", None)
+                .await
+                .unwrap();
             assert_eq!(status, 201, "a colleague was refused: {body}");
         }
         // The network's seventh join is refused, with what to do.
-        let who = Who {
-            ip: "203.0.113.99",
-            ua: "Mozilla/5.0 (one too many)",
-            lang: "en",
-        };
-        let (status, body) = s.join_as("limits", who).await;
+        let who = Identity::new("Mozilla/5.0 (one too many)")
+            .with_ip("203.0.113.99")
+            .with_language("en");
+        let (status, body) = s
+            .client(who)
+            .solve_and_join_reply("limits", None)
+            .await
+            .unwrap();
         assert_eq!((status, code(&body)), (429, "join_limit_network"), "{body}");
         assert!(body["error"]["message"]
             .as_str()
             .unwrap()
             .contains("another network"));
         // Another network is not affected.
-        assert_eq!(s.join_as("limits", person("198.51.100.1")).await.0, 201);
+        let elsewhere = s.client(person("198.51.100.1"));
+        assert_eq!(
+            elsewhere
+                .solve_and_join_reply("limits", None)
+                .await
+                .unwrap()
+                .0,
+            201
+        );
     })
     .await;
 }
@@ -137,37 +101,43 @@ async fn difficulty_stays_low_for_a_first_visit_and_rises_with_history_and_rate(
         .unwrap();
         s.sale("pow", 10, 60_000, 100).await;
 
-        let me = person("203.0.113.10");
-        let first = s.challenge_as("pow", me).await.bits;
+        let me = s.client(person("203.0.113.10"));
+        let first = me.challenge("pow", None).await.unwrap().bits;
         assert_eq!(first, 8, "a calm first visit gets the base difficulty");
         // One join: the next challenge asks for two bits more.
-        assert_eq!(s.join_as("pow", me).await.0, 201);
-        let second = s.challenge_as("pow", me).await;
+        assert_eq!(me.solve_and_join_reply("pow", None).await.unwrap().0, 201);
+        let second = me.challenge("pow", None).await.unwrap();
         assert_eq!(second.bits, 10);
         // A failed proof adds one more.
-        let url = format!("{}/api/v1/sales/pow/join", s.edge.url());
         let wrong = (0..u64::MAX)
             .find(|n| pow::verify(&second.challenge, *n, second.bits).is_err())
             .unwrap();
-        let (status, body) = s
-            .call(
-                me,
-                "POST",
-                url,
-                Some(json!({"challenge": second.challenge, "nonce": wrong})),
-            )
-            .await;
+        let (status, body) = me
+            .join_reply("pow", &second.challenge, wrong)
+            .await
+            .unwrap();
         assert_eq!((status, code(&body)), (403, "pow_insufficient"));
-        assert_eq!(s.challenge_as("pow", me).await.bits, 11);
+        assert_eq!(me.challenge("pow", None).await.unwrap().bits, 11);
 
         // A rush of challenges (60 back to back, knee 5/s) raises it for everyone, even a
         // newcomer.
         let mut bits = Vec::new();
         for i in 0..60 {
             let ip = format!("198.51.{i}.1");
-            bits.push(s.challenge_as("pow", person(&ip)).await.bits);
+            bits.push(
+                s.client(person(&ip))
+                    .challenge("pow", None)
+                    .await
+                    .unwrap()
+                    .bits,
+            );
         }
-        let newcomer = s.challenge_as("pow", person("192.0.2.1")).await.bits;
+        let newcomer = s
+            .client(person("192.0.2.1"))
+            .challenge("pow", None)
+            .await
+            .unwrap()
+            .bits;
         assert!(
             newcomer > 8,
             "after a rush {bits:?}, a newcomer got {newcomer}"
@@ -182,26 +152,26 @@ async fn a_pass_works_only_for_the_device_and_network_it_was_issued_to() {
         let s = Stack::start_with(json!({})).await.unwrap();
         s.sale("bound", 10, 60_000, 100).await;
         let me = person("203.0.113.10");
-        let (status, body) = s.join_as("bound", me).await;
+        let (status, body) = s
+            .client(me.clone())
+            .solve_and_join_reply("bound", None)
+            .await
+            .unwrap();
         assert_eq!(status, 201, "{body}");
         let joined: QueueStatus = serde_json::from_value(body["status"].clone()).unwrap();
         let pass = pass_of(&joined);
         let before = s.origin_purchases().await;
         for other in [
             // The same browser in another language (another device).
-            Who {
-                ip: "203.0.113.10",
-                ua: "Mozilla/5.0 (person)",
-                lang: "de-DE",
-            },
+            person("203.0.113.10").with_language("de-DE"),
             // The same browser on another network.
-            Who {
-                ip: "198.51.100.7",
-                ua: "Mozilla/5.0 (person)",
-                lang: "en-GB,en;q=0.9",
-            },
+            person("198.51.100.7"),
         ] {
-            let (status, body) = buy(&s, &pass, other).await;
+            let (status, body) = s
+                .client(other)
+                .purchase_reply("bound", Some(&pass), &json!({}))
+                .await
+                .unwrap();
             assert_eq!((status, code(&body)), (403, "client_mismatch"), "{body}");
         }
         assert_eq!(
@@ -210,28 +180,14 @@ async fn a_pass_works_only_for_the_device_and_network_it_was_issued_to() {
             "a shared pass reached the origin"
         );
         // The same network's /24 and the same browser: that is the owner.
-        let (status, body) = buy(
-            &s,
-            &pass,
-            Who {
-                ip: "203.0.113.11",
-                ..me
-            },
-        )
-        .await;
-        assert_eq!(status, 201, "{body}");
-        // The audit knows the pass was offered elsewhere first, and flags the order.
-        let report: Value = s
-            .http
-            .post(format!("{}/admin/v1/sales/bound/audit", s.origin.url()))
-            .bearer_auth(&s.keys.admin_token)
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap()
-            .json()
+        let (status, body) = s
+            .client(me.with_ip("203.0.113.11"))
+            .purchase_reply("bound", Some(&pass), &json!({}))
             .await
             .unwrap();
+        assert_eq!(status, 201, "{body}");
+        // The audit knows the pass was offered elsewhere first, and flags the order.
+        let report = s.admin().audit("bound", &json!({})).await.unwrap();
         let flagged = &report["audit"]["flagged"];
         assert_eq!(flagged.as_array().map(Vec::len), Some(1), "{report}");
         assert_eq!(flagged[0]["visitor"], body["order"]["visitor"]);
@@ -239,21 +195,6 @@ async fn a_pass_works_only_for_the_device_and_network_it_was_issued_to() {
         assert!(reasons.contains(&json!("shared_pass")), "{report}");
     })
     .await;
-}
-
-async fn buy(s: &Stack, pass: &str, who: Who<'_>) -> (u16, Value) {
-    let r = s
-        .http
-        .post(format!("{}/api/v1/sales/bound/purchase", s.edge.url()))
-        .header("user-agent", who.ua)
-        .header("cf-connecting-ip", who.ip)
-        .header("accept-language", who.lang)
-        .bearer_auth(pass)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    status_json(r).await
 }
 
 /// A pass for `visitor` with audit facts: client binding, network, device and admission time.
@@ -304,15 +245,8 @@ async fn the_audit_cancels_flagged_orders_and_returns_their_items() {
         }
         assert_eq!(env.stock(&sale).await, (11, 29, 40));
 
-        let audit = |body: Value, query: &'static str| {
-            let url = format!("{}/admin/v1/sales/audited/audit{query}", env.origin.url());
-            let req = env
-                .http
-                .post(url)
-                .bearer_auth(&env.keys.admin_token)
-                .json(&body);
-            async move { req.send().await.unwrap() }
-        };
+        let admin = &env.admin;
+        let audit = |body: Value| async move { admin.audit_reply("audited", &body).await.unwrap() };
         // Operators only.
         let r = env
             .http
@@ -321,11 +255,11 @@ async fn the_audit_cancels_flagged_orders_and_returns_their_items() {
             .await
             .unwrap();
         assert_eq!(r.status(), 401);
-        let (status, body) = status_json(audit(json!({"apply": "yes"}), "").await).await;
+        let (status, body) = audit(json!({"apply": "yes"})).await;
         assert_eq!((status, code(&body)), (400, "invalid_body"));
 
         // A dry run changes nothing.
-        let (status, report) = status_json(audit(json!({}), "").await).await;
+        let (status, report) = audit(json!({})).await;
         assert_eq!(status, 200, "{report}");
         let flagged: Vec<&str> = report["audit"]["flagged"]
             .as_array()
@@ -340,13 +274,13 @@ async fn the_audit_cancels_flagged_orders_and_returns_their_items() {
         assert_eq!(env.stock(&sale).await, (11, 29, 40));
 
         // Applied: the three orders are cancelled, their items are back, the books balance.
-        let (status, report) = status_json(audit(json!({"apply": true}), "").await).await;
+        let (status, report) = audit(json!({"apply": true})).await;
         assert_eq!(status, 200, "{report}");
         assert_eq!(report["cancelled"], 3);
         assert_eq!(env.stock(&sale).await, (14, 26, 40));
         assert_eq!(env.orders(&sale).await, 26);
         // Again: nothing left to cancel.
-        let (_, again) = status_json(audit(json!({"apply": true}), "").await).await;
+        let (_, again) = audit(json!({"apply": true})).await;
         assert_eq!(again["cancelled"], 0);
         assert_eq!(env.stock(&sale).await, (14, 26, 40));
 
@@ -363,7 +297,7 @@ async fn the_audit_cancels_flagged_orders_and_returns_their_items() {
         assert_eq!(env.purchase("audited", Some(&newcomer), "").await.0, 201);
 
         // The operator's text report.
-        let text = audit(json!({}), "?format=text").await.text().await.unwrap();
+        let text = env.admin.audit_text("audited", &json!({})).await.unwrap();
         assert!(
             text.contains("Audit of sale audited") && text.contains("largest clusters"),
             "{text}"

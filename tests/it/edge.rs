@@ -44,15 +44,22 @@ async fn join_status_pass_purchase_reaches_the_origin_and_redis() {
         assert_eq!(room["sale"]["remaining"], 5);
         assert_eq!(room["status"], serde_json::Value::Null);
 
-        let (ticket, joined) = s.join("path", UA).await;
-        assert_eq!(joined["status"]["state"], "admitted", "{joined}");
-        let status = s.queue_status("path", UA, &ticket).await;
+        let me = s.buyer(UA);
+        let joined = me.solve_and_join("path", None).await.unwrap();
+        assert!(
+            matches!(joined.status, QueueStatus::Admitted { .. }),
+            "{joined:?}"
+        );
+        let status = me.status("path", &joined.ticket).await.unwrap();
         let pass = pass_of(&status);
 
         let before = s.origin_purchases().await;
-        let (code_, body) = s.purchase("path", UA, Some(&pass)).await;
+        let (code_, body) = me
+            .purchase_reply("path", Some(&pass), &json!({}))
+            .await
+            .unwrap();
         assert_eq!(code_, 201, "{body}");
-        assert_eq!(body["order"]["visitor"], joined["visitor"]);
+        assert_eq!(body["order"]["visitor"], joined.visitor.as_str());
         assert_eq!(s.origin_purchases().await, before + 1.0);
         let (remaining, sold): (u64, u64) = {
             let c = s.redis.client().await.unwrap();
@@ -92,22 +99,22 @@ async fn proof_of_work_refusals() {
         s.sale("pow", 5, 60_000, 100).await;
         let other = s.sale("other", 5, 60_000, 100).await;
 
-        let (_, ch) = s.challenge("pow", UA).await;
-        let challenge = ch["challenge"].as_str().unwrap().to_owned();
-        let bits = ch["bits"].as_u64().unwrap() as u8;
+        let me = s.buyer(UA);
+        let ch = me.challenge("pow", None).await.unwrap();
+        let (challenge, bits) = (ch.challenge, ch.bits);
         let nonce = herdgate_core::pow::solve(&challenge, bits, 0..u64::MAX).unwrap();
         let wrong = (0..)
             .find(|&n| herdgate_core::pow::verify(&challenge, n, bits).is_err())
             .unwrap();
 
-        let (st, body) = s.join_with("pow", UA, &challenge, wrong).await;
+        let (st, body) = me.join_reply("pow", &challenge, wrong).await.unwrap();
         assert_eq!((st, code(&body)), (403, "pow_insufficient"), "{body}");
 
         // Flip the last character of the payload (the part before the tag).
         let (head, tag) = challenge.rsplit_once('.').unwrap();
         let flipped = if head.ends_with('A') { 'B' } else { 'A' };
         let tampered = format!("{}{flipped}.{tag}", &head[..head.len() - 1]);
-        let (st, body) = s.join_with("pow", UA, &tampered, nonce).await;
+        let (st, body) = me.join_reply("pow", &tampered, nonce).await.unwrap();
         assert_eq!((st, code(&body)), (400, "challenge_forged"), "{body}");
 
         // A challenge we sign ourselves with the edge's key, already expired.
@@ -128,7 +135,7 @@ async fn proof_of_work_refusals() {
             ..claims.clone()
         });
         let n = herdgate_core::pow::solve(&expired, bits, 0..u64::MAX).unwrap();
-        let (st, body) = s.join_with("pow", UA, &expired, n).await;
+        let (st, body) = me.join_reply("pow", &expired, n).await.unwrap();
         assert_eq!((st, code(&body)), (400, "challenge_expired"), "{body}");
 
         // Another sale's challenge.
@@ -137,19 +144,21 @@ async fn proof_of_work_refusals() {
             ..claims.clone()
         });
         let n = herdgate_core::pow::solve(&foreign, bits, 0..u64::MAX).unwrap();
-        let (st, body) = s.join_with("pow", UA, &foreign, n).await;
+        let (st, body) = me.join_reply("pow", &foreign, n).await.unwrap();
         assert_eq!((st, code(&body)), (403, "challenge_wrong_sale"), "{body}");
 
         // Another client's challenge.
         let (st, body) = s
-            .join_with("pow", "SomeOtherBrowser/1.0", &challenge, nonce)
-            .await;
+            .buyer("SomeOtherBrowser/1.0")
+            .join_reply("pow", &challenge, nonce)
+            .await
+            .unwrap();
         assert_eq!((st, code(&body)), (403, "client_mismatch"), "{body}");
 
         // The right answer joins once; the replay is refused.
-        let (st, body) = s.join_with("pow", UA, &challenge, nonce).await;
+        let (st, body) = me.join_reply("pow", &challenge, nonce).await.unwrap();
         assert_eq!(st, 201, "{body}");
-        let (st, body) = s.join_with("pow", UA, &challenge, nonce).await;
+        let (st, body) = me.join_reply("pow", &challenge, nonce).await.unwrap();
         assert_eq!((st, code(&body)), (409, "challenge_spent"), "{body}");
     })
     .await;
@@ -161,8 +170,9 @@ async fn bad_passes_never_reach_the_origin() {
         let s = Stack::start().await.unwrap();
         let sale = s.sale("gate", 5, 60_000, 100).await;
         let other = s.sale("gate2", 5, 60_000, 100).await;
-        let (ticket, _) = s.join("gate", UA).await;
-        let pass = pass_of(&s.queue_status("gate", UA, &ticket).await);
+        let me = s.buyer(UA);
+        let ticket = me.solve_and_join("gate", None).await.unwrap().ticket;
+        let pass = pass_of(&me.status("gate", &ticket).await.unwrap());
         let claims: PassClaims = s
             .keys
             .keyring
@@ -201,7 +211,11 @@ async fn bad_passes_never_reach_the_origin() {
             (Some(ticket.as_str()), UA, "pass_wrong_kind"),
             (Some(pass.as_str()), "AnotherDevice/2.0", "client_mismatch"),
         ] {
-            let (_, body) = s.purchase("gate", ua, p).await;
+            let (_, body) = s
+                .buyer(ua)
+                .purchase_reply("gate", p, &json!({}))
+                .await
+                .unwrap();
             assert_eq!(code(&body), want, "{body}");
         }
         assert_eq!(
@@ -211,17 +225,26 @@ async fn bad_passes_never_reach_the_origin() {
         );
 
         // The real pass buys once; its replays get the same order from the edge's ledger.
-        let (st, first) = s.purchase("gate", UA, Some(&pass)).await;
+        let (st, first) = me
+            .purchase_reply("gate", Some(&pass), &json!({}))
+            .await
+            .unwrap();
         assert_eq!(st, 201, "{first}");
         assert_eq!(s.origin_purchases().await, before + 1.0);
         for _ in 0..3 {
-            let (st, again) = s.purchase("gate", UA, Some(&pass)).await;
+            let (st, again) = me
+                .purchase_reply("gate", Some(&pass), &json!({}))
+                .await
+                .unwrap();
             assert_eq!(st, 200, "{again}");
             assert_eq!(again["order"], first["order"]);
         }
         // A new status poll hands out a pass with the same id: it is a replay too.
-        let repoll = pass_of(&s.queue_status("gate", UA, &ticket).await);
-        let (st, again) = s.purchase("gate", UA, Some(&repoll)).await;
+        let repoll = pass_of(&me.status("gate", &ticket).await.unwrap());
+        let (st, again) = me
+            .purchase_reply("gate", Some(&repoll), &json!({}))
+            .await
+            .unwrap();
         assert_eq!((st, &again["order"]), (200, &first["order"]));
         assert_eq!(
             s.origin_purchases().await,
@@ -241,8 +264,8 @@ async fn shard_positions_are_unique_admitted_in_order_and_pause_resume_work() {
         let mut tickets = Vec::new();
         for i in 0..40 {
             let ua = format!("{UA} buyer-{i}");
-            let (ticket, body) = s.join("order", &ua).await;
-            tickets.push((ua, ticket, body["position"].as_u64().unwrap()));
+            let joined = s.buyer(&ua).solve_and_join("order", None).await.unwrap();
+            tickets.push((ua, joined.ticket, joined.position));
         }
         let positions: HashSet<u64> = tickets.iter().map(|t| t.2).collect();
         assert_eq!(
@@ -273,7 +296,8 @@ async fn shard_positions_are_unique_admitted_in_order_and_pause_resume_work() {
             .unwrap();
         let mut statuses = Vec::new();
         for (ua, ticket, position) in &tickets {
-            statuses.push((*position, s.queue_status("order", ua, ticket).await));
+            let status = s.buyer(ua).status("order", ticket).await.unwrap();
+            statuses.push((*position, status));
         }
         let after = s.edge_state("order").await["admission"]["frontier"]
             .as_u64()
@@ -312,7 +336,8 @@ async fn shard_positions_are_unique_admitted_in_order_and_pause_resume_work() {
                 .unwrap(),
             frozen
         );
-        let paused = s.queue_status("order", &waiting.0, &waiting.1).await;
+        let waiter = s.buyer(&waiting.0);
+        let paused = waiter.status("order", &waiting.1).await.unwrap();
         assert!(matches!(paused, QueueStatus::Paused { .. }), "{paused:?}");
 
         // Resume at a faster rate: the waiting ticket is admitted.
@@ -328,7 +353,7 @@ async fn shard_positions_are_unique_admitted_in_order_and_pause_resume_work() {
         let mut admitted = false;
         for _ in 0..100 {
             if matches!(
-                s.queue_status("order", &waiting.0, &waiting.1).await,
+                waiter.status("order", &waiting.1).await.unwrap(),
                 QueueStatus::Admitted { .. }
             ) {
                 admitted = true;
@@ -365,23 +390,30 @@ async fn sold_out_reaches_every_waiter_and_the_origin_sees_no_more_purchases() {
         let mut buyers = Vec::new();
         for i in 0..10 {
             let ua = format!("{UA} waiter-{i}");
-            let (ticket, _) = s.join("last", &ua).await;
-            let pass = pass_of(&s.queue_status("last", &ua, &ticket).await);
-            buyers.push((ua, ticket, pass));
+            let me = s.buyer(&ua);
+            let ticket = me.solve_and_join("last", None).await.unwrap().ticket;
+            let pass = pass_of(&me.status("last", &ticket).await.unwrap());
+            buyers.push((me, ticket, pass));
         }
-        for (ua, _, pass) in &buyers[..3] {
-            let (st, body) = s.purchase("last", ua, Some(pass)).await;
+        for (me, _, pass) in &buyers[..3] {
+            let (st, body) = me
+                .purchase_reply("last", Some(pass), &json!({}))
+                .await
+                .unwrap();
             assert_eq!(st, 201, "{body}");
         }
         let after_sellout = s.origin_purchases().await;
         // The bound: the edge trusts its copy of the sale's state for 1 s (STATE_CACHE_MS).
         tokio::time::sleep(Duration::from_millis(2_000)).await;
-        for (ua, ticket, pass) in &buyers[3..] {
-            let status = s.queue_status("last", ua, ticket).await;
+        for (me, ticket, pass) in &buyers[3..] {
+            let status = me.status("last", ticket).await.unwrap();
             assert_eq!(status, QueueStatus::SoldOut);
-            let (st, body) = s.purchase("last", ua, Some(pass)).await;
+            let (st, body) = me
+                .purchase_reply("last", Some(pass), &json!({}))
+                .await
+                .unwrap();
             assert_eq!((st, code(&body)), (409, "sold_out"), "{body}");
-            let (st, body) = s.challenge("last", ua).await;
+            let (st, body) = me.challenge_reply("last", None).await.unwrap();
             assert_eq!((st, code(&body)), (409, "sold_out"), "{body}");
         }
         assert_eq!(

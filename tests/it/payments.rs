@@ -5,81 +5,58 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use herdgate_core::wire::QueueStatus;
-use herdgate_testkit::{Localstripe, OriginOptions};
+use herdgate_core::wire::{Price, QueueStatus, SaleConfig};
+use herdgate_testkit::Localstripe;
 use serde_json::{json, Value};
 
-use crate::edge_support::{pass_of, Stack};
-use crate::support::{alone, status_json};
+use crate::edge_support::{self, pass_of, Stack};
+use crate::support::alone;
 
 const PRICE: u64 = 1500;
 
 async fn paid_stack(ls: &Localstripe, extra: Value) -> Stack {
-    let mut bindings = json!({
-        "STRIPE_SECRET_KEY": Localstripe::SECRET_KEY,
-        "STRIPE_API_BASE": ls.url(),
-        "HOLD_SWEEP_SECS": "1",
-        "HOLD_RELEASE_RATE": "400",
-    });
-    if let (Some(b), Some(e)) = (bindings.as_object_mut(), extra.as_object()) {
-        b.extend(e.clone());
-    }
-    Stack::start_full(
-        bindings,
-        OriginOptions {
-            stripe_api_base: Some(ls.url().to_owned()),
-            ..OriginOptions::default()
-        },
-    )
-    .await
-    .unwrap()
+    let builder = edge_support::builder()
+        .localstripe(ls)
+        .vars(json!({"HOLD_SWEEP_SECS": "1", "HOLD_RELEASE_RATE": "400"}))
+        .vars(extra);
+    Stack::start_from(builder).await.unwrap()
 }
 
 /// A sale with a price: `stock` items, open since 10 s ago (or opening in an hour), 1000/s.
 async fn paid_sale(stack: &Stack, sale: &str, stock: u64, open: bool) {
-    let starts = herdgate_testkit::now_ms() as i64 + if open { -10_000 } else { 3_600_000 };
-    let r = stack
-        .http
-        .put(format!("{}/admin/v1/sales/{sale}", stack.origin.url()))
-        .bearer_auth(&stack.keys.admin_token)
-        .json(
-            &json!({"stock": stock, "per_visitor_limit": 1, "starts_at_ms": starts,
-                      "admission_rate": 1000, "price": {"amount": PRICE, "currency": "eur"}}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.status());
+    let now = herdgate_testkit::now_ms();
+    let config = SaleConfig {
+        stock,
+        per_visitor_limit: 1,
+        starts_at_ms: if open { now - 10_000 } else { now + 3_600_000 },
+        admission_rate: 1000,
+        price: Some(Price {
+            amount: PRICE,
+            currency: "eur".into(),
+        }),
+    };
+    stack.admin().put_sale(sale, &config).await.unwrap();
 }
 
 async fn hold(stack: &Stack, sale: &str, ua: &str, ticket: &str, body: Value) -> (u16, Value) {
-    let r = stack
-        .http
-        .post(format!("{}/api/v1/sales/{sale}/hold", stack.edge.url()))
-        .header("user-agent", ua)
-        .bearer_auth(ticket)
-        .json(&body)
-        .send()
+    stack
+        .buyer(ua)
+        .hold_reply(sale, ticket, &body)
         .await
-        .unwrap();
-    status_json(r).await
+        .unwrap()
 }
 
 async fn hold_state(stack: &Stack, sale: &str, ua: &str, ticket: &str) -> (u16, Value) {
-    let r = stack
-        .http
-        .get(format!("{}/api/v1/sales/{sale}/hold", stack.edge.url()))
-        .header("user-agent", ua)
-        .bearer_auth(ticket)
-        .send()
+    stack
+        .buyer(ua)
+        .hold_state_reply(sale, ticket)
         .await
-        .unwrap();
-    status_json(r).await
+        .unwrap()
 }
 
 /// Joins as `ua` and puts `pm` on hold: the ticket carrying the hold, and the hold's id.
 async fn join_and_hold(stack: &Stack, sale: &str, ua: &str, pm: &str) -> (String, String) {
-    let (ticket, _) = stack.join(sale, ua).await;
+    let ticket = join(stack, sale, ua).await;
     let (status, body) = hold(stack, sale, ua, &ticket, json!({"payment_method": pm})).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["hold"]["state"], "on_hold", "{body}");
@@ -89,20 +66,33 @@ async fn join_and_hold(stack: &Stack, sale: &str, ua: &str, pm: &str) -> (String
     )
 }
 
-async fn sale_numbers(stack: &Stack, sale: &str) -> (u64, u64, u64) {
-    let r = stack
-        .http
-        .get(format!("{}/admin/v1/sales/{sale}", stack.origin.url()))
-        .bearer_auth(&stack.keys.admin_token)
-        .send()
+/// Joins as `ua`: the ticket.
+async fn join(stack: &Stack, sale: &str, ua: &str) -> String {
+    stack
+        .buyer(ua)
+        .solve_and_join(sale, None)
         .await
-        .unwrap();
-    let (_, v) = status_json(r).await;
-    (
-        v["config"]["stock"].as_u64().unwrap(),
-        v["state"]["remaining"].as_u64().unwrap(),
-        v["state"]["sold"].as_u64().unwrap(),
-    )
+        .unwrap()
+        .ticket
+}
+
+/// Where `ticket` stands.
+async fn queue_status(stack: &Stack, sale: &str, ua: &str, ticket: &str) -> QueueStatus {
+    stack.buyer(ua).status(sale, ticket).await.unwrap()
+}
+
+/// Buys as `ua` with `pass`.
+async fn purchase(stack: &Stack, sale: &str, ua: &str, pass: &str) -> (u16, Value) {
+    stack
+        .buyer(ua)
+        .purchase_reply(sale, Some(pass), &json!({}))
+        .await
+        .unwrap()
+}
+
+async fn sale_numbers(stack: &Stack, sale: &str) -> (u64, u64, u64) {
+    let state = stack.admin().sale(sale).await.unwrap();
+    (state.config.stock, state.state.remaining, state.state.sold)
 }
 
 /// Waits (at most `secs`) until localstripe holds no intent in `requires_capture`.
@@ -127,7 +117,7 @@ async fn winners_are_charged_once_and_every_other_hold_is_released() {
         paid_sale(&stack, sale, 3, true).await;
 
         // Refusals change nothing at the processor.
-        let (ticket, _) = stack.join(sale, "ua-refused").await;
+        let ticket = join(&stack, sale, "ua-refused").await;
         let bad = [
             (
                 json!({"card": {"number": "4242424242424241", "exp_month": 12, "exp_year": 30, "cvc": "123"}}),
@@ -178,7 +168,7 @@ async fn winners_are_charged_once_and_every_other_hold_is_released() {
         for i in 0..8 {
             let ua = format!("ua-buyer-{i}");
             let (ticket, intent) = if i == 0 {
-                let (t, _) = stack.join(sale, &ua).await;
+                let t = join(&stack, sale, &ua).await;
                 let card = json!({"card": {"number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}});
                 let (status, body) = hold(&stack, sale, &ua, &t, card).await;
                 assert_eq!(status, 201, "{body}");
@@ -213,21 +203,21 @@ async fn winners_are_charged_once_and_every_other_hold_is_released() {
         let mut winners = Vec::new();
         let mut sold_out = 0;
         for (ua, ticket, intent) in buyers.iter().take(6) {
-            let pass = match stack.queue_status(sale, ua, ticket).await {
+            let pass = match queue_status(&stack, sale, ua, ticket).await {
                 QueueStatus::SoldOut => {
                     sold_out += 1;
                     continue;
                 }
                 admitted => pass_of(&admitted),
             };
-            let (status, body) = stack.purchase(sale, ua, Some(&pass)).await;
+            let (status, body) = purchase(&stack, sale, ua, &pass).await;
             match status {
                 201 => {
                     assert_eq!(body["charged"]["amount"], PRICE, "{body}");
                     assert_eq!(body["charged"]["hold"], intent.as_str(), "{body}");
                     if winners.is_empty() {
                         // The first winner retries at once: the same order, no second capture.
-                        let (status, again) = stack.purchase(sale, ua, Some(&pass)).await;
+                        let (status, again) = purchase(&stack, sale, ua, &pass).await;
                         assert_eq!((status, &again["order"]), (200, &body["order"]), "{again}");
                     }
                     winners.push((ua.clone(), ticket.clone(), intent.clone(), pass));
@@ -300,8 +290,8 @@ async fn a_capture_that_fails_gives_the_item_back_and_a_cancelled_order_is_refun
         let (ticket_a, intent_a) = join_and_hold(&stack, sale, "ua-a", "pm_card_visa").await;
         // The card's issuer voids the authorisation before A buys.
         ls.void(&intent_a).await.unwrap();
-        let pass_a = pass_of(&stack.queue_status(sale, "ua-a", &ticket_a).await);
-        let (status, body) = stack.purchase(sale, "ua-a", Some(&pass_a)).await;
+        let pass_a = pass_of(&queue_status(&stack, sale, "ua-a", &ticket_a).await);
+        let (status, body) = purchase(&stack, sale, "ua-a", &pass_a).await;
         assert_eq!(
             (status, body["error"]["code"].as_str()),
             (402, Some("payment_failed")),
@@ -309,7 +299,7 @@ async fn a_capture_that_fails_gives_the_item_back_and_a_cancelled_order_is_refun
         );
         assert_eq!(sale_numbers(&stack, sale).await, (1, 1, 0));
         // Retrying with the same dead hold changes nothing.
-        let (status, body) = stack.purchase(sale, "ua-a", Some(&pass_a)).await;
+        let (status, body) = purchase(&stack, sale, "ua-a", &pass_a).await;
         assert_eq!(
             (status, body["error"]["code"].as_str()),
             (402, Some("payment_failed")),
@@ -319,8 +309,8 @@ async fn a_capture_that_fails_gives_the_item_back_and_a_cancelled_order_is_refun
 
         // B buys the item that went back.
         let (ticket_b, intent_b) = join_and_hold(&stack, sale, "ua-b", "pm_card_visa").await;
-        let pass_b = pass_of(&stack.queue_status(sale, "ua-b", &ticket_b).await);
-        let (status, body) = stack.purchase(sale, "ua-b", Some(&pass_b)).await;
+        let pass_b = pass_of(&queue_status(&stack, sale, "ua-b", &ticket_b).await);
+        let (status, body) = purchase(&stack, sale, "ua-b", &pass_b).await;
         assert_eq!(
             (status, body["charged"]["hold"].as_str()),
             (201, Some(intent_b.as_str())),
@@ -378,18 +368,11 @@ async fn a_capture_that_fails_gives_the_item_back_and_a_cancelled_order_is_refun
 }
 
 async fn audit_apply(stack: &Stack, sale: &str) -> Value {
-    let r = stack
-        .http
-        .post(format!(
-            "{}/admin/v1/sales/{sale}/audit",
-            stack.origin.url()
-        ))
-        .bearer_auth(&stack.keys.admin_token)
-        .json(&json!({"apply": true}))
-        .send()
+    let (status, report) = stack
+        .admin()
+        .audit_reply(sale, &json!({"apply": true}))
         .await
         .unwrap();
-    let (status, report) = status_json(r).await;
     assert_eq!(status, 200, "{report}");
     report
 }
@@ -405,7 +388,7 @@ async fn a_hold_near_its_age_limit_is_released_and_never_captured() {
 
         let (ticket, intent) = join_and_hold(&stack, sale, "ua-early", "pm_card_visa").await;
         assert!(matches!(
-            stack.queue_status(sale, "ua-early", &ticket).await,
+            queue_status(&stack, sale, "ua-early", &ticket).await,
             QueueStatus::Queued { .. }
         ));
         let deadline = Instant::now() + Duration::from_secs(30);

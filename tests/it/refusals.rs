@@ -262,7 +262,10 @@ async fn a_sale_that_has_not_opened_sells_nothing() {
             "stock": 3, "per_visitor_limit": 1,
             "starts_at_ms": now_ms() + 3_600_000, "admission_rate": 10,
         });
-        assert_eq!(env.admin_put("later", &config).await.0, 201);
+        assert_eq!(
+            env.admin.put_sale_reply("later", &config).await.unwrap().0,
+            201
+        );
         let sale = SaleId::parse("later").unwrap();
         let pass = env.pass(&sale, "early-bird");
         let (status, body) = env.purchase("later", Some(&pass), "").await;

@@ -94,7 +94,10 @@ async fn sold_out_is_answered_from_memory_on_every_origin() {
             "stock": 4, "per_visitor_limit": 1,
             "starts_at_ms": herdgate_testkit::now_ms() - 60_000, "admission_rate": 500,
         });
-        assert_eq!(env.admin_put("tiny", &config).await.0, 200);
+        assert_eq!(
+            env.admin.put_sale_reply("tiny", &config).await.unwrap().0,
+            200
+        );
         wait_for_gauge(
             &http,
             &other.url(),

@@ -5,9 +5,12 @@ use std::time::Duration;
 
 use anyhow::Result;
 use fred::prelude::*;
+use herdgate_core::wire::SaleConfig;
 use herdgate_core::{SaleId, VisitorId};
-use herdgate_testkit::{now_ms, OriginOptions, RedisServer, TestKeys, TestOrigin};
-use serde_json::{json, Value};
+use herdgate_testkit::{
+    now_ms, read_reply, AdminClient, OriginOptions, RedisServer, TestKeys, TestOrigin,
+};
+use serde_json::Value;
 
 /// Runs a test body with a time bound, so a hang fails instead of stalling CI. The body may
 /// run beside other tests' bodies, but never beside one that runs [`alone`]; the bound
@@ -44,12 +47,13 @@ async fn within<F: Future<Output = ()>>(limit: Duration, f: F) {
 /// lock is fair: once a test waits to run alone, no new test starts before it.
 static STAGE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
-/// One Redis, one origin, keys and a client.
+/// One Redis, one origin (no edge), keys, an HTTP client and the operator's client.
 pub struct Env {
     pub redis: RedisServer,
     pub origin: TestOrigin,
     pub keys: TestKeys,
     pub http: reqwest::Client,
+    pub admin: AdminClient,
     pub redis_client: Client,
 }
 
@@ -63,49 +67,28 @@ impl Env {
         let keys = TestKeys::generate();
         let origin = TestOrigin::start(&redis.url(), &keys, opts).await?;
         let redis_client = redis.client().await?;
+        let http = http_client();
         Ok(Env {
+            admin: AdminClient::new(http.clone(), &origin.url(), &keys.admin_token),
             redis,
             origin,
             keys,
-            http: http_client(),
+            http,
             redis_client,
         })
     }
 
     /// Creates (or updates) a sale through the admin API; open since a minute ago.
     pub async fn create_sale(&self, sale: &str, stock: u64, limit: u32) -> SaleId {
-        let config = json!({
-            "stock": stock,
-            "per_visitor_limit": limit,
-            "starts_at_ms": now_ms() - 60_000,
-            "admission_rate": 500,
-        });
-        let (status, body) = self.admin_put(sale, &config).await;
-        assert!(status == 201 || status == 200, "{status} {body}");
+        let config = SaleConfig {
+            stock,
+            per_visitor_limit: limit,
+            starts_at_ms: now_ms() - 60_000,
+            admission_rate: 500,
+            price: None,
+        };
+        self.admin.put_sale(sale, &config).await.unwrap();
         SaleId::parse(sale).unwrap()
-    }
-
-    pub async fn admin_put(&self, sale: &str, config: &Value) -> (u16, Value) {
-        let r = self
-            .http
-            .put(format!("{}/admin/v1/sales/{sale}", self.origin.url()))
-            .bearer_auth(&self.keys.admin_token)
-            .json(config)
-            .send()
-            .await
-            .unwrap();
-        status_json(r).await
-    }
-
-    pub async fn admin_get(&self, sale: &str) -> (u16, Value) {
-        let r = self
-            .http
-            .get(format!("{}/admin/v1/sales/{sale}", self.origin.url()))
-            .bearer_auth(&self.keys.admin_token)
-            .send()
-            .await
-            .unwrap();
-        status_json(r).await
     }
 
     pub fn pass(&self, sale: &SaleId, visitor: &str) -> String {
@@ -196,10 +179,7 @@ pub async fn purchase(
 }
 
 pub async fn status_json(r: reqwest::Response) -> (u16, Value) {
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, body)
+    read_reply(r).await.unwrap()
 }
 
 /// The refusal code of an error body.
