@@ -135,21 +135,14 @@ mod tests {
     fn pass(keyring: &Keyring, client: &str) -> String {
         let now = crate::clock::now_ms() / 1000;
         keyring.sign(&PassClaims {
-            sale: SaleId::parse("s1").unwrap(),
-            visitor: VisitorId::parse("v1").unwrap(),
-            id: "abc123".into(),
-            position: 0,
             client: client.into(),
-            slice: 0,
-            nbf: now - 10,
-            exp: now + 600,
-            net: String::new(),
-            dev: String::new(),
-            adm: 0,
-            rcv: 0,
-            shr: false,
-            hold: String::new(),
-            hat: 0,
+            ..PassClaims::bare(
+                SaleId::parse("s1").unwrap(),
+                VisitorId::parse("v1").unwrap(),
+                "abc123".into(),
+                now - 10,
+                now + 600,
+            )
         })
     }
 

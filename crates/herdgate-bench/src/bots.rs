@@ -10,22 +10,16 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::herd::{self, HerdReport};
+use crate::herd::{self, CrowdArgs, HerdReport};
 use crate::procs::sibling_binary;
 use crate::sections;
 
 /// Options of `herdgate-bench bots`.
 #[derive(clap::Args)]
 pub struct BotsArgs {
-    /// Honest buyers in the crowd.
-    #[arg(long, default_value_t = 2_000)]
-    pub buyers: usize,
-    /// Items on sale.
-    #[arg(long, default_value_t = 200)]
-    pub items: u64,
-    /// The herd binary (default: next to this one).
-    #[arg(long)]
-    pub herd_bin: Option<PathBuf>,
+    /// The crowd and the herd that plays it.
+    #[command(flatten)]
+    pub crowd: CrowdArgs,
     /// Where the runs' reports go, one folder per run: `<results>/<when>/<defences>/`.
     #[arg(long, default_value = "results/bots")]
     pub results: PathBuf,
@@ -74,9 +68,9 @@ fn crowd_flags(buyers: usize, items: u64) -> Vec<String> {
 /// Runs the crowd with each defence setting, for both arrivals, and publishes each table once
 /// its six runs are done.
 pub async fn run(args: BotsArgs) -> Result<()> {
-    let herd_bin = sibling_binary(args.herd_bin, "herd", "herdgate-herd")?;
+    let herd_bin = sibling_binary(args.crowd.herd_bin, "herd", "herdgate-herd")?;
     for (when, extra) in WHEN {
-        let mut flags = crowd_flags(args.buyers, args.items);
+        let mut flags = crowd_flags(args.crowd.buyers, args.crowd.items);
         flags.extend(extra.map(str::to_owned));
         let mut runs = Vec::with_capacity(DEFENCES.len());
         for defences in DEFENCES {
@@ -94,7 +88,7 @@ pub async fn run(args: BotsArgs) -> Result<()> {
             let out = args.results.join(when).join(defences);
             runs.push((defences, herd::local(&herd_bin, &run_flags, &out).await?));
         }
-        let report = table(args.buyers, args.items, &flags.join(" "), &runs)?;
+        let report = table(args.crowd.buyers, args.crowd.items, &flags.join(" "), &runs)?;
         sections::publish(args.write.as_deref(), &format!("bots-{when}"), &report)?;
     }
     Ok(())

@@ -10,6 +10,20 @@ use std::process::Stdio;
 use anyhow::{ensure, Context as _, Result};
 use serde_json::{Map, Value};
 
+/// The crowd of the benchmarks that run `herd local`.
+#[derive(clap::Args)]
+pub struct CrowdArgs {
+    /// Honest buyers in the crowd.
+    #[arg(long, default_value_t = 2_000)]
+    pub buyers: usize,
+    /// Items on sale.
+    #[arg(long, default_value_t = 200)]
+    pub items: u64,
+    /// The herd binary (default: next to this one).
+    #[arg(long)]
+    pub herd_bin: Option<PathBuf>,
+}
+
 /// The report of one herd run. herd's own `Report` type only serializes, and these benchmarks
 /// read a handful of its figures, so they read the JSON by pointer (`/honest/bought`).
 pub struct HerdReport {

@@ -105,7 +105,7 @@ mod tests {
         let Ok(Cli::Bots(bots)) = Cli::try_parse_from(["herdgate-bench", "bots"]) else {
             panic!("bots parses");
         };
-        assert_eq!((bots.buyers, bots.items), (2_000, 200));
+        assert_eq!((bots.crowd.buyers, bots.crowd.items), (2_000, 200));
         assert_eq!(bots.results, std::path::Path::new("results/bots"));
         let Ok(Cli::Preauth(preauth)) = Cli::try_parse_from([
             "herdgate-bench",
@@ -117,7 +117,7 @@ mod tests {
         ]) else {
             panic!("preauth parses");
         };
-        assert_eq!((preauth.buyers, preauth.items), (500, 50));
+        assert_eq!((preauth.crowd.buyers, preauth.crowd.items), (500, 50));
         assert_eq!(preauth.results, std::path::Path::new("results/preauth"));
     }
 }

@@ -8,22 +8,16 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::herd::{self, HerdReport};
+use crate::herd::{self, CrowdArgs, HerdReport};
 use crate::procs::sibling_binary;
 use crate::sections;
 
 /// Options of `herdgate-bench preauth`.
 #[derive(clap::Args)]
 pub struct PreauthArgs {
-    /// Honest buyers in the crowd.
-    #[arg(long, default_value_t = 2_000)]
-    pub buyers: usize,
-    /// Items on sale.
-    #[arg(long, default_value_t = 200)]
-    pub items: u64,
-    /// The herd binary (default: next to this one).
-    #[arg(long)]
-    pub herd_bin: Option<PathBuf>,
+    /// The crowd and the herd that plays it.
+    #[command(flatten)]
+    pub crowd: CrowdArgs,
     /// Where the two runs' reports go: `<results>/off/` and `<results>/on/`.
     #[arg(long, default_value = "results/preauth")]
     pub results: PathBuf,
@@ -34,10 +28,10 @@ pub struct PreauthArgs {
 
 /// Runs the crowd without and with card holds and publishes the table.
 pub async fn run(args: PreauthArgs) -> Result<()> {
-    let herd_bin = sibling_binary(args.herd_bin, "herd", "herdgate-herd")?;
+    let herd_bin = sibling_binary(args.crowd.herd_bin, "herd", "herdgate-herd")?;
     let flags: Vec<String> = format!(
         "--buyers {} --items {} --rate 100 --arrival burst:5000 --defences all --quiet",
-        args.buyers, args.items
+        args.crowd.buyers, args.crowd.items
     )
     .split(' ')
     .map(str::to_owned)

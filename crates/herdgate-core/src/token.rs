@@ -500,6 +500,34 @@ pub struct PassClaims {
     pub hat: u64,
 }
 
+impl PassClaims {
+    /// A pass for `visitor` in `sale` with id `id` (hex), valid from `nbf` until `exp` (unix
+    /// seconds), for position 0, bound to no client, with no audit facts and no card hold.
+    ///
+    /// The passes the edge issues come from [`crate::gate::pass::issue`]; this is for tools
+    /// that mint their own: tests and benchmarks that hold the keys, and simulated forgers
+    /// that do not. Set other fields with struct update syntax.
+    pub fn bare(sale: SaleId, visitor: VisitorId, id: String, nbf: u64, exp: u64) -> Self {
+        PassClaims {
+            sale,
+            visitor,
+            id,
+            position: 0,
+            client: String::new(),
+            slice: 0,
+            nbf,
+            exp,
+            net: String::new(),
+            dev: String::new(),
+            adm: 0,
+            rcv: 0,
+            shr: false,
+            hold: String::new(),
+            hat: 0,
+        }
+    }
+}
+
 fn is_false(v: &bool) -> bool {
     !*v
 }
@@ -558,21 +586,16 @@ mod tests {
 
     fn pass(sale_id: &str) -> PassClaims {
         PassClaims {
-            sale: sale(sale_id),
-            visitor: VisitorId::parse("v1").unwrap(),
-            id: "00ff".into(),
             position: 7,
             client: client_binding("203.0.113.0/24", "test"),
             slice: 100,
-            nbf: 1_000,
-            exp: 1_300,
-            net: String::new(),
-            dev: String::new(),
-            adm: 0,
-            rcv: 0,
-            shr: false,
-            hold: String::new(),
-            hat: 0,
+            ..PassClaims::bare(
+                sale(sale_id),
+                VisitorId::parse("v1").unwrap(),
+                "00ff".into(),
+                1_000,
+                1_300,
+            )
         }
     }
 

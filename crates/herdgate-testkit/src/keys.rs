@@ -45,21 +45,14 @@ impl TestKeys {
         let mut id = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut id);
         PassClaims {
-            sale: sale.clone(),
-            visitor: visitor.clone(),
-            id: hex::encode(id),
-            position: 0,
-            client: String::new(),
             slice: now / 10,
-            nbf: now.saturating_sub(60),
-            exp: now + 300,
-            net: String::new(),
-            dev: String::new(),
-            adm: 0,
-            rcv: 0,
-            shr: false,
-            hold: String::new(),
-            hat: 0,
+            ..PassClaims::bare(
+                sale.clone(),
+                visitor.clone(),
+                hex::encode(id),
+                now.saturating_sub(60),
+                now + 300,
+            )
         }
     }
 
