@@ -2,8 +2,9 @@
 //! under workerd, the origin and Redis: the invariants of the launch hold.
 //!
 //! Sized for a busy 2-core machine: the crowd joins over ten seconds before the opening (a
-//! few hundred requests a second at the one local workerd), and the admission rate is read
-//! from the moments the edge stamped on the passes it issued, not from the crowd's clock.
+//! few hundred requests a second at the one local workerd). That the edge admits at the
+//! configured rate is checked answer by answer against the schedule, from the moments the edge
+//! stamped on its passes and the moments the crowd asked, not as a rate.
 
 use std::time::Duration;
 
@@ -88,14 +89,18 @@ async fn a_small_herd_keeps_every_invariant() {
         assert!(r.requests.origin.purchase <= 1.1 * admitted, "{summary}");
         assert!(r.requests.origin.purchase >= ITEMS as f64, "{summary}");
 
-        // Nobody was let in before the frontier reached their position, by the edge's clock.
-        assert_eq!(r.admission.admitted_early, 0, "{summary}");
-        let observed = r.admission.observed_per_s.expect("admissions were seen");
-        let configured = f64::from(RATE);
+        // The edge followed the schedule in every answer: nobody was let in before the
+        // frontier reached their position (by the stamp on their pass), and nobody who asked
+        // after it had was told to wait (by when they asked; the edge answers later, on the
+        // same clock). Neither depends on how fast this machine is today; the observed rate,
+        // which does (a backlog that clears makes it overshoot), is in the summary.
         assert!(
-            (observed - configured).abs() <= 0.1 * configured,
-            "observed {observed:.1}/s, configured {configured}/s\n{summary}"
+            r.admission.queued_answers > 0
+                && r.admission.admitted - r.admission.admitted_on_join >= ITEMS as usize,
+            "the crowd did not wait for its turn\n{summary}"
         );
+        assert_eq!(r.admission.admitted_early, 0, "{summary}");
+        assert_eq!(r.admission.kept_waiting_late, 0, "{summary}");
     })
     .await;
 }

@@ -178,8 +178,16 @@ async fn poll(
         match status {
             QueueStatus::Admitted { pass, .. } => return Ok((pass, client.now_ms())),
             QueueStatus::SoldOut => return Err(Ending::SoldOut),
-            QueueStatus::Queued { poll_after_ms, .. }
-            | QueueStatus::Paused { poll_after_ms, .. } => {
+            QueueStatus::Queued {
+                poll_after_ms,
+                position,
+                ..
+            } => {
+                // The answer to the client's last request (the join, the hold or a poll).
+                client.saw_queued(position);
+                tokio::time::sleep(Duration::from_millis(poll_after_ms)).await;
+            }
+            QueueStatus::Paused { poll_after_ms, .. } => {
                 tokio::time::sleep(Duration::from_millis(poll_after_ms)).await;
             }
             _ => return Err(Ending::Failed),

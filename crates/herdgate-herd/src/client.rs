@@ -107,6 +107,15 @@ pub struct Admitted {
     pub on_join: bool,
 }
 
+/// A "queued" answer: when the request that got it was sent, and for which position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Waited {
+    /// When the request was sent, ms since the herd started (the edge answered later).
+    pub sent_ms: u32,
+    /// The position the edge said was still queued.
+    pub position: u64,
+}
+
 /// What every client of the herd shares.
 #[derive(Clone)]
 pub struct Shared {
@@ -114,6 +123,8 @@ pub struct Shared {
     pub counters: Arc<Counters>,
     /// Every admission of the crowd.
     pub admissions: Arc<Mutex<Vec<Admitted>>>,
+    /// Every "queued" answer the crowd got.
+    pub waits: Arc<Mutex<Vec<Waited>>>,
     /// The HTTP client (connection pool).
     pub http: reqwest::Client,
     /// Bounds the honest buyers' requests in flight across the herd.
@@ -240,6 +251,18 @@ impl SimClient {
             .unwrap_or_else(PoisonError::into_inner)
             .push(admitted);
         self.count(|c| &c.admitted);
+    }
+
+    /// Records that the edge answered "queued" for `position` to this client's last request.
+    pub fn saw_queued(&self, position: u64) {
+        let Some(sent_ms) = self.events.last().map(|e| e.at_ms) else {
+            return;
+        };
+        self.shared
+            .waits
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Waited { sent_ms, position });
     }
 
     /// Milliseconds since the herd started.

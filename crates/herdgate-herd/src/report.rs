@@ -91,7 +91,16 @@ pub struct Admission {
     pub admitted_on_join: usize,
     /// Passes the edge issued before the frontier reached their position (must be 0).
     pub admitted_early: usize,
+    /// "Queued" answers to requests sent more than [`STAMP_SLACK_MS`] after the frontier had
+    /// reached the position (must be 0): the edge kept someone waiting past their turn.
+    pub kept_waiting_late: usize,
+    /// "Queued" answers the crowd got, in all.
+    pub queued_answers: usize,
 }
+
+/// The edge answers a request after it was sent, on the same clock; this much is left for
+/// reading the two clocks at millisecond grain.
+pub const STAMP_SLACK_MS: u64 = 20;
 
 /// Plotted series.
 #[derive(Debug, Clone, Serialize)]
@@ -329,6 +338,16 @@ impl Report {
                         .is_none_or(|at| a.edge_ms < at)
             })
             .count();
+        let kept_waiting_late = outcome
+            .waits
+            .iter()
+            .filter(|w| {
+                let sent = outcome.t0_unix_ms + u64::from(w.sent_ms);
+                schedule
+                    .admitted_at_ms(w.position)
+                    .is_some_and(|at| sent > at + STAMP_SLACK_MS)
+            })
+            .count();
         let time_to_sell_out_s = outcome
             .stock
             .iter()
@@ -380,6 +399,8 @@ impl Report {
                 admitted: outcome.admissions.len(),
                 admitted_on_join: outcome.admissions.iter().filter(|a| a.on_join).count(),
                 admitted_early,
+                kept_waiting_late,
+                queued_answers: outcome.waits.len(),
             },
             bought_latency_ms: percentiles(&bought),
             latency_ms: by_endpoint
@@ -440,7 +461,7 @@ impl Report {
             self.requests.edge, self.requests.edge_unanswered, self.requests.origin.purchase, self.requests.origin.sale_state
         ));
         s.push_str(&format!(
-            "  admission: configured {}/s, observed {} by the edge's stamps ({} admitted, {} on joining, {} early)\n",
+            "  admission: configured {}/s, observed {} by the edge's stamps ({} admitted, {} on joining, {} early, {} kept waiting past their turn)\n",
             self.admission.configured_per_s,
             self.admission
                 .observed_per_s
@@ -448,6 +469,7 @@ impl Report {
             self.admission.admitted,
             self.admission.admitted_on_join,
             self.admission.admitted_early,
+            self.admission.kept_waiting_late,
         ));
         match self.time_to_sell_out_s {
             Some(t) => s.push_str(&format!(

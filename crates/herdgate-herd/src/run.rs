@@ -16,8 +16,8 @@ use tokio::sync::Semaphore;
 use crate::bots::{self, BotOutcome, Strategy};
 use crate::buyer::{self, Ending, Journey};
 use crate::client::{
-    Admitted, Counters, Event, Human, Shared, SimClient, DESKTOP_HASHES_PER_SEC, PEOPLE_THINK_MS,
-    PHONE_HASHES_PER_SEC,
+    Admitted, Counters, Event, Human, Shared, SimClient, Waited, DESKTOP_HASHES_PER_SEC,
+    PEOPLE_THINK_MS, PHONE_HASHES_PER_SEC,
 };
 use crate::plan::HerdConfig;
 
@@ -49,6 +49,8 @@ pub struct Outcome {
     pub events: Vec<Event>,
     /// Every admission the crowd saw.
     pub admissions: Vec<Admitted>,
+    /// Every "queued" answer the crowd got.
+    pub waits: Vec<Waited>,
     /// When the herd started, unix ms (to place the edge's stamps on the herd's time line).
     pub t0_unix_ms: u64,
     /// Stock over time.
@@ -242,6 +244,7 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
     let shared = Shared {
         counters: Arc::new(Counters::default()),
         admissions: Arc::new(Mutex::new(Vec::new())),
+        waits: Arc::new(Mutex::new(Vec::new())),
         http: http.clone(),
         gate: Arc::new(Semaphore::new(cfg.connections.max(1))),
         bot_solver: Arc::new(Semaphore::new(1)),
@@ -392,6 +395,7 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
     }
     let after = origin_counts(&http, &cfg.origin).await?;
     let final_state = admin.sale(&cfg.sale).await?;
+    let waits = std::mem::take(&mut *shared.waits.lock().unwrap_or_else(PoisonError::into_inner));
     let admissions = std::mem::take(
         &mut *shared
             .admissions
@@ -405,6 +409,7 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
         bots: bots_out,
         events,
         admissions,
+        waits,
         t0_unix_ms,
         stock,
         origin: OriginCounts {
