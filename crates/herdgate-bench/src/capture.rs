@@ -10,12 +10,15 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{ensure, Result};
+use anyhow::{ensure, Context as _, Result};
 use hdrhistogram::Histogram;
 use herdgate_core::{SaleId, VisitorId};
 use herdgate_origin::payments::HttpTransport;
 use herdgate_pay::{Capture, HoldRequest, PaymentGateway, Stripe, StripeConfig};
-use herdgate_testkit::{now_ms, Localstripe, OriginOptions, RedisServer, TestKeys, TestOrigin};
+use herdgate_core::wire::{Price, SaleConfig};
+use herdgate_testkit::{
+    now_ms, AdminClient, Localstripe, OriginOptions, RedisServer, TestKeys, TestOrigin,
+};
 
 /// Options of `herdgate-bench capture`.
 #[derive(clap::Args)]
@@ -42,18 +45,20 @@ async fn create_sale(
     stock: usize,
     priced: bool,
 ) -> Result<()> {
-    let mut body = serde_json::json!({"stock": stock, "per_visitor_limit": 1,
-        "starts_at_ms": now_ms() - 60_000, "admission_rate": 1000});
-    if priced {
-        body["price"] = serde_json::json!({"amount": PRICE, "currency": "eur"});
-    }
-    let r = http
-        .put(format!("{origin}/admin/v1/sales/{sale}"))
-        .bearer_auth(&keys.admin_token)
-        .json(&body)
-        .send()
-        .await?;
-    ensure!(r.status().is_success(), "creating {sale}: {}", r.status());
+    let config = SaleConfig {
+        stock: stock as u64,
+        per_visitor_limit: 1,
+        starts_at_ms: now_ms() - 60_000,
+        admission_rate: 1000,
+        price: priced.then(|| Price {
+            amount: PRICE,
+            currency: "eur".into(),
+        }),
+    };
+    AdminClient::new(http.clone(), origin, &keys.admin_token)
+        .put_sale(sale, &config)
+        .await
+        .with_context(|| format!("creating {sale}"))?;
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use anyhow::{ensure, Context as _, Result};
 use herdgate_core::{SaleId, VisitorId};
-use herdgate_testkit::{now_ms, OriginProcess, RedisServer, TestKeys};
+use herdgate_testkit::{now_ms, EdgeClient, Stack};
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Bytes;
 
@@ -43,44 +43,15 @@ pub struct EdgeArgs {
 /// User-Agent included, so the polls must send the one the joins sent.
 const UA: &str = "herdgate-bench/1";
 
-/// Joins `n` visitors to `sale` through the edge (challenge, native proof-of-work, join) and
-/// returns their tickets.
-async fn join_tickets(edge: SocketAddr, sale: &str, n: usize) -> Result<Vec<String>> {
-    let mut sender = connect(edge).await?;
+/// Joins `n` visitors to `sale` through the edge (challenge, native proof-of-work, join) as
+/// one client, and returns their tickets.
+async fn join_tickets(buyer: &EdgeClient, sale: &str, n: usize) -> Result<Vec<String>> {
     let mut tickets = Vec::with_capacity(n);
     for i in 0..n {
         if i % 50 == 49 {
             eprintln!("joined {i}");
         }
-        let req = hyper::Request::post(format!("/api/v1/sales/{sale}/challenge"))
-            .header("host", "127.0.0.1")
-            .header("user-agent", UA)
-            .body(Full::new(Bytes::new()))?;
-        let body = send(&mut sender, req)
-            .await?
-            .into_body()
-            .collect()
-            .await?
-            .to_bytes();
-        let ch: herdgate_core::wire::ChallengeResponse = serde_json::from_slice(&body)
-            .with_context(|| format!("challenge: {}", String::from_utf8_lossy(&body)))?;
-        let nonce = herdgate_core::pow::solve(&ch.challenge, ch.bits, 0..u64::MAX)
-            .context("no nonce solves the challenge")?;
-        let join = serde_json::json!({"challenge": ch.challenge, "nonce": nonce});
-        let req = hyper::Request::post(format!("/api/v1/sales/{sale}/join"))
-            .header("host", "127.0.0.1")
-            .header("user-agent", UA)
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(join.to_string())))?;
-        let body = send(&mut sender, req)
-            .await?
-            .into_body()
-            .collect()
-            .await?
-            .to_bytes();
-        let joined: herdgate_core::wire::JoinResponse = serde_json::from_slice(&body)
-            .with_context(|| format!("join: {}", String::from_utf8_lossy(&body)))?;
-        tickets.push(joined.ticket);
+        tickets.push(buyer.solve_and_join(sale, None).await?.ticket);
     }
     Ok(tickets)
 }
@@ -96,27 +67,18 @@ fn url_addr(url: &str) -> Result<SocketAddr> {
 /// Runs the benchmark, prints its report and writes it if asked.
 pub async fn run(args: EdgeArgs) -> Result<()> {
     let origin_bin = sibling_binary(None, "herdgate-origin", "herdgate-origin")?;
-    let redis = RedisServer::start().await?;
-    let keys = TestKeys::generate();
-    let origin = OriginProcess::start(&origin_bin, &redis.url(), &keys, &[]).await?;
-    let fresh = TestKeys::generate().spec;
-    let ticket_keys = format!(
-        "e1:{}",
-        fresh.split_once(':').map(|(_, s)| s).unwrap_or_default()
-    );
-    let edge = herdgate_testkit::EdgeWorker::start(&serde_json::json!({
-        "ORIGIN_URL": origin.url(),
-        "TICKET_KEYS": ticket_keys,
-        "PASS_KEYS": keys.spec,
-        "ADMIN_TOKEN": keys.admin_token,
-        "POW_BITS": "8",
-        // The benchmark joins all its tickets from one client to set up; the status poll it
-        // measures touches neither the join limits nor the adaptive difficulty.
-        "JOINS_PER_DEVICE": "0",
-        "JOINS_PER_NETWORK": "0",
-        "POW_ADAPTIVE": "off",
-    }))
-    .await?;
+    let stack = Stack::with_origin_binary(origin_bin)
+        .vars(serde_json::json!({
+            "POW_BITS": "8",
+            // The benchmark joins all its tickets from one client to set up; the status poll
+            // it measures touches neither the join limits nor the adaptive difficulty.
+            "JOINS_PER_DEVICE": "0",
+            "JOINS_PER_NETWORK": "0",
+            "POW_ADAPTIVE": "off",
+        }))
+        .start()
+        .await?;
+    let (edge, origin, keys) = (&stack.edge, &stack.origin, &stack.keys);
     let trivial = herdgate_testkit::EdgeWorker::start_script(
         &herdgate_testkit::repo_root().join("crates/herdgate-bench/trivial-worker.mjs"),
     )
@@ -133,8 +95,8 @@ pub async fn run(args: EdgeArgs) -> Result<()> {
     // verify the ticket, read the isolate's cached state and control). "admitted": open
     // since a minute at 1000/s, so every poll also signs a pass.
     create_sale_at(
-        origin.addr(),
-        &keys,
+        &origin.url(),
+        keys,
         "queued",
         1_000,
         now_ms() + 3_600_000,
@@ -142,18 +104,19 @@ pub async fn run(args: EdgeArgs) -> Result<()> {
     )
     .await?;
     create_sale_at(
-        origin.addr(),
-        &keys,
+        &origin.url(),
+        keys,
         "admitted",
         1_000_000,
         now_ms() - 60_000,
         1_000,
     )
     .await?;
-    let queued = join_tickets(edge_addr, "queued", args.tickets)
+    let buyer = stack.buyer(UA);
+    let queued = join_tickets(&buyer, "queued", args.tickets)
         .await
         .context("joining the queued sale")?;
-    let admitted = join_tickets(edge_addr, "admitted", args.tickets)
+    let admitted = join_tickets(&buyer, "admitted", args.tickets)
         .await
         .context("joining the admitted sale")?;
 

@@ -9,9 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{bail, ensure, Result};
+use anyhow::{bail, ensure, Context as _, Result};
 use hdrhistogram::Histogram;
-use herdgate_testkit::{now_ms, TestKeys};
+use herdgate_core::wire::SaleConfig;
+use herdgate_testkit::{now_ms, AdminClient, TestKeys};
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
@@ -54,35 +55,32 @@ pub async fn send(
 }
 
 /// Creates a sale open since a minute ago, admitting 1000/s.
-pub async fn create_sale(addr: SocketAddr, keys: &TestKeys, sale: &str, stock: u64) -> Result<()> {
-    create_sale_at(addr, keys, sale, stock, now_ms() - 60_000, 1000).await
+pub async fn create_sale(origin: &str, keys: &TestKeys, sale: &str, stock: u64) -> Result<()> {
+    create_sale_at(origin, keys, sale, stock, now_ms() - 60_000, 1000).await
 }
 
-/// Creates a sale that opens at `starts_at_ms`, admitting `rate` per second.
+/// Creates (or updates) a sale of `stock` items starting at `starts_at_ms`, admitting `rate`
+/// per second, through the testkit's admin client.
 pub async fn create_sale_at(
-    addr: SocketAddr,
+    origin: &str,
     keys: &TestKeys,
     sale: &str,
     stock: u64,
     starts_at_ms: u64,
     rate: u32,
 ) -> Result<()> {
-    let mut sender = connect(addr).await?;
-    let body = serde_json::json!({
-        "stock": stock, "per_visitor_limit": 1,
-        "starts_at_ms": starts_at_ms, "admission_rate": rate,
-    });
-    let req = hyper::Request::put(format!("/admin/v1/sales/{sale}"))
-        .header("host", "127.0.0.1")
-        .header("authorization", format!("Bearer {}", keys.admin_token))
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))?;
-    let res = send(&mut sender, req).await?;
-    ensure!(
-        res.status().is_success(),
-        "creating {sale}: {}",
-        res.status()
-    );
+    let admin = AdminClient::new(reqwest::Client::new(), origin, &keys.admin_token);
+    let config = SaleConfig {
+        stock,
+        per_visitor_limit: 1,
+        starts_at_ms,
+        admission_rate: rate,
+        price: None,
+    };
+    admin
+        .put_sale(sale, &config)
+        .await
+        .with_context(|| format!("creating {sale}"))?;
     Ok(())
 }
 

@@ -70,7 +70,7 @@ pub async fn run(args: OriginArgs) -> Result<()> {
 
     let huge = (n as u64) * 4;
     for (sale, stock) in [("bench", huge), ("rb", huge), ("warm", huge), ("so", 1)] {
-        create_sale(origin.addr(), &keys, sale, stock).await?;
+        create_sale(&origin.url(), &keys, sale, stock).await?;
     }
 
     // Warm up connections, the script cache and the allocator.
