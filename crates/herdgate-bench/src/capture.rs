@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context as _, Result};
 use hdrhistogram::Histogram;
+use herdgate_core::wire::{Price, SaleConfig};
 use herdgate_core::{SaleId, VisitorId};
 use herdgate_origin::payments::HttpTransport;
 use herdgate_pay::{Capture, HoldRequest, PaymentGateway, Stripe, StripeConfig};
-use herdgate_core::wire::{Price, SaleConfig};
 use herdgate_testkit::{
     now_ms, AdminClient, Localstripe, OriginOptions, RedisServer, TestKeys, TestOrigin,
 };

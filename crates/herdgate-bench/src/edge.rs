@@ -12,10 +12,8 @@ use std::time::Instant;
 use anyhow::{ensure, Context as _, Result};
 use herdgate_core::{SaleId, VisitorId};
 use herdgate_testkit::{now_ms, EdgeClient, Stack};
-use http_body_util::{BodyExt as _, Full};
-use hyper::body::Bytes;
 
-use crate::load::{connect, create_sale_at, load_spec, send, LoadSpec, Run};
+use crate::load::{create_sale_at, load_spec, LoadSpec, Run};
 use crate::procs::sibling_binary;
 use crate::sections;
 
