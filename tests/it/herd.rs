@@ -99,6 +99,7 @@ async fn a_small_herd_keeps_every_invariant() {
                 && r.admission.admitted - r.admission.admitted_on_join >= ITEMS as usize,
             "the crowd did not wait for its turn\n{summary}"
         );
+        assert_eq!(r.admission.unstamped, 0, "{summary}");
         assert_eq!(r.admission.admitted_early, 0, "{summary}");
         assert_eq!(r.admission.kept_waiting_late, 0, "{summary}");
     })

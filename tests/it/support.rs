@@ -13,14 +13,13 @@ use herdgate_testkit::{
 use serde_json::Value;
 
 /// Runs a test body with a time bound, so a hang fails instead of stalling CI. The body may
-/// run beside other tests' bodies, but never beside one that runs [`alone`]; the bound
-/// includes the wait for it.
+/// run beside other tests' bodies, but never beside one that runs [`alone`]; the wait for such
+/// a test is bounded apart ([`STAGE_WAIT`]), so `limit` is the body's own.
 pub async fn bounded<F: Future<Output = ()>>(limit: Duration, f: F) {
-    within(limit, async {
-        let _beside_others = STAGE.read().await;
-        f.await;
-    })
-    .await;
+    let _beside_others = tokio::time::timeout(STAGE_WAIT, STAGE.read())
+        .await
+        .unwrap_or_else(|_| panic!("waited over {STAGE_WAIT:?} for the tests that run alone"));
+    within(limit, f).await;
 }
 
 /// Like [`bounded`], with nothing else of this test binary running meanwhile: for the tests
@@ -30,11 +29,10 @@ pub async fn bounded<F: Future<Output = ()>>(limit: Duration, f: F) {
 /// two cores a neighbour's start-up (a workerd, a Chromium) would slow the stack under test
 /// while the crowd is at the door.
 pub async fn alone<F: Future<Output = ()>>(limit: Duration, f: F) {
-    within(limit, async {
-        let _alone = STAGE.write().await;
-        f.await;
-    })
-    .await;
+    let _alone = tokio::time::timeout(STAGE_WAIT, STAGE.write())
+        .await
+        .unwrap_or_else(|_| panic!("waited over {STAGE_WAIT:?} for the other tests"));
+    within(limit, f).await;
 }
 
 async fn within<F: Future<Output = ()>>(limit: Duration, f: F) {
@@ -42,6 +40,10 @@ async fn within<F: Future<Output = ()>>(limit: Duration, f: F) {
         .await
         .unwrap_or_else(|_| panic!("test did not finish within {limit:?}"));
 }
+
+/// The longest a test waits for its turn on the stage: longer than every test that runs alone
+/// takes together, so only a hang reaches it.
+const STAGE_WAIT: Duration = Duration::from_secs(1_800);
 
 /// Readers are tests that may share the machine; a writer is a test that runs alone. Tokio's
 /// lock is fair: once a test waits to run alone, no new test starts before it.

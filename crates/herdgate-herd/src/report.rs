@@ -96,6 +96,8 @@ pub struct Admission {
     pub kept_waiting_late: usize,
     /// "Queued" answers the crowd got, in all.
     pub queued_answers: usize,
+    /// Passes without the edge's `adm` stamp (must be 0: the checks above rely on it).
+    pub unstamped: usize,
 }
 
 /// The edge answers a request after it was sent, on the same clock; this much is left for
@@ -401,6 +403,7 @@ impl Report {
                 admitted_early,
                 kept_waiting_late,
                 queued_answers: outcome.waits.len(),
+                unstamped: outcome.admissions.iter().filter(|a| a.edge_ms == 0).count(),
             },
             bought_latency_ms: percentiles(&bought),
             latency_ms: by_endpoint

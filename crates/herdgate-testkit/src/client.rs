@@ -275,11 +275,21 @@ pub async fn solve(challenge: &ChallengeResponse) -> Result<u64> {
 }
 
 /// An operator at the origin: its URL, the admin token and a connection pool. Cheap to clone.
-#[derive(Debug, Clone)]
+/// Its `Debug` leaves the token out.
+#[derive(Clone)]
 pub struct AdminClient {
     http: reqwest::Client,
     origin: String,
     token: String,
+}
+
+impl std::fmt::Debug for AdminClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminClient")
+            .field("origin", &self.origin)
+            .field("token", &"<redacted>")
+            .finish_non_exhaustive()
+    }
 }
 
 impl AdminClient {

@@ -125,9 +125,9 @@ impl StackBuilder {
     }
 
     /// Worker bindings (vars and secrets) from a JSON object, over those set before: a later
-    /// value of a name wins. The wiring (`ORIGIN_URL`, `TICKET_KEYS`, `PASS_KEYS`,
-    /// `ADMIN_TOKEN`) is set by [`Self::start`]; everything else is the worker's default
-    /// unless set here.
+    /// value of a name wins. [`Self::start`] sets the wiring (`ORIGIN_URL`, `TICKET_KEYS`,
+    /// `PASS_KEYS`, `ADMIN_TOKEN`) unless it is set here (a test may point the worker
+    /// elsewhere); everything else is the worker's default unless set here.
     pub fn vars(mut self, vars: Value) -> Self {
         if let Value::Object(vars) = vars {
             self.vars.extend(vars);
