@@ -9,7 +9,7 @@ use crate::api::status::queue_status;
 use crate::api::{Ctx, Outcome};
 use crate::http::{self, internal, now_ms, sale_id};
 use crate::origin::{self, known_sale};
-use crate::pages::{html, lane_url, language, render};
+use crate::pages::{html, lane_url, language, render, wants_html};
 use crate::tokens;
 
 /// The waiting room as JSON, for apps: the sale, where the ticket's holder stands (if the
@@ -38,13 +38,7 @@ pub(crate) async fn gated(cx: &Ctx, raw: &str) -> Outcome {
         Ok((ticket, _)) => Some(queue_status(env, cfg, &ticket, now).await?),
         Err(_) => None,
     };
-    let accept = req
-        .headers()
-        .get("accept")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    if accept.contains("application/json") {
+    if !wants_html(req) {
         let api = format!("/api/v1/sales/{sale}");
         let room = WaitingRoom {
             sale: state,
