@@ -241,14 +241,7 @@ mod tests {
     use super::*;
     use crate::pages::i18n::{DE, EN};
 
-    fn brand() -> Brand {
-        Brand {
-            name: "Shop <&>".into(),
-            color: "#0b57d0".into(),
-            logo_url: Some("https://cdn.example/logo.svg?a=1&b=\"2\"".into()),
-            css: String::new(),
-        }
-    }
+    use crate::pages::render::test_brand as brand;
 
     #[test]
     fn lane_pages_refresh_and_speak_the_language() {

@@ -119,3 +119,14 @@ pub(crate) fn sale_line(t: &Strings, sale: &str) -> String {
         escape(&t.sale_line.replace("{sale}", sale))
     )
 }
+
+/// A brand with every character that needs escaping, for the pages' tests.
+#[cfg(test)]
+pub(crate) fn test_brand() -> Brand {
+    Brand {
+        name: "Shop <&>".into(),
+        color: "#0b57d0".into(),
+        logo_url: Some("https://cdn.example/logo.svg?a=1&b=\"2\"".into()),
+        css: String::new(),
+    }
+}

@@ -94,14 +94,7 @@ mod tests {
     use super::*;
     use crate::pages::i18n::EN;
 
-    fn brand() -> Brand {
-        Brand {
-            name: "Shop <&>".into(),
-            color: "#0b57d0".into(),
-            logo_url: Some("https://cdn.example/logo.svg?a=1&b=\"2\"".into()),
-            css: String::new(),
-        }
-    }
+    use crate::pages::render::test_brand as brand;
 
     #[test]
     fn room_escapes_branding_and_keeps_the_boot_json_inside_its_script() {
