@@ -2,7 +2,8 @@
 -- atomically. A paid order (card holds) is marked for a refund; an order whose payment is
 -- still being captured is left for the next audit, so no capture races a cancellation.
 --
--- KEYS[1]  hg:{<sale>}:sale       hash: stock, remaining, sold, ...
+-- KEYS[1]  hg:{<sale>}:sale       hash: stock, remaining, sold, cancelled (orders cancelled
+--                                  so far, public: the edge asks again for orders it stored)
 -- KEYS[2]  hg:{<sale>}:orders     hash: visitor -> order JSON
 -- KEYS[3]  hg:{<sale>}:cancelled  hash: visitor -> the cancelled order JSON
 -- KEYS[4]  hg:{<sale>}:log        stream: a "cancelled" entry per order
@@ -59,6 +60,9 @@ for i = 4, #ARGV do
       'visitor', visitor, 'quantity', qty, 'at_ms', now)
     cancelled = cancelled + 1
   end
+end
+if cancelled > 0 then
+  redis.call('HINCRBY', sale_key, 'cancelled', cancelled)
 end
 local remaining = tonumber(redis.call('HGET', sale_key, 'remaining'))
 if before == 0 and remaining > 0 then

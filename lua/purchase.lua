@@ -62,12 +62,13 @@ if existing then
   return {'existing', existing, remaining, redis.call('HGET', payments_key, visitor) or ''}
 end
 
-if redis.call('HEXISTS', passes_key, pass_id) == 1 then
-  return {'pass_spent'}
-end
-
+-- A cancelled visitor retrying with the pass that bought reads "cancelled", not "spent".
 if redis.call('HEXISTS', cancelled_key, visitor) == 1 then
   return {'cancelled'}
+end
+
+if redis.call('HEXISTS', passes_key, pass_id) == 1 then
+  return {'pass_spent'}
 end
 
 local price = fields[4]

@@ -7,14 +7,16 @@
 -- Returns:
 --   {}                                                   no such sale
 --   {remaining}                                          the sale is not sold out
---   {0, sold, starts_at_ms, rate, limit, price_amount, price_currency, v1, order1, v2, ...}
---        sold out, with every order (the price fields are '' when the sale has no price)
+--   {0, sold, starts_at_ms, rate, limit, price_amount, price_currency, paused, revision,
+--    cancelled, v1, order1, v2, ...}
+--        sold out, with every order (the price fields are '' when the sale has no price;
+--        paused, revision and cancelled are 0 when never set)
 --
 -- Read-only. Once remaining is 0 the orders hash cannot grow until an operator restocks,
 -- which PUBLISHes "open:<sale>" and makes every origin drop the snapshot.
 
 local f = redis.call('HMGET', KEYS[1], 'remaining', 'sold', 'starts_at_ms', 'rate', 'limit',
-  'price_amount', 'price_currency')
+  'price_amount', 'price_currency', 'paused', 'revision', 'cancelled')
 if not f[1] then
   return {}
 end
@@ -22,7 +24,7 @@ if tonumber(f[1]) > 0 then
   return {tonumber(f[1])}
 end
 local out = {0, tonumber(f[2]), tonumber(f[3]), tonumber(f[4]), tonumber(f[5]), f[6] or '',
-  f[7] or ''}
+  f[7] or '', tonumber(f[8] or '0'), tonumber(f[9] or '0'), tonumber(f[10] or '0')}
 local orders = redis.call('HGETALL', KEYS[2])
 for i = 1, #orders do
   out[#out + 1] = orders[i]

@@ -1,7 +1,7 @@
 -- upsert_sale.lua: create a sale, or change its settings, without ever losing a sale.
 --
 -- KEYS[1]  hg:{<sale>}:sale   hash: stock, remaining, sold, limit, starts_at_ms, rate, seq,
---                              price_amount, price_currency
+--                              price_amount, price_currency, paused, revision, cancelled
 -- ARGV[1]  stock           total items (sold + remaining), a non-negative integer
 -- ARGV[2]  limit           most items per visitor, >= 1
 -- ARGV[3]  starts_at_ms    when the sale opens, unix ms
@@ -10,13 +10,15 @@
 -- ARGV[6]  events channel  (PUBLISHed "open:<sale>" or "sold_out:<sale>")
 -- ARGV[7]  price amount    one item's price in minor units ('' : the sale takes no card holds)
 -- ARGV[8]  price currency  ISO 4217, lower case ('' with no price)
+-- ARGV[9]  paused          '1' while admission is paused, else '0'
 --
 -- Returns:
 --   {"created", remaining}            a new sale
 --   {"updated", remaining}            an existing sale, settings replaced
 --   {"stock_below_sold", sold}        stock < items already sold; nothing changed
 --
--- Invariants kept: sold is never changed here, and remaining = stock - sold >= 0 afterwards.
+-- Invariants kept: sold is never changed here, and remaining = stock - sold >= 0 afterwards;
+-- revision grows by one with every change (the edge follows the highest it has seen).
 -- Every origin is told the sale's new standing on the events channel, so a restocked sale
 -- leaves every origin's sold-out memory.
 
@@ -29,7 +31,8 @@ end
 local created = redis.call('EXISTS', key) == 0
 local remaining = stock - sold
 redis.call('HSET', key, 'stock', stock, 'remaining', remaining, 'sold', sold,
-  'limit', ARGV[2], 'starts_at_ms', ARGV[3], 'rate', ARGV[4])
+  'limit', ARGV[2], 'starts_at_ms', ARGV[3], 'rate', ARGV[4], 'paused', ARGV[9])
+redis.call('HINCRBY', key, 'revision', 1)
 if created then
   redis.call('HSET', key, 'seq', 0)
 end

@@ -92,6 +92,44 @@ pub(crate) async fn forward_purchase(
     Ok((status, text))
 }
 
+/// Forwards an operator's change of admission to the origin, which holds the sale's settings,
+/// with the operator's own bearer token (the origin checks it too). `Ok` carries the sale's
+/// new public state; a refusal of the origin comes back as its status and body.
+pub(crate) async fn control_sale(
+    cfg: &Config,
+    sale: &SaleId,
+    bearer: &str,
+    body: &[u8],
+) -> Result<Result<SaleState, (u16, String)>, Refusal> {
+    let url = format!("{}/admin/v1/sales/{sale}/control", cfg.origin_url);
+    let headers = worker::Headers::new();
+    headers
+        .set("authorization", &format!("Bearer {bearer}"))
+        .map_err(internal)?;
+    headers
+        .set("content-type", "application/json")
+        .map_err(internal)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(js_bytes(body)));
+    let req = Request::new_with_init(&url, &init).map_err(internal)?;
+    let mut resp = send(req, cfg.origin_timeout_ms).await?;
+    let status = resp.status_code();
+    if status == 200 {
+        return resp
+            .json::<SaleState>()
+            .await
+            .map(Ok)
+            .map_err(|_| Refusal(ErrorCode::OriginUnavailable));
+    }
+    let text = resp
+        .text()
+        .await
+        .map_err(|_| Refusal(ErrorCode::OriginUnavailable))?;
+    Ok(Err((status, text)))
+}
+
 fn js_bytes(bytes: &[u8]) -> wasm_bindgen::JsValue {
     worker::js_sys::Uint8Array::from(bytes).into()
 }

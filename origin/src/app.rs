@@ -25,6 +25,7 @@ pub fn app(state: AppState) -> Router {
             "/admin/v1/sales/{sale}",
             get(sales::admin_state).put(sales::upsert_sale),
         )
+        .route("/admin/v1/sales/{sale}/control", post(sales::control))
         .route("/admin/v1/sales/{sale}/audit", post(audit::audit))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -69,6 +69,7 @@ impl Stack {
             starts_at_ms: u64::try_from(starts).unwrap(),
             admission_rate: rate,
             price: None,
+            paused: false,
         };
         self.admin().put_sale(sale, &config).await.unwrap();
         SaleId::parse(sale).unwrap()

@@ -20,5 +20,6 @@ mod overload;
 mod payments;
 mod purchase;
 mod refusals;
+mod seams;
 mod sold_out;
 mod wrangler;

@@ -54,6 +54,7 @@ async fn create_sale(
             amount: PRICE,
             currency: "eur".into(),
         }),
+        paused: false,
     };
     AdminClient::new(http.clone(), origin, &keys.admin_token)
         .put_sale(sale, &config)

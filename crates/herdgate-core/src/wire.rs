@@ -26,6 +26,10 @@ pub struct SaleConfig {
     /// `herdgate-pay`). Without it the sale takes no card holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price: Option<Price>,
+    /// Whether admission is paused: nobody new is admitted until it is resumed; positions
+    /// already admitted stay admitted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
 }
 
 /// The price of one item.
@@ -103,6 +107,44 @@ pub struct SaleState {
     /// The price of one item, if the sale takes card holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price: Option<Price>,
+    /// Whether the operator paused admission.
+    #[serde(default)]
+    pub paused: bool,
+    /// Counts the operator's changes to the sale's settings (start, rate, pause, stock,
+    /// price): the edge's admission schedule follows the settings of the highest revision it
+    /// has seen, so an older copy never undoes a newer change.
+    #[serde(default)]
+    pub revision: u64,
+    /// Orders the audit cancelled so far: an edge that remembers an order asks the origin
+    /// again once this grows, so a cancelled order reads as cancelled.
+    #[serde(default)]
+    pub cancelled: u64,
+}
+
+impl SaleState {
+    /// The admission settings this state carries.
+    pub fn admission(&self) -> AdmissionSettings {
+        AdmissionSettings {
+            starts_at_ms: self.starts_at_ms,
+            rate: self.admission_rate,
+            paused: self.paused,
+            revision: self.revision,
+        }
+    }
+}
+
+/// The operator's admission settings of a sale, as the origin holds them: the one source of
+/// truth the edge's [`ControlState`] follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdmissionSettings {
+    /// When the sale opens, unix ms.
+    pub starts_at_ms: u64,
+    /// Buyers admitted per second while not paused.
+    pub rate: u32,
+    /// Whether admission is paused.
+    pub paused: bool,
+    /// The settings' revision (see [`SaleState::revision`]).
+    pub revision: u64,
 }
 
 /// Everything the origin knows about a sale, for operators.
@@ -291,7 +333,9 @@ pub enum QueueStatus {
     SoldOut,
 }
 
-/// An operator's change to a sale's admission at the edge.
+/// An operator's change to a sale's admission (`POST /admin/v1/sales/{sale}/control`, at the
+/// origin or through the edge). It changes the sale's settings at the origin; every edge
+/// follows them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
@@ -300,14 +344,26 @@ pub enum ControlRequest {
     Pause,
     /// Admit again at the configured rate.
     Resume,
-    /// Admit at a new rate (per second) from now on.
+    /// Admit at a new rate (per second) from now on; 0 pauses and keeps the configured rate.
     SetRate {
-        /// Positions admitted per second, at least 1.
+        /// Positions admitted per second.
         rate: u32,
     },
 }
 
-/// A sale's admission control at the edge.
+impl ControlRequest {
+    /// The action's name as it is spelled in JSON, and the rate it sets (0 for the others).
+    pub fn action(&self) -> (&'static str, u32) {
+        match *self {
+            ControlRequest::Pause => ("pause", 0),
+            ControlRequest::Resume => ("resume", 0),
+            ControlRequest::SetRate { rate } => ("set_rate", rate),
+        }
+    }
+}
+
+/// A sale's admission control at the edge: the schedule in force, derived from the origin's
+/// [`AdmissionSettings`] of the highest revision seen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ControlState {
     /// The admission schedule in force.
@@ -316,6 +372,9 @@ pub struct ControlState {
     pub paused: bool,
     /// The configured rate (what resume restores).
     pub rate: u32,
+    /// The revision of the settings the schedule follows.
+    #[serde(default)]
+    pub revision: u64,
 }
 
 impl ControlState {
@@ -325,37 +384,43 @@ impl ControlState {
             schedule: crate::admission::Schedule::starting(starts_at_ms, rate),
             paused: false,
             rate,
+            revision: 0,
         }
     }
 
-    /// Applies an operator's change at `now_ms`. Positions already admitted stay admitted;
-    /// the frontier never moves back. A rate of 0 is taken as a pause.
-    pub fn apply(&self, request: &ControlRequest, now_ms: u64) -> ControlState {
-        let mut next = self.clone();
-        match *request {
-            ControlRequest::Pause => {
-                if !self.paused {
-                    next.schedule = self.schedule.with_rate(now_ms, 0);
-                    next.paused = true;
-                }
-            }
-            ControlRequest::Resume => {
-                if self.paused {
-                    next.schedule = self.schedule.with_rate(now_ms, self.rate);
-                    next.paused = false;
-                }
-            }
-            ControlRequest::SetRate { rate } => {
-                if rate == 0 {
-                    return self.apply(&ControlRequest::Pause, now_ms);
-                }
-                next.rate = rate;
-                if !self.paused {
-                    next.schedule = self.schedule.with_rate(now_ms, rate);
-                }
-            }
+    /// The control of a sale first seen with `settings`: admission from its start.
+    pub fn following(settings: &AdmissionSettings) -> Self {
+        let live_rate = if settings.paused { 0 } else { settings.rate };
+        ControlState {
+            schedule: crate::admission::Schedule::starting(settings.starts_at_ms, live_rate),
+            paused: settings.paused,
+            rate: settings.rate,
+            revision: settings.revision,
         }
-        next
+    }
+
+    /// Follows `settings` from `now_ms` if they are newer than the ones in force (an older or
+    /// the same revision changes nothing). Positions already admitted stay admitted and the
+    /// frontier never moves back; from then on it grows at the new rate (0 while paused),
+    /// starting at the new start time or now, whichever is later. So a postponed sale admits
+    /// nobody new before its new start, a sale started early admits from the moment the
+    /// change is seen (never a burst for the time it was not yet open), and a new rate counts
+    /// from the change.
+    pub fn follow(&self, settings: &AdmissionSettings, now_ms: u64) -> ControlState {
+        if settings.revision <= self.revision {
+            return self.clone();
+        }
+        let live_rate = if settings.paused { 0 } else { settings.rate };
+        ControlState {
+            schedule: crate::admission::Schedule {
+                since_ms: now_ms.max(settings.starts_at_ms),
+                base: self.schedule.frontier(now_ms),
+                rate_per_sec: live_rate,
+            },
+            paused: settings.paused,
+            rate: settings.rate,
+            revision: settings.revision,
+        }
     }
 }
 
@@ -398,26 +463,53 @@ mod tests {
         assert!(serde_json::from_str::<PurchaseRequest>("{\"quantity\":-1}").is_err());
     }
 
+    fn settings(starts_at_ms: u64, rate: u32, paused: bool, revision: u64) -> AdmissionSettings {
+        AdmissionSettings {
+            starts_at_ms,
+            rate,
+            paused,
+            revision,
+        }
+    }
+
     #[test]
-    fn control_pauses_resumes_and_changes_rate_without_moving_the_frontier_back() {
-        let c = ControlState::starting(0, 100);
-        let paused = c.apply(&ControlRequest::Pause, 10_000);
+    fn control_follows_pause_resume_and_rate_without_moving_the_frontier_back() {
+        let c = ControlState::following(&settings(0, 100, false, 1));
+        let paused = c.follow(&settings(0, 100, true, 2), 10_000);
         assert!(paused.paused);
         assert_eq!(paused.schedule.frontier(10_000), 1_000);
         assert_eq!(paused.schedule.frontier(50_000), 1_000);
-        // Pausing twice does not re-base.
-        assert_eq!(paused.apply(&ControlRequest::Pause, 20_000), paused);
         // A new rate while paused is remembered, not applied.
-        let rated = paused.apply(&ControlRequest::SetRate { rate: 200 }, 30_000);
+        let rated = paused.follow(&settings(0, 200, true, 3), 30_000);
         assert!(rated.paused);
+        assert_eq!(rated.rate, 200);
         assert_eq!(rated.schedule.frontier(40_000), 1_000);
-        let resumed = rated.apply(&ControlRequest::Resume, 60_000);
+        let resumed = rated.follow(&settings(0, 200, false, 4), 60_000);
         assert!(!resumed.paused);
         assert_eq!(resumed.schedule.frontier(61_000), 1_200);
-        let zero = resumed.apply(&ControlRequest::SetRate { rate: 0 }, 62_000);
-        assert!(zero.paused);
-        assert_eq!(zero.rate, 200);
-        assert_eq!(zero.schedule.frontier(90_000), 1_400);
+        // An older or the same revision changes nothing, whatever it says.
+        assert_eq!(resumed.follow(&settings(0, 5, true, 3), 62_000), resumed);
+        assert_eq!(resumed.follow(&settings(0, 5, true, 4), 62_000), resumed);
+    }
+
+    #[test]
+    fn control_follows_a_start_moved_later_or_earlier() {
+        // Opens at 100 s; first seen at 10 s.
+        let c = ControlState::following(&settings(100_000, 10, false, 1));
+        // Postponed to 200 s before it opened: nobody is admitted before 200 s.
+        let later = c.follow(&settings(200_000, 10, false, 2), 20_000);
+        assert_eq!(later.schedule.frontier(150_000), 0);
+        assert_eq!(later.schedule.frontier(201_000), 10);
+        // Brought forward to 50 s, seen at 60 s: admission counts from 60 s, not 50 s.
+        let early = later.follow(&settings(50_000, 10, false, 3), 60_000);
+        assert_eq!(early.schedule.frontier(60_000), 0);
+        assert_eq!(early.schedule.frontier(61_000), 10);
+        // Postponed again after it opened: who was admitted stays admitted, nobody new
+        // before the new start.
+        let again = early.follow(&settings(300_000, 10, false, 4), 70_000);
+        assert_eq!(again.schedule.frontier(70_000), 100);
+        assert_eq!(again.schedule.frontier(299_000), 100);
+        assert_eq!(again.schedule.frontier(301_000), 110);
     }
 
     #[test]

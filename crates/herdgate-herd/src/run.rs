@@ -234,6 +234,7 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
             amount: crate::plan::PREAUTH_PRICE,
             currency: "eur".into(),
         }),
+        paused: false,
     };
     admin
         .put_sale(&cfg.sale, &sale_config)

@@ -352,6 +352,16 @@ impl AdminClient {
         self.send(request, "audit").await
     }
 
+    /// `POST /admin/v1/sales/{sale}/control` at the origin with `request` (`{"action":
+    /// "pause"}`, `{"action": "resume"}`, `{"action": "set_rate", "rate": 800}`).
+    pub async fn control_reply(&self, sale: &str, request: &Value) -> Result<Reply> {
+        let request = self
+            .http
+            .post(format!("{}/control", self.sale_url(sale)))
+            .json(request);
+        self.send(request, "control").await
+    }
+
     /// The audit's JSON report (200).
     pub async fn audit(&self, sale: &str, request: &Value) -> Result<Value> {
         body_if(self.audit_reply(sale, request).await?, &[200], "audit")

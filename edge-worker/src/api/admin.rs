@@ -1,40 +1,45 @@
 //! `GET`, `POST /admin/v1/sales/{sale}/control`: the operator reads the sale's admission
-//! control, pauses, resumes or sets the rate, with the admin token. The change is made at the
-//! sale's `SaleControl` object and replaces this isolate's copy at once; other isolates see it
-//! within `STATE_CACHE_MS`.
+//! control, pauses, resumes or sets the rate, with the admin token. A change is made at the
+//! origin, which holds the sale's settings (the operator's token is passed on, and the origin
+//! checks it too); this isolate then reads the new state and its `SaleControl` object follows
+//! it at once. Other isolates follow within `STATE_CACHE_MS` and one object round trip.
 
 use herdgate_core::wire::ControlRequest;
 use herdgate_core::ErrorCode;
 use worker::Method;
 
-use crate::api::{Ctx, Outcome};
+use crate::api::{origin_response, Ctx, Outcome};
 use crate::cache;
 use crate::http::{self, internal, now_ms, sale_id, Refusal};
 use crate::objects::sale_control::{self, ControlOp};
-use crate::origin::known_sale;
+use crate::origin::{self, known_sale};
 
 /// `GET`, `POST /admin/v1/sales/{sale}/control`: read, pause, resume or set the admission
 /// rate (admin token).
 pub(crate) async fn control(cx: &Ctx, raw: &str) -> Outcome {
     let Ctx { req, env, cfg, .. } = cx;
     let body = cx.body()?;
-    match http::bearer(req) {
-        Some(token) if cfg.is_admin(&token) => {}
+    let token = match http::bearer(req) {
+        Some(token) if cfg.is_admin(&token) => token,
         _ => return Err(Refusal(ErrorCode::Unauthorized)),
-    }
+    };
     let sale = sale_id(raw)?;
     let now = now_ms();
-    let state = known_sale(cfg, &sale, now).await?;
-    let (starts_at_ms, rate) = (state.starts_at_ms, state.admission_rate);
-    let op = if req.method() == Method::Post {
-        let request: ControlRequest = http::parse(body)?;
-        ControlOp::Apply {
-            starts_at_ms,
-            rate,
-            request,
+    let state = if req.method() == Method::Post {
+        // Checked here so a bad body is refused without a round trip.
+        let _: ControlRequest = http::parse(body)?;
+        match origin::control_sale(cfg, &sale, &token, body).await? {
+            Ok(state) => {
+                cache::put_sale(&sale, state.clone(), now);
+                state
+            }
+            Err((status, text)) => return origin_response(status, text),
         }
     } else {
-        ControlOp::Get { starts_at_ms, rate }
+        known_sale(cfg, &sale, now).await?
+    };
+    let op = ControlOp::Get {
+        settings: state.admission(),
     };
     let control = sale_control::call(env, &sale, &op).await?;
     cache::put_control(&sale, control.clone(), now);

@@ -32,6 +32,23 @@ pub mod status;
 /// A handler's answer.
 pub(crate) type Outcome = Result<Response, Refusal>;
 
+/// An answer of the origin (`status`, JSON `body`) passed on as it is: never cached, and a
+/// 503 with `Retry-After`.
+pub(crate) fn origin_response(status: u16, body: String) -> Outcome {
+    let mut resp = Response::ok(body)
+        .map_err(crate::http::internal)?
+        .with_status(status);
+    let h = resp.headers_mut();
+    h.set("content-type", "application/json")
+        .map_err(crate::http::internal)?;
+    h.set("cache-control", "no-store")
+        .map_err(crate::http::internal)?;
+    if status == 503 {
+        h.set("retry-after", "1").map_err(crate::http::internal)?;
+    }
+    Ok(resp)
+}
+
 /// One request as every handler sees it, built once by `routes::handle`.
 pub(crate) struct Ctx {
     /// The request.

@@ -1,14 +1,20 @@
 //! Step 6, buy: `POST /api/v1/sales/{sale}/purchase` reaches the origin only with a valid pass
 //! for the sale, offered by the client it was issued to, claimed at its queue shard so it buys
-//! at most once, while the sale is not sold out. The no-JavaScript lane buys through the same
-//! [`settle`].
+//! at most once, while the sale is open and not sold out. The no-JavaScript lane buys through
+//! the same [`settle`].
+//!
+//! Only a final answer is remembered for the pass ([`is_final`]: an order, or a refusal that
+//! can never change); after any other refusal the claim is given up, so a refusal costs
+//! nobody their place. A remembered order is asked for again once the audit has cancelled
+//! orders of the sale since it was stored (the sale's `cancelled` count grew), so a
+//! cancelled order reads as `order_cancelled`.
 
-use herdgate_core::gate::purchase::{held_position, replay, sold_the_last_item};
+use herdgate_core::gate::purchase::{held_position, is_final, replay, sold_the_last_item};
 use herdgate_core::wire::{PurchaseRequest, SaleStatus};
 use herdgate_core::{ErrorCode, PassClaims, SaleId};
-use worker::{Env, Response};
+use worker::Env;
 
-use crate::api::{Ctx, Outcome};
+use crate::api::{origin_response, Ctx, Outcome};
 use crate::cache;
 use crate::http::{self, internal, now_ms, sale_id, Refusal};
 use crate::objects::queue_shard::{self, ShardRequest, ShardResponse};
@@ -19,20 +25,20 @@ use crate::tokens;
 pub(crate) async fn post(cx: &Ctx, raw: &str) -> Outcome {
     let body = cx.body()?;
     let sale = sale_id(raw)?;
-    let _: PurchaseRequest = http::parse_or_default(body)?;
     let (status, text) = settle(cx, body, &sale).await?;
     origin_response(status, text)
 }
 
 /// Buys with the request's pass: claims the pass at its shard (a pass that bought before gets
 /// its stored answer, `200` with `created: false`), forwards the purchase to the origin and
-/// records the answer. Returns the origin's status and body.
+/// records the answer if it is final. Returns the origin's status and body.
 pub(crate) async fn settle(
     cx: &Ctx,
     body: &[u8],
     sale: &SaleId,
 ) -> std::result::Result<(u16, String), Refusal> {
     let Ctx { req, env, cfg, .. } = cx;
+    let request: PurchaseRequest = http::parse_or_default(body)?;
     let sale = sale.clone();
     let now = now_ms();
     // Verified without the client check first, so a pass offered from another client can be
@@ -47,8 +53,15 @@ pub(crate) async fn settle(
         return Err(refusal);
     }
     let state = known_sale(cfg, &sale, now).await?;
+    // Refusals the origin would give, given here without a round trip: they change nothing.
     if state.status == SaleStatus::SoldOut {
         return Err(Refusal(ErrorCode::SoldOut));
+    }
+    if now < state.starts_at_ms {
+        return Err(Refusal(ErrorCode::SaleNotOpen));
+    }
+    if request.quantity == 0 || request.quantity > state.per_visitor_limit {
+        return Err(Refusal(ErrorCode::OverLimit));
     }
     if !pass.hold.is_empty() && pass.hat + cfg.hold_max_age_secs <= now / 1000 {
         // Released (or about to be) by its shard: not worth a round trip to the origin.
@@ -62,6 +75,7 @@ pub(crate) async fn settle(
         &ShardRequest::Claim {
             pass: pass.id.clone(),
             position: held_position(&pass),
+            cancelled: state.cancelled,
         },
     )
     .await?
@@ -87,18 +101,19 @@ pub(crate) async fn settle(
             return Err(refusal);
         }
     };
-    if status >= 500 || status == 402 {
-        // Not a decision (5xx), or a payment to put right with a new card hold (402): let the
-        // buyer retry with the same pass.
-        release(env, &sale, shard, &pass.id).await;
-    } else {
+    if is_final(status, &text) {
         let done = ShardRequest::Complete {
             pass: pass.id.clone(),
             status,
             body: text.clone(),
             position: held_position(&pass),
+            cancelled: state.cancelled,
         };
         queue_shard::call(env, &sale, shard, &done).await?;
+    } else {
+        // Not a decision that holds for good (a refusal that may not hold a moment later, a
+        // payment to put right with a new card hold, a 5xx): the pass may try again.
+        release(env, &sale, shard, &pass.id).await;
     }
     if sold_the_last_item(status, &text) {
         cache::mark_sold_out(&sale, now);
@@ -113,16 +128,4 @@ async fn release(env: &Env, sale: &SaleId, shard: u32, pass: &str) {
     if let Err(Refusal(code)) = queue_shard::call(env, sale, shard, &release).await {
         worker::console_error!("could not release a purchase claim: {code}");
     }
-}
-
-fn origin_response(status: u16, body: String) -> Outcome {
-    let mut resp = Response::ok(body).map_err(internal)?.with_status(status);
-    let h = resp.headers_mut();
-    h.set("content-type", "application/json")
-        .map_err(internal)?;
-    h.set("cache-control", "no-store").map_err(internal)?;
-    if status == 503 {
-        h.set("retry-after", "1").map_err(internal)?;
-    }
-    Ok(resp)
 }

@@ -1,11 +1,14 @@
 //! `SaleControl`: one Durable Object per sale holding its admission schedule at the edge.
 //!
-//! Operators pause, resume and change the admission rate live through the admin route; every
-//! isolate caches the state for about a second (see `cache.rs`), so the object sees about one
-//! read per isolate per second, never one per waiter. On first use the schedule is initialised
-//! from the origin's sale (start time and admission rate), which the worker passes along.
+//! The origin holds the operator's settings (start time, rate, paused) and is their one source
+//! of truth; this object holds the schedule that follows them: the frontier is continuous, so
+//! every change of the settings re-bases it at the moment the object sees the change
+//! ([`ControlState::follow`]). Every isolate passes its copy of the sale's state along when
+//! its copy of the control is stale (see `cache.rs`), so the object sees about one request per
+//! isolate per `STATE_CACHE_MS`, never one per waiter, and follows the newest settings any
+//! isolate has seen; an older copy never undoes a newer one (settings carry a revision).
 
-use herdgate_core::wire::{ControlRequest, ControlState, SaleState};
+use herdgate_core::wire::{AdmissionSettings, ControlState, SaleState};
 use herdgate_core::SaleId;
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
@@ -19,25 +22,15 @@ use crate::objects::call_object;
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum ControlOp {
-    /// Read the state, creating it from these defaults if the sale has none yet.
+    /// Read the schedule, following `settings` first if they are newer than the ones it
+    /// follows (or creating it from them if the sale has none yet).
     Get {
-        /// The origin's start time, unix ms.
-        starts_at_ms: u64,
-        /// The origin's admission rate.
-        rate: u32,
-    },
-    /// Apply an operator's change (creating the state from the defaults first if needed).
-    Apply {
-        /// The origin's start time, unix ms.
-        starts_at_ms: u64,
-        /// The origin's admission rate.
-        rate: u32,
-        /// The change.
-        request: ControlRequest,
+        /// The origin's settings, as the calling isolate last read them.
+        settings: AdmissionSettings,
     },
 }
 
-/// Asks the sale's control object, creating its state from the origin's settings if needed.
+/// Asks the sale's control object.
 pub async fn call(
     env: &Env,
     sale: &SaleId,
@@ -46,7 +39,8 @@ pub async fn call(
     call_object(env, "SALE_CONTROL", sale.as_str(), op).await
 }
 
-/// The sale's admission control, at most `STATE_CACHE_MS` old.
+/// The sale's admission control, at most `STATE_CACHE_MS` old, and never older than the
+/// settings in `state`: a copy that follows an older revision is refreshed at once.
 pub async fn control(
     env: &Env,
     cfg: &Config,
@@ -54,11 +48,16 @@ pub async fn control(
     state: &SaleState,
     now: u64,
 ) -> std::result::Result<ControlState, Refusal> {
-    let op = ControlOp::Get {
-        starts_at_ms: state.starts_at_ms,
-        rate: state.admission_rate,
-    };
-    cache::control(sale, now, cfg.state_cache_ms, call(env, sale, &op)).await
+    let settings = state.admission();
+    let op = ControlOp::Get { settings };
+    cache::control(
+        sale,
+        now,
+        cfg.state_cache_ms,
+        settings.revision,
+        call(env, sale, &op),
+    )
+    .await
 }
 
 pub use object::SaleControl;
@@ -80,30 +79,16 @@ mod object {
         }
 
         async fn fetch(&self, mut req: Request) -> Result<Response> {
-            let op: ControlOp = req.json().await?;
+            let ControlOp::Get { settings } = req.json().await?;
             let storage = self.state.storage();
-            let (starts_at_ms, rate) = match &op {
-                ControlOp::Get { starts_at_ms, rate }
-                | ControlOp::Apply {
-                    starts_at_ms, rate, ..
-                } => (*starts_at_ms, *rate),
+            let current = storage.get::<ControlState>("control").await?;
+            let next = match &current {
+                Some(c) => c.follow(&settings, worker::Date::now().as_millis()),
+                None => ControlState::following(&settings),
             };
-            let current = match storage.get::<ControlState>("control").await? {
-                Some(c) => c,
-                None => {
-                    let c = ControlState::starting(starts_at_ms, rate.max(1));
-                    storage.put("control", &c).await?;
-                    c
-                }
-            };
-            let next = match op {
-                ControlOp::Get { .. } => current,
-                ControlOp::Apply { request, .. } => {
-                    let next = current.apply(&request, worker::Date::now().as_millis());
-                    storage.put("control", &next).await?;
-                    next
-                }
-            };
+            if current.as_ref() != Some(&next) {
+                storage.put("control", &next).await?;
+            }
             Response::from_json(&next)
         }
     }

@@ -8,6 +8,7 @@
 //! | `POST` | `/v1/sales/{sale}/purchase` | [`purchase::purchase`]: buy with an admission pass (`Authorization: Bearer <pass>`) |
 //! | `PUT` | `/admin/v1/sales/{sale}` | [`sales::upsert_sale`]: create or update a sale (admin bearer token) |
 //! | `GET` | `/admin/v1/sales/{sale}` | [`sales::admin_state`]: full state of a sale (admin bearer token) |
+//! | `POST` | `/admin/v1/sales/{sale}/control` | [`sales::control`]: pause, resume or re-rate admission (admin bearer token) |
 //! | `POST` | `/admin/v1/sales/{sale}/audit` | [`audit::audit`]: score the sale's orders; with `apply`, cancel the flagged ones (admin bearer token) |
 //! | `GET` | `/healthz` | [`probes::healthz`]: the process is up |
 //! | `GET` | `/readyz` | [`probes::readyz`]: Redis answers, holds the scripts, and sale events are subscribed |

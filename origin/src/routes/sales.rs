@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use herdgate_core::wire::SaleConfig;
+use herdgate_core::wire::{ControlRequest, SaleConfig};
 use herdgate_core::ErrorCode;
 
 use super::with_outcome;
@@ -13,7 +13,7 @@ use crate::clock;
 use crate::error::Refusal;
 use crate::extract::{AdminAuth, JsonBody, SaleParam};
 use crate::state::AppState;
-use crate::store::{UpsertSaleCall, UpsertSaleReply, MAX_STOCK};
+use crate::store::{ControlSaleCall, ControlSaleReply, UpsertSaleCall, UpsertSaleReply, MAX_STOCK};
 
 /// `GET /v1/sales/{sale}`: the public state, cacheable for a second.
 pub async fn public_state(
@@ -110,4 +110,38 @@ pub async fn upsert_sale(
         (status, Json(state)).into_response(),
         if created { "created" } else { "ok" },
     ))
+}
+
+/// `POST /admin/v1/sales/{sale}/control`: pauses, resumes or re-rates admission
+/// (`{"action": "pause"}`, `{"action": "resume"}`, `{"action": "set_rate", "rate": 800}`),
+/// and answers the sale's public state. Every edge follows the change within its
+/// `STATE_CACHE_MS`.
+///
+/// Refused without the admin token first, then for the sale id, then for the body, then for
+/// a sale that does not exist.
+pub async fn control(
+    State(app): State<AppState>,
+    admin: Result<AdminAuth, Refusal>,
+    sale: Result<SaleParam, Refusal>,
+    body: Result<JsonBody<ControlRequest>, Refusal>,
+) -> Result<Response, Refusal> {
+    let (AdminAuth, SaleParam(sale), JsonBody(request)) = (admin?, sale?, body?);
+    let app = &app.inner;
+    match app
+        .store
+        .control_sale(&ControlSaleCall {
+            sale: &sale,
+            request: &request,
+        })
+        .await?
+    {
+        ControlSaleReply::Done => {}
+        ControlSaleReply::UnknownSale => return Err(Refusal(ErrorCode::UnknownSale)),
+    }
+    let (state, _) = app
+        .store
+        .sale_state(&sale, clock::now_ms())
+        .await?
+        .ok_or(Refusal(ErrorCode::UnknownSale))?;
+    Ok(with_outcome(Json(state).into_response(), "ok"))
 }

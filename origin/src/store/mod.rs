@@ -4,7 +4,7 @@
 //!
 //! | key | type | what |
 //! |---|---|---|
-//! | `hg:{<sale>}:sale` | hash | stock, remaining, sold, limit, starts_at_ms, rate, seq |
+//! | `hg:{<sale>}:sale` | hash | stock, remaining, sold, limit, starts_at_ms, rate, seq, price, paused, revision (of the settings), cancelled (orders) |
 //! | `hg:{<sale>}:orders` | hash | visitor → order JSON |
 //! | `hg:{<sale>}:passes` | hash | spent pass id → order id |
 //! | `hg:{<sale>}:log` | stream | one entry per order (and per cancellation), for downstream consumers |
@@ -29,8 +29,10 @@
 //! | `lua/cancel_orders.lua` | [`cancel_orders`] | the orders and their facts, for the audit |
 //! | `lua/sold_out_snapshot.lua` | [`sold_out_snapshot`] | — |
 //! | `lua/upsert_sale.lua` | [`upsert_sale`] | the sale's public and admin state |
+//! | `lua/control_sale.lua` | [`control_sale`] | — |
 
 pub mod cancel_orders;
+pub mod control_sale;
 pub mod purchase;
 pub mod settle_payment;
 pub mod sold_out_snapshot;
@@ -46,6 +48,7 @@ use herdgate_core::{ErrorCode, SaleId};
 use crate::error::Refusal;
 
 pub use cancel_orders::{CancelOrdersCall, CancelOrdersReply, ToRefund};
+pub use control_sale::{ControlSaleCall, ControlSaleReply};
 pub use purchase::{PurchaseCall, PurchaseReply, RecordedFacts};
 pub use settle_payment::{Payment, PaymentState, SettlePaymentCall, SettlePaymentReply};
 pub use sold_out_snapshot::{SoldOutSnapshotCall, SoldOutSnapshotReply};
@@ -105,6 +108,7 @@ pub struct Scripts {
     sold_out_snapshot: Script,
     cancel_orders: Script,
     settle_payment: Script,
+    control_sale: Script,
 }
 
 impl Scripts {
@@ -115,16 +119,18 @@ impl Scripts {
             sold_out_snapshot: Script::from_lua(sold_out_snapshot::LUA),
             cancel_orders: Script::from_lua(cancel_orders::LUA),
             settle_payment: Script::from_lua(settle_payment::LUA),
+            control_sale: Script::from_lua(control_sale::LUA),
         }
     }
 
-    fn all(&self) -> [&Script; 5] {
+    fn all(&self) -> [&Script; 6] {
         [
             &self.purchase,
             &self.upsert_sale,
             &self.sold_out_snapshot,
             &self.cancel_orders,
             &self.settle_payment,
+            &self.control_sale,
         ]
     }
 

@@ -64,8 +64,11 @@ impl Store {
             (Ok(amount), currency) if !currency.is_empty() => Some(Price { amount, currency }),
             _ => None,
         };
-        let mut orders = Vec::with_capacity(reply.len().saturating_sub(7) / 2);
-        for pair in reply.get(7..).unwrap_or_default().chunks(2) {
+        let paused = int(&reply, 7)? != 0;
+        let revision = int(&reply, 8)?;
+        let cancelled = int(&reply, 9)?;
+        let mut orders = Vec::with_capacity(reply.len().saturating_sub(10) / 2);
+        for pair in reply.get(10..).unwrap_or_default().chunks(2) {
             let [v, o] = pair else {
                 return Err(StoreError::Protocol("odd orders hash".into()));
             };
@@ -86,6 +89,9 @@ impl Store {
                 admission_rate: u32::try_from(rate).unwrap_or(u32::MAX),
                 per_visitor_limit: u32::try_from(limit).unwrap_or(u32::MAX),
                 price,
+                paused,
+                revision,
+                cancelled,
             },
             orders,
         })

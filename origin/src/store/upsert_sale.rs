@@ -17,8 +17,8 @@ pub const MAX_STOCK: u64 = 1_000_000_000_000_000;
 pub struct UpsertSaleCall<'a> {
     /// The sale (its key, and `ARGV[5]`).
     pub sale: &'a SaleId,
-    /// `ARGV[1..4]` and `ARGV[7..8]`: stock, limit, start, rate and price (checked by the
-    /// caller: stock at most [`MAX_STOCK`], limit and rate at least 1, a valid price).
+    /// `ARGV[1..4]` and `ARGV[7..9]`: stock, limit, start, rate, price and paused (checked by
+    /// the caller: stock at most [`MAX_STOCK`], limit and rate at least 1, a valid price).
     pub config: &'a SaleConfig,
     /// `ARGV[6]`: the events channel.
     pub channel: &'a str,
@@ -46,6 +46,7 @@ impl UpsertSaleCall<'_> {
                 .as_ref()
                 .map(|p| p.currency.clone())
                 .unwrap_or_default(),
+            if config.paused { "1" } else { "0" }.to_owned(),
         ];
         (vec![k.sale], args)
     }
@@ -99,6 +100,9 @@ impl Store {
                     "rate",
                     "price_amount",
                     "price_currency",
+                    "paused",
+                    "revision",
+                    "cancelled",
                 ],
             )
             .await?;
@@ -117,6 +121,7 @@ impl Store {
             (Some(amount), Some(currency)) => Some(Price { amount, currency }),
             _ => None,
         };
+        let paused = n(8).unwrap_or(0) != 0;
         let per_visitor_limit = u32::try_from(limit).unwrap_or(u32::MAX);
         let admission_rate = u32::try_from(rate).unwrap_or(u32::MAX);
         let state = SaleState {
@@ -128,6 +133,9 @@ impl Store {
             admission_rate,
             per_visitor_limit,
             price: price.clone(),
+            paused,
+            revision: n(9).unwrap_or(0),
+            cancelled: n(10).unwrap_or(0),
         };
         let config = SaleConfig {
             stock,
@@ -135,6 +143,7 @@ impl Store {
             starts_at_ms,
             admission_rate,
             price,
+            paused,
         };
         Ok(Some((state, config)))
     }

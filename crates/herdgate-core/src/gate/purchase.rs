@@ -1,5 +1,6 @@
 //! Step 6, buy: which position a purchase's claim names, what an answer from the origin says
-//! about the stock, and how a stored answer is replayed to a pass that bought before.
+//! about the stock, which answers are final (the edge may remember them for good), and how a
+//! stored answer is replayed to a pass that bought before.
 
 use crate::refusal::ErrorCode;
 use crate::token::PassClaims;
@@ -10,18 +11,34 @@ pub fn held_position(pass: &PassClaims) -> Option<u64> {
     (!pass.hold.is_empty()).then_some(pass.position)
 }
 
-/// Whether the origin's answer (`status` and JSON `body`) says the sale has nothing left: a
-/// 409 `sold_out`, or an order (200 or 201) that took the last item (`remaining: 0`). A body
-/// that is not JSON says nothing.
+/// Whether the origin's answer (`status` and JSON `body`) says the sale has nothing left: an
+/// order (200 or 201) that took the last item (`remaining: 0`). A 409 `sold_out` does not:
+/// the origin also says it when fewer items are left than were asked for. A body that is not
+/// JSON says nothing.
 pub fn sold_the_last_item(status: u16, body: &str) -> bool {
     let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
         return false;
     };
-    match status {
-        409 => v["error"]["code"] == ErrorCode::SoldOut.as_str(),
-        200 | 201 => v["remaining"] == 0,
-        _ => false,
+    matches!(status, 200 | 201) && v["remaining"] == 0
+}
+
+/// Whether the origin's answer to a purchase is final: the same pass can never get another.
+/// That is an order (2xx), or a refusal that is final by construction: the audit cancelled
+/// the visitor's order (`order_cancelled`), or the pass bought an order that is gone
+/// (`pass_spent`). Every other answer (a refusal that may not hold a moment later, such as
+/// `sold_out`, `sale_not_open` or `over_limit`, and every 5xx) is not, and is never
+/// remembered for the pass.
+pub fn is_final(status: u16, body: &str) -> bool {
+    if (200..300).contains(&status) {
+        return true;
     }
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
+        return false;
+    };
+    let code = &v["error"]["code"];
+    [ErrorCode::OrderCancelled, ErrorCode::PassSpent]
+        .iter()
+        .any(|c| status == c.status() && code == c.as_str())
 }
 
 /// The stored answer to a pass that bought before, as a retry gets it from the origin: a 201
@@ -91,8 +108,9 @@ mod tests {
         assert!(sold_the_last_item(201, &last));
         assert!(sold_the_last_item(200, &order(false, 0).to_string()));
         assert!(!sold_the_last_item(201, &order(true, 3).to_string()));
+        // The origin says sold_out also when fewer are left than asked for.
         let sold_out = r#"{"error":{"code":"sold_out","message":"Sold out."}}"#;
-        assert!(sold_the_last_item(409, sold_out));
+        assert!(!sold_the_last_item(409, sold_out));
         let in_progress = r#"{"error":{"code":"purchase_in_progress","message":"Wait."}}"#;
         assert!(!sold_the_last_item(409, in_progress));
         // Only the status the answer came with counts.
@@ -105,6 +123,36 @@ mod tests {
         // Not JSON: says nothing.
         assert!(!sold_the_last_item(409, "sold_out"));
         assert!(!sold_the_last_item(201, ""));
+    }
+
+    #[test]
+    fn only_orders_and_final_refusals_are_final() {
+        assert!(is_final(201, &order(true, 5).to_string()));
+        assert!(is_final(200, &order(false, 5).to_string()));
+        let body = |code: ErrorCode| crate::wire::ErrorBody::from(code);
+        for code in [ErrorCode::OrderCancelled, ErrorCode::PassSpent] {
+            let text = serde_json::to_string(&body(code)).unwrap();
+            assert!(is_final(code.status(), &text), "{code}");
+        }
+        for code in [
+            ErrorCode::SoldOut,
+            ErrorCode::SaleNotOpen,
+            ErrorCode::OverLimit,
+            ErrorCode::PassUnknownKey,
+            ErrorCode::PassExpired,
+            ErrorCode::HoldRequired,
+            ErrorCode::PaymentFailed,
+            ErrorCode::OriginUnavailable,
+            ErrorCode::Internal,
+            ErrorCode::InvalidBody,
+        ] {
+            let text = serde_json::to_string(&body(code)).unwrap();
+            assert!(!is_final(code.status(), &text), "{code}");
+        }
+        // A final code under another status, or no JSON, is not final.
+        let cancelled = serde_json::to_string(&body(ErrorCode::OrderCancelled)).unwrap();
+        assert!(!is_final(500, &cancelled));
+        assert!(!is_final(409, "order_cancelled"));
     }
 
     #[test]

@@ -49,7 +49,9 @@ pub enum Standing {
 /// Where `position` stands at `now_ms`, given the sale's `state` and its admission `control`.
 ///
 /// A sold-out sale answers [`Standing::SoldOut`] whatever the position; an admitted position
-/// [`Standing::Admit`], even while paused. A waiter polls about half its remaining wait
+/// [`Standing::Admit`], even while paused, once the sale's start has come (a position the
+/// frontier passed before the operator postponed the sale waits at the front, for the new
+/// start). A waiter polls about half its remaining wait
 /// ([`crate::Schedule::next_poll_ms`]) within `polls`, and, however far back, at most half the
 /// sale's sell-out horizon ([`sellout_horizon_ms`] at the configured rate), so it learns of a
 /// sell-out soon after one can happen. A paused waiter polls every
@@ -68,7 +70,17 @@ pub fn standing(
     }
     let schedule = control.schedule;
     if schedule.is_admitted(position, now_ms) {
-        return Standing::Admit;
+        if now_ms >= state.starts_at_ms {
+            return Standing::Admit;
+        }
+        // Admitted before the operator postponed the sale: first in line again at the new
+        // start, and no pass before it (the origin would refuse it).
+        let eta_ms = state.starts_at_ms - now_ms;
+        return Standing::Queued {
+            ahead: 0,
+            eta_ms,
+            poll_after_ms: (eta_ms / 2).clamp(polls.min_ms, polls.max_ms.max(polls.min_ms)),
+        };
     }
     // However far back a waiter is, they poll often enough to learn of a sell-out soon after
     // it can happen: the sale cannot sell out before its remaining stock has had time to be
@@ -101,7 +113,7 @@ pub fn standing(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::ControlRequest;
+    use crate::wire::AdmissionSettings;
     use crate::SaleId;
 
     const POLLS: PollBounds = PollBounds {
@@ -120,6 +132,9 @@ mod tests {
             admission_rate: rate,
             per_visitor_limit: 1,
             price: None,
+            paused: false,
+            revision: 1,
+            cancelled: 0,
         }
     }
 
@@ -214,9 +229,44 @@ mod tests {
     }
 
     #[test]
+    fn a_position_admitted_before_a_postponement_waits_at_the_front_for_the_new_start() {
+        // Opened at 0 and admitted 100 by 1 s; then postponed to 60 s.
+        let control = ControlState::starting(0, 100).follow(
+            &AdmissionSettings {
+                starts_at_ms: 60_000,
+                rate: 100,
+                paused: false,
+                revision: 1,
+            },
+            1_000,
+        );
+        let state = sale(1_000, 60_000, 100);
+        assert_eq!(
+            standing(&state, &control, 5, 20_000, POLLS),
+            Standing::Queued {
+                ahead: 0,
+                eta_ms: 40_000,
+                poll_after_ms: 20_000,
+            }
+        );
+        assert_eq!(
+            standing(&state, &control, 5, 60_000, POLLS),
+            Standing::Admit
+        );
+    }
+
+    #[test]
     fn paused_waiters_poll_every_five_seconds_within_the_cap() {
         let state = sale(1_000, 0, 100);
-        let paused = ControlState::starting(0, 100).apply(&ControlRequest::Pause, 1_000);
+        let paused = ControlState::starting(0, 100).follow(
+            &AdmissionSettings {
+                starts_at_ms: 0,
+                rate: 100,
+                paused: true,
+                revision: 1,
+            },
+            1_000,
+        );
         assert_eq!(
             standing(&state, &paused, 500, 60_000, POLLS),
             Standing::Paused {

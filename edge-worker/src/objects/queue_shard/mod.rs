@@ -8,8 +8,10 @@
 //!   always sent to the shard its id hashes to);
 //! - keeps the **pass ledger** of the positions it issued: a pass (of position `p`, at shard
 //!   `p mod K`) is claimed before its purchase is forwarded to the origin, and the origin's
-//!   answer is stored, so a replayed pass gets the stored answer without reaching the origin
-//!   and two concurrent uses cannot both go through;
+//!   answer is stored if it is final, so a replayed pass gets the stored answer without
+//!   reaching the origin and two concurrent uses cannot both go through; a refusal that is
+//!   not final only gives the claim up, and a stored order is asked for again once the
+//!   audit has cancelled orders since;
 //! - keeps the **card holds** of its positions (placed by `api/hold.rs`) and releases every hold
 //!   that does not buy, from its alarm: when the sale sells out (it asks the origin every
 //!   `HOLD_SWEEP_SECS` while it has holds open), when the ticket and the last pass it could earn
@@ -60,8 +62,12 @@ pub enum ShardRequest {
         /// The pass's position: its card hold is not released while the claim stands.
         #[serde(default)]
         position: Option<u64>,
+        /// Orders of the sale the audit has cancelled, as the worker last saw: a stored order
+        /// older than a cancellation is asked for again.
+        #[serde(default)]
+        cancelled: u64,
     },
-    /// Store the origin's answer to pass `pass`'s purchase.
+    /// Store the origin's final answer to pass `pass`'s purchase.
     Complete {
         /// The pass id.
         pass: String,
@@ -72,6 +78,9 @@ pub enum ShardRequest {
         /// The pass's position: a 2xx marks its card hold charged.
         #[serde(default)]
         position: Option<u64>,
+        /// Orders of the sale the audit had cancelled when the answer was given.
+        #[serde(default)]
+        cancelled: u64,
     },
     /// Register the card hold of `position` (replacing an earlier one, which is released).
     Hold {

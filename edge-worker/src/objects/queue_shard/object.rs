@@ -55,8 +55,16 @@ impl Due {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 enum LedgerEntry {
-    InFlight { since_ms: u64 },
-    Done { status: u16, body: String },
+    InFlight {
+        since_ms: u64,
+    },
+    Done {
+        status: u16,
+        body: String,
+        /// The sale's cancelled-orders count when the answer was given.
+        #[serde(default)]
+        cancelled: u64,
+    },
 }
 
 /// A queue shard.
@@ -91,8 +99,12 @@ impl DurableObject for QueueShard {
                 shard,
                 shards,
             } => self.join(&challenge, expires_at, shard, shards).await?,
-            ShardRequest::Claim { pass, position } => {
-                let answer = self.claim(&pass).await?;
+            ShardRequest::Claim {
+                pass,
+                position,
+                cancelled,
+            } => {
+                let answer = self.claim(&pass, cancelled).await?;
                 if let (ShardResponse::Claimed { .. }, Some(p)) = (&answer, position) {
                     self.hold_claimed(p).await?;
                 }
@@ -103,11 +115,14 @@ impl DurableObject for QueueShard {
                 status,
                 body,
                 position,
+                cancelled,
             } => {
-                self.state
-                    .storage()
-                    .put(&format!("p:{pass}"), LedgerEntry::Done { status, body })
-                    .await?;
+                let done = LedgerEntry::Done {
+                    status,
+                    body,
+                    cancelled,
+                };
+                self.state.storage().put(&format!("p:{pass}"), done).await?;
                 if let (true, Some(p)) = ((200..300).contains(&status), position) {
                     self.hold_charged(p).await?;
                 }
@@ -322,12 +337,21 @@ impl QueueShard {
         Ok(())
     }
 
-    async fn claim(&self, pass: &str) -> Result<ShardResponse> {
+    /// Claims `pass` for a purchase, unless another purchase with it is under way or it has a
+    /// final answer. An order stored before the audit cancelled orders (the sale's count is
+    /// now `cancelled`) is claimed again: the origin says whether it still stands.
+    async fn claim(&self, pass: &str, cancelled: u64) -> Result<ShardResponse> {
         let storage = self.state.storage();
         let key = format!("p:{pass}");
         let now = worker::Date::now().as_millis();
         match storage.get::<LedgerEntry>(&key).await? {
-            Some(LedgerEntry::Done { status, body }) => Ok(ShardResponse::Done { status, body }),
+            Some(LedgerEntry::Done {
+                status,
+                body,
+                cancelled: then,
+            }) if !((200..300).contains(&status) && then < cancelled) => {
+                Ok(ShardResponse::Done { status, body })
+            }
             Some(LedgerEntry::InFlight { since_ms }) if now < since_ms + CLAIM_TIMEOUT_MS => {
                 Ok(ShardResponse::InFlight)
             }

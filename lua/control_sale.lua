@@ -1,0 +1,36 @@
+-- control_sale.lua: an operator pauses, resumes or re-rates a sale's admission.
+--
+-- KEYS[1]  hg:{<sale>}:sale   hash: ..., rate, paused, revision (see upsert_sale.lua)
+-- ARGV[1]  action          'pause', 'resume' or 'set_rate'
+-- ARGV[2]  rate            with 'set_rate': buyers admitted per second (0 pauses and keeps the
+--                          configured rate); else ignored
+--
+-- Returns:
+--   {"ok"}                   the settings were changed (or already were as asked)
+--   {"unknown_sale"}         no sale at KEYS[1]; nothing changed
+--
+-- Invariants kept: only rate, paused and revision change; revision grows by one on every call,
+-- so every edge follows the change (an edge follows the highest revision it has seen).
+-- All keys share the hash tag {<sale>}.
+
+local key = KEYS[1]
+if redis.call('EXISTS', key) == 0 then
+  return {'unknown_sale'}
+end
+local action = ARGV[1]
+if action == 'pause' then
+  redis.call('HSET', key, 'paused', 1)
+elseif action == 'resume' then
+  redis.call('HSET', key, 'paused', 0)
+elseif action == 'set_rate' then
+  local rate = tonumber(ARGV[2])
+  if rate == 0 then
+    redis.call('HSET', key, 'paused', 1)
+  else
+    redis.call('HSET', key, 'rate', rate)
+  end
+else
+  return redis.error_reply('unknown action')
+end
+redis.call('HINCRBY', key, 'revision', 1)
+return {'ok'}

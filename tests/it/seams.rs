@@ -1,0 +1,381 @@
+//! The promises at the seams between the edge, the origin and the operator: a refusal costs
+//! nobody their place, and what the operator changes at the origin the edge obeys.
+//!
+//! Every check goes through the edge under workerd, in front of the real origin and Redis.
+//! Times are read from the stack's own records: the admission moment the edge stamps on each
+//! pass (`adm`), and the origin's settings.
+
+use std::time::Duration;
+
+use herdgate_core::wire::{QueueStatus, SaleConfig};
+use herdgate_core::{read_unverified, PassClaims, VisitorId};
+use herdgate_testkit::{now_ms, EdgeClient};
+use serde_json::{json, Value};
+
+use crate::edge_support::{builder, pass_of, Stack};
+use crate::support::{bounded, code};
+
+const UA: &str = "Mozilla/5.0 (herdgate seams test)";
+
+/// A sale's settings: `stock` items, one per visitor, opening at `starts_at_ms`, `rate`/s.
+fn settings(stock: u64, starts_at_ms: u64, rate: u32) -> SaleConfig {
+    SaleConfig {
+        stock,
+        per_visitor_limit: 1,
+        starts_at_ms,
+        admission_rate: rate,
+        price: None,
+        paused: false,
+    }
+}
+
+/// Polls the ticket's status until `done` says so (every 100 ms, at most `limit`).
+async fn poll_until(
+    me: &EdgeClient,
+    sale: &str,
+    ticket: &str,
+    limit: Duration,
+    done: impl Fn(&QueueStatus) -> bool,
+) -> QueueStatus {
+    let until = tokio::time::Instant::now() + limit;
+    loop {
+        let status = me.status(sale, ticket).await.unwrap();
+        if done(&status) {
+            return status;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "still {status:?} after {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn admitted(status: &QueueStatus) -> bool {
+    matches!(status, QueueStatus::Admitted { .. })
+}
+
+/// The moment the edge stamped on a pass as its admission, unix ms.
+fn admitted_at(pass: &str) -> u64 {
+    read_unverified::<PassClaims>(pass).unwrap().adm
+}
+
+/// Polls the edge's view of the sale until `done` says so (at most `limit`).
+async fn edge_sees(s: &Stack, sale: &str, limit: Duration, done: impl Fn(&Value) -> bool) {
+    let until = tokio::time::Instant::now() + limit;
+    loop {
+        let seen = s.edge_state(sale).await;
+        if done(&seen) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the edge still sees {seen} after {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Refusals the origin gives to an admitted buyer (too many items, a sale postponed under
+/// them, the stock briefly gone, an order the audit cancelled) are not remembered as the
+/// pass's answer: once the reason is gone, the same buyer buys. And the one answer that is
+/// final, a cancelled order, reads as cancelled, not as the old order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_costs_nobody_their_place() {
+    bounded(Duration::from_secs(150), async {
+        // Each isolate keeps the sale's state 3 s, so purchases reach the origin while the
+        // edge still believes what it saw before the origin changed.
+        let s = Stack::start_from(builder().var("STATE_CACHE_MS", "3000"))
+            .await
+            .unwrap();
+        let admin = s.admin();
+
+        // Too many items: a buyer whose app asked for 2 of a limit of 1 buys 1 afterwards.
+        s.sale("limit", 5, 60_000, 1_000).await;
+        let me = s.buyer(UA);
+        let joined = me.solve_and_join("limit", None).await.unwrap();
+        let pass = pass_of(&me.status("limit", &joined.ticket).await.unwrap());
+        let (status, body) = me
+            .purchase_reply("limit", Some(&pass), &json!({"quantity": 2}))
+            .await
+            .unwrap();
+        assert_eq!((status, code(&body)), (422, "over_limit"), "{body}");
+        let (status, body) = me
+            .purchase_reply("limit", Some(&pass), &json!({}))
+            .await
+            .unwrap();
+        assert_eq!(status, 201, "after over_limit: {body}");
+
+        // Postponed under an admitted buyer: refused `sale_not_open`, then buys at the new
+        // start with the same place.
+        s.sale("later", 5, 60_000, 1_000).await;
+        let me = s.buyer(UA);
+        let joined = me.solve_and_join("later", None).await.unwrap();
+        let pass = pass_of(&me.status("later", &joined.ticket).await.unwrap());
+        let new_start = now_ms() + 4_000;
+        admin
+            .put_sale("later", &settings(5, new_start, 1_000))
+            .await
+            .unwrap();
+        let (status, body) = me
+            .purchase_reply("later", Some(&pass), &json!({}))
+            .await
+            .unwrap();
+        assert_eq!((status, code(&body)), (409, "sale_not_open"), "{body}");
+        // Until the edge has followed the change (within its STATE_CACHE_MS), it may still
+        // hand out a pass under the old start; the first one after is for the new start.
+        edge_sees(&s, "later", Duration::from_secs(20), |v| {
+            v["sale"]["starts_at_ms"] == new_start
+        })
+        .await;
+        let status = poll_until(
+            &me,
+            "later",
+            &joined.ticket,
+            Duration::from_secs(20),
+            admitted,
+        )
+        .await;
+        let pass = pass_of(&status);
+        assert!(
+            admitted_at(&pass) >= new_start,
+            "a pass stamped {} before the new start {new_start}",
+            admitted_at(&pass)
+        );
+        let (status, body) = me
+            .purchase_reply("later", Some(&pass), &json!({}))
+            .await
+            .unwrap();
+        assert_eq!(status, 201, "after sale_not_open: {body}");
+
+        // The stock briefly gone: the last item is sold straight at the origin while the
+        // edge still counts one; the buyer is refused `sold_out`, the operator restocks, and
+        // the same buyer buys.
+        let restock = s.sale("restock", 1, 60_000, 1_000).await;
+        let me = s.buyer(UA);
+        let joined = me.solve_and_join("restock", None).await.unwrap();
+        let pass = pass_of(&me.status("restock", &joined.ticket).await.unwrap());
+        let direct = s
+            .keys
+            .pass(&restock, &VisitorId::parse("direct-buyer").unwrap());
+        let r = s
+            .http
+            .post(format!("{}/v1/sales/restock/purchase", s.origin.url()))
+            .bearer_auth(direct)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let (status, body) = me
+            .purchase_reply("restock", Some(&pass), &json!({}))
+            .await
+            .unwrap();
+        assert_eq!((status, code(&body)), (409, "sold_out"), "{body}");
+        admin
+            .put_sale("restock", &settings(2, now_ms() - 60_000, 1_000))
+            .await
+            .unwrap();
+        edge_sees(&s, "restock", Duration::from_secs(20), |v| {
+            v["sale"]["remaining"] == 1
+        })
+        .await;
+        let (status, body) = me
+            .purchase_reply("restock", Some(&pass), &json!({}))
+            .await
+            .unwrap();
+        assert_eq!(status, 201, "after a restock: {body}");
+        assert_eq!(admin.sale("restock").await.unwrap().state.sold, 2);
+
+        // An order the audit cancelled reads as cancelled, not as the old order, and nothing
+        // of it comes back.
+        s.sale("audited", 5, 60_000, 1_000).await;
+        let me = s.buyer(UA);
+        let joined = me.solve_and_join("audited", None).await.unwrap();
+        let pass = pass_of(&me.status("audited", &joined.ticket).await.unwrap());
+        let bought = me.purchase("audited", &pass, &json!({})).await.unwrap();
+        assert!(bought.created);
+        let again = me.purchase("audited", &pass, &json!({})).await.unwrap();
+        assert_eq!((again.created, &again.order), (false, &bought.order));
+        // Every order is "fast" under this policy: the audit cancels them all.
+        let report = admin
+            .audit(
+                "audited",
+                &json!({"apply": true, "fast_ms": 3_600_000, "flag_score": 1}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(report["cancelled"], 1, "{report}");
+        edge_sees(&s, "audited", Duration::from_secs(20), |v| {
+            v["sale"]["cancelled"] == 1
+        })
+        .await;
+        for _ in 0..2 {
+            let (status, body) = me
+                .purchase_reply("audited", Some(&pass), &json!({}))
+                .await
+                .unwrap();
+            assert_eq!((status, code(&body)), (409, "order_cancelled"), "{body}");
+        }
+        let after = admin.sale("audited").await.unwrap();
+        assert_eq!((after.state.sold, after.orders), (0, 0));
+    })
+    .await;
+}
+
+/// The operator postpones a sale after the first visitor looked at it: the edge admits
+/// nobody before the new start, and meters from then on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sale_postponed_after_the_first_visitor_opens_at_the_new_time() {
+    bounded(Duration::from_secs(120), async {
+        let s = Stack::start().await.unwrap();
+        let admin = s.admin();
+        let first_start = now_ms() + 3_000;
+        admin
+            .put_sale("postponed", &settings(10, first_start, 1_000))
+            .await
+            .unwrap();
+        let me = s.buyer(UA);
+        let joined = me.solve_and_join("postponed", None).await.unwrap();
+        assert!(
+            matches!(joined.status, QueueStatus::Queued { .. }),
+            "{joined:?}"
+        );
+        let new_start = first_start + 5_000;
+        admin
+            .put_sale("postponed", &settings(10, new_start, 1_000))
+            .await
+            .unwrap();
+        let status = poll_until(
+            &me,
+            "postponed",
+            &joined.ticket,
+            Duration::from_secs(30),
+            admitted,
+        )
+        .await;
+        let pass = pass_of(&status);
+        assert!(
+            admitted_at(&pass) >= new_start,
+            "admitted at {} under the old start {first_start}, not the new {new_start}",
+            admitted_at(&pass)
+        );
+        let (status, body) = me
+            .purchase_reply("postponed", Some(&pass), &json!({}))
+            .await
+            .unwrap();
+        assert_eq!(status, 201, "{body}");
+    })
+    .await;
+}
+
+/// The operator brings an hour-away opening forward to now: the edge admits the line from
+/// the moment it sees the change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sale_started_early_admits_from_the_change() {
+    bounded(Duration::from_secs(120), async {
+        let s = Stack::start().await.unwrap();
+        let admin = s.admin();
+        admin
+            .put_sale("early", &settings(10, now_ms() + 3_600_000, 1_000))
+            .await
+            .unwrap();
+        let me = s.buyer(UA);
+        let joined = me.solve_and_join("early", None).await.unwrap();
+        assert!(
+            matches!(joined.status, QueueStatus::Queued { .. }),
+            "{joined:?}"
+        );
+        let changed = now_ms();
+        admin
+            .put_sale("early", &settings(10, changed, 1_000))
+            .await
+            .unwrap();
+        let status = poll_until(
+            &me,
+            "early",
+            &joined.ticket,
+            Duration::from_secs(30),
+            admitted,
+        )
+        .await;
+        let pass = pass_of(&status);
+        assert!(admitted_at(&pass) >= changed);
+        let (status, body) = me
+            .purchase_reply("early", Some(&pass), &json!({}))
+            .await
+            .unwrap();
+        assert_eq!(status, 201, "{body}");
+    })
+    .await;
+}
+
+/// The rate and the pause are the origin's settings: changed there (by the origin's control
+/// route or a new sale config) or through the edge's control route, every answer of the edge
+/// follows them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_and_pause_changed_at_the_origin_reach_the_edge() {
+    bounded(Duration::from_secs(120), async {
+        let s = Stack::start().await.unwrap();
+        let admin = s.admin();
+        s.sale("metered", 100, 60_000, 1).await;
+        edge_sees(&s, "metered", Duration::from_secs(10), |v| {
+            v["admission"]["rate"] == 1
+        })
+        .await;
+
+        // A new rate in the sale's settings.
+        let mut config = admin.sale("metered").await.unwrap().config;
+        config.admission_rate = 40;
+        admin.put_sale("metered", &config).await.unwrap();
+        edge_sees(&s, "metered", Duration::from_secs(10), |v| {
+            v["admission"]["rate"] == 40
+        })
+        .await;
+
+        // Paused at the origin: a waiter far back is told so; resumed: queued again.
+        let (status, body) = admin
+            .control_reply("metered", &json!({"action": "pause"}))
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["paused"], true);
+        edge_sees(&s, "metered", Duration::from_secs(10), |v| {
+            v["admission"]["paused"] == true
+        })
+        .await;
+        let me = s.buyer(UA);
+        let mut joined = me.solve_and_join("metered", None).await.unwrap();
+        // The edge admits whoever the frontier passed before the pause: join until a place
+        // behind it.
+        while !matches!(joined.status, QueueStatus::Paused { .. }) {
+            joined = me.solve_and_join("metered", None).await.unwrap();
+        }
+        let (status, body) = admin
+            .control_reply("metered", &json!({"action": "resume"}))
+            .await
+            .unwrap();
+        assert_eq!((status, body["paused"].clone()), (200, json!(false)));
+        poll_until(
+            &me,
+            "metered",
+            &joined.ticket,
+            Duration::from_secs(10),
+            |st| !matches!(st, QueueStatus::Paused { .. }),
+        )
+        .await;
+
+        // Through the edge's control route the change is made at the origin too.
+        let (status, c) = s
+            .control("metered", Some(json!({"action": "set_rate", "rate": 7})))
+            .await;
+        assert_eq!((status, c["rate"].clone()), (200, json!(7)), "{c}");
+        assert_eq!(
+            admin.sale("metered").await.unwrap().config.admission_rate,
+            7
+        );
+        // A refusal of the origin comes back as it is, and changes nothing.
+        let (status, body) = s.control("ghost", Some(json!({"action": "pause"}))).await;
+        assert_eq!((status, code(&body)), (404, "unknown_sale"), "{body}");
+    })
+    .await;
+}
