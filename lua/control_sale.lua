@@ -4,6 +4,9 @@
 -- ARGV[1]  action          'pause', 'resume' or 'set_rate'
 -- ARGV[2]  rate            with 'set_rate': buyers admitted per second (0 pauses and keeps the
 --                          configured rate); else ignored
+-- ARGV[3]  sale id         (the <sale> of the key)
+-- ARGV[4]  events channel  (a sold-out sale: PUBLISHed "open:<sale>" then "sold_out:<sale>", so
+--                          every origin reads its sold-out memory again, with these settings)
 --
 -- Returns:
 --   {"ok"}                   the settings were changed (or already were as asked)
@@ -33,4 +36,8 @@ else
   return redis.error_reply('unknown action')
 end
 redis.call('HINCRBY', key, 'revision', 1)
+if tonumber(redis.call('HGET', key, 'remaining')) == 0 then
+  redis.call('PUBLISH', ARGV[4], 'open:' .. ARGV[3])
+  redis.call('PUBLISH', ARGV[4], 'sold_out:' .. ARGV[3])
+end
 return {'ok'}

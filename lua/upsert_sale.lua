@@ -7,7 +7,7 @@
 -- ARGV[3]  starts_at_ms    when the sale opens, unix ms
 -- ARGV[4]  rate            buyers admitted per second, >= 1
 -- ARGV[5]  sale id         (the <sale> of the key)
--- ARGV[6]  events channel  (PUBLISHed "open:<sale>" or "sold_out:<sale>")
+-- ARGV[6]  events channel  (PUBLISHed "open:<sale>", then "sold_out:<sale>" if none is left)
 -- ARGV[7]  price amount    one item's price in minor units ('' : the sale takes no card holds)
 -- ARGV[8]  price currency  ISO 4217, lower case ('' with no price)
 -- ARGV[9]  paused          '1' while admission is paused, else '0'
@@ -41,9 +41,10 @@ if ARGV[7] ~= '' then
 else
   redis.call('HDEL', key, 'price_amount', 'price_currency')
 end
-if remaining > 0 then
-  redis.call('PUBLISH', ARGV[6], 'open:' .. ARGV[5])
-else
+-- "open" drops every origin's sold-out memory of the sale; a sale still sold out is then read
+-- again, so that memory never answers with settings older than these.
+redis.call('PUBLISH', ARGV[6], 'open:' .. ARGV[5])
+if remaining == 0 then
   redis.call('PUBLISH', ARGV[6], 'sold_out:' .. ARGV[5])
 end
 if created then

@@ -155,11 +155,16 @@ async fn proof_of_work_refusals() {
             .unwrap();
         assert_eq!((st, code(&body)), (403, "client_mismatch"), "{body}");
 
-        // The right answer joins once; the replay is refused.
-        let (st, body) = me.join_reply("pow", &challenge, nonce).await.unwrap();
-        assert_eq!(st, 201, "{body}");
-        let (st, body) = me.join_reply("pow", &challenge, nonce).await.unwrap();
-        assert_eq!((st, code(&body)), (409, "challenge_spent"), "{body}");
+        // The right answer joins once: sent again (its answer was lost), it gets the same
+        // place and visitor, not a second place.
+        let (st, first) = me.join_reply("pow", &challenge, nonce).await.unwrap();
+        assert_eq!(st, 201, "{first}");
+        let (st, again) = me.join_reply("pow", &challenge, nonce).await.unwrap();
+        assert_eq!(st, 201, "{again}");
+        assert_eq!(
+            (&again["position"], &again["visitor"]),
+            (&first["position"], &first["visitor"])
+        );
     })
     .await;
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use herdgate_core::wire::{QueueStatus, SaleConfig};
 use herdgate_core::{read_unverified, PassClaims, VisitorId};
-use herdgate_testkit::{now_ms, EdgeClient};
+use herdgate_testkit::{now_ms, solve, EdgeClient};
 use serde_json::{json, Value};
 
 use crate::edge_support::{builder, pass_of, Stack};
@@ -376,6 +376,99 @@ async fn rate_and_pause_changed_at_the_origin_reach_the_edge() {
         // A refusal of the origin comes back as it is, and changes nothing.
         let (status, body) = s.control("ghost", Some(json!({"action": "pause"}))).await;
         assert_eq!((status, code(&body)), (404, "unknown_sale"), "{body}");
+    })
+    .await;
+}
+
+/// A join sent again (its answer was lost, a page reloaded) gets the same place and visitor,
+/// and the join limits count it once: the device's next join is still allowed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_sent_again_keeps_its_place_and_is_counted_once() {
+    bounded(Duration::from_secs(120), async {
+        let s = Stack::start_with(json!({"JOINS_PER_DEVICE": "2"}))
+            .await
+            .unwrap();
+        s.sale("again", 10, 60_000, 100).await;
+        let me = s.buyer(UA);
+        let challenge = me.challenge("again", None).await.unwrap();
+        let nonce = solve(&challenge).await.unwrap();
+        let (status, first) = me
+            .join_reply("again", &challenge.challenge, nonce)
+            .await
+            .unwrap();
+        assert_eq!(status, 201, "{first}");
+        for _ in 0..3 {
+            let (status, again) = me
+                .join_reply("again", &challenge.challenge, nonce)
+                .await
+                .unwrap();
+            assert_eq!(status, 201, "{again}");
+            assert_eq!(
+                (&again["position"], &again["visitor"]),
+                (&first["position"], &first["visitor"])
+            );
+        }
+        // Counted once: the device's second join of two is allowed, its third is not.
+        let (status, body) = me.solve_and_join_reply("again", None).await.unwrap();
+        assert_eq!(status, 201, "{body}");
+        assert_ne!(body["position"], first["position"]);
+        let (status, body) = me.solve_and_join_reply("again", None).await.unwrap();
+        assert_eq!((status, code(&body)), (429, "join_limit_device"), "{body}");
+        // At the limit, the first join sent again still gets its place.
+        let (status, again) = me
+            .join_reply("again", &challenge.challenge, nonce)
+            .await
+            .unwrap();
+        assert_eq!((status, &again["position"]), (201, &first["position"]));
+    })
+    .await;
+}
+
+/// After the sell-out, the winner who asks again (their answer was lost) gets their order,
+/// not "sold out"; and the operator's changes still reach the sold-out sale's public state,
+/// which every origin then answers from memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sold_out_sale_still_answers_its_winner_and_follows_its_operator() {
+    bounded(Duration::from_secs(120), async {
+        let s = Stack::start().await.unwrap();
+        s.sale("last", 1, 60_000, 100).await;
+        let me = s.buyer(UA);
+        let joined = me.solve_and_join("last", None).await.unwrap();
+        let pass = pass_of(&me.status("last", &joined.ticket).await.unwrap());
+        let bought = me.purchase("last", &pass, &json!({})).await.unwrap();
+        assert_eq!((bought.created, bought.remaining), (true, 0));
+        let again = me.purchase("last", &pass, &json!({})).await.unwrap();
+        assert_eq!((again.created, &again.order), (false, &bought.order));
+
+        let public = || async {
+            let r = s
+                .http
+                .get(format!("{}/v1/sales/last", s.origin.url()))
+                .send()
+                .await
+                .unwrap();
+            r.json::<Value>().await.unwrap()
+        };
+        let before = public().await;
+        assert_eq!(before["status"], "sold_out");
+        let (status, body) = s
+            .admin()
+            .control_reply("last", &json!({"action": "pause"}))
+            .await
+            .unwrap();
+        assert_eq!((status, &body["paused"]), (200, &json!(true)), "{body}");
+        // The origin's sold-out memory is read again with the new settings.
+        let until = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = public().await;
+            if now["paused"] == true {
+                assert_eq!(now["status"], "sold_out");
+                assert!(now["revision"].as_u64() > before["revision"].as_u64());
+                break;
+            }
+            assert!(tokio::time::Instant::now() < until, "still {now}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     })
     .await;
 }

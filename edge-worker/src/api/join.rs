@@ -2,10 +2,15 @@
 //! its queue shard for a position, counted by the join limits; the answer is a signed queue
 //! ticket (JSON and cookie) and the ticket's first status. The no-JavaScript lane spends its
 //! lane token through the same [`enqueue`].
+//!
+//! A join is idempotent per challenge: sent again (its answer was lost, a page reloaded), it
+//! gets the same position and the same visitor, is not counted again by the join limits, and
+//! is never refused by them.
 
 use herdgate_core::defence::Limited;
+use herdgate_core::gate::join::visitor_of;
 use herdgate_core::wire::{JoinRequest, JoinResponse, SaleStatus};
-use herdgate_core::{pow, ChallengeClaims, ErrorCode, TicketClaims, VisitorId};
+use herdgate_core::{pow, ChallengeClaims, ErrorCode, TicketClaims};
 use worker::Env;
 
 use crate::api::status::queue_status;
@@ -70,28 +75,38 @@ pub(crate) async fn enqueue(
     if state.status == SaleStatus::SoldOut {
         return Err(Refusal(ErrorCode::SoldOut));
     }
+    let shard = queue_shard::shard_of_challenge(cfg, &claims.id);
     // Joins are counted when a limit applies, or when they raise the device's next difficulty.
-    if cfg.limits.per_device > 0
+    let counted = cfg.limits.per_device > 0
         || cfg.limits.per_network > 0
-        || cfg.pow.max_bits > cfg.pow.base_bits
-    {
+        || cfg.pow.max_bits > cfg.pow.base_bits;
+    if counted {
         let count = LimitRequest::Join {
             device: claims.client.clone(),
             network: claims.net.clone(),
             limits: cfg.limits,
         };
-        match join_limiter::call(env, cfg, &sale, &claims.net, &count).await? {
-            LimitResponse::Allowed => {}
+        let limited = match join_limiter::call(env, cfg, &sale, &claims.net, &count).await? {
+            LimitResponse::Allowed => None,
             LimitResponse::Limited {
                 limit: Limited::Device,
-            } => return Err(Refusal(ErrorCode::JoinLimitDevice)),
+            } => Some(ErrorCode::JoinLimitDevice),
             LimitResponse::Limited {
                 limit: Limited::Network,
-            } => return Err(Refusal(ErrorCode::JoinLimitNetwork)),
+            } => Some(ErrorCode::JoinLimitNetwork),
             other => return Err(internal(format!("unexpected limiter answer {other:?}"))),
+        };
+        if let Some(code) = limited {
+            // A join sent again is never refused by the limits: it has its place already.
+            let place = ShardRequest::Place {
+                challenge: claims.id.clone(),
+            };
+            return match queue_shard::call(env, &sale, shard, &place).await? {
+                ShardResponse::Joined { position, .. } => ticket(cfg, claims, position, now),
+                _ => Err(Refusal(code)),
+            };
         }
     }
-    let shard = queue_shard::shard_of_challenge(cfg, &claims.id);
     let joined = queue_shard::call(
         env,
         &sale,
@@ -105,11 +120,34 @@ pub(crate) async fn enqueue(
     )
     .await?;
     let position = match joined {
-        ShardResponse::Joined { position } => position,
+        ShardResponse::Joined { position, again } => {
+            if again && counted {
+                // Counted above, but it joined before: take the count back.
+                let uncount = LimitRequest::Unjoin {
+                    device: claims.client.clone(),
+                    network: claims.net.clone(),
+                };
+                join_limiter::call(env, cfg, &sale, &claims.net, &uncount).await?;
+            }
+            position
+        }
         ShardResponse::ChallengeSpent => return Err(Refusal(ErrorCode::ChallengeSpent)),
         other => return Err(internal(format!("unexpected shard answer {other:?}"))),
     };
-    let visitor = VisitorId::parse(&format!("v{}", http::random_hex(12)?)).map_err(internal)?;
+    ticket(cfg, claims, position, now)
+}
+
+/// The signed queue ticket of the challenge that took `position`. Its visitor id is derived
+/// from the challenge id (random, and known only to the challenge's holder), so the ticket of
+/// a join sent again names the same visitor.
+fn ticket(
+    cfg: &Config,
+    claims: ChallengeClaims,
+    position: u64,
+    now: u64,
+) -> std::result::Result<(TicketClaims, String), Refusal> {
+    let sale = claims.sale.clone();
+    let visitor = visitor_of(&claims.id).map_err(internal)?;
     let now_s = now / 1000;
     let ticket_claims = TicketClaims {
         sale: sale.clone(),

@@ -55,7 +55,15 @@ pub(crate) async fn settle(
     let state = known_sale(cfg, &sale, now).await?;
     // Refusals the origin would give, given here without a round trip: they change nothing.
     if state.status == SaleStatus::SoldOut {
-        return Err(Refusal(ErrorCode::SoldOut));
+        // A winner who asks again (their answer was lost) gets their order, not "sold out".
+        let answer = ShardRequest::Answer {
+            pass: pass.id.clone(),
+            cancelled: state.cancelled,
+        };
+        return match queue_shard::call(env, &sale, shard, &answer).await? {
+            ShardResponse::Done { status, body } => Ok(replay(status, &body)),
+            _ => Err(Refusal(ErrorCode::SoldOut)),
+        };
     }
     if now < state.starts_at_ms {
         return Err(Refusal(ErrorCode::SaleNotOpen));
@@ -109,7 +117,11 @@ pub(crate) async fn settle(
             position: held_position(&pass),
             cancelled: state.cancelled,
         };
-        queue_shard::call(env, &sale, shard, &done).await?;
+        // The buyer gets the origin's answer even if it could not be stored: the claim lapses
+        // and a retry gets the same order from the origin.
+        if let Err(Refusal(code)) = queue_shard::call(env, &sale, shard, &done).await {
+            worker::console_error!("could not store a purchase's answer: {code}");
+        }
     } else {
         // Not a decision that holds for good (a refusal that may not hold a moment later, a
         // payment to put right with a new card hold, a 5xx): the pass may try again.

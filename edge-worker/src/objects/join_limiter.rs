@@ -39,6 +39,13 @@ pub enum LimitRequest {
         /// The limits to enforce.
         limits: JoinLimits,
     },
+    /// Take back one join of `device` on `network` (it turned out to be a join sent again).
+    Unjoin {
+        /// Client binding.
+        device: String,
+        /// Network digest.
+        network: String,
+    },
     /// Count a failed proof of `device`.
     Fail {
         /// Client binding.
@@ -86,7 +93,8 @@ mod object {
     #[durable_object]
     pub struct JoinLimiter {
         state: State,
-        /// Counts read or written so far, by storage key.
+        /// Counts above zero read or written so far, by storage key (a device never seen
+        /// costs no memory: anyone can ask for a challenge).
         counts: RefCell<HashMap<String, u32>>,
     }
 
@@ -121,6 +129,15 @@ mod object {
                         }
                     }
                 }
+                LimitRequest::Unjoin { device, network } => {
+                    for key in [format!("d:{device}"), format!("n:{network}")] {
+                        let n = self.count(&key).await?;
+                        if n > 0 {
+                            self.set(key, n - 1).await?;
+                        }
+                    }
+                    LimitResponse::Ok
+                }
                 LimitRequest::Fail { device } => {
                     let key = format!("f:{device}");
                     let f = self.count(&key).await?;
@@ -138,7 +155,9 @@ mod object {
                 return Ok(*n);
             }
             let n = self.state.storage().get::<u32>(key).await?.unwrap_or(0);
-            self.counts.borrow_mut().insert(key.to_owned(), n);
+            if n > 0 {
+                self.counts.borrow_mut().insert(key.to_owned(), n);
+            }
             Ok(n)
         }
 

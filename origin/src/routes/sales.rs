@@ -132,6 +132,7 @@ pub async fn control(
         .control_sale(&ControlSaleCall {
             sale: &sale,
             request: &request,
+            channel: &app.events_channel,
         })
         .await?
     {

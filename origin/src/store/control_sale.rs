@@ -14,6 +14,8 @@ pub struct ControlSaleCall<'a> {
     pub sale: &'a SaleId,
     /// `ARGV[1..2]`: the change.
     pub request: &'a ControlRequest,
+    /// `ARGV[4]`: the events channel.
+    pub channel: &'a str,
 }
 
 impl ControlSaleCall<'_> {
@@ -22,7 +24,12 @@ impl ControlSaleCall<'_> {
         let (action, rate) = self.request.action();
         (
             vec![SaleKeys::new(self.sale).sale],
-            vec![action.to_owned(), rate.to_string()],
+            vec![
+                action.to_owned(),
+                rate.to_string(),
+                self.sale.to_string(),
+                self.channel.to_owned(),
+            ],
         )
     }
 }

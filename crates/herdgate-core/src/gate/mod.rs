@@ -10,12 +10,14 @@
 //! | step | file | decides | called from the edge's |
 //! |---|---|---|---|
 //! | 2. prove work | [`challenge`] | which device signals a challenge request may carry | `api/challenge.rs` |
+//! | 3. join | [`join`] | the visitor a challenge becomes (the same on a join sent again) | `api/join.rs` |
 //! | 4. wait | [`status`] | where a position stands and how soon to poll again | `api/status.rs` |
 //! | 5. admitted | [`pass`] | the pass an admitted ticket gets, and its id | `tokens.rs` |
 //! | 6. buy | [`purchase`] | the position a claim names, whether an answer sold the last item, the replay of a stored answer | `api/purchase.rs` |
 //! | no-JavaScript lane | [`lane`] | when a lane token becomes valid | `pages/lane.rs` |
 
 pub mod challenge;
+pub mod join;
 pub mod lane;
 pub mod pass;
 pub mod purchase;

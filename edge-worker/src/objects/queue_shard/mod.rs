@@ -4,8 +4,9 @@
 //! Shard `k` of `K` hands out positions `k, k+K, k+2K, …`, so joins spread over K objects and
 //! no single object is the bottleneck, and every position is unique. The same shard:
 //!
-//! - records each challenge id it admitted, so a challenge joins at most once (a challenge is
-//!   always sent to the shard its id hashes to);
+//! - records each challenge id it admitted with the position it took, so a challenge joins at
+//!   most once, and a join sent again (its answer was lost) gets the same position back (a
+//!   challenge is always sent to the shard its id hashes to);
 //! - keeps the **pass ledger** of the positions it issued: a pass (of position `p`, at shard
 //!   `p mod K`) is claimed before its purchase is forwarded to the origin, and the origin's
 //!   answer is stored if it is final, so a replayed pass gets the stored answer without
@@ -55,6 +56,11 @@ pub enum ShardRequest {
         /// Shards of the sale.
         shards: u32,
     },
+    /// The position `challenge` took, if it joined here before.
+    Place {
+        /// The challenge id.
+        challenge: String,
+    },
     /// Claim pass `pass` for a purchase.
     Claim {
         /// The pass id.
@@ -64,6 +70,14 @@ pub enum ShardRequest {
         position: Option<u64>,
         /// Orders of the sale the audit has cancelled, as the worker last saw: a stored order
         /// older than a cancellation is asked for again.
+        #[serde(default)]
+        cancelled: u64,
+    },
+    /// The final answer stored for pass `pass`, if any (nothing is claimed).
+    Answer {
+        /// The pass id.
+        pass: String,
+        /// As in [`ShardRequest::Claim`].
         #[serde(default)]
         cancelled: u64,
     },
@@ -116,9 +130,14 @@ pub enum ShardResponse {
     Joined {
         /// The queue position.
         position: u64,
+        /// The challenge had joined before: this is the position it took then.
+        #[serde(default)]
+        again: bool,
     },
-    /// The challenge was spent before.
+    /// The challenge was spent before (by a record that does not say where).
     ChallengeSpent,
+    /// The challenge has not joined here.
+    NotJoined,
     /// The claim is ours: forward the purchase. `shared`: the pass was offered from another
     /// client before.
     Claimed {

@@ -52,6 +52,14 @@ impl Due {
     }
 }
 
+/// A challenge that joined: when it expires (its record may be dropped after) and the
+/// position it took.
+#[derive(Debug, Serialize, Deserialize)]
+struct SpentChallenge {
+    exp: u64,
+    position: u64,
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 enum LedgerEntry {
@@ -65,6 +73,24 @@ enum LedgerEntry {
         #[serde(default)]
         cancelled: u64,
     },
+}
+
+impl LedgerEntry {
+    /// The final answer this entry holds, unless it is an order stored before the audit
+    /// cancelled orders (the sale's count is now `cancelled`): the origin must say whether
+    /// that one still stands.
+    fn answer(&self, cancelled: u64) -> Option<(u16, String)> {
+        match self {
+            LedgerEntry::Done {
+                status,
+                body,
+                cancelled: then,
+            } if !((200..300).contains(status) && *then < cancelled) => {
+                Some((*status, body.clone()))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// A queue shard.
@@ -99,6 +125,14 @@ impl DurableObject for QueueShard {
                 shard,
                 shards,
             } => self.join(&challenge, expires_at, shard, shards).await?,
+            ShardRequest::Place { challenge } => match self.spent(&challenge).await? {
+                Some(Some(position)) => ShardResponse::Joined {
+                    position,
+                    again: true,
+                },
+                Some(None) => ShardResponse::ChallengeSpent,
+                None => ShardResponse::NotJoined,
+            },
             ShardRequest::Claim {
                 pass,
                 position,
@@ -109,6 +143,12 @@ impl DurableObject for QueueShard {
                     self.hold_claimed(p).await?;
                 }
                 answer
+            }
+            ShardRequest::Answer { pass, cancelled } => {
+                match self.stored(&pass, cancelled).await? {
+                    Some((status, body)) => ShardResponse::Done { status, body },
+                    None => ShardResponse::Ok,
+                }
             }
             ShardRequest::Complete {
                 pass,
@@ -157,6 +197,21 @@ impl DurableObject for QueueShard {
 }
 
 impl QueueShard {
+    /// Whether `challenge` joined here: `Some(Some(position))`, or `Some(None)` for a record
+    /// that does not say where (written before records kept the position).
+    async fn spent(&self, challenge: &str) -> Result<Option<Option<u64>>> {
+        let record = self
+            .state
+            .storage()
+            .get::<serde_json::Value>(&format!("c:{challenge}"))
+            .await?;
+        Ok(record.map(|r| {
+            serde_json::from_value::<SpentChallenge>(r)
+                .ok()
+                .map(|s| s.position)
+        }))
+    }
+
     async fn join(
         &self,
         challenge: &str,
@@ -168,18 +223,32 @@ impl QueueShard {
         let key = format!("c:{challenge}");
         // Storage calls hold the object's input gate: no other request interleaves between
         // this read and the writes below, so a challenge cannot be spent twice.
-        if storage.get::<u64>(&key).await?.is_some() {
-            return Ok(ShardResponse::ChallengeSpent);
+        match self.spent(challenge).await? {
+            Some(Some(position)) => {
+                return Ok(ShardResponse::Joined {
+                    position,
+                    again: true,
+                })
+            }
+            Some(None) => return Ok(ShardResponse::ChallengeSpent),
+            None => {}
         }
         let joined = match self.joined.get() {
             Some(n) => n,
             None => storage.get::<u64>("joined").await?.unwrap_or(0),
         };
-        storage.put(&key, expires_at).await?;
+        let position = u64::from(shard) + joined * u64::from(shards.max(1));
+        let record = SpentChallenge {
+            exp: expires_at,
+            position,
+        };
+        storage.put(&key, &record).await?;
         storage.put("joined", joined + 1).await?;
         self.joined.set(Some(joined + 1));
-        let position = u64::from(shard) + joined * u64::from(shards.max(1));
-        Ok(ShardResponse::Joined { position })
+        Ok(ShardResponse::Joined {
+            position,
+            again: false,
+        })
     }
 
     async fn register_hold(&self, sale: &str, position: u64, mut record: HoldRecord) -> Result<()> {
@@ -337,21 +406,27 @@ impl QueueShard {
         Ok(())
     }
 
+    /// The final answer stored for `pass` (see [`LedgerEntry::answer`]).
+    async fn stored(&self, pass: &str, cancelled: u64) -> Result<Option<(u16, String)>> {
+        let entry = self
+            .state
+            .storage()
+            .get::<LedgerEntry>(&format!("p:{pass}"))
+            .await?;
+        Ok(entry.and_then(|e| e.answer(cancelled)))
+    }
+
     /// Claims `pass` for a purchase, unless another purchase with it is under way or it has a
-    /// final answer. An order stored before the audit cancelled orders (the sale's count is
-    /// now `cancelled`) is claimed again: the origin says whether it still stands.
+    /// final answer ([`Self::stored`]).
     async fn claim(&self, pass: &str, cancelled: u64) -> Result<ShardResponse> {
         let storage = self.state.storage();
         let key = format!("p:{pass}");
         let now = worker::Date::now().as_millis();
-        match storage.get::<LedgerEntry>(&key).await? {
-            Some(LedgerEntry::Done {
-                status,
-                body,
-                cancelled: then,
-            }) if !((200..300).contains(&status) && then < cancelled) => {
-                Ok(ShardResponse::Done { status, body })
-            }
+        let entry = storage.get::<LedgerEntry>(&key).await?;
+        if let Some((status, body)) = entry.as_ref().and_then(|e| e.answer(cancelled)) {
+            return Ok(ShardResponse::Done { status, body });
+        }
+        match entry {
             Some(LedgerEntry::InFlight { since_ms }) if now < since_ms + CLAIM_TIMEOUT_MS => {
                 Ok(ShardResponse::InFlight)
             }
