@@ -135,18 +135,6 @@ pub(crate) fn verified_pass(
     sale: &SaleId,
     now: u64,
 ) -> Result<(PassClaims, String), Refusal> {
-    let (claims, token) = verified_pass_any_client(req, cfg, sale, now)?;
-    same_client(req, cfg, &claims.client)?;
-    Ok((claims, token))
-}
-
-/// Like [`verified_pass`], without checking which client offers the pass.
-pub(crate) fn verified_pass_any_client(
-    req: &Request,
-    cfg: &Config,
-    sale: &SaleId,
-    now: u64,
-) -> Result<(PassClaims, String), Refusal> {
     let cookie = pass_cookie(sale.as_str());
     let (claims, token): (PassClaims, String) = verified(
         req,
@@ -159,6 +147,7 @@ pub(crate) fn verified_pass_any_client(
     if !herdgate_core::ids::is_hex_id(&claims.id) {
         return Err(Refusal(ErrorCode::PassInvalidClaims));
     }
+    same_client(req, cfg, &claims.client)?;
     Ok((claims, token))
 }
 

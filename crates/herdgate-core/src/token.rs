@@ -487,8 +487,11 @@ pub struct PassClaims {
     /// when the pass comes straight from a client.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub rcv: u64,
-    /// Set by the edge as it forwards the purchase when this pass was also offered from
-    /// another client (refused there): a shared pass, for the audit.
+    /// A shared pass, for the audit: set by edges before 2026-11-29 when the pass had also
+    /// been offered from another client (and refused there). No edge sets it now: that
+    /// refusal records nothing, because a phone that changed networks, or someone who copied
+    /// the pass, must not get the owner's order flagged. Kept so passes and recorded orders
+    /// of those edges still read.
     #[serde(default, skip_serializing_if = "is_false")]
     pub shr: bool,
     /// The card hold the ticket carried (a PaymentIntent id), captured when this pass buys;

@@ -41,17 +41,11 @@ pub(crate) async fn settle(
     let request: PurchaseRequest = http::parse_or_default(body)?;
     let sale = sale.clone();
     let now = now_ms();
-    // Verified without the client check first, so a pass offered from another client can be
-    // remembered as shared (the audit scores it) before it is refused.
-    let (pass, _) = tokens::verified_pass_any_client(req, cfg, &sale, now)?;
+    // A pass offered from another client is refused and nothing is recorded of it: a phone
+    // that changed networks, or someone who copied the pass, must not get the owner's order
+    // flagged.
+    let (pass, _) = tokens::verified_pass(req, cfg, &sale, now)?;
     let shard = queue_shard::shard_of_position(cfg, pass.position)?;
-    if let Err(refusal) = tokens::same_client(req, cfg, &pass.client) {
-        let taint = ShardRequest::Taint {
-            pass: pass.id.clone(),
-        };
-        queue_shard::call(env, &sale, shard, &taint).await?;
-        return Err(refusal);
-    }
     let state = known_sale(cfg, &sale, now).await?;
     // Refusals the origin would give, given here without a round trip: they change nothing.
     if state.status == SaleStatus::SoldOut {
@@ -76,7 +70,7 @@ pub(crate) async fn settle(
         return Err(Refusal(ErrorCode::HoldExpired));
     }
 
-    let shared = match queue_shard::call(
+    match queue_shard::call(
         env,
         &sale,
         shard,
@@ -88,17 +82,15 @@ pub(crate) async fn settle(
     )
     .await?
     {
-        ShardResponse::Claimed { shared } => shared,
+        ShardResponse::Claimed => {}
         ShardResponse::InFlight => return Err(Refusal(ErrorCode::PurchaseInProgress)),
         ShardResponse::Done { status, body } => return Ok(replay(status, &body)),
         other => return Err(internal(format!("unexpected shard answer {other:?}"))),
     };
 
-    // The pass goes on re-signed with the time the edge received the purchase (`rcv`) and
-    // whether it was offered from another client (`shr`).
+    // The pass goes on re-signed with the time the edge received the purchase (`rcv`).
     let forwarded = cfg.pass_keys.sign(&PassClaims {
         rcv: now,
-        shr: shared,
         ..pass.clone()
     });
     let answer = origin::forward_purchase(cfg, &sale, &forwarded, body).await;

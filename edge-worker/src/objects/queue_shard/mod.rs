@@ -110,11 +110,6 @@ pub enum ShardRequest {
         /// The queue position.
         position: u64,
     },
-    /// Remember that pass `pass` was offered from a client it was not issued to.
-    Taint {
-        /// The pass id.
-        pass: String,
-    },
     /// Give up a claim (the origin did not answer): the pass may try again.
     Release {
         /// The pass id.
@@ -138,12 +133,8 @@ pub enum ShardResponse {
     ChallengeSpent,
     /// The challenge has not joined here.
     NotJoined,
-    /// The claim is ours: forward the purchase. `shared`: the pass was offered from another
-    /// client before.
-    Claimed {
-        /// See [`ShardRequest::Taint`].
-        shared: bool,
-    },
+    /// The claim is ours: forward the purchase.
+    Claimed,
     /// Another purchase with this pass is under way.
     InFlight,
     /// The purchase was made before; here is the origin's answer.

@@ -139,7 +139,7 @@ impl DurableObject for QueueShard {
                 cancelled,
             } => {
                 let answer = self.claim(&pass, cancelled).await?;
-                if let (ShardResponse::Claimed { .. }, Some(p)) = (&answer, position) {
+                if let (ShardResponse::Claimed, Some(p)) = (&answer, position) {
                     self.hold_claimed(p).await?;
                 }
                 answer
@@ -183,10 +183,6 @@ impl DurableObject for QueueShard {
                     .get::<HoldRecord>(&format!("h:{position}"))
                     .await?,
             },
-            ShardRequest::Taint { pass } => {
-                self.state.storage().put(&format!("t:{pass}"), true).await?;
-                ShardResponse::Ok
-            }
             ShardRequest::Release { pass } => {
                 self.state.storage().delete(&format!("p:{pass}")).await?;
                 ShardResponse::Ok
@@ -434,11 +430,7 @@ impl QueueShard {
                 storage
                     .put(&key, LedgerEntry::InFlight { since_ms: now })
                     .await?;
-                let shared = storage
-                    .get::<bool>(&format!("t:{pass}"))
-                    .await?
-                    .unwrap_or(false);
-                Ok(ShardResponse::Claimed { shared })
+                Ok(ShardResponse::Claimed)
             }
         }
     }
