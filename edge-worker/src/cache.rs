@@ -11,6 +11,11 @@
 //! stale whatever its age, so an operator's change reaches the schedule within
 //! `STATE_CACHE_MS` and one object round trip.
 //!
+//! A refresh that hangs or whose request was cancelled does not freeze the copy: after
+//! [`REFRESH_ABANDONED_MS`] the next request refreshes. A refresh that fails is not tried
+//! again by every request: the stale copy (or the failure) stands for
+//! [`RETRY_AFTER_FAILURE_MS`].
+//!
 //! An isolate remembers at most [`MAX_SALES`] sales: ids that name no sale (anyone can ask
 //! for any id) are dropped first, so a crowd of made-up ids cannot grow its memory.
 
@@ -26,8 +31,32 @@ use crate::http::Refusal;
 struct Slot<T> {
     value: Option<T>,
     fetched_at: u64,
-    refreshing: bool,
+    /// When a request of this isolate started refreshing the copy, if one is under way.
+    refreshing_since: Option<u64>,
+    /// The last refresh failed: until then, its refusal stands (or the stale copy is used).
+    failed: Option<(u64, Refusal)>,
 }
+
+impl<T> Slot<T> {
+    fn empty() -> Self {
+        Slot {
+            value: None,
+            fetched_at: 0,
+            refreshing_since: None,
+            failed: None,
+        }
+    }
+}
+
+/// A refresh under way for longer than this is taken as abandoned (its request was cancelled
+/// or hangs), and the next request refreshes: longer than the origin's and an object's time
+/// limits, so a live refresh is never doubled.
+pub const REFRESH_ABANDONED_MS: u64 = 15_000;
+
+/// After a failed refresh, how long the isolate keeps answering from its stale copy (or with
+/// the failure) before it asks again, at most: so an origin that is down or overloaded gets
+/// about one request per isolate per this, not one per waiter.
+pub const RETRY_AFTER_FAILURE_MS: u64 = 1_000;
 
 /// The most sales an isolate keeps copies of.
 pub const MAX_SALES: usize = 256;
@@ -37,20 +66,23 @@ thread_local! {
     static CONTROLS: RefCell<HashMap<SaleId, Slot<ControlState>>> = RefCell::new(HashMap::new());
 }
 
+type Map<T> = &'static std::thread::LocalKey<RefCell<HashMap<SaleId, Slot<T>>>>;
+
 enum Lookup<T> {
     Use(T),
     Refresh(Option<T>),
+    Failed(Refusal),
 }
 
 /// Makes room for one more sale in `m`: drops the sales that turned out not to exist, then
-/// the copies that are stale, then everything.
+/// the copies that are stale, then everything but the refreshes under way.
 fn make_room<T>(m: &mut HashMap<SaleId, Slot<T>>, now: u64, ttl: u64, exists: impl Fn(&T) -> bool) {
     if m.len() < MAX_SALES {
         return;
     }
-    m.retain(|_, s| s.refreshing || s.value.as_ref().is_some_and(&exists));
+    m.retain(|_, s| s.refreshing_since.is_some() || s.value.as_ref().is_some_and(&exists));
     if m.len() >= MAX_SALES {
-        m.retain(|_, s| s.refreshing || now < s.fetched_at + ttl);
+        m.retain(|_, s| s.refreshing_since.is_some() || now < s.fetched_at + ttl);
     }
     if m.len() >= MAX_SALES {
         m.clear();
@@ -58,7 +90,7 @@ fn make_room<T>(m: &mut HashMap<SaleId, Slot<T>>, now: u64, ttl: u64, exists: im
 }
 
 fn lookup<T: Clone>(
-    map: &'static std::thread::LocalKey<RefCell<HashMap<SaleId, Slot<T>>>>,
+    map: Map<T>,
     sale: &SaleId,
     now: u64,
     ttl: u64,
@@ -70,72 +102,88 @@ fn lookup<T: Clone>(
         // The hot path finds the slot without allocating a key.
         if !m.contains_key(sale) {
             make_room(&mut m, now, ttl, exists);
-            m.insert(
-                sale.clone(),
-                Slot {
-                    value: None,
-                    fetched_at: 0,
-                    refreshing: false,
-                },
-            );
+            m.insert(sale.clone(), Slot::empty());
         }
         let Some(slot) = m.get_mut(sale) else {
             return Lookup::Refresh(None);
         };
-        match &slot.value {
-            Some(v) if now < slot.fetched_at + ttl && fresh(v) => Lookup::Use(v.clone()),
-            Some(v) if slot.refreshing => Lookup::Use(v.clone()),
-            stale => {
-                slot.refreshing = true;
+        let usable = slot.value.as_ref().filter(|v| fresh(v));
+        if let Some(v) = usable {
+            if now < slot.fetched_at + ttl {
+                return Lookup::Use(v.clone());
+            }
+        }
+        let refreshing = slot
+            .refreshing_since
+            .is_some_and(|since| now < since + REFRESH_ABANDONED_MS);
+        let failed = slot.failed.filter(|(until, _)| now < *until);
+        match (&slot.value, refreshing, failed) {
+            (Some(v), true, _) | (Some(v), _, Some(_)) => Lookup::Use(v.clone()),
+            (None, _, Some((_, refusal))) => Lookup::Failed(refusal),
+            (stale, _, None) => {
+                slot.refreshing_since = Some(now);
                 Lookup::Refresh(stale.clone())
             }
         }
     })
 }
 
-fn store<T>(
-    map: &'static std::thread::LocalKey<RefCell<HashMap<SaleId, Slot<T>>>>,
-    sale: &SaleId,
-    value: Option<T>,
-    now: u64,
-) {
+fn store<T>(map: Map<T>, sale: &SaleId, fetched: Result<T, Refusal>, now: u64) {
     map.with(|m| {
         let mut m = m.borrow_mut();
-        let slot = m.entry(sale.clone()).or_insert(Slot {
-            value: None,
-            fetched_at: 0,
-            refreshing: false,
-        });
-        slot.refreshing = false;
-        if let Some(v) = value {
-            slot.value = Some(v);
-            slot.fetched_at = now;
+        let slot = m.entry(sale.clone()).or_insert_with(Slot::empty);
+        slot.refreshing_since = None;
+        match fetched {
+            Ok(v) => {
+                slot.value = Some(v);
+                slot.fetched_at = now;
+                slot.failed = None;
+            }
+            Err(refusal) => slot.failed = Some((now + RETRY_AFTER_FAILURE_MS, refusal)),
         }
     });
 }
 
+/// The copy of `sale` in `map`, refreshed with `fetch` when it is stale (older than `ttl`, or
+/// not `fresh`) and no other request of the isolate is refreshing it. A refresh that fails
+/// leaves the stale copy in use (or the failure standing, without one) for
+/// [`RETRY_AFTER_FAILURE_MS`].
+async fn through<T: Clone>(
+    map: Map<T>,
+    sale: &SaleId,
+    now: u64,
+    ttl: u64,
+    fresh: impl Fn(&T) -> bool,
+    exists: impl Fn(&T) -> bool,
+    fetch: impl Future<Output = Result<T, Refusal>>,
+) -> Result<T, Refusal> {
+    match lookup(map, sale, now, ttl, fresh, exists) {
+        Lookup::Use(v) => Ok(v),
+        Lookup::Failed(refusal) => Err(refusal),
+        Lookup::Refresh(stale) => {
+            let fetched = fetch.await;
+            store(map, sale, fetched.clone(), now);
+            match (fetched, stale) {
+                (Ok(v), _) => Ok(v),
+                (Err(_), Some(v)) => Ok(v),
+                (Err(e), None) => Err(e),
+            }
+        }
+    }
+}
+
 /// The sale's public state (`None`: the origin has no such sale), at most `ttl_ms` old unless
-/// `fetch` fails and an older copy exists. `fetch` (the origin's answer) runs only when this
-/// isolate's copy is stale and no other request of the isolate is refreshing it.
+/// a refresh failed and an older copy exists. `fetch` (the origin's answer) runs only when
+/// this isolate's copy is stale, no other request of the isolate is refreshing it (or that
+/// refresh was abandoned, [`REFRESH_ABANDONED_MS`]) and no refresh failed in the last
+/// [`RETRY_AFTER_FAILURE_MS`].
 pub async fn sale(
     sale: &SaleId,
     now: u64,
     ttl_ms: u64,
     fetch: impl Future<Output = Result<Option<SaleState>, Refusal>>,
 ) -> Result<Option<SaleState>, Refusal> {
-    match lookup(&SALES, sale, now, ttl_ms, |_| true, Option::is_some) {
-        Lookup::Use(v) => Ok(v),
-        Lookup::Refresh(stale) => match fetch.await {
-            Ok(v) => {
-                store(&SALES, sale, Some(v.clone()), now);
-                Ok(v)
-            }
-            Err(e) => {
-                store(&SALES, sale, None, now);
-                stale.ok_or(e)
-            }
-        },
-    }
+    through(&SALES, sale, now, ttl_ms, |_| true, Option::is_some, fetch).await
 }
 
 /// Notes, for this isolate, that the sale is sold out (the origin said so to a purchase).
@@ -152,9 +200,7 @@ pub fn mark_sold_out(sale: &SaleId, now: u64) {
 }
 
 /// The sale's admission control, at most `ttl_ms` old and following settings of at least
-/// `revision`, unless `fetch` fails and an older copy exists. `fetch` (the `SaleControl`
-/// object's answer) runs only when this isolate's copy is stale and no other request of the
-/// isolate is refreshing it.
+/// `revision` (see [`sale`] for when `fetch`, the `SaleControl` object's answer, runs).
 pub async fn control(
     sale: &SaleId,
     now: u64,
@@ -163,27 +209,121 @@ pub async fn control(
     fetch: impl Future<Output = Result<ControlState, Refusal>>,
 ) -> Result<ControlState, Refusal> {
     let fresh = |c: &ControlState| c.revision >= revision;
-    match lookup(&CONTROLS, sale, now, ttl_ms, fresh, |_| true) {
-        Lookup::Use(v) => Ok(v),
-        Lookup::Refresh(stale) => match fetch.await {
-            Ok(v) => {
-                store(&CONTROLS, sale, Some(v.clone()), now);
-                Ok(v)
-            }
-            Err(e) => {
-                store(&CONTROLS, sale, None, now);
-                stale.ok_or(e)
-            }
-        },
-    }
+    through(&CONTROLS, sale, now, ttl_ms, fresh, |_| true, fetch).await
 }
 
 /// Replaces this isolate's copy of the sale's control (after an operator changed it here).
 pub fn put_control(sale: &SaleId, control: ControlState, now: u64) {
-    store(&CONTROLS, sale, Some(control), now);
+    store(&CONTROLS, sale, Ok(control), now);
 }
 
 /// Replaces this isolate's copy of the sale's state (after an operator changed it here).
 pub fn put_sale(sale: &SaleId, state: SaleState, now: u64) {
-    store(&SALES, sale, Some(Some(state)), now);
+    store(&SALES, sale, Ok(Some(state)), now);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use herdgate_core::ErrorCode;
+
+    const TTL: u64 = 1_000;
+
+    fn id(n: usize) -> SaleId {
+        SaleId::parse(&format!("sale-{n}")).unwrap()
+    }
+
+    thread_local! {
+        static SALE_LIKE: RefCell<HashMap<SaleId, Slot<Option<u32>>>> =
+            RefCell::new(HashMap::new());
+    }
+
+    fn look(sale: &SaleId, now: u64) -> Lookup<Option<u32>> {
+        lookup(&SALE_LIKE, sale, now, TTL, |_| true, Option::is_some)
+    }
+
+    fn put(sale: &SaleId, value: Result<Option<u32>, Refusal>, now: u64) {
+        store(&SALE_LIKE, sale, value, now);
+    }
+
+    #[test]
+    fn a_refresh_that_never_ends_is_taken_over_after_the_abandon_time() {
+        thread_local! {
+            static M: RefCell<HashMap<SaleId, Slot<u32>>> = RefCell::new(HashMap::new());
+        }
+        let s = id(1);
+        let look = |now| lookup(&M, &s, now, TTL, |_| true, |_| true);
+        assert!(matches!(look(0), Lookup::Refresh(None)));
+        store(&M, &s, Ok(7), 0);
+        assert!(matches!(look(500), Lookup::Use(7)));
+        // Stale: this request refreshes, and is then cancelled (never stores).
+        assert!(matches!(look(TTL), Lookup::Refresh(Some(7))));
+        assert!(matches!(look(TTL + 1), Lookup::Use(7)));
+        assert!(matches!(
+            look(TTL + REFRESH_ABANDONED_MS - 1),
+            Lookup::Use(7)
+        ));
+        assert!(matches!(
+            look(TTL + REFRESH_ABANDONED_MS),
+            Lookup::Refresh(Some(7))
+        ));
+    }
+
+    #[test]
+    fn a_failed_refresh_is_not_tried_again_by_every_request() {
+        thread_local! {
+            static M: RefCell<HashMap<SaleId, Slot<u32>>> = RefCell::new(HashMap::new());
+        }
+        let down = Refusal(ErrorCode::OriginUnavailable);
+        let (with_copy, without) = (id(1), id(2));
+        let look = |s: &SaleId, now| lookup(&M, s, now, TTL, |_| true, |_| true);
+        store(&M, &with_copy, Ok(7), 0);
+        assert!(matches!(look(&with_copy, TTL), Lookup::Refresh(Some(7))));
+        store(&M, &with_copy, Err(down), TTL);
+        assert!(matches!(look(&with_copy, TTL + 1), Lookup::Use(7)));
+        assert!(matches!(
+            look(&with_copy, TTL + RETRY_AFTER_FAILURE_MS),
+            Lookup::Refresh(Some(7))
+        ));
+        // Without a copy, the failure stands for everyone meanwhile.
+        assert!(matches!(look(&without, 0), Lookup::Refresh(None)));
+        store(&M, &without, Err(down), 0);
+        assert!(matches!(look(&without, 1), Lookup::Failed(r) if r == down));
+        assert!(matches!(
+            look(&without, RETRY_AFTER_FAILURE_MS),
+            Lookup::Refresh(None)
+        ));
+    }
+
+    #[test]
+    fn a_copy_older_than_what_is_asked_for_is_refreshed_however_young() {
+        thread_local! {
+            static M: RefCell<HashMap<SaleId, Slot<u64>>> = RefCell::new(HashMap::new());
+        }
+        let s = id(1);
+        store(&M, &s, Ok(1), 0);
+        let at_least = |r: u64| move |v: &u64| *v >= r;
+        assert!(matches!(
+            lookup(&M, &s, 10, TTL, at_least(1), |_| true),
+            Lookup::Use(1)
+        ));
+        assert!(matches!(
+            lookup(&M, &s, 10, TTL, at_least(2), |_| true),
+            Lookup::Refresh(Some(1))
+        ));
+    }
+
+    #[test]
+    fn made_up_sale_ids_cannot_grow_the_memory_and_known_sales_stay() {
+        let known = id(0);
+        assert!(matches!(look(&known, 0), Lookup::Refresh(None)));
+        put(&known, Ok(Some(1)), 0);
+        for n in 1..=(3 * MAX_SALES) {
+            let made_up = id(n);
+            assert!(matches!(look(&made_up, 1), Lookup::Refresh(None)));
+            put(&made_up, Ok(None), 1);
+        }
+        assert!(SALE_LIKE.with(|m| m.borrow().len()) <= MAX_SALES);
+        assert!(matches!(look(&known, 2), Lookup::Use(Some(1))));
+    }
 }
