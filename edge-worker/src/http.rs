@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
+use futures_util::StreamExt;
 use herdgate_core::wire::ErrorBody;
 use herdgate_core::{ErrorCode, SaleId};
 use serde::Serialize;
@@ -213,7 +214,9 @@ pub fn random_hex(n: usize) -> std::result::Result<String, Refusal> {
     Ok(herdgate_core::ids::to_hex(&bytes))
 }
 
-/// Reads a request body of at most [`MAX_BODY_BYTES`].
+/// Reads a request body of at most [`MAX_BODY_BYTES`]. A declared length over the limit is
+/// refused before anything is read; a body without one (chunked) is read as it streams and
+/// refused as soon as it passes the limit, so no body larger than the limit is ever held.
 pub async fn body(req: &mut Request) -> std::result::Result<Vec<u8>, Refusal> {
     if let Some(len) = req.headers().get("content-length").ok().flatten() {
         if len
@@ -224,12 +227,17 @@ pub async fn body(req: &mut Request) -> std::result::Result<Vec<u8>, Refusal> {
             return Err(Refusal(ErrorCode::BodyTooLarge));
         }
     }
-    let bytes = req
-        .bytes()
-        .await
-        .map_err(|_| Refusal(ErrorCode::InvalidBody))?;
-    if bytes.len() > MAX_BODY_BYTES {
-        return Err(Refusal(ErrorCode::BodyTooLarge));
+    let Ok(mut stream) = req.stream() else {
+        // No body at all.
+        return Ok(Vec::new());
+    };
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| Refusal(ErrorCode::InvalidBody))?;
+        if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(Refusal(ErrorCode::BodyTooLarge));
+        }
+        bytes.extend_from_slice(&chunk);
     }
     Ok(bytes)
 }

@@ -472,3 +472,42 @@ async fn a_sold_out_sale_still_answers_its_winner_and_follows_its_operator() {
     })
     .await;
 }
+
+/// A chunked body (no declared length) is refused as soon as it passes the edge's limit,
+/// without waiting for its end: a client cannot make the edge hold a large body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunked_body_over_the_limit_is_refused_while_it_streams() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    bounded(Duration::from_secs(90), async {
+        let s = Stack::start().await.unwrap();
+        s.sale("chunks", 10, 60_000, 100).await;
+        let addr = s
+            .edge
+            .url()
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head = format!(
+            "POST /api/v1/sales/chunks/join HTTP/1.1\r\nHost: {addr}\r\n\
+             Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        );
+        tcp.write_all(head.as_bytes()).await.unwrap();
+        // 8 KiB in 1 KiB chunks, and then the body never ends.
+        let chunk = format!("400\r\n{}\r\n", " ".repeat(1024));
+        for _ in 0..8 {
+            tcp.write_all(chunk.as_bytes()).await.unwrap();
+        }
+        tcp.flush().await.unwrap();
+        let mut answer = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(20), tcp.read(&mut answer))
+            .await
+            .expect("the edge waited for the end of a body already over its limit")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&answer[..n]);
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+        assert!(answer.contains("body_too_large"), "{answer}");
+    })
+    .await;
+}
