@@ -75,6 +75,12 @@ pub struct Config {
     pub hold_sweep_secs: u64,
     /// Time allowed for a payments API call, ms (var `PAYMENT_TIMEOUT_MS`, default 10000).
     pub payment_timeout_ms: u64,
+    /// How long a sale must have been over (sold out, or gone) before its objects delete what
+    /// it left behind, seconds (var `CLEANUP_AFTER_SECS`, default 3600).
+    pub cleanup_after_secs: u64,
+    /// How often a sale's objects ask the origin whether it is over, seconds (var
+    /// `CLEANUP_CHECK_SECS`, default 600).
+    pub cleanup_check_secs: u64,
 }
 
 /// The waiting room's branding, from `vars`: a deployer changes it without rebuilding.
@@ -259,6 +265,9 @@ impl Config {
             hold_release_rate: num(var("HOLD_RELEASE_RATE"), "HOLD_RELEASE_RATE", 50u32)?.max(1),
             hold_sweep_secs: num(var("HOLD_SWEEP_SECS"), "HOLD_SWEEP_SECS", 5u64)?.max(1),
             payment_timeout_ms: num(var("PAYMENT_TIMEOUT_MS"), "PAYMENT_TIMEOUT_MS", 10_000)?,
+            cleanup_after_secs: num(var("CLEANUP_AFTER_SECS"), "CLEANUP_AFTER_SECS", 3_600u64)?,
+            cleanup_check_secs: num(var("CLEANUP_CHECK_SECS"), "CLEANUP_CHECK_SECS", 600u64)?
+                .max(1),
         };
         Ok(config)
     }

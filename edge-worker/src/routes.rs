@@ -11,6 +11,7 @@
 //! | `POST` | `/api/v1/sales/{sale}/purchase` | `api::purchase::post` | forwarded to the origin only with a valid pass |
 //! | `GET` | `/api/v1/sales/{sale}` | `api::sale::get` | the sale's public state, as this edge sees it |
 //! | `GET`, `POST` | `/admin/v1/sales/{sale}/control` | `api::admin::control` | read, pause, resume, set the admission rate (admin token) |
+//! | `GET` | `/admin/v1/sales/{sale}/storage` | `api::admin::storage` | what the sale's objects store (admin token) |
 //! | `GET` | `/queue/{sale}` | `pages::lane::lane` | the no-JavaScript lane: a self-refreshing page that joins the line later than the page does |
 //! | `POST` | `/queue/{sale}/buy` | `pages::lane::lane_buy` | the no-JavaScript lane's buy form |
 //! | `GET`, `POST` | `/queue/{sale}/card`, `/queue/{sale}/hold` | `pages::lane::{lane_card, lane_hold}` | the no-JavaScript lane's card form, and where it posts (sales with card holds) |
@@ -86,10 +87,13 @@ pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
         (Method::Get | Method::Post, ["admin", "v1", "sales", sale, "control"]) => {
             api::admin::control(&cx, sale).await
         }
+        (Method::Get, ["admin", "v1", "sales", sale, "storage"]) => {
+            api::admin::storage(&cx, sale).await
+        }
         (_, ["healthz"] | ["api", "v1", "sales", _, _] | ["api", "v1", "sales", _])
         | (
             _,
-            ["admin", "v1", "sales", _, "control"]
+            ["admin", "v1", "sales", _, "control" | "storage"]
             | ["queue", _]
             | ["queue", _, "buy" | "card" | "hold"],
         ) => Err(Refusal(ErrorCode::MethodNotAllowed)),

@@ -12,7 +12,7 @@ use herdgate_core::{read_unverified, PassClaims, VisitorId};
 use herdgate_testkit::{now_ms, solve, EdgeClient};
 use serde_json::{json, Value};
 
-use crate::edge_support::{builder, pass_of, Stack};
+use crate::edge_support::{builder, pass_of, Stack, TEST_SHARDS};
 use crate::support::{bounded, code};
 
 const UA: &str = "Mozilla/5.0 (herdgate seams test)";
@@ -500,14 +500,107 @@ async fn a_chunked_body_over_the_limit_is_refused_while_it_streams() {
             tcp.write_all(chunk.as_bytes()).await.unwrap();
         }
         tcp.flush().await.unwrap();
-        let mut answer = vec![0u8; 4096];
-        let n = tokio::time::timeout(Duration::from_secs(20), tcp.read(&mut answer))
+        let mut answer = Vec::new();
+        let read_answer = async {
+            let mut buf = [0u8; 4096];
+            while !String::from_utf8_lossy(&answer).contains("body_too_large") {
+                match tcp.read(&mut buf).await.unwrap() {
+                    0 => break,
+                    n => answer.extend_from_slice(&buf[..n]),
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(20), read_answer)
             .await
-            .expect("the edge waited for the end of a body already over its limit")
-            .unwrap();
-        let answer = String::from_utf8_lossy(&answer[..n]);
+            .expect("the edge waited for the end of a body already over its limit");
+        let answer = String::from_utf8_lossy(&answer);
         assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
         assert!(answer.contains("body_too_large"), "{answer}");
+    })
+    .await;
+}
+
+/// Once a sale has been over for `CLEANUP_AFTER_SECS`, its queue shards and join limiters
+/// delete what it left behind (spent challenges, the pass ledger, join counts), keeping only
+/// each shard's count of positions handed out: a restock still hands out new positions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sale_that_is_over_leaves_nothing_behind_but_its_position_counts() {
+    bounded(Duration::from_secs(120), async {
+        let s = Stack::start_with(json!({
+            "CLEANUP_AFTER_SECS": "2",
+            "CLEANUP_CHECK_SECS": "1",
+            "JOINS_PER_NETWORK": "100",
+        }))
+        .await
+        .unwrap();
+        let sale = s.sale("ends", 2, 60_000, 1_000).await;
+        let storage = || async {
+            let (status, body) = s
+                .buyer(UA)
+                .storage_reply("ends", &s.keys.admin_token)
+                .await
+                .unwrap();
+            assert_eq!(status, 200, "{body}");
+            body
+        };
+        let mut positions = Vec::new();
+        let mut buyers = Vec::new();
+        for n in 0..6 {
+            let me = s.buyer(&format!("{UA} {n}"));
+            let joined = me.solve_and_join("ends", None).await.unwrap();
+            positions.push(joined.position);
+            buyers.push((me, joined.ticket));
+        }
+        for (me, ticket) in &buyers[..2] {
+            let pass = pass_of(&me.status("ends", ticket).await.unwrap());
+            me.purchase("ends", &pass, &json!({})).await.unwrap();
+        }
+        let during = storage().await;
+        // Six spent challenges, two ledger entries and one network's count at least.
+        assert!(
+            during["queue_shards"]["keys"].as_u64().unwrap() >= 8,
+            "{during}"
+        );
+        assert!(
+            during["join_limiters"]["keys"].as_u64().unwrap() >= 1,
+            "{during}"
+        );
+
+        let until = tokio::time::Instant::now() + Duration::from_secs(60);
+        let after = loop {
+            let now = storage().await;
+            if now["join_limiters"]["keys"] == 0
+                && now["queue_shards"]["keys"].as_u64().unwrap() <= TEST_SHARDS
+            {
+                break now;
+            }
+            assert!(tokio::time::Instant::now() < until, "still {now}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        assert!(after["bytes"].as_u64().unwrap() < 200, "{after}");
+
+        // Restocked after the clean-up: new positions, never one handed out before.
+        s.admin()
+            .put_sale("ends", &settings(4, now_ms() - 60_000, 1_000))
+            .await
+            .unwrap();
+        edge_sees(&s, "ends", Duration::from_secs(10), |v| {
+            v["sale"]["remaining"] == 2
+        })
+        .await;
+        for n in 0..4 {
+            let joined = s
+                .buyer(&format!("{UA} later {n}"))
+                .solve_and_join(sale.as_str(), None)
+                .await
+                .unwrap();
+            assert!(
+                !positions.contains(&joined.position),
+                "position {} handed out twice",
+                joined.position
+            );
+            positions.push(joined.position);
+        }
     })
     .await;
 }

@@ -265,6 +265,16 @@ impl EdgeClient {
     }
 }
 
+impl EdgeClient {
+    /// `GET /admin/v1/sales/{sale}/storage`: what the sale's objects store, with the admin
+    /// token.
+    pub async fn storage_reply(&self, sale: &str, admin_token: &str) -> Result<Reply> {
+        let url = format!("{}/admin/v1/sales/{sale}/storage", self.edge);
+        self.send(self.http.get(url).bearer_auth(admin_token), "storage")
+            .await
+    }
+}
+
 /// A nonce that solves `challenge`, found off the runtime's reactor threads (solving is CPU
 /// work).
 pub async fn solve(challenge: &ChallengeResponse) -> Result<u64> {

@@ -1,3 +1,8 @@
+//! The operator's routes at the edge, behind the admin token.
+//!
+//! `GET /admin/v1/sales/{sale}/storage` says what the sale's objects store (keys and bytes),
+//! so an operator sees a sale's storage end (see `objects/janitor.rs`).
+//!
 //! `GET`, `POST /admin/v1/sales/{sale}/control`: the operator reads the sale's admission
 //! control, pauses, resumes or sets the rate, with the admin token. A change is made at the
 //! origin, which holds the sale's settings (the operator's token is passed on, and the origin
@@ -11,6 +16,9 @@ use worker::Method;
 use crate::api::{origin_response, Ctx, Outcome};
 use crate::cache;
 use crate::http::{self, internal, now_ms, sale_id, Refusal};
+use crate::objects::janitor::Census;
+use crate::objects::join_limiter::{self, LimitRequest, LimitResponse};
+use crate::objects::queue_shard::{self, ShardRequest, ShardResponse};
 use crate::objects::sale_control::{self, ControlOp};
 use crate::origin::{self, known_sale};
 
@@ -44,4 +52,43 @@ pub(crate) async fn control(cx: &Ctx, raw: &str) -> Outcome {
     let control = sale_control::call(env, &sale, &op).await?;
     cache::put_control(&sale, control.clone(), now);
     http::json(&control, 200).map_err(internal)
+}
+
+/// `GET /admin/v1/sales/{sale}/storage`: keys and bytes stored by the sale's queue shards and
+/// join limiters, each kind summed (the sale's control object adds one key). It lists every
+/// key of every object: an operator's occasional question, not a dashboard's poll.
+pub(crate) async fn storage(cx: &Ctx, raw: &str) -> Outcome {
+    let Ctx { req, env, cfg, .. } = cx;
+    match http::bearer(req) {
+        Some(token) if cfg.is_admin(&token) => {}
+        _ => return Err(Refusal(ErrorCode::Unauthorized)),
+    }
+    let sale = sale_id(raw)?;
+    let mut shards = Census::default();
+    for shard in 0..cfg.shards.max(1) {
+        match queue_shard::call(env, &sale, shard, &ShardRequest::Census).await? {
+            ShardResponse::Census(c) => add(&mut shards, c),
+            other => return Err(internal(format!("unexpected shard answer {other:?}"))),
+        }
+    }
+    let mut limiters = Census::default();
+    for shard in 0..cfg.limit_shards.max(1) {
+        match join_limiter::call_shard(env, &sale, shard, &LimitRequest::Census).await? {
+            LimitResponse::Census(c) => add(&mut limiters, c),
+            other => return Err(internal(format!("unexpected limiter answer {other:?}"))),
+        }
+    }
+    let body = serde_json::json!({
+        "sale": sale,
+        "queue_shards": shards,
+        "join_limiters": limiters,
+        "keys": shards.keys + limiters.keys,
+        "bytes": shards.bytes + limiters.bytes,
+    });
+    http::json(&body, 200).map_err(internal)
+}
+
+fn add(total: &mut Census, one: Census) {
+    total.keys += one.keys;
+    total.bytes += one.bytes;
 }

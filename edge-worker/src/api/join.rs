@@ -35,6 +35,7 @@ pub(crate) async fn post(cx: &Ctx, raw: &str) -> Outcome {
         // A failed proof makes this device's next challenge harder.
         if cfg.pow.max_bits > cfg.pow.base_bits {
             let fail = LimitRequest::Fail {
+                sale: sale.to_string(),
                 device: claims.client.clone(),
             };
             join_limiter::call(env, cfg, &sale, &claims.net, &fail).await?;
@@ -82,6 +83,7 @@ pub(crate) async fn enqueue(
         || cfg.pow.max_bits > cfg.pow.base_bits;
     if counted {
         let count = LimitRequest::Join {
+            sale: sale.to_string(),
             device: claims.client.clone(),
             network: claims.net.clone(),
             limits: cfg.limits,
@@ -112,6 +114,7 @@ pub(crate) async fn enqueue(
         &sale,
         shard,
         &ShardRequest::Join {
+            sale: sale.to_string(),
             challenge: claims.id.clone(),
             expires_at: claims.exp,
             shard,

@@ -7,7 +7,8 @@
 //! joins, raise the difficulty of its next challenge (see `herdgate_core::defence::PowPolicy`).
 //!
 //! Counts live in the object's memory and in its storage, keyed `d:<device>`, `n:<network>`
-//! and `f:<device>`.
+//! and `f:<device>`. Once the sale has been over for `CLEANUP_AFTER_SECS`, they are deleted
+//! (`objects/janitor.rs`); a restock after that starts the counts afresh.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -17,8 +18,9 @@ use herdgate_core::SaleId;
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
-use crate::config::Config;
+use crate::config::{self, Config};
 use crate::http::Refusal;
+use crate::objects::janitor::{self, Round};
 use crate::objects::{call_object, shard_of_hex};
 
 /// What the worker asks a limiter.
@@ -32,6 +34,9 @@ pub enum LimitRequest {
     },
     /// Count one join of `device` on `network` if `limits` allow it.
     Join {
+        /// The sale (its objects clean up once it is over).
+        #[serde(default)]
+        sale: String,
         /// Client binding.
         device: String,
         /// Network digest.
@@ -39,6 +44,8 @@ pub enum LimitRequest {
         /// The limits to enforce.
         limits: JoinLimits,
     },
+    /// How much the limiter stores.
+    Census,
     /// Take back one join of `device` on `network` (it turned out to be a join sent again).
     Unjoin {
         /// Client binding.
@@ -48,6 +55,9 @@ pub enum LimitRequest {
     },
     /// Count a failed proof of `device`.
     Fail {
+        /// The sale.
+        #[serde(default)]
+        sale: String,
         /// Client binding.
         device: String,
     },
@@ -68,6 +78,8 @@ pub enum LimitResponse {
     },
     /// Counted.
     Ok,
+    /// How much the limiter stores.
+    Census(crate::objects::janitor::Census),
 }
 
 /// Asks the limiter shard of network `net` in `sale`.
@@ -78,7 +90,16 @@ pub(crate) async fn call(
     net: &str,
     request: &LimitRequest,
 ) -> std::result::Result<LimitResponse, Refusal> {
-    let shard = shard_of_hex(net, cfg.limit_shards);
+    call_shard(env, sale, shard_of_hex(net, cfg.limit_shards), request).await
+}
+
+/// Asks limiter shard `shard` of `sale`.
+pub(crate) async fn call_shard(
+    env: &Env,
+    sale: &SaleId,
+    shard: u32,
+    request: &LimitRequest,
+) -> std::result::Result<LimitResponse, Refusal> {
     call_object(env, "JOIN_LIMITS", &format!("{sale}:{shard}"), request).await
 }
 
@@ -93,17 +114,38 @@ mod object {
     #[durable_object]
     pub struct JoinLimiter {
         state: State,
+        env: Env,
+        /// Whether this object's sale and cleanup round are known to be in place.
+        adopted: std::cell::Cell<bool>,
         /// Counts above zero read or written so far, by storage key (a device never seen
         /// costs no memory: anyone can ask for a challenge).
         counts: RefCell<HashMap<String, u32>>,
     }
 
     impl DurableObject for JoinLimiter {
-        fn new(state: State, _env: Env) -> Self {
+        fn new(state: State, env: Env) -> Self {
             JoinLimiter {
                 state,
+                env,
+                adopted: std::cell::Cell::new(false),
                 counts: RefCell::new(HashMap::new()),
             }
+        }
+
+        async fn alarm(&self) -> Result<Response> {
+            let storage = self.state.storage();
+            let cfg = config::get(&self.env).map_err(worker::Error::RustError)?;
+            let now = worker::Date::now().as_millis();
+            match janitor::round(&storage, &cfg, now).await? {
+                Round::Clean => {
+                    janitor::clean(&storage, &[]).await?;
+                    self.counts.borrow_mut().clear();
+                    self.adopted.set(false);
+                }
+                Round::Again(at) => storage.set_alarm(janitor::offset(at, now)).await?,
+                Round::Idle => {}
+            }
+            Response::ok("checked")
         }
 
         async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -113,11 +155,16 @@ mod object {
                     joins: self.count(&format!("d:{device}")).await?,
                     failures: self.count(&format!("f:{device}")).await?,
                 }),
+                LimitRequest::Census => {
+                    LimitResponse::Census(janitor::census(&self.state.storage()).await?)
+                }
                 LimitRequest::Join {
+                    sale,
                     device,
                     network,
                     limits,
                 } => {
+                    self.adopt(&sale).await?;
                     let (dk, nk) = (format!("d:{device}"), format!("n:{network}"));
                     let (d, n) = (self.count(&dk).await?, self.count(&nk).await?);
                     match limits.check(d, n) {
@@ -138,7 +185,8 @@ mod object {
                     }
                     LimitResponse::Ok
                 }
-                LimitRequest::Fail { device } => {
+                LimitRequest::Fail { sale, device } => {
+                    self.adopt(&sale).await?;
                     let key = format!("f:{device}");
                     let f = self.count(&key).await?;
                     self.set(key, f.saturating_add(1)).await?;
@@ -150,6 +198,15 @@ mod object {
     }
 
     impl JoinLimiter {
+        async fn adopt(&self, sale: &str) -> Result<()> {
+            let Ok(sale) = SaleId::parse(sale) else {
+                return Ok(());
+            };
+            let cfg = config::get(&self.env).map_err(worker::Error::RustError)?;
+            let now = worker::Date::now().as_millis();
+            janitor::adopt(&self.state.storage(), &self.adopted, &sale, &cfg, now).await
+        }
+
         async fn count(&self, key: &str) -> Result<u32> {
             if let Some(n) = self.counts.borrow().get(key) {
                 return Ok(*n);

@@ -7,13 +7,15 @@
 //! | `SaleControl` | `SALE_CONTROL` | sale, `{sale}` | `objects/sale_control.rs` |
 //!
 //! Every call is one small JSON message and its JSON answer ([`call_object`]); the message
-//! types live beside the object that answers them.
+//! types live beside the object that answers them. [`janitor`] holds the rounds in which the
+//! queue shards and join limiters delete what a sale left behind once it is over.
 
 use herdgate_core::ErrorCode;
 use worker::{Env, Method, Request, RequestInit};
 
 use crate::http::Refusal;
 
+pub mod janitor;
 pub mod join_limiter;
 pub mod queue_shard;
 pub mod sale_control;

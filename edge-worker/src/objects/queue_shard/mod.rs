@@ -20,7 +20,10 @@
 //!   hold whose pass is being used to buy is left alone until that purchase is answered. It
 //!   releases at most `HOLD_RELEASE_RATE / QUEUE_SHARD_COUNT` holds per second, so the
 //!   processor's rate limit is respected; a release the processor does not answer is tried
-//!   again on the next round. The buyer's tab need not be open for any of this.
+//!   again on the next round. The buyer's tab need not be open for any of this;
+//! - deletes all of that once the sale has been over for `CLEANUP_AFTER_SECS` and no hold is
+//!   left to release (`objects/janitor.rs`), keeping only its count of positions handed out,
+//!   so positions stay unique if the operator restocks.
 //!
 //! The worker talks to it with small JSON messages (see [`ShardRequest`]), through [`call`].
 //! This file holds the messages and the client; `object.rs` the object, its storage and its
@@ -47,6 +50,9 @@ pub use object::QueueShard;
 pub enum ShardRequest {
     /// Spend `challenge` (expiring at `expires_at`, unix s) and take the next position.
     Join {
+        /// The sale (its objects clean up once it is over, see `objects/janitor.rs`).
+        #[serde(default)]
+        sale: String,
         /// The challenge id.
         challenge: String,
         /// When the challenge expires; the record of it may be dropped after.
@@ -115,6 +121,8 @@ pub enum ShardRequest {
         /// The pass id.
         pass: String,
     },
+    /// How much the shard stores.
+    Census,
 }
 
 /// A shard's answers.
@@ -149,6 +157,8 @@ pub enum ShardResponse {
         /// The hold.
         record: Option<HoldRecord>,
     },
+    /// How much the shard stores.
+    Census(crate::objects::janitor::Census),
     /// Done.
     Ok,
 }

@@ -10,15 +10,11 @@ use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, ListOptions, Request, Response, Result, State};
 
 use crate::config;
+use crate::objects::janitor::{self, Round};
 use crate::objects::queue_shard::{HoldRecord, ShardRequest, ShardResponse};
 
 /// A claim older than this is taken as abandoned (the worker that made it died).
 const CLAIM_TIMEOUT_MS: u64 = 30_000;
-
-/// An alarm for unix ms `at`, as an offset from `now`.
-fn alarm_offset(at: u64, now: u64) -> i64 {
-    i64::try_from(at.saturating_sub(now)).unwrap_or(i64::MAX)
-}
 
 /// What a release-schedule entry names.
 #[derive(Debug, PartialEq, Eq)]
@@ -100,6 +96,8 @@ pub struct QueueShard {
     env: Env,
     /// How many positions this shard has handed out (cached from storage).
     joined: Cell<Option<u64>>,
+    /// Whether this object's sale and cleanup round are known to be in place.
+    adopted: Cell<bool>,
 }
 
 impl DurableObject for QueueShard {
@@ -108,11 +106,30 @@ impl DurableObject for QueueShard {
             state,
             env,
             joined: Cell::new(None),
+            adopted: Cell::new(false),
         }
     }
 
     async fn alarm(&self) -> Result<Response> {
-        self.sweep().await?;
+        let storage = self.state.storage();
+        let cfg = config::get(&self.env).map_err(worker::Error::RustError)?;
+        let now = worker::Date::now().as_millis();
+        let sweep = self.sweep().await?;
+        let next = match janitor::round(&storage, &cfg, now).await? {
+            Round::Clean if sweep.is_none() => {
+                // Keeps the count of positions handed out: a restock must not hand out a
+                // position again.
+                janitor::clean(&storage, &["joined"]).await?;
+                self.adopted.set(false);
+                return Response::ok("cleaned");
+            }
+            // Holds are still being released: look again with the sweep.
+            Round::Clean | Round::Idle => sweep,
+            Round::Again(at) => Some(sweep.map_or(at, |s| s.min(at))),
+        };
+        if let Some(at) = next {
+            storage.set_alarm(janitor::offset(at, now)).await?;
+        }
         Response::ok("swept")
     }
 
@@ -120,11 +137,24 @@ impl DurableObject for QueueShard {
         let request: ShardRequest = req.json().await?;
         let response = match request {
             ShardRequest::Join {
+                sale,
                 challenge,
                 expires_at,
                 shard,
                 shards,
-            } => self.join(&challenge, expires_at, shard, shards).await?,
+            } => {
+                let joined = self.join(&challenge, expires_at, shard, shards).await?;
+                if let Ok(sale) = SaleId::parse(&sale) {
+                    let cfg = config::get(&self.env).map_err(worker::Error::RustError)?;
+                    let now = worker::Date::now().as_millis();
+                    let storage = self.state.storage();
+                    janitor::adopt(&storage, &self.adopted, &sale, &cfg, now).await?;
+                }
+                joined
+            }
+            ShardRequest::Census => {
+                ShardResponse::Census(janitor::census(&self.state.storage()).await?)
+            }
             ShardRequest::Place { challenge } => match self.spent(&challenge).await? {
                 Some(Some(position)) => ShardResponse::Joined {
                     position,
@@ -266,12 +296,12 @@ impl QueueShard {
         record.due_key = Due::Position(position).key(record.release_by_ms);
         storage.put(&record.due_key, 1).await?;
         storage.put(&key, &record).await?;
-        storage.put("sale", sale).await?;
+        storage.put(janitor::SALE_KEY, sale).await?;
         let cfg = config::get(&self.env).map_err(worker::Error::RustError)?;
         let next = now + cfg.hold_sweep_secs * 1000;
         match storage.get_alarm().await? {
             Some(at) if (at as u64) <= next => {}
-            _ => storage.set_alarm(alarm_offset(next, now)).await?,
+            _ => storage.set_alarm(janitor::offset(next, now)).await?,
         }
         Ok(())
     }
@@ -301,14 +331,15 @@ impl QueueShard {
     }
 
     /// One round of releasing holds (see the module documentation).
-    async fn sweep(&self) -> Result<()> {
+    /// Returns when the next round is due, `None` when no hold is left to release.
+    async fn sweep(&self) -> Result<Option<u64>> {
         let storage = self.state.storage();
         let cfg = config::get(&self.env).map_err(worker::Error::RustError)?;
         let Some(gateway) = crate::payments::gateway(&cfg) else {
-            return Ok(());
+            return Ok(None);
         };
         let now = worker::Date::now().as_millis();
-        let sale_over = match storage.get::<String>("sale").await? {
+        let sale_over = match storage.get::<String>(janitor::SALE_KEY).await? {
             Some(sale) => match SaleId::parse(&sale) {
                 Ok(sale) => match crate::origin::sale(&cfg, &sale, now).await {
                     Ok(Some(state)) => state.status == SaleStatus::SoldOut,
@@ -396,10 +427,7 @@ impl QueueShard {
         } else {
             None
         };
-        if let Some(at) = next {
-            storage.set_alarm(alarm_offset(at, now)).await?;
-        }
-        Ok(())
+        Ok(next)
     }
 
     /// The final answer stored for `pass` (see [`LedgerEntry::answer`]).
