@@ -319,9 +319,16 @@ async fn finish(
     localstripe: Option<&Localstripe>,
     annotate: impl FnOnce(&mut Report),
 ) -> Result<()> {
+    let storage_url = format!(
+        "{}/admin/v1/sales/{}/storage",
+        cfg.edge.trim_end_matches('/'),
+        cfg.sale
+    );
+    let token = cfg.admin_token.clone();
     let outcome = run::run(cfg, !sim.quiet).await?;
     let mut report = Report::new(&outcome, command);
     annotate(&mut report);
+    report.edge_storage = edge_storage(&storage_url, &token).await;
     if let Some(ls) = localstripe {
         report.holds = Some(count_holds(ls).await?);
     }
@@ -339,6 +346,21 @@ async fn finish(
         sim.out.display()
     );
     Ok(())
+}
+
+/// What the sale's objects store, if the edge's storage route answers with this token.
+async fn edge_storage(url: &str, token: &str) -> Option<herdgate_herd::report::EdgeStorage> {
+    let reply = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(token)
+        .timeout(std::time::Duration::from_secs(30))
+        .send()
+        .await
+        .ok()?;
+    if !reply.status().is_success() {
+        return None;
+    }
+    reply.json().await.ok()
 }
 
 /// Counts the holds at localstripe, waiting (at most 10 minutes) until the queue shards have

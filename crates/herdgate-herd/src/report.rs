@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use hdrhistogram::Histogram;
 use herdgate_core::Schedule;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::bots::Strategy;
 use crate::buyer::Ending;
@@ -160,6 +160,19 @@ pub struct Report {
     /// Card holds at the payments API after the run (`herd local --preauth`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holds: Option<Holds>,
+    /// What the sale's Durable Objects store right after the run, before their clean-up
+    /// (the edge's `GET /admin/v1/sales/{sale}/storage`, when the admin token opens it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edge_storage: Option<EdgeStorage>,
+}
+
+/// What a sale's queue shards and join limiters store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EdgeStorage {
+    /// Keys.
+    pub keys: u64,
+    /// Bytes of keys and values.
+    pub bytes: u64,
 }
 
 fn percentiles(h: &Histogram<u64>) -> Percentiles {
@@ -421,6 +434,7 @@ impl Report {
             },
             cpu_seconds: BTreeMap::new(),
             holds: None,
+            edge_storage: None,
         }
     }
 
@@ -491,6 +505,16 @@ impl Report {
                 .map(|(k, v)| format!("{k} {v:.1} s"))
                 .collect();
             s.push_str(&format!("  CPU during the run: {}\n", parts.join(", ")));
+        }
+        if let Some(st) = &self.edge_storage {
+            let visitors = (self.config.buyers + self.config.bots.clients()).max(1) as f64;
+            s.push_str(&format!(
+                "  edge storage after the run: {} keys, {} bytes ({:.0} bytes per visitor; \
+                 deleted CLEANUP_AFTER_SECS after the sale is over)\n",
+                st.keys,
+                st.bytes,
+                st.bytes as f64 / visitors
+            ));
         }
         if let Some(h) = &self.holds {
             s.push_str(&format!(
