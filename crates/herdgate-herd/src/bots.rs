@@ -169,12 +169,24 @@ pub async fn run(
         Strategy::Share => match buyer::join(&mut client, true).await {
             Ok((ticket, status, _)) => match buyer::wait(&mut client, &ticket, status).await {
                 Ok((pass, _)) => {
-                    for k in 0..SHARE_WITH {
-                        let mut other = make_client(k);
-                        out.note(buyer::buy(&mut other, Some(&pass)).await);
-                        others.push(other);
-                    }
+                    // Every holder of the pass fires at once, the owner too: a program that
+                    // shares a pass does not wait for the others to be refused.
+                    let shared: Vec<_> = (0..SHARE_WITH)
+                        .map(|k| {
+                            let (mut other, pass) = (make_client(k), pass.clone());
+                            tokio::spawn(async move {
+                                let ending = buyer::buy(&mut other, Some(&pass)).await;
+                                (ending, other)
+                            })
+                        })
+                        .collect();
                     out.note(buyer::buy(&mut client, Some(&pass)).await);
+                    for task in shared {
+                        if let Ok((ending, other)) = task.await {
+                            out.note(ending);
+                            others.push(other);
+                        }
+                    }
                     // The replay gets the same order back, never a second item.
                     if let Ending::Bought { order_id, .. } =
                         buyer::buy(&mut client, Some(&pass)).await
