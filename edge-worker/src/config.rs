@@ -75,12 +75,30 @@ pub struct Config {
     pub hold_sweep_secs: u64,
     /// Time allowed for a payments API call, ms (var `PAYMENT_TIMEOUT_MS`, default 10000).
     pub payment_timeout_ms: u64,
+    /// Card attempts (holds sent to the processor) per sale: per place in line (var
+    /// `HOLD_ATTEMPTS_PER_TICKET`, default 5), and per device and network (vars
+    /// `HOLD_ATTEMPTS_PER_DEVICE`, `HOLD_ATTEMPTS_PER_NETWORK`, defaults 10 and 200); 0 = no
+    /// limit.
+    pub hold_attempts: HoldLimits,
+    /// New card holds per second per sale, over all its queue shards (var `HOLD_CREATE_RATE`,
+    /// default 40): what is left of the processor's rate limit after this and
+    /// `HOLD_RELEASE_RATE` is the captures'.
+    pub hold_create_rate: u32,
     /// How long a sale must have been over (sold out, or gone) before its objects delete what
     /// it left behind, seconds (var `CLEANUP_AFTER_SECS`, default 3600).
     pub cleanup_after_secs: u64,
     /// How often a sale's objects ask the origin whether it is over, seconds (var
     /// `CLEANUP_CHECK_SECS`, default 600).
     pub cleanup_check_secs: u64,
+}
+
+/// Limits on card attempts: each is a hold request that would reach the processor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoldLimits {
+    /// Per place in line (queue ticket); 0 = no limit.
+    pub per_ticket: u32,
+    /// Per device and per network, counted like joins; 0 = no limit.
+    pub place: JoinLimits,
 }
 
 /// The waiting room's branding, from `vars`: a deployer changes it without rebuilding.
@@ -265,6 +283,26 @@ impl Config {
             hold_release_rate: num(var("HOLD_RELEASE_RATE"), "HOLD_RELEASE_RATE", 50u32)?.max(1),
             hold_sweep_secs: num(var("HOLD_SWEEP_SECS"), "HOLD_SWEEP_SECS", 5u64)?.max(1),
             payment_timeout_ms: num(var("PAYMENT_TIMEOUT_MS"), "PAYMENT_TIMEOUT_MS", 10_000)?,
+            hold_attempts: HoldLimits {
+                per_ticket: num(
+                    var("HOLD_ATTEMPTS_PER_TICKET"),
+                    "HOLD_ATTEMPTS_PER_TICKET",
+                    5u32,
+                )?,
+                place: JoinLimits {
+                    per_device: num(
+                        var("HOLD_ATTEMPTS_PER_DEVICE"),
+                        "HOLD_ATTEMPTS_PER_DEVICE",
+                        10u32,
+                    )?,
+                    per_network: num(
+                        var("HOLD_ATTEMPTS_PER_NETWORK"),
+                        "HOLD_ATTEMPTS_PER_NETWORK",
+                        200u32,
+                    )?,
+                },
+            },
+            hold_create_rate: num(var("HOLD_CREATE_RATE"), "HOLD_CREATE_RATE", 40u32)?.max(1),
             cleanup_after_secs: num(var("CLEANUP_AFTER_SECS"), "CLEANUP_AFTER_SECS", 3_600u64)?,
             cleanup_check_secs: num(var("CLEANUP_CHECK_SECS"), "CLEANUP_CHECK_SECS", 600u64)?
                 .max(1),

@@ -406,3 +406,97 @@ async fn a_hold_near_its_age_limit_is_released_and_never_captured() {
     })
     .await;
 }
+
+/// The hold route is no oracle for stolen cards: each place in line, device and network gets
+/// a few card attempts, and past them nothing reaches the processor. New holds are metered
+/// to the sale's budget, so captures and releases keep their part of the processor's rate
+/// limit; a hold refused for the budget counts nothing and keeps the buyer's place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn card_attempts_are_limited_and_metered_before_the_processor() {
+    alone(Duration::from_secs(300), async {
+        let ls = Localstripe::start().await.unwrap();
+        let card =
+            |n: &str| json!({"card": {"number": n, "exp_month": 12, "exp_year": 40, "cvc": "123"}});
+        let good = card("4242424242424242");
+        let intents = || async { ls.intents().await.unwrap().len() };
+
+        let stack = paid_stack(
+            &ls,
+            json!({"HOLD_ATTEMPTS_PER_TICKET": "3", "HOLD_ATTEMPTS_PER_DEVICE": "4"}),
+        )
+        .await;
+        let sale = "tested";
+        paid_sale(&stack, sale, 5, false).await;
+        let ticket = join(&stack, sale, "ua-tester").await;
+        // A card that cannot be right is refused here and is no attempt.
+        for _ in 0..5 {
+            let (status, body) =
+                hold(&stack, sale, "ua-tester", &ticket, card("4242424242424241")).await;
+            assert_eq!(
+                (status, body["error"]["code"].clone()),
+                (422, json!("card_number_invalid"))
+            );
+        }
+        for n in 0..3 {
+            let before = intents().await;
+            let (status, body) = hold(&stack, sale, "ua-tester", &ticket, good.clone()).await;
+            assert_eq!(status, 201, "attempt {n}: {body}");
+            assert_eq!(intents().await, before + 1);
+        }
+        let before = intents().await;
+        let (status, body) = hold(&stack, sale, "ua-tester", &ticket, good.clone()).await;
+        assert_eq!(
+            (status, body["error"]["code"].clone()),
+            (429, json!("hold_attempts_exceeded")),
+            "{body}"
+        );
+        // A new place in line on the same device: one attempt left of the device's four.
+        let second = join(&stack, sale, "ua-tester").await;
+        let (status, body) = hold(&stack, sale, "ua-tester", &second, good.clone()).await;
+        assert_eq!(status, 201, "{body}");
+        let (status, body) = hold(&stack, sale, "ua-tester", &second, good.clone()).await;
+        assert_eq!(
+            (status, body["error"]["code"].clone()),
+            (429, json!("hold_attempts_exceeded"))
+        );
+        assert_eq!(
+            intents().await,
+            before + 1,
+            "a refused attempt reached the processor"
+        );
+        // Another device is not limited by this one.
+        let other = join(&stack, sale, "ua-someone-else").await;
+        let (status, body) = hold(&stack, sale, "ua-someone-else", &other, good.clone()).await;
+        assert_eq!(status, 201, "{body}");
+        drop(stack);
+
+        // A budget of one new hold per second for the sale, four shards: a quarter per second
+        // each. The second hold in a row at one shard waits; it counts nothing.
+        let stack = paid_stack(&ls, json!({"HOLD_CREATE_RATE": "1"})).await;
+        let sale = "metered-holds";
+        paid_sale(&stack, sale, 5, false).await;
+        let ticket = join(&stack, sale, "ua-a").await;
+        let (status, body) = hold(&stack, sale, "ua-a", &ticket, good.clone()).await;
+        assert_eq!(status, 201, "{body}");
+        let before = intents().await;
+        let (status, body) = hold(&stack, sale, "ua-a", &ticket, good.clone()).await;
+        assert_eq!(
+            (status, body["error"]["code"].clone()),
+            (503, json!("holds_busy")),
+            "{body}"
+        );
+        assert_eq!(intents().await, before);
+        // Once the budget has refilled, the same place puts its card on hold.
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, body) = hold(&stack, sale, "ua-a", &ticket, good.clone()).await;
+            if status == 201 {
+                break;
+            }
+            assert_eq!(body["error"]["code"], "holds_busy", "{body}");
+            assert!(Instant::now() < until, "the hold budget never refilled");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    })
+    .await;
+}

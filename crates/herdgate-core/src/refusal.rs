@@ -160,6 +160,10 @@ error_codes! {
     CardNeedsAuthentication = ("card_needs_authentication", 402, "Your card asks for an extra check that cannot be done while you wait in line: try another card."),
     /// The card processor did not answer or is rate limiting.
     PaymentUnavailable = ("payment_unavailable", 503, "The card processor is not answering: try again in a moment."),
+    /// This place in line, device or network has tried as many cards as allowed.
+    HoldAttemptsExceeded = ("hold_attempts_exceeded", 429, "Too many card attempts from this place in line, device or network: your place is kept, but no more cards can be tried from here."),
+    /// The sale's budget of new card holds per second is spent (captures come first).
+    HoldsBusy = ("holds_busy", 503, "Many cards are being put on hold right now: your place is kept, try again in a moment."),
     /// This sale takes card holds and the purchase's pass carries none.
     HoldRequired = ("hold_required", 402, "Put your card on hold before you buy."),
     /// The pass's hold is too close to the card networks' limit to be captured.

@@ -27,6 +27,7 @@ use crate::api::status::queue_status;
 use crate::api::{Ctx, Outcome};
 use crate::config::Config;
 use crate::http::{self, Refusal};
+use crate::objects::join_limiter::{self, LimitRequest, LimitResponse};
 use crate::objects::queue_shard::{self, HoldRecord, ShardRequest, ShardResponse};
 use crate::origin;
 use crate::payments;
@@ -40,6 +41,14 @@ pub(crate) struct HoldInput {
     pub(crate) payment_method: Option<String>,
     #[serde(default)]
     pub(crate) card: Option<CardInput>,
+}
+
+/// What a hold is asked on, once checked.
+enum Method {
+    /// A payment method id the processor already holds.
+    Id(String),
+    /// Card details, sent to the processor to make one.
+    Card(Card),
 }
 
 /// The (year, month) of unix ms `now`, UTC.
@@ -78,6 +87,49 @@ pub fn release_by_ms(cfg: &Config, ticket: &TicketClaims, authorised_ms: u64) ->
     let passes_end_ms =
         (ticket.exp + tokens::LEEWAY_SECS + cfg.pass_ttl_secs) * 1000 + PASS_GRACE_MS;
     passes_end_ms.min(authorised_ms + cfg.hold_max_age_secs * 1000)
+}
+
+/// Counts a card attempt of the ticket before anything reaches the processor: at its queue
+/// shard (the place in line's limit, and the shard's share of the sale's hold budget; a spent
+/// budget counts nothing and answers `holds_busy`), then at the join limiter of its network
+/// (the device's and the network's limits). Card testing gets a few answers per place,
+/// device and network, and new holds never use the part of the processor's rate limit that
+/// captures and releases need.
+async fn attempt(
+    cx: &Ctx,
+    sale: &herdgate_core::SaleId,
+    ticket: &TicketClaims,
+) -> Result<(), Refusal> {
+    let Ctx { env, cfg, .. } = cx;
+    let shard = queue_shard::shard_of_position(cfg, ticket.position)?;
+    let request = ShardRequest::HoldAttempt {
+        position: ticket.position,
+        per_ticket: cfg.hold_attempts.per_ticket,
+        per_second: f64::from(cfg.hold_create_rate) / f64::from(cfg.shards.max(1)),
+    };
+    match queue_shard::call(env, sale, shard, &request).await? {
+        ShardResponse::Allowed => {}
+        ShardResponse::Limited => return Err(Refusal(ErrorCode::HoldAttemptsExceeded)),
+        ShardResponse::Busy => return Err(Refusal(ErrorCode::HoldsBusy)),
+        other => return Err(http::internal(format!("unexpected shard answer {other:?}"))),
+    }
+    let limits = cfg.hold_attempts.place;
+    if limits.per_device == 0 && limits.per_network == 0 {
+        return Ok(());
+    }
+    let request = LimitRequest::HoldAttempt {
+        sale: sale.to_string(),
+        device: ticket.client.clone(),
+        network: ticket.net.clone(),
+        limits,
+    };
+    match join_limiter::call(env, cfg, sale, &ticket.net, &request).await? {
+        LimitResponse::Allowed => Ok(()),
+        LimitResponse::Limited { .. } => Err(Refusal(ErrorCode::HoldAttemptsExceeded)),
+        other => Err(http::internal(format!(
+            "unexpected limiter answer {other:?}"
+        ))),
+    }
 }
 
 /// `POST /api/v1/sales/{sale}/hold`.
@@ -132,17 +184,25 @@ pub(crate) async fn hold_for(
         .price
         .clone()
         .ok_or(Refusal(ErrorCode::PaymentsDisabled))?;
-    let payment_method = match (input.payment_method, input.card) {
-        (Some(pm), None) if herdgate_pay::is_payment_method_id(&pm) => pm,
+    // Checked here first: a card that cannot be right never reaches the processor, nor
+    // counts as an attempt.
+    let method = match (input.payment_method, input.card) {
+        (Some(pm), None) if herdgate_pay::is_payment_method_id(&pm) => Method::Id(pm),
         (None, Some(card)) => {
-            let card = Card::parse(&card, year_month(now)).map_err(card_refusal)?;
+            Method::Card(Card::parse(&card, year_month(now)).map_err(card_refusal)?)
+        }
+        _ => return Err(Refusal(ErrorCode::InvalidPaymentMethod)),
+    };
+    attempt(cx, &sale, &ticket).await?;
+    let payment_method = match method {
+        Method::Id(pm) => pm,
+        Method::Card(card) => {
             let key = format!("hg-pm-{}", http::random_hex(16)?);
             gateway
                 .payment_method(&card, &key)
                 .await
                 .map_err(|e| payments::refusal(&e))?
         }
-        _ => return Err(Refusal(ErrorCode::InvalidPaymentMethod)),
     };
     let amount = price.times(state.per_visitor_limit.max(1));
     let position = ticket.position.to_string();

@@ -7,7 +7,8 @@
 //! joins, raise the difficulty of its next challenge (see `herdgate_core::defence::PowPolicy`).
 //!
 //! Counts live in the object's memory and in its storage, keyed `d:<device>`, `n:<network>`
-//! and `f:<device>`. Once the sale has been over for `CLEANUP_AFTER_SECS`, they are deleted
+//! and `f:<device>`; card attempts (the hold route) apart, keyed `hd:<device>` and
+//! `hn:<network>`. Once the sale has been over for `CLEANUP_AFTER_SECS`, they are deleted
 //! (`objects/janitor.rs`); a restock after that starts the counts afresh.
 
 use std::cell::RefCell;
@@ -46,6 +47,19 @@ pub enum LimitRequest {
     },
     /// How much the limiter stores.
     Census,
+    /// Count one card attempt of `device` on `network` if `limits` allow it (counted apart
+    /// from joins).
+    HoldAttempt {
+        /// The sale.
+        #[serde(default)]
+        sale: String,
+        /// Client binding.
+        device: String,
+        /// Network digest.
+        network: String,
+        /// The limits to enforce.
+        limits: JoinLimits,
+    },
     /// Take back one join of `device` on `network` (it turned out to be a join sent again).
     Unjoin {
         /// Client binding.
@@ -184,6 +198,24 @@ mod object {
                         }
                     }
                     LimitResponse::Ok
+                }
+                LimitRequest::HoldAttempt {
+                    sale,
+                    device,
+                    network,
+                    limits,
+                } => {
+                    self.adopt(&sale).await?;
+                    let (dk, nk) = (format!("hd:{device}"), format!("hn:{network}"));
+                    let (d, n) = (self.count(&dk).await?, self.count(&nk).await?);
+                    match limits.check(d, n) {
+                        Err(limit) => LimitResponse::Limited { limit },
+                        Ok(()) => {
+                            self.set(dk, d + 1).await?;
+                            self.set(nk, n + 1).await?;
+                            LimitResponse::Allowed
+                        }
+                    }
                 }
                 LimitRequest::Fail { sale, device } => {
                     self.adopt(&sale).await?;

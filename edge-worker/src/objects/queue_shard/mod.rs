@@ -13,6 +13,9 @@
 //!   reaching the origin and two concurrent uses cannot both go through; a refusal that is
 //!   not final only gives the claim up, and a stored order is asked for again once the
 //!   audit has cancelled orders since;
+//! - counts each position's **card attempts** (`HOLD_ATTEMPTS_PER_TICKET`) and meters new
+//!   holds to its share of `HOLD_CREATE_RATE` (a token bucket in memory), before any reaches
+//!   the processor;
 //! - keeps the **card holds** of its positions (placed by `api/hold.rs`) and releases every hold
 //!   that does not buy, from its alarm: when the sale sells out (it asks the origin every
 //!   `HOLD_SWEEP_SECS` while it has holds open), when the ticket and the last pass it could earn
@@ -123,6 +126,16 @@ pub enum ShardRequest {
     },
     /// How much the shard stores.
     Census,
+    /// Count one card attempt of `position` if its limit and the shard's share of the
+    /// sale's hold budget allow it.
+    HoldAttempt {
+        /// The queue position.
+        position: u64,
+        /// Attempts allowed per position (0 = no limit).
+        per_ticket: u32,
+        /// New holds per second this shard may start.
+        per_second: f64,
+    },
 }
 
 /// A shard's answers.
@@ -159,6 +172,12 @@ pub enum ShardResponse {
     },
     /// How much the shard stores.
     Census(crate::objects::janitor::Census),
+    /// The card attempt is counted: go on to the processor.
+    Allowed,
+    /// The position has used its card attempts.
+    Limited,
+    /// The shard's share of the hold budget is spent for now: nothing was counted.
+    Busy,
     /// Done.
     Ok,
 }

@@ -98,6 +98,8 @@ pub struct QueueShard {
     joined: Cell<Option<u64>>,
     /// Whether this object's sale and cleanup round are known to be in place.
     adopted: Cell<bool>,
+    /// The hold budget's bucket: tokens, and when it was last filled (unix ms).
+    hold_budget: Cell<(f64, u64)>,
 }
 
 impl DurableObject for QueueShard {
@@ -107,6 +109,7 @@ impl DurableObject for QueueShard {
             env,
             joined: Cell::new(None),
             adopted: Cell::new(false),
+            hold_budget: Cell::new((f64::MAX, 0)),
         }
     }
 
@@ -152,6 +155,11 @@ impl DurableObject for QueueShard {
                 }
                 joined
             }
+            ShardRequest::HoldAttempt {
+                position,
+                per_ticket,
+                per_second,
+            } => self.hold_attempt(position, per_ticket, per_second).await?,
             ShardRequest::Census => {
                 ShardResponse::Census(janitor::census(&self.state.storage()).await?)
             }
@@ -304,6 +312,35 @@ impl QueueShard {
             _ => storage.set_alarm(janitor::offset(next, now)).await?,
         }
         Ok(())
+    }
+
+    /// A card attempt of `position`: refused when the shard's bucket (`per_second`, one
+    /// second's worth of burst) is empty, without counting; otherwise counted against the
+    /// position's limit.
+    async fn hold_attempt(
+        &self,
+        position: u64,
+        per_ticket: u32,
+        per_second: f64,
+    ) -> Result<ShardResponse> {
+        let now = worker::Date::now().as_millis();
+        let capacity = per_second.max(1.0);
+        let (tokens, at) = self.hold_budget.get();
+        let tokens = (tokens + (now.saturating_sub(at) as f64) * per_second / 1000.0).min(capacity);
+        if tokens < 1.0 {
+            self.hold_budget.set((tokens, now));
+            return Ok(ShardResponse::Busy);
+        }
+        let storage = self.state.storage();
+        let key = format!("a:{position}");
+        let used = storage.get::<u32>(&key).await?.unwrap_or(0);
+        if per_ticket > 0 && used >= per_ticket {
+            self.hold_budget.set((tokens, now));
+            return Ok(ShardResponse::Limited);
+        }
+        storage.put(&key, used + 1).await?;
+        self.hold_budget.set((tokens - 1.0, now));
+        Ok(ShardResponse::Allowed)
     }
 
     async fn hold_claimed(&self, position: u64) -> Result<()> {
