@@ -178,12 +178,21 @@ if (typeof module !== "undefined") {
       };
       $("hold-card").disabled = true;
       $("card-error").textContent = "";
-      const res = await api("/hold", {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ card }),
-      }).catch(() => null);
-      const body = res ? await res.json().catch(() => null) : null;
+      let res = null;
+      let body = null;
+      // The sale's budget of new holds is spent for this second (`holds_busy`, nothing was
+      // counted): ask again after its Retry-After, a few times, before telling the buyer.
+      for (let attempt = 0; attempt < 10; attempt++) {
+        res = await api("/hold", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ card }),
+        }).catch(() => null);
+        body = res ? await res.json().catch(() => null) : null;
+        if (!(res && res.status === 503 && body && body.error && body.error.code === "holds_busy")) break;
+        const after = parseInt(res.headers.get("retry-after") || "1", 10);
+        await new Promise((r) => setTimeout(r, 1000 * Math.min(Math.max(after, 1), 5)));
+      }
       $("hold-card").disabled = false;
       if (res && res.status === 201 && body) {
         hold = body.hold;
