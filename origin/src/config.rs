@@ -32,6 +32,19 @@ pub const DEFAULT_EVENTS_CHANNEL: &str = "herdgate:sale-events";
 pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com";
 /// The time limit (ms) of one call to the payments API unless configured otherwise.
 pub const DEFAULT_PAYMENT_TIMEOUT_MS: u64 = 10_000;
+/// The time (ms) a client has to send a request's headers, from their first byte, unless
+/// configured otherwise.
+pub const DEFAULT_HEADER_TIMEOUT_MS: u64 = 10_000;
+/// The time (ms) a client has to send a request's body, from the end of its headers, unless
+/// configured otherwise.
+pub const DEFAULT_BODY_TIMEOUT_MS: u64 = 10_000;
+/// The time (ms) a connection may wait with no request under way unless configured otherwise.
+pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 60_000;
+/// Connections open at once unless configured otherwise.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// The time (ms) requests under way get to finish once shutdown begins unless configured
+/// otherwise.
+pub const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 10_000;
 
 /// Configuration of one origin process. Every flag can also be set by the environment
 /// variable named in its help; secrets are best set that way.
@@ -74,6 +87,31 @@ pub struct Config {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "HERDGATE_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
+
+    /// Milliseconds a client has to send a request's headers in full, counted from their first
+    /// byte; a slower connection is closed.
+    #[arg(long, env = "HERDGATE_HEADER_TIMEOUT_MS", default_value_t = DEFAULT_HEADER_TIMEOUT_MS)]
+    pub header_timeout_ms: u64,
+
+    /// Milliseconds a client has to send a request's body in full, counted from the end of its
+    /// headers; a slower request gets 408 request_timeout and its connection is closed. Bodies
+    /// are read before a request takes an in-flight slot.
+    #[arg(long, env = "HERDGATE_BODY_TIMEOUT_MS", default_value_t = DEFAULT_BODY_TIMEOUT_MS)]
+    pub body_timeout_ms: u64,
+
+    /// Milliseconds a connection may stay open with no request under way and no byte of the
+    /// next one; then it is closed.
+    #[arg(long, env = "HERDGATE_IDLE_TIMEOUT_MS", default_value_t = DEFAULT_IDLE_TIMEOUT_MS)]
+    pub idle_timeout_ms: u64,
+
+    /// Connections open at once; more wait in the listen backlog until one closes.
+    #[arg(long, env = "HERDGATE_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+
+    /// Milliseconds the requests under way get to finish once shutdown begins; then their
+    /// connections are dropped and the process exits.
+    #[arg(long, env = "HERDGATE_SHUTDOWN_GRACE_MS", default_value_t = DEFAULT_SHUTDOWN_GRACE_MS)]
+    pub shutdown_grace_ms: u64,
 
     /// Seconds of clock skew tolerated between the edge that signed a pass and this origin.
     #[arg(long, env = "HERDGATE_CLOCK_LEEWAY_SECS", default_value_t = herdgate_core::CLOCK_LEEWAY_SECS)]
@@ -153,6 +191,11 @@ impl Config {
             admin_token,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            header_timeout_ms: DEFAULT_HEADER_TIMEOUT_MS,
+            body_timeout_ms: DEFAULT_BODY_TIMEOUT_MS,
+            idle_timeout_ms: DEFAULT_IDLE_TIMEOUT_MS,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            shutdown_grace_ms: DEFAULT_SHUTDOWN_GRACE_MS,
             clock_leeway_secs: herdgate_core::CLOCK_LEEWAY_SECS,
             worker_threads: None,
             events_channel: DEFAULT_EVENTS_CHANNEL.to_owned(),
@@ -166,6 +209,27 @@ impl Config {
     /// The Redis command timeout.
     pub fn redis_timeout(&self) -> Duration {
         Duration::from_millis(self.redis_timeout_ms.max(1))
+    }
+
+    /// The time a client has to send a request's headers.
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_timeout_ms.max(1))
+    }
+
+    /// The time a client has to send a request's body.
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_timeout_ms.max(1))
+    }
+
+    /// The time a connection may wait with no request under way.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms.max(1))
+    }
+
+    /// The time requests under way get to finish once shutdown begins. Zero is allowed: the
+    /// connections are then dropped at once.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
     }
 
     /// The payments API, if a secret key is configured.
@@ -284,6 +348,21 @@ mod tests {
         assert!(built.admin_token.matches(TOKEN) && parsed.admin_token.matches(TOKEN));
         assert!(built.stripe_secret_key.is_none() && parsed.stripe_secret_key.is_none());
         assert_eq!(built.max_in_flight, DEFAULT_MAX_IN_FLIGHT);
+        assert_eq!(
+            (built.header_timeout(), built.body_timeout()),
+            (
+                Duration::from_millis(DEFAULT_HEADER_TIMEOUT_MS),
+                Duration::from_millis(DEFAULT_BODY_TIMEOUT_MS)
+            )
+        );
+        assert_eq!(
+            (built.idle_timeout(), built.shutdown_grace()),
+            (
+                Duration::from_millis(DEFAULT_IDLE_TIMEOUT_MS),
+                Duration::from_millis(DEFAULT_SHUTDOWN_GRACE_MS)
+            )
+        );
+        assert_eq!(built.max_connections, DEFAULT_MAX_CONNECTIONS);
     }
 
     #[test]

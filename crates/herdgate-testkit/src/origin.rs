@@ -26,6 +26,16 @@ pub struct OriginOptions {
     pub stripe_api_base: Option<String>,
     /// `--hold-max-age-secs`.
     pub hold_max_age_secs: Option<u64>,
+    /// `--header-timeout-ms`.
+    pub header_timeout_ms: Option<u64>,
+    /// `--body-timeout-ms`.
+    pub body_timeout_ms: Option<u64>,
+    /// `--idle-timeout-ms`.
+    pub idle_timeout_ms: Option<u64>,
+    /// `--max-connections`.
+    pub max_connections: Option<usize>,
+    /// `--shutdown-grace-ms`.
+    pub shutdown_grace_ms: Option<u64>,
 }
 
 impl OriginOptions {
@@ -51,6 +61,21 @@ impl OriginOptions {
         }
         if let Some(n) = self.hold_max_age_secs {
             flags.push(format!("--hold-max-age-secs={n}"));
+        }
+        if let Some(n) = self.header_timeout_ms {
+            flags.push(format!("--header-timeout-ms={n}"));
+        }
+        if let Some(n) = self.body_timeout_ms {
+            flags.push(format!("--body-timeout-ms={n}"));
+        }
+        if let Some(n) = self.idle_timeout_ms {
+            flags.push(format!("--idle-timeout-ms={n}"));
+        }
+        if let Some(n) = self.max_connections {
+            flags.push(format!("--max-connections={n}"));
+        }
+        if let Some(n) = self.shutdown_grace_ms {
+            flags.push(format!("--shutdown-grace-ms={n}"));
         }
         flags
     }
@@ -82,6 +107,21 @@ impl OriginOptions {
         }
         if let Some(n) = self.hold_max_age_secs {
             config.hold_max_age_secs = n;
+        }
+        if let Some(n) = self.header_timeout_ms {
+            config.header_timeout_ms = n;
+        }
+        if let Some(n) = self.body_timeout_ms {
+            config.body_timeout_ms = n;
+        }
+        if let Some(n) = self.idle_timeout_ms {
+            config.idle_timeout_ms = n;
+        }
+        if let Some(n) = self.max_connections {
+            config.max_connections = n;
+        }
+        if let Some(n) = self.shutdown_grace_ms {
+            config.shutdown_grace_ms = n;
         }
         Ok(config)
     }
@@ -153,22 +193,27 @@ impl TestOrigin {
         }
     }
 
-    /// Stops the origin and waits for it to finish its requests.
-    pub async fn stop(mut self) {
-        self.stop_inner().await;
+    /// Stops the origin and waits for it to finish its requests. Whether it finished by itself
+    /// within [`Self::STOP_LIMIT`]: an origin that did not is aborted, not left serving.
+    pub async fn stop(mut self) -> bool {
+        self.stop_inner().await
     }
 
-    async fn stop_inner(&mut self) {
+    /// How long [`Self::stop`] waits for `run` to return before it aborts it.
+    pub const STOP_LIMIT: Duration = Duration::from_secs(10);
+
+    async fn stop_inner(&mut self) -> bool {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        if let Some(mut task) = self.task.take() {
-            // An origin that does not finish in time is ended, not left serving.
-            if tokio::time::timeout(Duration::from_secs(10), &mut task)
-                .await
-                .is_err()
-            {
+        let Some(mut task) = self.task.take() else {
+            return true;
+        };
+        match tokio::time::timeout(Self::STOP_LIMIT, &mut task).await {
+            Ok(_) => true,
+            Err(_) => {
                 task.abort();
+                false
             }
         }
     }
