@@ -46,6 +46,8 @@ error_codes! {
     InvalidBody = ("invalid_body", 400, "The request body is not valid JSON of the expected shape."),
     /// The body is larger than the service accepts.
     BodyTooLarge = ("body_too_large", 413, "The request body is too large."),
+    /// The request's body did not arrive in full within the service's time limit.
+    RequestTimeout = ("request_timeout", 408, "The request did not arrive in full in time: send it again."),
     /// A sale id in the path is not a valid id.
     InvalidSaleId = ("invalid_sale_id", 400, "The sale id may contain only letters, digits, '_' and '-' (at most 64)."),
     /// Sale settings are out of range.
