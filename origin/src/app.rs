@@ -1,11 +1,12 @@
-//! The router and its middleware: every gated route shares an in-flight limit, and every
-//! request is counted and timed. The handlers are in [`crate::routes`].
+//! The router and its middleware: every request's body is read first (within its size and time
+//! limits), every gated route then shares an in-flight limit, and every request is counted and
+//! timed. The handlers are in [`crate::routes`].
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::StatusCode;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -13,6 +14,7 @@ use axum::Router;
 use herdgate_core::ErrorCode;
 
 use crate::error::{Outcome, Refusal};
+use crate::extract;
 use crate::routes::{self, audit, probes, purchase, sales};
 use crate::state::AppState;
 
@@ -35,14 +37,32 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))
         .route("/metrics", get(probes::metrics));
-    let max_body = state.inner.max_body_bytes;
+    // Layers run outermost last: `track` sees every answer, the body reader's included, and the
+    // body is read before `limit_in_flight` (a route layer, inside) takes a slot.
     gated
         .merge(probe_routes)
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), read_body))
         .layer(middleware::from_fn_with_state(state.clone(), track))
-        .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
+}
+
+/// Reads the body ([`extract::read_body`]) before the request takes an in-flight slot, so a
+/// client that sends it slowly holds no slot while it does. A body that does not arrive in time
+/// is refused at once, and the connection is closed: the rest of the body may still be coming.
+async fn read_body(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let app = &app.inner;
+    match extract::read_body(request, app.max_body_bytes, app.body_timeout).await {
+        Ok(request) => next.run(request).await,
+        Err(refusal) => {
+            let mut response = refusal.into_response();
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            response
+        }
+    }
 }
 
 /// Refuses at once, with 503 and Retry-After, when `max_in_flight` requests are under way,
@@ -90,7 +110,6 @@ mod tests {
     use std::sync::atomic::AtomicBool;
 
     use axum::body::Body;
-    use axum::http::header;
     use herdgate_core::{Keyring, PassClaims, SaleId, VisitorId};
     use http_body_util::BodyExt as _;
     use tower::ServiceExt as _;
@@ -107,6 +126,14 @@ mod tests {
     const KEYS: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
 
     async fn router(keyring: &Keyring) -> Router {
+        router_with(keyring, 8, std::time::Duration::from_secs(5)).await
+    }
+
+    async fn router_with(
+        keyring: &Keyring,
+        max_in_flight: usize,
+        body_timeout: std::time::Duration,
+    ) -> Router {
         let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .unwrap()
@@ -124,9 +151,10 @@ mod tests {
             board: Arc::new(SoldOutBoard::default()),
             keyring: keyring.clone(),
             admin_token: ADMIN.parse().unwrap(),
-            max_in_flight: 8,
+            max_in_flight,
             leeway_secs: 5,
             max_body_bytes: 128,
+            body_timeout,
             events_channel: "events".into(),
             subscribed: Arc::new(AtomicBool::new(true)),
             payments: None,
@@ -317,5 +345,69 @@ mod tests {
                 "{method} {uri} {auth:?} {body:?}"
             );
         }
+    }
+
+    async fn answer(response: Response) -> (u16, String, Option<String>) {
+        let status = response.status().as_u16();
+        let connection = response
+            .headers()
+            .get(header::CONNECTION)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let code = json["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        (status, code, connection)
+    }
+
+    /// A purchase whose body never comes.
+    fn stalled_purchase(declared_length: &str) -> Request {
+        let never = futures_util::stream::pending::<Result<axum::body::Bytes, std::io::Error>>();
+        Request::builder()
+            .method("POST")
+            .uri("/v1/sales/s1/purchase")
+            .header(header::CONTENT_LENGTH, declared_length)
+            .body(Body::from_stream(never))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_body_on_its_way_holds_no_slot_and_one_too_slow_is_refused() {
+        let keyring = Keyring::parse(KEYS).unwrap();
+        let app = router_with(&keyring, 1, std::time::Duration::from_millis(200)).await;
+        let slow = tokio::spawn(app.clone().oneshot(stalled_purchase("10")));
+        // The test's runtime has one thread: the slow request runs until it waits for its body.
+        tokio::task::yield_now().await;
+        assert!(!slow.is_finished());
+        // The only slot is free: the next purchase is refused for its own reason, not 503.
+        let request = Request::builder()
+            .method("POST")
+            .uri("/v1/sales/s1/purchase")
+            .body(Body::empty())
+            .unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(
+            answer(response).await,
+            (401, "missing_pass".to_owned(), None)
+        );
+        let response = slow.await.unwrap().unwrap();
+        assert_eq!(
+            answer(response).await,
+            (408, "request_timeout".to_owned(), Some("close".to_owned()))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_declared_too_large_is_refused_without_waiting_for_it() {
+        let keyring = Keyring::parse(KEYS).unwrap();
+        // Had the body been waited for, the answer would be `request_timeout`.
+        let app = router_with(&keyring, 1, std::time::Duration::from_millis(200)).await;
+        let response = app.oneshot(stalled_purchase("1000000")).await.unwrap();
+        assert_eq!(
+            answer(response).await,
+            (413, "body_too_large".to_owned(), None)
+        );
     }
 }

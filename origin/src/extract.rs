@@ -3,18 +3,19 @@
 //! ([`VerifiedPass`]) and a JSON body ([`JsonBody`], [`JsonOrEmpty`]). Each refuses with the
 //! [`Refusal`] the handlers return, so every route refuses the same thing the same way.
 //!
-//! Which refusal wins when several apply is the handler's to say. A handler without a body
-//! takes the extractors as they are: axum runs them in the order of the arguments and answers
-//! the first refusal. A handler with a body takes each one as `Result<_, Refusal>` and raises
-//! them, in its own order, once the body is read: axum reads the body last, and a refusal
-//! before it would leave the body unread, which makes hyper close the connection instead of
-//! keeping it for the next request.
+//! The body is read from the network in one place, [`read_body`], which the router runs on every
+//! request before the request takes an in-flight slot: in full, within the size limit and the
+//! time limit. The body extractors only parse what it read, so they take no time and can come
+//! in any order among the others; a handler takes the extractors in the order its refusals
+//! win, and axum answers the first refusal.
+use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequestParts, Path, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use herdgate_core::{Check, ErrorCode, PassClaims, SaleId};
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use serde::de::DeserializeOwned;
 
 use crate::clock;
@@ -99,16 +100,53 @@ impl FromRequestParts<AppState> for VerifiedPass {
     }
 }
 
+/// Reads the body of `request` from the network, in full, before anything else looks at the
+/// request. A body that does not arrive within `limit` is refused at once with
+/// `request_timeout`: the request never arrived in full, and nothing else about it can be
+/// answered. Otherwise the request goes on with what was read, for the body extractors: the
+/// bytes, or the refusal (`body_too_large` over `max_bytes`, declared or sent; `invalid_body`
+/// for a body that broke off), which the handler raises in its own order.
+pub async fn read_body(
+    request: Request,
+    max_bytes: usize,
+    limit: Duration,
+) -> Result<Request, Refusal> {
+    let (mut parts, body) = request.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let read = if declared.is_some_and(|n| n > u64::try_from(max_bytes).unwrap_or(u64::MAX)) {
+        // Refused without waiting for a body that would be refused anyway.
+        Err(Refusal(ErrorCode::BodyTooLarge))
+    } else {
+        match tokio::time::timeout(limit, Limited::new(body, max_bytes).collect()).await {
+            Err(_) => return Err(Refusal(ErrorCode::RequestTimeout)),
+            Ok(Ok(collected)) => Ok(collected.to_bytes()),
+            Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+                Err(Refusal(ErrorCode::BodyTooLarge))
+            }
+            Ok(Err(_)) => Err(Refusal(ErrorCode::InvalidBody)),
+        }
+    };
+    parts.extensions.insert(ReadBody(read));
+    Ok(Request::from_parts(parts, Body::empty()))
+}
+
+/// What [`read_body`] read, in the request's extensions.
+#[derive(Debug, Clone)]
+struct ReadBody(Result<Bytes, Refusal>);
+
 /// A JSON body; an empty (or blank) one is `invalid_body`, and so is JSON that does not
 /// parse; a body over the limit is `body_too_large`.
 #[derive(Debug, Clone)]
 pub struct JsonBody<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for JsonBody<T> {
     type Rejection = Refusal;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Refusal> {
-        let bytes = body_bytes(req, state).await?;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Refusal> {
+        let bytes = body_bytes(parts)?;
         if is_blank(&bytes) {
             return Err(Refusal(ErrorCode::InvalidBody));
         }
@@ -121,11 +159,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 #[derive(Debug, Clone)]
 pub struct JsonOrEmpty<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for JsonOrEmpty<T> {
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequestParts<S> for JsonOrEmpty<T> {
     type Rejection = Refusal;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Refusal> {
-        let bytes = body_bytes(req, state).await?;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Refusal> {
+        let bytes = body_bytes(parts)?;
         if is_blank(&bytes) {
             return Ok(JsonOrEmpty(T::default()));
         }
@@ -133,14 +171,15 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for JsonOrEmp
     }
 }
 
-async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Refusal> {
-    Bytes::from_request(req, state).await.map_err(|r| {
-        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Refusal(ErrorCode::BodyTooLarge)
-        } else {
-            Refusal(ErrorCode::InvalidBody)
+fn body_bytes(parts: &Parts) -> Result<Bytes, Refusal> {
+    match parts.extensions.get::<ReadBody>() {
+        Some(ReadBody(read)) => read.clone(),
+        None => {
+            // A route outside the router's body reader: a bug, not the client's doing.
+            tracing::error!(path = %parts.uri.path(), "a body was asked for but never read");
+            Err(Refusal(ErrorCode::Internal))
         }
-    })
+    }
 }
 
 fn is_blank(bytes: &[u8]) -> bool {

@@ -8,14 +8,17 @@
 //!
 //! `main.rs` parses the flags ([`config`]), binds and calls [`run`], which connects the
 //! [`store`], starts the sold-out listener ([`soldout`]) and the payments reconciler
-//! ([`payments`]), builds the shared [`state`] and serves [`app::app`]. Tests call [`run`] on
-//! `127.0.0.1:0`. A purchase, file by file, top to bottom:
+//! ([`payments`]), builds the shared [`state`] and serves [`app::app`] with [`server`]. Tests
+//! call [`run`] on `127.0.0.1:0`. A purchase, file by file, top to bottom:
 //!
-//! 1. **Admit.** `app.rs`: the in-flight limit refuses at once when the origin is full, the
-//!    tracking middleware will count and time the answer ([`metrics`]), and the router hands
+//! 1. **Admit.** `server.rs` accepts the connection (up to `--max-connections`) and closes it
+//!    if it idles or sends its headers too slowly. `app.rs`: the body is read in full first
+//!    (`extract.rs`, within its size and time limits), so a slow body never holds an in-flight
+//!    slot; then the in-flight limit refuses at once when the origin is full, the tracking
+//!    middleware will count and time the answer ([`metrics`]), and the router hands
 //!    `POST /v1/sales/{sale}/purchase` to `routes/purchase.rs`.
-//! 2. **Check.** `extract.rs`: the sale id in the path, the JSON body, then the pass, verified
-//!    again with the keyring in `state.rs` at the instant read from `clock.rs`, once.
+//! 2. **Check.** `extract.rs`: the sale id in the path, the JSON body (as read), then the pass,
+//!    verified again with the keyring in `state.rs` at the instant read from `clock.rs`, once.
 //! 3. **Decide.** `routes/purchase.rs`: the pass's card hold is checked; a sale known to be
 //!    sold out is answered from memory (`soldout.rs`); otherwise `store/purchase.rs` runs
 //!    `lua/purchase.lua` through `store/mod.rs` (`EVALSHA`, reloaded on `NOSCRIPT`).
@@ -36,14 +39,14 @@
 //!
 //! | layer | modules | names |
 //! |---|---|---|
-//! | 1 | [`app`] | routes, state, error |
+//! | 1 | [`app`] | routes, extract, state, error |
 //! | 2 | [`routes`] | extract, state, audit, payments, store, error, clock |
 //! | 3 | [`extract`] | state, error, clock |
 //! | 4 | [`state`] | payments, soldout, store, metrics, config |
 //! | 5 | [`audit`] | payments, store |
 //! | 6 | [`payments`], [`soldout`] | store, clock (the reconciler's loop only) |
 //! | 7 | [`store`], [`metrics`] | error (the store only) |
-//! | 8 | [`error`], [`config`], [`clock`] | nothing of this crate |
+//! | 8 | [`error`], [`config`], [`clock`], [`server`] | nothing of this crate |
 //!
 //! Only the handlers (with the pass extractor) and the reconciler's loop read the clock;
 //! everything below takes `now_ms` as an argument. To check the layers, run from
@@ -51,7 +54,7 @@
 //! test run):
 //!
 //! ```sh
-//! L8="error.rs config.rs clock.rs"; L7="store metrics.rs $L8"; L6="payments.rs soldout.rs $L7"
+//! L8="error.rs config.rs clock.rs server.rs"; L7="store metrics.rs $L8"; L6="payments.rs soldout.rs $L7"
 //! L5="audit.rs $L6"; L4="state.rs $L5"; L3="extract.rs $L4"; L2="routes $L3"
 //! grep -rn 'crate::app' $L2
 //! grep -rn 'crate::routes' $L3
@@ -76,6 +79,7 @@ pub mod extract;
 pub mod metrics;
 pub mod payments;
 pub mod routes;
+pub mod server;
 pub mod soldout;
 pub mod state;
 pub mod store;
@@ -106,8 +110,10 @@ pub enum StartError {
     Payments(#[source] reqwest::Error),
 }
 
-/// Serves the origin on `listener` until `shutdown` resolves, then finishes the requests under
-/// way and closes the Redis connections.
+/// Serves the origin on `listener` until `shutdown` resolves; then it stops accepting, gives
+/// the requests under way the shutdown's grace (`--shutdown-grace-ms`) to finish, drops the
+/// connections still busy, closes the Redis connections in what is left of the grace, and
+/// returns.
 pub async fn run(
     listener: TcpListener,
     config: Config,
@@ -156,23 +162,35 @@ pub async fn run(
         max_in_flight: config.max_in_flight,
         leeway_secs: config.clock_leeway_secs,
         max_body_bytes: config.max_body_bytes,
+        body_timeout: config.body_timeout(),
         events_channel: config.events_channel.clone(),
         subscribed: events.subscribed(),
     });
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "herdgate origin listening");
     }
-    let served = axum::serve(listener, app::app(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let limits = server::ConnectionLimits {
+        header_timeout: config.header_timeout(),
+        idle_timeout: config.idle_timeout(),
+        max_connections: config.max_connections,
+        shutdown_grace: config.shutdown_grace(),
+    };
+    let stopped = server::serve(listener, app::app(state), limits, shutdown).await;
     if let Some(task) = reconciler {
         task.abort();
     }
-    events.stop().await;
-    store.quit().await;
-    if let Err(e) = served {
-        tracing::error!(error = %e, "server stopped with an error");
+    // A frozen Redis must not hold the process past the grace: the goodbyes get what is left of
+    // it, and connections still open after that close with the process.
+    let goodbyes = async {
+        events.stop().await;
+        store.quit().await;
+    };
+    if tokio::time::timeout_at(stopped.deadline, goodbyes)
+        .await
+        .is_err()
+    {
+        tracing::warn!("Redis did not take its goodbyes within the shutdown's grace");
     }
-    tracing::info!("herdgate origin stopped");
+    tracing::info!(cut = stopped.cut, "herdgate origin stopped");
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::time::Duration;
 
 use herdgate_core::Keyring;
 use tokio::sync::Semaphore;
@@ -30,6 +31,7 @@ pub(crate) struct Inner {
     pub(crate) subscribed: Arc<AtomicBool>,
     pub(crate) leeway_secs: u64,
     pub(crate) max_body_bytes: usize,
+    pub(crate) body_timeout: Duration,
     pub(crate) events_channel: String,
     pub(crate) payments: Option<Arc<Payments>>,
 }
@@ -50,6 +52,8 @@ pub struct Parts {
     pub leeway_secs: u64,
     /// Largest request body, bytes.
     pub max_body_bytes: usize,
+    /// The time a request's body has to arrive in full.
+    pub body_timeout: Duration,
     /// The sale events channel.
     pub events_channel: String,
     /// Whether this origin is subscribed to the events channel.
@@ -73,6 +77,7 @@ impl AppState {
                 subscribed: p.subscribed,
                 leeway_secs: p.leeway_secs,
                 max_body_bytes: p.max_body_bytes,
+                body_timeout: p.body_timeout,
                 events_channel: p.events_channel,
                 payments: p.payments,
             }),

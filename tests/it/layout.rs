@@ -26,7 +26,7 @@ const ORIGIN: &[&[&str]] = &[
     &["audit"],
     &["payments", "soldout"],
     &["store", "metrics"],
-    &["error", "config", "clock"],
+    &["error", "config", "clock", "server"],
 ];
 
 fn layer_of(layers: &[&[&str]], module: &str) -> Option<usize> {

@@ -28,13 +28,11 @@ pub struct Format {
 /// unreadable query gets the JSON report.
 pub async fn audit(
     State(app): State<AppState>,
-    admin: Result<AdminAuth, Refusal>,
-    sale: Result<SaleParam, Refusal>,
+    _: AdminAuth,
+    SaleParam(sale): SaleParam,
     query: Result<Query<Format>, QueryRejection>,
-    body: Result<JsonOrEmpty<AuditRequest>, Refusal>,
+    JsonOrEmpty(request): JsonOrEmpty<AuditRequest>,
 ) -> Result<Response, Refusal> {
-    // Raised once the body is read, in this order (see `crate::extract`).
-    let (AdminAuth, SaleParam(sale), JsonOrEmpty(request)) = (admin?, sale?, body?);
     let app = &app.inner;
     let now_ms = clock::now_ms();
     let report = audit_sale(

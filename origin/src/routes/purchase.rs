@@ -22,12 +22,10 @@ use crate::store::{Payment, PurchaseCall, PurchaseReply, RecordedFacts};
 /// The handler.
 pub async fn purchase(
     State(app): State<AppState>,
-    sale: Result<SaleParam, Refusal>,
-    pass: Result<VerifiedPass, Refusal>,
-    body: Result<JsonOrEmpty<PurchaseRequest>, Refusal>,
+    SaleParam(sale): SaleParam,
+    JsonOrEmpty(request): JsonOrEmpty<PurchaseRequest>,
+    pass: VerifiedPass,
 ) -> Result<Response, Refusal> {
-    // The body is refused before the pass, as it always was (see `crate::extract`).
-    let (SaleParam(sale), JsonOrEmpty(request), pass) = (sale?, body?, pass?);
     let now_ms = pass.now_ms;
     let pass = pass.claims;
     let app = &app.inner;

@@ -65,12 +65,10 @@ pub async fn admin_state(
 /// settings out of bounds.
 pub async fn upsert_sale(
     State(app): State<AppState>,
-    admin: Result<AdminAuth, Refusal>,
-    sale: Result<SaleParam, Refusal>,
-    body: Result<JsonBody<SaleConfig>, Refusal>,
+    _: AdminAuth,
+    SaleParam(sale): SaleParam,
+    JsonBody(config): JsonBody<SaleConfig>,
 ) -> Result<Response, Refusal> {
-    // Raised once the body is read, in this order (see `crate::extract`).
-    let (AdminAuth, SaleParam(sale), JsonBody(config)) = (admin?, sale?, body?);
     let app = &app.inner;
     let price_ok = config.price.as_ref().is_none_or(|p| {
         p.is_valid() && p.times(config.per_visitor_limit) <= herdgate_core::wire::Price::MAX_AMOUNT
