@@ -370,6 +370,42 @@ async fn slow_clients_hold_no_in_flight_slot_and_are_cut_off() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_connection_has_the_idle_limit_and_a_started_request_the_header_limit() {
+    bounded(Duration::from_secs(60), async {
+        let env = Env::start_with(OriginOptions {
+            header_timeout_ms: Some(500),
+            idle_timeout_ms: Some(60_000),
+            ..OriginOptions::default()
+        })
+        .await
+        .unwrap();
+        let health = b"GET /healthz HTTP/1.1\r\nHost: origin\r\n\r\n";
+        let mut conn = connect_and_send(env.origin.addr(), health).await;
+        let head = read_head(&mut conn).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        let mut body = [0u8; 15];
+        conn.read_exact(&mut body).await.unwrap();
+
+        // Idle for three header limits, well within the idle limit: the connection serves the
+        // next request (a limit counted from the end of the last answer would have closed it).
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        conn.write_all(health).await.unwrap();
+        let head = read_head(&mut conn).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        conn.read_exact(&mut body).await.unwrap();
+
+        // A request begun and left unfinished is cut at the header limit, not the idle one.
+        conn.write_all(b"GET /healthz HTTP/1.1\r\nHo")
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(10), read_until_closed(&mut conn))
+            .await
+            .expect("a stalled request's connection open 10 s after its 0.5 s header limit");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_ends_within_its_grace_while_a_request_is_stuck() {
     bounded(Duration::from_secs(60), async {
         let env = Env::start_with(OriginOptions {
