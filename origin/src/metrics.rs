@@ -1,4 +1,5 @@
-//! Prometheus metrics, served at `/metrics` in the text exposition format.
+//! Prometheus metrics, served at `/metrics` (to the admin token's holder) in the text
+//! exposition format.
 //!
 //! | metric | type | labels |
 //! |---|---|---|

@@ -124,7 +124,7 @@ async fn public_state_is_cacheable_and_probes_and_metrics_answer() {
                 .status(),
             200
         );
-        let metrics = metrics_text(&env.http, &base).await;
+        let metrics = metrics_text(&env.http, &base, &env.keys.admin_token).await;
         assert!(metrics.contains(
             "herdgate_http_requests_total{route=\"/v1/sales/{sale}\",outcome=\"unknown_sale\"} 1"
         ), "{metrics}");
@@ -134,6 +134,50 @@ async fn public_state_is_cacheable_and_probes_and_metrics_answer() {
         );
         assert!(
             metrics.contains("herdgate_http_request_duration_seconds_bucket"),
+            "{metrics}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_the_operators_and_refused_to_anyone_else() {
+    bounded(Duration::from_secs(60), async {
+        let env = Env::start().await.unwrap();
+        let base = env.origin.url();
+        env.create_sale("counted", 5, 1).await;
+        // Stock levels, sell-outs and load are not for the public port's every visitor.
+        for token in [None, Some("wrong-token-wrong-token")] {
+            let mut request = env.http.get(format!("{base}/metrics"));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let r = request.send().await.unwrap();
+            assert_eq!(r.headers()["www-authenticate"], "Bearer");
+            let (status, body) = status_json(r).await;
+            assert_eq!((status, code(&body)), (401, "unauthorized"), "{body}");
+            assert!(!body.to_string().contains("herdgate_"), "{body}");
+        }
+        // The probes a load balancer asks stay public.
+        for probe in ["healthz", "readyz"] {
+            let r = env
+                .http
+                .get(format!("{base}/{probe}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{probe}");
+        }
+        let metrics = metrics_text(&env.http, &base, &env.keys.admin_token).await;
+        assert!(
+            metrics.contains("herdgate_stock_remaining{sale=\"counted\"} 5"),
+            "{metrics}"
+        );
+        // The refused reads are counted like any other request.
+        assert!(
+            metrics.contains(
+                "herdgate_http_requests_total{route=\"/metrics\",outcome=\"unauthorized\"} 2"
+            ),
             "{metrics}"
         );
     })

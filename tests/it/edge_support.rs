@@ -11,7 +11,7 @@ use herdgate_core::SaleId;
 use herdgate_testkit::StackBuilder;
 use serde_json::{json, Value};
 
-use crate::support::{metrics_text, sum_metric};
+use crate::support::sum_metric;
 
 /// Difficulty used by the tests: cheap to solve, still checked.
 pub const TEST_POW_BITS: u8 = 8;
@@ -94,7 +94,7 @@ impl Stack {
 
     /// Purchase requests the origin has received (its own counter), all outcomes.
     pub async fn origin_purchases(&self) -> f64 {
-        let text = metrics_text(&self.http, &self.origin.url()).await;
+        let text = self.admin().metrics_text().await.unwrap();
         sum_metric(
             &text,
             "herdgate_http_requests_total",

@@ -172,7 +172,7 @@ async fn no_redis_at_all_gives_typed_503s() {
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
-        let text = metrics_text(&http, &origin.url()).await;
+        let text = metrics_text(&http, &origin.url(), &keys.admin_token).await;
         assert!(
             sum_metric(
                 &text,

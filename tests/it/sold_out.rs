@@ -9,10 +9,11 @@ use crate::support::{
     bounded, code, command_calls, http_client, metrics_text, purchase, sum_metric, Env,
 };
 
-/// Polls an origin's /metrics until `gauge` reads `want` (at most 10 s).
-async fn wait_for_gauge(http: &reqwest::Client, base: &str, gauge: &str, want: f64) {
+/// Polls an origin's /metrics (with the admin `token`) until `gauge` reads `want` (at most
+/// 10 s).
+async fn wait_for_gauge(http: &reqwest::Client, base: &str, token: &str, gauge: &str, want: f64) {
     for _ in 0..400 {
-        let text = metrics_text(http, base).await;
+        let text = metrics_text(http, base, token).await;
         if sum_metric(&text, gauge, &[]) == want {
             return;
         }
@@ -46,6 +47,7 @@ async fn sold_out_is_answered_from_memory_on_every_origin() {
         wait_for_gauge(
             &http,
             &env.origin.url(),
+            &env.keys.admin_token,
             "herdgate_sold_out_sales_in_memory",
             1.0,
         )
@@ -53,6 +55,7 @@ async fn sold_out_is_answered_from_memory_on_every_origin() {
         wait_for_gauge(
             &http,
             &other.url(),
+            &env.keys.admin_token,
             "herdgate_sold_out_sales_in_memory",
             1.0,
         )
@@ -101,6 +104,7 @@ async fn sold_out_is_answered_from_memory_on_every_origin() {
         wait_for_gauge(
             &http,
             &other.url(),
+            &env.keys.admin_token,
             "herdgate_sold_out_sales_in_memory",
             0.0,
         )

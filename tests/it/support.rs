@@ -120,20 +120,17 @@ impl Env {
     /// every string in `labels`.
     pub async fn metric(&self, name: &str, labels: &[&str]) -> f64 {
         sum_metric(
-            &metrics_text(&self.http, &self.origin.url()).await,
+            &metrics_text(&self.http, &self.origin.url(), &self.keys.admin_token).await,
             name,
             labels,
         )
     }
 }
 
-/// The text of `<base>/metrics`.
-pub async fn metrics_text(http: &reqwest::Client, base: &str) -> String {
-    http.get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
+/// The text of `<base>/metrics`, read with the admin token.
+pub async fn metrics_text(http: &reqwest::Client, base: &str, admin_token: &str) -> String {
+    AdminClient::new(http.clone(), base, admin_token)
+        .metrics_text()
         .await
         .unwrap()
 }

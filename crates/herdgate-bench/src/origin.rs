@@ -110,7 +110,7 @@ pub async fn run(args: OriginArgs) -> Result<()> {
     // 3. The sold-out path: sell the one item, wait until the origin answers from memory.
     let one = passes(&keys, "so", "winner", 1);
     load(origin.addr(), "/v1/sales/so/purchase", one, 1, 201).await?;
-    wait_for_memory(origin.addr()).await?;
+    wait_for_memory(origin.addr(), &keys.admin_token).await?;
     let so_passes = passes(&keys, "so", "loser", n);
     let sold_out = load(origin.addr(), "/v1/sales/so/purchase", so_passes, c, 409).await?;
 
@@ -146,12 +146,14 @@ fn passes(keys: &TestKeys, sale: &str, prefix: &str, n: usize) -> Vec<String> {
         .collect()
 }
 
-/// Waits until the origin's metrics say it answers the sold-out sale from memory.
-async fn wait_for_memory(addr: std::net::SocketAddr) -> Result<()> {
+/// Waits until the origin's metrics (read with the admin token) say it answers the sold-out
+/// sale from memory.
+async fn wait_for_memory(addr: std::net::SocketAddr, admin_token: &str) -> Result<()> {
     for _ in 0..400 {
         let mut sender = connect(addr).await?;
         let req = hyper::Request::get("/metrics")
             .header("host", "127.0.0.1")
+            .header("authorization", format!("Bearer {admin_token}"))
             .body(Full::new(Bytes::new()))?;
         let body = send(&mut sender, req)
             .await?

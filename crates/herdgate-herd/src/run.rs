@@ -164,13 +164,9 @@ fn bot_client(shared: &Shared, strategy: Strategy, n: usize) -> SimClient {
     }
 }
 
-async fn origin_counts(http: &reqwest::Client, origin: &str) -> Result<OriginCounts> {
-    let text = http
-        .get(format!("{origin}/metrics"))
-        .send()
-        .await?
-        .text()
-        .await?;
+async fn origin_counts(admin: &AdminClient) -> Result<OriginCounts> {
+    // The origin's metrics are the operator's: they need the admin token.
+    let text = admin.metrics_text().await?;
     let sum = |route: &str| -> f64 {
         text.lines()
             .filter(|l| l.starts_with("herdgate_http_requests_total") && l.contains(route))
@@ -240,7 +236,7 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
         .put_sale(&cfg.sale, &sale_config)
         .await
         .context("creating the sale at the origin")?;
-    let before = origin_counts(&http, &cfg.origin).await?;
+    let before = origin_counts(&admin).await?;
 
     let shared = Shared {
         counters: Arc::new(Counters::default()),
@@ -394,7 +390,7 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
         }
         let _ = multi.clear();
     }
-    let after = origin_counts(&http, &cfg.origin).await?;
+    let after = origin_counts(&admin).await?;
     let final_state = admin.sale(&cfg.sale).await?;
     let waits = std::mem::take(&mut *shared.waits.lock().unwrap_or_else(PoisonError::into_inner));
     let admissions = std::mem::take(

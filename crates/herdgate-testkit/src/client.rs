@@ -1,6 +1,6 @@
 //! Typed clients of the two HTTP APIs that tests and tools drive: [`EdgeClient`], a buyer at
 //! the edge (challenge, join, status, hold, purchase), and [`AdminClient`], an operator at the
-//! origin (sales and the audit).
+//! origin (sales, the audit and the metrics).
 //!
 //! A typed method returns a struct of [`herdgate_core::wire`] and fails on any status but the
 //! one that answers the request. Its `*_reply` twin returns the raw [`Reply`] (status and JSON
@@ -375,6 +375,15 @@ impl AdminClient {
     /// The audit's JSON report (200).
     pub async fn audit(&self, sale: &str, request: &Value) -> Result<Value> {
         body_if(self.audit_reply(sale, request).await?, &[200], "audit")
+    }
+
+    /// The origin's Prometheus metrics (`GET /metrics`, 200), in the text exposition format.
+    pub async fn metrics_text(&self) -> Result<String> {
+        let url = format!("{}/metrics", self.origin);
+        match self.send(self.http.get(url), "metrics").await? {
+            (200, Value::String(text)) => Ok(text),
+            (status, body) => bail!("metrics: {status} {body}"),
+        }
     }
 
     /// The audit's report as text for people (200).

@@ -12,7 +12,7 @@
 //! | `POST` | `/admin/v1/sales/{sale}/audit` | [`audit::audit`]: score the sale's orders; with `apply`, cancel the flagged ones (admin bearer token) |
 //! | `GET` | `/healthz` | [`probes::healthz`]: the process is up |
 //! | `GET` | `/readyz` | [`probes::readyz`]: Redis answers, holds the scripts, and sale events are subscribed |
-//! | `GET` | `/metrics` | [`probes::metrics`]: Prometheus metrics |
+//! | `GET` | `/metrics` | [`probes::metrics`]: Prometheus metrics (admin bearer token) |
 
 pub mod audit;
 pub mod probes;

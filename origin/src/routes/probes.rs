@@ -1,5 +1,7 @@
 //! The probes: liveness, readiness and metrics. They bypass the in-flight limit, so an
-//! overloaded origin still answers them.
+//! overloaded origin still answers them. Liveness and readiness are public (a load balancer
+//! asks them); metrics need the admin token, since they tell stock levels, sell-outs and the
+//! origin's load to whoever asks.
 
 use std::sync::atomic::Ordering;
 
@@ -11,6 +13,7 @@ use herdgate_core::ErrorCode;
 
 use super::with_outcome;
 use crate::error::Refusal;
+use crate::extract::AdminAuth;
 use crate::state::AppState;
 
 /// `GET /healthz`: the process is up.
@@ -42,8 +45,9 @@ pub async fn readyz(State(app): State<AppState>) -> Result<Response, Refusal> {
     }
 }
 
-/// `GET /metrics`: Prometheus metrics.
-pub async fn metrics(State(app): State<AppState>) -> Response {
+/// `GET /metrics`: Prometheus metrics, for the admin bearer token only (`unauthorized`
+/// otherwise).
+pub async fn metrics(_admin: AdminAuth, State(app): State<AppState>) -> Response {
     let m = &app.inner.metrics;
     m.set_sold_out_in_memory(app.inner.board.ready_count());
     m.set_in_flight(
