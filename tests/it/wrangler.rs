@@ -1,8 +1,9 @@
 //! `wrangler.toml` and the worker's configuration agree: every `[vars]` entry is a name the
 //! worker reads (a typo there would be ignored silently, the default taking its place), and
-//! every name the worker reads is documented in `wrangler.toml`.
+//! every name the worker reads is documented in `wrangler.toml`. And a deployment has no
+//! `*.workers.dev` address unless the deployer turns it on.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 fn read(rel: &str) -> String {
@@ -33,6 +34,34 @@ fn names_read(config_rs: &str) -> BTreeSet<String> {
                 .collect()
         })
         .collect()
+}
+
+/// The `name = value` settings before the first table, values as written.
+fn top_level(toml: &str) -> BTreeMap<String, String> {
+    toml.lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with('['))
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+#[test]
+fn a_deployment_answers_only_on_its_own_routes_by_default() {
+    // A workers.dev address would serve the waiting room outside the shop's zone (its HTTPS,
+    // WAF and rate-limit settings) and as a second site for the buyers' cookies and forms.
+    let top = top_level(&read("../wrangler.toml"));
+    assert_eq!(
+        top.get("workers_dev").map(String::as_str),
+        Some("false"),
+        "{top:?}"
+    );
+    assert_eq!(
+        top.get("preview_urls").map(String::as_str),
+        Some("false"),
+        "{top:?}"
+    );
 }
 
 #[test]
