@@ -18,7 +18,8 @@
 //! - [`gate`]: the edge's decisions, one file per step of the buyer's path: the device signals
 //!   a challenge request may carry, where a queue position stands and how soon to poll, the
 //!   pass an admitted ticket gets and its id, what a purchase's answer says, when a
-//!   no-JavaScript lane token becomes valid.
+//!   no-JavaScript lane token becomes valid, and which browser requests came from another
+//!   site (with the lane forms' tokens against cross-site request forgery).
 //! - [`refusal`]: the refusal table: every [`ErrorCode`] with its HTTP status and sentence.
 //! - [`wire`]: JSON types exchanged over HTTP, and the body a refusal is sent in.
 //!

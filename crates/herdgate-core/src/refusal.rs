@@ -140,6 +140,12 @@ error_codes! {
     PowInsufficient = ("pow_insufficient", 403, "The proof of work does not solve the challenge."),
     /// A token was issued to another client (IP prefix and browser).
     ClientMismatch = ("client_mismatch", 403, "This token was issued to another device or network: join from this one."),
+    /// A browser sent this request from another site, or a no-JavaScript lane form without
+    /// the token the lane's own page put in it (cross-site request forgery); nothing was done.
+    CrossSiteRequest = ("cross_site_request", 403, "This request did not come from this site's own page, or the page was out of date: go back to the waiting room and try again."),
+    /// A request that may carry its ticket or pass in a cookie sent a body that is not
+    /// declared as JSON.
+    UnsupportedMediaType = ("unsupported_media_type", 415, "Send the body as JSON, with Content-Type: application/json (or authenticate with Authorization: Bearer)."),
     /// This device has joined the sale as often as allowed.
     JoinLimitDevice = ("join_limit_device", 429, "This device already holds a place in line for this sale: keep the page that has it open, or wait for it to expire."),
     /// This network has joined the sale as often as allowed.

@@ -275,6 +275,49 @@ impl Keyring {
         token
     }
 
+    /// A MAC over `message` with the signing key, for a use other than a token, as
+    /// `<kid>.<tag>` (tag: base64url HMAC-SHA256 over `label`, a zero byte and `message`).
+    ///
+    /// `label` names the use (such as `herdgate/lane-form/v1`) so a tag of one use never
+    /// verifies for another. A label must not start with `hg1.`: token MACs cover bytes that
+    /// start so, and only then can neither kind of MAC pass for the other.
+    pub fn tag(&self, label: &str, message: &[u8]) -> String {
+        let (kid, mac) = &self.keys[0];
+        let mut mac = mac.clone();
+        mac.update(label.as_bytes());
+        mac.update(&[0]);
+        mac.update(message);
+        let mut out = String::with_capacity(kid.len() + 44);
+        out.push_str(kid);
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(mac.finalize().into_bytes(), &mut out);
+        out
+    }
+
+    /// Whether `tagged` is [`Self::tag`]`(label, message)` by any key of this ring (so a tag
+    /// outlives a rotation as long as its key stays in the ring). The tag is compared in
+    /// constant time.
+    pub fn verify_tag(&self, label: &str, message: &[u8], tagged: &str) -> bool {
+        // A kid, a dot and a 43-character tag; anything much longer is not worth decoding.
+        if tagged.len() > MAX_KID_LEN + 1 + 64 {
+            return false;
+        }
+        let Some((kid, tag_b64)) = tagged.split_once('.') else {
+            return false;
+        };
+        let Some((_, mac)) = self.keys.iter().find(|(k, _)| k == kid) else {
+            return false;
+        };
+        let Ok(tag) = URL_SAFE_NO_PAD.decode(tag_b64) else {
+            return false;
+        };
+        let mut mac = mac.clone();
+        mac.update(label.as_bytes());
+        mac.update(&[0]);
+        mac.update(message);
+        mac.verify_slice(&tag).is_ok()
+    }
+
     /// Verifies `token` as a token of kind `C::KIND` for the sale and instant in `check`, and
     /// returns its claims.
     ///

@@ -15,8 +15,10 @@
 //! | 5. admitted | [`pass`] | the pass an admitted ticket gets, and its id | `tokens.rs` |
 //! | 6. buy | [`purchase`] | the position a claim names, whether an answer sold the last item, the replay of a stored answer | `api/purchase.rs` |
 //! | no-JavaScript lane | [`lane`] | when a lane token becomes valid | `pages/lane.rs` |
+//! | every browser write | [`csrf`] | whether a request came from another site; the lane forms' tokens | `routes.rs`, `pages/lane.rs` |
 
 pub mod challenge;
+pub mod csrf;
 pub mod join;
 pub mod lane;
 pub mod pass;
