@@ -1,5 +1,5 @@
-//! Small HTTP helpers: typed refusals, JSON, bearer tokens, cookies, client binding, ids, the
-//! clock, and `fetch` with a time limit.
+//! Small HTTP helpers: typed refusals, JSON, bearer tokens, cookies, the cross-site checks,
+//! client binding, ids, the clock, and `fetch` with a time limit.
 
 use std::time::Duration;
 
@@ -53,10 +53,11 @@ pub async fn fetch_within(req: Request, timeout_ms: u64) -> Option<Result<Respon
     }
 }
 
-/// The refusal as a response: JSON body, fitting status, never cached.
+/// The refusal as a response: JSON body, fitting status, never cached, never sniffed.
 pub fn refusal(code: ErrorCode) -> Result<Response> {
     let mut r = Response::from_json(&ErrorBody::from(code))?.with_status(code.status());
     r.headers_mut().set("cache-control", "no-store")?;
+    r.headers_mut().set("x-content-type-options", "nosniff")?;
     if code.status() == 503 {
         r.headers_mut().set("retry-after", "1")?;
     }
@@ -66,10 +67,11 @@ pub fn refusal(code: ErrorCode) -> Result<Response> {
     Ok(r)
 }
 
-/// A JSON response with `status`, not cached.
+/// A JSON response with `status`, not cached, never sniffed as anything but JSON.
 pub fn json<T: Serialize>(value: &T, status: u16) -> Result<Response> {
     let mut r = Response::from_json(value)?.with_status(status);
     r.headers_mut().set("cache-control", "no-store")?;
+    r.headers_mut().set("x-content-type-options", "nosniff")?;
     Ok(r)
 }
 
@@ -81,13 +83,24 @@ pub fn bearer(req: &Request) -> Option<String> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
 }
 
-/// The value of cookie `name`.
+/// The prefix of every cookie the edge sets. A browser keeps a `__Host-` cookie only if it
+/// is `Secure`, has `Path=/` and no `Domain`, so no other host (a sibling subdomain) and no
+/// plain-http page can set or overwrite one: a buyer's place cannot be swapped for another.
+/// Browsers treat `http://127.0.0.1` and `http://localhost` as secure, so local runs keep it.
+pub const COOKIE_PREFIX: &str = "__Host-";
+
+/// The value of cookie `name` as [`set_cookie`] sets it (`__Host-{name}`); else, of `name`
+/// without the prefix, as versions before it set it, so a deploy during a sale costs nobody
+/// their place (such a cookie lives at most `TICKET_TTL_SECS`; it is never set again).
 pub fn cookie(req: &Request, name: &str) -> Option<String> {
     let header = req.headers().get("cookie").ok()??;
-    header.split(';').find_map(|pair| {
-        let (k, v) = pair.trim().split_once('=')?;
-        (k == name && !v.is_empty()).then(|| v.to_owned())
-    })
+    let find = |wanted: &str| {
+        header.split(';').find_map(|pair| {
+            let (k, v) = pair.trim().split_once('=')?;
+            (k == wanted && !v.is_empty()).then(|| v.to_owned())
+        })
+    };
+    find(&format!("{COOKIE_PREFIX}{name}")).or_else(|| find(name))
 }
 
 /// A token from `Authorization: Bearer` (apps) or else from cookie `name` (the page).
@@ -95,21 +108,57 @@ pub fn token(req: &Request, name: &str) -> Option<String> {
     bearer(req).or_else(|| cookie(req, name))
 }
 
-/// Appends a `Set-Cookie` for `name=value` on path `/`, HttpOnly, SameSite=Lax, and Secure
-/// when the request came over https.
-pub fn set_cookie(
-    resp: &mut Response,
-    req: &Request,
-    name: &str,
-    value: &str,
-    max_age: u64,
-) -> Result<()> {
-    let secure = req.url().map(|u| u.scheme() == "https").unwrap_or(false);
+/// Appends a `Set-Cookie` for `__Host-{name}={value}` ([`COOKIE_PREFIX`]): `Path=/`, no
+/// `Domain`, `Secure`, `HttpOnly` (the page's script never reads it) and `SameSite=Lax` (a
+/// browser sends it on no other site's subrequests and form posts).
+pub fn set_cookie(resp: &mut Response, name: &str, value: &str, max_age: u64) -> Result<()> {
     let cookie = format!(
-        "{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
-        if secure { "; Secure" } else { "" }
+        "{COOKIE_PREFIX}{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=Lax"
     );
     resp.headers_mut().append("set-cookie", &cookie)
+}
+
+/// Refuses (`cross_site_request`) a browser request that another site made it send, by what
+/// it says about where it came from (see [`herdgate_core::gate::csrf::same_origin`]). Every
+/// route that changes something for the holder of a cookie calls it before anything else.
+pub fn same_origin(req: &Request) -> std::result::Result<(), Refusal> {
+    let headers = req.headers();
+    let site = headers.get("sec-fetch-site").ok().flatten();
+    let origin = headers.get("origin").ok().flatten();
+    if site.is_none() && origin.is_none() {
+        return Ok(());
+    }
+    let own = req
+        .url()
+        .map(|u| u.origin().ascii_serialization())
+        .map_err(internal)?;
+    if herdgate_core::gate::csrf::same_origin(site.as_deref(), origin.as_deref(), &own) {
+        Ok(())
+    } else {
+        Err(Refusal(ErrorCode::CrossSiteRequest))
+    }
+}
+
+/// Refuses (`unsupported_media_type`) a request that may be authenticated by a cookie (it has
+/// no `Authorization` header) unless its body is declared `application/json`. Another site can
+/// make a browser send a form or a `text/plain` body with the buyer's cookies, but JSON only
+/// after a CORS preflight, which the edge never grants.
+pub fn json_unless_bearer(req: &Request) -> std::result::Result<(), Refusal> {
+    if req.headers().has("authorization").unwrap_or(false) {
+        return Ok(());
+    }
+    let content_type = req
+        .headers()
+        .get("content-type")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    if media.eq_ignore_ascii_case("application/json") {
+        Ok(())
+    } else {
+        Err(Refusal(ErrorCode::UnsupportedMediaType))
+    }
 }
 
 /// The IP prefix a client is known by: /24 for IPv4, /48 for IPv6, from `CF-Connecting-IP`

@@ -16,6 +16,14 @@
 //! | `POST` | `/queue/{sale}/buy` | `pages::lane::lane_buy` | the no-JavaScript lane's buy form |
 //! | `GET`, `POST` | `/queue/{sale}/card`, `/queue/{sale}/hold` | `pages::lane::{lane_card, lane_hold}` | the no-JavaScript lane's card form, and where it posts (sales with card holds) |
 //! | `GET` | `/healthz` | here | the worker answers |
+//!
+//! Every `POST` a browser can send with a buyer's cookies (the JSON API's and the no-JavaScript
+//! lane's) is first checked for where it came from ([`http::same_origin`]); those that may
+//! read a ticket or pass from a cookie must also declare a JSON body
+//! ([`http::json_unless_bearer`]), or, on the lane, carry their form's token (`pages/lane.rs`).
+//! A refused request reaches no handler, so it changes nothing.
+
+use std::future::Future;
 
 use herdgate_core::ErrorCode;
 use worker::{Env, Method, Request, Response, Result};
@@ -60,7 +68,7 @@ pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
         }
         (Method::Post, ["queue", sale, "buy"]) => {
             let lang = pages::language(&cx.req);
-            let answer = pages::lane::lane_buy(&cx, sale, lang).await;
+            let answer = from_this_site(&cx, pages::lane::lane_buy(&cx, sale, lang)).await;
             pages::html_refusal(answer, true, lang, &cx.cfg, sale)
         }
         (Method::Get, ["queue", sale, "card"]) => {
@@ -70,18 +78,23 @@ pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
         }
         (Method::Post, ["queue", sale, "hold"]) => {
             let lang = pages::language(&cx.req);
-            let answer = pages::lane::lane_hold(&cx, sale, lang).await;
+            let answer = from_this_site(&cx, pages::lane::lane_hold(&cx, sale, lang)).await;
             pages::html_refusal(answer, true, lang, &cx.cfg, sale)
         }
+        // A challenge reads no cookie: only where it came from is checked.
         (Method::Post, ["api", "v1", "sales", sale, "challenge"]) => {
-            api::challenge::post(&cx, sale).await
+            from_this_site(&cx, api::challenge::post(&cx, sale)).await
         }
-        (Method::Post, ["api", "v1", "sales", sale, "join"]) => api::join::post(&cx, sale).await,
+        (Method::Post, ["api", "v1", "sales", sale, "join"]) => {
+            json_from_this_site(&cx, api::join::post(&cx, sale)).await
+        }
         (Method::Get, ["api", "v1", "sales", sale, "status"]) => api::status::get(&cx, sale).await,
-        (Method::Post, ["api", "v1", "sales", sale, "hold"]) => api::hold::post(&cx, sale).await,
+        (Method::Post, ["api", "v1", "sales", sale, "hold"]) => {
+            json_from_this_site(&cx, api::hold::post(&cx, sale)).await
+        }
         (Method::Get, ["api", "v1", "sales", sale, "hold"]) => api::hold::get(&cx, sale).await,
         (Method::Post, ["api", "v1", "sales", sale, "purchase"]) => {
-            api::purchase::post(&cx, sale).await
+            json_from_this_site(&cx, api::purchase::post(&cx, sale)).await
         }
         (Method::Get, ["api", "v1", "sales", sale]) => api::sale::get(&cx, sale).await,
         (Method::Get | Method::Post, ["admin", "v1", "sales", sale, "control"]) => {
@@ -103,4 +116,23 @@ pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
         Ok(r) => Ok(r),
         Err(Refusal(code)) => http::refusal(code),
     }
+}
+
+/// Runs `handler` only if the request did not come from another site ([`http::same_origin`]).
+/// The handler's future has not started: a refusal here means it never runs.
+async fn from_this_site(cx: &Ctx, handler: impl Future<Output = api::Outcome>) -> api::Outcome {
+    http::same_origin(&cx.req)?;
+    handler.await
+}
+
+/// Like [`from_this_site`], and the body must be declared JSON unless the request carries an
+/// `Authorization` header ([`http::json_unless_bearer`]): for the routes that may read a ticket
+/// or pass from a cookie, or set one.
+async fn json_from_this_site(
+    cx: &Ctx,
+    handler: impl Future<Output = api::Outcome>,
+) -> api::Outcome {
+    http::same_origin(&cx.req)?;
+    http::json_unless_bearer(&cx.req)?;
+    handler.await
 }

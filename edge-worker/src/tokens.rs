@@ -20,17 +20,18 @@ use crate::http::{self, internal, now_ms, Refusal};
 /// Seconds of clock skew tolerated between edge locations on tickets and passes.
 pub(crate) const LEEWAY_SECS: u64 = herdgate_core::CLOCK_LEEWAY_SECS;
 
-/// The ticket cookie of a sale.
+/// The ticket cookie of a sale (set as `__Host-hg_tkt_{sale}`: see [`http::set_cookie`]).
 pub fn ticket_cookie(sale: &str) -> String {
     format!("hg_tkt_{sale}")
 }
 
-/// The pass cookie of a sale.
+/// The pass cookie of a sale (set as `__Host-hg_pass_{sale}`).
 pub fn pass_cookie(sale: &str) -> String {
     format!("hg_pass_{sale}")
 }
 
-/// The cookie holding a visitor's no-JavaScript lane token for `sale`.
+/// The cookie holding a visitor's no-JavaScript lane token for `sale` (set as
+/// `__Host-hg_lane_{sale}`).
 pub(crate) fn lane_cookie(sale: &str) -> String {
     format!("hg_lane_{sale}")
 }
@@ -168,20 +169,13 @@ pub(crate) fn issue_pass(cfg: &Config, ticket: &TicketClaims, now: u64) -> PassC
 /// buy with it.
 pub(crate) fn set_pass_cookie(
     resp: &mut Response,
-    req: &Request,
     cfg: &Config,
     sale: &SaleId,
     status: &QueueStatus,
 ) -> Result<(), Refusal> {
     if let QueueStatus::Admitted { pass, .. } = status {
-        http::set_cookie(
-            resp,
-            req,
-            &pass_cookie(sale.as_str()),
-            pass,
-            cfg.pass_ttl_secs,
-        )
-        .map_err(internal)?;
+        http::set_cookie(resp, &pass_cookie(sale.as_str()), pass, cfg.pass_ttl_secs)
+            .map_err(internal)?;
     }
     Ok(())
 }

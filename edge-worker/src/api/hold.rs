@@ -21,7 +21,7 @@ use herdgate_core::{ErrorCode, TicketClaims};
 use herdgate_pay::card::CardInput;
 use herdgate_pay::{Card, CardError, HoldRequest, PaymentGateway};
 use serde::Deserialize;
-use worker::{Request, Response};
+use worker::Response;
 
 use crate::api::status::queue_status;
 use crate::api::{Ctx, Outcome};
@@ -134,20 +134,18 @@ async fn attempt(
 
 /// `POST /api/v1/sales/{sale}/hold`.
 pub(crate) async fn post(cx: &Ctx, raw: &str) -> Outcome {
-    let Ctx { req, cfg, .. } = cx;
     let body = cx.body()?;
     let sale = http::sale_id(raw)?;
     let input: HoldInput = http::parse(body)?;
     let (answer, held) = hold_for(cx, &sale, input).await?;
     let mut resp = http::json(&answer, 201).map_err(http::internal)?;
-    set_cookies(&mut resp, req, cfg, &held, &answer)?;
+    set_cookies(&mut resp, &cx.cfg, &held, &answer)?;
     Ok(resp)
 }
 
 /// Sets the re-signed ticket cookie and, once admitted, the pass cookie of a hold's answer.
 pub(crate) fn set_cookies(
     resp: &mut Response,
-    req: &Request,
     cfg: &Config,
     held: &TicketClaims,
     answer: &HoldResponse,
@@ -155,13 +153,12 @@ pub(crate) fn set_cookies(
     let now_s = http::now_ms() / 1000;
     http::set_cookie(
         resp,
-        req,
         &tokens::ticket_cookie(held.sale.as_str()),
         &answer.ticket,
         held.exp.saturating_sub(now_s),
     )
     .map_err(http::internal)?;
-    tokens::set_pass_cookie(resp, req, cfg, &held.sale, &answer.status)
+    tokens::set_pass_cookie(resp, cfg, &held.sale, &answer.status)
 }
 
 /// Puts `input` on hold for the request's ticket: the answer, and the re-signed ticket's

@@ -53,13 +53,12 @@ pub(crate) async fn post(cx: &Ctx, raw: &str) -> Outcome {
     let mut resp = http::json(&body, 201).map_err(internal)?;
     http::set_cookie(
         &mut resp,
-        req,
         &tokens::ticket_cookie(sale.as_str()),
         &ticket,
         cfg.ticket_ttl_secs,
     )
     .map_err(internal)?;
-    tokens::set_pass_cookie(&mut resp, req, cfg, &sale, &body.status)?;
+    tokens::set_pass_cookie(&mut resp, cfg, &sale, &body.status)?;
     Ok(resp)
 }
 

@@ -71,6 +71,6 @@ pub(crate) async fn get(cx: &Ctx, raw: &str) -> Outcome {
     let (ticket, _) = tokens::verified_ticket(req, cfg, &sale, now)?;
     let status = queue_status(env, cfg, &ticket, now).await?;
     let mut resp = http::json(&status, 200).map_err(internal)?;
-    tokens::set_pass_cookie(&mut resp, req, cfg, &sale, &status)?;
+    tokens::set_pass_cookie(&mut resp, cfg, &sale, &status)?;
     Ok(resp)
 }

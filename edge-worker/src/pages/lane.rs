@@ -2,19 +2,51 @@
 //! any script, `/queue/{sale}/card` and `/queue/{sale}/hold` put a card on hold in sales that
 //! take card holds, and `/queue/{sale}/buy` buys. Every page is rendered by
 //! [`crate::pages::render::lane()`].
+//!
+//! The two forms (buy, card) carry a token bound to the visitor whose ticket or pass they act
+//! with (`herdgate_core::gate::csrf`), and their posts are refused (`cross_site_request`)
+//! without it before anything is done, so another site cannot make a visitor's browser buy
+//! or put a card on hold. `routes.rs` checks where a post came from before it gets here.
 
 use herdgate_core::gate;
+use herdgate_core::gate::csrf::{self, LaneForm};
 use herdgate_core::wire::{QueueStatus, SaleStatus};
-use herdgate_core::{ChallengeClaims, ErrorCode};
+use herdgate_core::{ChallengeClaims, ErrorCode, SaleId, VisitorId};
 use worker::Response;
 
 use crate::api::{self, Ctx, Outcome};
+use crate::config::Config;
 use crate::http::{self, internal, now_ms, sale_id, Refusal};
 use crate::origin::known_sale;
 use crate::pages::i18n::Strings;
-use crate::pages::render::{self, Lane, LanePayment};
+use crate::pages::render::{self, Lane, LanePayment, FORM_TOKEN_FIELD};
 use crate::pages::{html, lane_url};
 use crate::tokens;
+
+/// The value of field `name` of a form post's body; empty if absent.
+fn form_field(body: &[u8], name: &str) -> String {
+    form_urlencoded::parse(body)
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// Refuses (`cross_site_request`) a post of `form` whose body does not carry the token the
+/// lane's page put in that form for `visitor`.
+fn check_form_token(
+    cfg: &Config,
+    body: &[u8],
+    form: LaneForm,
+    sale: &SaleId,
+    visitor: &VisitorId,
+) -> Result<(), Refusal> {
+    let token = form_field(body, FORM_TOKEN_FIELD);
+    if csrf::form_token_matches(&cfg.ticket_keys, form, sale, visitor, &token) {
+        Ok(())
+    } else {
+        Err(Refusal(ErrorCode::CrossSiteRequest))
+    }
+}
 
 /// The no-JavaScript lane: one self-refreshing page that takes a visitor from arrival to
 /// admission without any script.
@@ -62,8 +94,13 @@ pub(crate) async fn lane(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
     if state.status == SaleStatus::SoldOut {
         return show(Lane::SoldOut, None, LanePayment::None);
     }
+    // The buy form's token, for the visitor of the pass it buys with.
+    let admitted = |visitor: &VisitorId| Lane::Admitted {
+        buy_url: buy_url.clone(),
+        form_token: csrf::form_token(&cfg.ticket_keys, LaneForm::Buy, &sale, visitor),
+    };
     if let Ok((pass, _)) = tokens::verified_pass(req, cfg, &sale, now) {
-        return show(Lane::Admitted { buy_url }, None, payment(Some(&pass.hold)));
+        return show(admitted(&pass.visitor), None, payment(Some(&pass.hold)));
     }
     let (ticket, token, fresh) = match tokens::verified_ticket(req, cfg, &sale, now) {
         Ok((ticket, token)) => (ticket, token, false),
@@ -102,7 +139,7 @@ pub(crate) async fn lane(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
                 )?;
                 let max_age = nbf - now_s + cfg.challenge_ttl_secs;
                 let token = cfg.ticket_keys.sign(&claims);
-                http::set_cookie(&mut resp, req, &tokens::lane_cookie(raw), &token, max_age)
+                http::set_cookie(&mut resp, &tokens::lane_cookie(raw), &token, max_age)
                     .map_err(internal)?;
                 return Ok(resp);
             }
@@ -136,36 +173,39 @@ pub(crate) async fn lane(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
             refresh(*poll_after_ms),
             held,
         )?,
-        QueueStatus::Admitted { .. } => show(Lane::Admitted { buy_url }, None, held)?,
+        // A ticket's passes are for its visitor.
+        QueueStatus::Admitted { .. } => show(admitted(&ticket.visitor), None, held)?,
         _ => show(Lane::SoldOut, None, LanePayment::None)?,
     };
     if fresh {
         http::set_cookie(
             &mut resp,
-            req,
             &tokens::ticket_cookie(sale.as_str()),
             &token,
             cfg.ticket_ttl_secs,
         )
         .map_err(internal)?;
         // The lane token is spent: forget it.
-        http::set_cookie(&mut resp, req, &tokens::lane_cookie(raw), "", 0).map_err(internal)?;
+        http::set_cookie(&mut resp, &tokens::lane_cookie(raw), "", 0).map_err(internal)?;
     }
-    tokens::set_pass_cookie(&mut resp, req, cfg, &sale, &status)?;
+    tokens::set_pass_cookie(&mut resp, cfg, &sale, &status)?;
     Ok(resp)
 }
 
 /// The no-JavaScript lane's card form: a page of its own that does not refresh while the buyer
-/// types. `error`: why the previous card was not put on hold.
+/// types, for the holder of a ticket. `error`: why the previous card was not put on hold.
 pub(crate) fn lane_card(cx: &Ctx, raw: &str, t: &Strings, error: Option<ErrorCode>) -> Outcome {
-    let cfg = &cx.cfg;
+    let Ctx { req, cfg, .. } = cx;
     let sale = sale_id(raw)?;
     if cfg.payments.is_none() {
         return Err(Refusal(ErrorCode::PaymentsDisabled));
     }
+    // The form puts a card on hold for this ticket, so its token is for the ticket's visitor.
+    let (ticket, _) = tokens::verified_ticket(req, cfg, &sale, now_ms())?;
     let view = Lane::Card {
         action: format!("/queue/{sale}/hold"),
         error,
+        form_token: csrf::form_token(&cfg.ticket_keys, LaneForm::Hold, &sale, &ticket.visitor),
     };
     let status = error.map_or(200, |code| code.status());
     html(
@@ -182,19 +222,17 @@ pub(crate) fn lane_card(cx: &Ctx, raw: &str, t: &Strings, error: Option<ErrorCod
     )
 }
 
-/// The card form's post (`number`, `exp` as MM/YY, `cvc`): puts the card on hold for the
-/// ticket and goes back to the lane; a card the processor or the checks refuse shows the form
-/// again with the reason.
+/// The card form's post (`number`, `exp` as MM/YY, `cvc`, and the form's token): puts the card
+/// on hold for the ticket and goes back to the lane; a card the processor or the checks refuse
+/// shows the form again with the reason. Without the form's token for the ticket's visitor it
+/// is refused (`cross_site_request`) before the card goes anywhere.
 pub(crate) async fn lane_hold(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
     let Ctx { req, cfg, .. } = cx;
     let body = cx.body()?;
     let sale = sale_id(raw)?;
-    let field = |name: &str| {
-        form_urlencoded::parse(body)
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
-    };
+    let (ticket, _) = tokens::verified_ticket(req, cfg, &sale, now_ms())?;
+    check_form_token(cfg, body, LaneForm::Hold, &sale, &ticket.visitor)?;
+    let field = |name: &str| form_field(body, name);
     let exp = field("exp");
     let (month, year) = exp.split_once('/').unwrap_or((&exp, ""));
     let card = herdgate_pay::card::CardInput {
@@ -221,16 +259,19 @@ pub(crate) async fn lane_hold(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
     resp.headers_mut()
         .set("cache-control", "no-store")
         .map_err(internal)?;
-    api::hold::set_cookies(&mut resp, req, cfg, &held, &answer)?;
+    api::hold::set_cookies(&mut resp, cfg, &held, &answer)?;
     Ok(resp)
 }
 
-/// The no-JavaScript lane's buy form: buys with the pass cookie and shows the outcome.
+/// The no-JavaScript lane's buy form: buys with the pass cookie and shows the outcome. Without
+/// the form's token for the pass's visitor it is refused (`cross_site_request`) before the
+/// pass is claimed or anything reaches the origin.
 pub(crate) async fn lane_buy(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
     let Ctx { req, cfg, .. } = cx;
-    // A form post's body carries nothing the purchase needs; it is read only to be bounded.
-    let _ = cx.body()?;
+    let body = cx.body()?;
     let sale = sale_id(raw)?;
+    let (pass, _) = tokens::verified_pass(req, cfg, &sale, now_ms())?;
+    check_form_token(cfg, body, LaneForm::Buy, &sale, &pass.visitor)?;
     let (status, text) = api::purchase::settle(cx, &[], &sale).await?;
     let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
     let view = if status < 300 {

@@ -23,7 +23,7 @@ use crate::api::Outcome;
 use crate::config::Config;
 use crate::http::{internal, Refusal};
 use crate::pages::i18n::Strings;
-use crate::pages::render::{Lane, LanePayment};
+use crate::pages::render::{Lane, LanePayment, Page};
 
 pub mod i18n;
 pub mod lane;
@@ -70,14 +70,30 @@ pub(crate) fn lane_url(req: &Request, sale: &SaleId) -> String {
     }
 }
 
-/// An HTML response, never cached.
-pub(crate) fn html(body: String, status: u16) -> Outcome {
-    let mut resp = Response::from_html(body)
+/// The headers every page carries besides its Content-Security-Policy: never cached, never
+/// sniffed as anything but HTML, never framed (for browsers that predate `frame-ancestors`),
+/// and a referrer only to this origin. `same-origin` rather than `no-referrer`: with
+/// `no-referrer` a browser sends `Origin: null` on the page's own form posts, which
+/// [`crate::http::same_origin`] would then have to take on trust.
+const PAGE_HEADERS: [(&str, &str); 4] = [
+    ("cache-control", "no-store"),
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "same-origin"),
+];
+
+/// An HTML response with the page's Content-Security-Policy and [`PAGE_HEADERS`].
+pub(crate) fn html(page: Page, status: u16) -> Outcome {
+    let mut resp = Response::from_html(page.html)
         .map_err(internal)?
         .with_status(status);
-    resp.headers_mut()
-        .set("cache-control", "no-store")
+    let headers = resp.headers_mut();
+    headers
+        .set("content-security-policy", &page.csp)
         .map_err(internal)?;
+    for (name, value) in PAGE_HEADERS {
+        headers.set(name, value).map_err(internal)?;
+    }
     Ok(resp)
 }
 

@@ -5,7 +5,7 @@ use herdgate_core::ErrorCode;
 
 use crate::config::Brand;
 use crate::pages::i18n::Strings;
-use crate::pages::render::{escape, layout, sale_line};
+use crate::pages::render::{escape, layout, sale_line, Page};
 
 /// What a no-JavaScript lane page shows.
 #[derive(Debug, Clone)]
@@ -33,6 +33,9 @@ pub enum Lane {
     Admitted {
         /// Where the buy form posts.
         buy_url: String,
+        /// The form's token against cross-site request forgery (see
+        /// `herdgate_core::gate::csrf::form_token`).
+        form_token: String,
     },
     /// Bought.
     Bought {
@@ -50,6 +53,8 @@ pub enum Lane {
         action: String,
         /// The refusal of the previous attempt.
         error: Option<ErrorCode>,
+        /// The form's token against cross-site request forgery.
+        form_token: String,
     },
 }
 
@@ -102,8 +107,18 @@ impl Lane {
     }
 }
 
+/// The name of the hidden field that carries a form's token.
+pub const FORM_TOKEN_FIELD: &str = "form_token";
+
+fn token_field(token: &str) -> String {
+    format!(
+        r#"<input type="hidden" name="{FORM_TOKEN_FIELD}" value="{}">"#,
+        escape(token)
+    )
+}
+
 /// A no-JavaScript page in state `view`. With `refresh_secs`, the page reloads `self_url`
-/// after that many seconds.
+/// after that many seconds. The page runs no script.
 pub fn lane(
     t: &Strings,
     brand: &Brand,
@@ -112,7 +127,7 @@ pub fn lane(
     refresh_secs: Option<u64>,
     self_url: &str,
     payment: &LanePayment,
-) -> String {
+) -> Page {
     let (h, m) = match view {
         Lane::Joining { in_secs } => (
             t.lane_joining[0].to_owned(),
@@ -155,12 +170,20 @@ pub fn lane(
             eta_ms,
         } => numbers(*position, Some(*ahead), Some(*eta_ms)),
         Lane::Paused { position } => numbers(*position, None, None),
-        Lane::Admitted { buy_url } => format!(
-            r#"<form method="post" action="{}"><button class="buy" type="submit">{}</button></form>"#,
+        Lane::Admitted {
+            buy_url,
+            form_token,
+        } => format!(
+            r#"<form method="post" action="{}">{}<button class="buy" type="submit">{}</button></form>"#,
             escape(buy_url),
+            token_field(form_token),
             escape(t.buy)
         ),
-        Lane::Card { action, error } => {
+        Lane::Card {
+            action,
+            error,
+            form_token,
+        } => {
             let error = error
                 .map(|code| {
                     format!(
@@ -171,6 +194,7 @@ pub fn lane(
                 .unwrap_or_default();
             format!(
                 r#"<form class="card" method="post" action="{action}">
+  {token}
   {error}
   <label for="cc-number">{c1}</label>
   <input id="cc-number" name="number" autocomplete="cc-number" inputmode="numeric" required>
@@ -181,6 +205,7 @@ pub fn lane(
   <button class="buy" type="submit">{c4}</button>
 </form>"#,
                 action = escape(action),
+                token = token_field(form_token),
                 c1 = escape(t.card[1]),
                 c2 = escape(t.card[2]),
                 c3 = escape(t.card[3]),
@@ -233,7 +258,7 @@ pub fn lane(
         h = escape(&h),
         m = escape(&m),
     );
-    layout(t, brand, sale, &head, &main)
+    layout(t, brand, sale, &head, &main, None)
 }
 
 #[cfg(test)]
@@ -258,15 +283,17 @@ mod tests {
             Some(5),
             "/queue/drop-1",
             &LanePayment::None,
-        );
+        )
+        .html;
         assert!(html.contains(r#"content="5; url=/queue/drop-1""#));
         assert!(html.contains(r#"data-state="waiting""#));
         assert!(html.contains("<dd>42</dd>") && html.contains("<dd>12</dd>"));
         assert!(html.contains("Sie stehen in der Warteschlange"));
         let admitted = Lane::Admitted {
             buy_url: "/queue/drop-1/buy".into(),
+            form_token: "e1.t<o>k".into(),
         };
-        let html = lane(
+        let page = lane(
             &EN,
             &brand(),
             "drop-1",
@@ -275,8 +302,16 @@ mod tests {
             "/queue/drop-1",
             &LanePayment::None,
         );
+        let html = page.html;
         assert!(!html.contains("http-equiv=\"refresh\""));
-        assert!(html.contains(r#"<form method="post" action="/queue/drop-1/buy">"#));
+        assert!(html.contains(concat!(
+            r#"<form method="post" action="/queue/drop-1/buy">"#,
+            r#"<input type="hidden" name="form_token" value="e1.t&lt;o&gt;k">"#
+        )));
+        // No script on a lane page, and forms post only here.
+        assert!(!html.contains("<script"));
+        assert!(page.csp.contains("script-src 'none'"), "{}", page.csp);
+        assert!(page.csp.contains("form-action 'self'"), "{}", page.csp);
         let refused = lane(
             &EN,
             &brand(),
@@ -285,7 +320,8 @@ mod tests {
             None,
             "/queue/x",
             &LanePayment::None,
-        );
+        )
+        .html;
         assert!(refused.contains("There is no sale at this address"));
     }
 
@@ -299,20 +335,22 @@ mod tests {
         let offer = LanePayment::Offer {
             card_url: "/queue/drop-1/card".into(),
         };
-        let html = lane(&EN, &brand(), "drop-1", &waiting, Some(5), "/q", &offer);
+        let html = lane(&EN, &brand(), "drop-1", &waiting, Some(5), "/q", &offer).html;
         assert!(html.contains(r#"<a href="/queue/drop-1/card">Put card on hold</a>"#));
         let held = LanePayment::Held {
             amount: money(1500, "eur"),
         };
-        let html = lane(&EN, &brand(), "drop-1", &waiting, Some(5), "/q", &held);
+        let html = lane(&EN, &brand(), "drop-1", &waiting, Some(5), "/q", &held).html;
         assert!(html.contains("Card on hold: 15.00 EUR."), "{html}");
         let card = Lane::Card {
             action: "/queue/drop-1/hold".into(),
             error: Some(ErrorCode::CardDeclined),
+            form_token: "e1.hold".into(),
         };
-        let html = lane(&DE, &brand(), "drop-1", &card, None, "/q", &held);
+        let html = lane(&DE, &brand(), "drop-1", &card, None, "/q", &held).html;
         assert!(!html.contains("http-equiv=\"refresh\""));
         assert!(html.contains(r#"action="/queue/drop-1/hold""#));
+        assert!(html.contains(r#"<input type="hidden" name="form_token" value="e1.hold">"#));
         assert!(html.contains("Ihre Karte wurde abgelehnt"));
         assert!(
             !html.contains("reserviert: 15.00"),

@@ -4,6 +4,15 @@
 //! ([`crate::pages::i18n`]); `room.rs` renders the page with its script, `lane.rs` the
 //! no-JavaScript pages. Branding comes from `vars` (`BRAND_NAME`, `BRAND_COLOR`,
 //! `BRAND_LOGO_URL`, `BRAND_CSS`), so a deployer restyles the page without rebuilding the wasm.
+//!
+//! Every page comes with its Content-Security-Policy ([`Page::csp`]): nothing runs or loads
+//! but the page's own inline style and script, each allowed by its SHA-256, so markup that
+//! slipped in (through a brand setting, say) could neither run a script nor send a form
+//! elsewhere, and no other site may frame the page.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
 
 use crate::config::Brand;
 use crate::pages::i18n::Strings;
@@ -11,8 +20,46 @@ use crate::pages::i18n::Strings;
 mod lane;
 mod room;
 
-pub use lane::{lane, money, Lane, LanePayment};
+pub use lane::{lane, money, Lane, LanePayment, FORM_TOKEN_FIELD};
 pub use room::{room, SCRIPT};
+
+/// A page as the edge serves it: its HTML, and the Content-Security-Policy that lets exactly
+/// its own inline style and script (if any) run.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// The document.
+    pub html: String,
+    /// The `Content-Security-Policy` header's value.
+    pub csp: String,
+}
+
+/// A CSP source expression for inline `content`: `'sha256-<base64>'`.
+pub(crate) fn csp_hash(content: &str) -> String {
+    format!(
+        "'sha256-{}'",
+        STANDARD.encode(Sha256::digest(content.as_bytes()))
+    )
+}
+
+/// The policy of a page whose inline style has CSP hash `style` and whose inline script, if
+/// any, has `script`.
+///
+/// Nothing is allowed by default. The style and the script only by hash (no
+/// `'unsafe-inline'`); the script may call its own origin (`connect-src`) and start its proof
+/// of work solver from a `blob:` URL (`worker-src`). Images and fonts (the brand's logo and
+/// `BRAND_CSS`) may come from this origin, any https origin or `data:`. Forms post only here,
+/// no page may frame this one, `<base>` and plugins are off.
+fn policy(style: &str, script: Option<&str>) -> String {
+    let script = match script {
+        Some(hash) => format!("script-src {hash}; connect-src 'self'; worker-src blob:"),
+        None => "script-src 'none'".to_owned(),
+    };
+    format!(
+        "default-src 'none'; {script}; style-src {style}; img-src 'self' https: data:; \
+         font-src 'self' https: data:; form-action 'self'; frame-ancestors 'none'; \
+         base-uri 'none'; object-src 'none'"
+    )
+}
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape(text: &str) -> String {
@@ -73,14 +120,23 @@ const STYLE: &str = r#"
   @media (min-width: 40rem) { .wrap { padding-top: 3rem; } }
 "#;
 
-/// The page skeleton around `main`: language, title, branding, optional extra `<head>` lines.
-pub(crate) fn layout(t: &Strings, brand: &Brand, sale: &str, head: &str, main: &str) -> String {
+/// The page skeleton around `main`: language, title, branding, optional extra `<head>` lines;
+/// `script` is the CSP hash of the inline script `main` carries, if it carries one.
+pub(crate) fn layout(
+    t: &Strings,
+    brand: &Brand,
+    sale: &str,
+    head: &str,
+    main: &str,
+    script: Option<&str>,
+) -> Page {
     let logo = brand
         .logo_url
         .as_deref()
         .map(|url| format!(r#"<img src="{}" alt="">"#, escape(url)))
         .unwrap_or_default();
-    format!(
+    let style = format!("{}{}", STYLE.replace("ACCENT", &brand.color), brand.css);
+    let html = format!(
         r#"<!doctype html>
 <html lang="{lang}">
 <head>
@@ -88,7 +144,7 @@ pub(crate) fn layout(t: &Strings, brand: &Brand, sale: &str, head: &str, main: &
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex">
 {head}<title>{title}{sale} · {brand_name}</title>
-<style>{style}{custom}</style>
+<style>{style}</style>
 </head>
 <body>
 <div class="wrap">
@@ -100,8 +156,7 @@ pub(crate) fn layout(t: &Strings, brand: &Brand, sale: &str, head: &str, main: &
         lang = t.lang,
         title = escape(t.title),
         brand_name = escape(&brand.name),
-        style = STYLE.replace("ACCENT", &brand.color),
-        custom = brand.css,
+        style = style,
         logo = logo,
         head = head,
         main = main,
@@ -110,7 +165,11 @@ pub(crate) fn layout(t: &Strings, brand: &Brand, sale: &str, head: &str, main: &
         } else {
             format!(" · {}", escape(sale))
         },
-    )
+    );
+    Page {
+        html,
+        csp: policy(&csp_hash(&style), script),
+    }
 }
 
 pub(crate) fn sale_line(t: &Strings, sale: &str) -> String {

@@ -2,19 +2,27 @@
 //! thread, joins, polls and buys. The script's SHA-256 is checked against the known-answer
 //! vectors by `edge-worker/page.test.mjs`.
 
+use std::sync::OnceLock;
+
 use herdgate_core::SaleId;
 
 use crate::config::Brand;
 use crate::pages::i18n::Strings;
-use crate::pages::render::{escape, layout, sale_line, script_json};
+use crate::pages::render::{csp_hash, escape, layout, sale_line, script_json, Page};
 
 /// The page's script, also loaded by the page's tests.
 pub const SCRIPT: &str = include_str!("../../../page/waiting-room.js");
 
+/// The script's CSP hash, worked out once per isolate (it is the same for every page).
+fn script_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| csp_hash(SCRIPT))
+}
+
 /// The waiting room with its script, in state `joining`; the script takes it from there.
 /// `lane_url` is the no-JavaScript lane, linked from a `<noscript>` block.
 /// With `payments`, the page offers to put the buyer's card on hold while they wait.
-pub fn room(t: &Strings, brand: &Brand, sale: &SaleId, lane_url: &str, payments: bool) -> String {
+pub fn room(t: &Strings, brand: &Brand, sale: &SaleId, lane_url: &str, payments: bool) -> Page {
     let strings = serde_json::to_value(t).unwrap_or_default();
     let mut errors = serde_json::Map::new();
     for (code, text) in t.errors {
@@ -86,7 +94,7 @@ pub fn room(t: &Strings, brand: &Brand, sale: &SaleId, lane_url: &str, payments:
         boot = script_json(&boot),
         script = SCRIPT,
     );
-    layout(t, brand, sale.as_str(), &head, &main)
+    layout(t, brand, sale.as_str(), &head, &main, Some(script_hash()))
 }
 
 #[cfg(test)]
@@ -99,7 +107,7 @@ mod tests {
     #[test]
     fn room_escapes_branding_and_keeps_the_boot_json_inside_its_script() {
         let sale = SaleId::parse("drop-1").unwrap();
-        let html = room(&EN, &brand(), &sale, "/queue/drop-1", true);
+        let html = room(&EN, &brand(), &sale, "/queue/drop-1", true).html;
         assert!(html.contains("Shop &lt;&amp;&gt;"));
         assert!(html.contains("logo.svg?a=1&amp;b=&quot;2&quot;"));
         assert!(html.contains(r#"<html lang="en">"#));
@@ -108,5 +116,38 @@ mod tests {
         let boot_end = boot_start + html[boot_start..].find("</script>").unwrap();
         let boot = &html[boot_start..boot_end];
         assert!(!boot[1..].contains('<'), "a '<' inside the boot JSON");
+    }
+
+    #[test]
+    fn the_policy_allows_the_page_s_own_script_and_style_by_hash_only() {
+        let sale = SaleId::parse("drop-1").unwrap();
+        let page = room(&EN, &brand(), &sale, "/queue/drop-1", false);
+        let inline = |open: &str, close: &str| {
+            let start = page.html.find(open).unwrap() + open.len();
+            let end = start + page.html[start..].find(close).unwrap();
+            page.html[start..end].to_owned()
+        };
+        let script = inline("<script>", "</script>");
+        assert_eq!(script, SCRIPT);
+        let style = inline("<style>", "</style>");
+        assert!(
+            page.csp
+                .contains(&format!("script-src {};", csp_hash(&script))),
+            "{}",
+            page.csp
+        );
+        assert!(
+            page.csp
+                .contains(&format!("style-src {};", csp_hash(&style))),
+            "{}",
+            page.csp
+        );
+        assert!(!page.csp.contains("unsafe"), "{}", page.csp);
+        assert!(page.csp.contains("worker-src blob:"), "{}", page.csp);
+        // A known SHA-256 in CSP's form: base64 with padding.
+        assert_eq!(
+            csp_hash("abc"),
+            "'sha256-ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0='"
+        );
     }
 }
