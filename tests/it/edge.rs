@@ -79,7 +79,7 @@ async fn join_status_pass_purchase_reaches_the_origin_and_redis() {
             .http
             .get(format!("{}/sales/path/checkout", s.edge.url()))
             .header("user-agent", UA)
-            .header("cookie", format!("hg_pass_path={pass}"))
+            .header("cookie", format!("__Host-hg_pass_path={pass}"))
             .send()
             .await
             .unwrap();

@@ -22,4 +22,5 @@ mod purchase;
 mod refusals;
 mod seams;
 mod sold_out;
+mod web;
 mod wrangler;
