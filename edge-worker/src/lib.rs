@@ -34,6 +34,12 @@
 //! functions and renders them with `pages/render/` in the language `pages/i18n.rs` picks.
 //! `api/sale.rs` is the sale's public state, `api/admin.rs` the operator's control route.
 //!
+//! Against other sites: `routes.rs` refuses a browser's `POST` that came from elsewhere (and,
+//! where a cookie may authenticate it, one whose body is not declared JSON) before any handler
+//! runs; the lane's forms carry a token bound to the visitor (`pages/lane.rs`); the cookies are
+//! `__Host-` cookies (`http.rs`); every page carries its Content-Security-Policy
+//! (`pages/render/mod.rs`).
+//!
 //! The modules form layers; a module names (with a `crate::` path) only modules of the layers
 //! below its own, so there is no circle:
 //!

@@ -495,6 +495,18 @@ async fn api_posts_from_another_site_or_with_undeclared_bodies_are_refused() {
             (415, "unsupported_media_type"),
             "{body}"
         );
+        // From this page in a browser without Fetch Metadata (its `Origin` only), declared
+        // JSON: past both checks, to the hold's own answer (this deployment takes no holds).
+        let (status, body) = post(
+            "hold",
+            format!("__Host-hg_tkt_api={ticket}"),
+            None,
+            Some(&edge),
+            "application/json",
+            r#"{"payment_method":"pm_card_visa"}"#.into(),
+        )
+        .await;
+        assert_eq!((status, code(&body)), (404, "payments_disabled"), "{body}");
         let (status, body) = post(
             "challenge",
             String::new(),
