@@ -358,7 +358,7 @@ async fn slow_clients_hold_no_in_flight_slot_and_are_cut_off() {
             .pool_max_idle_per_host(0)
             .build()
             .unwrap();
-        let text = metrics_text(&fresh, &env.origin.url()).await;
+        let text = metrics_text(&fresh, &env.origin.url(), &env.keys.admin_token).await;
         let timeouts = sum_metric(
             &text,
             "herdgate_http_requests_total",
