@@ -3,7 +3,7 @@
 //!
 //! | method | path | handler | what |
 //! |---|---|---|---|
-//! | `GET` | `/sales/{sale}` and below | `pages::room::gated` | the waiting room (HTML, or JSON for `Accept: application/json`); with a valid pass, the request goes on to the origin |
+//! | `GET` | `/sales/{sale}` and below | `pages::room::gated` | the waiting room (HTML, or JSON for `Accept: application/json`); below `/sales/{sale}`, with a valid pass, the request goes on to the origin |
 //! | `POST` | `/api/v1/sales/{sale}/challenge` | `api::challenge::post` | a proof-of-work challenge bound to this client |
 //! | `POST` | `/api/v1/sales/{sale}/join` | `api::join::post` | `{challenge, nonce}` → a queue ticket (JSON and cookie) |
 //! | `GET` | `/api/v1/sales/{sale}/status` | `api::status::get` | queued / paused / admitted (with a pass) / sold out |

@@ -88,6 +88,27 @@ async fn join_status_pass_purchase_reaches_the_origin_and_redis() {
             404,
             "the origin answered, not the waiting room"
         );
+        // The room itself stays the room: an admitted buyer who reloads it finds it, with
+        // their admission.
+        let room: serde_json::Value = s
+            .http
+            .get(format!("{}/sales/path", s.edge.url()))
+            .header("user-agent", UA)
+            .header("accept", "application/json")
+            .header(
+                "cookie",
+                format!(
+                    "__Host-hg_pass_path={pass}; __Host-hg_tkt_path={}",
+                    joined.ticket
+                ),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(room["status"]["state"], "admitted", "{room}");
     })
     .await;
 }

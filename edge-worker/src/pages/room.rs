@@ -1,6 +1,8 @@
 //! Step 1, arrive: any gated URL (`/sales/{sale}` and below) without a valid pass gets the
 //! waiting room, as a page or, for `Accept: application/json`, as JSON for apps; with a valid
-//! pass the request goes on to the origin.
+//! pass a URL below `/sales/{sale}` goes on to the origin. `/sales/{sale}` itself is always
+//! the waiting room: an admitted buyer who reloads it, or opens it in a second tab, finds
+//! their buy button there.
 
 use herdgate_core::wire::{QueueStatus, SaleState};
 use serde::Serialize;
@@ -24,14 +26,18 @@ struct WaitingRoom {
     purchase_url: String,
 }
 
-/// `GET`, `HEAD /sales/{sale}/...`: the waiting room, or the origin's page with a valid pass.
+/// `GET`, `HEAD /sales/{sale}/...`: the waiting room, or, below `/sales/{sale}`, the
+/// origin's page with a valid pass.
 pub(crate) async fn gated(cx: &Ctx, raw: &str) -> Outcome {
     let Ctx { req, env, cfg, .. } = cx;
     let sale = sale_id(raw)?;
     let now = now_ms();
-    // A valid pass opens the gate: the request goes on to the origin.
-    if let Ok((_, pass)) = tokens::verified_pass(req, cfg, &sale, now) {
-        return origin::forward_gated(req, cfg, &pass).await;
+    // A valid pass opens the gate to what lies below the room: the request goes on.
+    let below_the_room = req.path().trim_matches('/').split('/').count() > 2;
+    if below_the_room {
+        if let Ok((_, pass)) = tokens::verified_pass(req, cfg, &sale, now) {
+            return origin::forward_gated(req, cfg, &pass).await;
+        }
     }
     let state = known_sale(cfg, &sale, now).await?;
     let status = match tokens::verified_ticket(req, cfg, &sale, now) {
