@@ -71,6 +71,15 @@ enum LedgerEntry {
     },
 }
 
+/// The card hold an order's answer (`status`, JSON `body`) says was captured for it.
+fn captured_hold(status: u16, body: &str) -> Option<String> {
+    if !(200..300).contains(&status) {
+        return None;
+    }
+    let answer: serde_json::Value = serde_json::from_str(body).ok()?;
+    answer["charged"]["hold"].as_str().map(str::to_owned)
+}
+
 impl LedgerEntry {
     /// The final answer this entry holds, unless it is an order stored before the audit
     /// cancelled orders (the sale's count is now `cancelled`): the origin must say whether
@@ -195,14 +204,15 @@ impl DurableObject for QueueShard {
                 position,
                 cancelled,
             } => {
+                let captured = captured_hold(status, &body);
                 let done = LedgerEntry::Done {
                     status,
                     body,
                     cancelled,
                 };
                 self.state.storage().put(&format!("p:{pass}"), done).await?;
-                if let (true, Some(p)) = ((200..300).contains(&status), position) {
-                    self.hold_charged(p).await?;
+                if let (Some(hold), Some(p)) = (captured, position) {
+                    self.hold_charged(p, &hold).await?;
                 }
                 ShardResponse::Ok
             }
@@ -353,10 +363,17 @@ impl QueueShard {
         Ok(())
     }
 
-    async fn hold_charged(&self, position: u64) -> Result<()> {
+    /// Marks the hold of `position` charged if it is the one the order captured (`hold`); a
+    /// hold the order did not capture (it was paid with an earlier one) stays scheduled for
+    /// release.
+    async fn hold_charged(&self, position: u64, hold: &str) -> Result<()> {
         let storage = self.state.storage();
         let key = format!("h:{position}");
-        if let Some(mut rec) = storage.get::<HoldRecord>(&key).await? {
+        if let Some(mut rec) = storage
+            .get::<HoldRecord>(&key)
+            .await?
+            .filter(|r| r.intent == hold)
+        {
             if !rec.due_key.is_empty() {
                 storage.delete(&rec.due_key).await?;
             }
@@ -503,7 +520,18 @@ impl QueueShard {
 
 #[cfg(test)]
 mod tests {
-    use super::Due;
+    use super::{captured_hold, Due};
+
+    #[test]
+    fn only_the_hold_an_order_captured_is_charged() {
+        let paid = r#"{"created":true,"charged":{"amount":1500,"currency":"eur","hold":"pi_1"}}"#;
+        assert_eq!(captured_hold(201, paid), Some("pi_1".into()));
+        assert_eq!(captured_hold(200, paid), Some("pi_1".into()));
+        // No capture in the answer (a sale without a price), or no order.
+        assert_eq!(captured_hold(201, r#"{"created":true}"#), None);
+        assert_eq!(captured_hold(402, paid), None);
+        assert_eq!(captured_hold(201, "not json"), None);
+    }
 
     #[test]
     fn schedule_keys_sort_by_time_and_name_what_falls_due() {
