@@ -1,6 +1,7 @@
 -- purchase.lua: turn one admission pass into at most one order, atomically.
 --
--- KEYS[1]  hg:{<sale>}:sale     hash: stock, remaining, sold, limit, starts_at_ms, rate, seq
+-- KEYS[1]  hg:{<sale>}:sale     hash: stock, remaining, sold, limit, starts_at_ms, rate, seq,
+--                               pending (payments being captured)
 -- KEYS[2]  hg:{<sale>}:orders   hash: visitor -> order JSON
 -- KEYS[3]  hg:{<sale>}:passes   hash: pass id -> order id (spent passes)
 -- KEYS[4]  hg:{<sale>}:log      stream: one entry per order, for downstream consumers
@@ -13,7 +14,8 @@
 -- ARGV[3]  quantity        (a positive integer)
 -- ARGV[4]  now, unix ms    (the caller's clock; recorded on the order)
 -- ARGV[5]  sale id         (the <sale> of the keys)
--- ARGV[6]  events channel  (PUBLISHed "sold_out:<sale>" when stock reaches zero)
+-- ARGV[6]  events channel  (PUBLISHed "sold_out:<sale>" when stock reaches zero with no
+--                          capture pending; settle_payment.lua publishes it otherwise)
 -- ARGV[7]  audit facts     (JSON built by the caller from the verified pass; stored as is)
 -- ARGV[8]  hold            the pass's card hold (validated by the caller: pi_[A-Za-z0-9_]+),
 --                          or '' without one
@@ -109,8 +111,11 @@ if price then
   payment = '{"intent":"' .. hold .. '","amount":' .. string.format('%d', tonumber(price) * qty) ..
     ',"currency":"' .. fields[5] .. '","state":"pending","at":' .. now .. '}'
   redis.call('HSET', payments_key, visitor, payment)
+  -- Captures under way: until they settle, an item may come back (settle_payment.lua), so
+  -- the sale is not sold out while any is pending.
+  redis.call('HINCRBY', sale_key, 'pending', 1)
 end
-if remaining == 0 then
+if remaining == 0 and tonumber(redis.call('HGET', sale_key, 'pending') or '0') == 0 then
   redis.call('PUBLISH', channel, 'sold_out:' .. sale)
 end
 return {'created', order, remaining, payment}

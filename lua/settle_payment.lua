@@ -14,7 +14,9 @@
 --                          declined), so the order is undone and its items go back to stock
 -- ARGV[4]  now, unix ms
 -- ARGV[5]  sale id
--- ARGV[6]  events channel  (PUBLISHed "open:<sale>" when stock comes back from zero)
+-- ARGV[6]  events channel  (PUBLISHed "open:<sale>" when stock comes back from zero, and
+--                          "sold_out:<sale>" when the last pending capture of a sale with
+--                          nothing left succeeds: only then is it sold out for good)
 --
 -- Returns:
 --   {"captured", payment_json}   the payment is recorded as captured (now or before)
@@ -24,7 +26,8 @@
 --                                before by another request): nothing changed
 --
 -- Invariants kept: sold + remaining = stock; an order whose payment is captured is never
--- undone here; a released order leaves no trace in the orders, payments or passes hashes.
+-- undone here; a released order leaves no trace in the orders, payments or passes hashes;
+-- the sale's `pending` counts the payments still pending.
 
 local sale_key, orders_key, passes_key, log_key, payments_key, dead_key, facts_key =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
@@ -59,6 +62,13 @@ if outcome == 'captured' then
   redis.call('HSET', payments_key, visitor, payment)
   redis.call('XADD', log_key, '*', 'captured', o.order_id, 'visitor', visitor, 'hold', hold,
     'amount', amount, 'at_ms', now)
+  local pending = redis.call('HINCRBY', sale_key, 'pending', -1)
+  if pending <= 0 then
+    redis.call('HSET', sale_key, 'pending', 0)
+    if tonumber(redis.call('HGET', sale_key, 'remaining')) == 0 then
+      redis.call('PUBLISH', channel, 'sold_out:' .. sale)
+    end
+  end
   return {'captured', payment}
 end
 
@@ -71,6 +81,9 @@ redis.call('HDEL', passes_key, o.pass_id)
 redis.call('SADD', dead_key, hold)
 local remaining = redis.call('HINCRBY', sale_key, 'remaining', qty)
 redis.call('HINCRBY', sale_key, 'sold', -qty)
+if redis.call('HINCRBY', sale_key, 'pending', -1) < 0 then
+  redis.call('HSET', sale_key, 'pending', 0)
+end
 redis.call('XADD', log_key, '*', 'payment_failed', o.order_id, 'visitor', visitor, 'hold', hold,
   'quantity', qty, 'at_ms', now)
 if before == 0 and remaining > 0 then

@@ -6,7 +6,9 @@
 --
 -- Returns:
 --   {}                                                   no such sale
---   {remaining}                                          the sale is not sold out
+--   {n}                                                  the sale is not sold out: n > 0 items
+--                                                        left or captures pending (either may
+--                                                        still sell or come back)
 --   {0, sold, starts_at_ms, rate, limit, price_amount, price_currency, paused, revision,
 --    cancelled, v1, order1, v2, ...}
 --        sold out, with every order (the price fields are '' when the sale has no price;
@@ -16,12 +18,13 @@
 -- which PUBLISHes "open:<sale>" and makes every origin drop the snapshot.
 
 local f = redis.call('HMGET', KEYS[1], 'remaining', 'sold', 'starts_at_ms', 'rate', 'limit',
-  'price_amount', 'price_currency', 'paused', 'revision', 'cancelled')
+  'price_amount', 'price_currency', 'paused', 'revision', 'cancelled', 'pending')
 if not f[1] then
   return {}
 end
-if tonumber(f[1]) > 0 then
-  return {tonumber(f[1])}
+local open = tonumber(f[1]) + tonumber(f[11] or '0')
+if open > 0 then
+  return {open}
 end
 local out = {0, tonumber(f[2]), tonumber(f[3]), tonumber(f[4]), tonumber(f[5]), f[6] or '',
   f[7] or '', tonumber(f[8] or '0'), tonumber(f[9] or '0'), tonumber(f[10] or '0')}

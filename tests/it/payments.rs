@@ -319,7 +319,13 @@ async fn a_capture_that_fails_gives_the_item_back_and_a_cancelled_order_is_refun
         );
         assert_eq!(sale_numbers(&stack, sale).await, (1, 0, 1));
 
-        // A puts a new card on hold too late: sold out.
+        // A puts a new card on hold too late: sold out (once the edge's copy of the sale says
+        // so: a paid order does not mark it sold out at once, as other captures might fail).
+        let until = Instant::now() + Duration::from_secs(10);
+        while stack.edge_state(sale).await["sale"]["status"] != "sold_out" {
+            assert!(Instant::now() < until, "the edge never saw the sell-out");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         let (status, body) = hold(
             &stack,
             sale,
@@ -497,6 +503,81 @@ async fn card_attempts_are_limited_and_metered_before_the_processor() {
             assert!(Instant::now() < until, "the hold budget never refilled");
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
+    })
+    .await;
+}
+
+/// A sale whose last item's capture is still under way is not sold out: the capture may fail
+/// and give the item back. So nobody in line is told "sold out", and no queue shard releases
+/// the waiting buyers' holds, until the capture has succeeded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sale_is_not_sold_out_while_its_last_capture_is_pending() {
+    alone(Duration::from_secs(300), async {
+        let ls = Localstripe::start().await.unwrap();
+        let builder = edge_support::builder()
+            .origin_options(herdgate_testkit::OriginOptions {
+                payment_timeout_ms: Some(1_000),
+                ..Default::default()
+            })
+            .localstripe(&ls)
+            .vars(json!({"HOLD_SWEEP_SECS": "1", "HOLD_RELEASE_RATE": "400"}));
+        let stack = Stack::start_from(builder).await.unwrap();
+        let sale = "settling";
+        paid_sale(&stack, sale, 1, true).await;
+        let (a_ticket, _) = join_and_hold(&stack, sale, "ua-a", "pm_card_visa").await;
+        let (b_ticket, _) = join_and_hold(&stack, sale, "ua-b", "pm_card_visa").await;
+        let a_pass = pass_of(&queue_status(&stack, sale, "ua-a", &a_ticket).await);
+
+        // The processor stops answering while A buys the last item: the order is taken, its
+        // capture is pending.
+        let signal = |sig: &str| {
+            let ok = std::process::Command::new("kill")
+                .args([sig, &ls.pid().to_string()])
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "kill {sig}");
+        };
+        signal("-STOP");
+        let (status, body) = purchase(&stack, sale, "ua-a", &a_pass).await;
+        assert_eq!(
+            (status, body["error"]["code"].clone()),
+            (503, json!("payment_unavailable")),
+            "{body}"
+        );
+        let state = stack.admin().sale(sale).await.unwrap().state;
+        assert_eq!((state.remaining, state.pending), (0, 1));
+        assert_ne!(
+            state.status,
+            herdgate_core::wire::SaleStatus::SoldOut,
+            "sold out while a capture may still give the item back"
+        );
+        // B, in line with a hold, is not told "sold out", and B's hold stands after several
+        // of its shard's sweeps.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let b = queue_status(&stack, sale, "ua-b", &b_ticket).await;
+        assert!(!matches!(b, QueueStatus::SoldOut), "{b:?}");
+        let (status, hold) = hold_state(&stack, sale, "ua-b", &b_ticket).await;
+        assert_eq!(
+            (status, hold["state"].clone()),
+            (200, json!("on_hold")),
+            "{hold}"
+        );
+
+        // The processor is back and A asks again: A is charged, and only now is the sale sold
+        // out; B's hold is released.
+        signal("-CONT");
+        let (status, body) = purchase(&stack, sale, "ua-a", &a_pass).await;
+        assert!(matches!(status, 200 | 201), "{body}");
+        assert_eq!(body["charged"]["amount"], PRICE, "{body}");
+        let state = stack.admin().sale(sale).await.unwrap().state;
+        assert_eq!(
+            (state.remaining, state.pending, state.status),
+            (0, 0, herdgate_core::wire::SaleStatus::SoldOut)
+        );
+        let census = until_no_hold_left(&ls, 60).await;
+        assert_eq!(census.get("succeeded"), Some(&1), "{census:?}");
+        assert!(!census.contains_key("requires_capture"), "{census:?}");
     })
     .await;
 }

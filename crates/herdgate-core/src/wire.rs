@@ -76,7 +76,13 @@ pub enum SaleStatus {
 impl SaleStatus {
     /// The status of a sale with `remaining` items that opens at `starts_at_ms`, at `now_ms`.
     pub fn at(remaining: u64, starts_at_ms: u64, now_ms: u64) -> Self {
-        if remaining == 0 {
+        Self::settling(remaining, 0, starts_at_ms, now_ms)
+    }
+
+    /// Like [`SaleStatus::at`], with `pending` captures under way: a sale with nothing left is
+    /// sold out only once none is pending, since a capture that fails gives its items back.
+    pub fn settling(remaining: u64, pending: u64, starts_at_ms: u64, now_ms: u64) -> Self {
+        if remaining == 0 && pending == 0 {
             SaleStatus::SoldOut
         } else if now_ms < starts_at_ms {
             SaleStatus::Scheduled
@@ -119,6 +125,10 @@ pub struct SaleState {
     /// again once this grows, so a cancelled order reads as cancelled.
     #[serde(default)]
     pub cancelled: u64,
+    /// Orders whose card payment is being captured: while any is, a sale with nothing left is
+    /// not sold out (a failed capture gives its items back).
+    #[serde(default)]
+    pub pending: u64,
 }
 
 impl SaleState {
@@ -538,5 +548,9 @@ mod tests {
         assert_eq!(SaleStatus::at(0, 10, 0), SaleStatus::SoldOut);
         assert_eq!(SaleStatus::at(1, 10, 9), SaleStatus::Scheduled);
         assert_eq!(SaleStatus::at(1, 10, 10), SaleStatus::Open);
+        // Nothing left, but a capture under way may give an item back.
+        assert_eq!(SaleStatus::settling(0, 1, 10, 10), SaleStatus::Open);
+        assert_eq!(SaleStatus::settling(0, 1, 10, 9), SaleStatus::Scheduled);
+        assert_eq!(SaleStatus::settling(0, 0, 10, 10), SaleStatus::SoldOut);
     }
 }

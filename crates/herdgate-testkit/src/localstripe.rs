@@ -66,6 +66,11 @@ impl Localstripe {
         Ok(ls)
     }
 
+    /// The process id, for a test that freezes the processor (`kill -STOP`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `http://127.0.0.1:<port>`.
     pub fn url(&self) -> &str {
         &self.url

@@ -26,6 +26,8 @@ pub struct OriginOptions {
     pub stripe_api_base: Option<String>,
     /// `--hold-max-age-secs`.
     pub hold_max_age_secs: Option<u64>,
+    /// `--payment-timeout-ms`.
+    pub payment_timeout_ms: Option<u64>,
     /// `--header-timeout-ms`.
     pub header_timeout_ms: Option<u64>,
     /// `--body-timeout-ms`.
@@ -61,6 +63,9 @@ impl OriginOptions {
         }
         if let Some(n) = self.hold_max_age_secs {
             flags.push(format!("--hold-max-age-secs={n}"));
+        }
+        if let Some(n) = self.payment_timeout_ms {
+            flags.push(format!("--payment-timeout-ms={n}"));
         }
         if let Some(n) = self.header_timeout_ms {
             flags.push(format!("--header-timeout-ms={n}"));
@@ -104,6 +109,9 @@ impl OriginOptions {
         if let Some(base) = &self.stripe_api_base {
             config.stripe_api_base = base.parse()?;
             config.stripe_secret_key = Some(Localstripe::SECRET_KEY.parse()?);
+        }
+        if let Some(n) = self.payment_timeout_ms {
+            config.payment_timeout_ms = n;
         }
         if let Some(n) = self.hold_max_age_secs {
             config.hold_max_age_secs = n;

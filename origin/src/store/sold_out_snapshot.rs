@@ -92,6 +92,7 @@ impl Store {
                 paused,
                 revision,
                 cancelled,
+                pending: 0,
             },
             orders,
         })

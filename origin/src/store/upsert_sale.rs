@@ -103,6 +103,7 @@ impl Store {
                     "paused",
                     "revision",
                     "cancelled",
+                    "pending",
                 ],
             )
             .await?;
@@ -126,7 +127,7 @@ impl Store {
         let admission_rate = u32::try_from(rate).unwrap_or(u32::MAX);
         let state = SaleState {
             sale: sale.clone(),
-            status: SaleStatus::at(remaining, starts_at_ms, now_ms),
+            status: SaleStatus::settling(remaining, n(11).unwrap_or(0), starts_at_ms, now_ms),
             remaining,
             sold,
             starts_at_ms,
@@ -136,6 +137,7 @@ impl Store {
             paused,
             revision: n(9).unwrap_or(0),
             cancelled: n(10).unwrap_or(0),
+            pending: n(11).unwrap_or(0),
         };
         let config = SaleConfig {
             stock,

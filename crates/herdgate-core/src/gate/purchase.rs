@@ -11,15 +11,17 @@ pub fn held_position(pass: &PassClaims) -> Option<u64> {
     (!pass.hold.is_empty()).then_some(pass.position)
 }
 
-/// Whether the origin's answer (`status` and JSON `body`) says the sale has nothing left: an
-/// order (200 or 201) that took the last item (`remaining: 0`). A 409 `sold_out` does not:
-/// the origin also says it when fewer items are left than were asked for. A body that is not
-/// JSON says nothing.
+/// Whether the origin's answer (`status` and JSON `body`) says the sale has nothing left for
+/// good: an order (200 or 201) that took the last item (`remaining: 0`) in a sale without card
+/// holds. A 409 `sold_out` does not: the origin also says it when fewer items are left than
+/// were asked for. Nor does a paid order (`charged`): other winners' captures may still fail
+/// and give their items back, which only the sale's state tells. A body that is not JSON
+/// says nothing.
 pub fn sold_the_last_item(status: u16, body: &str) -> bool {
     let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
         return false;
     };
-    matches!(status, 200 | 201) && v["remaining"] == 0
+    matches!(status, 200 | 201) && v["remaining"] == 0 && v.get("charged").is_none()
 }
 
 /// Whether the origin's answer to a purchase is final: the same pass can never get another.
@@ -120,6 +122,10 @@ mod tests {
         // `remaining` must be the number 0.
         assert!(!sold_the_last_item(201, r#"{"remaining":"0"}"#));
         assert!(!sold_the_last_item(201, "{}"));
+        // A paid order: other captures may still give items back.
+        let mut paid = order(true, 0);
+        paid["charged"] = json!({"amount": 1500, "currency": "eur", "hold": "pi_1"});
+        assert!(!sold_the_last_item(201, &paid.to_string()));
         // Not JSON: says nothing.
         assert!(!sold_the_last_item(409, "sold_out"));
         assert!(!sold_the_last_item(201, ""));

@@ -135,6 +135,7 @@ mod tests {
             paused: false,
             revision: 1,
             cancelled: 0,
+            pending: 0,
         }
     }
 
