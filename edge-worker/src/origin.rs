@@ -62,18 +62,17 @@ pub(crate) async fn known_sale(
         .ok_or(Refusal(ErrorCode::UnknownSale))
 }
 
-/// Forwards an admitted purchase with its pass (re-signed by the edge); returns the origin's
-/// status and body.
-pub(crate) async fn forward_purchase(
+/// POSTs the JSON `body` to the origin's `path` with `bearer`: the origin's status and body.
+async fn post_json(
     cfg: &Config,
-    sale: &SaleId,
-    pass: &str,
+    path: &str,
+    bearer: &str,
     body: &[u8],
 ) -> Result<(u16, String), Refusal> {
-    let url = format!("{}/v1/sales/{sale}/purchase", cfg.origin_url);
+    let url = format!("{}{path}", cfg.origin_url);
     let headers = worker::Headers::new();
     headers
-        .set("authorization", &format!("Bearer {pass}"))
+        .set("authorization", &format!("Bearer {bearer}"))
         .map_err(internal)?;
     headers
         .set("content-type", "application/json")
@@ -92,6 +91,17 @@ pub(crate) async fn forward_purchase(
     Ok((status, text))
 }
 
+/// Forwards an admitted purchase with its pass (re-signed by the edge); returns the origin's
+/// status and body.
+pub(crate) async fn forward_purchase(
+    cfg: &Config,
+    sale: &SaleId,
+    pass: &str,
+    body: &[u8],
+) -> Result<(u16, String), Refusal> {
+    post_json(cfg, &format!("/v1/sales/{sale}/purchase"), pass, body).await
+}
+
 /// Forwards an operator's change of admission to the origin, which holds the sale's settings,
 /// with the operator's own bearer token (the origin checks it too). `Ok` carries the sale's
 /// new public state; a refusal of the origin comes back as its status and body.
@@ -101,32 +111,13 @@ pub(crate) async fn control_sale(
     bearer: &str,
     body: &[u8],
 ) -> Result<Result<SaleState, (u16, String)>, Refusal> {
-    let url = format!("{}/admin/v1/sales/{sale}/control", cfg.origin_url);
-    let headers = worker::Headers::new();
-    headers
-        .set("authorization", &format!("Bearer {bearer}"))
-        .map_err(internal)?;
-    headers
-        .set("content-type", "application/json")
-        .map_err(internal)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(js_bytes(body)));
-    let req = Request::new_with_init(&url, &init).map_err(internal)?;
-    let mut resp = send(req, cfg.origin_timeout_ms).await?;
-    let status = resp.status_code();
+    let path = format!("/admin/v1/sales/{sale}/control");
+    let (status, text) = post_json(cfg, &path, bearer, body).await?;
     if status == 200 {
-        return resp
-            .json::<SaleState>()
-            .await
+        return serde_json::from_str::<SaleState>(&text)
             .map(Ok)
             .map_err(|_| Refusal(ErrorCode::OriginUnavailable));
     }
-    let text = resp
-        .text()
-        .await
-        .map_err(|_| Refusal(ErrorCode::OriginUnavailable))?;
     Ok(Err((status, text)))
 }
 

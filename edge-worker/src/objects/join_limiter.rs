@@ -179,16 +179,8 @@ mod object {
                     limits,
                 } => {
                     self.adopt(&sale).await?;
-                    let (dk, nk) = (format!("d:{device}"), format!("n:{network}"));
-                    let (d, n) = (self.count(&dk).await?, self.count(&nk).await?);
-                    match limits.check(d, n) {
-                        Err(limit) => LimitResponse::Limited { limit },
-                        Ok(()) => {
-                            self.set(dk, d + 1).await?;
-                            self.set(nk, n + 1).await?;
-                            LimitResponse::Allowed
-                        }
-                    }
+                    let keys = (format!("d:{device}"), format!("n:{network}"));
+                    self.count_within(keys, limits).await?
                 }
                 LimitRequest::Unjoin { device, network } => {
                     for key in [format!("d:{device}"), format!("n:{network}")] {
@@ -206,16 +198,8 @@ mod object {
                     limits,
                 } => {
                     self.adopt(&sale).await?;
-                    let (dk, nk) = (format!("hd:{device}"), format!("hn:{network}"));
-                    let (d, n) = (self.count(&dk).await?, self.count(&nk).await?);
-                    match limits.check(d, n) {
-                        Err(limit) => LimitResponse::Limited { limit },
-                        Ok(()) => {
-                            self.set(dk, d + 1).await?;
-                            self.set(nk, n + 1).await?;
-                            LimitResponse::Allowed
-                        }
-                    }
+                    let keys = (format!("hd:{device}"), format!("hn:{network}"));
+                    self.count_within(keys, limits).await?
                 }
                 LimitRequest::Fail { sale, device } => {
                     self.adopt(&sale).await?;
@@ -230,6 +214,24 @@ mod object {
     }
 
     impl JoinLimiter {
+        /// Counts one more at the device key and the network key of `keys` if `limits` allow
+        /// it; a refusal counts nothing.
+        async fn count_within(
+            &self,
+            (device, network): (String, String),
+            limits: JoinLimits,
+        ) -> Result<LimitResponse> {
+            let (d, n) = (self.count(&device).await?, self.count(&network).await?);
+            Ok(match limits.check(d, n) {
+                Err(limit) => LimitResponse::Limited { limit },
+                Ok(()) => {
+                    self.set(device, d + 1).await?;
+                    self.set(network, n + 1).await?;
+                    LimitResponse::Allowed
+                }
+            })
+        }
+
         async fn adopt(&self, sale: &str) -> Result<()> {
             let Ok(sale) = SaleId::parse(sale) else {
                 return Ok(());
