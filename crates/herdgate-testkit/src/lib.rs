@@ -12,11 +12,15 @@
 //!   (feature `in-process-origin`), served in-process on `127.0.0.1:0` from
 //!   `herdgate_origin::Config::new`; [`OriginProcess`], the `herdgate-origin` binary as a child
 //!   process on a free port, for benchmarks and demos where the origin must not share a
-//!   runtime with the load.
+//!   runtime with the load, and for fault tests: it can be killed with SIGKILL and restarted
+//!   on the same port, or frozen with SIGSTOP and thawed.
 //! - `edge.rs`: [`EdgeWorker`], the built edge worker under workerd (via Miniflare and
 //!   `edge-worker/serve-local.mjs`) on a free loopback port, stopped with its process group.
+//!   With its Durable Objects persisted to a directory of its own, it can be killed and
+//!   restarted on the same port with the same state.
 //! - `stack.rs`: [`Stack`], the three wired together (Redis, an origin of either kind, the
-//!   edge with its bindings), built by a [`StackBuilder`].
+//!   edge with its bindings, its Durable Objects in memory or on disk), built by a
+//!   [`StackBuilder`].
 //! - `client.rs`: [`EdgeClient`], a buyer at the edge with its [`Identity`] (challenge,
 //!   solve and join, status, hold, purchase), and [`AdminClient`], an operator at the origin
 //!   (sales, audit); typed answers from `herdgate_core::wire`, or the raw [`Reply`].

@@ -2,7 +2,7 @@
 //! [`OriginProcess`] as a child process, both set up by one [`OriginOptions`].
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -240,9 +240,18 @@ impl Drop for TestOrigin {
 }
 
 /// The `herdgate-origin` binary as a child process, stopped (by PID) when dropped.
+///
+/// For fault tests it can be killed with SIGKILL ([`Self::kill9`]) and started again on the same
+/// address with the same flags and secrets ([`Self::restart`]), or frozen with SIGSTOP
+/// ([`Self::pause`]) and thawed with SIGCONT ([`Self::resume`]).
 pub struct OriginProcess {
     child: Child,
     addr: SocketAddr,
+    binary: PathBuf,
+    /// Every flag after `--listen`, as given to the first start.
+    args: Vec<String>,
+    /// Environment of the process: the keys and any secret, never on the command line.
+    envs: Vec<(String, String)>,
 }
 
 impl OriginProcess {
@@ -282,28 +291,41 @@ impl OriginProcess {
     ) -> Result<Self> {
         let port = free_port()?;
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let child = Command::new(binary)
-            .arg(format!("--listen={addr}"))
-            .arg(format!("--redis-url={redis_url}"))
-            .args(args)
-            .env("HERDGATE_PASS_KEYS", &keys.spec)
-            .env("HERDGATE_ADMIN_TOKEN", &keys.admin_token)
-            .envs(secrets.iter().copied())
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
-        let mut origin = OriginProcess { child, addr };
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut all_args = vec![format!("--redis-url={redis_url}")];
+        all_args.extend(args.iter().map(|a| (*a).to_owned()));
+        let mut envs = vec![
+            ("HERDGATE_PASS_KEYS".to_owned(), keys.spec.clone()),
+            ("HERDGATE_ADMIN_TOKEN".to_owned(), keys.admin_token.clone()),
+        ];
+        envs.extend(
+            secrets
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        let child = launch(binary, addr, &all_args, &envs)?;
+        let mut origin = OriginProcess {
+            child,
+            addr,
+            binary: binary.to_owned(),
+            args: all_args,
+            envs,
+        };
+        origin.wait_started(Duration::from_secs(30)).await?;
+        Ok(origin)
+    }
+
+    /// Waits for `/readyz` to answer 200, failing early if the process exits.
+    async fn wait_started(&mut self, limit: Duration) -> Result<()> {
+        let deadline = Instant::now() + limit;
         loop {
-            if http_status(addr, "/readyz").await == Some(200) {
-                return Ok(origin);
+            if http_status(self.addr, "/readyz").await == Some(200) {
+                return Ok(());
             }
-            if let Some(status) = origin.child.try_wait()? {
-                bail!("{} exited with {status}", binary.display());
+            if let Some(status) = self.child.try_wait()? {
+                bail!("{} exited with {status}", self.binary.display());
             }
             if Instant::now() > deadline {
-                bail!("origin at {addr} not ready within 30 s");
+                bail!("origin at {} not ready within {limit:?}", self.addr);
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
@@ -319,14 +341,87 @@ impl OriginProcess {
         format!("http://{}", self.addr)
     }
 
-    /// The process id.
+    /// The process id (of the latest start).
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// Kills the process with SIGKILL and reaps it: no graceful shutdown, requests under way
+    /// are cut off. The address stays this origin's, for [`Self::restart`].
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the origin again (killing it first if it still runs) on the same address with
+    /// the same flags and environment, and waits for `/readyz` (at most 30 s). The listener
+    /// binds with `SO_REUSEADDR`, so connections of the old process left in `TIME_WAIT` do not
+    /// keep the port.
+    pub async fn restart(&mut self) -> Result<()> {
+        self.kill9();
+        self.child = launch(&self.binary, self.addr, &self.args, &self.envs)?;
+        self.wait_started(Duration::from_secs(30)).await
+    }
+
+    /// Freezes the process with SIGSTOP: it keeps its port, the kernel keeps accepting
+    /// connections into its backlog, and nothing is answered until [`Self::resume`].
+    pub fn pause(&self) -> Result<()> {
+        signal(self.pid(), "-STOP")
+    }
+
+    /// Thaws a process frozen by [`Self::pause`] (SIGCONT).
+    pub fn resume(&self) -> Result<()> {
+        signal(self.pid(), "-CONT")
+    }
+
+    /// Polls `/readyz` until it answers 200, for at most `limit`.
+    pub async fn wait_ready(&self, limit: Duration) -> Result<()> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if http_status(self.addr, "/readyz").await == Some(200) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("origin at {} not ready within {limit:?}", self.addr);
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+/// Starts `binary` listening on `addr`.
+fn launch(
+    binary: &Path,
+    addr: SocketAddr,
+    args: &[String],
+    envs: &[(String, String)],
+) -> Result<Child> {
+    Command::new(binary)
+        .arg(format!("--listen={addr}"))
+        .args(args)
+        .envs(envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))
+}
+
+/// Sends `sig` (`-STOP`, `-CONT`, …) to `pid` with kill(1): the workspace forbids the unsafe
+/// code a direct `kill(2)` would take.
+pub(crate) fn signal(pid: u32, sig: &str) -> Result<()> {
+    let status = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .context("running kill")?;
+    if !status.success() {
+        bail!("kill {sig} {pid}: {status}");
+    }
+    Ok(())
 }
 
 impl Drop for OriginProcess {
     fn drop(&mut self) {
+        // SIGKILL ends a stopped process too.
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -39,6 +39,16 @@ impl StackOrigin {
         format!("http://{}", self.addr())
     }
 
+    /// The origin's process, to kill, restart or freeze it: `None` when it shares this
+    /// process.
+    pub fn process_mut(&mut self) -> Option<&mut OriginProcess> {
+        match self {
+            #[cfg(feature = "in-process-origin")]
+            StackOrigin::InProcess(_) => None,
+            StackOrigin::Process(o) => Some(o),
+        }
+    }
+
     /// The origin's own process id: `None` when it shares this process.
     pub fn pid(&self) -> Option<u32> {
         match self {
@@ -113,6 +123,7 @@ pub struct StackBuilder {
     origin: OriginKind,
     options: OriginOptions,
     vars: Map<String, Value>,
+    persist_edge: bool,
 }
 
 impl StackBuilder {
@@ -121,6 +132,7 @@ impl StackBuilder {
             origin,
             options: OriginOptions::default(),
             vars: Map::new(),
+            persist_edge: false,
         }
     }
 
@@ -145,6 +157,13 @@ impl StackBuilder {
     /// The origin's options.
     pub fn origin_options(mut self, options: OriginOptions) -> Self {
         self.options = options;
+        self
+    }
+
+    /// The edge's Durable Objects keep their state on disk ([`EdgeWorker::start_persisted`]),
+    /// so the edge can be restarted with it.
+    pub fn persist_edge(mut self) -> Self {
+        self.persist_edge = true;
         self
     }
 
@@ -191,9 +210,11 @@ impl StackBuilder {
         if let Value::Object(b) = &mut bindings {
             b.extend(self.vars);
         }
-        let edge = EdgeWorker::start(&bindings)
-            .await
-            .context("starting the edge worker (scripts/build-worker.sh builds it)")?;
+        let edge = match self.persist_edge {
+            true => EdgeWorker::start_persisted(&bindings).await,
+            false => EdgeWorker::start(&bindings).await,
+        }
+        .context("starting the edge worker (scripts/build-worker.sh builds it)")?;
         Ok(Stack {
             edge,
             origin,
