@@ -14,6 +14,7 @@ mod burst;
 mod defences;
 mod durability;
 mod edge;
+mod faults;
 mod herd;
 mod layout;
 mod overload;

@@ -41,15 +41,24 @@ pub struct Journey {
     pub admitted_at_ms: Option<u32>,
     /// When the buyer joined, ms since the herd started.
     pub joined_at_ms: Option<u32>,
+    /// The ticket the buyer held last (the one that carries the card hold, with `preauth`),
+    /// if they joined: what a person whose page is still open asks again with.
+    pub ticket: Option<String>,
+    /// The pass the buyer bought with, if they were admitted: what a page whose purchase got
+    /// no usable answer retries with.
+    pub pass: Option<String>,
 }
 
 impl Journey {
-    fn ended(ending: Ending) -> Self {
+    /// A journey that ended before the buyer joined (or that the herd gave up on).
+    pub fn ended(ending: Ending) -> Self {
         Journey {
             ending,
             position: None,
             admitted_at_ms: None,
             joined_at_ms: None,
+            ticket: None,
+            pass: None,
         }
     }
 }
@@ -250,6 +259,8 @@ pub async fn journey(client: &mut SimClient, solve: bool) -> Journey {
                     position: Some(position),
                     admitted_at_ms: None,
                     joined_at_ms,
+                    ticket: Some(ticket),
+                    pass: None,
                 };
             }
         }
@@ -265,6 +276,8 @@ pub async fn journey(client: &mut SimClient, solve: bool) -> Journey {
                 position: Some(position),
                 admitted_at_ms: None,
                 joined_at_ms,
+                ticket: Some(ticket),
+                pass: None,
             };
         }
     };
@@ -279,5 +292,7 @@ pub async fn journey(client: &mut SimClient, solve: bool) -> Journey {
         position: Some(position),
         admitted_at_ms: Some(admitted_at),
         joined_at_ms,
+        ticket: Some(ticket),
+        pass: Some(pass),
     }
 }

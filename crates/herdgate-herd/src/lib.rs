@@ -16,10 +16,13 @@
 //! - [`bots`]: the bot strategies.
 //! - [`run`]: runs the crowd, shows progress, samples stock, gathers the outcome.
 //! - [`report`]: figures from the outcome; [`svg`]: the plots.
+//! - [`faults`]: one fault of the local stack in the middle of a crowd, and the promises
+//!   checked afterwards from the system's own records.
 
 pub mod bots;
 pub mod buyer;
 pub mod client;
+pub mod faults;
 pub mod plan;
 pub mod report;
 pub mod run;

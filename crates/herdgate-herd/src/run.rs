@@ -100,7 +100,7 @@ fn device(model: u64, tz: &str) -> serde_json::Value {
 
 /// Honest buyer `i`: a person on a home or mobile network of their own (a pseudo-random /24 in
 /// 10.0.0.0/8), except a few colleagues who share one office network. 40% are on phones.
-fn honest_client(shared: &Shared, i: usize) -> SimClient {
+pub(crate) fn honest_client(shared: &Shared, i: usize) -> SimClient {
     let h = mix(i as u64);
     let office = i % 50 == 7 && i < 1_500;
     let ip = if office {
@@ -356,12 +356,7 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
                 journeys.push(journey);
                 events.extend(evs);
             }
-            _ => journeys.push(Journey {
-                ending: Ending::Failed,
-                position: None,
-                admitted_at_ms: None,
-                joined_at_ms: None,
-            }),
+            _ => journeys.push(Journey::ended(Ending::Failed)),
         }
     }
     let mut bots_out = Vec::new();
