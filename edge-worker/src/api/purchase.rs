@@ -5,7 +5,8 @@
 //!
 //! Only a final answer is remembered for the pass ([`is_final`]: an order, or a refusal that
 //! can never change); after any other refusal the claim is given up, so a refusal costs
-//! nobody their place. A remembered order is asked for again once the audit has cancelled
+//! nobody their place. A purchase whose answer was lost (no answer in time, a 5xx) is marked
+//! unsettled, so that a retry after the sell-out still asks the origin, which may have sold. A remembered order is asked for again once the audit has cancelled
 //! orders of the sale since it was stored (the sale's `cancelled` count grew), so a
 //! cancelled order reads as `order_cancelled`.
 
@@ -54,10 +55,14 @@ pub(crate) async fn settle(
             pass: pass.id.clone(),
             cancelled: state.cancelled,
         };
-        return match queue_shard::call(env, &sale, shard, &answer).await? {
-            ShardResponse::Done { status, body } => Ok(replay(status, &body)),
-            _ => Err(Refusal(ErrorCode::SoldOut)),
-        };
+        match queue_shard::call(env, &sale, shard, &answer).await? {
+            ShardResponse::Done { status, body } => return Ok(replay(status, &body)),
+            // An earlier purchase with this pass reached the origin and its answer was lost
+            // (a timeout, a 5xx, a worker that died): the origin may have sold to it, and
+            // answers a sold-out sale from memory. Ask it.
+            ShardResponse::Unsettled => {}
+            _ => return Err(Refusal(ErrorCode::SoldOut)),
+        }
     }
     if now < state.starts_at_ms {
         return Err(Refusal(ErrorCode::SaleNotOpen));
@@ -97,7 +102,8 @@ pub(crate) async fn settle(
     let (status, text) = match answer {
         Ok(a) => a,
         Err(refusal) => {
-            release(env, &sale, shard, &pass.id).await;
+            // No answer in time (or none at all): the origin may have taken the purchase.
+            release(env, &sale, shard, &pass.id, true).await;
             return Err(refusal);
         }
     };
@@ -116,8 +122,10 @@ pub(crate) async fn settle(
         }
     } else {
         // Not a decision that holds for good (a refusal that may not hold a moment later, a
-        // payment to put right with a new card hold, a 5xx): the pass may try again.
-        release(env, &sale, shard, &pass.id).await;
+        // payment to put right with a new card hold, a 5xx): the pass may try again. After a
+        // 5xx the origin may have taken the purchase all the same (Redis wrote the order and
+        // the reply was lost).
+        release(env, &sale, shard, &pass.id, status >= 500).await;
     }
     if sold_the_last_item(status, &text) {
         cache::mark_sold_out(&sale, now);
@@ -125,9 +133,10 @@ pub(crate) async fn settle(
     Ok((status, text))
 }
 
-async fn release(env: &Env, sale: &SaleId, shard: u32, pass: &str) {
+async fn release(env: &Env, sale: &SaleId, shard: u32, pass: &str, unsettled: bool) {
     let release = ShardRequest::Release {
         pass: pass.to_owned(),
+        unsettled,
     };
     if let Err(Refusal(code)) = queue_shard::call(env, sale, shard, &release).await {
         worker::console_error!("could not release a purchase claim: {code}");

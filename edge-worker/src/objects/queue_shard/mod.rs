@@ -12,7 +12,8 @@
 //!   answer is stored if it is final, so a replayed pass gets the stored answer without
 //!   reaching the origin and two concurrent uses cannot both go through; a refusal that is
 //!   not final only gives the claim up, and a stored order is asked for again once the
-//!   audit has cancelled orders since;
+//!   audit has cancelled orders since; a purchase whose answer was lost (no answer in time, a
+//!   5xx) leaves a mark, so that a retry after a sell-out still asks the origin;
 //! - counts each position's **card attempts** (`HOLD_ATTEMPTS_PER_TICKET`) and meters new
 //!   holds to its share of `HOLD_CREATE_RATE` (a token bucket in memory), before any reaches
 //!   the processor;
@@ -119,10 +120,16 @@ pub enum ShardRequest {
         /// The queue position.
         position: u64,
     },
-    /// Give up a claim (the origin did not answer): the pass may try again.
+    /// Give up a claim (the origin's answer was not final, or did not come): the pass may try
+    /// again.
     Release {
         /// The pass id.
         pass: String,
+        /// The purchase reached the origin and its answer was lost (no answer in time, or a
+        /// 5xx): the origin may have taken it. The ledger remembers that, so that a retry
+        /// after a sell-out is asked of the origin instead of being told `sold_out`.
+        #[serde(default)]
+        unsettled: bool,
     },
     /// How much the shard stores.
     Census,
@@ -158,6 +165,10 @@ pub enum ShardResponse {
     Claimed,
     /// Another purchase with this pass is under way.
     InFlight,
+    /// No final answer is stored, but a purchase with this pass reached the origin and its
+    /// answer is not known here (lost in a fault, or an order to ask for again after a
+    /// cancellation): only the origin can say.
+    Unsettled,
     /// The purchase was made before; here is the origin's answer.
     Done {
         /// The origin's status.

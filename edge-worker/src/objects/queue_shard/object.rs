@@ -62,6 +62,8 @@ enum LedgerEntry {
     InFlight {
         since_ms: u64,
     },
+    /// A purchase reached the origin and its answer was lost: the origin may have taken it.
+    Unsettled,
     Done {
         status: u16,
         body: String,
@@ -192,8 +194,11 @@ impl DurableObject for QueueShard {
                 answer
             }
             ShardRequest::Answer { pass, cancelled } => {
-                match self.stored(&pass, cancelled).await? {
-                    Some((status, body)) => ShardResponse::Done { status, body },
+                match self.entry(&pass).await?.map(|e| e.answer(cancelled)) {
+                    Some(Some((status, body))) => ShardResponse::Done { status, body },
+                    // Claimed, unsettled, or an order stored before a cancellation: whatever
+                    // it became, the origin knows.
+                    Some(None) => ShardResponse::Unsettled,
                     None => ShardResponse::Ok,
                 }
             }
@@ -231,8 +236,16 @@ impl DurableObject for QueueShard {
                     .get::<HoldRecord>(&format!("h:{position}"))
                     .await?,
             },
-            ShardRequest::Release { pass } => {
-                self.state.storage().delete(&format!("p:{pass}")).await?;
+            ShardRequest::Release { pass, unsettled } => {
+                let key = format!("p:{pass}");
+                if unsettled {
+                    self.state
+                        .storage()
+                        .put(&key, LedgerEntry::Unsettled)
+                        .await?;
+                } else {
+                    self.state.storage().delete(&key).await?;
+                }
                 ShardResponse::Ok
             }
         };
@@ -484,18 +497,16 @@ impl QueueShard {
         Ok(next)
     }
 
-    /// The final answer stored for `pass` (see [`LedgerEntry::answer`]).
-    async fn stored(&self, pass: &str, cancelled: u64) -> Result<Option<(u16, String)>> {
-        let entry = self
-            .state
+    /// The pass ledger's entry for `pass`, if any.
+    async fn entry(&self, pass: &str) -> Result<Option<LedgerEntry>> {
+        self.state
             .storage()
             .get::<LedgerEntry>(&format!("p:{pass}"))
-            .await?;
-        Ok(entry.and_then(|e| e.answer(cancelled)))
+            .await
     }
 
     /// Claims `pass` for a purchase, unless another purchase with it is under way or it has a
-    /// final answer ([`Self::stored`]).
+    /// final answer ([`LedgerEntry::answer`]). An unsettled entry is claimed like none.
     async fn claim(&self, pass: &str, cancelled: u64) -> Result<ShardResponse> {
         let storage = self.state.storage();
         let key = format!("p:{pass}");
