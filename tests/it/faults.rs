@@ -2,9 +2,11 @@
 //! AOF settings, the origin as a process of its own, the edge under workerd with its Durable
 //! Objects on disk): `kill -9` of Redis, `kill -9` of the origin, the origin frozen with
 //! SIGSTOP past the edge's timeout, and the edge restarted. Each strikes once a quarter of the
-//! stock has sold and the piece comes back after a few seconds; afterwards the records say
+//! stock has sold and the piece comes back after ten seconds (longer than the crowd's own
+//! retries last, so some buyers give up and must be able to buy later); afterwards the records say
 //! whether a promise broke (see `herdgate_herd::faults`): no acknowledged order lost, no visitor
-//! with two orders, nothing oversold, the books balanced, nobody left locked out. Nothing here
+//! with two orders, nothing oversold, the books balanced, nobody left locked out, every buyer
+//! who holds an order given it on asking again. Nothing here
 //! is timed: the recovery times are in the summary (and in BENCHMARKS.md, from
 //! `scripts/bench-faults.sh`).
 

@@ -10,6 +10,9 @@
 //! - `herdgate-bench bots`: the same crowd against the local stack with each bot defence off,
 //!   alone and all on, bots arriving with the crowd and at the opening (runs `herd local`).
 //! - `herdgate-bench preauth`: the same crowd without and with card holds (runs `herd local`).
+//! - `herdgate-bench faults`: a crowd against the local stack while one piece fails (`kill -9`
+//!   of Redis or the origin, the origin frozen, the edge restarted), with what was lost, doubled,
+//!   oversold or locked out, and how long the recovery took (runs herd's `faults` module).
 //!
 //! Each prints its figures and, with `--write BENCHMARKS.md`, replaces its sections of that
 //! file: the text between `<!-- bench:NAME:start -->` and `<!-- bench:NAME:end -->`. The
@@ -22,6 +25,8 @@
 //!   servers and sends the requests.
 //! - `bots.rs`, `preauth.rs`: benchmarks made of `herd local` runs, one per configuration; they
 //!   render their tables from each run's `report.json`.
+//! - `faults.rs`: one stack per fault, struck in the middle of a crowd by herd's library
+//!   (`herdgate_herd::faults`), which a run of the `herd` binary could not do.
 //! - `load.rs`: the closed-loop HTTP load generator and the admin call that creates a sale.
 //! - `herd.rs`: running `herd local` and reading figures from its report.
 //! - `procs.rs`: the release binaries next to this one, and CPU seconds from /proc.
@@ -30,6 +35,7 @@
 mod bots;
 mod capture;
 mod edge;
+mod faults;
 mod herd;
 mod load;
 mod origin;
@@ -59,6 +65,9 @@ enum Cli {
     Bots(bots::BotsArgs),
     /// The card-hold table: `herd local` without and with `--preauth`.
     Preauth(preauth::PreauthArgs),
+    /// The fault table: a crowd against the local stack while Redis or the origin is killed,
+    /// the origin frozen or the edge restarted, and what each fault cost.
+    Faults(faults::FaultsArgs),
 }
 
 impl Cli {
@@ -70,6 +79,7 @@ impl Cli {
             Cli::Capture(a) => (a.write.as_deref(), &["capture"]),
             Cli::Bots(a) => (a.write.as_deref(), &bots::SECTIONS),
             Cli::Preauth(a) => (a.write.as_deref(), &["preauth"]),
+            Cli::Faults(a) => (a.write.as_deref(), &["faults"]),
         }
     }
 }
@@ -86,6 +96,7 @@ async fn main() -> Result<()> {
         Cli::Capture(args) => capture::run(args).await,
         Cli::Bots(args) => bots::run(args).await,
         Cli::Preauth(args) => preauth::run(args).await,
+        Cli::Faults(args) => faults::run(args).await,
     }
 }
 

@@ -51,6 +51,7 @@ pub enum Fault {
     OriginKill9,
     /// The origin frozen with SIGSTOP (longer than the edge's `ORIGIN_TIMEOUT_MS`), then
     /// SIGCONT.
+    #[serde(rename = "origin-sigstop")]
     OriginStop,
     /// The edge (node and workerd) killed and started again on the same port with the same
     /// Durable Object directory.
@@ -848,4 +849,60 @@ fn code(reply: &Reply) -> String {
 /// Whether the sale has nothing left, by the origin's records.
 async fn nothing_left(admin: &AdminClient, sale: &str) -> bool {
     admin.sale(sale).await.is_ok_and(|s| s.state.remaining == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_fault_reads_back_by_its_name_which_reports_use() {
+        for fault in Fault::ALL {
+            assert_eq!(Fault::parse(fault.name()), Ok(fault));
+            assert_eq!(
+                serde_json::to_value(fault).unwrap(),
+                serde_json::Value::String(fault.name().into())
+            );
+        }
+        assert!(Fault::parse("redis").unwrap_err().contains("redis-kill9"));
+    }
+
+    fn books(stock: u64, sold: u64, remaining: u64, orders: &[(&str, &str)]) -> Books {
+        let mut stream: HashMap<String, HashSet<String>> = HashMap::new();
+        for (visitor, id) in orders {
+            stream
+                .entry((*visitor).into())
+                .or_default()
+                .insert((*id).into());
+        }
+        Books {
+            stock,
+            sold,
+            remaining,
+            orders: orders
+                .iter()
+                .map(|(v, id)| ((*v).into(), (*id).into()))
+                .collect(),
+            stream,
+        }
+    }
+
+    #[test]
+    fn oversold_counts_by_the_record_that_says_most_and_the_books_must_balance() {
+        let ok = books(2, 2, 0, &[("a", "s-1"), ("b", "s-2")]);
+        assert_eq!((ok.oversold(), ok.balance()), (0, true));
+        // The counter says 2, but three orders were recorded.
+        let over = books(2, 2, 0, &[("a", "s-1"), ("b", "s-2"), ("c", "s-3")]);
+        assert_eq!((over.oversold(), over.balance()), (1, false));
+        // A second order of one visitor, seen in the stream only.
+        let mut twice = books(3, 2, 1, &[("a", "s-1"), ("b", "s-2")]);
+        twice
+            .stream
+            .entry("a".into())
+            .or_default()
+            .insert("s-3".into());
+        assert_eq!((twice.oversold(), twice.balance()), (0, true));
+        let unbalanced = books(3, 1, 1, &[("a", "s-1")]);
+        assert!(!unbalanced.balance());
+    }
 }
