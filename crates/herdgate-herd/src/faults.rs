@@ -8,13 +8,16 @@
 //! - **oversold**: items sold beyond the stock (by the sale's counter, the orders hash or the
 //!   order stream), checked with the books (`sold + remaining = stock`, one order per item
 //!   sold);
-//! - **locked out**: a buyer who joined, has no order and whose journey ended on an answer that
-//!   was not final (no answer, a 5xx, `purchase_in_progress`, …) asks again after the recovery,
-//!   as a person whose page is still open would: polls with their ticket and buys with the
-//!   pass they get. They must get an order, or be told `sold_out` while nothing is left. So
-//!   that a sold-out edge cannot answer for them, the operator first restocks as many items
-//!   as they are. Whoever still gets a refusal (or nothing) when the re-check's time is up is
-//!   locked out;
+//! - **locked out**: a buyer who joined, has no order and whose journey ended on anything but
+//!   `sold_out` (a refusal such as a 5xx or `purchase_in_progress`, or no answer) asks again
+//!   after the recovery, as a person whose page is still open would: polls with their ticket
+//!   and buys with the pass they get. They must get an order, or be told `sold_out` while
+//!   nothing is left. So that a sold-out edge cannot answer for them, the operator first
+//!   restocks as many items as they are. Whoever still gets a refusal (or nothing) when the
+//!   re-check's time is up is locked out;
+//! - **orders withheld**: a buyer who holds an order in Redis that they were not told of (the
+//!   fault cut the answer off) retries the purchase with their pass, as their page would: they
+//!   must be given that order;
 //! - **recovery**: from the restart (or SIGCONT) to the stack answering ready (origin
 //!   `/readyz`, edge `/healthz`) and to the first purchase answered 200/201.
 //!
@@ -133,8 +136,8 @@ pub fn stack(origin_binary: impl Into<PathBuf>, origin_timeout_ms: u64) -> Stack
 /// What buyers left without an order got when they asked again after the recovery.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Recheck {
-    /// Buyers who asked again: they joined, have no order, and their journey ended on an
-    /// answer that was not final.
+    /// Buyers who asked again: they joined, have no order, and their journey ended on anything
+    /// but `sold_out` (a refusal, or no answer).
     pub asked: usize,
     /// Items the operator added first, so that the edge could not answer `sold_out` for them.
     pub restocked: u64,
