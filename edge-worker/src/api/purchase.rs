@@ -6,9 +6,10 @@
 //! Only a final answer is remembered for the pass ([`is_final`]: an order, or a refusal that
 //! can never change); after any other refusal the claim is given up, so a refusal costs
 //! nobody their place. A purchase whose answer was lost (no answer in time, a 5xx) is marked
-//! unsettled, so that a retry after the sell-out still asks the origin, which may have sold. A remembered order is asked for again once the audit has cancelled
-//! orders of the sale since it was stored (the sale's `cancelled` count grew), so a
-//! cancelled order reads as `order_cancelled`.
+//! unsettled, so that a retry after the sell-out still asks the origin, which may have sold.
+//! A remembered order is asked for again once the audit has cancelled orders of the sale
+//! since it was stored (the sale's `cancelled` count grew), so a cancelled order reads as
+//! `order_cancelled`.
 
 use herdgate_core::gate::purchase::{held_position, is_final, replay, sold_the_last_item};
 use herdgate_core::wire::{PurchaseRequest, SaleStatus};
