@@ -333,6 +333,14 @@ if (typeof module !== "undefined") {
           $("card-error").textContent = boot.errors[code] || body.error.message;
           return;
         }
+        // The pass ran out while the buyer looked at the button (or typed a card): the place
+        // stays admitted, so the ticket's next status brings a new pass (its cookie). Not the
+        // buyer's fault: renew it and buy.
+        if ((code === "pass_expired" || code === "pass_not_yet_valid") && attempt < 10) {
+          await api("/status").catch(() => null);
+          if (code === "pass_not_yet_valid") await new Promise((r) => setTimeout(r, 1000));
+          continue;
+        }
         // Another tab of this buyer is buying with the same pass, or the shop is busy: the
         // pass buys at most once, so asking again is safe and returns that purchase.
         const transient = !res || code === "purchase_in_progress" || res.status === 503;
@@ -363,25 +371,37 @@ if (typeof module !== "undefined") {
       platform: (navigator.platform || "").slice(0, 60),
       touch: navigator.maxTouchPoints || 0,
     };
-    const ch = await api("/challenge", {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ device }),
-    }).catch(() => null);
-    const chBody = ch ? await ch.json().catch(() => null) : null;
-    if (!ch || !ch.ok || !chBody || !chBody.challenge) {
-      if (chBody && chBody.error && chBody.error.code === "sold_out") return enter("sold_out");
-      return refuse(chBody);
+    // A challenge that expired while this page solved it, or while the edge was busy, is not
+    // the buyer's fault: fetch a new one (a few times). A join whose answer was lost is sent
+    // again as it was: a join is idempotent per challenge, so it keeps its place.
+    let joined = null;
+    let body = null;
+    for (let round = 0; round < 3; round++) {
+      const ch = await api("/challenge", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ device }),
+      }).catch(() => null);
+      const chBody = ch ? await ch.json().catch(() => null) : null;
+      if (!ch || !ch.ok || !chBody || !chBody.challenge) {
+        if (chBody && chBody.error && chBody.error.code === "sold_out") return enter("sold_out");
+        return refuse(chBody);
+      }
+      enter("solving");
+      const nonce = await solve(chBody.challenge, chBody.bits);
+      enter("joining");
+      for (let attempt = 0; attempt < 5; attempt++) {
+        joined = await api("/join", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ challenge: chBody.challenge, nonce }),
+        }).catch(() => null);
+        body = joined ? await joined.json().catch(() => null) : null;
+        if (joined && joined.status < 500) break;
+        await new Promise((r) => setTimeout(r, 500 + attempt * 500));
+      }
+      if (!(body && body.error && body.error.code === "challenge_expired")) break;
     }
-    enter("solving");
-    const nonce = await solve(chBody.challenge, chBody.bits);
-    enter("joining");
-    const joined = await api("/join", {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ challenge: chBody.challenge, nonce }),
-    }).catch(() => null);
-    const body = joined ? await joined.json().catch(() => null) : null;
     if (!joined || !joined.ok) {
       if (body && body.error && body.error.code === "sold_out") return enter("sold_out");
       return refuse(body);

@@ -363,6 +363,40 @@ test("without JavaScript: the lane puts a card on hold on a page of its own and 
   await ctx.close();
 });
 
+test("a challenge or a pass that ran out while the buyer waited is renewed, not refused", async () => {
+  const id = await sale("renewed", 2, 0, 50);
+  expected[id] = 1;
+  const ctx = await buyer();
+  const page = await ctx.newPage();
+  const expired = (code) => ({
+    status: code === "challenge_expired" ? 400 : 401,
+    contentType: "application/json",
+    body: JSON.stringify({ error: { code, message: "expired" } }),
+  });
+  // The edge answers the first join and the first purchase as if the system had been too
+  // slow: the challenge and then the pass ran out.
+  let joins = 0;
+  await page.route("**/join", async (route) => {
+    if (joins++ === 0) return route.fulfill(expired("challenge_expired"));
+    return route.continue();
+  });
+  let purchases = 0;
+  let renewals = 0;
+  await page.route("**/purchase", async (route) => {
+    if (purchases++ === 0) return route.fulfill(expired("pass_expired"));
+    return route.continue();
+  });
+  page.on("request", (r) => { if (purchases > 0 && r.url().endsWith("/status")) renewals++; });
+  await page.goto(`${EDGE}/sales/${id}`);
+  await until(page, "admitted", 30_000);
+  assert.equal(joins, 2, "a new challenge was fetched and joined with");
+  await page.locator("#buy").click();
+  await until(page, "bought");
+  assert.equal(purchases, 2);
+  assert.ok(renewals >= 1, "the pass was renewed by a status poll");
+  await ctx.close();
+});
+
 test("a paused sale keeps the waiter's place", async () => {
   const id = await sale("paused", 1, 0, 1);
   await control(id, { action: "pause" });
