@@ -5,6 +5,7 @@
 -- ARGV[2]  rate            with 'set_rate': buyers admitted per second (0 pauses and keeps the
 --                          configured rate); else ignored
 -- ARGV[3]  sale id         (the <sale> of the key)
+-- ARGV[5]  now, unix ms     (the settings' revision is at least this, as in upsert_sale.lua)
 -- ARGV[4]  events channel  (a sold-out sale: PUBLISHed "open:<sale>" then "sold_out:<sale>", so
 --                          every origin reads its sold-out memory again, with these settings)
 --
@@ -12,8 +13,9 @@
 --   {"ok"}                   the settings were changed (or already were as asked)
 --   {"unknown_sale"}         no sale at KEYS[1]; nothing changed
 --
--- Invariants kept: only rate, paused and revision change; revision grows by one on every call,
--- so every edge follows the change (an edge follows the highest revision it has seen).
+-- Invariants kept: only rate, paused and revision change; revision grows on every call, to at
+-- least now, so every edge follows the change (an edge follows the highest revision it has
+-- seen), even after Redis was restored from an older copy.
 -- All keys share the hash tag {<sale>}.
 
 local key = KEYS[1]
@@ -35,7 +37,8 @@ elseif action == 'set_rate' then
 else
   return redis.error_reply('unknown action')
 end
-redis.call('HINCRBY', key, 'revision', 1)
+local revision = tonumber(redis.call('HGET', key, 'revision') or '0') + 1
+redis.call('HSET', key, 'revision', math.max(revision, tonumber(ARGV[5])))
 if tonumber(redis.call('HGET', key, 'remaining')) == 0 then
   redis.call('PUBLISH', ARGV[4], 'open:' .. ARGV[3])
   redis.call('PUBLISH', ARGV[4], 'sold_out:' .. ARGV[3])

@@ -10,7 +10,8 @@
 -- ARGV[6]  events channel  (PUBLISHed "open:<sale>", then "sold_out:<sale>" if none is left)
 -- ARGV[7]  price amount    one item's price in minor units ('' : the sale takes no card holds)
 -- ARGV[8]  price currency  ISO 4217, lower case ('' with no price)
--- ARGV[9]  paused          '1' while admission is paused, else '0'
+-- ARGV[9]  paused          '1' to pause admission, '0' to resume it, '' to leave it as it is
+-- ARGV[10] now, unix ms     (the caller's clock: see revision below)
 --
 -- Returns:
 --   {"created", remaining}            a new sale
@@ -18,7 +19,8 @@
 --   {"stock_below_sold", sold}        stock < items already sold; nothing changed
 --
 -- Invariants kept: sold is never changed here, and remaining = stock - sold >= 0 afterwards;
--- revision grows by one with every change (the edge follows the highest it has seen).
+-- revision grows with every change, to at least now (ARGV[10]): the edge follows the highest it
+-- has seen, and a Redis restored from an older copy still moves forward.
 -- Every origin is told the sale's new standing on the events channel, so a restocked sale
 -- leaves every origin's sold-out memory.
 
@@ -31,8 +33,12 @@ end
 local created = redis.call('EXISTS', key) == 0
 local remaining = stock - sold
 redis.call('HSET', key, 'stock', stock, 'remaining', remaining, 'sold', sold,
-  'limit', ARGV[2], 'starts_at_ms', ARGV[3], 'rate', ARGV[4], 'paused', ARGV[9])
-redis.call('HINCRBY', key, 'revision', 1)
+  'limit', ARGV[2], 'starts_at_ms', ARGV[3], 'rate', ARGV[4])
+if ARGV[9] ~= '' then
+  redis.call('HSET', key, 'paused', ARGV[9])
+end
+local revision = tonumber(redis.call('HGET', key, 'revision') or '0') + 1
+redis.call('HSET', key, 'revision', math.max(revision, tonumber(ARGV[10])))
 if created then
   redis.call('HSET', key, 'seq', 0)
 end

@@ -69,7 +69,7 @@ impl Stack {
             starts_at_ms: u64::try_from(starts).unwrap(),
             admission_rate: rate,
             price: None,
-            paused: false,
+            paused: None,
         };
         self.admin().put_sale(sale, &config).await.unwrap();
         SaleId::parse(sale).unwrap()

@@ -34,7 +34,7 @@ async fn paid_sale(stack: &Stack, sale: &str, stock: u64, open: bool) {
             amount: PRICE,
             currency: "eur".into(),
         }),
-        paused: false,
+        paused: None,
     };
     stack.admin().put_sale(sale, &config).await.unwrap();
 }

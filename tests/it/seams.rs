@@ -25,7 +25,7 @@ fn settings(stock: u64, starts_at_ms: u64, rate: u32) -> SaleConfig {
         starts_at_ms,
         admission_rate: rate,
         price: None,
-        paused: false,
+        paused: None,
     }
 }
 
@@ -343,6 +343,13 @@ async fn rate_and_pause_changed_at_the_origin_reach_the_edge() {
             v["admission"]["paused"] == true
         })
         .await;
+        // A restock that says nothing of the pause leaves the sale paused.
+        let mut restock = admin.sale("metered").await.unwrap().config;
+        restock.stock += 10;
+        restock.paused = None;
+        let after = admin.put_sale("metered", &restock).await.unwrap();
+        assert_eq!(after.config.paused, Some(true));
+        assert!(after.state.paused);
         let me = s.buyer(UA);
         let mut joined = me.solve_and_join("metered", None).await.unwrap();
         // The edge admits whoever the frontier passed before the pause: join until a place
@@ -528,6 +535,8 @@ async fn a_sale_that_is_over_leaves_nothing_behind_but_its_position_counts() {
     bounded(Duration::from_secs(120), async {
         let s = Stack::start_with(json!({
             "CLEANUP_AFTER_SECS": "2",
+            // The clean-up waits for every challenge of the open sale to expire too.
+            "CHALLENGE_TTL_SECS": "3",
             "CLEANUP_CHECK_SECS": "1",
             "JOINS_PER_NETWORK": "100",
         }))

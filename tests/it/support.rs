@@ -88,7 +88,7 @@ impl Env {
             starts_at_ms: now_ms() - 60_000,
             admission_rate: 500,
             price: None,
-            paused: false,
+            paused: None,
         };
         self.admin.put_sale(sale, &config).await.unwrap();
         SaleId::parse(sale).unwrap()

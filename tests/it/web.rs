@@ -212,7 +212,7 @@ async fn open_sale(s: &Stack, sale: &str, stock: u64, price: Option<u64>) -> Sal
             amount,
             currency: "eur".into(),
         }),
-        paused: false,
+        paused: None,
     };
     s.admin().put_sale(sale, &config).await.unwrap();
     SaleId::parse(sale).unwrap()
@@ -682,7 +682,7 @@ async fn every_page_carries_its_policy_and_every_cookie_is_this_host_s_alone() {
             starts_at_ms: herdgate_testkit::now_ms(),
             admission_rate: 1,
             price: None,
-            paused: false,
+            paused: None,
         };
         s.admin().put_sale("slow", &config).await.unwrap();
         for i in 0..20 {

@@ -54,7 +54,7 @@ async fn create_sale(
             amount: PRICE,
             currency: "eur".into(),
         }),
-        paused: false,
+        paused: None,
     };
     AdminClient::new(http.clone(), origin, &keys.admin_token)
         .put_sale(sale, &config)

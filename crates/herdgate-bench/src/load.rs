@@ -76,7 +76,7 @@ pub async fn create_sale_at(
         starts_at_ms,
         admission_rate: rate,
         price: None,
-        paused: false,
+        paused: None,
     };
     admin
         .put_sale(sale, &config)

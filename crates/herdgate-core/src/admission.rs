@@ -5,9 +5,9 @@
 //! [`Schedule`] and the clock, every edge isolate can answer "am I in yet?" from a ticket and a
 //! cached schedule, without asking any central object.
 //!
-//! Live changes (pause, resume, a new rate) re-base the schedule at the instant of the change
-//! ([`Schedule::with_rate`]), so positions already admitted stay admitted and the frontier never
-//! moves backwards.
+//! Live changes (pause, resume, a new rate, a start moved) re-base the schedule at the instant
+//! the edge sees them ([`Schedule::rebased`]), so positions already admitted stay admitted and
+//! the frontier never moves backwards.
 
 use serde::{Deserialize, Serialize};
 
@@ -66,13 +66,13 @@ impl Schedule {
         )
     }
 
-    /// The same schedule with a new rate from `now_ms` on (0 pauses). The frontier is
-    /// continuous across the change.
-    pub fn with_rate(&self, now_ms: u64, rate_per_sec: u32) -> Schedule {
-        let since_ms = now_ms.max(self.since_ms);
+    /// The schedule re-based at `now_ms`: what is admitted then stays admitted, and from
+    /// then on, or from `starts_at_ms` if that is later, the frontier grows at `rate_per_sec`
+    /// (0 pauses). The frontier never moves back.
+    pub fn rebased(&self, now_ms: u64, starts_at_ms: u64, rate_per_sec: u32) -> Schedule {
         Schedule {
-            since_ms,
-            base: self.frontier(since_ms),
+            since_ms: now_ms.max(starts_at_ms),
+            base: self.frontier(now_ms),
             rate_per_sec,
         }
     }
@@ -154,12 +154,12 @@ mod tests {
     #[test]
     fn pause_and_resume_keep_the_frontier_continuous() {
         let s = Schedule::starting(0, 100);
-        let paused = s.with_rate(5_000, 0);
+        let paused = s.rebased(5_000, s.since_ms, 0);
         assert_eq!(paused.frontier(5_000), 500);
         assert_eq!(paused.frontier(60_000), 500);
         assert_eq!(paused.admitted_at_ms(500), None);
         assert_eq!(paused.admitted_at_ms(10), Some(5_000));
-        let resumed = paused.with_rate(60_000, 200);
+        let resumed = paused.rebased(60_000, paused.since_ms, 200);
         assert_eq!(resumed.frontier(60_000), 500);
         assert_eq!(resumed.frontier(61_000), 700);
     }
@@ -167,7 +167,7 @@ mod tests {
     #[test]
     fn a_change_in_the_past_never_moves_the_frontier_back() {
         let s = Schedule::starting(10_000, 100);
-        let changed = s.with_rate(5_000, 1_000);
+        let changed = s.rebased(5_000, s.since_ms, 1_000);
         assert_eq!(changed.since_ms, 10_000);
         assert_eq!(changed.frontier(11_000), 1_000);
     }
@@ -194,7 +194,11 @@ mod tests {
         assert_eq!(near, 1_000);
         assert_eq!(far, 30_000);
         assert_eq!(s.next_poll_ms(3_000, 0, 1_000, 30_000), 15_005);
-        assert_eq!(s.with_rate(0, 0).next_poll_ms(5, 0, 1_000, 30_000), 30_000);
+        assert_eq!(
+            s.rebased(0, s.since_ms, 0)
+                .next_poll_ms(5, 0, 1_000, 30_000),
+            30_000
+        );
     }
 
     #[test]

@@ -27,9 +27,10 @@ pub struct SaleConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price: Option<Price>,
     /// Whether admission is paused: nobody new is admitted until it is resumed; positions
-    /// already admitted stay admitted.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub paused: bool,
+    /// already admitted stay admitted. Left out of an update, it stays as it was (a restock
+    /// does not resume a paused sale); a new sale is not paused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<bool>,
 }
 
 /// The price of one item.
@@ -422,11 +423,9 @@ impl ControlState {
         }
         let live_rate = if settings.paused { 0 } else { settings.rate };
         ControlState {
-            schedule: crate::admission::Schedule {
-                since_ms: now_ms.max(settings.starts_at_ms),
-                base: self.schedule.frontier(now_ms),
-                rate_per_sec: live_rate,
-            },
+            schedule: self
+                .schedule
+                .rebased(now_ms, settings.starts_at_ms, live_rate),
             paused: settings.paused,
             rate: settings.rate,
             revision: settings.revision,

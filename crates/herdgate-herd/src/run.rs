@@ -230,7 +230,7 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
             amount: crate::plan::PREAUTH_PRICE,
             currency: "eur".into(),
         }),
-        paused: false,
+        paused: None,
     };
     admin
         .put_sale(&cfg.sale, &sale_config)

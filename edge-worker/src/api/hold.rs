@@ -102,10 +102,11 @@ async fn attempt(
 ) -> Result<(), Refusal> {
     let Ctx { env, cfg, .. } = cx;
     let shard = queue_shard::shard_of_position(cfg, ticket.position)?;
+    let per_second = f64::from(cfg.hold_create_rate) / f64::from(cfg.shards.max(1));
     let request = ShardRequest::HoldAttempt {
         position: ticket.position,
         per_ticket: cfg.hold_attempts.per_ticket,
-        per_second: f64::from(cfg.hold_create_rate) / f64::from(cfg.shards.max(1)),
+        per_second,
     };
     match queue_shard::call(env, sale, shard, &request).await? {
         ShardResponse::Allowed => {}
@@ -125,7 +126,18 @@ async fn attempt(
     };
     match join_limiter::call(env, cfg, sale, &ticket.net, &request).await? {
         LimitResponse::Allowed => Ok(()),
-        LimitResponse::Limited { .. } => Err(Refusal(ErrorCode::HoldAttemptsExceeded)),
+        LimitResponse::Limited { .. } => {
+            // Refused by the device's or the network's limit: the place in line gets its
+            // attempt back, and the sale's budget its token.
+            let back = ShardRequest::HoldAttemptBack {
+                position: ticket.position,
+                per_second,
+            };
+            if let Err(Refusal(code)) = queue_shard::call(env, sale, shard, &back).await {
+                worker::console_error!("could not give a card attempt back: {code}");
+            }
+            Err(Refusal(ErrorCode::HoldAttemptsExceeded))
+        }
         other => Err(http::internal(format!(
             "unexpected limiter answer {other:?}"
         ))),

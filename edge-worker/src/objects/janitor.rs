@@ -93,7 +93,9 @@ pub(crate) async fn round(storage: &Storage, cfg: &Config, now: u64) -> Result<R
             now
         }
     };
-    let due = since + cfg.cleanup_after_secs * 1000;
+    // Never before every challenge issued while the sale was open has expired: a spent one
+    // whose record is gone must not join a restocked sale again.
+    let due = since + cfg.cleanup_after_secs.max(cfg.challenge_ttl_secs) * 1000;
     Ok(if now >= due {
         Round::Clean
     } else {

@@ -86,6 +86,7 @@ pub async fn upsert_sale(
             sale: &sale,
             config: &config,
             channel: &app.events_channel,
+            now_ms: clock::now_ms(),
         })
         .await?
     {
@@ -131,6 +132,7 @@ pub async fn control(
             sale: &sale,
             request: &request,
             channel: &app.events_channel,
+            now_ms: clock::now_ms(),
         })
         .await?
     {

@@ -16,6 +16,8 @@ pub struct ControlSaleCall<'a> {
     pub request: &'a ControlRequest,
     /// `ARGV[4]`: the events channel.
     pub channel: &'a str,
+    /// `ARGV[5]`: now, unix ms.
+    pub now_ms: u64,
 }
 
 impl ControlSaleCall<'_> {
@@ -29,6 +31,7 @@ impl ControlSaleCall<'_> {
                 rate.to_string(),
                 self.sale.to_string(),
                 self.channel.to_owned(),
+                self.now_ms.to_string(),
             ],
         )
     }

@@ -20,6 +20,8 @@ pub struct UpsertSaleCall<'a> {
     /// `ARGV[1..4]` and `ARGV[7..9]`: stock, limit, start, rate, price and paused (checked by
     /// the caller: stock at most [`MAX_STOCK`], limit and rate at least 1, a valid price).
     pub config: &'a SaleConfig,
+    /// `ARGV[10]`: now, unix ms (the settings' revision is at least this).
+    pub now_ms: u64,
     /// `ARGV[6]`: the events channel.
     pub channel: &'a str,
 }
@@ -46,7 +48,13 @@ impl UpsertSaleCall<'_> {
                 .as_ref()
                 .map(|p| p.currency.clone())
                 .unwrap_or_default(),
-            if config.paused { "1" } else { "0" }.to_owned(),
+            match config.paused {
+                Some(true) => "1",
+                Some(false) => "0",
+                None => "",
+            }
+            .to_owned(),
+            self.now_ms.to_string(),
         ];
         (vec![k.sale], args)
     }
@@ -145,7 +153,7 @@ impl Store {
             starts_at_ms,
             admission_rate,
             price,
-            paused,
+            paused: Some(paused),
         };
         Ok(Some((state, config)))
     }

@@ -143,6 +143,14 @@ pub enum ShardRequest {
         /// New holds per second this shard may start.
         per_second: f64,
     },
+    /// Give back a card attempt of `position` that a later limit refused (the device's or
+    /// the network's): its count and its token of the hold budget.
+    HoldAttemptBack {
+        /// The queue position.
+        position: u64,
+        /// As in [`ShardRequest::HoldAttempt`].
+        per_second: f64,
+    },
 }
 
 /// A shard's answers.

@@ -171,6 +171,20 @@ impl DurableObject for QueueShard {
                 per_ticket,
                 per_second,
             } => self.hold_attempt(position, per_ticket, per_second).await?,
+            ShardRequest::HoldAttemptBack {
+                position,
+                per_second,
+            } => {
+                let storage = self.state.storage();
+                let key = format!("a:{position}");
+                if let Some(used) = storage.get::<u32>(&key).await?.filter(|n| *n > 0) {
+                    storage.put(&key, used - 1).await?;
+                }
+                let (tokens, at) = self.hold_budget.get();
+                self.hold_budget
+                    .set(((tokens + 1.0).min(per_second.max(1.0)), at));
+                ShardResponse::Ok
+            }
             ShardRequest::Census => {
                 ShardResponse::Census(janitor::census(&self.state.storage()).await?)
             }
