@@ -138,6 +138,28 @@ pub struct Shared {
     pub t0: Instant,
 }
 
+impl Shared {
+    /// What a herd of `cfg` shares, over the client `http`, counting time from `t0`: empty
+    /// records, at most `cfg.connections` buyers' requests at once, one bot solving at a time.
+    pub fn new(cfg: &crate::plan::HerdConfig, http: reqwest::Client, t0: Instant) -> Self {
+        Shared {
+            counters: Arc::new(Counters::default()),
+            admissions: Arc::new(Mutex::new(Vec::new())),
+            waits: Arc::new(Mutex::new(Vec::new())),
+            http,
+            gate: Arc::new(Semaphore::new(cfg.connections.max(1))),
+            bot_solver: Arc::new(Semaphore::new(1)),
+            api: format!(
+                "{}/api/v1/sales/{}/",
+                cfg.edge.trim_end_matches('/'),
+                cfg.sale
+            )
+            .into(),
+            t0,
+        }
+    }
+}
+
 /// How a person (rather than a program) behaves: the browser solves the proof of work at a
 /// browser's speed, and the person takes a moment to press "buy".
 #[derive(Debug, Clone, Copy)]

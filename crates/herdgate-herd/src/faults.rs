@@ -26,7 +26,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
@@ -36,10 +36,9 @@ use herdgate_core::TicketClaims;
 use herdgate_testkit::{now_ms, AdminClient, Stack, StackBuilder};
 use serde::Serialize;
 use serde_json::json;
-use tokio::sync::Semaphore;
 
 use crate::buyer::Ending;
-use crate::client::{Counters, Endpoint, Reply, Shared, SimClient};
+use crate::client::{Endpoint, Reply, Shared, SimClient};
 use crate::plan::HerdConfig;
 use crate::report::Report;
 use crate::run::{self, honest_client, Outcome};
@@ -713,24 +712,11 @@ async fn ask_again(
     asking: Vec<Asking>,
     limit: Duration,
 ) -> Vec<(Again, Option<String>)> {
-    let shared = Shared {
-        counters: Arc::new(Counters::default()),
-        admissions: Arc::new(Mutex::new(Vec::new())),
-        waits: Arc::new(Mutex::new(Vec::new())),
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap_or_default(),
-        gate: Arc::new(Semaphore::new(cfg.connections.max(1))),
-        bot_solver: Arc::new(Semaphore::new(1)),
-        api: format!(
-            "{}/api/v1/sales/{}/",
-            cfg.edge.trim_end_matches('/'),
-            cfg.sale
-        )
-        .into(),
-        t0: Instant::now(),
-    };
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap_or_default();
+    let shared = Shared::new(cfg, http, Instant::now());
     let until = Instant::now() + limit;
     let tasks: Vec<_> = asking
         .into_iter()

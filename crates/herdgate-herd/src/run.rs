@@ -2,7 +2,7 @@
 //! stock, and gathers everything the report needs.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
@@ -11,7 +11,6 @@ use herdgate_core::SaleId;
 use herdgate_testkit::AdminClient;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::json;
-use tokio::sync::Semaphore;
 
 use crate::bots::{self, BotOutcome, Strategy};
 use crate::buyer::{self, Ending, Journey};
@@ -238,21 +237,7 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
         .context("creating the sale at the origin")?;
     let before = origin_counts(&admin).await?;
 
-    let shared = Shared {
-        counters: Arc::new(Counters::default()),
-        admissions: Arc::new(Mutex::new(Vec::new())),
-        waits: Arc::new(Mutex::new(Vec::new())),
-        http: http.clone(),
-        gate: Arc::new(Semaphore::new(cfg.connections.max(1))),
-        bot_solver: Arc::new(Semaphore::new(1)),
-        api: format!(
-            "{}/api/v1/sales/{}/",
-            cfg.edge.trim_end_matches('/'),
-            cfg.sale
-        )
-        .into(),
-        t0,
-    };
+    let shared = Shared::new(&cfg, http.clone(), t0);
 
     // Stock over time, from the origin's admin route (so the edge's own traffic to the origin
     // is counted apart).
