@@ -1,5 +1,7 @@
 // herdgate waiting room: challenge → proof-of-work (Web Worker) → join → poll → buy.
-// Also loaded by node (page.test.mjs), where only the hashing functions are used.
+// The requests that take or use a place carry a proof of possession of this browser's key (see
+// `makeProof`), kept in IndexedDB with the place so that a reload keeps both.
+// Also loaded by node (page.test.mjs), where only the hashing and proof functions are used.
 "use strict";
 
 // SHA-256 (FIPS 180-4) over a Uint8Array, returning a Uint8Array of 32 bytes.
@@ -83,20 +85,266 @@ function solverMain() {
   };
 }
 
+// Base64url without padding (RFC 7515) of bytes, or of a string's UTF-8 bytes.
+function b64url(data) {
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : new Uint8Array(data);
+  let binary = "";
+  for (let i = 0; i < bytes.length; i++) binary += String.fromCharCode(bytes[i]);
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+// The public key as a proof carries it: the four members of an EC public key and no others
+// (an exported JWK also has `ext` and `key_ops`, which the edge does not expect).
+function publicJwk(jwk) {
+  return { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y };
+}
+
+// The key's RFC 7638 thumbprint, which challenges, tickets and passes carry as `jkt`: the
+// SHA-256 of the required members in lexicographic order, without spaces.
+function thumbprint(jwk) {
+  const members = `{"crv":${JSON.stringify(jwk.crv)},"kty":${JSON.stringify(jwk.kty)},` +
+    `"x":${JSON.stringify(jwk.x)},"y":${JSON.stringify(jwk.y)}}`;
+  return b64url(sha256(new TextEncoder().encode(members)));
+}
+
+// The proof of possession (a DPoP-style compact JWS, ES256) of a request: `method` to `url`
+// (absolute; its query and fragment are left out, as the edge compares only scheme, host and
+// path), made at `iatSecs` by the server's clock, presenting `token` when there is one (its
+// SHA-256 goes in as `ath`, so a proof cannot be replayed with another token). WebCrypto signs
+// ECDSA as raw r‖s, which is the JWS form already.
+async function makeProof(keyPair, jwk, method, url, token, iatSecs) {
+  const target = new URL(url);
+  target.search = "";
+  target.hash = "";
+  const header = { typ: "dpop+jwt", alg: "ES256", jwk: publicJwk(jwk) };
+  const payload = {
+    jti: b64url(crypto.getRandomValues(new Uint8Array(16))),
+    htm: method.toUpperCase(),
+    htu: target.href,
+    iat: iatSecs,
+  };
+  if (token) payload.ath = b64url(sha256(new TextEncoder().encode(token)));
+  const input = b64url(JSON.stringify(header)) + "." + b64url(JSON.stringify(payload));
+  const signature = await crypto.subtle.sign(
+    { name: "ECDSA", hash: "SHA-256" }, keyPair.privateKey, new TextEncoder().encode(input));
+  return input + "." + b64url(signature);
+}
+
 if (typeof module !== "undefined") {
-  module.exports = { sha256, leadingZeroBits, powDigest };
+  module.exports = { sha256, leadingZeroBits, powDigest, b64url, publicJwk, thumbprint, makeProof };
 } else {
   (async () => {
     const boot = JSON.parse(document.getElementById("boot").textContent);
     const t = boot.t;
     const $ = (id) => document.getElementById(id);
-    const api = (path, init) => fetch(boot.api + path, { credentials: "same-origin", ...init });
+    const api = async (path, init) => {
+      const res = await fetch(boot.api + path, { credentials: "same-origin", ...init });
+      clock(res);
+      return res;
+    };
     const fill = (text, values) => text.replace(/\{(\w+)\}/g, (m, k) => (k in values ? values[k] : m));
     let current = "";
     let lastPolite = "";
     // The buyer's card hold (the edge's HoldView), once there is one.
     let hold = null;
     let watchingHold = false;
+
+    // The server's clock minus this device's, in ms, from the last API answer's Date header:
+    // a proof is accepted only within seconds of the server's time, and phone clocks drift.
+    let offsetMs = 0;
+    function clock(res) {
+      const date = res && res.headers.get("date");
+      const at = date ? Date.parse(date) : NaN;
+      if (!Number.isNaN(at)) offsetMs = at - Date.now();
+    }
+
+    // The page's IndexedDB database "herdgate": store "keys" keeps the proof key pair (the
+    // CryptoKeyPair itself, whose private key cannot be exported, not even by this page), store
+    // "places" the ticket and pass of each sale, so a reload or another tab keeps the buyer's
+    // place. Where there is no IndexedDB (some private modes) or it fails, the key and the place
+    // live in this page only (`memory`), for its life.
+    let db = null;
+    const memory = { place: null };
+    // The proof key pair, its public JWK and thumbprint, or null where this browser cannot sign
+    // (no WebCrypto outside a secure context): the page then goes without proofs, as an app
+    // that holds no key does.
+    let keys = null;
+
+    function openDb() {
+      return new Promise((resolve) => {
+        let settled = false;
+        const settle = (value) => {
+          if (settled) { if (value) value.close(); return; }
+          settled = true;
+          resolve(value);
+        };
+        // A database that does not answer (blocked by an old tab, a browser bug) is not
+        // waited for: the page works without it.
+        setTimeout(() => settle(null), 3000);
+        let req;
+        try { req = indexedDB.open("herdgate", 1); } catch (e) { return settle(null); }
+        req.onupgradeneeded = () => {
+          for (const name of ["keys", "places"]) {
+            if (!req.result.objectStoreNames.contains(name)) req.result.createObjectStore(name);
+          }
+        };
+        req.onsuccess = () => {
+          req.result.onversionchange = () => req.result.close();
+          settle(req.result);
+        };
+        req.onerror = () => settle(null);
+      });
+    }
+
+    // Runs `work(store, done)` in one transaction on store `name`; resolves with what was given
+    // to `done` once the transaction has committed, and rejects if it aborts.
+    function inStore(name, mode, work) {
+      return new Promise((resolve, reject) => {
+        const tx = db.transaction(name, mode);
+        let result;
+        tx.oncomplete = () => resolve(result);
+        tx.onerror = tx.onabort = () => reject(tx.error || new Error("transaction aborted"));
+        work(tx.objectStore(name), (value) => { result = value; });
+      });
+    }
+
+    // The stored proof key pair, or a new one, stored for the next page of this browser. Two
+    // tabs that start at once may both make one: the transaction that stores it keeps the one
+    // stored first, and both use that one. A key that cannot be stored (a browser that will not
+    // keep CryptoKeys) is kept in memory, and so are places: a place shared with another tab or
+    // page would be bound to a key they do not have.
+    async function loadKeys() {
+      try {
+        const get = (os, done) => { const r = os.get("es256"); r.onsuccess = () => done(r.result); };
+        let pair = db ? await inStore("keys", "readonly", get).catch(() => null) : null;
+        if (!pair || !pair.privateKey || !pair.publicKey) {
+          const fresh = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign"]);
+          pair = fresh;
+          if (db) {
+            pair = await inStore("keys", "readwrite", (os, done) => {
+              const r = os.get("es256");
+              r.onsuccess = () => {
+                if (r.result && r.result.privateKey && r.result.publicKey) return done(r.result);
+                os.put(fresh, "es256");
+                done(fresh);
+              };
+            }).catch(() => { db = null; return fresh; });
+          }
+        }
+        // A public key is always exportable, whatever its pair was made with.
+        const jwk = publicJwk(await crypto.subtle.exportKey("jwk", pair.publicKey));
+        return { pair, jwk, jkt: thumbprint(jwk) };
+      } catch (e) {
+        return null;
+      }
+    }
+
+    // This sale's place, {ticket, pass, jkt} (`jkt`: the key its tokens are bound to), or null.
+    async function loadPlace() {
+      if (db) {
+        try {
+          memory.place = (await inStore("places", "readonly", (os, done) => {
+            const r = os.get(boot.sale);
+            r.onsuccess = () => done(r.result);
+          })) || null;
+        } catch (e) {
+          db = null;
+        }
+      }
+      return memory.place;
+    }
+
+    // Stores the place's ticket with the pass it brought, together (a pass belongs to the
+    // ticket it was earned with), when they changed. A status answer (`renewing`) only updates
+    // the pass of the ticket it was for, and only while that is the stored one: a poll that was
+    // under way while another tab joined or put a card on hold (which re-signs the ticket) must
+    // not put the older ticket back. The copy in memory takes over if the database fails.
+    async function savePlace(ticket, pass, renewing) {
+      const place = { ticket, pass: pass || "", jkt: keys ? keys.jkt : "" };
+      const fits = (old) => !renewing || Boolean(old && old.ticket === ticket);
+      if (fits(memory.place)) memory.place = place;
+      if (!db) return;
+      try {
+        await inStore("places", "readwrite", (os) => {
+          const r = os.get(boot.sale);
+          r.onsuccess = () => {
+            const old = r.result;
+            if (!fits(old)) return;
+            if (!old || old.ticket !== place.ticket || old.pass !== place.pass || old.jkt !== place.jkt) {
+              os.put(place, boot.sale);
+            }
+          };
+        });
+      } catch (e) {
+        db = null;
+      }
+    }
+
+    // Forgets the place whose ticket was refused; a place another tab has taken since stays.
+    async function dropPlace(ticket) {
+      if (memory.place && memory.place.ticket === ticket) memory.place = null;
+      if (!db) return;
+      try {
+        await inStore("places", "readwrite", (os) => {
+          const r = os.get(boot.sale);
+          r.onsuccess = () => { if (r.result && r.result.ticket === ticket) os.delete(boot.sale); };
+        });
+      } catch (e) {
+        db = null;
+      }
+    }
+
+    // Keeps the ticket an answer brought (join, hold), or was for (a status: `renewing`), with
+    // the pass of an admitted status.
+    function keep(ticket, status, renewing = false) {
+      const pass = status && status.state === "admitted" ? status.pass : "";
+      return savePlace(ticket, pass, renewing);
+    }
+
+    // The proof for `method` to `path` (a URL of this page's origin) presenting `token`, by the
+    // server's clock; null when this browser cannot sign.
+    async function proof(method, path, token) {
+      if (!keys) return null;
+      try {
+        const url = new URL(path, location.href).href;
+        const iat = Math.floor((Date.now() + offsetMs) / 1000);
+        return await makeProof(keys.pair, keys.jwk, method, url, token, iat);
+      } catch (e) {
+        return null;
+      }
+    }
+
+    // The error code of a refusal, leaving its body to be read again.
+    const codeOf = (res) =>
+      res.clone().json().then((b) => (b && b.error ? b.error.code : ""), () => "");
+
+    // An API request with its proof: `token` (the ticket or the pass) is hashed into the proof
+    // and presented in `Authorization: Bearer`, the same token, so that the edge checks the one
+    // that was hashed and not whichever cookie the browser holds. The join's challenge travels in
+    // its body, so with `bearer` false it is hashed but not put in a header. A proof refused as
+    // expired means this device's clock is off: the refusal's Date has corrected it (see `api`),
+    // so a fresh proof is sent once.
+    async function signed(path, init = {}, token = "", bearer = true) {
+      const method = init.method || "GET";
+      for (let attempt = 0; ; attempt++) {
+        const headers = { ...(init.headers || {}) };
+        const dpop = await proof(method, boot.api + path, token);
+        if (dpop) headers.dpop = dpop;
+        if (token && bearer) headers.authorization = "Bearer " + token;
+        const res = await api(path, { ...init, headers });
+        if (attempt > 0 || res.status !== 401 || (await codeOf(res)) !== "proof_expired") return res;
+      }
+    }
+
+    // Asks for the place's status once and keeps the pass it brings: a pass that ran out is
+    // renewed this way while the place stays admitted.
+    async function renewPass() {
+      const place = await loadPlace();
+      const ticket = place ? place.ticket : "";
+      const res = await signed("/status", {}, ticket).catch(() => null);
+      const status = res && res.ok ? await res.json().catch(() => null) : null;
+      if (status) await keep(ticket, status, true);
+    }
 
     // Shows state `name` (one of the Strings headline pairs), with an optional message, and
     // announces it through the live region. Focus moves to the headline on a new state so a
@@ -183,11 +431,12 @@ if (typeof module !== "undefined") {
       // The sale's budget of new holds is spent for this second (`holds_busy`, nothing was
       // counted): ask again after its Retry-After, a few times, before telling the buyer.
       for (let attempt = 0; attempt < 10; attempt++) {
-        res = await api("/hold", {
+        const place = await loadPlace();
+        res = await signed("/hold", {
           method: "POST",
           headers: { "content-type": "application/json" },
           body: JSON.stringify({ card }),
-        }).catch(() => null);
+        }, place ? place.ticket : "").catch(() => null);
         body = res ? await res.json().catch(() => null) : null;
         if (!(res && res.status === 503 && body && body.error && body.error.code === "holds_busy")) break;
         const after = parseInt(res.headers.get("retry-after") || "1", 10);
@@ -198,7 +447,9 @@ if (typeof module !== "undefined") {
         hold = body.hold;
         $("cc-number").value = ""; $("cc-csc").value = "";
         showHold(false);
-        // The ticket now carries the hold; once admitted, so does the new pass.
+        // The ticket now carries the hold; once admitted, so does the new pass. Both replace
+        // the stored ones, so the purchase (and the other tabs) present them.
+        await keep(body.ticket, body.status);
         if (body.status && body.status.state === "admitted") show(body.status);
         return;
       }
@@ -278,7 +529,7 @@ if (typeof module !== "undefined") {
     async function watchSale() {
       while (current === "admitted") {
         await new Promise((r) => setTimeout(r, 2000));
-        const res = await fetch(boot.api, { credentials: "same-origin" }).catch(() => null);
+        const res = await api("").catch(() => null);
         const body = res && res.ok ? await res.json().catch(() => null) : null;
         if (body && body.sale && body.sale.status === "sold_out" && current === "admitted") enter("sold_out");
       }
@@ -290,12 +541,28 @@ if (typeof module !== "undefined") {
       polling = true;
       for (;;) {
         if (current === "bought" || current === "sold_out" || current === "refused") break;
+        // The ticket is read afresh each time: another tab may have replaced it (a card hold
+        // re-signs it), as it would have replaced the cookie.
+        const place = await loadPlace();
+        const ticket = place ? place.ticket : "";
         let res;
-        try { res = await api("/status"); } catch (e) { res = null; }
-        if (res && res.status === 401) { refuse(await res.json().catch(() => null)); break; }
+        try { res = await signed("/status", {}, ticket); } catch (e) { res = null; }
+        if (res && (res.status === 401 || res.status === 403)) {
+          const body = await res.json().catch(() => null);
+          // A proof still refused as expired after its retry is this device's clock settling,
+          // not a refusal of the buyer: ask again. Anything else (an expired ticket, a copied
+          // one) is the end of this place.
+          if (!(body && body.error && body.error.code === "proof_expired")) {
+            await dropPlace(ticket);
+            refuse(body);
+            break;
+          }
+        }
         let wait = 2000;
-        if (res && res.ok) {
-          const next = show(await res.json());
+        const status = res && res.ok ? await res.json().catch(() => null) : null;
+        if (status) {
+          await keep(ticket, status, true);
+          const next = show(status);
           if (next === null) { if (current === "admitted") watchSale(); break; }
           wait = next;
         }
@@ -311,7 +578,15 @@ if (typeof module !== "undefined") {
         let res = null;
         let body = null;
         try {
-          res = await api("/purchase", { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+          // A place whose ticket another tab replaced (a card hold) has no pass of it yet:
+          // the ticket's status brings one.
+          let place = await loadPlace();
+          if (place && !place.pass) { await renewPass(); place = await loadPlace(); }
+          res = await signed("/purchase", {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: "{}",
+          }, place ? place.pass : "");
           body = await res.json();
         } catch (e) { res = null; }
         if (res && res.ok) {
@@ -334,10 +609,10 @@ if (typeof module !== "undefined") {
           return;
         }
         // The pass ran out while the buyer looked at the button (or typed a card): the place
-        // stays admitted, so the ticket's next status brings a new pass (its cookie). Not the
-        // buyer's fault: renew it and buy.
+        // stays admitted, so the ticket's next status brings a new pass. Not the buyer's fault:
+        // renew it and buy.
         if ((code === "pass_expired" || code === "pass_not_yet_valid") && attempt < 10) {
-          await api("/status").catch(() => null);
+          await renewPass();
           if (code === "pass_not_yet_valid") await new Promise((r) => setTimeout(r, 1000));
           continue;
         }
@@ -351,14 +626,35 @@ if (typeof module !== "undefined") {
       }
     });
 
-    const existing = await api("/status").catch(() => null);
+    db = await openDb();
+    keys = await loadKeys();
+    // A place this browser holds already (an earlier page, another tab) is asked for with its
+    // ticket. A place bound to a key this browser no longer has, or that the edge refuses (the
+    // ticket expired, or its proof does not match), is dropped and the page joins afresh; if
+    // the edge does not answer, the page keeps the place and keeps asking.
+    const stored = await loadPlace();
+    let existing = null;
+    if (stored && stored.jkt !== (keys ? keys.jkt : "")) {
+      await dropPlace(stored.ticket);
+    } else if (stored && stored.ticket) {
+      existing = await signed("/status", {}, stored.ticket).catch(() => null);
+      if (existing && !existing.ok && existing.status < 500 && (await codeOf(existing)) !== "proof_expired") {
+        await dropPlace(stored.ticket);
+        existing = null;
+      } else if (!existing || !existing.ok) {
+        return poll();
+      }
+    }
     if (existing && existing.ok && boot.payments) {
       const held = await api("/hold").catch(() => null);
       const body = held && held.ok ? await held.json().catch(() => null) : null;
       if (body && body.state) { hold = body; showHold(false); }
     }
     if (existing && existing.ok) {
-      if (show(await existing.json()) === null) return current === "admitted" ? watchSale() : undefined;
+      const status = await existing.json().catch(() => null);
+      if (!status) return poll();
+      await keep(stored.ticket, status, true);
+      if (show(status) === null) return current === "admitted" ? watchSale() : undefined;
       return poll();
     }
     // Device signals for the shop's audit (never sent anywhere else): a few facts every
@@ -377,7 +673,9 @@ if (typeof module !== "undefined") {
     let joined = null;
     let body = null;
     for (let round = 0; round < 3; round++) {
-      const ch = await api("/challenge", {
+      // The challenge's proof presents no token: it introduces the key that the challenge,
+      // and the ticket and passes after it, are bound to.
+      const ch = await signed("/challenge", {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify({ device }),
@@ -391,11 +689,11 @@ if (typeof module !== "undefined") {
       const nonce = await solve(chBody.challenge, chBody.bits);
       enter("joining");
       for (let attempt = 0; attempt < 5; attempt++) {
-        joined = await api("/join", {
+        joined = await signed("/join", {
           method: "POST",
           headers: { "content-type": "application/json" },
           body: JSON.stringify({ challenge: chBody.challenge, nonce }),
-        }).catch(() => null);
+        }, chBody.challenge, false).catch(() => null);
         body = joined ? await joined.json().catch(() => null) : null;
         if (joined && joined.status < 500) break;
         await new Promise((r) => setTimeout(r, 500 + attempt * 500));
@@ -406,6 +704,7 @@ if (typeof module !== "undefined") {
       if (body && body.error && body.error.code === "sold_out") return enter("sold_out");
       return refuse(body);
     }
+    await keep(body.ticket, body.status);
     if (show(body.status) === null) return current === "admitted" ? watchSale() : undefined;
     return poll();
   })();

@@ -80,7 +80,9 @@ pub fn bearer(req: &Request) -> Option<String> {
     let value = req.headers().get("authorization").ok()??;
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
+    // `DPoP` is the scheme RFC 9449 names for a token bound to a key; both say the same here.
+    let scheme_ok = scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("dpop");
+    (scheme_ok && !token.is_empty()).then(|| token.to_owned())
 }
 
 /// The prefix of every cookie the edge sets. A browser keeps a `__Host-` cookie only if it

@@ -62,11 +62,13 @@ pub(crate) async fn known_sale(
         .ok_or(Refusal(ErrorCode::UnknownSale))
 }
 
-/// POSTs the JSON `body` to the origin's `path` with `bearer`: the origin's status and body.
+/// POSTs the JSON `body` to the origin's `path` with `bearer` (and the client's `proof`, if
+/// any): the origin's status and body.
 async fn post_json(
     cfg: &Config,
     path: &str,
     bearer: &str,
+    proof: Option<&str>,
     body: &[u8],
 ) -> Result<(u16, String), Refusal> {
     let url = format!("{}{path}", cfg.origin_url);
@@ -74,6 +76,11 @@ async fn post_json(
     headers
         .set("authorization", &format!("Bearer {bearer}"))
         .map_err(internal)?;
+    if let Some(proof) = proof {
+        headers
+            .set(herdgate_core::proof::PROOF_HEADER, proof)
+            .map_err(internal)?;
+    }
     headers
         .set("content-type", "application/json")
         .map_err(internal)?;
@@ -91,15 +98,23 @@ async fn post_json(
     Ok((status, text))
 }
 
-/// Forwards an admitted purchase with its pass (re-signed by the edge); returns the origin's
-/// status and body.
+/// Forwards an admitted purchase with its pass (re-signed by the edge) and the client's proof
+/// of the pass's key, which the origin verifies again; returns the origin's status and body.
 pub(crate) async fn forward_purchase(
     cfg: &Config,
     sale: &SaleId,
     pass: &str,
+    proof: Option<&str>,
     body: &[u8],
 ) -> Result<(u16, String), Refusal> {
-    post_json(cfg, &format!("/v1/sales/{sale}/purchase"), pass, body).await
+    post_json(
+        cfg,
+        &format!("/v1/sales/{sale}/purchase"),
+        pass,
+        proof,
+        body,
+    )
+    .await
 }
 
 /// Forwards an operator's change of admission to the origin, which holds the sale's settings,
@@ -112,7 +127,7 @@ pub(crate) async fn control_sale(
     body: &[u8],
 ) -> Result<Result<SaleState, (u16, String)>, Refusal> {
     let path = format!("/admin/v1/sales/{sale}/control");
-    let (status, text) = post_json(cfg, &path, bearer, body).await?;
+    let (status, text) = post_json(cfg, &path, bearer, None, body).await?;
     if status == 200 {
         return serde_json::from_str::<SaleState>(&text)
             .map(Ok)

@@ -103,7 +103,12 @@ pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
         (Method::Get, ["admin", "v1", "sales", sale, "storage"]) => {
             api::admin::storage(&cx, sale).await
         }
-        (_, ["healthz"] | ["api", "v1", "sales", _, _] | ["api", "v1", "sales", _])
+        (
+            _,
+            ["healthz"]
+            | ["api", "v1", "sales", _, "challenge" | "join" | "status" | "hold" | "purchase"]
+            | ["api", "v1", "sales", _],
+        )
         | (
             _,
             ["admin", "v1", "sales", _, "control" | "storage"]

@@ -14,6 +14,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
+use herdgate_core::proof::{self, Expect, Target};
 use herdgate_core::{Check, ErrorCode, PassClaims, SaleId};
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use serde::de::DeserializeOwned;
@@ -55,11 +56,16 @@ impl FromRequestParts<AppState> for AdminAuth {
 }
 
 /// An admission pass for the path's sale, verified now: signed by a key of the keyring, for
-/// this sale, within its validity window (with the configured leeway), and with claims that
-/// may be written to Redis as they are (hex pass id and digests).
+/// this sale, within its validity window (with the configured leeway), with claims that may
+/// be written to Redis as they are (hex pass id and digests), and, for a pass bound to a key,
+/// offered with a proof signed by that key (`DPoP`, see `herdgate_core::proof`) for a
+/// purchase of this sale, made over the pass the client presented: the edge forwards the
+/// client's proof, and the hash of the pass it was made over (`ath`) in the pass it re-signs.
+/// A pass sent straight here is no bearer token either.
 ///
 /// Refusals, first wins: `invalid_sale_id` (the path), `missing_pass` (no bearer token), the
-/// pass's own refusal (`ErrorCode::for_pass`), `pass_invalid_claims`.
+/// pass's own refusal (`ErrorCode::for_pass`), `pass_invalid_claims`, `proof_required`, the
+/// proof's own refusal (`ErrorCode::for_proof`).
 #[derive(Debug, Clone)]
 pub struct VerifiedPass {
     /// The pass's claims.
@@ -74,7 +80,7 @@ impl FromRequestParts<AppState> for VerifiedPass {
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Refusal> {
         let SaleParam(sale) = SaleParam::from_request_parts(parts, app).await?;
-        let token = bearer(&parts.headers).ok_or(Refusal(ErrorCode::MissingPass))?;
+        let token = pass_token(&parts.headers).ok_or(Refusal(ErrorCode::MissingPass))?;
         let app = &app.inner;
         let now_ms = clock::now_ms();
         let check = Check {
@@ -96,8 +102,46 @@ impl FromRequestParts<AppState> for VerifiedPass {
         {
             return Err(Refusal(ErrorCode::PassInvalidClaims));
         }
+        if !claims.jkt.is_empty() {
+            proven(parts, &sale, &claims, token, now_ms)?;
+        }
         Ok(VerifiedPass { claims, now_ms })
     }
+}
+
+/// Checks the request's proof of the key `claims` is bound to (see [`VerifiedPass`]).
+fn proven(
+    parts: &Parts,
+    sale: &SaleId,
+    claims: &PassClaims,
+    token: &str,
+    now_ms: u64,
+) -> Result<(), Refusal> {
+    if !proof::is_thumbprint(&claims.jkt) {
+        return Err(Refusal(ErrorCode::PassInvalidClaims));
+    }
+    let proof = parts
+        .headers
+        .get(proof::PROOF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(Refusal(ErrorCode::ProofRequired))?;
+    // Only the edge sets `ath` in a pass, with `rcv`, as it re-signs the client's pass.
+    let ath = if claims.rcv > 0 && !claims.ath.is_empty() {
+        claims.ath.clone()
+    } else {
+        proof::token_hash(token)
+    };
+    let route = format!("/sales/{sale}/purchase");
+    let expect = Expect {
+        method: parts.method.as_str(),
+        target: Target::PathEndsWith(&route),
+        ath: Some(&ath),
+        key: Some(&claims.jkt),
+        now: now_ms / 1000,
+    };
+    proof::verify(proof.trim(), &expect)
+        .map(|_| ())
+        .map_err(|e| Refusal(ErrorCode::for_proof(&e)))
 }
 
 /// Reads the body of `request` from the network, in full, before anything else looks at the
@@ -188,6 +232,16 @@ fn is_blank(bytes: &[u8]) -> bool {
 
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Refusal> {
     serde_json::from_slice(bytes).map_err(|_| Refusal(ErrorCode::InvalidBody))
+}
+
+/// The pass of an `Authorization: Bearer` or `Authorization: DPoP` header (RFC 9449's scheme
+/// for a token bound to a key: both say the same here).
+fn pass_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("dpop"))
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

@@ -13,6 +13,7 @@
 import test from "node:test";
 import assert from "node:assert/strict";
 import { writeFileSync, mkdirSync, readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { chromium } from "playwright-core";
@@ -81,16 +82,22 @@ async function buyer(options = {}) {
 /// The CSP violations a scripted page has seen.
 const violations = (page) => page.evaluate(() => window.__cspViolations);
 
-/// Joins `sale` through the JSON API, as an app would (challenge, proof of work, join).
+/// Joins `sale` through the JSON API, as an app would (challenge, proof of work, join), with a
+/// key of its own: both requests carry a proof of possession, made by the page's `makeProof`.
 async function apiJoin(id) {
   const api = `${EDGE}/api/v1/sales/${id}`;
-  const ch = await (await fetch(`${api}/challenge`, { method: "POST" })).json();
+  const keys = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign"]);
+  const jwk = await crypto.subtle.exportKey("jwk", keys.publicKey);
+  const prove = (url, token) => page_js.makeProof(keys, jwk, "POST", url, token, Math.floor(Date.now() / 1000));
+  const challenge = await fetch(`${api}/challenge`, { method: "POST", headers: { dpop: await prove(`${api}/challenge`) } });
+  const ch = await challenge.json();
+  assert.equal(challenge.status, 200, JSON.stringify(ch));
   const bytes = new TextEncoder().encode(ch.challenge);
   let nonce = 0;
   while (page_js.leadingZeroBits(page_js.powDigest(bytes, nonce)) < ch.bits) nonce++;
   const r = await fetch(`${api}/join`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", dpop: await prove(`${api}/join`, ch.challenge) },
     body: JSON.stringify({ challenge: ch.challenge, nonce }),
   });
   const body = await r.json();
@@ -394,6 +401,85 @@ test("a challenge or a pass that ran out while the buyer waited is renewed, not 
   await until(page, "bought");
   assert.equal(purchases, 2);
   assert.ok(renewals >= 1, "the pass was renewed by a status poll");
+  await ctx.close();
+});
+
+/// The place the page keeps for sale `saleId` in its IndexedDB database ({ticket, pass, jkt}),
+/// or null.
+/// Read through the DevTools protocol, as axe is run: the page's policy allows no other script.
+const storedPlace = (page, saleId) =>
+  page.evaluate((saleId) => new Promise((resolve, reject) => {
+    const open = indexedDB.open("herdgate");
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const db = open.result;
+      if (!db.objectStoreNames.contains("places")) { db.close(); return resolve(null); }
+      const r = db.transaction("places").objectStore("places").get(saleId);
+      r.onsuccess = () => { db.close(); resolve(r.result || null); };
+      r.onerror = () => reject(r.error);
+    };
+  }), saleId);
+
+/// The decoded header and payload of a compact JWS.
+const jws = (token) => {
+  const [header, payload] = token.split(".").slice(0, 2).map((p) => JSON.parse(Buffer.from(p, "base64url").toString()));
+  return { header, payload };
+};
+
+test("the page keeps its place across a reload", async () => {
+  // Opens in a minute: the buyer waits, and a second join would show as a second place.
+  const id = await sale("reload", 1, 60_000, 10);
+  expected[id] = 0;
+  const ctx = await buyer();
+  const page = await ctx.newPage();
+  // Every API request the page sends, with the headers it went with.
+  const sent = [];
+  page.on("request", (r) => {
+    const url = new URL(r.url());
+    if (url.pathname.startsWith(`/api/v1/sales/${id}/`)) {
+      sent.push(r.allHeaders().then((headers) => ({ path: url.pathname.split("/").pop(), url: url.href, headers })));
+    }
+  });
+  const requests = async () => Promise.all(sent);
+  const count = async (path) => (await requests()).filter((r) => r.path === path).length;
+
+  await page.goto(`${EDGE}/sales/${id}`);
+  await until(page, "waiting");
+  const position = await page.locator("#position").innerText();
+  assert.equal(position, "1");
+  const before = await storedPlace(page, id);
+  assert.ok(before && before.ticket, `stored place: ${JSON.stringify(before)}`);
+  assert.equal(await count("challenge"), 1);
+  const seen = sent.length;
+
+  await page.reload();
+  await until(page, "waiting");
+  assert.equal(await page.locator("#position").innerText(), position);
+  assert.equal(await count("challenge"), 1, "a new challenge was fetched after the reload");
+  assert.equal(await count("join"), 1, "the page joined again after the reload");
+  assert.deepEqual(await storedPlace(page, id), before);
+  assert.deepEqual(await violations(page), [], "CSP violations after the reload");
+
+  // Every request that the protocol lists carried a proof; the status requests after the
+  // reload present the stored ticket, prove it with the same key, and hash it into `ath`.
+  const all = await requests();
+  for (const r of all.filter((r) => ["challenge", "join", "status"].includes(r.path))) {
+    assert.match(r.headers.dpop || "", /^[\w-]+\.[\w-]+\.[\w-]+$/, `${r.path} without a DPoP proof`);
+  }
+  const join = all.find((r) => r.path === "join");
+  const statuses = all.slice(seen).filter((r) => r.path === "status");
+  assert.ok(statuses.length >= 1, "no status request after the reload");
+  const status = statuses[0];
+  assert.equal(status.headers.authorization, `Bearer ${before.ticket}`);
+  const proof = jws(status.headers.dpop);
+  assert.equal(proof.header.typ, "dpop+jwt");
+  assert.equal(proof.header.alg, "ES256");
+  assert.deepEqual(proof.header.jwk, jws(join.headers.dpop).header.jwk, "the key changed across the reload");
+  assert.deepEqual(Object.keys(proof.header.jwk).sort(), ["crv", "kty", "x", "y"]);
+  assert.equal(proof.payload.htm, "GET");
+  assert.equal(proof.payload.htu, new URL(`/api/v1/sales/${id}/status`, EDGE).href);
+  assert.equal(proof.payload.ath, createHash("sha256").update(before.ticket).digest("base64url"));
+  assert.ok(Math.abs(proof.payload.iat - Date.now() / 1000) < 30, `iat ${proof.payload.iat}`);
   await ctx.close();
 });
 

@@ -147,7 +147,7 @@ async fn difficulty_stays_low_for_a_first_visit_and_rises_with_history_and_rate(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pass_works_only_for_the_device_and_network_it_was_issued_to() {
+async fn a_pass_works_only_for_the_device_that_holds_its_key() {
     bounded(Duration::from_secs(120), async {
         let s = Stack::start_with(json!({})).await.unwrap();
         s.sale("bound", 10, 60_000, 100).await;
@@ -162,26 +162,26 @@ async fn a_pass_works_only_for_the_device_and_network_it_was_issued_to() {
         let pass = pass_of(&joined);
         let before = s.origin_purchases().await;
         for other in [
-            // The same browser in another language (another device).
+            // Another device with the same browser, in another language.
             person("203.0.113.10").with_language("de-DE"),
-            // The same browser on another network.
-            person("198.51.100.7"),
+            // Another device with the same browser on the same network.
+            person("203.0.113.10"),
         ] {
             let (status, body) = s
                 .client(other)
                 .purchase_reply("bound", Some(&pass), &json!({}))
                 .await
                 .unwrap();
-            assert_eq!((status, code(&body)), (403, "client_mismatch"), "{body}");
+            assert_eq!((status, code(&body)), (403, "proof_key_mismatch"), "{body}");
         }
         assert_eq!(
             s.origin_purchases().await,
             before,
             "a shared pass reached the origin"
         );
-        // The same network's /24 and the same browser: that is the owner.
+        // The device with the key, now on another network: that is the owner.
         let (status, body) = s
-            .client(me.with_ip("203.0.113.11"))
+            .client(me.with_ip("198.51.100.7"))
             .purchase_reply("bound", Some(&pass), &json!({}))
             .await
             .unwrap();
@@ -374,9 +374,12 @@ async fn with_every_defence_honest_buyers_get_95_percent_while_bots_are_a_tenth_
         );
         assert!(r.sold > 0, "{summary}");
         assert!(r.honest_share >= 0.95, "{summary}");
-        // The machine-speed bots bought and lost their orders to the audit.
+        // The machine-speed bots keep nothing: whatever they bought, the audit cancelled.
+        // (Whether they reach the frontier before the stock runs out depends on how many people
+        // joined in the same instant ahead of them, which varies from run to run; the
+        // cancelling itself is `the_audit_cancels_flagged_orders_and_returns_their_items`.)
         let fast = &r.bots[&Strategy::Fast];
-        assert!(fast.cancelled > 0 && fast.items == 0, "{summary}");
+        assert_eq!(fast.items, 0, "{summary}");
     })
     .await;
 }

@@ -89,26 +89,40 @@ async fn join_status_pass_purchase_reaches_the_origin_and_redis() {
             "the origin answered, not the waiting room"
         );
         // The room itself stays the room: an admitted buyer who reloads it finds it, with
-        // their admission.
-        let room: serde_json::Value = s
-            .http
-            .get(format!("{}/sales/path", s.edge.url()))
-            .header("user-agent", UA)
-            .header("accept", "application/json")
-            .header(
-                "cookie",
-                format!(
-                    "__Host-hg_pass_path={pass}; __Host-hg_tkt_path={}",
-                    joined.ticket
-                ),
-            )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(room["status"]["state"], "admitted", "{room}");
+        // their admission, once they prove the ticket's key; the cookies alone (a navigation,
+        // or someone who copied them) get the room without a pass.
+        let room_url = format!("{}/sales/path", s.edge.url());
+        let room = |proof: Option<String>| {
+            let mut request = s
+                .http
+                .get(&room_url)
+                .header("user-agent", UA)
+                .header("accept", "application/json")
+                .header(
+                    "cookie",
+                    format!(
+                        "__Host-hg_pass_path={pass}; __Host-hg_tkt_path={}",
+                        joined.ticket
+                    ),
+                );
+            if let Some(proof) = proof {
+                request = request.bearer_auth(&joined.ticket).header("dpop", proof);
+            }
+            async move {
+                request
+                    .send()
+                    .await
+                    .unwrap()
+                    .json::<serde_json::Value>()
+                    .await
+                    .unwrap()
+            }
+        };
+        let unproven = room(None).await;
+        assert_eq!(unproven["status"], serde_json::Value::Null, "{unproven}");
+        let proof = me.identity().prove("GET", &room_url, Some(&joined.ticket));
+        let proven = room(proof).await;
+        assert_eq!(proven["status"]["state"], "admitted", "{proven}");
     })
     .await;
 }
@@ -174,7 +188,7 @@ async fn proof_of_work_refusals() {
             .join_reply("pow", &challenge, nonce)
             .await
             .unwrap();
-        assert_eq!((st, code(&body)), (403, "client_mismatch"), "{body}");
+        assert_eq!((st, code(&body)), (403, "proof_key_mismatch"), "{body}");
 
         // The right answer joins once: sent again (its answer was lost), it gets the same
         // place and visitor, not a second place.
@@ -235,7 +249,11 @@ async fn bad_passes_never_reach_the_origin() {
             (Some(expired.as_str()), UA, "pass_expired"),
             (Some(other_sale.as_str()), UA, "pass_wrong_sale"),
             (Some(ticket.as_str()), UA, "pass_wrong_kind"),
-            (Some(pass.as_str()), "AnotherDevice/2.0", "client_mismatch"),
+            (
+                Some(pass.as_str()),
+                "AnotherDevice/2.0",
+                "proof_key_mismatch",
+            ),
         ] {
             let (_, body) = s
                 .buyer(ua)

@@ -9,6 +9,7 @@ mod edge_support;
 mod support;
 
 mod admin;
+mod binding;
 mod browser;
 mod burst;
 mod defences;
@@ -17,6 +18,7 @@ mod edge;
 mod faults;
 mod herd;
 mod layout;
+mod openapi;
 mod overload;
 mod payments;
 mod purchase;

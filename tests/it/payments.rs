@@ -160,7 +160,7 @@ async fn winners_are_charged_once_and_every_other_hold_is_released() {
         .await;
         assert_eq!(
             (status, answer["error"]["code"].as_str()),
-            (403, Some("client_mismatch"))
+            (403, Some("proof_key_mismatch"))
         );
         assert!(!ls.census().await.unwrap().contains_key("requires_capture"));
 

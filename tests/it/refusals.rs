@@ -63,6 +63,7 @@ async fn bad_passes_and_bad_requests_are_refused_and_change_nothing() {
             exp: now + 600,
             net: String::new(),
             dev: String::new(),
+            jkt: String::new(),
             hold: String::new(),
             hat: 0,
         });

@@ -519,23 +519,36 @@ async fn api_posts_from_another_site_or_with_undeclared_bodies_are_refused() {
         .await;
         assert_eq!((status, code(&body)), (403, "cross_site_request"), "{body}");
 
-        // The page's own way (cookie, JSON, same origin) buys; so does an app's (a bearer
-        // token, whatever its body).
-        let (status, body) = post(
-            "purchase",
-            pass_cookie,
-            Some("same-origin"),
-            Some(&edge),
-            "application/json",
-            "{}".into(),
-        )
-        .await;
+        // The page's own way (cookie, JSON, same origin, and the proof of the place's key)
+        // buys; so does an app's (a bearer token and its proof, whatever its body).
+        let purchase_url = format!("{edge}/api/v1/sales/api/purchase");
+        let proof = me
+            .identity()
+            .prove("POST", &purchase_url, Some(&pass))
+            .unwrap();
+        let r = http
+            .post(&purchase_url)
+            .header("user-agent", ua)
+            .header("cookie", pass_cookie)
+            .header("sec-fetch-site", "same-origin")
+            .header("origin", &edge)
+            .header("content-type", "application/json")
+            .header("dpop", proof)
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = herdgate_testkit::read_reply(r).await.unwrap();
         assert_eq!(status, 201, "{body}");
         let app_pass = pass_of(&other.status("api", &joined.ticket).await.unwrap());
+        let proof = other
+            .identity()
+            .prove("POST", &purchase_url, Some(&app_pass));
         let r = http
-            .post(format!("{edge}/api/v1/sales/api/purchase"))
+            .post(&purchase_url)
             .header("user-agent", joiner)
             .bearer_auth(&app_pass)
+            .header("dpop", proof.unwrap())
             .send()
             .await
             .unwrap();

@@ -12,6 +12,9 @@
 //! - [`token`]: signed, versioned, key-rotating tokens: the proof-of-work challenge, the
 //!   queue ticket and the admission pass ([`Keyring`], [`Claims`], [`TokenError`]).
 //! - [`pow`]: the proof-of-work puzzle (solve and verify).
+//! - [`proof`]: proof of possession (DPoP, RFC 9449): the key a place in line is bound to,
+//!   its thumbprint, and the short-lived proofs signed by it ([`proof::verify`],
+//!   [`proof::ProofKey`]).
 //! - [`admission`]: the admission frontier (how many queue positions are admitted at an instant).
 //! - [`defence`]: bot-defence policy: adaptive proof-of-work difficulty, join limits, the
 //!   post-purchase audit.
@@ -32,6 +35,7 @@ pub mod defence;
 pub mod gate;
 pub mod ids;
 pub mod pow;
+pub mod proof;
 pub mod refusal;
 pub mod token;
 pub mod wire;

@@ -140,6 +140,16 @@ error_codes! {
     PowInsufficient = ("pow_insufficient", 403, "The proof of work does not solve the challenge."),
     /// A token was issued to another client (IP prefix and browser).
     ClientMismatch = ("client_mismatch", 403, "This token was issued to another device or network: join from this one."),
+    /// A request that needs the place's key (see [`crate::proof`]) carried no `DPoP` proof.
+    ProofRequired = ("proof_required", 401, "This request must carry a proof signed by the key your place in line is bound to (the DPoP header)."),
+    /// The `DPoP` proof is malformed, of an unsupported algorithm, badly signed, or made for
+    /// another request or token.
+    ProofInvalid = ("proof_invalid", 401, "The proof in the DPoP header is not valid for this request: sign a new one for this method, address and token."),
+    /// The `DPoP` proof was made too long ago, or in the future by this service's clock.
+    ProofExpired = ("proof_expired", 401, "The proof in the DPoP header is too old or dated in the future: sign a new one with the time from this answer's Date header."),
+    /// The proof is signed by another key than the one the token is bound to: the token was
+    /// copied, or the device lost its key.
+    ProofKeyMismatch = ("proof_key_mismatch", 403, "This token is bound to another key than the one that signed the proof: only the device that joined can use it."),
     /// A browser sent this request from another site, or a no-JavaScript lane form without
     /// the token the lane's own page put in it (cross-site request forgery); nothing was done.
     CrossSiteRequest = ("cross_site_request", 403, "This request did not come from this site's own page, or the page was out of date: go back to the waiting room and try again."),

@@ -434,8 +434,12 @@ pub trait Claims: Serialize + DeserializeOwned {
     fn not_before(&self) -> u64;
     /// Unix seconds from which the token is no longer valid.
     fn expires(&self) -> u64;
-    /// The client binding (see [`client_binding`]) of the client the token was issued to.
+    /// The client binding (see [`client_binding`]) of the client the token was issued to, or,
+    /// for a token bound to a key, [`crate::proof::key_client`] of the key's thumbprint.
     fn client(&self) -> &str;
+    /// The thumbprint of the key the token is bound to (see [`crate::proof`]); empty for a
+    /// token bound by `client` alone (the no-JavaScript lane's).
+    fn jkt(&self) -> &str;
 }
 
 /// A proof-of-work challenge: find a nonce for this token (see [`crate::pow`]) within its
@@ -461,6 +465,11 @@ pub struct ChallengeClaims {
     /// A digest of the device signals the page reported, for the audit; empty if none.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub dev: String,
+    /// The thumbprint ([`crate::proof::thumbprint`]) of the key the token is bound to: a
+    /// request that uses it must carry a proof signed by that key. Empty for a token of the
+    /// no-JavaScript lane, which is bound by `client` alone.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub jkt: String,
 }
 
 /// A queue ticket: the visitor's place in a sale's queue.
@@ -485,6 +494,11 @@ pub struct TicketClaims {
     /// A digest of the device signals the page reported, for the audit; empty if none.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub dev: String,
+    /// The thumbprint ([`crate::proof::thumbprint`]) of the key the token is bound to: a
+    /// request that uses it must carry a proof signed by that key. Empty for a token of the
+    /// no-JavaScript lane, which is bound by `client` alone.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub jkt: String,
     /// The card hold (a PaymentIntent id) taken for this place in line; empty if none.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub hold: String,
@@ -520,6 +534,11 @@ pub struct PassClaims {
     /// A digest of the device signals the page reported, for the audit; empty if none.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub dev: String,
+    /// The thumbprint ([`crate::proof::thumbprint`]) of the key the token is bound to: a
+    /// request that uses it must carry a proof signed by that key. Empty for a token of the
+    /// no-JavaScript lane, which is bound by `client` alone.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub jkt: String,
     /// When the edge admitted the visitor (unix ms), for the audit's timing signal; 0 if
     /// not recorded.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -530,6 +549,12 @@ pub struct PassClaims {
     /// when the pass comes straight from a client.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub rcv: u64,
+    /// The hash ([`crate::proof::token_hash`]) of the pass as the client presented it, set by
+    /// the edge with `rcv` when it re-signs the pass to forward it: the client's proof, which
+    /// the origin verifies again, was made over that token, not over the re-signed one.
+    /// Empty when the pass comes straight from a client.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ath: String,
     /// A shared pass, for the audit: set by edges before 2026-11-29 when the pass had also
     /// been offered from another client (and refused there). No edge sets it now: that
     /// refusal records nothing, because a phone that changed networks, or someone who copied
@@ -565,8 +590,10 @@ impl PassClaims {
             exp,
             net: String::new(),
             dev: String::new(),
+            jkt: String::new(),
             adm: 0,
             rcv: 0,
+            ath: String::new(),
             shr: false,
             hold: String::new(),
             hat: 0,
@@ -597,6 +624,9 @@ macro_rules! impl_claims {
             }
             fn client(&self) -> &str {
                 &self.client
+            }
+            fn jkt(&self) -> &str {
+                &self.jkt
             }
         }
     };
@@ -744,6 +774,7 @@ mod tests {
             exp: 2_000,
             net: String::new(),
             dev: String::new(),
+            jkt: String::new(),
             hold: String::new(),
             hat: 0,
         };

@@ -1,10 +1,12 @@
 //! One simulated client: its identity (user agent and IP as the edge sees them) and timed
 //! requests to the edge's API.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
+use herdgate_core::proof::ProofKey;
 use herdgate_testkit::Identity;
 use serde::Serialize;
 use serde_json::Value;
@@ -136,6 +138,10 @@ pub struct Shared {
     pub api: Arc<str>,
     /// When the herd started.
     pub t0: Instant,
+    /// Each client's device key, by user agent (one per simulated person or program): a
+    /// client made again for the same person (the fault suite's buyers who ask again) is the
+    /// same device, as a page that is still open is.
+    pub devices: Arc<Mutex<HashMap<String, Arc<ProofKey>>>>,
 }
 
 impl Shared {
@@ -149,6 +155,7 @@ impl Shared {
             http,
             gate: Arc::new(Semaphore::new(cfg.connections.max(1))),
             bot_solver: Arc::new(Semaphore::new(1)),
+            devices: Arc::new(Mutex::new(HashMap::new())),
             api: format!(
                 "{}/api/v1/sales/{}/",
                 cfg.edge.trim_end_matches('/'),
@@ -194,11 +201,19 @@ pub struct SimClient {
 
 impl SimClient {
     /// A client with its own user agent and IP address (sent as `CF-Connecting-IP`, which the
-    /// edge reads as Cloudflare would set it).
+    /// edge reads as Cloudflare would set it), and the device key of its user agent (see
+    /// [`Shared::devices`]).
     pub fn new(shared: Shared, user_agent: String, ip: String) -> Self {
+        let key = shared
+            .devices
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(user_agent.clone())
+            .or_insert_with(|| Arc::new(herdgate_testkit::client::new_key()))
+            .clone();
         SimClient {
             shared,
-            identity: Identity::new(user_agent).with_ip(ip),
+            identity: Identity::new(user_agent).with_ip(ip).with_key(Some(key)),
             device: None,
             human: None,
             preauth: false,
@@ -292,7 +307,9 @@ impl SimClient {
         u32::try_from(self.shared.t0.elapsed().as_millis()).unwrap_or(u32::MAX)
     }
 
-    /// Sends one request to `endpoint` with an optional bearer token and JSON body.
+    /// Sends one request to `endpoint` with an optional bearer token and JSON body, and the
+    /// proof of this client's key, as the page sends it: over the bearer token, or over the
+    /// challenge a join presents in its body.
     pub async fn call(
         &mut self,
         endpoint: Endpoint,
@@ -301,10 +318,19 @@ impl SimClient {
     ) -> Reply {
         let url = format!("{}{}", self.shared.api, endpoint.path());
         let http = &self.shared.http;
-        let mut req = self.identity.apply(match endpoint {
-            Endpoint::Status => http.get(url),
-            _ => http.post(url),
-        });
+        let method = match endpoint {
+            Endpoint::Status => "GET",
+            _ => "POST",
+        };
+        let presented = match endpoint {
+            Endpoint::Join => body.as_ref().and_then(|b| b["challenge"].as_str()),
+            _ => bearer,
+        };
+        let request = match endpoint {
+            Endpoint::Status => http.get(&url),
+            _ => http.post(&url),
+        };
+        let mut req = self.identity.apply_proven(request, method, &url, presented);
         if let Some(token) = bearer {
             req = req.bearer_auth(token);
         }

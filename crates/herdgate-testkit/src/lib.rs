@@ -21,9 +21,10 @@
 //! - `stack.rs`: [`Stack`], the three wired together (Redis, an origin of either kind, the
 //!   edge with its bindings, its Durable Objects in memory or on disk), built by a
 //!   [`StackBuilder`].
-//! - `client.rs`: [`EdgeClient`], a buyer at the edge with its [`Identity`] (challenge,
-//!   solve and join, status, hold, purchase), and [`AdminClient`], an operator at the origin
-//!   (sales, audit); typed answers from `herdgate_core::wire`, or the raw [`Reply`].
+//! - [`client`] (the `herdgate-client` crate, re-exported): [`EdgeClient`], a buyer at the
+//!   edge with its [`Identity`] and the device key it proves with (challenge, solve and join,
+//!   status, hold, purchase), and [`AdminClient`], an operator at the origin (sales, audit);
+//!   typed answers from `herdgate_core::wire`, or the raw [`Reply`].
 //! - `keys.rs`: [`TestKeys`], a fresh pass keyring and admin token, and a minting helper.
 //! - `localstripe.rs`: [`Localstripe`], PyPI's independent implementation of Stripe's API.
 
@@ -33,7 +34,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result};
 
-mod client;
 mod edge;
 mod keys;
 mod localstripe;
@@ -41,8 +41,11 @@ mod origin;
 mod redis;
 mod stack;
 
-pub use client::{read_reply, solve, AdminClient, EdgeClient, Identity, Reply};
 pub use edge::EdgeWorker;
+/// The typed clients, from their own crate (an app or a harness can use them without the
+/// testkit's processes).
+pub use herdgate_client as client;
+pub use herdgate_client::{read_reply, solve, AdminClient, EdgeClient, Identity, Reply};
 pub use keys::{keyring_spec, TestKeys};
 pub use localstripe::Localstripe;
 #[cfg(feature = "in-process-origin")]

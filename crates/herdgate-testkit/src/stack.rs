@@ -1,11 +1,14 @@
 //! [`Stack`]: the three pieces of herdgate on this machine, wired together: a Redis, an origin
 //! on it, and the edge worker under workerd in front of the origin.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
+use herdgate_core::proof::ProofKey;
 use herdgate_core::Keyring;
 use serde_json::{json, Map, Value};
 
@@ -74,6 +77,8 @@ pub struct Stack {
     pub ticket_keys: Keyring,
     /// A connection pool for the clients the stack hands out.
     pub http: reqwest::Client,
+    /// The device key of each user agent [`Stack::buyer`] handed out.
+    devices: Mutex<HashMap<String, Arc<ProofKey>>>,
 }
 
 impl Stack {
@@ -89,9 +94,18 @@ impl Stack {
         StackBuilder::new(OriginKind::Process(binary.into()))
     }
 
-    /// A buyer at the edge, known by its user agent alone.
+    /// A buyer at the edge, known by its user agent alone: the same user agent is the same
+    /// device, with the same key, for the stack's whole life (another user agent, another
+    /// device).
     pub fn buyer(&self, user_agent: &str) -> EdgeClient {
-        self.client(Identity::new(user_agent))
+        let key = self
+            .devices
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(user_agent.to_owned())
+            .or_insert_with(|| Arc::new(crate::client::new_key()))
+            .clone();
+        self.client(Identity::new(user_agent).with_key(Some(key)))
     }
 
     /// A client at the edge, seen as `identity`.
@@ -225,6 +239,7 @@ impl StackBuilder {
                 .timeout(Duration::from_secs(20))
                 .pool_max_idle_per_host(512)
                 .build()?,
+            devices: Mutex::new(HashMap::new()),
         })
     }
 }

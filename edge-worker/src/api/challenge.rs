@@ -1,5 +1,6 @@
 //! Step 2, prove work: `POST /api/v1/sales/{sale}/challenge` hands out a stateless, MAC-signed,
-//! expiring challenge bound to the sale and the client. Its difficulty rises with this
+//! expiring challenge bound to the sale and to the key whose proof the request carries (see
+//! `herdgate_core::proof`). Its difficulty rises with this
 //! isolate's challenge rate and with the device's earlier joins and failed proofs (asked of
 //! its `JoinLimiter` shard only when difficulty may rise above the base).
 
@@ -12,6 +13,7 @@ use crate::api::{Ctx, Outcome};
 use crate::http::{self, internal, now_ms, sale_id, Refusal};
 use crate::objects::join_limiter::{self, LimitRequest, LimitResponse};
 use crate::origin::known_sale;
+use crate::tokens;
 
 thread_local! {
     /// Challenges issued by this isolate, as a rate (per second, decaying with a 1 s time
@@ -42,7 +44,19 @@ pub(crate) async fn post(cx: &Ctx, raw: &str) -> Outcome {
     if state.status == SaleStatus::SoldOut {
         return Err(Refusal(ErrorCode::SoldOut));
     }
-    let client = http::client_binding(req);
+    // The proof introduces the key the place will be bound to. Without binding
+    // (`BIND_CLIENT = "off"`) no key is recorded: the place is bound to nothing, at the edge
+    // or at the origin, and the network and browser digest only counts for the limits.
+    let jkt = if cfg.bind_client {
+        tokens::proof_of(req, None, None, now)?.ok_or(Refusal(ErrorCode::ProofRequired))?
+    } else {
+        String::new()
+    };
+    let client = if jkt.is_empty() {
+        http::client_binding(req)
+    } else {
+        herdgate_core::proof::key_client(&jkt)
+    };
     let net = http::network_digest(req);
     let rate = challenge_rate(now);
     // A device's history only matters when difficulty may rise above the base.
@@ -74,6 +88,7 @@ pub(crate) async fn post(cx: &Ctx, raw: &str) -> Outcome {
         exp: now_s + cfg.challenge_ttl_secs,
         net,
         dev: http::device_digest(signals.as_ref()),
+        jkt,
     };
     let body = ChallengeResponse {
         challenge: cfg.ticket_keys.sign(&claims),

@@ -184,7 +184,10 @@ pub(crate) async fn hold_for(
     let sale = sale.clone();
     let gateway = payments::gateway(cfg).ok_or(Refusal(ErrorCode::PaymentsDisabled))?;
     let now = http::now_ms();
-    let (ticket, _) = tokens::verified_ticket(req, cfg, &sale, now)?;
+    let held = tokens::verified_ticket(req, cfg, &sale, now)?;
+    // A card hold is placed for the place's holder only: a copied ticket spends no attempt.
+    held.proven()?;
+    let ticket = held.claims;
     let state = origin::known_sale(cfg, &sale, now).await?;
     if state.status == SaleStatus::SoldOut {
         return Err(Refusal(ErrorCode::SoldOut));
@@ -272,7 +275,7 @@ pub(crate) async fn hold_for(
         ..ticket
     };
     let token = cfg.ticket_keys.sign(&held);
-    let status = queue_status(env, cfg, &held, now).await?;
+    let status = queue_status(env, cfg, &held, now, true).await?;
     let answer = HoldResponse {
         hold: HoldView {
             state: HoldState::OnHold,
@@ -293,7 +296,7 @@ pub(crate) async fn get(cx: &Ctx, raw: &str) -> Outcome {
     let Ctx { req, env, cfg, .. } = cx;
     let sale = http::sale_id(raw)?;
     let now = http::now_ms();
-    let (ticket, _) = tokens::verified_ticket(req, cfg, &sale, now)?;
+    let ticket = tokens::verified_ticket(req, cfg, &sale, now)?.claims;
     if ticket.hold.is_empty() {
         return Err(Refusal(ErrorCode::NoHold));
     }

@@ -43,7 +43,8 @@ pub(crate) async fn post(cx: &Ctx, raw: &str) -> Outcome {
         return Err(Refusal(ErrorCode::PowInsufficient));
     }
     let (ticket_claims, ticket) = enqueue(env, cfg, claims, now).await?;
-    let status = queue_status(env, cfg, &ticket_claims, now).await?;
+    // The join's proof was made with the ticket's key: its holder may have the pass.
+    let status = queue_status(env, cfg, &ticket_claims, now, true).await?;
     let body = JoinResponse {
         ticket: ticket.clone(),
         visitor: ticket_claims.visitor,
@@ -160,6 +161,7 @@ fn ticket(
         exp: now_s + cfg.ticket_ttl_secs,
         net: claims.net,
         dev: claims.dev,
+        jkt: claims.jkt,
         hold: String::new(),
         hat: 0,
     };

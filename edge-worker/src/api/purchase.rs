@@ -46,7 +46,9 @@ pub(crate) async fn settle(
     // A pass offered from another client is refused and nothing is recorded of it: a phone
     // that changed networks, or someone who copied the pass, must not get the owner's order
     // flagged.
-    let (pass, _) = tokens::verified_pass(req, cfg, &sale, now)?;
+    let held = tokens::verified_pass(req, cfg, &sale, now)?;
+    held.proven()?;
+    let (pass, token) = (held.claims, held.token);
     let shard = queue_shard::shard_of_position(cfg, pass.position)?;
     let state = known_sale(cfg, &sale, now).await?;
     // Refusals the origin would give, given here without a round trip: they change nothing.
@@ -94,12 +96,20 @@ pub(crate) async fn settle(
         other => return Err(internal(format!("unexpected shard answer {other:?}"))),
     };
 
-    // The pass goes on re-signed with the time the edge received the purchase (`rcv`).
+    // The pass goes on re-signed with the time the edge received the purchase (`rcv`), and
+    // with the hash of the pass the client's proof was made over (`ath`): the origin verifies
+    // the client's proof again, which goes along.
     let forwarded = cfg.pass_keys.sign(&PassClaims {
         rcv: now,
+        ath: herdgate_core::proof::token_hash(&token),
         ..pass.clone()
     });
-    let answer = origin::forward_purchase(cfg, &sale, &forwarded, body).await;
+    let proof = req
+        .headers()
+        .get(herdgate_core::proof::PROOF_HEADER)
+        .ok()
+        .flatten();
+    let answer = origin::forward_purchase(cfg, &sale, &forwarded, proof.as_deref(), body).await;
     let (status, text) = match answer {
         Ok(a) => a,
         Err(refusal) => {

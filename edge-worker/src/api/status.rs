@@ -6,7 +6,7 @@
 
 use herdgate_core::gate::status::{standing, PollBounds, Standing};
 use herdgate_core::wire::{QueueStatus, SaleStatus};
-use herdgate_core::TicketClaims;
+use herdgate_core::{ErrorCode, TicketClaims};
 use worker::Env;
 
 use crate::api::{Ctx, Outcome};
@@ -18,11 +18,16 @@ use crate::tokens;
 
 /// Where the ticket's holder stands, from the ticket and the isolate's cached sale state and
 /// control: no Durable Object and no origin request while the copies are fresh.
+///
+/// A pass is issued only to a `proven` holder (see `tokens::Held`): an admitted ticket bound
+/// to a key, presented without a proof of that key, is refused with `proof_required`, so a
+/// copied ticket never becomes a pass. Queued polls need no proof and verify none.
 pub(crate) async fn queue_status(
     env: &Env,
     cfg: &Config,
     ticket: &TicketClaims,
     now: u64,
+    proven: bool,
 ) -> std::result::Result<QueueStatus, Refusal> {
     let state = known_sale(cfg, &ticket.sale, now).await?;
     // A sold-out sale is answered without asking for its control.
@@ -37,6 +42,7 @@ pub(crate) async fn queue_status(
     };
     Ok(match standing(&state, &control, position, now, polls) {
         Standing::SoldOut => QueueStatus::SoldOut,
+        Standing::Admit if !proven => return Err(Refusal(ErrorCode::ProofRequired)),
         Standing::Admit => {
             let pass = tokens::issue_pass(cfg, ticket, now);
             QueueStatus::Admitted {
@@ -68,8 +74,8 @@ pub(crate) async fn get(cx: &Ctx, raw: &str) -> Outcome {
     let Ctx { req, env, cfg, .. } = cx;
     let sale = sale_id(raw)?;
     let now = now_ms();
-    let (ticket, _) = tokens::verified_ticket(req, cfg, &sale, now)?;
-    let status = queue_status(env, cfg, &ticket, now).await?;
+    let held = tokens::verified_ticket(req, cfg, &sale, now)?;
+    let status = queue_status(env, cfg, &held.claims, now, held.is_proven()).await?;
     let mut resp = http::json(&status, 200).map_err(internal)?;
     tokens::set_pass_cookie(&mut resp, cfg, &sale, &status)?;
     Ok(resp)

@@ -99,11 +99,19 @@ pub(crate) async fn lane(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
         buy_url: buy_url.clone(),
         form_token: csrf::form_token(&cfg.ticket_keys, LaneForm::Buy, &sale, visitor),
     };
-    if let Ok((pass, _)) = tokens::verified_pass(req, cfg, &sale, now) {
-        return show(admitted(&pass.visitor), None, payment(Some(&pass.hold)));
+    // A pass bound to a key buys only with a proof, which a form cannot carry: the lane shows
+    // the buy form for its own passes.
+    if let Ok(held) = tokens::verified_pass(req, cfg, &sale, now) {
+        if held.is_proven() {
+            let pass = held.claims;
+            return show(admitted(&pass.visitor), None, payment(Some(&pass.hold)));
+        }
     }
-    let (ticket, token, fresh) = match tokens::verified_ticket(req, cfg, &sale, now) {
-        Ok((ticket, token)) => (ticket, token, false),
+    let (ticket, token, fresh, proven) = match tokens::verified_ticket(req, cfg, &sale, now) {
+        Ok(held) => {
+            let proven = held.is_proven();
+            (held.claims, held.token, false, proven)
+        }
         Err(_) => match tokens::lane_token(req, cfg, &sale, now_s) {
             // Not yet: come back when the token is valid.
             Some((claims, _)) if claims.nbf > now_s => {
@@ -116,7 +124,7 @@ pub(crate) async fn lane(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
             }
             Some((claims, _)) => {
                 let (ticket, token) = api::join::enqueue(env, cfg, claims, now).await?;
-                (ticket, token, true)
+                (ticket, token, true, true)
             }
             None => {
                 let nbf =
@@ -130,6 +138,8 @@ pub(crate) async fn lane(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
                     exp: nbf + cfg.challenge_ttl_secs,
                     net: http::network_digest(req),
                     dev: String::new(),
+                    // The lane holds no key: its place is bound to the network and browser.
+                    jkt: String::new(),
                 };
                 let in_secs = nbf - now_s;
                 let mut resp = show(
@@ -145,7 +155,7 @@ pub(crate) async fn lane(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
             }
         },
     };
-    let status = api::status::queue_status(env, cfg, &ticket, now).await?;
+    let status = api::status::queue_status(env, cfg, &ticket, now, proven).await?;
     let refresh = |ms: u64| Some(ms.div_ceil(1000).max(cfg.nojs_refresh_secs));
     let held = payment(Some(&ticket.hold));
     let mut resp = match &status {
@@ -201,7 +211,9 @@ pub(crate) fn lane_card(cx: &Ctx, raw: &str, t: &Strings, error: Option<ErrorCod
         return Err(Refusal(ErrorCode::PaymentsDisabled));
     }
     // The form puts a card on hold for this ticket, so its token is for the ticket's visitor.
-    let (ticket, _) = tokens::verified_ticket(req, cfg, &sale, now_ms())?;
+    let held = tokens::verified_ticket(req, cfg, &sale, now_ms())?;
+    held.proven()?;
+    let ticket = held.claims;
     let view = Lane::Card {
         action: format!("/queue/{sale}/hold"),
         error,
@@ -230,7 +242,9 @@ pub(crate) async fn lane_hold(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
     let Ctx { req, cfg, .. } = cx;
     let body = cx.body()?;
     let sale = sale_id(raw)?;
-    let (ticket, _) = tokens::verified_ticket(req, cfg, &sale, now_ms())?;
+    let held = tokens::verified_ticket(req, cfg, &sale, now_ms())?;
+    held.proven()?;
+    let ticket = held.claims;
     check_form_token(cfg, body, LaneForm::Hold, &sale, &ticket.visitor)?;
     let field = |name: &str| form_field(body, name);
     let exp = field("exp");
@@ -270,7 +284,9 @@ pub(crate) async fn lane_buy(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
     let Ctx { req, cfg, .. } = cx;
     let body = cx.body()?;
     let sale = sale_id(raw)?;
-    let (pass, _) = tokens::verified_pass(req, cfg, &sale, now_ms())?;
+    let held = tokens::verified_pass(req, cfg, &sale, now_ms())?;
+    held.proven()?;
+    let pass = held.claims;
     check_form_token(cfg, body, LaneForm::Buy, &sale, &pass.visitor)?;
     let (status, text) = api::purchase::settle(cx, &[], &sale).await?;
     let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();

@@ -5,11 +5,12 @@
 //! their buy button there.
 
 use herdgate_core::wire::{QueueStatus, SaleState};
+use herdgate_core::ErrorCode;
 use serde::Serialize;
 
 use crate::api::status::queue_status;
 use crate::api::{Ctx, Outcome};
-use crate::http::{self, internal, now_ms, sale_id};
+use crate::http::{self, internal, now_ms, sale_id, Refusal};
 use crate::origin::{self, known_sale};
 use crate::pages::{html, lane_url, language, render, wants_html};
 use crate::tokens;
@@ -35,13 +36,20 @@ pub(crate) async fn gated(cx: &Ctx, raw: &str) -> Outcome {
     // A valid pass opens the gate to what lies below the room: the request goes on.
     let below_the_room = req.path().trim_matches('/').split('/').count() > 2;
     if below_the_room {
-        if let Ok((_, pass)) = tokens::verified_pass(req, cfg, &sale, now) {
-            return origin::forward_gated(req, cfg, &pass).await;
+        // A page is not a purchase: a navigation cannot carry a proof, so the pass opens the
+        // pages below the room without one (buying still needs the key).
+        if let Ok(held) = tokens::verified_pass(req, cfg, &sale, now) {
+            return origin::forward_gated(req, cfg, &held.token).await;
         }
     }
     let state = known_sale(cfg, &sale, now).await?;
     let status = match tokens::verified_ticket(req, cfg, &sale, now) {
-        Ok((ticket, _)) => Some(queue_status(env, cfg, &ticket, now).await?),
+        // An admitted ticket bound to a key gets its pass from a proven status request.
+        Ok(held) => match queue_status(env, cfg, &held.claims, now, held.is_proven()).await {
+            Ok(status) => Some(status),
+            Err(Refusal(ErrorCode::ProofRequired)) => None,
+            Err(other) => return Err(other),
+        },
         Err(_) => None,
     };
     if !wants_html(req) {

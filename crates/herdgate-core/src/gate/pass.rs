@@ -37,7 +37,7 @@ pub fn pass_id(sale: &SaleId, visitor: &VisitorId) -> String {
 /// Its id is [`pass_id`] of the ticket's sale and visitor (unique to the ticket, and kept when
 /// the ticket is re-signed to carry a card hold), so every pass a ticket ever gets shares one
 /// id and buys at most once. It names the time slice `now_ms` falls in and is valid from the
-/// slice's start for `terms.ttl_secs`. It carries the ticket's client, network, device and
+/// slice's start for `terms.ttl_secs`. It carries the ticket's client, key, network, device and
 /// card hold, and records when it was issued (`adm`): `issued_at_ms`, the moment of issue
 /// rather than the request's start (never before `now_ms`), so a join's own work does not
 /// count as the buyer's time to press "buy" in the audit.
@@ -60,8 +60,10 @@ pub fn issue(
         exp: nbf + terms.ttl_secs,
         net: ticket.net.clone(),
         dev: ticket.dev.clone(),
+        jkt: ticket.jkt.clone(),
         adm: issued_at_ms.max(now_ms),
         rcv: 0,
+        ath: String::new(),
         shr: false,
         hold: ticket.hold.clone(),
         hat: ticket.hat,
@@ -88,6 +90,7 @@ mod tests {
             exp: 1_790_021_600,
             net: "0011223344556677".into(),
             dev: "8899aabbccddeeff".into(),
+            jkt: String::new(),
             hold: String::new(),
             hat: 0,
         }

@@ -1,13 +1,33 @@
-//! Typed clients of the two HTTP APIs that tests and tools drive: [`EdgeClient`], a buyer at
-//! the edge (challenge, join, status, hold, purchase), and [`AdminClient`], an operator at the
-//! origin (sales, the audit and the metrics).
+//! Typed clients of herdgate's two HTTP APIs: [`EdgeClient`], a buyer at the edge (challenge,
+//! join, status, hold, purchase), and [`AdminClient`], an operator at the origin (sales, the
+//! audit and the metrics). herdgate's own simulator, benchmarks and tests drive the services
+//! with it; an app's test harness, or an app written in Rust, can too.
+//!
+//! A buyer is a device: its [`Identity`] holds the device's key (ECDSA P-256), and every
+//! request that uses the buyer's place carries a proof signed by it (the `DPoP` header, see
+//! `herdgate_core::proof` and the edge's OpenAPI document, `docs/openapi.json`). An app keeps
+//! that key in the platform keystore and signs the same proofs; [`Identity::prove`] is the
+//! reference for what they contain.
 //!
 //! A typed method returns a struct of [`herdgate_core::wire`] and fails on any status but the
 //! one that answers the request. Its `*_reply` twin returns the raw [`Reply`] (status and JSON
 //! body) whatever it is, for the tests that check refusals.
+//!
+//! ```no_run
+//! # async fn buy() -> anyhow::Result<()> {
+//! use herdgate_client::{EdgeClient, Identity};
+//! let buyer = EdgeClient::new(reqwest::Client::new(), "https://shop.example", Identity::new("my-app/1.0"));
+//! let joined = buyer.solve_and_join("drop-1", None).await?;
+//! let status = buyer.status("drop-1", &joined.ticket).await?;
+//! # let _ = status; Ok(()) }
+//! ```
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _, Result};
 use herdgate_core::pow;
+use herdgate_core::proof::{ProofKey, PROOF_HEADER};
 use herdgate_core::wire::{
     AdminSaleState, ChallengeResponse, HoldResponse, JoinRequest, JoinResponse, PurchaseResponse,
     QueueStatus, SaleConfig,
@@ -36,11 +56,15 @@ fn body_if(reply: Reply, want: &[u16], what: &str) -> Result<Value> {
     Ok(body)
 }
 
-/// How a client looks to the edge: its browser, the network it comes from and its language.
-/// The edge binds challenges, tickets and passes to these and counts joins per device and per
-/// network with them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A device as the edge sees it: its key, its browser, the network it comes from and its
+/// language. The edge binds challenges, tickets and passes to the key and counts joins per
+/// key and per network. Changing the network ([`Identity::with_ip`]) keeps the key: the same
+/// device on another network keeps its place.
+#[derive(Debug, Clone)]
 pub struct Identity {
+    /// The device's key; `None` for a client that proves nothing (the edge asks a proof of
+    /// every request that uses a place, unless its binding is off).
+    pub key: Option<Arc<ProofKey>>,
     /// `User-Agent`.
     pub user_agent: String,
     /// `CF-Connecting-IP`, the address Cloudflare reports the client's request from. Without
@@ -50,17 +74,47 @@ pub struct Identity {
     pub accept_language: Option<String>,
 }
 
+impl PartialEq for Identity {
+    fn eq(&self, other: &Self) -> bool {
+        let thumbprint = |i: &Identity| i.key.as_ref().map(|k| k.thumbprint().to_owned());
+        thumbprint(self) == thumbprint(other)
+            && self.user_agent == other.user_agent
+            && self.ip == other.ip
+            && self.accept_language == other.accept_language
+    }
+}
+
+impl Eq for Identity {}
+
+/// A new P-256 key from the thread's CSPRNG.
+pub fn new_key() -> ProofKey {
+    loop {
+        // Almost every 32 random bytes are a valid scalar; the loop skips the rest.
+        if let Ok(key) = ProofKey::from_secret(&rand::random::<[u8; 32]>()) {
+            return key;
+        }
+    }
+}
+
+/// Unix seconds now, by this machine's clock.
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 impl Identity {
-    /// A browser known by its user agent alone.
+    /// A new device with a key of its own, known by its user agent.
     pub fn new(user_agent: impl Into<String>) -> Self {
         Identity {
+            key: Some(Arc::new(new_key())),
             user_agent: user_agent.into(),
             ip: None,
             accept_language: None,
         }
     }
 
-    /// The same browser, on the network of `ip`.
+    /// The same browser with the same key, on the network of `ip`.
     pub fn with_ip(mut self, ip: impl Into<String>) -> Self {
         self.ip = Some(ip.into());
         self
@@ -70,6 +124,37 @@ impl Identity {
     pub fn with_language(mut self, accept_language: impl Into<String>) -> Self {
         self.accept_language = Some(accept_language.into());
         self
+    }
+
+    /// The same browser and network with another key (`None`: none at all), as a client that
+    /// copied a token without the key that proves it.
+    pub fn with_key(mut self, key: Option<Arc<ProofKey>>) -> Self {
+        self.key = key;
+        self
+    }
+
+    /// A proof for a `method` request to `url` presenting `token` (if any), signed now by this
+    /// device's key; `None` without a key.
+    pub fn prove(&self, method: &str, url: &str, token: Option<&str>) -> Option<String> {
+        let key = self.key.as_ref()?;
+        let jti = format!("{:032x}", rand::random::<u128>());
+        Some(key.prove(method, url, now_secs(), token, &jti))
+    }
+
+    /// `request` to `method` `url` with this identity's headers and, with a key, its proof
+    /// presenting `token`.
+    pub fn apply_proven(
+        &self,
+        request: reqwest::RequestBuilder,
+        method: &str,
+        url: &str,
+        token: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let request = self.apply(request);
+        match self.prove(method, url, token) {
+            Some(proof) => request.header(PROOF_HEADER, proof),
+            None => request,
+        }
     }
 
     /// `request` with this identity's headers.
@@ -136,9 +221,24 @@ impl EdgeClient {
         read_reply(response).await
     }
 
-    /// `POST …/challenge`, with the page's `device` signals if given.
+    /// The request `request` to `method` `url`, with this buyer's proof presenting `token`.
+    fn proven(
+        &self,
+        request: reqwest::RequestBuilder,
+        method: &str,
+        url: &str,
+        token: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        match self.identity.prove(method, url, token) {
+            Some(proof) => request.header(PROOF_HEADER, proof),
+            None => request,
+        }
+    }
+
+    /// `POST …/challenge`, with the page's `device` signals if given, proving the device's key.
     pub async fn challenge_reply(&self, sale: &str, device: Option<&Value>) -> Result<Reply> {
-        let mut request = self.http.post(self.api(sale, "challenge"));
+        let url = self.api(sale, "challenge");
+        let mut request = self.proven(self.http.post(&url), "POST", &url, None);
         if let Some(device) = device {
             request = request.json(&json!({ "device": device }));
         }
@@ -157,7 +257,9 @@ impl EdgeClient {
 
     /// `POST …/join` with `challenge` and `nonce`, solved or not.
     pub async fn join_reply(&self, sale: &str, challenge: &str, nonce: u64) -> Result<Reply> {
-        let request = self.http.post(self.api(sale, "join")).json(&JoinRequest {
+        let url = self.api(sale, "join");
+        let request = self.proven(self.http.post(&url), "POST", &url, Some(challenge));
+        let request = request.json(&JoinRequest {
             challenge: challenge.to_owned(),
             nonce,
         });
@@ -187,9 +289,12 @@ impl EdgeClient {
         serde_json::from_value(body_if(reply, &[201], "join")?).context("reading a join")
     }
 
-    /// `GET …/status` with `ticket`.
+    /// `GET …/status` with `ticket` (and a proof, which the edge checks when it answers with
+    /// a pass).
     pub async fn status_reply(&self, sale: &str, ticket: &str) -> Result<Reply> {
-        let request = self.http.get(self.api(sale, "status")).bearer_auth(ticket);
+        let url = self.api(sale, "status");
+        let request = self.http.get(&url).bearer_auth(ticket);
+        let request = self.proven(request, "GET", &url, Some(ticket));
         self.send(request, "status").await
     }
 
@@ -201,11 +306,9 @@ impl EdgeClient {
 
     /// `POST …/hold` with `ticket` and `body` (a `payment_method` or `card`).
     pub async fn hold_reply(&self, sale: &str, ticket: &str, body: &Value) -> Result<Reply> {
-        let request = self
-            .http
-            .post(self.api(sale, "hold"))
-            .bearer_auth(ticket)
-            .json(body);
+        let url = self.api(sale, "hold");
+        let request = self.http.post(&url).bearer_auth(ticket).json(body);
+        let request = self.proven(request, "POST", &url, Some(ticket));
         self.send(request, "hold").await
     }
 
@@ -228,9 +331,10 @@ impl EdgeClient {
         pass: Option<&str>,
         body: &Value,
     ) -> Result<Reply> {
-        let mut request = self.http.post(self.api(sale, "purchase")).json(body);
+        let url = self.api(sale, "purchase");
+        let mut request = self.http.post(&url).json(body);
         if let Some(pass) = pass {
-            request = request.bearer_auth(pass);
+            request = self.proven(request.bearer_auth(pass), "POST", &url, Some(pass));
         }
         self.send(request, "purchase").await
     }
