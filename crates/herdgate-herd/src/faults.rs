@@ -26,6 +26,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use std::time::{Duration, Instant};
 
@@ -556,7 +557,7 @@ async fn check(
             holds: Some(order),
         }))
         .collect();
-    for (answer, holds) in ask_again(cfg, admin, asking, plan.recheck_for).await {
+    for (answer, holds) in ask_again(cfg, admin, outcome, asking, plan.recheck_for).await {
         match (answer, holds) {
             (Again::Bought { visitor, order_id }, None) => {
                 recheck.bought += 1;
@@ -709,6 +710,7 @@ struct Asking {
 async fn ask_again(
     cfg: &HerdConfig,
     admin: &AdminClient,
+    crowd: &Outcome,
     asking: Vec<Asking>,
     limit: Duration,
 ) -> Vec<(Again, Option<String>)> {
@@ -716,12 +718,14 @@ async fn ask_again(
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap_or_default();
-    let shared = Shared::new(cfg, http, Instant::now());
+    let mut shared = Shared::new(cfg, http, Instant::now());
+    // The crowd's devices: a person who asks again still holds the key of their place.
+    shared.devices = Arc::clone(&crowd.devices);
     let until = Instant::now() + limit;
     let tasks: Vec<_> = asking
         .into_iter()
         .map(|a| {
-            // The same person: the same browser and network, so the ticket's binding holds.
+            // The same person: the same device (its key), browser and network.
             let mut client = honest_client(&shared, a.buyer);
             let (admin, sale) = (admin.clone(), cfg.sale.clone());
             tokio::spawn(async move {

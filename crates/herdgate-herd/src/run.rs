@@ -1,11 +1,13 @@
 //! Runs the crowd: creates the sale, lets buyers and bots arrive, shows progress, samples the
 //! stock, and gathers everything the report needs.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
+use herdgate_core::proof::ProofKey;
 use herdgate_core::wire::{AdminSaleState, Price, SaleConfig};
 use herdgate_core::SaleId;
 use herdgate_testkit::AdminClient;
@@ -62,6 +64,9 @@ pub struct Outcome {
     pub cancelled: Vec<String>,
     /// Orders the last audit was watching (scored below the flag).
     pub watched: usize,
+    /// Every client's device key, by user agent: a client made again for the same person
+    /// after the run (the fault suite's) proves with the same key.
+    pub devices: Arc<Mutex<HashMap<String, Arc<ProofKey>>>>,
 }
 
 /// A well-mixed 64-bit hash of `x` (splitmix64), for stable pseudo-random identities.
@@ -396,6 +401,7 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
         final_state,
         cancelled,
         watched,
+        devices: Arc::clone(&shared.devices),
         config: cfg,
     })
 }
