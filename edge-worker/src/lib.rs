@@ -49,9 +49,9 @@
 //! | 2 | [`pages`] | api, tokens, origin, http, config |
 //! | 3 | [`api`] | objects, tokens, origin, payments, cache, http, config |
 //! | 4 | [`objects`] | origin, payments, cache, http, config |
-//! | 5 | [`tokens`], [`origin`], [`payments`] | cache (origin only), http, config |
+//! | 5 | [`tokens`], [`origin`], [`payments`] | cache (origin only), webcrypto (tokens only), http, config |
 //! | 6 | [`cache`] | http |
-//! | 7 | [`http`], [`config`] | nothing of this crate |
+//! | 7 | [`http`], [`config`], [`webcrypto`] | nothing of this crate |
 //!
 //! Inside a layer: `api/join.rs` and `api/hold.rs` use `api/status.rs`, which uses no other
 //! handler; `pages/render/` uses only `pages/i18n.rs`; the queue shard's object uses its own
@@ -62,7 +62,7 @@
 //! To check, run from `edge-worker/src`; every line must print nothing:
 //!
 //! ```sh
-//! L7="http.rs config.rs"; L6="cache.rs $L7"; L5="tokens.rs origin.rs payments.rs $L6"
+//! L7="http.rs config.rs webcrypto.rs"; L6="cache.rs $L7"; L5="tokens.rs origin.rs payments.rs $L6"
 //! L4="objects $L5"; L3="api $L4"; L2="pages $L3"
 //! grep -rn 'crate::routes' $L2
 //! grep -rn 'crate::pages' $L3
@@ -94,6 +94,7 @@ pub mod pages;
 pub mod payments;
 pub mod routes;
 pub mod tokens;
+pub mod webcrypto;
 
 use worker::{event, Context, Env, Request, Response, Result};
 

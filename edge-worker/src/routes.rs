@@ -73,7 +73,7 @@ pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
         }
         (Method::Get, ["queue", sale, "card"]) => {
             let lang = pages::language(&cx.req);
-            let answer = pages::lane::lane_card(&cx, sale, lang, None);
+            let answer = pages::lane::lane_card(&cx, sale, lang, None).await;
             pages::html_refusal(answer, true, lang, &cx.cfg, sale)
         }
         (Method::Post, ["queue", sale, "hold"]) => {

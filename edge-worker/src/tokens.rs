@@ -20,6 +20,7 @@ use worker::{Request, Response};
 
 use crate::config::Config;
 use crate::http::{self, internal, now_ms, Refusal};
+use crate::webcrypto;
 
 /// Seconds of clock skew tolerated between edge locations on tickets and passes.
 pub(crate) const LEEWAY_SECS: u64 = herdgate_core::CLOCK_LEEWAY_SECS;
@@ -40,34 +41,42 @@ pub(crate) fn lane_cookie(sale: &str) -> String {
     format!("hg_lane_{sale}")
 }
 
-/// A token that verified, and whether the request proved it is the token's holder.
+/// A token that verified, and what the request shows of being the token's holder.
 #[derive(Debug)]
 pub(crate) struct Held<C> {
     /// The token's claims.
     pub claims: C,
     /// The token as the request presented it.
     pub token: String,
-    /// Whether the request is the holder's: it carries a good proof signed by the token's key
-    /// (a token bound to a key), or it comes from the client the token was issued to (a lane
-    /// token), or binding is off. A token bound to a key, presented without any proof, is not
-    /// proven; with a bad proof it is refused outright.
-    proven: bool,
+    binding: Binding,
 }
 
-impl<C> Held<C> {
-    /// Refuses with `proof_required` unless the request proved it is the holder: what uses
-    /// the place (a join, a pass, a card hold, a purchase) needs that.
-    pub(crate) fn proven(&self) -> Result<(), Refusal> {
-        if self.proven {
-            Ok(())
-        } else {
-            Err(Refusal(ErrorCode::ProofRequired))
-        }
-    }
+/// What a request shows of being a token's holder.
+#[derive(Debug)]
+enum Binding {
+    /// It is: a lane token offered by the client it was issued to, or binding is off.
+    Holder,
+    /// A token bound to a key, without a proof.
+    Unproven,
+    /// A token bound to a key, with this proof, verified only when the answer needs it: a
+    /// queued poll does not pay for a signature check.
+    Proof(String),
+}
 
-    /// Whether the request proved it is the holder.
-    pub(crate) fn is_proven(&self) -> bool {
-        self.proven
+impl<C: Claims> Held<C> {
+    /// Refuses unless the request proved it is the holder (verifying its proof now):
+    /// `proof_required` without a proof, the proof's refusal for a bad one. What uses the
+    /// place (a join, a pass, a card hold, a purchase) needs that.
+    pub(crate) async fn proven(&self, req: &Request, now: u64) -> Result<(), Refusal> {
+        match &self.binding {
+            Binding::Holder => Ok(()),
+            Binding::Unproven => Err(Refusal(ErrorCode::ProofRequired)),
+            Binding::Proof(proof) => {
+                verify_proof(req, proof, Some(&self.token), Some(self.claims.jkt()), now)
+                    .await
+                    .map(|_| ())
+            }
+        }
     }
 }
 
@@ -79,18 +88,37 @@ fn proof_target(req: &Request) -> Result<String, Refusal> {
     Ok(url.into())
 }
 
+/// The request's `DPoP` header, if any.
+fn proof_header(req: &Request) -> Option<String> {
+    req.headers().get(proof::PROOF_HEADER).ok().flatten()
+}
+
 /// Verifies the request's `DPoP` proof for this request, presenting `token` (if any), signed
 /// by the key `jkt` (if known), and returns the key's thumbprint. `None` when the request
 /// carries no proof.
-pub(crate) fn proof_of(
+pub(crate) async fn proof_of(
     req: &Request,
     token: Option<&str>,
     jkt: Option<&str>,
     now: u64,
 ) -> Result<Option<String>, Refusal> {
-    let Some(proof) = req.headers().get(proof::PROOF_HEADER).ok().flatten() else {
-        return Ok(None);
-    };
+    match proof_header(req) {
+        Some(proof) => verify_proof(req, &proof, token, jkt, now).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Verifies `proof` for this request, presenting `token` (if any), signed by the key `jkt`
+/// (if known), and returns the key's thumbprint: its shape and claims by
+/// `herdgate_core::proof`, its signature by the runtime's WebCrypto ([`webcrypto`]), in the
+/// order `herdgate_core::proof::verify` keeps.
+async fn verify_proof(
+    req: &Request,
+    proof: &str,
+    token: Option<&str>,
+    jkt: Option<&str>,
+    now: u64,
+) -> Result<String, Refusal> {
     let target = proof_target(req)?;
     let ath = token.map(proof::token_hash);
     let method = req.method();
@@ -101,32 +129,27 @@ pub(crate) fn proof_of(
         key: jkt,
         now: now / 1000,
     };
-    proof::verify(proof.trim(), &expect)
-        .map(|p| Some(p.jkt))
-        .map_err(|e| Refusal(ErrorCode::for_proof(&e)))
+    let refused = |e: proof::ProofError| Refusal(ErrorCode::for_proof(&e));
+    let parsed = proof::parse(proof.trim()).map_err(refused)?;
+    webcrypto::verify(&parsed).await.map_err(refused)?;
+    parsed.check(&expect).map(|p| p.jkt).map_err(refused)
 }
 
-/// Whether the request is the holder of a verified token (see [`Held`]): checks the proof
-/// of a token bound to a key, or the client binding of one that is not.
-fn holder<C: Claims>(
-    req: &Request,
-    cfg: &Config,
-    claims: &C,
-    token: &str,
-    now: u64,
-) -> Result<bool, Refusal> {
+/// What the request shows of being the holder of a verified token (see [`Held`]): checks
+/// the client binding of a token without a key now; a proof is kept for when it is needed.
+fn binding<C: Claims>(req: &Request, cfg: &Config, claims: &C) -> Result<Binding, Refusal> {
     if !cfg.bind_client {
-        return Ok(true);
+        return Ok(Binding::Holder);
     }
     if claims.jkt().is_empty() {
         same_client(req, cfg, claims.client())?;
-        return Ok(true);
+        return Ok(Binding::Holder);
     }
-    Ok(proof_of(req, Some(token), Some(claims.jkt()), now)?.is_some())
+    Ok(proof_header(req).map_or(Binding::Unproven, Binding::Proof))
 }
 
 /// Verifies the request's token of kind `C` for `sale` (from `Authorization: Bearer` or
-/// `Authorization: DPoP`, or else from `cookie`); which client offers it is [`holder`]'s
+/// `Authorization: DPoP`, or else from `cookie`); which client offers it is [`binding`]'s
 /// question. `missing` is the refusal when there is no token; `refusal` names each
 /// verification failure.
 fn verified<C: Claims>(
@@ -159,7 +182,7 @@ pub(crate) fn same_client(req: &Request, cfg: &Config, client: &str) -> Result<(
 
 /// Verifies a solved challenge `token` for `sale` (with no leeway), offered by its holder:
 /// with a proof signed by its key, presenting it.
-pub(crate) fn verified_challenge(
+pub(crate) async fn verified_challenge(
     req: &Request,
     cfg: &Config,
     sale: &SaleId,
@@ -175,10 +198,13 @@ pub(crate) fn verified_challenge(
         .ticket_keys
         .verify(token, &check)
         .map_err(|e| Refusal(ErrorCode::for_challenge(&e)))?;
-    if !holder(req, cfg, &claims, token, now)? {
-        return Err(Refusal(ErrorCode::ProofRequired));
-    }
-    Ok(claims)
+    let held = Held {
+        binding: binding(req, cfg, &claims)?,
+        claims,
+        token: token.to_owned(),
+    };
+    held.proven(req, now).await?;
+    Ok(held.claims)
 }
 
 /// The request's lane token for `sale`, issued to this client. It is read with leeway so a
@@ -219,11 +245,10 @@ pub(crate) fn verified_ticket(
         now,
         (ErrorCode::MissingTicket, ErrorCode::for_ticket),
     )?;
-    let proven = holder(req, cfg, &claims, &token, now)?;
     Ok(Held {
+        binding: binding(req, cfg, &claims)?,
         claims,
         token,
-        proven,
     })
 }
 
@@ -247,11 +272,10 @@ pub(crate) fn verified_pass(
     if !herdgate_core::ids::is_hex_id(&claims.id) {
         return Err(Refusal(ErrorCode::PassInvalidClaims));
     }
-    let proven = holder(req, cfg, &claims, &token, now)?;
     Ok(Held {
+        binding: binding(req, cfg, &claims)?,
         claims,
         token,
-        proven,
     })
 }
 

@@ -222,10 +222,17 @@ async fn a_copied_ticket_or_pass_or_a_captured_proof_is_worth_nothing() {
         }
 
         // The owner's own proofs, captured: one made a minute ago, one made for the status
-        // poll, one made over the ticket instead of the pass.
+        // poll, one made over the ticket instead of the pass; and one with another proof's
+        // signature (the runtime's WebCrypto checks it at the edge).
         let key: &ProofKey = owner_id.key.as_deref().unwrap();
         let now = now_ms() / 1000;
+        let good = key.prove("POST", &purchase_url, now, Some(&pass), "good");
+        let other = key.prove("POST", &purchase_url, now, Some(&pass), "other");
+        let (signed, _) = good.rsplit_once('.').unwrap();
+        let (_, other_signature) = other.rsplit_once('.').unwrap();
+        let forged = format!("{signed}.{other_signature}");
         for (proof, want) in [
+            (forged, (401, "proof_invalid")),
             (
                 key.prove("POST", &purchase_url, now - 60, Some(&pass), "old"),
                 (401, "proof_expired"),

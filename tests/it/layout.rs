@@ -14,7 +14,7 @@ const EDGE: &[&[&str]] = &[
     &["objects"],
     &["tokens", "origin", "payments"],
     &["cache"],
-    &["http", "config"],
+    &["http", "config", "webcrypto"],
 ];
 
 /// The layers of `origin/src`, top first, as its `lib.rs` documents them.

@@ -1,13 +1,14 @@
-//! `herdgate-bench edge`: the Rust worker's status poll against a trivial JavaScript worker.
+//! `herdgate-bench edge`: the Rust worker's status poll against a trivial JavaScript worker,
+//! and the poll that issues a pass with its proof of possession against the same poll without.
 //!
-//! Both workers are served under workerd (the same build), and the load generator polls each in
+//! The workers are served under workerd (the same build), and the load generator polls each in
 //! interleaved rounds, so drift on the machine hits all runs alike; it also times one pass
-//! verification natively.
+//! verification and one proof verification natively.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context as _, Result};
 use herdgate_core::{SaleId, VisitorId};
@@ -29,7 +30,7 @@ pub struct EdgeArgs {
     /// Queue tickets the polls cycle through.
     #[arg(long, default_value_t = 200)]
     pub tickets: usize,
-    /// Rounds of the three interleaved runs.
+    /// Rounds of the four interleaved runs.
     #[arg(long, default_value_t = 5)]
     pub rounds: usize,
     /// Write the results into this markdown file's edge section.
@@ -81,6 +82,13 @@ pub async fn run(args: EdgeArgs) -> Result<()> {
         &herdgate_testkit::repo_root().join("crates/herdgate-bench/trivial-worker.mjs"),
     )
     .await?;
+    // The trivial worker again, verifying each poll's proof signature with the runtime's
+    // own WebCrypto: where else the edge could verify.
+    let webcrypto = herdgate_testkit::EdgeWorker::start_script(
+        &herdgate_testkit::repo_root().join("crates/herdgate-bench/webcrypto-worker.mjs"),
+    )
+    .await?;
+    let webcrypto_addr = url_addr(webcrypto.url())?;
     let (edge_addr, trivial_addr) = (url_addr(edge.url())?, url_addr(trivial.url())?);
     eprintln!(
         "rust worker {}, trivial worker {}, origin {}",
@@ -117,8 +125,45 @@ pub async fn run(args: EdgeArgs) -> Result<()> {
     let admitted = join_tickets(&buyer, "admitted", args.tickets)
         .await
         .context("joining the admitted sale")?;
+    // The same deployment with `BIND_CLIENT = "off"`: it checks no proof, so its admitted
+    // poll is the same poll without one, side by side with the one that verifies it.
+    let mut unbound_vars = stack.edge_bindings.clone();
+    unbound_vars["BIND_CLIENT"] = "off".into();
+    let unbound = herdgate_testkit::EdgeWorker::start(&unbound_vars).await?;
+    let unbound_addr = url_addr(unbound.url())?;
+    let key = buyer
+        .identity()
+        .key
+        .clone()
+        .context("the benchmark's buyer has no key")?;
 
-    let spec = |path: &str, tickets: &[String], requests: usize| {
+    // A poll with a proof carries one made for it: the request's address (as the load
+    // generator sends it, `Host` included), its ticket and the time. The generator signs one
+    // per ticket and uses it again until it is 10 s old (the edge keeps no record of proofs
+    // it saw, so it verifies every one in full), which keeps its own signing out of the
+    // measurement whatever a run's length.
+    let spec = |addr: SocketAddr, path: &str, tickets: &[String], requests: usize, prove: bool| {
+        let htu = format!("http://{addr}{path}");
+        let proof: Option<Arc<dyn Fn(usize) -> String + Send + Sync>> = if prove {
+            let (key, tickets) = (Arc::clone(&key), tickets.to_vec());
+            let made: Vec<Mutex<Option<(String, Instant)>>> =
+                tickets.iter().map(|_| Mutex::new(None)).collect();
+            Some(Arc::new(move |i: usize| {
+                let mut slot = made[i].lock().unwrap_or_else(PoisonError::into_inner);
+                match &*slot {
+                    Some((proof, at)) if at.elapsed() < Duration::from_secs(10) => proof.clone(),
+                    _ => {
+                        let now_s = now_ms() / 1000;
+                        let jti = format!("bench-{i}-{now_s}");
+                        let proof = key.prove("GET", &htu, now_s, Some(&tickets[i]), &jti);
+                        *slot = Some((proof.clone(), Instant::now()));
+                        proof
+                    }
+                }
+            }))
+        } else {
+            None
+        };
         Arc::new(LoadSpec {
             method: hyper::Method::GET,
             path: path.to_owned(),
@@ -126,6 +171,7 @@ pub async fn run(args: EdgeArgs) -> Result<()> {
                 .iter()
                 .map(|t| (t.clone(), Some(UA.to_owned())))
                 .collect(),
+            proof,
             requests,
             want: 200,
         })
@@ -134,59 +180,83 @@ pub async fn run(args: EdgeArgs) -> Result<()> {
     let warm = n.min(3_000);
     let queued_path = "/api/v1/sales/queued/status";
     let admitted_path = "/api/v1/sales/admitted/status";
-    let phases = [
-        (
-            "warming the trivial worker",
-            trivial_addr,
-            queued_path,
-            &queued,
-            warm,
-        ),
-        (
-            "warming: queued polls",
-            edge_addr,
-            queued_path,
-            &queued,
-            warm,
-        ),
-        (
-            "warming: admitted polls",
+    struct Phase<'a> {
+        name: &'static str,
+        addr: SocketAddr,
+        path: &'static str,
+        tickets: &'a [String],
+        prove: bool,
+    }
+    let phase = |name, addr, path, tickets, prove| Phase {
+        name,
+        addr,
+        path,
+        tickets,
+        prove,
+    };
+    let measured = [
+        phase("trivial worker", trivial_addr, queued_path, &queued, false),
+        phase("queued polls", edge_addr, queued_path, &queued, true),
+        phase(
+            "admitted polls with proofs",
             edge_addr,
             admitted_path,
             &admitted,
-            warm,
+            true,
         ),
-        ("trivial worker", trivial_addr, queued_path, &queued, n),
-        ("queued polls", edge_addr, queued_path, &queued, n),
-        ("admitted polls", edge_addr, admitted_path, &admitted, n),
+        phase(
+            "admitted polls without proofs",
+            unbound_addr,
+            admitted_path,
+            &admitted,
+            false,
+        ),
+        phase(
+            "trivial worker verifying with WebCrypto",
+            webcrypto_addr,
+            admitted_path,
+            &admitted,
+            true,
+        ),
     ];
-    // Warm up, then interleave the three runs over `rounds` rounds, so that drift on the
-    // machine hits all three alike; the report gives each run's median round.
-    for (name, addr, path, tickets, requests) in &phases[..3] {
-        load_spec(*addr, spec(path, tickets, *requests), c)
+    // Warm up, then interleave the runs over `rounds` rounds, so that drift on the machine
+    // hits all of them alike; the report gives each run's median round.
+    for p in &measured {
+        load_spec(p.addr, spec(p.addr, p.path, p.tickets, warm, p.prove), c)
             .await
-            .context(*name)?;
+            .with_context(|| format!("warming: {}", p.name))?;
     }
-    let mut rounds: Vec<[Run; 3]> = Vec::new();
+    let mut rounds: Vec<[Run; 5]> = Vec::new();
     for _ in 0..args.rounds.max(1) {
         let mut round = Vec::new();
-        for (name, addr, path, tickets, requests) in &phases[3..] {
+        for p in &measured {
             round.push(
-                load_spec(*addr, spec(path, tickets, *requests), c)
+                load_spec(p.addr, spec(p.addr, p.path, p.tickets, n, p.prove), c)
                     .await
-                    .context(*name)?,
+                    .context(p.name)?,
             );
         }
-        let [base, poll, adm]: [Run; 3] =
-            round.try_into().map_err(|_| anyhow::anyhow!("3 runs"))?;
-        rounds.push([base, poll, adm]);
+        let runs: [Run; 5] = round.try_into().map_err(|_| anyhow::anyhow!("5 runs"))?;
+        rounds.push(runs);
     }
-    let ratios = |i: usize| -> Vec<f64> {
-        let mut v: Vec<f64> = rounds.iter().map(|r| r[i].rps / r[0].rps).collect();
+    let ratios = |num: usize, den: usize| -> Vec<f64> {
+        let mut v: Vec<f64> = rounds.iter().map(|r| r[num].rps / r[den].rps).collect();
         v.sort_by(f64::total_cmp);
         v
     };
-    let (queued_ratios, admitted_ratios) = (ratios(1), ratios(2));
+    let (queued_ratios, admitted_ratios, unbound_ratios, proof_ratios) =
+        (ratios(1, 0), ratios(2, 0), ratios(3, 0), ratios(2, 3));
+    // What verifying adds to a request at saturation, in µs of the machine's time: the
+    // difference of the reciprocal throughputs, per round, sorted.
+    let added_us = |with: usize, without: usize| -> Vec<f64> {
+        let mut v: Vec<f64> = rounds
+            .iter()
+            .map(|r| (1.0 / r[with].rps - 1.0 / r[without].rps) * 1e6)
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    let (wasm_us, webcrypto_us) = (added_us(2, 3), added_us(4, 0));
     let median = |v: &[f64]| v[v.len() / 2];
     // The round whose queued ratio is the median stands for all in the table.
     let mid = rounds
@@ -195,9 +265,10 @@ pub async fn run(args: EdgeArgs) -> Result<()> {
         .unwrap_or(0);
     let no_answer: usize = rounds.iter().flatten().map(|r| r.failed).sum();
     let all_requests: usize = rounds.iter().flatten().map(|r| r.requests).sum();
-    let [base, poll, adm] = rounds.swap_remove(mid);
+    let [base, poll, adm, adm_unbound, web] = rounds.swap_remove(mid);
 
-    // One pass verification, natively (the same code the worker and the origin run).
+    // One pass verification and one proof verification, natively (the same code the worker
+    // and the origin run).
     let sale = SaleId::parse("admitted").context("sale id")?;
     let pass = keys.pass(&sale, &VisitorId::parse("bench").context("visitor id")?);
     let check = herdgate_core::Check {
@@ -214,6 +285,29 @@ pub async fn run(args: EdgeArgs) -> Result<()> {
         ensure!(v.is_ok(), "the pass does not verify");
     }
     let verify_ns = t.elapsed().as_nanos() as f64 / f64::from(rounds);
+    let htu = format!("http://{edge_addr}{admitted_path}");
+    let now_s = now_ms() / 1000;
+    let proof = key.prove("GET", &htu, now_s, Some(&pass), "native");
+    let ath = herdgate_core::proof::token_hash(&pass);
+    let expect = herdgate_core::proof::Expect {
+        method: "GET",
+        target: herdgate_core::proof::Target::Exact(&htu),
+        ath: Some(&ath),
+        key: Some(key.thumbprint()),
+        now: now_s,
+    };
+    let proof_rounds = 5_000u32;
+    let t = Instant::now();
+    for _ in 0..proof_rounds {
+        let v = herdgate_core::proof::verify(std::hint::black_box(&proof), &expect);
+        ensure!(v.is_ok(), "the proof does not verify");
+    }
+    let proof_us = t.elapsed().as_secs_f64() * 1e6 / f64::from(proof_rounds);
+    let t = Instant::now();
+    for i in 0..proof_rounds {
+        std::hint::black_box(key.prove("GET", &htu, now_s, Some(&pass), &i.to_string()));
+    }
+    let sign_us = t.elapsed().as_secs_f64() * 1e6 / f64::from(proof_rounds);
 
     let runs = [
         Run {
@@ -225,8 +319,16 @@ pub async fn run(args: EdgeArgs) -> Result<()> {
             ..poll
         },
         Run {
-            name: "Rust worker: status poll, admitted (signs a pass)",
+            name: "Rust worker: status poll, admitted (verifies the proof, signs a pass)",
             ..adm
+        },
+        Run {
+            name: "Rust worker, `BIND_CLIENT = \"off\"`: status poll, admitted (no proof, signs a pass)",
+            ..adm_unbound
+        },
+        Run {
+            name: "trivial JavaScript worker verifying the proof with WebCrypto",
+            ..web
         },
     ];
     let mut r = String::new();
@@ -234,8 +336,11 @@ pub async fn run(args: EdgeArgs) -> Result<()> {
         "Command: `scripts/bench-edge.sh` (builds the worker and release binaries, then \
          `target/release/herdgate-bench edge --requests {n} --concurrency {c} --tickets {} --rounds {} --write BENCHMARKS.md`).\n\
          Each worker runs in its own workerd process of the same build (Miniflare 4, \
-         `edge-worker/serve-local.mjs`); runs take turns, on this machine's {} cores, with the load \
-         generator on the same cores.\n\n",
+         `edge-worker/serve-local.mjs`): the trivial worker, the Rust worker, and the Rust worker \
+         again with `BIND_CLIENT = \"off\"`; runs take turns, on this machine's {} cores, with the \
+         load generator on the same cores. Every poll to the first Rust worker carries a proof \
+         (`DPoP`), made before its run, as the page sends one with every poll; the queued poll \
+         does not verify it (only a poll that issues a pass does).\n\n",
         args.tickets,
         args.rounds,
         std::thread::available_parallelism().map(|p| p.get()).unwrap_or(0)
@@ -260,20 +365,49 @@ pub async fn run(args: EdgeArgs) -> Result<()> {
     };
     r.push_str(&format!(
         "\nThe table shows the median of {} interleaved rounds (by the queued ratio). Ratios of every \
-         round, sorted: queued {} (median {:.2}×); admitted {} (median {:.2}×).\n",
+         round, sorted: queued {} (median {:.2}×); admitted with proofs {} (median {:.2}×); admitted \
+         without proofs {} (median {:.2}×).\n",
         queued_ratios.len(),
         show(&queued_ratios),
         median(&queued_ratios),
         show(&admitted_ratios),
         median(&admitted_ratios),
+        show(&unbound_ratios),
+        median(&unbound_ratios),
+    ));
+    r.push_str(&format!(
+        "\n**The proof's cost**: the admitted poll with proofs against the same poll without, per \
+         round, sorted: {} (median {:.2}×; the target is at least 0.7×).\n",
+        show(&proof_ratios),
+        median(&proof_ratios),
+    ));
+    let show_us = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{x:.0}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    r.push_str(&format!(
+        "\n**Where to verify**: what a verification adds to a request at saturation (the \
+         difference of the reciprocal throughputs, µs of this machine's time per request, per \
+         round, sorted): in wasm with the `p256` crate (the Rust worker with proofs against \
+         without) {} (median {:.0} µs); with the runtime's WebCrypto (the trivial worker with \
+         and without: key import and verify, plus the glue of an async call) {} (median {:.0} µs).\n",
+        show_us(&wasm_us),
+        median(&wasm_us),
+        show_us(&webcrypto_us),
+        median(&webcrypto_us),
     ));
     r.push_str(&format!(
         "\nOver all rounds, {no_answer} of {all_requests} requests got no answer (workerd reset \
          the connection; the load generator counts them, reconnects and goes on).\n"
     ));
     r.push_str(&format!(
-        "\nPass verification (parse, HMAC-SHA256 in constant time, claims, window), native x86-64 \
-         release build: {verify_ns:.0} ns per pass ({rounds} rounds).\n"
+        "\nNative x86-64 release build: pass verification (parse, HMAC-SHA256 in constant time, \
+         claims, window) {verify_ns:.0} ns per pass ({rounds} rounds); proof verification (ES256 \
+         over P-256, the `p256` crate, as the worker runs it in wasm) {proof_us:.1} µs per proof, \
+         and signing one (what an app or the herd pays per request) {sign_us:.1} µs ({proof_rounds} \
+         rounds each).\n"
     ));
     sections::publish(args.write.as_deref(), "edge", &r)
 }

@@ -99,6 +99,7 @@ pub async fn load(
         method: hyper::Method::POST,
         path: path.to_owned(),
         credentials: passes.into_iter().map(|p| (p, None)).collect(),
+        proof: None,
         requests: n,
         want,
     };
@@ -113,6 +114,8 @@ pub struct LoadSpec {
     pub path: String,
     /// `Authorization: Bearer` token and an optional `User-Agent`.
     pub credentials: Vec<(String, Option<String>)>,
+    /// The `DPoP` proof for the request with credentials `i`, if requests carry one.
+    pub proof: Option<Arc<dyn Fn(usize) -> String + Send + Sync>>,
     /// Requests to send.
     pub requests: usize,
     /// The status every answer must have.
@@ -140,8 +143,11 @@ pub async fn load_spec(addr: SocketAddr, spec: Arc<LoadSpec>, c: usize) -> Resul
                 let mut req = hyper::Request::builder()
                     .method(spec.method.clone())
                     .uri(spec.path.as_str())
-                    .header("host", "127.0.0.1")
+                    .header("host", addr.to_string())
                     .header("authorization", format!("Bearer {token}"));
+                if let Some(proof) = &spec.proof {
+                    req = req.header("dpop", proof(i % spec.credentials.len()));
+                }
                 if let Some(ua) = ua {
                     req = req.header("user-agent", ua.as_str());
                 }

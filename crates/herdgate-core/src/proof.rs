@@ -246,11 +246,22 @@ fn coordinate(b64: &str) -> Result<[u8; 32], ProofError> {
     bytes.try_into().map_err(|_| ProofError::Unsupported)
 }
 
-/// Verifies `proof` for the request described by `expect` and returns its key's thumbprint.
-///
-/// The checks run in this order, and the first that fails is returned: shape and length,
-/// type, algorithm and key, signature, claims, method and address, time, token, key.
-pub fn verify(proof: &str, expect: &Expect<'_>) -> Result<Proven, ProofError> {
+/// A proof taken apart, its shape, type, algorithm and key checked, before its signature and
+/// its claims are: for a verifier that checks the signature elsewhere (the runtime's WebCrypto)
+/// and then the claims here, in the same order as [`verify`].
+#[derive(Debug, Clone)]
+pub struct Parsed<'a> {
+    /// The public key in the proof's header.
+    pub jwk: PublicJwk,
+    /// The bytes the signature covers: `<header>.<payload>` as sent.
+    pub signed: &'a str,
+    /// The signature, raw r‖s (64 bytes).
+    pub signature: Vec<u8>,
+    payload_b64: &'a str,
+}
+
+/// Takes `proof` apart (see [`Parsed`]): its shape and length, type, algorithm and key.
+pub fn parse(proof: &str) -> Result<Parsed<'_>, ProofError> {
     if proof.len() > MAX_PROOF_LEN {
         return Err(ProofError::Malformed);
     }
@@ -269,42 +280,73 @@ pub fn verify(proof: &str, expect: &Expect<'_>) -> Result<Proven, ProofError> {
     {
         return Err(ProofError::Unsupported);
     }
-    let (x, y) = (coordinate(&header.jwk.x)?, coordinate(&header.jwk.y)?);
-    let point = EncodedPoint::from_affine_coordinates(&x.into(), &y.into(), false);
-    let key = VerifyingKey::from_encoded_point(&point).map_err(|_| ProofError::Unsupported)?;
-    let signature =
-        Signature::from_slice(&b64_part(sig_b64)?).map_err(|_| ProofError::BadSignature)?;
-    let signed = &proof[..header_b64.len() + 1 + payload_b64.len()];
-    key.verify(signed.as_bytes(), &signature)
-        .map_err(|_| ProofError::BadSignature)?;
+    coordinate(&header.jwk.x)?;
+    coordinate(&header.jwk.y)?;
+    let signature = b64_part(sig_b64)?;
+    if signature.len() != 64 {
+        return Err(ProofError::BadSignature);
+    }
+    Ok(Parsed {
+        jwk: header.jwk,
+        signed: &proof[..header_b64.len() + 1 + payload_b64.len()],
+        signature,
+        payload_b64,
+    })
+}
 
-    let claims: ProofClaims =
-        serde_json::from_slice(&b64_part(payload_b64)?).map_err(|_| ProofError::Malformed)?;
-    if claims.jti.is_empty() || claims.jti.len() > MAX_JTI_LEN {
-        return Err(ProofError::Malformed);
+impl Parsed<'_> {
+    /// Checks the signature with this crate's P-256 (the `p256` crate, in wasm at the edge).
+    pub fn verify_signature(&self) -> Result<(), ProofError> {
+        let (x, y) = (coordinate(&self.jwk.x)?, coordinate(&self.jwk.y)?);
+        let point = EncodedPoint::from_affine_coordinates(&x.into(), &y.into(), false);
+        let key = VerifyingKey::from_encoded_point(&point).map_err(|_| ProofError::Unsupported)?;
+        let signature =
+            Signature::from_slice(&self.signature).map_err(|_| ProofError::BadSignature)?;
+        key.verify(self.signed.as_bytes(), &signature)
+            .map_err(|_| ProofError::BadSignature)
     }
-    let htu = normalized(&claims.htu);
-    let same_target = match expect.target {
-        Target::Exact(url) => htu == normalized(url),
-        Target::PathEndsWith(suffix) => path_of(&htu).ends_with(suffix),
-    };
-    if claims.htm != expect.method || !same_target {
-        return Err(ProofError::WrongRequest);
+
+    /// Checks the claims against `expect` (call it once the signature is good) and returns
+    /// the key's thumbprint. In this order: claims, method and address, time, token, key.
+    pub fn check(&self, expect: &Expect<'_>) -> Result<Proven, ProofError> {
+        let claims: ProofClaims = serde_json::from_slice(&b64_part(self.payload_b64)?)
+            .map_err(|_| ProofError::Malformed)?;
+        if claims.jti.is_empty() || claims.jti.len() > MAX_JTI_LEN {
+            return Err(ProofError::Malformed);
+        }
+        let htu = normalized(&claims.htu);
+        let same_target = match expect.target {
+            Target::Exact(url) => htu == normalized(url),
+            Target::PathEndsWith(suffix) => path_of(&htu).ends_with(suffix),
+        };
+        if claims.htm != expect.method || !same_target {
+            return Err(ProofError::WrongRequest);
+        }
+        if claims.iat.saturating_add(PROOF_MAX_AGE_SECS) < expect.now {
+            return Err(ProofError::Expired);
+        }
+        if claims.iat > expect.now.saturating_add(PROOF_FUTURE_SECS) {
+            return Err(ProofError::NotYetValid);
+        }
+        if claims.ath.as_deref() != expect.ath {
+            return Err(ProofError::WrongToken);
+        }
+        let jkt = thumbprint(&self.jwk);
+        if expect.key.is_some_and(|k| k != jkt) {
+            return Err(ProofError::KeyMismatch);
+        }
+        Ok(Proven { jkt })
     }
-    if claims.iat.saturating_add(PROOF_MAX_AGE_SECS) < expect.now {
-        return Err(ProofError::Expired);
-    }
-    if claims.iat > expect.now.saturating_add(PROOF_FUTURE_SECS) {
-        return Err(ProofError::NotYetValid);
-    }
-    if claims.ath.as_deref() != expect.ath {
-        return Err(ProofError::WrongToken);
-    }
-    let jkt = thumbprint(&header.jwk);
-    if expect.key.is_some_and(|k| k != jkt) {
-        return Err(ProofError::KeyMismatch);
-    }
-    Ok(Proven { jkt })
+}
+
+/// Verifies `proof` for the request described by `expect` and returns its key's thumbprint.
+///
+/// The checks run in this order, and the first that fails is returned: shape and length,
+/// type, algorithm and key, signature, claims, method and address, time, token, key.
+pub fn verify(proof: &str, expect: &Expect<'_>) -> Result<Proven, ProofError> {
+    let parsed = parse(proof)?;
+    parsed.verify_signature()?;
+    parsed.check(expect)
 }
 
 /// A device's key, for clients that prove in Rust (the test client, the simulator, an app's

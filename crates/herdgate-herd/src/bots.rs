@@ -18,7 +18,8 @@ pub struct BotMix {
     pub forged: usize,
     /// Get one real pass and share it with other clients (which also replay it).
     pub share: usize,
-    /// Join many times from one client (solving every challenge), buy with every ticket.
+    /// Join many times from one browser and network (solving every challenge, a fresh device
+    /// key for every join), buy with every ticket.
     pub multi_join: usize,
     /// Go straight to the purchase endpoint, skipping the queue.
     pub skip: usize,
@@ -201,18 +202,21 @@ pub async fn run(
             Err(e) => out.note(e),
         },
         Strategy::MultiJoin => {
+            // A program makes keys at will: every join is made with a fresh one, so the
+            // per-device limit (which counts keys) never sees the same device twice. The proof
+            // of work, the per-network limit and the audit are what it still meets.
             let mut tickets = Vec::new();
             for _ in 0..JOINS_PER_CLIENT {
-                match buyer::join(&mut client, true).await {
-                    Ok(t) => tickets.push(t),
+                let mut tab = client.with_new_key();
+                match buyer::join(&mut tab, true).await {
+                    Ok(t) => tickets.push((tab, t)),
                     Err(e) => out.note(e),
                 }
             }
             // Every ticket waits at once, as in as many tabs of one browser.
             let tabs: Vec<_> = tickets
                 .into_iter()
-                .map(|(ticket, status, _)| {
-                    let mut tab = client.twin();
+                .map(|(mut tab, (ticket, status, _))| {
                     tokio::spawn(async move {
                         let ending = match buyer::wait(&mut tab, &ticket, status).await {
                             Ok((pass, _)) => buyer::buy(&mut tab, Some(&pass)).await,

@@ -251,6 +251,15 @@ impl SimClient {
         }
     }
 
+    /// Another connection of the same client with a key of its own: the same browser and
+    /// network, another device as far as the edge can tell.
+    pub fn with_new_key(&self) -> SimClient {
+        let mut twin = self.twin();
+        let key = Arc::new(herdgate_testkit::client::new_key());
+        twin.identity = twin.identity.with_key(Some(key));
+        twin
+    }
+
     /// The bots' solver permit.
     pub fn bot_solver(&self) -> Arc<Semaphore> {
         Arc::clone(&self.shared.bot_solver)

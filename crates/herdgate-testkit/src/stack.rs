@@ -77,6 +77,9 @@ pub struct Stack {
     pub ticket_keys: Keyring,
     /// A connection pool for the clients the stack hands out.
     pub http: reqwest::Client,
+    /// The bindings the edge was started with (vars and secrets), to start another edge of
+    /// the same deployment with a setting changed.
+    pub edge_bindings: Value,
     /// The device key of each user agent [`Stack::buyer`] handed out.
     devices: Mutex<HashMap<String, Arc<ProofKey>>>,
 }
@@ -240,6 +243,7 @@ impl StackBuilder {
                 .pool_max_idle_per_host(512)
                 .build()?,
             devices: Mutex::new(HashMap::new()),
+            edge_bindings: bindings,
         })
     }
 }

@@ -48,7 +48,9 @@ pub(crate) async fn post(cx: &Ctx, raw: &str) -> Outcome {
     // (`BIND_CLIENT = "off"`) no key is recorded: the place is bound to nothing, at the edge
     // or at the origin, and the network and browser digest only counts for the limits.
     let jkt = if cfg.bind_client {
-        tokens::proof_of(req, None, None, now)?.ok_or(Refusal(ErrorCode::ProofRequired))?
+        tokens::proof_of(req, None, None, now)
+            .await?
+            .ok_or(Refusal(ErrorCode::ProofRequired))?
     } else {
         String::new()
     };

@@ -186,7 +186,7 @@ pub(crate) async fn hold_for(
     let now = http::now_ms();
     let held = tokens::verified_ticket(req, cfg, &sale, now)?;
     // A card hold is placed for the place's holder only: a copied ticket spends no attempt.
-    held.proven()?;
+    held.proven(req, now).await?;
     let ticket = held.claims;
     let state = origin::known_sale(cfg, &sale, now).await?;
     if state.status == SaleStatus::SoldOut {
@@ -275,7 +275,7 @@ pub(crate) async fn hold_for(
         ..ticket
     };
     let token = cfg.ticket_keys.sign(&held);
-    let status = queue_status(env, cfg, &held, now, true).await?;
+    let status = queue_status(env, cfg, &held, now, async { Ok(()) }).await?;
     let answer = HoldResponse {
         hold: HoldView {
             state: HoldState::OnHold,

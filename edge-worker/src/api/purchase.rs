@@ -47,7 +47,7 @@ pub(crate) async fn settle(
     // that changed networks, or someone who copied the pass, must not get the owner's order
     // flagged.
     let held = tokens::verified_pass(req, cfg, &sale, now)?;
-    held.proven()?;
+    held.proven(req, now).await?;
     let (pass, token) = (held.claims, held.token);
     let shard = queue_shard::shard_of_position(cfg, pass.position)?;
     let state = known_sale(cfg, &sale, now).await?;

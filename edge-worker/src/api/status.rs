@@ -6,7 +6,7 @@
 
 use herdgate_core::gate::status::{standing, PollBounds, Standing};
 use herdgate_core::wire::{QueueStatus, SaleStatus};
-use herdgate_core::{ErrorCode, TicketClaims};
+use herdgate_core::TicketClaims;
 use worker::Env;
 
 use crate::api::{Ctx, Outcome};
@@ -19,15 +19,16 @@ use crate::tokens;
 /// Where the ticket's holder stands, from the ticket and the isolate's cached sale state and
 /// control: no Durable Object and no origin request while the copies are fresh.
 ///
-/// A pass is issued only to a `proven` holder (see `tokens::Held`): an admitted ticket bound
-/// to a key, presented without a proof of that key, is refused with `proof_required`, so a
-/// copied ticket never becomes a pass. Queued polls need no proof and verify none.
+/// A pass is issued only once `prove` (awaited only then) says the request is the ticket's
+/// holder (see `tokens::Held::proven`): an admitted ticket bound to a key, presented without a
+/// good proof of that key, is refused, so a copied ticket never becomes a pass. A queued poll
+/// verifies no proof.
 pub(crate) async fn queue_status(
     env: &Env,
     cfg: &Config,
     ticket: &TicketClaims,
     now: u64,
-    proven: bool,
+    prove: impl std::future::Future<Output = std::result::Result<(), Refusal>>,
 ) -> std::result::Result<QueueStatus, Refusal> {
     let state = known_sale(cfg, &ticket.sale, now).await?;
     // A sold-out sale is answered without asking for its control.
@@ -42,8 +43,8 @@ pub(crate) async fn queue_status(
     };
     Ok(match standing(&state, &control, position, now, polls) {
         Standing::SoldOut => QueueStatus::SoldOut,
-        Standing::Admit if !proven => return Err(Refusal(ErrorCode::ProofRequired)),
         Standing::Admit => {
+            prove.await?;
             let pass = tokens::issue_pass(cfg, ticket, now);
             QueueStatus::Admitted {
                 position,
@@ -75,7 +76,7 @@ pub(crate) async fn get(cx: &Ctx, raw: &str) -> Outcome {
     let sale = sale_id(raw)?;
     let now = now_ms();
     let held = tokens::verified_ticket(req, cfg, &sale, now)?;
-    let status = queue_status(env, cfg, &held.claims, now, held.is_proven()).await?;
+    let status = queue_status(env, cfg, &held.claims, now, held.proven(req, now)).await?;
     let mut resp = http::json(&status, 200).map_err(internal)?;
     tokens::set_pass_cookie(&mut resp, cfg, &sale, &status)?;
     Ok(resp)

@@ -102,14 +102,14 @@ pub(crate) async fn lane(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
     // A pass bound to a key buys only with a proof, which a form cannot carry: the lane shows
     // the buy form for its own passes.
     if let Ok(held) = tokens::verified_pass(req, cfg, &sale, now) {
-        if held.is_proven() {
+        if held.proven(req, now).await.is_ok() {
             let pass = held.claims;
             return show(admitted(&pass.visitor), None, payment(Some(&pass.hold)));
         }
     }
     let (ticket, token, fresh, proven) = match tokens::verified_ticket(req, cfg, &sale, now) {
         Ok(held) => {
-            let proven = held.is_proven();
+            let proven = held.proven(req, now).await;
             (held.claims, held.token, false, proven)
         }
         Err(_) => match tokens::lane_token(req, cfg, &sale, now_s) {
@@ -124,7 +124,7 @@ pub(crate) async fn lane(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
             }
             Some((claims, _)) => {
                 let (ticket, token) = api::join::enqueue(env, cfg, claims, now).await?;
-                (ticket, token, true, true)
+                (ticket, token, true, Ok(()))
             }
             None => {
                 let nbf =
@@ -155,7 +155,7 @@ pub(crate) async fn lane(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
             }
         },
     };
-    let status = api::status::queue_status(env, cfg, &ticket, now, proven).await?;
+    let status = api::status::queue_status(env, cfg, &ticket, now, async { proven }).await?;
     let refresh = |ms: u64| Some(ms.div_ceil(1000).max(cfg.nojs_refresh_secs));
     let held = payment(Some(&ticket.hold));
     let mut resp = match &status {
@@ -204,15 +204,21 @@ pub(crate) async fn lane(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
 
 /// The no-JavaScript lane's card form: a page of its own that does not refresh while the buyer
 /// types, for the holder of a ticket. `error`: why the previous card was not put on hold.
-pub(crate) fn lane_card(cx: &Ctx, raw: &str, t: &Strings, error: Option<ErrorCode>) -> Outcome {
+pub(crate) async fn lane_card(
+    cx: &Ctx,
+    raw: &str,
+    t: &Strings,
+    error: Option<ErrorCode>,
+) -> Outcome {
     let Ctx { req, cfg, .. } = cx;
     let sale = sale_id(raw)?;
     if cfg.payments.is_none() {
         return Err(Refusal(ErrorCode::PaymentsDisabled));
     }
     // The form puts a card on hold for this ticket, so its token is for the ticket's visitor.
-    let held = tokens::verified_ticket(req, cfg, &sale, now_ms())?;
-    held.proven()?;
+    let now = now_ms();
+    let held = tokens::verified_ticket(req, cfg, &sale, now)?;
+    held.proven(req, now).await?;
     let ticket = held.claims;
     let view = Lane::Card {
         action: format!("/queue/{sale}/hold"),
@@ -242,8 +248,9 @@ pub(crate) async fn lane_hold(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
     let Ctx { req, cfg, .. } = cx;
     let body = cx.body()?;
     let sale = sale_id(raw)?;
-    let held = tokens::verified_ticket(req, cfg, &sale, now_ms())?;
-    held.proven()?;
+    let now = now_ms();
+    let held = tokens::verified_ticket(req, cfg, &sale, now)?;
+    held.proven(req, now).await?;
     let ticket = held.claims;
     check_form_token(cfg, body, LaneForm::Hold, &sale, &ticket.visitor)?;
     let field = |name: &str| form_field(body, name);
@@ -262,7 +269,7 @@ pub(crate) async fn lane_hold(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
     let (answer, held) = match api::hold::hold_for(cx, &sale, input).await {
         Ok(done) => done,
         Err(Refusal(code)) if code.status() == 402 || code.status() == 422 => {
-            return lane_card(cx, raw, t, Some(code));
+            return lane_card(cx, raw, t, Some(code)).await;
         }
         Err(refusal) => return Err(refusal),
     };
@@ -284,8 +291,9 @@ pub(crate) async fn lane_buy(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
     let Ctx { req, cfg, .. } = cx;
     let body = cx.body()?;
     let sale = sale_id(raw)?;
-    let held = tokens::verified_pass(req, cfg, &sale, now_ms())?;
-    held.proven()?;
+    let now = now_ms();
+    let held = tokens::verified_pass(req, cfg, &sale, now)?;
+    held.proven(req, now).await?;
     let pass = held.claims;
     check_form_token(cfg, body, LaneForm::Buy, &sale, &pass.visitor)?;
     let (status, text) = api::purchase::settle(cx, &[], &sale).await?;

@@ -45,11 +45,20 @@ pub(crate) async fn gated(cx: &Ctx, raw: &str) -> Outcome {
     let state = known_sale(cfg, &sale, now).await?;
     let status = match tokens::verified_ticket(req, cfg, &sale, now) {
         // An admitted ticket bound to a key gets its pass from a proven status request.
-        Ok(held) => match queue_status(env, cfg, &held.claims, now, held.is_proven()).await {
-            Ok(status) => Some(status),
-            Err(Refusal(ErrorCode::ProofRequired)) => None,
-            Err(other) => return Err(other),
-        },
+        Ok(held) => {
+            match queue_status(env, cfg, &held.claims, now, held.proven(req, now)).await {
+                Ok(status) => Some(status),
+                // Without a good proof the room shows no status; the page's poll asks again
+                // with one.
+                Err(Refusal(
+                    ErrorCode::ProofRequired
+                    | ErrorCode::ProofInvalid
+                    | ErrorCode::ProofExpired
+                    | ErrorCode::ProofKeyMismatch,
+                )) => None,
+                Err(other) => return Err(other),
+            }
+        }
         Err(_) => None,
     };
     if !wants_html(req) {
