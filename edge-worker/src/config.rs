@@ -32,7 +32,8 @@ pub struct Config {
     pub limits: JoinLimits,
     /// Limiter Durable Objects per sale (var `LIMIT_SHARD_COUNT`, default 16).
     pub limit_shards: u32,
-    /// Whether tokens are bound to the client (var `BIND_CLIENT`, default `on`).
+    /// Whether tokens are bound to the key of the device that joined (the lane's to its network
+    /// and browser), with proofs required (var `BIND_CLIENT`, default `on`).
     pub bind_client: bool,
     /// Challenge lifetime, seconds (var `CHALLENGE_TTL_SECS`, default 300).
     pub challenge_ttl_secs: u64,

@@ -139,9 +139,29 @@ fn proven(
         key: Some(&claims.jkt),
         now: now_ms / 1000,
     };
-    proof::verify(proof.trim(), &expect)
-        .map(|_| ())
-        .map_err(|e| Refusal(ErrorCode::for_proof(&e)))
+    let refused = |e: proof::ProofError| Refusal(ErrorCode::for_proof(&e));
+    let parsed = proof::parse(proof.trim()).map_err(refused)?;
+    signature_holds(&parsed).map_err(refused)?;
+    parsed.check(&expect).map(|_| ()).map_err(refused)
+}
+
+/// Checks a parsed proof's signature with `ring` (native P-256, several times faster than the
+/// portable `p256` crate that `herdgate_core::proof::verify` uses), in the same place of the
+/// order of checks.
+fn signature_holds(parsed: &proof::Parsed<'_>) -> Result<(), proof::ProofError> {
+    let coordinate = |b64: &str| {
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, b64)
+            .ok()
+            .filter(|c| c.len() == 32)
+            .ok_or(proof::ProofError::Unsupported)
+    };
+    let mut point = Vec::with_capacity(65);
+    point.push(0x04);
+    point.extend(coordinate(&parsed.jwk.x)?);
+    point.extend(coordinate(&parsed.jwk.y)?);
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, &point)
+        .verify(parsed.signed.as_bytes(), &parsed.signature)
+        .map_err(|_| proof::ProofError::BadSignature)
 }
 
 /// Reads the body of `request` from the network, in full, before anything else looks at the

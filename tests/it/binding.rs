@@ -29,19 +29,6 @@ fn office_device() -> Value {
            "platform": "Win32", "touch": 0})
 }
 
-/// Sold items and remaining stock of `sale`, read from Redis.
-async fn sold_and_remaining(s: &Stack, sale: &str) -> (u64, u64) {
-    let c = s.redis.client().await.unwrap();
-    let v: Vec<u64> = fred::interfaces::HashesInterface::hmget(
-        &c,
-        format!("hg:{{{sale}}}:sale"),
-        vec!["sold", "remaining"],
-    )
-    .await
-    .unwrap();
-    (v[0], v[1])
-}
-
 /// Polls `ticket`'s status as `me` until it carries a pass (every 200 ms, at most `limit`).
 async fn until_admitted(me: &EdgeClient, sale: &str, ticket: &str, limit: Duration) -> String {
     let until = tokio::time::Instant::now() + limit;
@@ -91,7 +78,7 @@ async fn a_place_survives_a_change_of_network_and_of_ip_family() {
             .unwrap();
         assert_eq!(status, 201, "{body}");
         assert_eq!(body["order"]["visitor"], joined.visitor.as_str(), "{body}");
-        assert_eq!(sold_and_remaining(&s, "roam").await, (1, 4));
+        assert_eq!(s.sold_and_remaining("roam").await, (1, 4));
         // Three networks for one device is no reason to flag its order.
         let report = s
             .admin()
@@ -133,7 +120,7 @@ async fn colleagues_behind_one_address_with_one_browser_build_all_join_and_buy()
                 .unwrap();
             assert_eq!(status, 201, "colleague {i}: {body}");
         }
-        assert_eq!(sold_and_remaining(&s, "office").await, (3, 7));
+        assert_eq!(s.sold_and_remaining("office").await, (3, 7));
         // The limit still holds for each of them: a second place for the same key is refused.
         let (status, body) = colleagues[0]
             .solve_and_join_reply("office", Some(&device))
@@ -262,7 +249,7 @@ async fn a_copied_ticket_or_pass_or_a_captured_proof_is_worth_nothing() {
             assert_eq!((status, code(&body)), want, "replayed: {body}");
         }
         assert_eq!(
-            sold_and_remaining(&s, "copied").await,
+            s.sold_and_remaining("copied").await,
             (0, 5),
             "a refused purchase sold"
         );

@@ -61,18 +61,7 @@ async fn join_status_pass_purchase_reaches_the_origin_and_redis() {
         assert_eq!(code_, 201, "{body}");
         assert_eq!(body["order"]["visitor"], joined.visitor.as_str());
         assert_eq!(s.origin_purchases().await, before + 1.0);
-        let (remaining, sold): (u64, u64) = {
-            let c = s.redis.client().await.unwrap();
-            let v: Vec<u64> = fred::interfaces::HashesInterface::hmget(
-                &c,
-                format!("hg:{{{sale}}}:sale"),
-                vec!["remaining", "sold"],
-            )
-            .await
-            .unwrap();
-            (v[0], v[1])
-        };
-        assert_eq!((remaining, sold), (4, 1));
+        assert_eq!(s.sold_and_remaining(sale.as_str()).await, (1, 4));
 
         // With a pass, the gated path goes on to the origin (which has no page there).
         let gated = s

@@ -101,6 +101,19 @@ impl Stack {
             &["route=\"/v1/sales/{sale}/purchase\""],
         )
     }
+
+    /// Items sold and items remaining of `sale`, read from Redis.
+    pub async fn sold_and_remaining(&self, sale: &str) -> (u64, u64) {
+        let c = self.redis.client().await.unwrap();
+        let v: Vec<u64> = fred::interfaces::HashesInterface::hmget(
+            &c,
+            format!("hg:{{{sale}}}:sale"),
+            vec!["sold", "remaining"],
+        )
+        .await
+        .unwrap();
+        (v[0], v[1])
+    }
 }
 
 /// The pass of an admitted status.

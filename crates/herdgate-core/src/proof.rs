@@ -32,6 +32,8 @@
 //! bound to the key (a ticket, a pass) or single-use (a challenge spent once, a pass that buys
 //! once), so the replay gains nothing the key's holder did not already have.
 
+use std::sync::Arc;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use p256::ecdsa::signature::{Signer as _, Verifier as _};
@@ -349,11 +351,29 @@ pub fn verify(proof: &str, expect: &Expect<'_>) -> Result<Proven, ProofError> {
     parsed.check(expect)
 }
 
+/// What signs a proof with a device's private key: ECDSA P-256 with SHA-256 over `message`,
+/// as raw r‖s. This crate's own is the `p256` crate ([`ProofKey::from_secret`]); a native
+/// client can bring a faster one ([`ProofKey::with_signer`]).
+pub trait Es256Signer: Send + Sync {
+    /// The signature of `message`.
+    fn sign_es256(&self, message: &[u8]) -> [u8; 64];
+}
+
+/// The `p256` crate's signer.
+struct P256Signer(SigningKey);
+
+impl Es256Signer for P256Signer {
+    fn sign_es256(&self, message: &[u8]) -> [u8; 64] {
+        let signature: Signature = self.0.sign(message);
+        signature.to_bytes().into()
+    }
+}
+
 /// A device's key, for clients that prove in Rust (the test client, the simulator, an app's
-/// harness): signs proofs the way the page does with WebCrypto.
+/// harness): signs proofs the way the page does with WebCrypto. Cheap to clone.
 #[derive(Clone)]
 pub struct ProofKey {
-    key: SigningKey,
+    signer: Arc<dyn Es256Signer>,
     jwk: PublicJwk,
     jkt: String,
     header_b64: String,
@@ -382,6 +402,16 @@ impl ProofKey {
         let (Some(x), Some(y)) = (point.x(), point.y()) else {
             return Err(InvalidSecret);
         };
+        let (x, y): ([u8; 32], [u8; 32]) = (
+            x.as_slice().try_into().map_err(|_| InvalidSecret)?,
+            y.as_slice().try_into().map_err(|_| InvalidSecret)?,
+        );
+        Ok(Self::with_signer(&x, &y, Arc::new(P256Signer(key))))
+    }
+
+    /// The key whose public point is (`x`, `y`) and whose private half `signer` holds. Nothing
+    /// checks that they belong together: a proof from a signer of another key fails to verify.
+    pub fn with_signer(x: &[u8; 32], y: &[u8; 32], signer: Arc<dyn Es256Signer>) -> Self {
         let jwk = PublicJwk {
             kty: "EC".into(),
             crv: "P-256".into(),
@@ -395,12 +425,12 @@ impl ProofKey {
         };
         // Serializing a struct of strings cannot fail.
         let header_b64 = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap_or_default());
-        Ok(ProofKey {
+        ProofKey {
             jkt: thumbprint(&jwk),
-            key,
+            signer,
             jwk,
             header_b64,
-        })
+        }
     }
 
     /// The public key.
@@ -435,9 +465,9 @@ impl ProofKey {
         out.push_str(&self.header_b64);
         out.push('.');
         URL_SAFE_NO_PAD.encode_string(&payload, &mut out);
-        let signature: Signature = self.key.sign(out.as_bytes());
+        let signature = self.signer.sign_es256(out.as_bytes());
         out.push('.');
-        URL_SAFE_NO_PAD.encode_string(signature.to_bytes(), &mut out);
+        URL_SAFE_NO_PAD.encode_string(signature, &mut out);
         out
     }
 }

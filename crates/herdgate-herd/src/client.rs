@@ -1,12 +1,11 @@
 //! One simulated client: its identity (user agent and IP as the edge sees them) and timed
 //! requests to the edge's API.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use herdgate_core::proof::ProofKey;
+use herdgate_testkit::client::Devices;
 use herdgate_testkit::Identity;
 use serde::Serialize;
 use serde_json::Value;
@@ -141,7 +140,7 @@ pub struct Shared {
     /// Each client's device key, by user agent (one per simulated person or program): a
     /// client made again for the same person (the fault suite's buyers who ask again) is the
     /// same device, as a page that is still open is.
-    pub devices: Arc<Mutex<HashMap<String, Arc<ProofKey>>>>,
+    pub devices: Devices,
 }
 
 impl Shared {
@@ -155,7 +154,7 @@ impl Shared {
             http,
             gate: Arc::new(Semaphore::new(cfg.connections.max(1))),
             bot_solver: Arc::new(Semaphore::new(1)),
-            devices: Arc::new(Mutex::new(HashMap::new())),
+            devices: Devices::default(),
             api: format!(
                 "{}/api/v1/sales/{}/",
                 cfg.edge.trim_end_matches('/'),
@@ -204,13 +203,7 @@ impl SimClient {
     /// edge reads as Cloudflare would set it), and the device key of its user agent (see
     /// [`Shared::devices`]).
     pub fn new(shared: Shared, user_agent: String, ip: String) -> Self {
-        let key = shared
-            .devices
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(user_agent.clone())
-            .or_insert_with(|| Arc::new(herdgate_testkit::client::new_key()))
-            .clone();
+        let key = shared.devices.key(&user_agent);
         SimClient {
             shared,
             identity: Identity::new(user_agent).with_ip(ip).with_key(Some(key)),

@@ -26,8 +26,6 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Arc;
-
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
@@ -720,7 +718,7 @@ async fn ask_again(
         .unwrap_or_default();
     let mut shared = Shared::new(cfg, http, Instant::now());
     // The crowd's devices: a person who asks again still holds the key of their place.
-    shared.devices = Arc::clone(&crowd.devices);
+    shared.devices = crowd.devices.clone();
     let until = Instant::now() + limit;
     let tasks: Vec<_> = asking
         .into_iter()

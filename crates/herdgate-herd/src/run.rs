@@ -1,15 +1,14 @@
 //! Runs the crowd: creates the sale, lets buyers and bots arrive, shows progress, samples the
 //! stock, and gathers everything the report needs.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use herdgate_core::proof::ProofKey;
 use herdgate_core::wire::{AdminSaleState, Price, SaleConfig};
 use herdgate_core::SaleId;
+use herdgate_testkit::client::Devices;
 use herdgate_testkit::AdminClient;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -66,7 +65,7 @@ pub struct Outcome {
     pub watched: usize,
     /// Every client's device key, by user agent: a client made again for the same person
     /// after the run (the fault suite's) proves with the same key.
-    pub devices: Arc<Mutex<HashMap<String, Arc<ProofKey>>>>,
+    pub devices: Devices,
 }
 
 /// A well-mixed 64-bit hash of `x` (splitmix64), for stable pseudo-random identities.
@@ -401,7 +400,7 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
         final_state,
         cancelled,
         watched,
-        devices: Arc::clone(&shared.devices),
+        devices: shared.devices.clone(),
         config: cfg,
     })
 }

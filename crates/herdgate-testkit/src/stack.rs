@@ -1,18 +1,15 @@
 //! [`Stack`]: the three pieces of herdgate on this machine, wired together: a Redis, an origin
 //! on it, and the edge worker under workerd in front of the origin.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use herdgate_core::proof::ProofKey;
 use herdgate_core::Keyring;
 use serde_json::{json, Map, Value};
 
-use crate::client::{AdminClient, EdgeClient, Identity};
+use crate::client::{AdminClient, Devices, EdgeClient, Identity};
 use crate::keyring_spec;
 #[cfg(feature = "in-process-origin")]
 use crate::TestOrigin;
@@ -81,7 +78,7 @@ pub struct Stack {
     /// the same deployment with a setting changed.
     pub edge_bindings: Value,
     /// The device key of each user agent [`Stack::buyer`] handed out.
-    devices: Mutex<HashMap<String, Arc<ProofKey>>>,
+    devices: Devices,
 }
 
 impl Stack {
@@ -101,13 +98,7 @@ impl Stack {
     /// device, with the same key, for the stack's whole life (another user agent, another
     /// device).
     pub fn buyer(&self, user_agent: &str) -> EdgeClient {
-        let key = self
-            .devices
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(user_agent.to_owned())
-            .or_insert_with(|| Arc::new(crate::client::new_key()))
-            .clone();
+        let key = self.devices.key(user_agent);
         self.client(Identity::new(user_agent).with_key(Some(key)))
     }
 
@@ -242,7 +233,7 @@ impl StackBuilder {
                 .timeout(Duration::from_secs(20))
                 .pool_max_idle_per_host(512)
                 .build()?,
-            devices: Mutex::new(HashMap::new()),
+            devices: Devices::default(),
             edge_bindings: bindings,
         })
     }
