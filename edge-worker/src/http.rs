@@ -219,10 +219,10 @@ fn cf_facts(req: &Request) -> String {
 
 /// The client binding of the request: a digest of its network (IP prefix) and its browser as
 /// the edge sees it on every request (User-Agent, Accept-Language, and Cloudflare's TLS facts
-/// where present). Challenges, tickets and passes carry it, and only a request with the same
-/// binding may use them, so a pass cannot be handed to another device or network (unless
-/// var `BIND_CLIENT = "off"`, when tokens still carry it, for limits and the audit, but any
-/// client may use them).
+/// where present). The no-JavaScript lane's tokens, which no key can bind, carry it, and only
+/// a request with the same binding may use them (unless var `BIND_CLIENT = "off"`, when any
+/// client may). Tokens bound to a key carry a digest of the key instead
+/// (`herdgate_core::proof::key_client`).
 pub fn client_binding(req: &Request) -> String {
     let browser = format!(
         "{}\0{}\0{}",

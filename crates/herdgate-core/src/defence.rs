@@ -71,7 +71,7 @@ impl PowPolicy {
 /// Per-sale join limits at the edge; 0 turns a limit off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JoinLimits {
-    /// Joins per device (client binding) per sale.
+    /// Joins per device (its key; a lane visitor's network and browser digest) per sale.
     pub per_device: u32,
     /// Joins per network (IP prefix) per sale.
     pub per_network: u32,
@@ -156,7 +156,8 @@ impl Default for AuditPolicy {
 pub enum Reason {
     /// Bought faster after admission than a person can (+3).
     MachineSpeed,
-    /// Another order came from the same client binding under another visitor (+3).
+    /// Another order came from the same device (its key; a lane visitor's network and browser
+    /// digest) under another visitor (+3).
     SharedClient,
     /// The pass that bought had been offered from another client first (+3).
     SharedPass,

@@ -138,7 +138,7 @@ error_codes! {
     ChallengeSpent = ("challenge_spent", 409, "This challenge has already been used to join: fetch a new one."),
     /// The nonce does not solve the challenge.
     PowInsufficient = ("pow_insufficient", 403, "The proof of work does not solve the challenge."),
-    /// A token was issued to another client (IP prefix and browser).
+    /// A no-JavaScript lane token was issued to another client (IP prefix and browser).
     ClientMismatch = ("client_mismatch", 403, "This token was issued to another device or network: join from this one."),
     /// A request that needs the place's key (see [`crate::proof`]) carried no `DPoP` proof.
     ProofRequired = ("proof_required", 401, "This request must carry a proof signed by the key your place in line is bound to (the DPoP header)."),

@@ -1,9 +1,13 @@
 //! `JoinLimiter`: per-sale join counts by device and by network, spread over
 //! `LIMIT_SHARD_COUNT` Durable Objects per sale by the network's digest.
 //!
-//! A device's client binding includes its network, so one object sees every join of a network
-//! and of each device on it, and can enforce both limits in one call without any object that
-//! every join touches. The same object counts the device's failed proofs, which, with its
+//! One object sees every join of a network and of each device on it, and can enforce both
+//! limits in one call without any object that every join touches. A device is its key (a lane
+//! visitor: its network and browser digest, which includes the network), counted on the shard
+//! of the network it joins from: a key that joins from several networks is counted apart on
+//! each. Keys cost a program nothing, so the per-device count is a limit for people's devices,
+//! not a defence against bots; the per-network count and the proof of work are (see the
+//! README's "Places bound to a key"). The same object counts the device's failed proofs, which, with its
 //! joins, raise the difficulty of its next challenge (see `herdgate_core::defence::PowPolicy`).
 //!
 //! Counts live in the object's memory and in its storage, keyed `d:<device>`, `n:<network>`
