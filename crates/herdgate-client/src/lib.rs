@@ -154,8 +154,13 @@ fn now_secs() -> u64 {
 impl Identity {
     /// A new device with a key of its own, known by its user agent.
     pub fn new(user_agent: impl Into<String>) -> Self {
+        Self::of_device(user_agent, Arc::new(new_key()))
+    }
+
+    /// The device holding `key`, known by its user agent.
+    pub fn of_device(user_agent: impl Into<String>, key: Arc<ProofKey>) -> Self {
         Identity {
-            key: Some(Arc::new(new_key())),
+            key: Some(key),
             user_agent: user_agent.into(),
             ip: None,
             accept_language: None,

@@ -206,7 +206,7 @@ impl SimClient {
         let key = shared.devices.key(&user_agent);
         SimClient {
             shared,
-            identity: Identity::new(user_agent).with_ip(ip).with_key(Some(key)),
+            identity: Identity::of_device(user_agent, key).with_ip(ip),
             device: None,
             human: None,
             preauth: false,

@@ -98,8 +98,10 @@ impl Stack {
     /// device, with the same key, for the stack's whole life (another user agent, another
     /// device).
     pub fn buyer(&self, user_agent: &str) -> EdgeClient {
-        let key = self.devices.key(user_agent);
-        self.client(Identity::new(user_agent).with_key(Some(key)))
+        self.client(Identity::of_device(
+            user_agent,
+            self.devices.key(user_agent),
+        ))
     }
 
     /// A client at the edge, seen as `identity`.
