@@ -15,7 +15,7 @@ use herdgate_testkit::client::new_key;
 use herdgate_testkit::{now_ms, EdgeClient, Identity};
 use serde_json::{json, Value};
 
-use crate::edge_support::{pass_of, Stack};
+use crate::edge_support::{admitted, pass_of, poll_until, Stack};
 use crate::support::{bounded, code};
 
 /// One managed browser build, as an office's IT department rolls it out: Chrome's reduced
@@ -27,22 +27,6 @@ const OFFICE_BROWSER: &str =
 fn office_device() -> Value {
     json!({"screen": "1920x1080x1", "tz": "Europe/Berlin", "cores": 8, "langs": "de-DE,en",
            "platform": "Win32", "touch": 0})
-}
-
-/// Polls `ticket`'s status as `me` until it carries a pass (every 200 ms, at most `limit`).
-async fn until_admitted(me: &EdgeClient, sale: &str, ticket: &str, limit: Duration) -> String {
-    let until = tokio::time::Instant::now() + limit;
-    loop {
-        let status = me.status(sale, ticket).await.unwrap();
-        if let QueueStatus::Admitted { pass, .. } = status {
-            return pass;
-        }
-        assert!(
-            tokio::time::Instant::now() < until,
-            "still {status:?} after {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,8 +53,14 @@ async fn a_place_survives_a_change_of_network_and_of_ip_family() {
             other => panic!("the place was lost on the new network: {other:?}"),
         }
         // Admitted on the mobile network, it buys on yet another (IPv4 again, other prefix).
-        let pass =
-            until_admitted(&on_mobile, "roam", &joined.ticket, Duration::from_secs(30)).await;
+        let admitted_on_mobile = poll_until(
+            &on_mobile,
+            "roam",
+            &joined.ticket,
+            Duration::from_secs(30),
+            admitted,
+        );
+        let pass = pass_of(&admitted_on_mobile.await);
         let elsewhere = s.client(phone.with_ip("198.51.100.40"));
         let (status, body) = elsewhere
             .purchase_reply("roam", Some(&pass), &json!({}))

@@ -4,11 +4,12 @@
 //! `s.buyer(ua)` and `s.admin()`.
 
 use std::ops::Deref;
+use std::time::Duration;
 
 use anyhow::Result;
 use herdgate_core::wire::{QueueStatus, SaleConfig};
 use herdgate_core::SaleId;
-use herdgate_testkit::StackBuilder;
+use herdgate_testkit::{EdgeClient, StackBuilder};
 use serde_json::{json, Value};
 
 use crate::support::sum_metric;
@@ -114,6 +115,33 @@ impl Stack {
         .unwrap();
         (v[0], v[1])
     }
+}
+
+/// Polls the ticket's status until `done` says so (every 100 ms, at most `limit`).
+pub async fn poll_until(
+    me: &EdgeClient,
+    sale: &str,
+    ticket: &str,
+    limit: Duration,
+    done: impl Fn(&QueueStatus) -> bool,
+) -> QueueStatus {
+    let until = tokio::time::Instant::now() + limit;
+    loop {
+        let status = me.status(sale, ticket).await.unwrap();
+        if done(&status) {
+            return status;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "still {status:?} after {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Whether `status` admits (carries a pass).
+pub fn admitted(status: &QueueStatus) -> bool {
+    matches!(status, QueueStatus::Admitted { .. })
 }
 
 /// The pass of an admitted status.

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use herdgate_core::wire::{QueueStatus, SaleConfig};
 use herdgate_core::{read_unverified, PassClaims, VisitorId};
-use herdgate_testkit::{now_ms, solve, EdgeClient};
+use herdgate_testkit::{now_ms, solve};
 use serde_json::{json, Value};
 
-use crate::edge_support::{builder, pass_of, Stack, TEST_SHARDS};
+use crate::edge_support::{admitted, builder, pass_of, poll_until, Stack, TEST_SHARDS};
 use crate::support::{bounded, code};
 
 const UA: &str = "Mozilla/5.0 (herdgate seams test)";
@@ -27,32 +27,6 @@ fn settings(stock: u64, starts_at_ms: u64, rate: u32) -> SaleConfig {
         price: None,
         paused: None,
     }
-}
-
-/// Polls the ticket's status until `done` says so (every 100 ms, at most `limit`).
-async fn poll_until(
-    me: &EdgeClient,
-    sale: &str,
-    ticket: &str,
-    limit: Duration,
-    done: impl Fn(&QueueStatus) -> bool,
-) -> QueueStatus {
-    let until = tokio::time::Instant::now() + limit;
-    loop {
-        let status = me.status(sale, ticket).await.unwrap();
-        if done(&status) {
-            return status;
-        }
-        assert!(
-            tokio::time::Instant::now() < until,
-            "still {status:?} after {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn admitted(status: &QueueStatus) -> bool {
-    matches!(status, QueueStatus::Admitted { .. })
 }
 
 /// The moment the edge stamped on a pass as its admission, unix ms.

@@ -373,12 +373,14 @@ pub async fn run(args: EdgeArgs) -> Result<()> {
             run.name, run.requests, c, run.rps, run.p50_ms, run.p99_ms, run.failed, ratio
         ));
     }
-    let show = |v: &[f64]| {
+    // Numbers of a list, with `digits` decimals.
+    let list = |v: &[f64], digits: usize| {
         v.iter()
-            .map(|x| format!("{x:.2}"))
+            .map(|x| format!("{x:.digits$}"))
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let show = |v: &[f64]| list(v, 2);
     r.push_str(&format!(
         "\nThe table shows the median of {} interleaved rounds (by the queued ratio). Ratios of every \
          round, sorted: queued {} (median {:.2}×); admitted with proofs {} (median {:.2}×); admitted \
@@ -397,12 +399,7 @@ pub async fn run(args: EdgeArgs) -> Result<()> {
         show(&proof_ratios),
         median(&proof_ratios),
     ));
-    let show_us = |v: &[f64]| {
-        v.iter()
-            .map(|x| format!("{x:.0}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let show_us = |v: &[f64]| list(v, 0);
     r.push_str(&format!(
         "\n**What a proof adds** to a request at saturation (the difference of the reciprocal \
          throughputs, µs of this machine's time per request, per round, sorted): in the Rust \
