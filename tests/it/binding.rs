@@ -259,3 +259,44 @@ async fn a_copied_ticket_or_pass_or_a_captured_proof_is_worth_nothing() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lane_ignores_a_place_bound_to_a_key_and_keeps_one_of_its_own() {
+    bounded(Duration::from_secs(120), async {
+        let s = Stack::start().await.unwrap();
+        s.sale("lane", 5, 60_000, 1_000).await;
+        let ua = "Mozilla/5.0 (the page's browser)";
+        let me = s.buyer(ua);
+        let joined = me.solve_and_join("lane", None).await.unwrap();
+        let pass = pass_of(&joined.status);
+        // The same browser opens the no-JavaScript lane with the page's cookies: the lane
+        // cannot prove the key, so it neither shows a buy form for that pass nor refuses the
+        // person; it starts a place of its own (a lane token, bound to network and browser).
+        let r = s
+            .http
+            .get(format!("{}/queue/lane", s.edge.url()))
+            .header("user-agent", ua)
+            .header("accept", "text/html")
+            .header(
+                "cookie",
+                format!(
+                    "__Host-hg_tkt_lane={}; __Host-hg_pass_lane={pass}",
+                    joined.ticket
+                ),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let lane_token = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|c| c.starts_with("__Host-hg_lane_lane="));
+        let page = r.text().await.unwrap();
+        assert!(!page.contains("/queue/lane/buy"), "{page}");
+        assert!(lane_token, "the lane did not start a place of its own");
+    })
+    .await;
+}

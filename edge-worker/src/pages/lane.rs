@@ -99,20 +99,18 @@ pub(crate) async fn lane(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
         buy_url: buy_url.clone(),
         form_token: csrf::form_token(&cfg.ticket_keys, LaneForm::Buy, &sale, visitor),
     };
-    // A pass bound to a key buys only with a proof, which a form cannot carry: the lane shows
-    // the buy form for its own passes.
+    // Tokens bound to a key are the JavaScript page's: they buy and get passes only with a
+    // proof, which a form cannot carry. The lane ignores them and keeps a place of its own,
+    // bound to the network and browser.
     if let Ok(held) = tokens::verified_pass(req, cfg, &sale, now) {
-        if held.proven(req, now).await.is_ok() {
+        if held.claims.jkt.is_empty() {
             let pass = held.claims;
             return show(admitted(&pass.visitor), None, payment(Some(&pass.hold)));
         }
     }
-    let (ticket, token, fresh, proven) = match tokens::verified_ticket(req, cfg, &sale, now) {
-        Ok(held) => {
-            let proven = held.proven(req, now).await;
-            (held.claims, held.token, false, proven)
-        }
-        Err(_) => match tokens::lane_token(req, cfg, &sale, now_s) {
+    let (ticket, token, fresh) = match tokens::verified_ticket(req, cfg, &sale, now) {
+        Ok(held) if held.claims.jkt.is_empty() => (held.claims, held.token, false),
+        _ => match tokens::lane_token(req, cfg, &sale, now_s) {
             // Not yet: come back when the token is valid.
             Some((claims, _)) if claims.nbf > now_s => {
                 let in_secs = claims.nbf - now_s;
@@ -124,7 +122,7 @@ pub(crate) async fn lane(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
             }
             Some((claims, _)) => {
                 let (ticket, token) = api::join::enqueue(env, cfg, claims, now).await?;
-                (ticket, token, true, Ok(()))
+                (ticket, token, true)
             }
             None => {
                 let nbf =
@@ -155,7 +153,8 @@ pub(crate) async fn lane(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
             }
         },
     };
-    let status = api::status::queue_status(env, cfg, &ticket, now, async { proven }).await?;
+    // A lane ticket was checked against this client's binding as it was read.
+    let status = api::status::queue_status(env, cfg, &ticket, now, async { Ok(()) }).await?;
     let refresh = |ms: u64| Some(ms.div_ceil(1000).max(cfg.nojs_refresh_secs));
     let held = payment(Some(&ticket.hold));
     let mut resp = match &status {
