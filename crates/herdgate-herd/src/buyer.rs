@@ -96,9 +96,39 @@ pub async fn call_with_retry(
     reply
 }
 
+/// Rounds of a person's join whose challenge expired before it was spent: as the page does,
+/// a person fetches a new challenge, a few times.
+const CHALLENGE_ROUNDS: u32 = 3;
+
+/// Tries of a person's purchase whose pass expired (or is not valid yet) before it was used:
+/// as the page does, they ask their status for a new one and buy again.
+const PASS_RENEWALS: u32 = 3;
+
 /// Gets a challenge, solves it and joins. Returns the ticket and the status that came with
-/// it, or how the attempt ended.
+/// it, or how the attempt ended. A person whose challenge expired while they solved it, or
+/// while the edge was busy, gets a new one and tries again (it was not their doing); a program
+/// gets what it got.
 pub async fn join(
+    client: &mut SimClient,
+    solve: bool,
+) -> Result<(String, QueueStatus, u64), Ending> {
+    let rounds = if client.human.is_some() {
+        CHALLENGE_ROUNDS
+    } else {
+        1
+    };
+    let mut last = Err(Ending::Failed);
+    for _ in 0..rounds {
+        last = join_once(client, solve).await;
+        if !matches!(&last, Err(Ending::Refused { code }) if code == "challenge_expired") {
+            break;
+        }
+    }
+    last
+}
+
+/// One challenge, solved, and the join with it.
+async fn join_once(
     client: &mut SimClient,
     solve: bool,
 ) -> Result<(String, QueueStatus, u64), Ending> {
@@ -209,10 +239,17 @@ async fn poll(
     }
 }
 
-/// Buys with `pass`.
+/// Buys with `pass`, and counts how it ended.
 pub async fn buy(client: &mut SimClient, pass: Option<&str>) -> Ending {
+    let ending = purchase(client, pass).await;
+    note(client, &ending);
+    ending
+}
+
+/// The purchase with `pass` and how it ended.
+async fn purchase(client: &mut SimClient, pass: Option<&str>) -> Ending {
     let reply = call_with_retry(client, Endpoint::Purchase, pass, Some(json!({}))).await;
-    let ending = match reply.status {
+    match reply.status {
         200 | 201 => Ending::Bought {
             order_id: reply.body["order"]["order_id"]
                 .as_str()
@@ -224,9 +261,7 @@ pub async fn buy(client: &mut SimClient, pass: Option<&str>) -> Ending {
                 .to_owned(),
         },
         _ => refused(&reply),
-    };
-    note(client, &ending);
-    ending
+    }
 }
 
 /// Counts how a step ended.
@@ -287,8 +322,36 @@ pub async fn journey(client: &mut SimClient, solve: bool) -> Journey {
         let think = lo + (rand::random::<f64>() * hi.saturating_sub(lo) as f64) as u64;
         tokio::time::sleep(Duration::from_millis(think)).await;
     }
+    let mut pass = pass;
+    let mut ending = purchase(client, Some(&pass)).await;
+    // A pass that lapsed while the person looked at the button (or while the edge was busy)
+    // is not their doing: the place stays admitted, so their status brings a new pass, and
+    // they buy with it, as the page does.
+    for _ in 0..PASS_RENEWALS {
+        let lapsed = matches!(&ending, Ending::Refused { code }
+            if code == "pass_expired" || code == "pass_not_yet_valid");
+        if !lapsed || client.human.is_none() {
+            break;
+        }
+        let reply = call_with_retry(client, Endpoint::Status, Some(&ticket), None).await;
+        match serde_json::from_value::<QueueStatus>(reply.body) {
+            Ok(QueueStatus::Admitted { pass: renewed, .. }) if reply.status == 200 => {
+                pass = renewed;
+            }
+            // Not admitted any more (sold out, say): the status says how it ended.
+            Ok(QueueStatus::SoldOut) => {
+                ending = Ending::SoldOut;
+                break;
+            }
+            _ => break,
+        }
+        // A pass dated from the start of the coming slice becomes valid within a second.
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        ending = purchase(client, Some(&pass)).await;
+    }
+    note(client, &ending);
     Journey {
-        ending: buy(client, Some(&pass)).await,
+        ending,
         position: Some(position),
         admitted_at_ms: Some(admitted_at),
         joined_at_ms,
