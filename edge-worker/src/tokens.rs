@@ -56,11 +56,9 @@ pub(crate) struct Held<C> {
 enum Binding {
     /// It is: a lane token offered by the client it was issued to, or binding is off.
     Holder,
-    /// A token bound to a key, without a proof.
-    Unproven,
-    /// A token bound to a key, with this proof, verified only when the answer needs it: a
-    /// queued poll does not pay for a signature check.
-    Proof(String),
+    /// A token bound to a key: its proof is read and verified only when the answer needs
+    /// it, so a queued poll pays for neither.
+    Keyed,
 }
 
 impl<C: Claims> Held<C> {
@@ -70,9 +68,9 @@ impl<C: Claims> Held<C> {
     pub(crate) async fn proven(&self, req: &Request, now: u64) -> Result<(), Refusal> {
         match &self.binding {
             Binding::Holder => Ok(()),
-            Binding::Unproven => Err(Refusal(ErrorCode::ProofRequired)),
-            Binding::Proof(proof) => {
-                verify_proof(req, proof, Some(&self.token), Some(self.claims.jkt()), now)
+            Binding::Keyed => {
+                let proof = proof_header(req).ok_or(Refusal(ErrorCode::ProofRequired))?;
+                verify_proof(req, &proof, Some(&self.token), Some(self.claims.jkt()), now)
                     .await
                     .map(|_| ())
             }
@@ -136,7 +134,7 @@ async fn verify_proof(
 }
 
 /// What the request shows of being the holder of a verified token (see [`Held`]): checks
-/// the client binding of a token without a key now; a proof is kept for when it is needed.
+/// the client binding of a token without a key now; a key's proof waits until it is needed.
 fn binding<C: Claims>(req: &Request, cfg: &Config, claims: &C) -> Result<Binding, Refusal> {
     if !cfg.bind_client {
         return Ok(Binding::Holder);
@@ -145,7 +143,7 @@ fn binding<C: Claims>(req: &Request, cfg: &Config, claims: &C) -> Result<Binding
         same_client(req, cfg, claims.client())?;
         return Ok(Binding::Holder);
     }
-    Ok(proof_header(req).map_or(Binding::Unproven, Binding::Proof))
+    Ok(Binding::Keyed)
 }
 
 /// Verifies the request's token of kind `C` for `sale` (from `Authorization: Bearer` or

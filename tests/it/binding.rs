@@ -29,6 +29,12 @@ fn office_device() -> Value {
            "platform": "Win32", "touch": 0})
 }
 
+/// The audit's dry run of `sale`, its machine-speed rule off: the test clients buy at once,
+/// and that rule is not what these tests are about.
+async fn audited(s: &Stack, sale: &str) -> Value {
+    s.admin().audit(sale, &json!({"fast_ms": 0})).await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_place_survives_a_change_of_network_and_of_ip_family() {
     bounded(Duration::from_secs(120), async {
@@ -70,11 +76,7 @@ async fn a_place_survives_a_change_of_network_and_of_ip_family() {
         assert_eq!(body["order"]["visitor"], joined.visitor.as_str(), "{body}");
         assert_eq!(s.sold_and_remaining("roam").await, (1, 4));
         // Three networks for one device is no reason to flag its order.
-        let report = s
-            .admin()
-            .audit("roam", &json!({"fast_ms": 0}))
-            .await
-            .unwrap();
+        let report = audited(&s, "roam").await;
         assert_eq!(report["audit"]["flagged"], json!([]), "{report}");
     })
     .await;
@@ -119,11 +121,7 @@ async fn colleagues_behind_one_address_with_one_browser_build_all_join_and_buy()
         assert_eq!((status, code(&body)), (429, "join_limit_device"), "{body}");
         // Nobody is flagged: three keys are three clients. (They bought at machine speed here;
         // that rule is not what is under test.)
-        let report = s
-            .admin()
-            .audit("office", &json!({"fast_ms": 0}))
-            .await
-            .unwrap();
+        let report = audited(&s, "office").await;
         assert_eq!(report["audit"]["orders"], 3, "{report}");
         assert_eq!(report["audit"]["flagged"], json!([]), "{report}");
     })
@@ -250,11 +248,7 @@ async fn a_copied_ticket_or_pass_or_a_captured_proof_is_worth_nothing() {
             .await
             .unwrap();
         assert_eq!(status, 201, "{body}");
-        let report = s
-            .admin()
-            .audit("copied", &json!({"fast_ms": 0}))
-            .await
-            .unwrap();
+        let report = audited(&s, "copied").await;
         assert_eq!(report["audit"]["flagged"], json!([]), "{report}");
     })
     .await;
