@@ -10,15 +10,17 @@
 --                                                        left or captures pending (either may
 --                                                        still sell or come back)
 --   {0, sold, starts_at_ms, rate, limit, price_amount, price_currency, paused, revision,
---    cancelled, v1, order1, v2, ...}
+--    cancelled, pq_opens_at_ms, pq_window_ms, draw_commitment, draw_seed, v1, order1, v2, ...}
 --        sold out, with every order (the price fields are '' when the sale has no price;
---        paused, revision and cancelled are 0 when never set)
+--        paused, revision and cancelled are 0 when never set; the four draw fields are ''
+--        without a pre-queue, and the caller reveals the seed only after the draw's close)
 --
 -- Read-only. Once remaining is 0 the orders hash cannot grow until an operator restocks,
 -- which PUBLISHes "open:<sale>" and makes every origin drop the snapshot.
 
 local f = redis.call('HMGET', KEYS[1], 'remaining', 'sold', 'starts_at_ms', 'rate', 'limit',
-  'price_amount', 'price_currency', 'paused', 'revision', 'cancelled', 'pending')
+  'price_amount', 'price_currency', 'paused', 'revision', 'cancelled', 'pending',
+  'pq_opens_at_ms', 'pq_window_ms', 'draw_commitment', 'draw_seed')
 if not f[1] then
   return {}
 end
@@ -27,7 +29,8 @@ if open > 0 then
   return {open}
 end
 local out = {0, tonumber(f[2]), tonumber(f[3]), tonumber(f[4]), tonumber(f[5]), f[6] or '',
-  f[7] or '', tonumber(f[8] or '0'), tonumber(f[9] or '0'), tonumber(f[10] or '0')}
+  f[7] or '', tonumber(f[8] or '0'), tonumber(f[9] or '0'), tonumber(f[10] or '0'),
+  f[12] or '', f[13] or '', f[14] or '', f[15] or ''}
 local orders = redis.call('HGETALL', KEYS[2])
 for i = 1, #orders do
   out[#out + 1] = orders[i]

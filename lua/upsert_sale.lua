@@ -12,11 +12,18 @@
 -- ARGV[8]  price currency  ISO 4217, lower case ('' with no price)
 -- ARGV[9]  paused          '1' to pause admission, '0' to resume it, '' to leave it as it is
 -- ARGV[10] now, unix ms     (the caller's clock: see revision below)
+-- ARGV[11] pre-queue opens at, unix ms ('' : the sale has no pre-queue)
+-- ARGV[12] draw window, ms (the draw closes that long after the start)
+-- ARGV[13] a fresh draw seed, hex: kept only if the sale has none yet (never replaced, so the
+--          commitment published before the pre-queue opened stays the one the draw keeps)
+-- ARGV[14] the seed's commitment
 --
 -- Returns:
 --   {"created", remaining}            a new sale
 --   {"updated", remaining}            an existing sale, settings replaced
 --   {"stock_below_sold", sold}        stock < items already sold; nothing changed
+--   {"draw_fixed", 0}                 a pre-queue added to an existing sale, or removed after it
+--                                     opened; nothing changed
 --
 -- Invariants kept: sold is never changed here, and remaining = stock - sold >= 0 afterwards;
 -- revision grows with every change, to at least now (ARGV[10]): the edge follows the highest it
@@ -31,6 +38,14 @@ if stock < sold then
   return {'stock_below_sold', sold}
 end
 local created = redis.call('EXISTS', key) == 0
+local had_prequeue = redis.call('HEXISTS', key, 'pq_opens_at_ms') == 1
+if ARGV[11] == '' then
+  if had_prequeue and tonumber(redis.call('HGET', key, 'pq_opens_at_ms')) <= tonumber(ARGV[10]) then
+    return {'draw_fixed', 0}
+  end
+elseif not created and not had_prequeue then
+  return {'draw_fixed', 0}
+end
 local remaining = stock - sold
 redis.call('HSET', key, 'stock', stock, 'remaining', remaining, 'sold', sold,
   'limit', ARGV[2], 'starts_at_ms', ARGV[3], 'rate', ARGV[4])
@@ -41,6 +56,14 @@ local revision = tonumber(redis.call('HGET', key, 'revision') or '0') + 1
 redis.call('HSET', key, 'revision', math.max(revision, tonumber(ARGV[10])))
 if created then
   redis.call('HSET', key, 'seq', 0)
+end
+if ARGV[11] ~= '' then
+  redis.call('HSET', key, 'pq_opens_at_ms', ARGV[11], 'pq_window_ms', ARGV[12])
+  if redis.call('HEXISTS', key, 'draw_seed') == 0 then
+    redis.call('HSET', key, 'draw_seed', ARGV[13], 'draw_commitment', ARGV[14])
+  end
+else
+  redis.call('HDEL', key, 'pq_opens_at_ms', 'pq_window_ms', 'draw_seed', 'draw_commitment')
 end
 if ARGV[7] ~= '' then
   redis.call('HSET', key, 'price_amount', ARGV[7], 'price_currency', ARGV[8])

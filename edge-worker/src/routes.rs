@@ -10,6 +10,7 @@
 //! | `POST`, `GET` | `/api/v1/sales/{sale}/hold` | `api::hold::{post, get}` | put a card on hold for this place in line; where the hold stands (see [`crate::api::hold`]) |
 //! | `POST` | `/api/v1/sales/{sale}/purchase` | `api::purchase::post` | forwarded to the origin only with a valid pass |
 //! | `GET` | `/api/v1/sales/{sale}` | `api::sale::get` | the sale's public state, as this edge sees it |
+//! | `GET` | `/api/v1/sales/{sale}/draw`, `…/draw/entries?shard=K&from=J` | `api::draw::{get, entries}` | the sale's pre-queue draw: commitment, tally, seed, entries with their places |
 //! | `GET`, `POST` | `/admin/v1/sales/{sale}/control` | `api::admin::control` | read, pause, resume, set the admission rate (admin token) |
 //! | `GET` | `/admin/v1/sales/{sale}/storage` | `api::admin::storage` | what the sale's objects store (admin token) |
 //! | `GET` | `/queue/{sale}` | `pages::lane::lane` | the no-JavaScript lane: a self-refreshing page that joins the line later than the page does |
@@ -97,6 +98,10 @@ pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
             json_from_this_site(&cx, api::purchase::post(&cx, sale)).await
         }
         (Method::Get, ["api", "v1", "sales", sale]) => api::sale::get(&cx, sale).await,
+        (Method::Get, ["api", "v1", "sales", sale, "draw"]) => api::draw::get(&cx, sale).await,
+        (Method::Get, ["api", "v1", "sales", sale, "draw", "entries"]) => {
+            api::draw::entries(&cx, sale).await
+        }
         (Method::Get | Method::Post, ["admin", "v1", "sales", sale, "control"]) => {
             api::admin::control(&cx, sale).await
         }
@@ -107,7 +112,9 @@ pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
             _,
             ["healthz"]
             | ["api", "v1", "sales", _, "challenge" | "join" | "status" | "hold" | "purchase"]
-            | ["api", "v1", "sales", _],
+            | ["api", "v1", "sales", _]
+            | ["api", "v1", "sales", _, "draw"]
+            | ["api", "v1", "sales", _, "draw", "entries"],
         )
         | (
             _,

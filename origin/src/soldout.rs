@@ -123,7 +123,13 @@ impl SoldOutBoard {
                 Ok(SoldOutSnapshotReply::SoldOut { state, orders }) => {
                     tracing::info!(%sale, orders = orders.len(), "sold out: answering from memory");
                     let orders = orders.into_iter().collect();
-                    entries.insert(sale, Entry::Ready(Arc::new(SoldOut { state, orders })));
+                    entries.insert(
+                        sale,
+                        Entry::Ready(Arc::new(SoldOut {
+                            state: *state,
+                            orders,
+                        })),
+                    );
                 }
                 Ok(SoldOutSnapshotReply::Missing | SoldOutSnapshotReply::NotSoldOut) => {
                     entries.remove(&sale);

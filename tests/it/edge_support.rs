@@ -71,6 +71,7 @@ impl Stack {
             admission_rate: rate,
             price: None,
             paused: None,
+            prequeue: None,
         };
         self.admin().put_sale(sale, &config).await.unwrap();
         SaleId::parse(sale).unwrap()

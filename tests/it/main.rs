@@ -13,6 +13,7 @@ mod binding;
 mod browser;
 mod burst;
 mod defences;
+mod draw;
 mod durability;
 mod edge;
 mod faults;

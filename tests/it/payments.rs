@@ -35,6 +35,7 @@ async fn paid_sale(stack: &Stack, sale: &str, stock: u64, open: bool) {
             currency: "eur".into(),
         }),
         paused: None,
+        prequeue: None,
     };
     stack.admin().put_sale(sale, &config).await.unwrap();
 }

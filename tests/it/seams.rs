@@ -26,6 +26,7 @@ fn settings(stock: u64, starts_at_ms: u64, rate: u32) -> SaleConfig {
         admission_rate: rate,
         price: None,
         paused: None,
+        prequeue: None,
     }
 }
 

@@ -89,6 +89,7 @@ impl Env {
             admission_rate: 500,
             price: None,
             paused: None,
+            prequeue: None,
         };
         self.admin.put_sale(sale, &config).await.unwrap();
         SaleId::parse(sale).unwrap()

@@ -213,6 +213,7 @@ async fn open_sale(s: &Stack, sale: &str, stock: u64, price: Option<u64>) -> Sal
             currency: "eur".into(),
         }),
         paused: None,
+        prequeue: None,
     };
     s.admin().put_sale(sale, &config).await.unwrap();
     SaleId::parse(sale).unwrap()
@@ -696,6 +697,7 @@ async fn every_page_carries_its_policy_and_every_cookie_is_this_host_s_alone() {
             admission_rate: 1,
             price: None,
             paused: None,
+            prequeue: None,
         };
         s.admin().put_sale("slow", &config).await.unwrap();
         for i in 0..20 {

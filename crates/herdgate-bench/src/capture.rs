@@ -55,6 +55,7 @@ async fn create_sale(
             currency: "eur".into(),
         }),
         paused: None,
+        prequeue: None,
     };
     AdminClient::new(http.clone(), origin, &keys.admin_token)
         .put_sale(sale, &config)

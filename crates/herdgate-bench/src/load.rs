@@ -77,6 +77,7 @@ pub async fn create_sale_at(
         admission_rate: rate,
         price: None,
         paused: None,
+        prequeue: None,
     };
     admin
         .put_sale(sale, &config)

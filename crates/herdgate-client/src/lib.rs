@@ -13,6 +13,9 @@
 //! one that answers the request. Its `*_reply` twin returns the raw [`Reply`] (status and JSON
 //! body) whatever it is, for the tests that check refusals.
 //!
+//! [`draw::fetch`] reads a sale's published pre-queue draw for `herdgate_core::draw`'s
+//! verification; the `herdgate-draw` command wraps it.
+//!
 //! ```no_run
 //! # async fn buy() -> anyhow::Result<()> {
 //! use herdgate_client::{EdgeClient, Identity};
@@ -21,6 +24,8 @@
 //! let status = buyer.status("drop-1", &joined.ticket).await?;
 //! # let _ = status; Ok(()) }
 //! ```
+
+pub mod draw;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -32,6 +32,7 @@
 
 pub mod admission;
 pub mod defence;
+pub mod draw;
 pub mod gate;
 pub mod ids;
 pub mod pow;

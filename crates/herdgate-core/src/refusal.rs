@@ -51,9 +51,19 @@ error_codes! {
     /// A sale id in the path is not a valid id.
     InvalidSaleId = ("invalid_sale_id", 400, "The sale id may contain only letters, digits, '_' and '-' (at most 64)."),
     /// Sale settings are out of range.
-    InvalidSaleConfig = ("invalid_sale_config", 422, "The sale settings are out of range: stock and per-visitor limit must be at least 1 and the admission rate at least 1 per second."),
+    InvalidSaleConfig = ("invalid_sale_config", 422, "The sale settings are out of range: stock and per-visitor limit must be at least 1, the admission rate at least 1 per second, and a pre-queue must open before the start (at most a week) with a draw window of at most ten minutes."),
     /// No sale has this id.
     UnknownSale = ("unknown_sale", 404, "There is no sale with this id."),
+    /// The sale's pre-queue is not open yet: nobody can join before it opens.
+    PrequeueNotOpen = ("prequeue_not_open", 409, "The line for this sale is not open yet: come back when it opens; everyone who joins before the draw has the same chance."),
+    /// The sale has no pre-queue, so no draw.
+    NoDraw = ("no_draw", 404, "This sale has no pre-queue, so there is no draw: its line is first come, first served."),
+    /// The draw's entries are published once it has closed.
+    DrawNotMade = ("draw_not_made", 409, "The draw has not been made yet: its entries are published once it closes."),
+    /// A query parameter is not valid.
+    InvalidQuery = ("invalid_query", 400, "A query parameter is missing or out of range."),
+    /// A pre-queue is set when the sale is created, and kept once it has opened.
+    DrawFixed = ("draw_fixed", 409, "A sale's pre-queue is set when the sale is created and cannot be removed once it has opened."),
     /// The route does not exist.
     NotFound = ("not_found", 404, "There is nothing at this address."),
     /// The route exists but not for this method.

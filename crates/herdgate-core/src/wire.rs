@@ -31,6 +31,60 @@ pub struct SaleConfig {
     /// does not resume a paused sale); a new sale is not paused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paused: Option<bool>,
+    /// A pre-queue with a draw before the sale opens (see [`crate::draw`]). Without it the
+    /// line is first come, first served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prequeue: Option<Prequeue>,
+}
+
+/// A sale's pre-queue: everyone who joins from `opens_at_ms` until the sale's start plus
+/// `draw_window_ms` gets a random place among that group ([`crate::draw`]); later arrivals
+/// queue behind them in arrival order. Admission starts at the close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Prequeue {
+    /// When the pre-queue opens, unix ms; at or before the sale's start.
+    pub opens_at_ms: u64,
+    /// How long after the sale's start the draw closes, ms (at most
+    /// [`Prequeue::MAX_DRAW_WINDOW_MS`]): who arrives in the sale's first moments has the
+    /// same chance as who waited.
+    #[serde(default)]
+    pub draw_window_ms: u64,
+}
+
+impl Prequeue {
+    /// The longest draw window: ten minutes.
+    pub const MAX_DRAW_WINDOW_MS: u64 = 600_000;
+    /// The longest a pre-queue may be open before the sale starts: a week.
+    pub const MAX_OPEN_MS: u64 = 7 * 24 * 3_600_000;
+
+    /// When the draw closes for a sale starting at `starts_at_ms`.
+    pub fn closes_at_ms(&self, starts_at_ms: u64) -> u64 {
+        starts_at_ms.saturating_add(self.draw_window_ms)
+    }
+
+    /// Whether it fits a sale starting at `starts_at_ms`.
+    pub fn is_valid(&self, starts_at_ms: u64) -> bool {
+        self.opens_at_ms <= starts_at_ms
+            && starts_at_ms - self.opens_at_ms <= Self::MAX_OPEN_MS
+            && self.draw_window_ms <= Self::MAX_DRAW_WINDOW_MS
+    }
+}
+
+/// A sale's draw as the public sees it: the commitment from the start, the seed once the draw
+/// has closed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrawState {
+    /// When the pre-queue opens, unix ms.
+    pub opens_at_ms: u64,
+    /// When the draw closes, unix ms: every entry before then is in it.
+    pub closes_at_ms: u64,
+    /// The commitment to the seed ([`crate::draw::commitment`]), published before the
+    /// pre-queue opens.
+    pub commitment: String,
+    /// The seed (64 hex digits), revealed once the draw has closed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<String>,
 }
 
 /// The price of one item.
@@ -130,17 +184,30 @@ pub struct SaleState {
     /// not sold out (a failed capture gives its items back).
     #[serde(default)]
     pub pending: u64,
+    /// The sale's pre-queue draw, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draw: Option<DrawState>,
 }
 
 impl SaleState {
-    /// The admission settings this state carries.
+    /// The admission settings this state carries. A sale with a draw admits from the close.
     pub fn admission(&self) -> AdmissionSettings {
+        let closes = self.draw.as_ref().map(|d| d.closes_at_ms);
         AdmissionSettings {
-            starts_at_ms: self.starts_at_ms,
+            starts_at_ms: self.starts_at_ms.max(closes.unwrap_or(0)),
             rate: self.admission_rate,
             paused: self.paused,
             revision: self.revision,
+            draw_closes_at_ms: closes,
         }
+    }
+
+    /// The revealed seed of the sale's draw, if it has closed and the seed matches its
+    /// commitment.
+    pub fn draw_seed(&self) -> Option<[u8; crate::draw::SEED_BYTES]> {
+        let d = self.draw.as_ref()?;
+        let seed = crate::draw::parse_seed(d.seed.as_deref()?)?;
+        (crate::draw::commitment(&seed) == d.commitment).then_some(seed)
     }
 }
 
@@ -156,6 +223,9 @@ pub struct AdmissionSettings {
     pub paused: bool,
     /// The settings' revision (see [`SaleState::revision`]).
     pub revision: u64,
+    /// When the sale's draw closes, unix ms, if it has one: the edge seals its pre-queue then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draw_closes_at_ms: Option<u64>,
 }
 
 /// Everything the origin knows about a sale, for operators.
@@ -340,6 +410,19 @@ pub enum QueueStatus {
         /// When the pass expires, unix seconds.
         pass_expires_at: u64,
     },
+    /// In the pre-queue: the draw has not been made yet. Everyone in it by the close has the
+    /// same chance.
+    Entered {
+        /// The entry's public digest ([`crate::draw::entry_digest`] of the visitor id), as it
+        /// is listed in the published draw.
+        entry: String,
+        /// When the draw closes, unix ms.
+        draw_at_ms: u64,
+        /// The commitment to the draw's seed, published before the pre-queue opened.
+        commitment: String,
+        /// Poll again after this many milliseconds.
+        poll_after_ms: u64,
+    },
     /// Nothing left to buy.
     SoldOut,
 }
@@ -386,6 +469,9 @@ pub struct ControlState {
     /// The revision of the settings the schedule follows.
     #[serde(default)]
     pub revision: u64,
+    /// The sale's pre-queue as sealed at the draw's close, once it is (see [`crate::draw`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tally: Option<crate::draw::Tally>,
 }
 
 impl ControlState {
@@ -396,6 +482,7 @@ impl ControlState {
             paused: false,
             rate,
             revision: 0,
+            tally: None,
         }
     }
 
@@ -407,6 +494,7 @@ impl ControlState {
             paused: settings.paused,
             rate: settings.rate,
             revision: settings.revision,
+            tally: None,
         }
     }
 
@@ -429,6 +517,7 @@ impl ControlState {
             paused: settings.paused,
             rate: settings.rate,
             revision: settings.revision,
+            tally: self.tally.clone(),
         }
     }
 }
@@ -478,6 +567,7 @@ mod tests {
             rate,
             paused,
             revision,
+            draw_closes_at_ms: None,
         }
     }
 

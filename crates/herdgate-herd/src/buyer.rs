@@ -226,7 +226,9 @@ async fn poll(
                 client.saw_queued(position);
                 tokio::time::sleep(Duration::from_millis(poll_after_ms)).await;
             }
-            QueueStatus::Paused { poll_after_ms, .. } => {
+            // Paused, or in the pre-queue until the draw.
+            QueueStatus::Paused { poll_after_ms, .. }
+            | QueueStatus::Entered { poll_after_ms, .. } => {
                 tokio::time::sleep(Duration::from_millis(poll_after_ms)).await;
             }
             _ => return Err(Ending::Failed),

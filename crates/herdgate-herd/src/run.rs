@@ -234,6 +234,7 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
             currency: "eur".into(),
         }),
         paused: None,
+        prequeue: None,
     };
     admin
         .put_sale(&cfg.sale, &sale_config)

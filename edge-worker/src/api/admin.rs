@@ -48,6 +48,7 @@ pub(crate) async fn control(cx: &Ctx, raw: &str) -> Outcome {
     };
     let op = ControlOp::Get {
         settings: state.admission(),
+        sale: sale.to_string(),
     };
     let control = sale_control::call(env, &sale, &op).await?;
     cache::put_control(&sale, control.clone(), now);

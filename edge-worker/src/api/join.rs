@@ -3,11 +3,15 @@
 //! ticket (JSON and cookie) and the ticket's first status. The no-JavaScript lane spends its
 //! lane token through the same [`enqueue`].
 //!
+//! A sale with a pre-queue refuses joins before it opens (`prequeue_not_open`); until the
+//! draw's close every join is an entry of the draw (`herdgate_core::draw`).
+//!
 //! A join is idempotent per challenge: sent again (its answer was lost, a page reloaded), it
 //! gets the same position and the same visitor, is not counted again by the join limits, and
 //! is never refused by them.
 
 use herdgate_core::defence::Limited;
+use herdgate_core::draw::entry_digest;
 use herdgate_core::gate::join::visitor_of;
 use herdgate_core::wire::{JoinRequest, JoinResponse, SaleStatus};
 use herdgate_core::{pow, ChallengeClaims, ErrorCode, TicketClaims};
@@ -18,7 +22,7 @@ use crate::api::{Ctx, Outcome};
 use crate::config::Config;
 use crate::http::{self, internal, now_ms, sale_id, Refusal};
 use crate::objects::join_limiter::{self, LimitRequest, LimitResponse};
-use crate::objects::queue_shard::{self, ShardRequest, ShardResponse};
+use crate::objects::queue_shard::{self, DrawJoin, ShardRequest, ShardResponse};
 use crate::origin::known_sale;
 use crate::tokens;
 
@@ -76,6 +80,16 @@ pub(crate) async fn enqueue(
     if state.status == SaleStatus::SoldOut {
         return Err(Refusal(ErrorCode::SoldOut));
     }
+    // A sale with a pre-queue takes nobody before it opens; from then until the close every
+    // join is an entry of the draw (its shard decides, by its clock, and seals at the close).
+    let draw = match &state.draw {
+        Some(d) if now < d.opens_at_ms => return Err(Refusal(ErrorCode::PrequeueNotOpen)),
+        Some(d) => Some(DrawJoin {
+            closes_at_ms: d.closes_at_ms,
+            digest: entry_digest(visitor_of(&claims.id).map_err(internal)?.as_str()),
+        }),
+        None => None,
+    };
     let shard = queue_shard::shard_of_challenge(cfg, &claims.id);
     // Joins are counted when a limit applies, or when they raise the device's next difficulty.
     let counted = cfg.limits.per_device > 0
@@ -119,6 +133,7 @@ pub(crate) async fn enqueue(
             expires_at: claims.exp,
             shard,
             shards: cfg.shards,
+            draw,
         },
     )
     .await?;

@@ -8,6 +8,7 @@
 //! | card hold while waiting | `hold.rs` | `POST`, `GET /api/v1/sales/{sale}/hold` |
 //! | 6. buy | `purchase.rs` | `POST /api/v1/sales/{sale}/purchase` |
 //! | the sale as this edge sees it | `sale.rs` | `GET /api/v1/sales/{sale}` |
+//! | the draw, published | `draw.rs` | `GET /api/v1/sales/{sale}/draw`, `…/draw/entries` |
 //! | operator | `admin.rs` | `GET`, `POST /admin/v1/sales/{sale}/control` |
 //!
 //! The steps the pages take too ([`join::enqueue`], [`status::queue_status`],
@@ -23,6 +24,7 @@ use crate::http::Refusal;
 
 pub mod admin;
 pub mod challenge;
+pub mod draw;
 pub mod hold;
 pub mod join;
 pub mod purchase;

@@ -2,9 +2,12 @@
 //! ticket and the isolate's cached sale state and admission control, without touching any
 //! Durable Object while the copies are fresh. Once the admission frontier passes the ticket's
 //! position the answer carries a pass. What to answer is `herdgate_core::gate::status`'s
-//! decision; this file reads what it needs and signs the pass.
+//! decision; this file reads what it needs and signs the pass. For a sale with a pre-queue the
+//! ticket's place is its place in the draw (`herdgate_core::gate::status::place`), and until
+//! the draw is made the answer is `entered`.
 
-use herdgate_core::gate::status::{standing, PollBounds, Standing};
+use herdgate_core::draw::entry_digest;
+use herdgate_core::gate::status::{place, standing, PollBounds, Standing};
 use herdgate_core::wire::{QueueStatus, SaleStatus};
 use herdgate_core::TicketClaims;
 use worker::Env;
@@ -36,10 +39,26 @@ pub(crate) async fn queue_status(
         return Ok(QueueStatus::SoldOut);
     }
     let control = sale_control::control(env, cfg, &ticket.sale, &state, now).await?;
-    let position = ticket.position;
     let polls = PollBounds {
         min_ms: cfg.poll_min_ms,
         max_ms: cfg.poll_max_ms,
+    };
+    // With a pre-queue, the place is the draw's; until the draw is made, the entry waits.
+    let Some(position) = place(&state, &control, ticket.position) else {
+        let draw = state
+            .draw
+            .as_ref()
+            .ok_or_else(|| internal("a draw without a draw"))?;
+        let to_close = draw.closes_at_ms.saturating_sub(now);
+        return Ok(QueueStatus::Entered {
+            entry: entry_digest(ticket.visitor.as_str()),
+            draw_at_ms: draw.closes_at_ms,
+            commitment: draw.commitment.clone(),
+            // About half the time to the draw; soon after it, while it is being made.
+            poll_after_ms: (to_close / 2)
+                .clamp(polls.min_ms, polls.max_ms.max(polls.min_ms))
+                .min(to_close.max(polls.min_ms)),
+        });
     };
     Ok(match standing(&state, &control, position, now, polls) {
         Standing::SoldOut => QueueStatus::SoldOut,

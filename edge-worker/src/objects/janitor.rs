@@ -103,19 +103,36 @@ pub(crate) async fn round(storage: &Storage, cfg: &Config, now: u64) -> Result<R
     })
 }
 
-/// Deletes everything the object stores but `keep` (keys and their values, read first), and
-/// its alarm.
-pub(crate) async fn clean(storage: &Storage, keep: &[&str]) -> Result<()> {
-    let mut kept = Vec::new();
+/// Deletes everything the object stores but the keys in `keep` and those starting with one of
+/// `keep_prefixes`, and its alarm.
+pub(crate) async fn clean(storage: &Storage, keep: &[&str], keep_prefixes: &[&str]) -> Result<()> {
+    let mut kept: Vec<(String, serde_json::Value)> = Vec::new();
     for key in keep {
         if let Some(value) = storage.get::<serde_json::Value>(key).await? {
-            kept.push((*key, value));
+            kept.push(((*key).to_owned(), value));
         }
     }
-    storage.delete_all().await?;
+    let mut doomed = Vec::new();
+    let all = storage.list().await?;
+    for key in all.keys() {
+        let Some(key) = key?.as_string() else {
+            continue;
+        };
+        if !keep.contains(&key.as_str()) && !keep_prefixes.iter().any(|p| key.starts_with(p)) {
+            doomed.push(key);
+        }
+    }
+    if keep_prefixes.is_empty() {
+        storage.delete_all().await?;
+    } else {
+        // Storage deletes at most 128 keys per call.
+        for chunk in doomed.chunks(128) {
+            storage.delete_multiple(chunk.to_vec()).await?;
+        }
+    }
     storage.delete_alarm().await?;
     for (key, value) in kept {
-        storage.put(key, value).await?;
+        storage.put(&key, value).await?;
     }
     Ok(())
 }

@@ -156,7 +156,7 @@ mod object {
             let now = worker::Date::now().as_millis();
             match janitor::round(&storage, &cfg, now).await? {
                 Round::Clean => {
-                    janitor::clean(&storage, &[]).await?;
+                    janitor::clean(&storage, &[], &[]).await?;
                     self.counts.borrow_mut().clear();
                     self.adopted.set(false);
                 }

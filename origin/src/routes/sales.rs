@@ -22,7 +22,16 @@ pub async fn public_state(
 ) -> Result<Response, Refusal> {
     let app = &app.inner;
     let state = match app.board.get(&sale) {
-        Some(sold_out) => sold_out.state.clone(),
+        Some(sold_out) => {
+            let mut state = sold_out.state.clone();
+            // The snapshot keeps the draw's seed; it is public only after the close.
+            if let Some(d) = state.draw.as_mut() {
+                if clock::now_ms() < d.closes_at_ms {
+                    d.seed = None;
+                }
+            }
+            state
+        }
         None => {
             let (state, _) = app
                 .store
@@ -77,9 +86,15 @@ pub async fn upsert_sale(
         || config.per_visitor_limit == 0
         || config.admission_rate == 0
         || !price_ok
+        || config
+            .prequeue
+            .is_some_and(|p| !p.is_valid(config.starts_at_ms))
     {
         return Err(Refusal(ErrorCode::InvalidSaleConfig));
     }
+    let mut seed = [0u8; herdgate_core::draw::SEED_BYTES];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut seed)
+        .map_err(|_| Refusal(ErrorCode::Internal))?;
     let created = match app
         .store
         .upsert_sale(&UpsertSaleCall {
@@ -87,12 +102,14 @@ pub async fn upsert_sale(
             config: &config,
             channel: &app.events_channel,
             now_ms: clock::now_ms(),
+            seed: &seed,
         })
         .await?
     {
         UpsertSaleReply::Created => true,
         UpsertSaleReply::Updated => false,
         UpsertSaleReply::StockBelowSold => return Err(Refusal(ErrorCode::StockBelowSold)),
+        UpsertSaleReply::DrawFixed => return Err(Refusal(ErrorCode::DrawFixed)),
     };
     let state = app
         .store

@@ -1,7 +1,7 @@
 //! `lua/sold_out_snapshot.lua`: a sold-out sale and every one of its orders, read in one atomic
 //! step, so the origin can answer the sale from memory.
 
-use herdgate_core::wire::{Order, Price, SaleState, SaleStatus};
+use herdgate_core::wire::{DrawState, Order, Price, SaleState, SaleStatus};
 use herdgate_core::{SaleId, VisitorId};
 
 use super::{int, parse_order, text, SaleKeys, Store, StoreError};
@@ -32,8 +32,8 @@ pub enum SoldOutSnapshotReply {
     NotSoldOut,
     /// `{0, sold, …, visitor, order, …}`: sold out, with the public state and every order.
     SoldOut {
-        /// The public state.
-        state: SaleState,
+        /// The public state (boxed: it is most of the answer's size).
+        state: Box<SaleState>,
         /// Every order, by visitor.
         orders: Vec<(VisitorId, Order)>,
     },
@@ -67,8 +67,22 @@ impl Store {
         let paused = int(&reply, 7)? != 0;
         let revision = int(&reply, 8)?;
         let cancelled = int(&reply, 9)?;
-        let mut orders = Vec::with_capacity(reply.len().saturating_sub(10) / 2);
-        for pair in reply.get(10..).unwrap_or_default().chunks(2) {
+        let draw = match (text(&reply, 10)?.parse::<u64>(), text(&reply, 12)?) {
+            (Ok(opens_at_ms), commitment) if !commitment.is_empty() => {
+                let window = text(&reply, 11)?.parse::<u64>().unwrap_or(0);
+                let seed = text(&reply, 13)?;
+                Some(DrawState {
+                    opens_at_ms,
+                    closes_at_ms: starts_at_ms.saturating_add(window),
+                    commitment,
+                    // Kept here; `SoldOut::public` shows it only after the close.
+                    seed: (!seed.is_empty()).then_some(seed),
+                })
+            }
+            _ => None,
+        };
+        let mut orders = Vec::with_capacity(reply.len().saturating_sub(14) / 2);
+        for pair in reply.get(14..).unwrap_or_default().chunks(2) {
             let [v, o] = pair else {
                 return Err(StoreError::Protocol("odd orders hash".into()));
             };
@@ -80,7 +94,7 @@ impl Store {
             orders.push((visitor, order));
         }
         Ok(SoldOutSnapshotReply::SoldOut {
-            state: SaleState {
+            state: Box::new(SaleState {
                 sale: call.sale.clone(),
                 status: SaleStatus::SoldOut,
                 remaining: 0,
@@ -93,7 +107,8 @@ impl Store {
                 revision,
                 cancelled,
                 pending: 0,
-            },
+                draw,
+            }),
             orders,
         })
     }

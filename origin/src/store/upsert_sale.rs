@@ -2,7 +2,9 @@
 //! of the sale hash it writes (the public state and the operator's view).
 
 use fred::prelude::*;
-use herdgate_core::wire::{AdminSaleState, Price, SaleConfig, SaleState, SaleStatus};
+use herdgate_core::wire::{
+    AdminSaleState, DrawState, Prequeue, Price, SaleConfig, SaleState, SaleStatus,
+};
 use herdgate_core::SaleId;
 
 use super::{text, SaleKeys, Store, StoreError};
@@ -24,6 +26,9 @@ pub struct UpsertSaleCall<'a> {
     pub now_ms: u64,
     /// `ARGV[6]`: the events channel.
     pub channel: &'a str,
+    /// `ARGV[13]`: a fresh secret seed for the sale's draw, kept only if it has none (and
+    /// only if the config has a pre-queue). Never logged.
+    pub seed: &'a [u8; herdgate_core::draw::SEED_BYTES],
 }
 
 impl UpsertSaleCall<'_> {
@@ -55,6 +60,16 @@ impl UpsertSaleCall<'_> {
             }
             .to_owned(),
             self.now_ms.to_string(),
+            config
+                .prequeue
+                .map(|p| p.opens_at_ms.to_string())
+                .unwrap_or_default(),
+            config
+                .prequeue
+                .map(|p| p.draw_window_ms.to_string())
+                .unwrap_or_default(),
+            hex::encode(self.seed),
+            herdgate_core::draw::commitment(self.seed),
         ];
         (vec![k.sale], args)
     }
@@ -69,6 +84,9 @@ pub enum UpsertSaleReply {
     Updated,
     /// `stock_below_sold`: the new stock is below what was sold; nothing changed.
     StockBelowSold,
+    /// `draw_fixed`: a pre-queue added to an existing sale, or removed after it opened;
+    /// nothing changed.
+    DrawFixed,
 }
 
 impl Store {
@@ -83,6 +101,7 @@ impl Store {
             "created" => Ok(UpsertSaleReply::Created),
             "updated" => Ok(UpsertSaleReply::Updated),
             "stock_below_sold" => Ok(UpsertSaleReply::StockBelowSold),
+            "draw_fixed" => Ok(UpsertSaleReply::DrawFixed),
             other => Err(StoreError::Protocol(format!("upsert returned {other:?}"))),
         }
     }
@@ -112,6 +131,10 @@ impl Store {
                     "revision",
                     "cancelled",
                     "pending",
+                    "pq_opens_at_ms",
+                    "pq_window_ms",
+                    "draw_commitment",
+                    "draw_seed",
                 ],
             )
             .await?;
@@ -133,6 +156,26 @@ impl Store {
         let paused = n(8).unwrap_or(0) != 0;
         let per_visitor_limit = u32::try_from(limit).unwrap_or(u32::MAX);
         let admission_rate = u32::try_from(rate).unwrap_or(u32::MAX);
+        let prequeue = n(12).map(|opens_at_ms| Prequeue {
+            opens_at_ms,
+            draw_window_ms: n(13).unwrap_or(0),
+        });
+        let draw = prequeue.and_then(|p| {
+            let commitment = f.get(14).cloned().flatten()?;
+            let closes_at_ms = p.closes_at_ms(starts_at_ms);
+            // The seed is revealed only once the draw has closed.
+            let seed = f
+                .get(15)
+                .cloned()
+                .flatten()
+                .filter(|_| now_ms >= closes_at_ms);
+            Some(DrawState {
+                opens_at_ms: p.opens_at_ms,
+                closes_at_ms,
+                commitment,
+                seed,
+            })
+        });
         let state = SaleState {
             sale: sale.clone(),
             status: SaleStatus::settling(remaining, n(11).unwrap_or(0), starts_at_ms, now_ms),
@@ -146,6 +189,7 @@ impl Store {
             revision: n(9).unwrap_or(0),
             cancelled: n(10).unwrap_or(0),
             pending: n(11).unwrap_or(0),
+            draw,
         };
         let config = SaleConfig {
             stock,
@@ -154,6 +198,7 @@ impl Store {
             admission_rate,
             price,
             paused: Some(paused),
+            prequeue,
         };
         Ok(Some((state, config)))
     }

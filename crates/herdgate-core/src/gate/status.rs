@@ -46,6 +46,19 @@ pub enum Standing {
     },
 }
 
+/// The place in line of queue number `position` (as its shard handed it out): the number
+/// itself for a sale without a pre-queue; for one with a pre-queue, its place in the draw
+/// ([`crate::draw::Draw::place`]) once the draw is made (the control has the tally and the
+/// state the revealed seed, matching its commitment), and `None` until then.
+pub fn place(state: &SaleState, control: &ControlState, position: u64) -> Option<u64> {
+    if state.draw.is_none() {
+        return Some(position);
+    }
+    let tally = control.tally.as_ref()?;
+    let seed = state.draw_seed()?;
+    Some(crate::draw::Draw::new(&seed, state.sale.as_str(), tally).place(position))
+}
+
 /// Where `position` stands at `now_ms`, given the sale's `state` and its admission `control`.
 ///
 /// A sold-out sale answers [`Standing::SoldOut`] whatever the position; an admitted position
@@ -136,6 +149,7 @@ mod tests {
             revision: 1,
             cancelled: 0,
             pending: 0,
+            draw: None,
         }
     }
 
@@ -238,6 +252,7 @@ mod tests {
                 rate: 100,
                 paused: false,
                 revision: 1,
+                draw_closes_at_ms: None,
             },
             1_000,
         );
@@ -265,6 +280,7 @@ mod tests {
                 rate: 100,
                 paused: true,
                 revision: 1,
+                draw_closes_at_ms: None,
             },
             1_000,
         );

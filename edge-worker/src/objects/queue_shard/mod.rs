@@ -25,9 +25,13 @@
 //!   releases at most `HOLD_RELEASE_RATE / QUEUE_SHARD_COUNT` holds per second, so the
 //!   processor's rate limit is respected; a release the processor does not answer is tried
 //!   again on the next round. The buyer's tab need not be open for any of this;
+//! - for a sale with a pre-queue, keeps its entries (digest and arrival time) in arrival order
+//!   and their hash chain until the draw's close, then seals them (`herdgate_core::draw`);
+//!   the `j`-th join here is entry `j` of this shard;
 //! - deletes all of that once the sale has been over for `CLEANUP_AFTER_SECS` and no hold is
-//!   left to release (`objects/janitor.rs`), keeping only its count of positions handed out,
-//!   so positions stay unique if the operator restocks.
+//!   left to release (`objects/janitor.rs`), keeping only its count of positions handed out
+//!   (so positions stay unique if the operator restocks) and its part of the draw (the public
+//!   record anyone may check).
 //!
 //! The worker talks to it with small JSON messages (see [`ShardRequest`]), through [`call`].
 //! This file holds the messages and the client; `object.rs` the object, its storage and its
@@ -65,6 +69,24 @@ pub enum ShardRequest {
         shard: u32,
         /// Shards of the sale.
         shards: u32,
+        /// The sale's pre-queue, if it has one: the join is an entry of the draw if it comes
+        /// before the close and the shard is not sealed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        draw: Option<DrawJoin>,
+    },
+    /// Seal this shard's pre-queue (if it is not yet) and tell its tally.
+    Seal {
+        /// The sale.
+        sale: String,
+        /// This shard's index.
+        shard: u32,
+    },
+    /// Up to `limit` entries of the pre-queue from index `from`, in arrival order.
+    Entries {
+        /// The first entry's index at this shard.
+        from: u64,
+        /// The most to return.
+        limit: u32,
     },
     /// The position `challenge` took, if it joined here before.
     Place {
@@ -153,6 +175,15 @@ pub enum ShardRequest {
     },
 }
 
+/// What a join of a sale with a pre-queue tells its shard.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DrawJoin {
+    /// When the draw closes, unix ms.
+    pub closes_at_ms: u64,
+    /// The entry's public digest ([`herdgate_core::draw::entry_digest`]).
+    pub digest: String,
+}
+
 /// A shard's answers.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
@@ -197,6 +228,13 @@ pub enum ShardResponse {
     Limited,
     /// The shard's share of the hold budget is spent for now: nothing was counted.
     Busy,
+    /// The shard's pre-queue, sealed.
+    Sealed(herdgate_core::draw::ShardTally),
+    /// Entries of the pre-queue, in arrival order (without places).
+    Entries {
+        /// The entries.
+        entries: Vec<herdgate_core::draw::Entry>,
+    },
     /// Done.
     Ok,
 }

@@ -3,6 +3,7 @@
 
 use std::cell::Cell;
 
+use herdgate_core::draw::{self, Entry, ShardTally};
 use herdgate_core::wire::{HoldState, SaleStatus};
 use herdgate_core::SaleId;
 use herdgate_pay::{PaymentGateway, Release};
@@ -11,10 +12,27 @@ use worker::{durable_object, DurableObject, Env, ListOptions, Request, Response,
 
 use crate::config;
 use crate::objects::janitor::{self, Round};
-use crate::objects::queue_shard::{HoldRecord, ShardRequest, ShardResponse};
+use crate::objects::queue_shard::{DrawJoin, HoldRecord, ShardRequest, ShardResponse};
 
 /// A claim older than this is taken as abandoned (the worker that made it died).
 const CLAIM_TIMEOUT_MS: u64 = 30_000;
+
+/// The pre-queue's sealed tally.
+const SEALED_KEY: &str = "draw:sealed";
+/// The head of the pre-queue's hash chain.
+const HEAD_KEY: &str = "draw:head";
+/// The pre-queue's entries, `e:` and the index at this shard, zero-padded so they list in
+/// arrival order.
+const ENTRY_PREFIX: &str = "e:";
+
+/// The storage key of the pre-queue's `index`-th entry at this shard.
+fn entry_key(index: u64) -> String {
+    format!("{ENTRY_PREFIX}{index:012}")
+}
+
+/// What the janitor keeps of a shard: its count of positions (unique after a restock) and its
+/// draw (the public record).
+const KEPT: &[&str] = &["joined", SEALED_KEY, HEAD_KEY];
 
 /// What a release-schedule entry names.
 #[derive(Debug, PartialEq, Eq)]
@@ -133,7 +151,7 @@ impl DurableObject for QueueShard {
             Round::Clean if sweep.is_none() => {
                 // Keeps the count of positions handed out: a restock must not hand out a
                 // position again.
-                janitor::clean(&storage, &["joined"]).await?;
+                janitor::clean(&storage, KEPT, &[ENTRY_PREFIX]).await?;
                 self.adopted.set(false);
                 return Response::ok("cleaned");
             }
@@ -156,8 +174,12 @@ impl DurableObject for QueueShard {
                 expires_at,
                 shard,
                 shards,
+                draw,
             } => {
-                let joined = self.join(&challenge, expires_at, shard, shards).await?;
+                let entry = draw.as_ref().map(|d| (d, sale.as_str()));
+                let joined = self
+                    .join(&challenge, expires_at, shard, shards, entry)
+                    .await?;
                 if let Ok(sale) = SaleId::parse(&sale) {
                     let cfg = config::get(&self.env).map_err(worker::Error::RustError)?;
                     let now = worker::Date::now().as_millis();
@@ -184,6 +206,34 @@ impl DurableObject for QueueShard {
                 self.hold_budget
                     .set(((tokens + 1.0).min(per_second.max(1.0)), at));
                 ShardResponse::Ok
+            }
+            ShardRequest::Seal { sale, shard } => {
+                let joined = self.joined_count().await?;
+                ShardResponse::Sealed(self.seal(&sale, shard, joined).await?)
+            }
+            ShardRequest::Entries { from, limit } => {
+                let listed = self
+                    .state
+                    .storage()
+                    .list_with_options(
+                        ListOptions::new()
+                            .prefix(ENTRY_PREFIX)
+                            .start(&entry_key(from))
+                            .limit(limit.clamp(1, 1_000) as usize),
+                    )
+                    .await?;
+                let mut entries = Vec::new();
+                for value in listed.values() {
+                    let value = value?;
+                    let text = worker::js_sys::JSON::stringify(&value)
+                        .ok()
+                        .and_then(|t| t.as_string())
+                        .unwrap_or_default();
+                    if let Ok(entry) = serde_json::from_str::<Entry>(&text) {
+                        entries.push(entry);
+                    }
+                }
+                ShardResponse::Entries { entries }
             }
             ShardRequest::Census => {
                 ShardResponse::Census(janitor::census(&self.state.storage()).await?)
@@ -283,12 +333,73 @@ impl QueueShard {
         }))
     }
 
+    /// How many positions this shard has handed out.
+    async fn joined_count(&self) -> Result<u64> {
+        Ok(match self.joined.get() {
+            Some(n) => n,
+            None => self
+                .state
+                .storage()
+                .get::<u64>("joined")
+                .await?
+                .unwrap_or(0),
+        })
+    }
+
+    /// Seals the pre-queue (its first `joined` joins) unless it is sealed, and returns its
+    /// tally. Joins after this are late arrivals, whatever their time.
+    async fn seal(&self, sale: &str, shard: u32, joined: u64) -> Result<ShardTally> {
+        let storage = self.state.storage();
+        if let Some(tally) = storage.get::<ShardTally>(SEALED_KEY).await? {
+            return Ok(tally);
+        }
+        let head = storage
+            .get::<String>(HEAD_KEY)
+            .await?
+            .unwrap_or_else(|| draw::genesis(sale, shard));
+        let tally = ShardTally {
+            count: joined,
+            head,
+        };
+        storage.put(SEALED_KEY, &tally).await?;
+        Ok(tally)
+    }
+
+    /// Records the `joined`-th join, of `digest`, as an entry of the pre-queue if it comes
+    /// before the close and the shard is not sealed; seals it otherwise.
+    async fn enter(&self, (join, sale): (&DrawJoin, &str), shard: u32, joined: u64) -> Result<()> {
+        let storage = self.state.storage();
+        if storage.get::<ShardTally>(SEALED_KEY).await?.is_some() {
+            return Ok(());
+        }
+        let now = worker::Date::now().as_millis();
+        if now >= join.closes_at_ms {
+            self.seal(sale, shard, joined).await?;
+            return Ok(());
+        }
+        let head = storage
+            .get::<String>(HEAD_KEY)
+            .await?
+            .unwrap_or_else(|| draw::genesis(sale, shard));
+        let entry = Entry {
+            digest: join.digest.clone(),
+            at_ms: now,
+            place: None,
+        };
+        storage
+            .put(HEAD_KEY, draw::chain(&head, &entry.digest, now))
+            .await?;
+        storage.put(&entry_key(joined), &entry).await?;
+        Ok(())
+    }
+
     async fn join(
         &self,
         challenge: &str,
         expires_at: u64,
         shard: u32,
         shards: u32,
+        entry: Option<(&DrawJoin, &str)>,
     ) -> Result<ShardResponse> {
         let storage = self.state.storage();
         let key = format!("c:{challenge}");
@@ -304,10 +415,10 @@ impl QueueShard {
             Some(None) => return Ok(ShardResponse::ChallengeSpent),
             None => {}
         }
-        let joined = match self.joined.get() {
-            Some(n) => n,
-            None => storage.get::<u64>("joined").await?.unwrap_or(0),
-        };
+        let joined = self.joined_count().await?;
+        if let Some(entry) = entry {
+            self.enter(entry, shard, joined).await?;
+        }
         let position = u64::from(shard) + joined * u64::from(shards.max(1));
         let record = SpentChallenge {
             exp: expires_at,

@@ -1,0 +1,264 @@
+//! A fair opening: the pre-queue's draw, through the real edge under workerd, the origin and
+//! Redis. Everyone who joins before the close gets a place drawn among that group; later
+//! arrivals queue behind it; the published record recomputes every place, and an altered
+//! record does not. (Independence of place and arrival over 12,000 joins is tested on the draw
+//! itself, in `herdgate_core::draw`.)
+
+use std::time::Duration;
+
+use herdgate_core::draw::{entry_digest, DrawError, Entry};
+use herdgate_core::wire::{Prequeue, QueueStatus, SaleConfig};
+use herdgate_testkit::now_ms;
+use serde_json::{json, Value};
+
+use crate::edge_support::Stack;
+use crate::support::{bounded, code};
+
+/// A sale of `stock` at `rate`/s with a pre-queue open since a second ago, starting at
+/// `starts_at_ms`, its draw closing `window_ms` after.
+fn fair(stock: u64, rate: u32, starts_at_ms: u64, window_ms: u64) -> SaleConfig {
+    SaleConfig {
+        stock,
+        per_visitor_limit: 1,
+        starts_at_ms,
+        admission_rate: rate,
+        price: None,
+        paused: None,
+        prequeue: Some(Prequeue {
+            opens_at_ms: now_ms() - 1_000,
+            draw_window_ms: window_ms,
+        }),
+    }
+}
+
+/// The place a status gives, if it gives one.
+fn place_of(status: &QueueStatus) -> Option<u64> {
+    match status {
+        QueueStatus::Queued { position, .. }
+        | QueueStatus::Admitted { position, .. }
+        | QueueStatus::Paused { position, .. } => Some(*position),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pre_queue_is_drawn_admitted_in_drawn_order_and_verifiable() {
+    bounded(Duration::from_secs(240), async {
+        let s = Stack::start().await.unwrap();
+        let admin = s.admin();
+        // The sale starts in a minute; the operator will bring it forward, so the close comes
+        // when the test has everyone in, whatever the machine's speed.
+        admin
+            .put_sale("fair", &fair(100, 4, now_ms() + 60_000, 0))
+            .await
+            .unwrap();
+
+        // 24 devices join the pre-queue at once.
+        let buyers: Vec<_> = (0..24)
+            .map(|i| s.buyer(&format!("Mozilla/5.0 (herdgate draw test {i})")))
+            .collect();
+        let tasks: Vec<_> = buyers
+            .iter()
+            .cloned()
+            .map(|b| tokio::spawn(async move { b.solve_and_join("fair", None).await }))
+            .collect();
+        let mut joins = Vec::new();
+        for t in tasks {
+            joins.push(t.await.unwrap().unwrap());
+        }
+        for j in &joins {
+            match &j.status {
+                QueueStatus::Entered { entry, .. } => {
+                    assert_eq!(entry, &entry_digest(j.visitor.as_str()));
+                }
+                other => panic!("not in the pre-queue: {other:?}"),
+            }
+        }
+        // Before the close: the commitment is public, the seed and the entries are not.
+        let http = &s.http;
+        let draw_url = format!("{}/api/v1/sales/fair/draw", s.edge.url());
+        let before: Value = http
+            .get(&draw_url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            before["commitment"].as_str().is_some_and(|c| c.len() == 64),
+            "{before}"
+        );
+        assert!(
+            before.get("seed").is_none() && before.get("tally").is_none(),
+            "{before}"
+        );
+        let origin_state = admin.sale("fair").await.unwrap();
+        assert!(origin_state.state.draw.as_ref().unwrap().seed.is_none());
+        let early = http
+            .get(format!("{draw_url}/entries?shard=0"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(early.status(), 409);
+        let early: Value = early.json().await.unwrap();
+        assert_eq!(code(&early), "draw_not_made");
+
+        // The operator opens now: the draw closes.
+        admin
+            .put_sale("fair", &fair(100, 4, now_ms(), 0))
+            .await
+            .unwrap();
+
+        // Every entry learns its place; admission follows the drawn places: whenever one
+        // buyer is admitted and a buyer asked later is not, the admitted one's place is lower
+        // (the frontier never moves back).
+        let mut places = vec![None; buyers.len()];
+        let mut admitted = vec![false; buyers.len()];
+        let until = tokio::time::Instant::now() + Duration::from_secs(120);
+        while admitted.iter().any(|a| !a) {
+            assert!(
+                tokio::time::Instant::now() < until,
+                "not all admitted: {admitted:?}"
+            );
+            let mut highest_admitted: Option<u64> = None;
+            for (i, (b, j)) in buyers.iter().zip(&joins).enumerate() {
+                let status = b.status("fair", &j.ticket).await.unwrap();
+                let Some(place) = place_of(&status) else {
+                    assert!(matches!(status, QueueStatus::Entered { .. }), "{status:?}");
+                    continue;
+                };
+                assert!(places[i].is_none_or(|p| p == place), "the place changed");
+                places[i] = Some(place);
+                if matches!(status, QueueStatus::Admitted { .. }) {
+                    admitted[i] = true;
+                    highest_admitted = highest_admitted.max(Some(place));
+                } else if let Some(h) = highest_admitted {
+                    assert!(h < place, "place {h} admitted before {place}, which waits");
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        let mut sorted: Vec<u64> = places.iter().map(|p| p.unwrap()).collect();
+        sorted.sort_unstable();
+        assert_eq!(
+            sorted,
+            (0..24).collect::<Vec<_>>(),
+            "the drawn places are 0..24"
+        );
+
+        // A later arrival queues behind the whole pre-queue.
+        let late = s.buyer("Mozilla/5.0 (herdgate draw test, late)");
+        let late_join = late.solve_and_join("fair", None).await.unwrap();
+        let late_place = place_of(&late_join.status).expect("a late arrival gets a place");
+        assert!(late_place >= 24, "late arrival at {late_place}");
+
+        // The published record recomputes every place, and each buyer finds theirs.
+        let record = herdgate_testkit::client::draw::fetch(http, s.edge.url(), "fair")
+            .await
+            .unwrap();
+        let verified = record.verify().unwrap();
+        assert_eq!(verified.entries, 24);
+        for (j, told) in joins.iter().zip(&places) {
+            let (_, _, drawn) = record.find(&entry_digest(j.visitor.as_str())).unwrap();
+            assert_eq!(drawn, *told);
+        }
+        assert!(record
+            .find(&entry_digest(late_join.visitor.as_str()))
+            .is_none());
+
+        // An altered record fails: a place swapped, an entry added, another seed.
+        let mut swapped = record.clone();
+        let (a, b) = (
+            0,
+            swapped
+                .shards
+                .iter()
+                .position(|s| s.entries.len() > 1)
+                .unwrap(),
+        );
+        let first = swapped.shards[a].entries[0].place;
+        swapped.shards[a].entries[0].place = swapped.shards[b].entries[1].place;
+        swapped.shards[b].entries[1].place = first;
+        assert!(matches!(swapped.verify(), Err(DrawError::Place { .. })));
+        let mut added = record.clone();
+        added.shards[0].entries.push(Entry {
+            digest: entry_digest("someone-inserted"),
+            at_ms: now_ms(),
+            place: Some(0),
+        });
+        added.shards[0].tally.count += 1;
+        assert!(matches!(added.verify(), Err(DrawError::Chain { .. })));
+        let mut reseeded = record.clone();
+        reseeded.seed = "11".repeat(32);
+        assert_eq!(reseeded.verify(), Err(DrawError::Commitment));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pre_queue_takes_nobody_early_and_stays_once_open() {
+    bounded(Duration::from_secs(120), async {
+        let s = Stack::start().await.unwrap();
+        let admin = s.admin();
+        let start = now_ms() + 3_600_000;
+        // Opens in half an hour: a join now is refused and leaves nothing behind.
+        let mut later = fair(10, 10, start, 0);
+        later.prequeue = Some(Prequeue {
+            opens_at_ms: start - 1_800_000,
+            draw_window_ms: 0,
+        });
+        admin.put_sale("later", &later).await.unwrap();
+        let me = s.buyer("Mozilla/5.0 (herdgate draw test)");
+        let (status, body) = me.solve_and_join_reply("later", None).await.unwrap();
+        assert_eq!((status, code(&body)), (409, "prequeue_not_open"), "{body}");
+        let (status, body) = s.control("later", None).await;
+        assert_eq!(status, 200, "{body}");
+
+        // Out of range: opening after the start, or a draw window over ten minutes.
+        for (opens_at_ms, draw_window_ms) in [(start + 1, 0), (start - 1, 600_001)] {
+            let mut bad = fair(10, 10, start, 0);
+            bad.prequeue = Some(Prequeue {
+                opens_at_ms,
+                draw_window_ms,
+            });
+            let (status, body) = admin
+                .put_sale_reply("bad", &serde_json::to_value(&bad).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(
+                (status, code(&body)),
+                (422, "invalid_sale_config"),
+                "{body}"
+            );
+        }
+
+        // Once open, a pre-queue cannot be removed; nor added to a sale that has none.
+        admin
+            .put_sale("open", &fair(10, 10, start, 0))
+            .await
+            .unwrap();
+        let mut without = fair(10, 10, start, 0);
+        without.prequeue = None;
+        let (status, body) = admin
+            .put_sale_reply("open", &serde_json::to_value(&without).unwrap())
+            .await
+            .unwrap();
+        assert_eq!((status, code(&body)), (409, "draw_fixed"), "{body}");
+        admin.put_sale("plain", &without).await.unwrap();
+        let (status, body) = admin
+            .put_sale_reply(
+                "plain",
+                &serde_json::to_value(fair(10, 10, start, 0)).unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!((status, code(&body)), (409, "draw_fixed"), "{body}");
+        // The refused changes changed nothing: the commitment stands.
+        let kept = admin.sale("open").await.unwrap();
+        assert!(kept.state.draw.is_some() && kept.config.prequeue.is_some());
+        let json = json!(kept.state.draw);
+        assert!(json.get("seed").is_none(), "{json}");
+    })
+    .await;
+}
