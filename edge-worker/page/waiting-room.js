@@ -357,6 +357,8 @@ if (typeof module !== "undefined") {
       $("message").textContent = text;
       $("solving").hidden = name !== "solving";
       $("numbers").hidden = !["waiting", "paused"].includes(name);
+      $("odds").hidden = name !== "waiting" || !$("odds").textContent;
+      $("entry").hidden = !["entered", "waiting", "paused", "admitted"].includes(name) || !$("entry").textContent;
       $("buy").hidden = !["admitted", "buying"].includes(name);
       $("buy").disabled = name === "buying";
       $("order").hidden = name !== "bought";
@@ -492,12 +494,41 @@ if (typeof module !== "undefined") {
       });
     }
 
+    // A time of day in the page's language and the device's time zone, e.g. "10:00".
+    function clock(ms) {
+      try {
+        return new Intl.DateTimeFormat(t.lang, { hour: "2-digit", minute: "2-digit" }).format(new Date(ms));
+      } catch (e) {
+        return new Date(ms).toISOString().slice(11, 16) + " UTC";
+      }
+    }
+
+    // The honest odds of a queued status: items left, people ahead, and the chance that an
+    // item is left at this buyer's turn (or that the passes out cover what is left).
+    function odds(status) {
+      if (status.remaining === undefined || status.chance_pct === undefined) return "";
+      const first = fill(t.odds[0], { remaining: status.remaining, ahead: status.ahead });
+      const second = status.stock_covered ? t.odds[3]
+        : status.chance_pct === 0 ? t.odds[2]
+        : fill(t.odds[1], { pct: status.chance_pct });
+      return first + " " + second;
+    }
+
     // Shows a queue status; returns the milliseconds until the next poll, or null to stop.
     function show(status) {
       if (status.position !== undefined) $("position").textContent = String(status.position + 1);
+      if (status.state === "entered") {
+        // In the pre-queue: the same chance for everyone here by the draw. The entry is how
+        // the buyer finds themselves in the published draw.
+        $("entry").textContent = fill(t.entry[0], { entry: status.entry }) + " " + t.entry[1];
+        enter("entered", undefined, { time: clock(status.draw_at_ms) });
+        return status.poll_after_ms || 5000;
+      }
       if (status.state === "queued") {
         $("ahead").textContent = String(status.ahead);
-        $("eta").textContent = eta(status.eta_ms);
+        // An estimate of 2^50 ms or more means "not known" (behind the cap, or paused).
+        $("eta").textContent = status.stock_covered || status.eta_ms >= 2 ** 50 ? "–" : eta(status.eta_ms);
+        $("odds").textContent = odds(status);
         enter("waiting");
         // Position changes are announced at most when the number of people ahead changes a lot,
         // so a screen reader is not interrupted on every poll.
@@ -669,7 +700,11 @@ if (typeof module !== "undefined") {
     };
     // A challenge that expired while this page solved it, or while the edge was busy, is not
     // the buyer's fault: fetch a new one (a few times). A join whose answer was lost is sent
-    // again as it was: a join is idempotent per challenge, so it keeps its place.
+    // again as it was: a join is idempotent per challenge, so it keeps its place. Before a
+    // pre-queue opens, the page says when it opens and joins then.
+    return joinLine();
+
+    async function joinLine() {
     let joined = null;
     let body = null;
     for (let round = 0; round < 3; round++) {
@@ -702,10 +737,22 @@ if (typeof module !== "undefined") {
     }
     if (!joined || !joined.ok) {
       if (body && body.error && body.error.code === "sold_out") return enter("sold_out");
+      if (body && body.error && body.error.code === "prequeue_not_open") {
+        const res = await api("").catch(() => null);
+        const sale = res && res.ok ? await res.json().catch(() => null) : null;
+        const opens = sale && sale.sale && sale.sale.draw ? sale.sale.draw.opens_at_ms : 0;
+        if (!opens) return refuse(body);
+        enter("not_open", undefined, { time: clock(opens) });
+        // Everyone who joins before the draw has the same chance: no need to be first.
+        const wait = Math.max(1000, opens - (Date.now() + offsetMs)) + Math.random() * 3000;
+        await new Promise((r) => setTimeout(r, Math.min(wait, 2147483647)));
+        return joinLine();
+      }
       return refuse(body);
     }
     await keep(body.ticket, body.status);
     if (show(body.status) === null) return current === "admitted" ? watchSale() : undefined;
     return poll();
+    }
   })();
 }

@@ -91,6 +91,13 @@ pub struct Config {
     /// How often a sale's objects ask the origin whether it is over, seconds (var
     /// `CLEANUP_CHECK_SECS`, default 600).
     pub cleanup_check_secs: u64,
+    /// Whether the admission frontier waits while the passes already out are expected to buy
+    /// every remaining item (var `FRONTIER_WAITS_FOR_STOCK`, default `on`; see
+    /// `herdgate_core::gate::odds`).
+    pub frontier_waits_for_stock: bool,
+    /// How long a place must have been admitted before it counts toward the measured
+    /// conversion, seconds (var `CONVERSION_WINDOW_SECS`, default 60).
+    pub conversion_window_secs: u64,
 }
 
 /// Limits on card attempts: each is a hold request that would reach the processor.
@@ -307,6 +314,16 @@ impl Config {
             cleanup_after_secs: num(var("CLEANUP_AFTER_SECS"), "CLEANUP_AFTER_SECS", 3_600u64)?,
             cleanup_check_secs: num(var("CLEANUP_CHECK_SECS"), "CLEANUP_CHECK_SECS", 600u64)?
                 .max(1),
+            frontier_waits_for_stock: on_off(
+                var("FRONTIER_WAITS_FOR_STOCK"),
+                "FRONTIER_WAITS_FOR_STOCK",
+            )?,
+            conversion_window_secs: num(
+                var("CONVERSION_WINDOW_SECS"),
+                "CONVERSION_WINDOW_SECS",
+                60u64,
+            )?
+            .max(1),
         };
         Ok(config)
     }

@@ -262,3 +262,135 @@ async fn a_pre_queue_takes_nobody_early_and_stays_once_open() {
     })
     .await;
 }
+
+/// Honest odds, and the frontier that waits: with 2 items and everyone admitted expected to
+/// buy, the frontier stops at 2 places; the waiters behind are told the stock is covered and
+/// their chance; an order the audit cancels gives an item back, and the next place is let in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_frontier_waits_while_the_passes_out_cover_the_stock_and_moves_when_an_item_comes_back()
+{
+    bounded(Duration::from_secs(180), async {
+        // The conversion stays the cautious guess (everyone admitted buys) for the whole test.
+        let s = Stack::start_with(json!({"CONVERSION_WINDOW_SECS": "3600"}))
+            .await
+            .unwrap();
+        let admin = s.admin();
+        admin
+            .put_sale("covered", &fair(2, 50, now_ms() + 60_000, 0))
+            .await
+            .unwrap();
+        let buyers: Vec<_> = (0..4)
+            .map(|i| s.buyer(&format!("Mozilla/5.0 (herdgate cover test {i})")))
+            .collect();
+        let mut tickets = Vec::new();
+        for b in &buyers {
+            tickets.push(b.solve_and_join("covered", None).await.unwrap().ticket);
+        }
+        admin
+            .put_sale("covered", &fair(2, 50, now_ms(), 0))
+            .await
+            .unwrap();
+        // Everyone's place, once drawn, and who is admitted: at 50/s the rate alone would have
+        // let all four in within 0.1 s; over 3 s of polls, places 2 and 3 never are.
+        let mut by_place: Vec<Option<usize>> = vec![None; 4];
+        let until = tokio::time::Instant::now() + Duration::from_secs(3);
+        let mut rounds = 0;
+        while rounds < 3 || tokio::time::Instant::now() < until {
+            rounds += 1;
+            for (i, (b, t)) in buyers.iter().zip(&tickets).enumerate() {
+                let status = b.status("covered", t).await.unwrap();
+                match status {
+                    QueueStatus::Entered { .. } => {}
+                    QueueStatus::Admitted { position, .. } => {
+                        assert!(position < 2, "place {position} admitted past the stock");
+                        by_place[position as usize] = Some(i);
+                    }
+                    QueueStatus::Queued {
+                        position,
+                        ahead,
+                        remaining,
+                        chance_pct,
+                        stock_covered,
+                        ..
+                    } => {
+                        by_place[position as usize] = Some(i);
+                        if ahead == 0 && position >= 2 {
+                            // At the front: the two passes out are expected to buy both items.
+                            assert!(stock_covered, "{status:?}");
+                            assert_eq!(remaining, Some(2));
+                            assert_eq!(chance_pct, Some(0), "{status:?}");
+                        }
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let who = |place: usize| by_place[place].expect("every place was seen");
+        // Place 0 buys; place 1 does not (yet). The frontier still waits at 2.
+        let first = who(0);
+        let status = buyers[first]
+            .status("covered", &tickets[first])
+            .await
+            .unwrap();
+        let pass = crate::edge_support::pass_of(&status);
+        let (code_, body) = buyers[first]
+            .purchase_reply("covered", Some(&pass), &json!({}))
+            .await
+            .unwrap();
+        assert_eq!(code_, 201, "{body}");
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        let third = who(2);
+        let status = buyers[third]
+            .status("covered", &tickets[third])
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                status,
+                QueueStatus::Queued {
+                    stock_covered: true,
+                    ..
+                }
+            ),
+            "{status:?}"
+        );
+        // The audit cancels that order: an item comes back, and place 2 is let in.
+        let (code_, body) = admin
+            .audit_reply(
+                "covered",
+                &json!({"apply": true, "fast_ms": 3_600_000, "flag_score": 1}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(code_, 200, "{body}");
+        assert_eq!(s.sold_and_remaining("covered").await, (0, 2), "{body}");
+        let status = crate::edge_support::poll_until(
+            &buyers[third],
+            "covered",
+            &tickets[third],
+            Duration::from_secs(30),
+            crate::edge_support::admitted,
+        )
+        .await;
+        assert!(matches!(status, QueueStatus::Admitted { position: 2, .. }));
+        // Place 3 still waits: places 1 and 2 hold passes for the two items left.
+        let fourth = who(3);
+        let status = buyers[fourth]
+            .status("covered", &tickets[fourth])
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                status,
+                QueueStatus::Queued {
+                    position: 3,
+                    stock_covered: true,
+                    ..
+                }
+            ),
+            "{status:?}"
+        );
+    })
+    .await;
+}

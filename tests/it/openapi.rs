@@ -347,6 +347,8 @@ const HOLD: &str = "/api/v1/sales/{sale}/hold";
 const PURCHASE: &str = "/api/v1/sales/{sale}/purchase";
 const CONTROL: &str = "/admin/v1/sales/{sale}/control";
 const STORAGE: &str = "/admin/v1/sales/{sale}/storage";
+const DRAW: &str = "/api/v1/sales/{sale}/draw";
+const DRAW_ENTRIES: &str = "/api/v1/sales/{sale}/draw/entries";
 const ROOM: &str = "/sales/{sale}";
 const BELOW: &str = "/sales/{sale}/{path}";
 const LANE: &str = "/queue/{sale}";
@@ -505,6 +507,21 @@ async fn the_edge_answers_as_its_openapi_document_says() {
         let s = Stack::start().await.unwrap();
         let sale = "spec";
         s.sale(sale, 5, 60_000, 1_000).await;
+        // A sale with a pre-queue that closes in an hour: its draw is committed, not made.
+        let start = herdgate_testkit::now_ms() + 3_600_000;
+        let drawn = herdgate_core::wire::SaleConfig {
+            stock: 5,
+            per_visitor_limit: 1,
+            starts_at_ms: start,
+            admission_rate: 10,
+            price: None,
+            paused: None,
+            prequeue: Some(herdgate_core::wire::Prequeue {
+                opens_at_ms: start - 3_600_000,
+                draw_window_ms: 0,
+            }),
+        };
+        s.admin().put_sale("drawn", &drawn).await.unwrap();
         let edge = s.edge.url().to_owned();
         // Redirects are answers too: not followed.
         let http = reqwest::Client::builder()
@@ -554,6 +571,13 @@ async fn the_edge_answers_as_its_openapi_document_says() {
             probe("post", CONTROL, "spec", "no token").json(r#"{"action":"pause"}"#),
             probe("get", STORAGE, "spec", "no token"),
             probe("get", STORAGE, "spec", "operator").bearer(a),
+            probe("get", DRAW, "drawn", "a draw not made yet"),
+            probe("get", DRAW, "spec", "no draw"),
+            probe("get", DRAW, "bad.id", "invalid sale id"),
+            probe("get", DRAW_ENTRIES, "drawn", "not made yet").query("shard=0"),
+            probe("get", DRAW_ENTRIES, "drawn", "no shard"),
+            probe("get", DRAW_ENTRIES, "drawn", "shard out of range").query("shard=99"),
+            probe("get", DRAW_ENTRIES, "spec", "no draw").query("shard=0"),
             probe("get", ROOM, "spec", "the room as a page"),
             probe("get", ROOM, "spec", "the room as JSON").header("accept", JSON),
             probe("get", ROOM, "no-such-sale", "unknown sale, page"),

@@ -20,6 +20,10 @@ pub struct Schedule {
     pub base: u64,
     /// Positions admitted per second from `since_ms`; 0 means paused.
     pub rate_per_sec: u32,
+    /// The most positions admitted, whatever the time: the frontier waits there (when the
+    /// passes already out cover the stock, see [`crate::gate::odds`]). `None`: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap: Option<u64>,
 }
 
 impl Schedule {
@@ -29,11 +33,22 @@ impl Schedule {
             since_ms: starts_at_ms,
             base: 0,
             rate_per_sec,
+            cap: None,
         }
     }
 
     /// How many positions are admitted at `now_ms`: positions `0..frontier` may buy.
     pub fn frontier(&self, now_ms: u64) -> u64 {
+        let uncapped = self.uncapped(now_ms);
+        match self.cap {
+            // A cap below the base (set before a restart of the schedule) never moves it back.
+            Some(cap) => uncapped.min(cap.max(self.base)),
+            None => uncapped,
+        }
+    }
+
+    /// The frontier at `now_ms` without the cap.
+    fn uncapped(&self, now_ms: u64) -> u64 {
         if now_ms < self.since_ms {
             return self.base;
         }
@@ -41,6 +56,29 @@ impl Schedule {
         let grown = elapsed * u128::from(self.rate_per_sec) / 1000;
         self.base
             .saturating_add(u64::try_from(grown).unwrap_or(u64::MAX))
+    }
+
+    /// Whether the frontier has reached the cap at `now_ms` (and waits there).
+    pub fn capped(&self, now_ms: u64) -> bool {
+        self.cap
+            .is_some_and(|cap| self.uncapped(now_ms) >= cap.max(self.base))
+    }
+
+    /// The schedule with its cap at `cap` (`None`: no limit) from `now_ms`: never below the
+    /// frontier now, and a frontier the old cap held moves on from where it waited at the
+    /// rate (no burst for the time it waited).
+    pub fn with_cap(&self, cap: Option<u64>, now_ms: u64) -> Schedule {
+        let cap = cap.map(|c| c.max(self.frontier(now_ms)));
+        if cap == self.cap {
+            return *self;
+        }
+        let mut next = if self.capped(now_ms) {
+            self.rebased(now_ms, self.since_ms, self.rate_per_sec)
+        } else {
+            *self
+        };
+        next.cap = cap;
+        next
     }
 
     /// Whether `position` is admitted at `now_ms`.
@@ -53,6 +91,9 @@ impl Schedule {
     pub fn admitted_at_ms(&self, position: u64) -> Option<u64> {
         if position < self.base {
             return Some(self.since_ms);
+        }
+        if self.cap.is_some_and(|cap| position >= cap) {
+            return None;
         }
         if self.rate_per_sec == 0 {
             return None;
@@ -74,6 +115,7 @@ impl Schedule {
             since_ms: now_ms.max(starts_at_ms),
             base: self.frontier(now_ms),
             rate_per_sec,
+            cap: self.cap,
         }
     }
 
@@ -178,6 +220,7 @@ mod tests {
             since_ms: 0,
             base: u64::MAX - 1,
             rate_per_sec: u32::MAX,
+            cap: None,
         };
         assert_eq!(s.frontier(u64::MAX), u64::MAX);
         assert_eq!(
@@ -199,6 +242,28 @@ mod tests {
                 .next_poll_ms(5, 0, 1_000, 30_000),
             30_000
         );
+    }
+
+    #[test]
+    fn a_cap_holds_the_frontier_and_raising_it_moves_on_without_a_burst() {
+        let s = Schedule::starting(0, 100).with_cap(Some(300), 0);
+        assert_eq!(s.frontier(2_000), 200);
+        assert_eq!(s.frontier(10_000), 300);
+        assert!(s.capped(10_000) && s.capped(3_000) && !s.capped(2_990));
+        assert_eq!(s.admitted_at_ms(299), Some(3_000));
+        assert_eq!(s.admitted_at_ms(300), None);
+        // Raised at 10 s: from 300 at the rate, not to 1,000 at once.
+        let raised = s.with_cap(Some(400), 10_000);
+        assert_eq!(raised.frontier(10_000), 300);
+        assert_eq!(raised.frontier(11_000), 400);
+        assert_eq!(raised.frontier(20_000), 400);
+        // Never below the frontier, and lifted entirely.
+        assert_eq!(raised.with_cap(Some(10), 20_000).frontier(20_000), 400);
+        let free = raised.with_cap(None, 20_000);
+        assert_eq!(free.frontier(21_000), 500);
+        // A cap not holding yet changes nothing else.
+        let early = Schedule::starting(0, 100).with_cap(Some(300), 0);
+        assert_eq!(early.with_cap(Some(500), 1_000).frontier(4_000), 400);
     }
 
     #[test]

@@ -393,6 +393,17 @@ pub enum QueueStatus {
         eta_ms: u64,
         /// Poll again after this many milliseconds.
         poll_after_ms: u64,
+        /// Items left in the sale.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        remaining: Option<u64>,
+        /// The chance, in whole percent (0 = under 1 %), that stock remains at this visitor's
+        /// turn, from the conversion of those admitted so far ([`crate::gate::odds`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        chance_pct: Option<u8>,
+        /// The passes already out are expected to buy every remaining item: admission waits
+        /// until items come back (the visitor keeps their place).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        stock_covered: bool,
     },
     /// Admission is paused by the operator.
     Paused {
@@ -472,6 +483,14 @@ pub struct ControlState {
     /// The sale's pre-queue as sealed at the draw's close, once it is (see [`crate::draw`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tally: Option<crate::draw::Tally>,
+    /// Items sold per place admitted, parts per million, as last measured
+    /// ([`crate::gate::odds::conversion_ppm`]).
+    #[serde(default = "full_conversion")]
+    pub conversion_ppm: u32,
+}
+
+fn full_conversion() -> u32 {
+    crate::gate::odds::PPM
 }
 
 impl ControlState {
@@ -483,6 +502,7 @@ impl ControlState {
             rate,
             revision: 0,
             tally: None,
+            conversion_ppm: crate::gate::odds::PPM,
         }
     }
 
@@ -495,6 +515,7 @@ impl ControlState {
             rate: settings.rate,
             revision: settings.revision,
             tally: None,
+            conversion_ppm: crate::gate::odds::PPM,
         }
     }
 
@@ -518,6 +539,7 @@ impl ControlState {
             rate: settings.rate,
             revision: settings.revision,
             tally: self.tally.clone(),
+            conversion_ppm: self.conversion_ppm,
         }
     }
 }
@@ -618,11 +640,29 @@ mod tests {
             ahead: 3,
             eta_ms: 100,
             poll_after_ms: 1000,
+            remaining: None,
+            chance_pct: None,
+            stock_covered: false,
         };
         assert_eq!(
             serde_json::to_string(&s).unwrap(),
             r#"{"state":"queued","position":5,"ahead":3,"eta_ms":100,"poll_after_ms":1000}"#
         );
+        let odds = QueueStatus::Queued {
+            position: 5,
+            ahead: 3,
+            eta_ms: 100,
+            poll_after_ms: 1000,
+            remaining: Some(7),
+            chance_pct: Some(42),
+            stock_covered: true,
+        };
+        let json = serde_json::to_string(&odds).unwrap();
+        assert!(
+            json.ends_with(r#""remaining":7,"chance_pct":42,"stock_covered":true}"#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<QueueStatus>(&json).unwrap(), odds);
         assert_eq!(
             serde_json::to_string(&QueueStatus::SoldOut).unwrap(),
             r#"{"state":"sold_out"}"#

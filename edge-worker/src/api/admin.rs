@@ -49,6 +49,8 @@ pub(crate) async fn control(cx: &Ctx, raw: &str) -> Outcome {
     let op = ControlOp::Get {
         settings: state.admission(),
         sale: sale.to_string(),
+        bought: state.sold + state.cancelled,
+        remaining: Some(state.remaining),
     };
     let control = sale_control::call(env, &sale, &op).await?;
     cache::put_control(&sale, control.clone(), now);

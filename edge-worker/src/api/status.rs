@@ -7,6 +7,7 @@
 //! the draw is made the answer is `entered`.
 
 use herdgate_core::draw::entry_digest;
+use herdgate_core::gate::odds;
 use herdgate_core::gate::status::{place, standing, PollBounds, Standing};
 use herdgate_core::wire::{QueueStatus, SaleStatus};
 use herdgate_core::TicketClaims;
@@ -79,12 +80,25 @@ pub(crate) async fn queue_status(
             ahead,
             eta_ms,
             poll_after_ms,
-        } => QueueStatus::Queued {
-            position,
-            ahead,
-            eta_ms,
-            poll_after_ms,
-        },
+        } => {
+            let admitted = control.schedule.frontier(now);
+            let c = control.conversion_ppm;
+            QueueStatus::Queued {
+                position,
+                ahead,
+                eta_ms,
+                poll_after_ms,
+                remaining: Some(state.remaining),
+                chance_pct: Some(odds::chance_pct(
+                    c,
+                    admitted,
+                    state.sold + state.cancelled,
+                    state.remaining,
+                    ahead,
+                )),
+                stock_covered: control.schedule.capped(now),
+            }
+        }
     })
 }
 

@@ -12,7 +12,10 @@
 //! shard's pre-queue and keeps their tally in the control (`herdgate_core::draw::Tally`), so
 //! every isolate learns it with the schedule: `K` object calls once per sale, none per poll.
 
+use std::cell::RefCell;
+
 use herdgate_core::draw::Tally;
+use herdgate_core::gate::odds::{self, Sample};
 use herdgate_core::wire::{AdmissionSettings, ControlState, SaleState};
 use herdgate_core::SaleId;
 use serde::{Deserialize, Serialize};
@@ -37,6 +40,14 @@ pub enum ControlOp {
         /// The sale (to seal its pre-queue's shards at the draw's close).
         #[serde(default)]
         sale: String,
+        /// Items bought (sold, and the orders the audit cancelled), as the calling isolate
+        /// last read them.
+        #[serde(default)]
+        bought: u64,
+        /// Items left, as the calling isolate last read them (`None`: not known, the frontier
+        /// is not held or released on this call).
+        #[serde(default)]
+        remaining: Option<u64>,
     },
 }
 
@@ -62,6 +73,8 @@ pub async fn control(
     let op = ControlOp::Get {
         settings,
         sale: sale.to_string(),
+        bought: state.sold + state.cancelled,
+        remaining: Some(state.remaining),
     };
     cache::control(
         sale,
@@ -85,15 +98,28 @@ mod object {
     pub struct SaleControl {
         state: State,
         env: Env,
+        /// Samples of (time, admitted, sold), oldest first, over the conversion window and a
+        /// little more (memory only: after an eviction the conversion is guessed cautiously
+        /// again for one window).
+        samples: RefCell<Vec<Sample>>,
     }
 
     impl DurableObject for SaleControl {
         fn new(state: State, env: Env) -> Self {
-            SaleControl { state, env }
+            SaleControl {
+                state,
+                env,
+                samples: RefCell::new(Vec::new()),
+            }
         }
 
         async fn fetch(&self, mut req: Request) -> Result<Response> {
-            let ControlOp::Get { settings, sale } = req.json().await?;
+            let ControlOp::Get {
+                settings,
+                sale,
+                bought,
+                remaining,
+            } = req.json().await?;
             let storage = self.state.storage();
             let current = storage.get::<ControlState>("control").await?;
             let now = worker::Date::now().as_millis();
@@ -106,6 +132,10 @@ mod object {
                     next.tally = Some(self.seal(&sale).await?);
                 }
             }
+            if let Some(remaining) = remaining {
+                let cfg = config::get(&self.env).map_err(worker::Error::RustError)?;
+                next = self.follow_stock(next, now, bought, remaining, &cfg);
+            }
             if current.as_ref() != Some(&next) {
                 storage.put("control", &next).await?;
             }
@@ -114,6 +144,41 @@ mod object {
     }
 
     impl SaleControl {
+        /// Measures the conversion and caps the frontier where the passes out cover the
+        /// remaining stock (`herdgate_core::gate::odds`); the cap rises when items come back.
+        fn follow_stock(
+            &self,
+            mut next: ControlState,
+            now: u64,
+            bought: u64,
+            remaining: u64,
+            cfg: &Config,
+        ) -> ControlState {
+            let window_ms = cfg.conversion_window_secs * 1000;
+            let admitted = next.schedule.frontier(now);
+            let sample = Sample {
+                at_ms: now,
+                admitted,
+                bought,
+            };
+            let mut samples = self.samples.borrow_mut();
+            next.conversion_ppm = odds::conversion_ppm(&samples, sample, window_ms);
+            // Keep the newest sample older than the window, and everything after it.
+            let cutoff = now.saturating_sub(window_ms);
+            let keep_from = samples.iter().rposition(|s| s.at_ms <= cutoff).unwrap_or(0);
+            samples.drain(..keep_from);
+            if samples.last().is_none_or(|s| now >= s.at_ms + 500) {
+                samples.push(sample);
+            }
+            let cap = if cfg.frontier_waits_for_stock {
+                odds::cap(next.conversion_ppm, bought, remaining)
+            } else {
+                None
+            };
+            next.schedule = next.schedule.with_cap(cap, now);
+            next
+        }
+
         /// Seals every queue shard's pre-queue and gathers the tally (once per sale; a
         /// shard sealed already answers the same tally again).
         async fn seal(&self, sale: &SaleId) -> Result<Tally> {

@@ -24,6 +24,16 @@ pub struct Strings {
     pub progress: &'static str,
     /// Headline and sentence while waiting in line.
     pub waiting: [&'static str; 2],
+    /// Headline and sentence in the pre-queue before the draw: `{time}` is the draw's time.
+    pub entered: [&'static str; 2],
+    /// Headline and sentence before the pre-queue opens: `{time}` is its opening.
+    pub not_open: [&'static str; 2],
+    /// The visitor's entry in the public draw (`{entry}`), and how anyone can check the draw.
+    pub entry: [&'static str; 2],
+    /// The honest odds: `{remaining}` items left and `{ahead}` people ahead; the chance
+    /// (`{pct}`) that an item is left at the visitor's turn; the same under 1 %; the passes out
+    /// covering the stock.
+    pub odds: [&'static str; 4],
     /// Headline and sentence while the operator has paused admission.
     pub paused: [&'static str; 2],
     /// Headline and sentence once admitted.
@@ -73,6 +83,24 @@ pub const EN: Strings = Strings {
         "You are in line",
         "Keep this page open. It updates by itself, and you keep your place.",
     ],
+    entered: [
+        "You're in",
+        "The draw is at {time}. Everyone here by then has the same chance: coming early gives no advantage, and you lose nothing by coming back just before then. Your place is drawn then.",
+    ],
+    not_open: [
+        "The line opens soon",
+        "The line for this sale opens at {time}. Everyone who joins before the draw has the same chance, so there is no need to be early. This page joins for you when it opens.",
+    ],
+    entry: [
+        "Your entry in the public draw: {entry}",
+        "Anyone can check the draw after it is made: the shop publishes its seed, committed to in advance, and every entry.",
+    ],
+    odds: [
+        "{remaining} items left; {ahead} people ahead of you.",
+        "Chance that an item is left at your turn: about {pct} %.",
+        "Chance that an item is left at your turn: under 1 %. We are sorry: you keep your place if you stay, but it is very unlikely to come to you.",
+        "The people let in before you are likely to buy what is left. You keep your place: if items come back, the line moves again.",
+    ],
     paused: [
         "The sale is paused",
         "You keep your place in line. We continue in a moment.",
@@ -113,6 +141,7 @@ pub const EN: Strings = Strings {
     ],
     errors: &[
         ("unknown_sale", "There is no sale at this address. Check the link you followed."),
+        ("prequeue_not_open", "The line for this sale is not open yet. Come back when it opens: everyone who joins before the draw has the same chance."),
         ("sold_out", "Everything has been sold."),
         ("client_mismatch", "Your place in line belongs to another device or network. Join again from this one."),
         ("proof_required", "This page could not prove it holds your place in line: this browser may block the storage or cryptography it needs. Try the waiting room without JavaScript instead."),
@@ -156,6 +185,24 @@ pub const DE: Strings = Strings {
         "Sie stehen in der Warteschlange",
         "Lassen Sie diese Seite geöffnet. Sie aktualisiert sich selbst, und Ihr Platz bleibt erhalten.",
     ],
+    entered: [
+        "Sie sind dabei",
+        "Die Verlosung ist um {time}. Alle, die bis dahin hier sind, haben dieselbe Chance: Früh zu kommen bringt keinen Vorteil, und Sie verlieren nichts, wenn Sie kurz vorher wiederkommen. Dann wird Ihr Platz ausgelost.",
+    ],
+    not_open: [
+        "Die Warteschlange öffnet bald",
+        "Die Warteschlange für diesen Verkauf öffnet um {time}. Alle, die vor der Verlosung beitreten, haben dieselbe Chance; Sie müssen also nicht früh da sein. Diese Seite reiht Sie ein, sobald sie öffnet.",
+    ],
+    entry: [
+        "Ihr Los in der öffentlichen Verlosung: {entry}",
+        "Jede und jeder kann die Verlosung nachprüfen, sobald sie gezogen ist: Der Shop veröffentlicht den vorab zugesagten Startwert und alle Lose.",
+    ],
+    odds: [
+        "Noch {remaining} Artikel; {ahead} Personen vor Ihnen.",
+        "Chance, dass bei Ihnen noch ein Artikel übrig ist: etwa {pct} %.",
+        "Chance, dass bei Ihnen noch ein Artikel übrig ist: unter 1 %. Es tut uns leid: Ihr Platz bleibt erhalten, aber es ist sehr unwahrscheinlich, dass noch etwas für Sie bleibt.",
+        "Die Personen vor Ihnen, die schon eingelassen wurden, kaufen wahrscheinlich den Rest. Ihr Platz bleibt erhalten: Kommen Artikel zurück, geht es weiter.",
+    ],
     paused: [
         "Der Verkauf ist pausiert",
         "Ihr Platz in der Warteschlange bleibt erhalten. Es geht gleich weiter.",
@@ -196,6 +243,7 @@ pub const DE: Strings = Strings {
     ],
     errors: &[
         ("unknown_sale", "Unter dieser Adresse gibt es keinen Verkauf. Prüfen Sie den Link."),
+        ("prequeue_not_open", "Die Warteschlange für diesen Verkauf ist noch nicht geöffnet. Kommen Sie wieder, wenn sie öffnet: Alle, die vor der Verlosung beitreten, haben dieselbe Chance."),
         ("sold_out", "Alles ist verkauft."),
         ("client_mismatch", "Ihr Platz gehört zu einem anderen Gerät oder Netz. Reihen Sie sich von diesem aus neu ein."),
         ("proof_required", "Diese Seite konnte nicht nachweisen, dass sie Ihren Platz hält: Ihr Browser blockiert vielleicht den Speicher oder die Kryptografie, die sie braucht. Versuchen Sie stattdessen den Warteraum ohne JavaScript."),
@@ -235,6 +283,22 @@ impl Strings {
             .iter()
             .find(|(c, _)| *c == code)
             .map_or(fallback, |(_, text)| text)
+    }
+
+    /// The honest-odds sentences of a waiter: items left and people ahead, then the chance
+    /// (or that the passes out cover what is left).
+    pub fn odds_words(&self, remaining: u64, ahead: u64, chance_pct: u8, covered: bool) -> String {
+        let first = self.odds[0]
+            .replace("{remaining}", &remaining.to_string())
+            .replace("{ahead}", &ahead.to_string());
+        let second = if covered {
+            self.odds[3].to_owned()
+        } else if chance_pct == 0 {
+            self.odds[2].to_owned()
+        } else {
+            self.odds[1].replace("{pct}", &chance_pct.to_string())
+        };
+        format!("{first} {second}")
     }
 
     /// The estimated wait of `eta_ms`, in words.

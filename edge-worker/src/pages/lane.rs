@@ -125,8 +125,13 @@ pub(crate) async fn lane(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
                 (ticket, token, true)
             }
             None => {
-                let nbf =
-                    gate::lane::token_valid_from(now_s, state.starts_at_ms, cfg.nojs_delay_secs);
+                // With a pre-queue the line opens with it: a lane visitor who comes before the
+                // draw's close less the delay enters the draw like everyone else.
+                let opens = state
+                    .draw
+                    .as_ref()
+                    .map_or(state.starts_at_ms, |d| d.opens_at_ms);
+                let nbf = gate::lane::token_valid_from(now_s, opens, cfg.nojs_delay_secs);
                 let claims = ChallengeClaims {
                     sale: sale.clone(),
                     id: http::random_hex(16)?,
@@ -163,11 +168,30 @@ pub(crate) async fn lane(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
             ahead,
             eta_ms,
             poll_after_ms,
+            remaining,
+            chance_pct,
+            stock_covered,
         } => show(
             Lane::Waiting {
                 position: *position,
                 ahead: *ahead,
                 eta_ms: *eta_ms,
+                odds: remaining
+                    .zip(*chance_pct)
+                    .map(|(r, c)| (r, c, *stock_covered)),
+            },
+            refresh(*poll_after_ms),
+            held,
+        )?,
+        QueueStatus::Entered {
+            entry,
+            draw_at_ms,
+            poll_after_ms,
+            ..
+        } => show(
+            Lane::Entered {
+                draw_at_ms: *draw_at_ms,
+                entry: entry.clone(),
             },
             refresh(*poll_after_ms),
             held,
@@ -184,7 +208,8 @@ pub(crate) async fn lane(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
         )?,
         // A ticket's passes are for its visitor.
         QueueStatus::Admitted { .. } => show(admitted(&ticket.visitor), None, held)?,
-        _ => show(Lane::SoldOut, None, LanePayment::None)?,
+        QueueStatus::SoldOut => show(Lane::SoldOut, None, LanePayment::None)?,
+        other => return Err(internal(format!("the lane cannot show {other:?}"))),
     };
     if fresh {
         http::set_cookie(

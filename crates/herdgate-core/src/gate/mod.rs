@@ -14,6 +14,7 @@
 //! | 4. wait | [`status`] | where a position stands and how soon to poll again | `api/status.rs` |
 //! | 5. admitted | [`pass`] | the pass an admitted ticket gets, and its id | `tokens.rs` |
 //! | 6. buy | [`purchase`] | the position a claim names, whether an answer sold the last item, the replay of a stored answer | `api/purchase.rs` |
+//! | 4. wait | [`odds`] | the chance of stock at a waiter's turn; whether the passes out cover the stock (the frontier waits) | `api/status.rs`, `objects/sale_control.rs` |
 //! | no-JavaScript lane | [`lane`] | when a lane token becomes valid | `pages/lane.rs` |
 //! | every browser write | [`csrf`] | whether a request came from another site; the lane forms' tokens | `routes.rs`, `pages/lane.rs` |
 
@@ -21,6 +22,7 @@ pub mod challenge;
 pub mod csrf;
 pub mod join;
 pub mod lane;
+pub mod odds;
 pub mod pass;
 pub mod purchase;
 pub mod status;

@@ -114,14 +114,25 @@ pub fn standing(
         };
     }
     let admitted_at = schedule.admitted_at_ms(position).unwrap_or(u64::MAX);
+    // Behind a cap (the passes out cover the stock) nobody knows when the line moves again;
+    // a waiter polls as if it moved at the rate, so those near the front notice at once when
+    // it does, and those far back do not poll more for it.
+    let moving = crate::Schedule {
+        cap: None,
+        ..schedule
+    };
     Standing::Queued {
         ahead: position.saturating_sub(schedule.frontier(now_ms)),
         eta_ms: admitted_at.saturating_sub(now_ms),
-        poll_after_ms: schedule
+        poll_after_ms: moving
             .next_poll_ms(position, now_ms, polls.min_ms, polls.max_ms)
             .min(cap),
     }
 }
+
+/// An `eta_ms` at or above this is "not known" (paused, or behind the cap): say so, not a
+/// number.
+pub const UNKNOWN_ETA_MS: u64 = 1 << 50;
 
 #[cfg(test)]
 mod tests {

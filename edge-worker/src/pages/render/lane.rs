@@ -15,6 +15,13 @@ pub enum Lane {
         /// Seconds until the visitor's lane token becomes valid.
         in_secs: u64,
     },
+    /// In the pre-queue, before the draw.
+    Entered {
+        /// When the draw closes, unix ms.
+        draw_at_ms: u64,
+        /// The entry's public digest.
+        entry: String,
+    },
     /// In line.
     Waiting {
         /// 0-based queue position.
@@ -23,6 +30,9 @@ pub enum Lane {
         ahead: u64,
         /// Estimated wait, ms.
         eta_ms: u64,
+        /// Items left, the chance (whole percent) of one at this visitor's turn, and whether
+        /// the passes out cover the stock, when the status says.
+        odds: Option<(u64, u8, bool)>,
     },
     /// Admission is paused.
     Paused {
@@ -96,6 +106,7 @@ impl Lane {
     pub fn state(&self) -> &'static str {
         match self {
             Lane::Joining { .. } => "joining",
+            Lane::Entered { .. } => "entered",
             Lane::Waiting { .. } => "waiting",
             Lane::Paused { .. } => "paused",
             Lane::Admitted { .. } => "admitted",
@@ -105,6 +116,12 @@ impl Lane {
             Lane::Card { .. } => "card",
         }
     }
+}
+
+/// Unix ms as `HH:MM UTC` (a page without script does not know the visitor's time zone).
+pub fn utc_time(ms: u64) -> String {
+    let minutes = ms / 60_000;
+    format!("{:02}:{:02} UTC", (minutes / 60) % 24, minutes % 60)
 }
 
 /// The name of the hidden field that carries a form's token.
@@ -133,6 +150,10 @@ pub fn lane(
             t.lane_joining[0].to_owned(),
             t.lane_joining[1].replace("{n}", &in_secs.to_string()),
         ),
+        Lane::Entered { draw_at_ms, .. } => (
+            t.entered[0].to_owned(),
+            t.entered[1].replace("{time}", &utc_time(*draw_at_ms)),
+        ),
         Lane::Waiting { .. } => (t.waiting[0].to_owned(), t.waiting[1].to_owned()),
         Lane::Paused { .. } => (t.paused[0].to_owned(), t.paused[1].to_owned()),
         Lane::Admitted { .. } => (t.admitted[0].to_owned(), t.admitted[1].to_owned()),
@@ -160,15 +181,31 @@ pub fn lane(
             escape(t.numbers[1]),
             ahead.map_or(dash.clone(), |a| a.to_string()),
             escape(t.numbers[2]),
-            eta.map_or(dash, |e| escape(&t.eta_words(e))),
+            eta.filter(|e| *e < herdgate_core::gate::status::UNKNOWN_ETA_MS)
+                .map_or(dash, |e| escape(&t.eta_words(e))),
         )
     };
     let body = match view {
+        Lane::Entered { entry, .. } => format!(
+            r#"<p class="entry">{}</p><p class="note">{}</p>"#,
+            escape(&t.entry[0].replace("{entry}", entry)),
+            escape(t.entry[1])
+        ),
         Lane::Waiting {
             position,
             ahead,
             eta_ms,
-        } => numbers(*position, Some(*ahead), Some(*eta_ms)),
+            odds,
+        } => {
+            let numbers = numbers(*position, Some(*ahead), Some(*eta_ms));
+            match odds {
+                Some((remaining, pct, covered)) => format!(
+                    r#"{numbers}<p id="odds" class="odds">{}</p>"#,
+                    escape(&t.odds_words(*remaining, *ahead, *pct, *covered))
+                ),
+                None => numbers,
+            }
+        }
         Lane::Paused { position } => numbers(*position, None, None),
         Lane::Admitted {
             buy_url,
@@ -216,7 +253,7 @@ pub fn lane(
     };
     let shows_payment = matches!(
         view,
-        Lane::Waiting { .. } | Lane::Paused { .. } | Lane::Admitted { .. }
+        Lane::Entered { .. } | Lane::Waiting { .. } | Lane::Paused { .. } | Lane::Admitted { .. }
     );
     let body = match payment {
         LanePayment::Offer { card_url } if shows_payment => format!(
@@ -274,6 +311,7 @@ mod tests {
             position: 41,
             ahead: 12,
             eta_ms: 30_000,
+            odds: Some((5, 37, false)),
         };
         let html = lane(
             &DE,
@@ -289,6 +327,28 @@ mod tests {
         assert!(html.contains(r#"data-state="waiting""#));
         assert!(html.contains("<dd>42</dd>") && html.contains("<dd>12</dd>"));
         assert!(html.contains("Sie stehen in der Warteschlange"));
+        assert!(
+            html.contains("Noch 5 Artikel; 12 Personen vor Ihnen.") && html.contains("etwa 37 %"),
+            "{html}"
+        );
+        // Before the draw: the draw's time and the entry anyone can find in the record.
+        let entered = Lane::Entered {
+            draw_at_ms: 36_000_000 + 30 * 60_000,
+            entry: "ab".repeat(16),
+        };
+        let html = lane(
+            &EN,
+            &brand(),
+            "drop-1",
+            &entered,
+            Some(5),
+            "/queue/drop-1",
+            &LanePayment::None,
+        )
+        .html;
+        assert!(html.contains(r#"data-state="entered""#));
+        assert!(html.contains("The draw is at 10:30 UTC."), "{html}");
+        assert!(html.contains(&"ab".repeat(16)));
         let admitted = Lane::Admitted {
             buy_url: "/queue/drop-1/buy".into(),
             form_token: "e1.t<o>k".into(),
@@ -331,6 +391,7 @@ mod tests {
             position: 0,
             ahead: 0,
             eta_ms: 0,
+            odds: None,
         };
         let offer = LanePayment::Offer {
             card_url: "/queue/drop-1/card".into(),

@@ -105,6 +105,8 @@ const STYLE: &str = r#"
   .buy[disabled] { background: #6b7079; cursor: progress; }
   .order { font-size: 1.1rem; font-weight: 600; word-break: break-all; }
   .note { font-size: .9rem; color: #4a4f57; margin: 1rem 0 0; }
+  .entry { overflow-wrap: anywhere; }
+  .odds { margin: 0 0 1rem; }
   .hold { font-weight: 600; margin: 0 0 1rem; }
   .card fieldset { border: 1px solid #d0d4da; border-radius: .6rem; margin: 1rem 0 0; padding: .75rem 1rem 1rem; }
   .card legend { font-weight: 600; padding: 0 .3rem; }

@@ -53,6 +53,8 @@ pub fn room(t: &Strings, brand: &Brand, sale: &SaleId, lane_url: &str, payments:
   <dt>{n1}</dt><dd id="ahead">–</dd>
   <dt>{n2}</dt><dd id="eta">–</dd>
 </dl>
+<p id="odds" class="odds" hidden></p>
+<p id="entry" class="note entry" hidden></p>
 <p id="order" class="order" hidden></p>
 <p id="hold" class="hold" hidden></p>
 <button id="buy" class="buy" type="button" hidden>{buy}</button>
