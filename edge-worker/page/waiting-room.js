@@ -495,7 +495,7 @@ if (typeof module !== "undefined") {
     }
 
     // A time of day in the page's language and the device's time zone, e.g. "10:00".
-    function clock(ms) {
+    function timeOfDay(ms) {
       try {
         return new Intl.DateTimeFormat(t.lang, { hour: "2-digit", minute: "2-digit" }).format(new Date(ms));
       } catch (e) {
@@ -521,7 +521,7 @@ if (typeof module !== "undefined") {
         // In the pre-queue: the same chance for everyone here by the draw. The entry is how
         // the buyer finds themselves in the published draw.
         $("entry").textContent = fill(t.entry[0], { entry: status.entry }) + " " + t.entry[1];
-        enter("entered", undefined, { time: clock(status.draw_at_ms) });
+        enter("entered", undefined, { time: timeOfDay(status.draw_at_ms) });
         return status.poll_after_ms || 5000;
       }
       if (status.state === "queued") {
@@ -742,7 +742,7 @@ if (typeof module !== "undefined") {
         const sale = res && res.ok ? await res.json().catch(() => null) : null;
         const opens = sale && sale.sale && sale.sale.draw ? sale.sale.draw.opens_at_ms : 0;
         if (!opens) return refuse(body);
-        enter("not_open", undefined, { time: clock(opens) });
+        enter("not_open", undefined, { time: timeOfDay(opens) });
         // Everyone who joins before the draw has the same chance: no need to be first.
         const wait = Math.max(1000, opens - (Date.now() + offsetMs)) + Math.random() * 3000;
         await new Promise((r) => setTimeout(r, Math.min(wait, 2147483647)));

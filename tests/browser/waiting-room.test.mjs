@@ -41,13 +41,13 @@ test.after(async () => {
 });
 
 /// Creates a sale at the origin opening `opensInMs` from now (with a `price`, it takes card
-/// holds).
-async function sale(name, stock, opensInMs, rate, price) {
+/// holds; with a `prequeue`, `{opens_at_ms, draw_window_ms}`, it opens with a draw).
+async function sale(name, stock, opensInMs, rate, price, prequeue) {
   const id = name;
   const r = await fetch(`${ORIGIN}/admin/v1/sales/${id}`, {
     method: "PUT",
     headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
-    body: JSON.stringify({ stock, per_visitor_limit: 1, starts_at_ms: Date.now() + opensInMs, admission_rate: rate, price }),
+    body: JSON.stringify({ stock, per_visitor_limit: 1, starts_at_ms: Date.now() + opensInMs, admission_rate: rate, price, prequeue }),
   });
   assert.ok(r.ok, `creating ${id}: ${r.status}`);
   return id;
@@ -495,6 +495,50 @@ test("a paused sale keeps the waiter's place", async () => {
   await page.context().close();
 });
 
+test("a fair opening: before the line opens, in the pre-queue, then the drawn place and honest odds", async () => {
+  // A pre-queue that opens in an hour: the page says when, and waits to join.
+  const later = await sale("later", 1, 7_200_000, 1, undefined, { opens_at_ms: Date.now() + 3_600_000, draw_window_ms: 0 });
+  expected[later] = 0;
+  const early = await (await buyer()).newPage();
+  await early.goto(`${EDGE}/sales/${later}`);
+  await until(early, "not_open");
+  assert.equal(await early.locator("h1").innerText(), "The line opens soon");
+  assert.match(await early.locator("#message").innerText(), /opens at \d{1,2}:\d{2}/);
+  await check(early, "not-open");
+  await early.context().close();
+
+  // A pre-queue open now, drawn 10 s from now: one item, two people already in it.
+  const id = await sale("fair", 1, 10_000, 1, undefined, { opens_at_ms: Date.now() - 1_000, draw_window_ms: 0 });
+  await apiJoin(id);
+  await apiJoin(id);
+  const page = await (await buyer()).newPage();
+  await page.goto(`${EDGE}/sales/${id}`);
+  await until(page, "entered");
+  assert.equal(await page.locator("h1").innerText(), "You're in");
+  assert.match(await page.locator("#message").innerText(), /The draw is at \d{1,2}:\d{2}( [AP]M)?\. Everyone here by then has the same chance/);
+  assert.match(await page.locator("#entry").innerText(), /Your entry in the public draw: [0-9a-f]{32}/);
+  await check(page, "entered");
+  // The draw: a place among the three. The first is let in; behind it the one item is
+  // covered by the pass out, and the page says so.
+  await page.waitForFunction(() => ["waiting", "admitted"].includes(document.querySelector("main").dataset.state), null, { timeout: 30_000 });
+  const place = Number(await page.locator("#position").innerText());
+  assert.ok(place >= 1 && place <= 3, `drawn place ${place}`);
+  if (place === 1) {
+    // First in the draw: let in a second after it.
+    await until(page, "admitted");
+    await check(page, "drawn-admitted");
+    expected[id] = 0;
+  } else {
+    await page.waitForFunction(() => !document.getElementById("odds").hidden && document.getElementById("odds").textContent.includes("likely to buy what is left"), null, { timeout: 10_000 });
+    assert.match(await page.locator("#odds").innerText(), /Items left: 1\. People ahead of you: \d\./);
+    assert.equal(await page.locator("#eta").innerText(), "–");
+    assert.equal(await state(page), "waiting");
+    await check(page, "drawn-waiting");
+    expected[id] = 0;
+  }
+  await page.context().close();
+});
+
 test("refusals are pages in the buyer's language", async () => {
   const ctx = await buyer({ locale: "de-DE" });
   const page = await ctx.newPage();
@@ -526,7 +570,9 @@ test("the waiting room speaks German to a German browser", async () => {
 
 test("without JavaScript: the lane joins behind the page, reaches admission and buys", async () => {
   // Opens in 3 s at one buyer a second; the lane joins NOJS_DELAY_SECS (2 s) after opening.
-  const id = await sale("nojs", 2, 3_000, 1);
+  // Seven items for the seven in line: the frontier waits only where the passes out cover
+  // the stock, so the seventh place is reached.
+  const id = await sale("nojs", 7, 3_000, 1);
   expected[id] = 1;
   const ctx = await buyer({ javaScriptEnabled: false });
   const page = await ctx.newPage();

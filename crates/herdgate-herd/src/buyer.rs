@@ -47,6 +47,8 @@ pub struct Journey {
     /// The pass the buyer bought with, if they were admitted: what a page whose purchase got
     /// no usable answer retries with.
     pub pass: Option<String>,
+    /// When the journey ended (the buyer learnt how), ms since the herd started.
+    pub ended_at_ms: Option<u32>,
 }
 
 impl Journey {
@@ -59,6 +61,7 @@ impl Journey {
             joined_at_ms: None,
             ticket: None,
             pass: None,
+            ended_at_ms: None,
         }
     }
 }
@@ -215,7 +218,10 @@ async fn poll(
 ) -> Result<(String, u32), Ending> {
     loop {
         match status {
-            QueueStatus::Admitted { pass, .. } => return Ok((pass, client.now_ms())),
+            QueueStatus::Admitted { pass, position, .. } => {
+                client.saw_place(position);
+                return Ok((pass, client.now_ms()));
+            }
             QueueStatus::SoldOut => return Err(Ending::SoldOut),
             QueueStatus::Queued {
                 poll_after_ms,
@@ -223,6 +229,7 @@ async fn poll(
                 ..
             } => {
                 // The answer to the client's last request (the join, the hold or a poll).
+                client.saw_place(position);
                 client.saw_queued(position);
                 tokio::time::sleep(Duration::from_millis(poll_after_ms)).await;
             }
@@ -277,6 +284,13 @@ pub fn note(client: &SimClient, ending: &Ending) {
 
 /// The whole journey of an honest buyer (or of a bot that behaves like one).
 pub async fn journey(client: &mut SimClient, solve: bool) -> Journey {
+    let mut journey = walk(client, solve).await;
+    journey.ended_at_ms = Some(client.now_ms());
+    journey
+}
+
+/// [`journey`], without its end time.
+async fn walk(client: &mut SimClient, solve: bool) -> Journey {
     let (ticket, status, position) = match join(client, solve).await {
         Ok(t) => t,
         Err(ending) => {
@@ -298,6 +312,7 @@ pub async fn journey(client: &mut SimClient, solve: bool) -> Journey {
                     joined_at_ms,
                     ticket: Some(ticket),
                     pass: None,
+                    ended_at_ms: None,
                 };
             }
         }
@@ -315,6 +330,7 @@ pub async fn journey(client: &mut SimClient, solve: bool) -> Journey {
                 joined_at_ms,
                 ticket: Some(ticket),
                 pass: None,
+                ended_at_ms: None,
             };
         }
     };
@@ -359,5 +375,6 @@ pub async fn journey(client: &mut SimClient, solve: bool) -> Journey {
         joined_at_ms,
         ticket: Some(ticket),
         pass: Some(pass),
+        ended_at_ms: None,
     }
 }

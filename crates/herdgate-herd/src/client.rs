@@ -196,6 +196,8 @@ pub struct SimClient {
     pub preauth: bool,
     /// Every request this client made.
     pub events: Vec<Event>,
+    /// The place in line the edge last told (the drawn place, for a sale with a pre-queue).
+    place: Option<u64>,
 }
 
 impl SimClient {
@@ -211,6 +213,7 @@ impl SimClient {
             human: None,
             preauth: false,
             events: Vec::new(),
+            place: None,
         }
     }
 
@@ -241,6 +244,7 @@ impl SimClient {
             human: self.human,
             preauth: self.preauth,
             events: Vec::new(),
+            place: None,
         }
     }
 
@@ -281,7 +285,10 @@ impl SimClient {
         let admitted = Admitted {
             edge_ms: claims.as_ref().map_or(0, |c| c.adm),
             seen_ms: self.now_ms(),
-            position: claims.as_ref().map_or(0, |c| c.position),
+            // The place the status told (a pass names its queue number, which a draw maps).
+            position: self
+                .place
+                .unwrap_or_else(|| claims.as_ref().map_or(0, |c| c.position)),
             on_join,
         };
         self.shared
@@ -290,6 +297,11 @@ impl SimClient {
             .unwrap_or_else(PoisonError::into_inner)
             .push(admitted);
         self.count(|c| &c.admitted);
+    }
+
+    /// Records the place in line an answer told.
+    pub fn saw_place(&mut self, position: u64) {
+        self.place = Some(position);
     }
 
     /// Records that the edge answered "queued" for `position` to this client's last request.

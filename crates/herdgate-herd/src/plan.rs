@@ -27,11 +27,32 @@ pub enum Arrival {
         /// The window, ms.
         over_ms: u64,
     },
+    /// A fair opening: the sale has a pre-queue that opens when the herd starts; everyone
+    /// arrives in the first two thirds of `over_ms` (as [`Arrival::BeforeStart`]), the sale
+    /// starts `over_ms` after the herd starts, and the draw closes `window_ms` after that.
+    Prequeue {
+        /// Until the start, ms.
+        over_ms: u64,
+        /// The draw window after the start, ms.
+        window_ms: u64,
+    },
 }
 
 impl Arrival {
-    /// Parses `burst[:MS]`, `ramp:MS` or `before-start:MS`.
+    /// Parses `burst[:MS]`, `ramp:MS`, `before-start:MS` or `prequeue:MS[:WINDOW_MS]`.
     pub fn parse(s: &str) -> Result<Self, String> {
+        if let Some(rest) = s.strip_prefix("prequeue") {
+            let mut parts = rest.split(':').skip(1);
+            let mut ms = |default: u64| -> Result<u64, String> {
+                parts.next().map_or(Ok(default), |v| {
+                    v.parse::<u64>().map_err(|_| format!("bad duration in {s}"))
+                })
+            };
+            return Ok(Arrival::Prequeue {
+                over_ms: ms(20_000)?,
+                window_ms: ms(2_000)?,
+            });
+        }
         let (kind, ms) = match s.split_once(':') {
             Some((k, v)) => (
                 k,
@@ -53,7 +74,7 @@ impl Arrival {
                 over_ms: ms.unwrap_or(10_000),
             }),
             _ => Err(format!(
-                "unknown arrival pattern {s:?}: burst[:MS], ramp:MS, before-start:MS"
+                "unknown arrival pattern {s:?}: burst[:MS], ramp:MS, before-start:MS, prequeue:MS[:WINDOW_MS]"
             )),
         }
     }
@@ -63,7 +84,9 @@ impl Arrival {
         let ms = match *self {
             Arrival::Burst { within_ms } => (u * within_ms as f64) as u64,
             Arrival::Ramp { over_ms } => over_ms * i as u64 / n.max(1) as u64,
-            Arrival::BeforeStart { over_ms } => (u * Self::arrivals_before(over_ms) as f64) as u64,
+            Arrival::BeforeStart { over_ms } | Arrival::Prequeue { over_ms, .. } => {
+                (u * Self::arrivals_before(over_ms) as f64) as u64
+            }
         };
         Duration::from_millis(ms)
     }
@@ -78,7 +101,9 @@ impl Arrival {
         let window = match *self {
             Arrival::Burst { within_ms } => within_ms,
             Arrival::Ramp { over_ms } => over_ms,
-            Arrival::BeforeStart { over_ms } => Self::arrivals_before(over_ms),
+            Arrival::BeforeStart { over_ms } | Arrival::Prequeue { over_ms, .. } => {
+                Self::arrivals_before(over_ms)
+            }
         };
         Duration::from_millis((u * window as f64) as u64)
     }
@@ -86,9 +111,24 @@ impl Arrival {
     /// How long after the herd starts the sale opens.
     pub fn sale_opens_after(&self) -> Duration {
         match *self {
-            Arrival::BeforeStart { over_ms } => Duration::from_millis(over_ms),
+            Arrival::BeforeStart { over_ms } | Arrival::Prequeue { over_ms, .. } => {
+                Duration::from_millis(over_ms)
+            }
             _ => Duration::ZERO,
         }
+    }
+
+    /// The draw window, for a sale with a pre-queue.
+    pub fn draw_window(&self) -> Option<Duration> {
+        match *self {
+            Arrival::Prequeue { window_ms, .. } => Some(Duration::from_millis(window_ms)),
+            _ => None,
+        }
+    }
+
+    /// How long after the herd starts admission begins: the start, or the draw's close.
+    pub fn admission_opens_after(&self) -> Duration {
+        self.sale_opens_after() + self.draw_window().unwrap_or_default()
     }
 }
 

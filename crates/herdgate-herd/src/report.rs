@@ -111,8 +111,23 @@ pub struct Timeline {
     pub admissions_per_s: Vec<u64>,
     /// (s since start, remaining, sold).
     pub stock: Vec<(f64, u64, u64)>,
+    /// People in line (honest buyers who had joined) at the end of each second since the
+    /// start: the line forming.
+    #[serde(default)]
+    pub in_line: Vec<u64>,
     /// Per second: (s, status p50 ms, status p99 ms, purchase p50 ms, purchase p99 ms).
     pub latency: Vec<(f64, f64, f64, f64, f64)>,
+}
+
+/// A sale's pre-queue, as the crowd saw it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DrawReport {
+    /// When the draw closed, s since the herd started.
+    pub closed_at_s: f64,
+    /// Honest buyers who joined before it (everyone in the draw).
+    pub honest_entries: usize,
+    /// Honest buyers who joined after it.
+    pub honest_late: usize,
 }
 
 /// The report.
@@ -122,6 +137,13 @@ pub struct Report {
     pub command: String,
     /// What was simulated.
     pub config: HerdConfig,
+    /// The pre-queue's draw, for a sale with one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub draw: Option<DrawReport>,
+    /// How long after the last item sold each honest waiter who was told "sold out" learnt
+    /// it, seconds (by the crowd's clock).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sold_out_notice_s: Option<Percentiles>,
     /// Seconds the run took.
     pub duration_s: f64,
     /// Seconds from the sale's opening to its last item, if it sold out.
@@ -342,7 +364,9 @@ impl Report {
             .filter(|a| !a.on_join && a.edge_ms > 0)
             .map(|a| a.edge_ms)
             .collect();
-        let schedule = Schedule::starting(outcome.t0_unix_ms + u64::from(opened), cfg.rate);
+        // Admission begins at the start, or at the draw's close for a sale with a pre-queue.
+        let admits_from = cfg.arrival.admission_opens_after().as_millis() as u64;
+        let schedule = Schedule::starting(outcome.t0_unix_ms + admits_from, cfg.rate);
         let admitted_early = outcome
             .admissions
             .iter()
@@ -358,16 +382,57 @@ impl Report {
             .iter()
             .filter(|w| {
                 let sent = outcome.t0_unix_ms + u64::from(w.sent_ms);
-                schedule
-                    .admitted_at_ms(w.position)
-                    .is_some_and(|at| sent > at + STAMP_SLACK_MS)
+                // Past the stock the frontier may rightly wait (the passes out cover it).
+                w.position < cfg.items
+                    && schedule
+                        .admitted_at_ms(w.position)
+                        .is_some_and(|at| sent > at + STAMP_SLACK_MS)
             })
             .count();
-        let time_to_sell_out_s = outcome
+        let sold_out_at = outcome
             .stock
             .iter()
             .find(|(_, remaining, _)| *remaining == 0)
-            .map(|(t, _, _)| f64::from(t.saturating_sub(opened)) / 1000.0);
+            .map(|(t, _, _)| *t);
+        let time_to_sell_out_s = sold_out_at.map(|t| f64::from(t.saturating_sub(opened)) / 1000.0);
+        let sold_out_notice_s = sold_out_at.and_then(|at| {
+            let mut h = histogram();
+            for j in &outcome.honest {
+                if let (Ending::SoldOut, Some(end)) = (&j.ending, j.ended_at_ms) {
+                    // In ms, recorded as µs so the percentiles read in ms / 1000 = s.
+                    let _ = h.record(u64::from(end.saturating_sub(at)) * 1000);
+                }
+            }
+            let p = percentiles(&h);
+            (p.count > 0).then(|| Percentiles {
+                count: p.count,
+                p50: p.p50 / 1000.0,
+                p90: p.p90 / 1000.0,
+                p99: p.p99 / 1000.0,
+                max: p.max / 1000.0,
+            })
+        });
+        let draw = cfg.arrival.draw_window().map(|_| {
+            let closed = cfg.arrival.admission_opens_after().as_millis() as u32;
+            let joined: Vec<u32> = outcome
+                .honest
+                .iter()
+                .filter_map(|j| j.joined_at_ms)
+                .collect();
+            DrawReport {
+                closed_at_s: f64::from(closed) / 1000.0,
+                honest_entries: joined.iter().filter(|t| **t < closed).count(),
+                honest_late: joined.iter().filter(|t| **t >= closed).count(),
+            }
+        });
+        let mut in_line = vec![0u64; secs];
+        for j in &outcome.honest {
+            if let Some(t) = j.joined_at_ms {
+                for slot in in_line.iter_mut().skip(t as usize / 1000) {
+                    *slot += 1;
+                }
+            }
+        }
         let latency = per_second
             .iter()
             .enumerate()
@@ -388,6 +453,8 @@ impl Report {
             config: cfg.clone(),
             duration_s: outcome.duration.as_secs_f64(),
             time_to_sell_out_s,
+            draw,
+            sold_out_notice_s,
             sold: state.state.sold,
             remaining: state.state.remaining,
             oversold: state.state.sold.saturating_sub(cfg.items),
@@ -430,6 +497,7 @@ impl Report {
                     .iter()
                     .map(|(t, r, s)| (f64::from(*t) / 1000.0, *r, *s))
                     .collect(),
+                in_line,
                 latency,
             },
             cpu_seconds: BTreeMap::new(),
@@ -488,6 +556,18 @@ impl Report {
             self.admission.admitted_early,
             self.admission.kept_waiting_late,
         ));
+        if let Some(d) = &self.draw {
+            s.push_str(&format!(
+                "  pre-queue: {} honest buyers in line when the draw closed at {:.1} s, {} joined after it\n",
+                d.honest_entries, d.closed_at_s, d.honest_late
+            ));
+        }
+        if let Some(n) = &self.sold_out_notice_s {
+            s.push_str(&format!(
+                "  sold-out notice: {} waiters told sold out, p50 {:.1} s, p90 {:.1} s, p99 {:.1} s, last {:.1} s after the last item\n",
+                n.count, n.p50, n.p90, n.p99, n.max
+            ));
+        }
         match self.time_to_sell_out_s {
             Some(t) => s.push_str(&format!(
                 "  sold out {t:.1} s after opening; run took {:.1} s\n",

@@ -6,7 +6,7 @@ use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use herdgate_core::wire::{AdminSaleState, Price, SaleConfig};
+use herdgate_core::wire::{AdminSaleState, Prequeue, Price, SaleConfig};
 use herdgate_core::SaleId;
 use herdgate_testkit::client::Devices;
 use herdgate_testkit::AdminClient;
@@ -234,7 +234,10 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
             currency: "eur".into(),
         }),
         paused: None,
-        prequeue: None,
+        prequeue: cfg.arrival.draw_window().map(|window| Prequeue {
+            opens_at_ms: t0_unix_ms,
+            draw_window_ms: window.as_millis() as u64,
+        }),
     };
     admin
         .put_sale(&cfg.sale, &sale_config)

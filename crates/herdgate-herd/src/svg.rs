@@ -252,7 +252,27 @@ pub fn plots(r: &Report) -> Vec<(&'static str, String)> {
         ],
         None,
     );
+    let line = line_chart(
+        "The line forming",
+        "seconds since the herd started",
+        "honest buyers who have joined",
+        &[Series {
+            name: "in line",
+            color: "#9334e6",
+            points: t
+                .in_line
+                .iter()
+                .enumerate()
+                .map(|(s, n)| (s as f64, *n as f64))
+                .collect(),
+            steps: true,
+        }],
+        r.draw
+            .as_ref()
+            .map(|d| ("in the draw", d.honest_entries as f64)),
+    );
     vec![
+        ("line.svg", line),
         ("admissions.svg", admissions),
         ("stock.svg", stock),
         ("latency.svg", latency),

@@ -96,7 +96,7 @@ pub const EN: Strings = Strings {
         "Anyone can check the draw after it is made: the shop publishes its seed, committed to in advance, and every entry.",
     ],
     odds: [
-        "{remaining} items left; {ahead} people ahead of you.",
+        "Items left: {remaining}. People ahead of you: {ahead}.",
         "Chance that an item is left at your turn: about {pct} %.",
         "Chance that an item is left at your turn: under 1 %. We are sorry: you keep your place if you stay, but it is very unlikely to come to you.",
         "The people let in before you are likely to buy what is left. You keep your place: if items come back, the line moves again.",
@@ -198,7 +198,7 @@ pub const DE: Strings = Strings {
         "Jede und jeder kann die Verlosung nachprüfen, sobald sie gezogen ist: Der Shop veröffentlicht den vorab zugesagten Startwert und alle Lose.",
     ],
     odds: [
-        "Noch {remaining} Artikel; {ahead} Personen vor Ihnen.",
+        "Verbleibende Artikel: {remaining}. Personen vor Ihnen: {ahead}.",
         "Chance, dass bei Ihnen noch ein Artikel übrig ist: etwa {pct} %.",
         "Chance, dass bei Ihnen noch ein Artikel übrig ist: unter 1 %. Es tut uns leid: Ihr Platz bleibt erhalten, aber es ist sehr unwahrscheinlich, dass noch etwas für Sie bleibt.",
         "Die Personen vor Ihnen, die schon eingelassen wurden, kaufen wahrscheinlich den Rest. Ihr Platz bleibt erhalten: Kommen Artikel zurück, geht es weiter.",

@@ -328,7 +328,8 @@ mod tests {
         assert!(html.contains("<dd>42</dd>") && html.contains("<dd>12</dd>"));
         assert!(html.contains("Sie stehen in der Warteschlange"));
         assert!(
-            html.contains("Noch 5 Artikel; 12 Personen vor Ihnen.") && html.contains("etwa 37 %"),
+            html.contains("Verbleibende Artikel: 5. Personen vor Ihnen: 12.")
+                && html.contains("etwa 37 %"),
             "{html}"
         );
         // Before the draw: the draw's time and the entry anyone can find in the record.
