@@ -91,7 +91,10 @@ pub async fn call_with_retry(
 ) -> Reply {
     let mut reply = client.call(endpoint, bearer, body.clone()).await;
     let mut tries = 0;
-    while (reply.status == 503 || reply.status == 0) && tries < RETRIES {
+    // A proof that aged past its window on the way (a slow network, a busy edge) is signed
+    // again, as the page does; the place is not lost for it.
+    let stale = |r: &Reply| r.status == 401 && r.body["error"]["code"] == "proof_expired";
+    while (reply.status == 503 || reply.status == 0 || stale(&reply)) && tries < RETRIES {
         tries += 1;
         tokio::time::sleep(Duration::from_millis(250 * u64::from(tries))).await;
         reply = client.call(endpoint, bearer, body.clone()).await;

@@ -344,15 +344,10 @@ impl SimClient {
             Endpoint::Status => http.get(&url),
             _ => http.post(&url),
         };
-        let mut req = self.identity.apply_proven(request, method, &url, presented);
-        if let Some(token) = bearer {
-            req = req.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
         // People share the herd's connection budget (it keeps this machine from drowning the
         // edge under test); a bot is a program on a machine of its own and waits for nobody.
+        // The proof is signed once the request may go, as a page signs it when it sends: one
+        // signed before a wait in the herd's own queue could outlive its 30 s.
         let _permit = match self.human {
             Some(_) => match self.shared.gate.acquire().await {
                 Ok(p) => Some(p),
@@ -365,6 +360,13 @@ impl SimClient {
             },
             None => None,
         };
+        let mut req = self.identity.apply_proven(request, method, &url, presented);
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
         let at_ms = self.now_ms();
         let started = Instant::now();
         let reply = match req.send().await {

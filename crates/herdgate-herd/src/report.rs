@@ -98,6 +98,11 @@ pub struct Admission {
     pub queued_answers: usize,
     /// Passes without the edge's `adm` stamp (must be 0: the checks above rely on it).
     pub unstamped: usize,
+    /// The edge's own admission rate while the frontier moved freely (below the stock, before
+    /// any wait for passes out to convert): the slope of its frontier, sampled every 200 ms.
+    pub frontier_per_s: Option<f64>,
+    /// When the frontier reached the stock, s since the herd started.
+    pub frontier_reached_stock_s: Option<f64>,
 }
 
 /// The edge answers a request after it was sent, on the same clock; this much is left for
@@ -237,6 +242,37 @@ pub fn observed_rate(admissions: &[u64]) -> Option<f64> {
         (c + (x - mx) * (y - my), v + (x - mx) * (x - mx))
     });
     (var > 0.0).then(|| cov / var * 1000.0)
+}
+
+/// The slope of the edge's frontier samples `(ms, places)` while it moved below `items`, per
+/// second: a least-squares fit over the samples strictly inside the climb (at least two), else
+/// from the last sample at 0 to the first at or past `items` (which errs by up to a sampling
+/// interval at each end).
+pub fn frontier_rate(samples: &[(u32, u64)], items: u64) -> Option<f64> {
+    let inside: Vec<(f64, f64)> = samples
+        .iter()
+        .filter(|(_, f)| *f > 0 && *f < items)
+        .map(|(t, f)| (f64::from(*t), *f as f64))
+        .collect();
+    if inside.len() >= 2 {
+        let n = inside.len() as f64;
+        let (mx, my) = inside
+            .iter()
+            .fold((0.0, 0.0), |(a, b), (x, y)| (a + x / n, b + y / n));
+        let (cov, var) = inside.iter().fold((0.0, 0.0), |(c, v), (x, y)| {
+            (c + (x - mx) * (y - my), v + (x - mx) * (x - mx))
+        });
+        if var > 0.0 {
+            return Some(cov / var * 1000.0);
+        }
+    }
+    let start = samples.iter().rposition(|(_, f)| *f == 0)?;
+    let end = samples
+        .iter()
+        .position(|(_, f)| *f >= items)
+        .unwrap_or(samples.len().checked_sub(1)?);
+    let ((t0, f0), (t1, f1)) = (samples.get(start)?, samples.get(end)?);
+    (end > start && t1 > t0).then(|| (f1 - f0) as f64 * 1000.0 / f64::from(t1 - t0))
 }
 
 impl Report {
@@ -484,6 +520,12 @@ impl Report {
                 kept_waiting_late,
                 queued_answers: outcome.waits.len(),
                 unstamped: outcome.admissions.iter().filter(|a| a.edge_ms == 0).count(),
+                frontier_per_s: frontier_rate(&outcome.frontier, cfg.items),
+                frontier_reached_stock_s: outcome
+                    .frontier
+                    .iter()
+                    .find(|(_, f)| *f >= cfg.items)
+                    .map(|(t, _)| f64::from(*t) / 1000.0),
             },
             bought_latency_ms: percentiles(&bought),
             latency_ms: by_endpoint
@@ -546,8 +588,14 @@ impl Report {
             self.requests.edge, self.requests.edge_unanswered, self.requests.origin.purchase, self.requests.origin.sale_state
         ));
         s.push_str(&format!(
-            "  admission: configured {}/s, observed {} by the edge's stamps ({} admitted, {} on joining, {} early, {} kept waiting past their turn)\n",
+            "  admission: configured {}/s, the edge's frontier {} up to the stock{}, passes seen by the crowd {} by the edge's stamps ({} admitted, {} on joining, {} early, {} kept waiting past their turn)\n",
             self.admission.configured_per_s,
+            self.admission
+                .frontier_per_s
+                .map_or("n/a".into(), |r| format!("{r:.1}/s")),
+            self.admission
+                .frontier_reached_stock_s
+                .map_or(String::new(), |t| format!(" (reached at {t:.1} s)")),
             self.admission
                 .observed_per_s
                 .map_or("n/a".into(), |r| format!("{r:.1}/s")),
@@ -632,6 +680,26 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_frontier_rate_is_its_slope_below_the_stock() {
+        let samples = [
+            (0, 0),
+            (200, 0),
+            (400, 100),
+            (600, 200),
+            (800, 300),
+            (1_000, 300),
+        ];
+        // Inside the climb: 100 at 400 ms, 200 at 600 ms.
+        assert_eq!(frontier_rate(&samples, 300), Some(500.0));
+        // A stock never reached: every sample above 0 is inside (a plateau lowers the fit).
+        let rate = frontier_rate(&samples, 1_000).unwrap();
+        assert!(rate < 500.0, "{rate}");
+        assert_eq!(frontier_rate(&[(0, 0)], 10), None);
+        assert_eq!(frontier_rate(&[(0, 5), (200, 10)], 10), None);
+        assert_eq!(frontier_rate(&[(0, 0), (2_000, 1_000)], 1_000), Some(500.0));
+    }
 
     #[test]
     fn observed_rate_is_the_slope_of_sightings() {

@@ -55,6 +55,8 @@ pub struct Outcome {
     pub t0_unix_ms: u64,
     /// Stock over time.
     pub stock: Vec<StockSample>,
+    /// The edge's admission frontier over time: (ms since start, places admitted).
+    pub frontier: Vec<(u32, u64)>,
     /// The origin's request counters during the run.
     pub origin: OriginCounts,
     /// The sale at the end, as the origin reports it.
@@ -265,6 +267,38 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
         })
     };
 
+    // The admission frontier as the edge computes it (its own record of who may buy), so the
+    // report reads the admission rate the edge kept, apart from when the crowd noticed.
+    let frontier_sampler = {
+        let (http, url, sampling) = (
+            http.clone(),
+            format!(
+                "{}/api/v1/sales/{}",
+                cfg.edge.trim_end_matches('/'),
+                cfg.sale
+            ),
+            Arc::clone(&sampling),
+        );
+        tokio::spawn(async move {
+            let mut samples: Vec<(u32, u64)> = Vec::new();
+            while sampling.load(Ordering::Relaxed) {
+                let sent = t0.elapsed().as_millis();
+                let read = async {
+                    let body: serde_json::Value =
+                        http.get(&url).send().await.ok()?.json().await.ok()?;
+                    body["admission"]["frontier"].as_u64()
+                };
+                if let Some(f) = read.await {
+                    // The edge read its frontier between sending and answering: the middle.
+                    let at = (sent + t0.elapsed().as_millis()) / 2;
+                    samples.push((u32::try_from(at).unwrap_or(u32::MAX), f));
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            samples
+        })
+    };
+
     let total = (cfg.buyers + cfg.bots.clients()) as u64;
     let drawing = progress.then(|| bars(total));
     let painter = drawing.as_ref().map(|(_, bars)| {
@@ -364,6 +398,7 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
     tokio::time::sleep(Duration::from_millis(300)).await;
     sampling.store(false, Ordering::Relaxed);
     let stock = sampler.await.unwrap_or_default();
+    let frontier = frontier_sampler.await.unwrap_or_default();
     let (cancelled, watched) = match auditing {
         Some(task) => task.await.unwrap_or_default(),
         None => (Vec::new(), 0),
@@ -397,6 +432,7 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
         waits,
         t0_unix_ms,
         stock,
+        frontier,
         origin: OriginCounts {
             purchase: after.purchase - before.purchase,
             sale_state: after.sale_state - before.sale_state,
