@@ -96,7 +96,8 @@ pub struct Config {
     /// `herdgate_core::gate::odds`).
     pub frontier_waits_for_stock: bool,
     /// How long a place must have been admitted before it counts toward the measured
-    /// conversion, seconds (var `CONVERSION_WINDOW_SECS`, default 60).
+    /// conversion, seconds (var `CONVERSION_WINDOW_SECS`, default 300: a pass's lifetime, so
+    /// a place counts once its first pass has run out).
     pub conversion_window_secs: u64,
 }
 
@@ -321,7 +322,7 @@ impl Config {
             conversion_window_secs: num(
                 var("CONVERSION_WINDOW_SECS"),
                 "CONVERSION_WINDOW_SECS",
-                60u64,
+                300u64,
             )?
             .max(1),
         };

@@ -3,8 +3,11 @@
 //! The same crowd (honest buyers who behave like people, and bots of every strategy, more than
 //! a tenth of the crowd) runs against the local stack (`herd local`) with each defence off,
 //! each alone, and all on; once with the bots arriving like the crowd (section
-//! `bots-with-crowd`) and once with every bot arriving the instant the sale opens
-//! (`bots-opening`). Each run leaves its report and plots in `<results>/<when>/<defences>/`.
+//! `bots-with-crowd`), once with every bot arriving the instant the sale opens
+//! (`bots-opening`), and once more so, but for a sale that opens with a pre-queue and a draw
+//! (`bots-draw`: the crowd joins the pre-queue before the start, every bot at the opening
+//! instant, within the draw window). Each run leaves its report and plots in
+//! `<results>/<when>/<defences>/`.
 
 use std::path::PathBuf;
 
@@ -23,18 +26,32 @@ pub struct BotsArgs {
     /// Where the runs' reports go, one folder per run: `<results>/<when>/<defences>/`.
     #[arg(long, default_value = "results/bots")]
     pub results: PathBuf,
-    /// Write the two tables into this markdown file's bots-with-crowd and bots-opening
-    /// sections.
+    /// Write the tables into this markdown file's bots-with-crowd, bots-opening and
+    /// bots-draw sections.
     #[arg(long)]
     pub write: Option<PathBuf>,
+    /// Run only these tables (`with-crowd`, `opening`, `draw`); all by default.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
 }
 
 /// The section names this benchmark writes.
-pub const SECTIONS: [&str; 2] = ["bots-with-crowd", "bots-opening"];
+pub const SECTIONS: [&str; 3] = ["bots-with-crowd", "bots-opening", "bots-draw"];
 
-/// When the bots arrive: the folder (and section suffix), and the herd flag that says so.
-const WHEN: [(&str, Option<&str>); 2] =
-    [("with-crowd", None), ("opening", Some("--bots-at-opening"))];
+/// The crowd's arrival on an open sale: over ten seconds.
+const RAMP: &str = "ramp:10000";
+
+/// The crowd's arrival at a sale with a pre-queue: in the first ten of the fifteen seconds
+/// before the start; the draw closes three seconds after it.
+const PREQUEUE: &str = "prequeue:15000:3000";
+
+/// When the bots arrive: the folder (and section suffix), how the crowd arrives, and the herd
+/// flag that says when the bots do.
+const WHEN: [(&str, &str, Option<&str>); 3] = [
+    ("with-crowd", RAMP, None),
+    ("opening", RAMP, Some("--bots-at-opening")),
+    ("draw", PREQUEUE, Some("--bots-at-opening")),
+];
 
 /// The rows of each table: every defence off, each alone, all on (`herd local --defences`).
 const DEFENCES: [&str; 6] = ["none", "pow", "binding", "limits", "audit", "all"];
@@ -51,12 +68,12 @@ const STRATEGIES: [&str; 7] = [
 ];
 
 /// The `herd local` flags every run of the crowd shares.
-fn crowd_flags(buyers: usize, items: u64) -> Vec<String> {
+fn crowd_flags(buyers: usize, items: u64, arrival: &str) -> Vec<String> {
     // Base difficulty 12 and ceiling 18 keep the herd's own native solving (every buyer's and
     // every bot's, all on this machine) from starving the local edge of CPU; people still wait
     // as long as a browser would for the same attempts.
     format!(
-        "--buyers {buyers} --items {items} --rate 50 --arrival ramp:10000 --pow-bits 12 \
+        "--buyers {buyers} --items {items} --rate 50 --arrival {arrival} --pow-bits 12 \
          --pow-max-bits 18 --bots-flood 25 --bots-forged 25 --bots-share 25 --bots-multi-join 25 \
          --bots-skip 25 --bots-farm 75 --bots-fast 50 --connections 128 --deadline-secs 180 --quiet"
     )
@@ -69,8 +86,11 @@ fn crowd_flags(buyers: usize, items: u64) -> Vec<String> {
 /// its six runs are done.
 pub async fn run(args: BotsArgs) -> Result<()> {
     let herd_bin = sibling_binary(args.crowd.herd_bin, "herd", "herdgate-herd")?;
-    for (when, extra) in WHEN {
-        let mut flags = crowd_flags(args.crowd.buyers, args.crowd.items);
+    for (when, arrival, extra) in WHEN {
+        if !args.only.is_empty() && !args.only.iter().any(|o| o == when) {
+            continue;
+        }
+        let mut flags = crowd_flags(args.crowd.buyers, args.crowd.items, arrival);
         flags.extend(extra.map(str::to_owned));
         let mut runs = Vec::with_capacity(DEFENCES.len());
         for defences in DEFENCES {
@@ -177,7 +197,7 @@ mod tests {
     #[test]
     fn the_flags_are_the_scripts() {
         assert_eq!(
-            crowd_flags(2000, 200).join(" "),
+            crowd_flags(2000, 200, RAMP).join(" "),
             "--buyers 2000 --items 200 --rate 50 --arrival ramp:10000 --pow-bits 12 --pow-max-bits 18 \
              --bots-flood 25 --bots-forged 25 --bots-share 25 --bots-multi-join 25 --bots-skip 25 \
              --bots-farm 75 --bots-fast 50 --connections 128 --deadline-secs 180 --quiet"
