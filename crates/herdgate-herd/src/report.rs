@@ -127,6 +127,8 @@ pub struct Timeline {
 /// A sale's pre-queue, as the crowd saw it.
 #[derive(Debug, Clone, Serialize)]
 pub struct DrawReport {
+    /// The published draw, read back from the edge and verified.
+    pub check: Option<crate::run::DrawCheck>,
     /// When the draw closed, s since the herd started.
     pub closed_at_s: f64,
     /// Honest buyers who joined before it (everyone in the draw).
@@ -456,6 +458,7 @@ impl Report {
                 .filter_map(|j| j.joined_at_ms)
                 .collect();
             DrawReport {
+                check: outcome.draw.clone(),
                 closed_at_s: f64::from(closed) / 1000.0,
                 honest_entries: joined.iter().filter(|t| **t < closed).count(),
                 honest_late: joined.iter().filter(|t| **t >= closed).count(),
@@ -609,6 +612,18 @@ impl Report {
                 "  pre-queue: {} honest buyers in line when the draw closed at {:.1} s, {} joined after it\n",
                 d.honest_entries, d.closed_at_s, d.honest_late
             ));
+            if let Some(c) = &d.check {
+                s.push_str(&format!(
+                    "  draw: {} entries, {} ({})\n",
+                    c.entries,
+                    if c.verified {
+                        "verified from the published record: commitment, chains, every place"
+                    } else {
+                        "NOT VERIFIED"
+                    },
+                    c.detail
+                ));
+            }
         }
         if let Some(n) = &self.sold_out_notice_s {
             s.push_str(&format!(

@@ -57,6 +57,8 @@ pub struct Outcome {
     pub stock: Vec<StockSample>,
     /// The edge's admission frontier over time: (ms since start, places admitted).
     pub frontier: Vec<(u32, u64)>,
+    /// The published draw, checked after the run (a sale with a pre-queue).
+    pub draw: Option<DrawCheck>,
     /// The origin's request counters during the run.
     pub origin: OriginCounts,
     /// The sale at the end, as the origin reports it.
@@ -68,6 +70,18 @@ pub struct Outcome {
     /// Every client's device key, by user agent: a client made again for the same person
     /// after the run (the fault suite's) proves with the same key.
     pub devices: Devices,
+}
+
+/// The published draw of a sale with a pre-queue, read back from the edge and verified
+/// (`herdgate_core::draw::DrawRecord::verify`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DrawCheck {
+    /// Entries in the draw.
+    pub entries: u64,
+    /// Whether every check passed.
+    pub verified: bool,
+    /// The tally's root, or what failed.
+    pub detail: String,
 }
 
 /// A well-mixed 64-bit hash of `x` (splitmix64), for stable pseudo-random identities.
@@ -415,6 +429,32 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
     }
     let after = origin_counts(&admin).await?;
     let final_state = admin.sale(&cfg.sale).await?;
+    // A sale with a pre-queue: read its published draw back from the edge and check it, as
+    // anyone could with `herdgate-draw verify`.
+    let draw = match cfg.arrival.draw_window() {
+        Some(_) => Some(
+            match herdgate_testkit::client::draw::fetch(&http, &cfg.edge, &cfg.sale).await {
+                Ok(record) => match record.verify() {
+                    Ok(v) => DrawCheck {
+                        entries: v.entries,
+                        verified: true,
+                        detail: format!("root {}", v.root),
+                    },
+                    Err(e) => DrawCheck {
+                        entries: record.tally().total(),
+                        verified: false,
+                        detail: e.to_string(),
+                    },
+                },
+                Err(e) => DrawCheck {
+                    entries: 0,
+                    verified: false,
+                    detail: format!("could not read the draw: {e:#}"),
+                },
+            },
+        ),
+        None => None,
+    };
     let waits = std::mem::take(&mut *shared.waits.lock().unwrap_or_else(PoisonError::into_inner));
     let admissions = std::mem::take(
         &mut *shared
@@ -433,6 +473,7 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
         t0_unix_ms,
         stock,
         frontier,
+        draw,
         origin: OriginCounts {
             purchase: after.purchase - before.purchase,
             sale_state: after.sale_state - before.sale_state,
