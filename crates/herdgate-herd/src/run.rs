@@ -296,15 +296,18 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
         tokio::spawn(async move {
             let mut samples: Vec<(u32, u64)> = Vec::new();
             while sampling.load(Ordering::Relaxed) {
-                let sent = t0.elapsed().as_millis();
                 let read = async {
                     let body: serde_json::Value =
                         http.get(&url).send().await.ok()?.json().await.ok()?;
-                    body["admission"]["frontier"].as_u64()
+                    let admission = &body["admission"];
+                    Some((
+                        admission["at_ms"].as_u64()?,
+                        admission["frontier"].as_u64()?,
+                    ))
                 };
-                if let Some(f) = read.await {
-                    // The edge read its frontier between sending and answering: the middle.
-                    let at = (sent + t0.elapsed().as_millis()) / 2;
+                if let Some((at_ms, f)) = read.await {
+                    // On the edge's clock (this machine's), however long the answer took.
+                    let at = at_ms.saturating_sub(t0_unix_ms);
                     samples.push((u32::try_from(at).unwrap_or(u32::MAX), f));
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;

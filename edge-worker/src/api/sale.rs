@@ -18,9 +18,16 @@ pub(crate) async fn get(cx: &Ctx, raw: &str) -> Outcome {
     let body = serde_json::json!({
         "sale": state,
         "admission": {
+            // The edge's clock when it read the frontier (unix ms): a sampler that reads it
+            // over time gets the rate the edge kept, whatever the answer's delay.
+            "at_ms": now,
             "frontier": control.schedule.frontier(now),
             "paused": control.paused,
             "rate": control.rate,
+            // Where the frontier waits while the passes out cover the stock, and whether it
+            // waits there now.
+            "cap": control.schedule.cap,
+            "stock_covered": control.schedule.capped(now),
         },
     });
     let mut resp = Response::from_json(&body).map_err(internal)?;
