@@ -22,8 +22,9 @@
 --   {"created", remaining}            a new sale
 --   {"updated", remaining}            an existing sale, settings replaced
 --   {"stock_below_sold", sold}        stock < items already sold; nothing changed
---   {"draw_fixed", 0}                 a pre-queue added to an existing sale, or removed after it
---                                     opened; nothing changed
+--   {"draw_fixed", 0}                 a pre-queue added to an existing sale, or, once it opened,
+--                                     removed or its opening moved, or, once its draw closed,
+--                                     the close moved; nothing changed
 --
 -- Invariants kept: sold is never changed here, and remaining = stock - sold >= 0 afterwards;
 -- revision grows with every change, to at least now (ARGV[10]): the edge follows the highest it
@@ -38,12 +39,24 @@ if stock < sold then
   return {'stock_below_sold', sold}
 end
 local created = redis.call('EXISTS', key) == 0
+-- A pre-queue is set when the sale is created. Once it has opened it stays, and its opening
+-- stays; once its draw has closed, the close stays too (a start moved later would otherwise
+-- hide a revealed seed again, and reopen a sealed draw on paper).
+local now = tonumber(ARGV[10])
 local had_prequeue = redis.call('HEXISTS', key, 'pq_opens_at_ms') == 1
-if ARGV[11] == '' then
-  if had_prequeue and tonumber(redis.call('HGET', key, 'pq_opens_at_ms')) <= tonumber(ARGV[10]) then
-    return {'draw_fixed', 0}
+if had_prequeue then
+  local pq = redis.call('HMGET', key, 'pq_opens_at_ms', 'pq_window_ms', 'starts_at_ms')
+  local opens, window, starts = tonumber(pq[1]), tonumber(pq[2] or '0'), tonumber(pq[3] or '0')
+  if opens <= now then
+    if ARGV[11] == '' or tonumber(ARGV[11]) ~= opens then
+      return {'draw_fixed', 0}
+    end
+    local closes = starts + window
+    if closes <= now and tonumber(ARGV[3]) + tonumber(ARGV[12]) ~= closes then
+      return {'draw_fixed', 0}
+    end
   end
-elseif not created and not had_prequeue then
+elseif ARGV[11] ~= '' and not created then
   return {'draw_fixed', 0}
 end
 local remaining = stock - sold

@@ -704,6 +704,19 @@ if (typeof module !== "undefined") {
     // pre-queue opens, the page says when it opens and joins then.
     return joinLine();
 
+    // Before a pre-queue opens: say when it does, wait, and join then. Everyone who joins
+    // before the draw has the same chance, so there is no hurry at the opening either.
+    async function notOpen(body) {
+      const res = await api("").catch(() => null);
+      const sale = res && res.ok ? await res.json().catch(() => null) : null;
+      const opens = sale && sale.sale && sale.sale.draw ? sale.sale.draw.opens_at_ms : 0;
+      if (!opens) return refuse(body);
+      enter("not_open", undefined, { time: timeOfDay(opens) });
+      const wait = Math.max(1000, opens - (Date.now() + offsetMs)) + Math.random() * 3000;
+      await new Promise((r) => setTimeout(r, Math.min(wait, 2147483647)));
+      return joinLine();
+    }
+
     async function joinLine() {
     let joined = null;
     let body = null;
@@ -718,6 +731,7 @@ if (typeof module !== "undefined") {
       const chBody = ch ? await ch.json().catch(() => null) : null;
       if (!ch || !ch.ok || !chBody || !chBody.challenge) {
         if (chBody && chBody.error && chBody.error.code === "sold_out") return enter("sold_out");
+        if (chBody && chBody.error && chBody.error.code === "prequeue_not_open") return notOpen(chBody);
         return refuse(chBody);
       }
       enter("solving");
@@ -737,17 +751,7 @@ if (typeof module !== "undefined") {
     }
     if (!joined || !joined.ok) {
       if (body && body.error && body.error.code === "sold_out") return enter("sold_out");
-      if (body && body.error && body.error.code === "prequeue_not_open") {
-        const res = await api("").catch(() => null);
-        const sale = res && res.ok ? await res.json().catch(() => null) : null;
-        const opens = sale && sale.sale && sale.sale.draw ? sale.sale.draw.opens_at_ms : 0;
-        if (!opens) return refuse(body);
-        enter("not_open", undefined, { time: timeOfDay(opens) });
-        // Everyone who joins before the draw has the same chance: no need to be first.
-        const wait = Math.max(1000, opens - (Date.now() + offsetMs)) + Math.random() * 3000;
-        await new Promise((r) => setTimeout(r, Math.min(wait, 2147483647)));
-        return joinLine();
-      }
+      if (body && body.error && body.error.code === "prequeue_not_open") return notOpen(body);
       return refuse(body);
     }
     await keep(body.ticket, body.status);

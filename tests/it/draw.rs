@@ -48,10 +48,8 @@ async fn the_pre_queue_is_drawn_admitted_in_drawn_order_and_verifiable() {
         let admin = s.admin();
         // The sale starts in a minute; the operator will bring it forward, so the close comes
         // when the test has everyone in, whatever the machine's speed.
-        admin
-            .put_sale("fair", &fair(100, 4, now_ms() + 60_000, 0))
-            .await
-            .unwrap();
+        let mut config = fair(100, 4, now_ms() + 60_000, 0);
+        admin.put_sale("fair", &config).await.unwrap();
 
         // 24 devices join the pre-queue at once.
         let buyers: Vec<_> = (0..24)
@@ -104,11 +102,9 @@ async fn the_pre_queue_is_drawn_admitted_in_drawn_order_and_verifiable() {
         let early: Value = early.json().await.unwrap();
         assert_eq!(code(&early), "draw_not_made");
 
-        // The operator opens now: the draw closes.
-        admin
-            .put_sale("fair", &fair(100, 4, now_ms(), 0))
-            .await
-            .unwrap();
+        // The operator opens now: the draw closes (the seed is out a few seconds later).
+        config.starts_at_ms = now_ms();
+        admin.put_sale("fair", &config).await.unwrap();
 
         // Every entry learns its place; admission follows the drawn places: whenever one
         // buyer is admitted and a buyer asked later is not, the admitted one's place is lower
@@ -210,7 +206,8 @@ async fn a_pre_queue_takes_nobody_early_and_stays_once_open() {
         });
         admin.put_sale("later", &later).await.unwrap();
         let me = s.buyer("Mozilla/5.0 (herdgate draw test)");
-        let (status, body) = me.solve_and_join_reply("later", None).await.unwrap();
+        // Refused at the challenge already, before the browser works for nothing.
+        let (status, body) = me.challenge_reply("later", None).await.unwrap();
         assert_eq!((status, code(&body)), (409, "prequeue_not_open"), "{body}");
         let (status, body) = s.control("later", None).await;
         assert_eq!(status, 200, "{body}");
@@ -254,6 +251,41 @@ async fn a_pre_queue_takes_nobody_early_and_stays_once_open() {
             .await
             .unwrap();
         assert_eq!((status, code(&body)), (409, "draw_fixed"), "{body}");
+        // Once open, its opening stays.
+        let open = fair(10, 10, start, 0);
+        admin.put_sale("moved", &open).await.unwrap();
+        let mut later_opening = open.clone();
+        later_opening.prequeue = Some(Prequeue {
+            opens_at_ms: now_ms() + 60_000,
+            draw_window_ms: 0,
+        });
+        let (status, body) = admin
+            .put_sale_reply("moved", &serde_json::to_value(&later_opening).unwrap())
+            .await
+            .unwrap();
+        assert_eq!((status, code(&body)), (409, "draw_fixed"), "{body}");
+        // Once closed, the close stays: a start moved later would hide the seed again.
+        let mut closed = fair(10, 10, now_ms() - 10_000, 0);
+        closed.prequeue = Some(Prequeue {
+            opens_at_ms: now_ms() - 20_000,
+            draw_window_ms: 0,
+        });
+        admin.put_sale("closed", &closed).await.unwrap();
+        let revealed = admin.sale("closed").await.unwrap().state.draw.unwrap();
+        assert!(revealed.seed.is_some(), "{revealed:?}");
+        let mut postponed = closed.clone();
+        postponed.starts_at_ms = now_ms() + 60_000;
+        let (status, body) = admin
+            .put_sale_reply("closed", &serde_json::to_value(&postponed).unwrap())
+            .await
+            .unwrap();
+        assert_eq!((status, code(&body)), (409, "draw_fixed"), "{body}");
+        // Other changes go through: a restock keeps the draw as it is.
+        let mut restocked = closed.clone();
+        restocked.stock = 20;
+        admin.put_sale("closed", &restocked).await.unwrap();
+        let after = admin.sale("closed").await.unwrap().state.draw.unwrap();
+        assert_eq!(after, revealed);
         // The refused changes changed nothing: the commitment stands.
         let kept = admin.sale("open").await.unwrap();
         assert!(kept.state.draw.is_some() && kept.config.prequeue.is_some());
@@ -275,10 +307,8 @@ async fn the_frontier_waits_while_the_passes_out_cover_the_stock_and_moves_when_
             .await
             .unwrap();
         let admin = s.admin();
-        admin
-            .put_sale("covered", &fair(2, 50, now_ms() + 60_000, 0))
-            .await
-            .unwrap();
+        let mut config = fair(2, 50, now_ms() + 60_000, 0);
+        admin.put_sale("covered", &config).await.unwrap();
         let buyers: Vec<_> = (0..4)
             .map(|i| s.buyer(&format!("Mozilla/5.0 (herdgate cover test {i})")))
             .collect();
@@ -286,13 +316,16 @@ async fn the_frontier_waits_while_the_passes_out_cover_the_stock_and_moves_when_
         for b in &buyers {
             tickets.push(b.solve_and_join("covered", None).await.unwrap().ticket);
         }
-        admin
-            .put_sale("covered", &fair(2, 50, now_ms(), 0))
-            .await
-            .unwrap();
+        config.starts_at_ms = now_ms();
+        admin.put_sale("covered", &config).await.unwrap();
         // Everyone's place, once drawn, and who is admitted: at 50/s the rate alone would have
         // let all four in within 0.1 s; over 3 s of polls, places 2 and 3 never are.
         let mut by_place: Vec<Option<usize>> = vec![None; 4];
+        // The seed is out a few seconds after the close: until then everyone is `entered`.
+        let drawn = |st: &QueueStatus| !matches!(st, QueueStatus::Entered { .. });
+        for (b, t) in buyers.iter().zip(&tickets) {
+            crate::edge_support::poll_until(b, "covered", t, Duration::from_secs(60), drawn).await;
+        }
         let until = tokio::time::Instant::now() + Duration::from_secs(3);
         let mut rounds = 0;
         while rounds < 3 || tokio::time::Instant::now() < until {

@@ -11,6 +11,12 @@ pub async fn fetch(http: &reqwest::Client, edge_url: &str, sale: &str) -> Result
         edge_url.trim_end_matches('/')
     );
     let published: Published = get(http, &base).await?;
+    if published.sale != sale {
+        bail!(
+            "asked for the draw of {sale}, the edge answered {}'s",
+            published.sale
+        );
+    }
     let Some(seed) = published.seed else {
         bail!(
             "the draw of {sale} closes at {} (unix ms): its seed is revealed after that",
@@ -27,11 +33,14 @@ pub async fn fetch(http: &reqwest::Client, edge_url: &str, sale: &str) -> Result
         while let Some(at) = from.filter(|at| *at < shard.count) {
             let page: EntriesPage =
                 get(http, &format!("{base}/entries?shard={k}&from={at}")).await?;
-            if page.entries.is_empty() {
+            if page.entries.is_empty() || page.shard as usize != k || page.from != at {
                 break;
             }
+            let end = at + page.entries.len() as u64;
             entries.extend(page.entries);
-            from = page.next;
+            // Each page must carry on from the last: an answer that does not is cut short
+            // here, and the count check in `verify` reports it.
+            from = page.next.filter(|next| *next == end);
         }
         shards.push(ShardRecord {
             tally: shard,
@@ -42,6 +51,7 @@ pub async fn fetch(http: &reqwest::Client, edge_url: &str, sale: &str) -> Result
         sale: published.sale,
         commitment: published.commitment,
         seed,
+        closes_at_ms: published.closes_at_ms,
         shards,
     })
 }

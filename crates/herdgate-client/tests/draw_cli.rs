@@ -39,6 +39,7 @@ fn record(counts: &[usize]) -> DrawRecord {
         sale: sale.into(),
         commitment: commitment(&seed),
         seed: seed.iter().map(|b| format!("{b:02x}")).collect(),
+        closes_at_ms: 1_000_000,
         shards,
     };
     let draw = Draw::new(&seed, sale, &r.tally());
@@ -86,6 +87,10 @@ fn a_true_record_holds_and_a_buyer_finds_their_place() {
     let (code, out) = verify(&r, &["--visitor", "v-1-2", "--place", &wrong]);
     assert_eq!(code, 1, "{out}");
     let (code, out) = verify(&r, &["--visitor", "somebody-else"]);
+    assert_eq!(code, 1, "{out}");
+    let (code, out) = verify(&r, &["--commitment", &r.commitment.to_uppercase()]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = verify(&r, &["--commitment", &"ab".repeat(32)]);
     assert_eq!(code, 1, "{out}");
 }
 

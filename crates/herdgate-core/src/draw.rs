@@ -50,6 +50,11 @@ const ROUNDS: u8 = 8;
 /// Bytes of a seed.
 pub const SEED_BYTES: usize = 32;
 
+/// How long after the close the origin reveals the seed, ms: longer than an edge isolate
+/// trusts its copy of the sale (`STATE_CACHE_MS`, a second), so no shard can still take an
+/// entry, on an isolate's older copy of the close, once the seed is public.
+pub const REVEAL_AFTER_MS: u64 = 5_000;
+
 fn sha(parts: &[&[u8]]) -> [u8; 32] {
     let mut h = Sha256::new();
     for p in parts {
@@ -110,6 +115,23 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// The place of queue number `position` if it joined after its shard was sealed (a late
+    /// arrival, behind the whole pre-queue in arrival order); `None` for an entry of the draw.
+    /// Needs no seed.
+    pub fn late_place(&self, position: u64) -> Option<u64> {
+        let shards = self.shards.len() as u64;
+        if shards == 0 {
+            return Some(position);
+        }
+        let k = position % shards;
+        let j = position / shards;
+        let count = self.shards[k as usize].count;
+        (j >= count).then(|| {
+            self.total()
+                .saturating_add(k.saturating_add((j - count).saturating_mul(shards)))
+        })
+    }
+
     /// Entries of the whole pre-queue.
     pub fn total(&self) -> u64 {
         self.shards
@@ -264,6 +286,9 @@ pub struct DrawRecord {
     pub commitment: String,
     /// The seed revealed after the close (hex).
     pub seed: String,
+    /// When the draw closed, unix ms: every entry of the draw joined before it.
+    #[serde(default)]
+    pub closes_at_ms: u64,
     /// Every shard's entries, in shard order.
     pub shards: Vec<ShardRecord>,
 }
@@ -331,6 +356,20 @@ pub enum DrawError {
         /// Entries listed.
         listed: u64,
     },
+    /// An entry joined at or after the close.
+    #[error(
+        "entry {index} of shard {shard} joined at {at_ms}, not before the close at {closes_at_ms}"
+    )]
+    AfterClose {
+        /// The shard.
+        shard: usize,
+        /// Its index there.
+        index: u64,
+        /// When it joined.
+        at_ms: u64,
+        /// The close.
+        closes_at_ms: u64,
+    },
     /// An entry's published place is not the one the draw gives it.
     #[error("entry {index} of shard {shard} is published at place {published:?}; the draw gives it place {drawn}")]
     Place {
@@ -388,6 +427,19 @@ impl DrawRecord {
                 });
             if head != shard.tally.head {
                 return Err(DrawError::Chain { shard: k });
+            }
+            if let Some((j, e)) = shard
+                .entries
+                .iter()
+                .enumerate()
+                .find(|(_, e)| self.closes_at_ms > 0 && e.at_ms >= self.closes_at_ms)
+            {
+                return Err(DrawError::AfterClose {
+                    shard: k,
+                    index: j as u64,
+                    at_ms: e.at_ms,
+                    closes_at_ms: self.closes_at_ms,
+                });
             }
         }
         let tally = self.tally();
@@ -468,6 +520,12 @@ mod tests {
                 let place = d.place(position);
                 assert!(places.insert(place), "place {place} twice");
                 assert_eq!(d.is_entry(position), j < counts[k as usize]);
+                // A late place needs no seed.
+                let late = tally(&counts).late_place(position);
+                assert_eq!(late.is_none(), d.is_entry(position));
+                if let Some(l) = late {
+                    assert_eq!(l, place);
+                }
                 if d.is_entry(position) {
                     assert!(place < total);
                 } else {
@@ -568,6 +626,7 @@ mod tests {
             sale: sale.into(),
             commitment: commitment(&seed),
             seed: hex::encode(seed),
+            closes_at_ms: 1_000_000,
             shards,
         };
         let draw = Draw::new(&seed, sale, &r.tally());
@@ -625,6 +684,10 @@ mod tests {
         let mut recommitted = reseeded.clone();
         recommitted.commitment = commitment(&[8u8; 32]);
         assert!(matches!(recommitted.verify(), Err(DrawError::Place { .. })));
+
+        let mut late = good.clone();
+        late.closes_at_ms = 1_002;
+        assert!(matches!(late.verify(), Err(DrawError::AfterClose { .. })));
 
         let mut bad = good;
         bad.seed = "zz".into();

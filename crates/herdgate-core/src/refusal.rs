@@ -62,8 +62,9 @@ error_codes! {
     DrawNotMade = ("draw_not_made", 409, "The draw has not been made yet: its entries are published once it closes."),
     /// A query parameter is not valid.
     InvalidQuery = ("invalid_query", 400, "A query parameter is missing or out of range."),
-    /// A pre-queue is set when the sale is created, and kept once it has opened.
-    DrawFixed = ("draw_fixed", 409, "A sale's pre-queue is set when the sale is created and cannot be removed once it has opened."),
+    /// A pre-queue is set when the sale is created; once open it stays (and its opening), and
+    /// once its draw has closed, so does the close.
+    DrawFixed = ("draw_fixed", 409, "A sale's pre-queue is set when the sale is created; once it has opened it cannot be removed or its opening moved, and once its draw has closed the close cannot move."),
     /// The route does not exist.
     NotFound = ("not_found", 404, "There is nothing at this address."),
     /// The route exists but not for this method.

@@ -39,7 +39,9 @@ pub struct SaleConfig {
 
 /// A sale's pre-queue: everyone who joins from `opens_at_ms` until the sale's start plus
 /// `draw_window_ms` gets a random place among that group ([`crate::draw`]); later arrivals
-/// queue behind them in arrival order. Admission starts at the close.
+/// queue behind them in arrival order. Admission starts at the close (places, once the seed
+/// is revealed). It is set when the sale is created; once open, it and its opening stay; once
+/// closed, so does the close.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Prequeue {
@@ -82,7 +84,8 @@ pub struct DrawState {
     /// The commitment to the seed ([`crate::draw::commitment`]), published before the
     /// pre-queue opens.
     pub commitment: String,
-    /// The seed (64 hex digits), revealed once the draw has closed.
+    /// The seed (64 hex digits), revealed [`crate::draw::REVEAL_AFTER_MS`] after the draw
+    /// has closed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<String>,
 }

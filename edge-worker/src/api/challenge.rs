@@ -41,6 +41,10 @@ pub(crate) async fn post(cx: &Ctx, raw: &str) -> Outcome {
     let signals = device_signals(body).map_err(ErrorCode::from)?;
     let now = now_ms();
     let state = known_sale(cfg, &sale, now).await?;
+    // A pre-queue not open yet takes no joins: say so before the browser works for nothing.
+    if state.draw.as_ref().is_some_and(|d| now < d.opens_at_ms) {
+        return Err(Refusal(ErrorCode::PrequeueNotOpen));
+    }
     if state.status == SaleStatus::SoldOut {
         return Err(Refusal(ErrorCode::SoldOut));
     }

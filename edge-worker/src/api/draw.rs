@@ -39,7 +39,8 @@ pub(crate) async fn get(cx: &Ctx, raw: &str) -> Outcome {
 }
 
 /// `GET /api/v1/sales/{sale}/draw/entries?shard=K&from=J&limit=N`: up to `N` (at most 1,000)
-/// entries of shard `K` from index `J`, once the draw has closed.
+/// entries of shard `K` from index `J`, with their places, once the draw is made (sealed, and
+/// the seed revealed); from the location's cache after the first time.
 pub(crate) async fn entries(cx: &Ctx, raw: &str) -> Outcome {
     let Ctx { req, env, cfg, .. } = cx;
     let sale = sale_id(raw)?;
@@ -62,6 +63,13 @@ pub(crate) async fn entries(cx: &Ctx, raw: &str) -> Outcome {
         .ok()
         .filter(|k| *k < cfg.shards)
         .ok_or(Refusal(ErrorCode::InvalidQuery))?;
+    // Once made, a page never changes: every edge location answers it from its cache, so the
+    // record costs the shards one read per page and location, however many people check it.
+    let key = format!("https://draw.invalid/{sale}/{shard}/{from}/{limit}");
+    let cache = worker::Cache::default();
+    if let Ok(Some(hit)) = cache.get(key.as_str(), false).await {
+        return Ok(hit);
+    }
     let now = now_ms();
     let state = known_sale(cfg, &sale, now).await?;
     if state.draw.is_none() {
@@ -69,6 +77,8 @@ pub(crate) async fn entries(cx: &Ctx, raw: &str) -> Outcome {
     }
     let control = sale_control::control(env, cfg, &sale, &state, now).await?;
     let tally = control.tally.ok_or(Refusal(ErrorCode::DrawNotMade))?;
+    // Entries are published with their places, once the seed is out.
+    let seed = state.draw_seed().ok_or(Refusal(ErrorCode::DrawNotMade))?;
     let count = tally.shards.get(shard as usize).map_or(0, |t| t.count);
     let want = limit.min(count.saturating_sub(from));
     let mut entries = if want == 0 {
@@ -83,14 +93,11 @@ pub(crate) async fn entries(cx: &Ctx, raw: &str) -> Outcome {
             other => return Err(internal(format!("unexpected shard answer {other:?}"))),
         }
     };
-    let seed = state.draw_seed();
-    if let Some(seed) = seed {
-        let draw = Draw::new(&seed, sale.as_str(), &tally);
-        let shards = u64::from(cfg.shards);
-        for (i, entry) in entries.iter_mut().enumerate() {
-            let j = from + i as u64;
-            entry.place = Some(draw.place(u64::from(shard) + j * shards));
-        }
+    let draw = Draw::new(&seed, sale.as_str(), &tally);
+    let shards = u64::from(cfg.shards);
+    for (i, entry) in entries.iter_mut().enumerate() {
+        let j = from + i as u64;
+        entry.place = Some(draw.place(u64::from(shard) + j * shards));
     }
     let end = from + entries.len() as u64;
     let body = EntriesPage {
@@ -99,7 +106,13 @@ pub(crate) async fn entries(cx: &Ctx, raw: &str) -> Outcome {
         next: (end < count && !entries.is_empty()).then_some(end),
         entries,
     };
-    cacheable(&body, seed.is_some())
+    let mut resp = cacheable(&body, true)?;
+    if let Ok(copy) = resp.cloned() {
+        if let Err(e) = cache.put(key.as_str(), copy).await {
+            worker::console_error!("caching a page of the draw failed: {e}");
+        }
+    }
+    Ok(resp)
 }
 
 /// A JSON answer anyone may cache: for an hour once it can no longer change (the draw is made

@@ -60,7 +60,7 @@ pub(crate) async fn post(cx: &Ctx, raw: &str) -> Outcome {
         &mut resp,
         &tokens::ticket_cookie(sale.as_str()),
         &ticket,
-        cfg.ticket_ttl_secs,
+        ticket_claims.exp.saturating_sub(now / 1000),
     )
     .map_err(internal)?;
     tokens::set_pass_cookie(&mut resp, cfg, &sale, &body.status)?;
@@ -82,6 +82,8 @@ pub(crate) async fn enqueue(
     }
     // A sale with a pre-queue takes nobody before it opens; from then until the close every
     // join is an entry of the draw (its shard decides, by its clock, and seals at the close).
+    // A ticket of a pre-queue lasts its lifetime from the close, however early it joined.
+    let lasts_from = state.draw.as_ref().map_or(now, |d| now.max(d.closes_at_ms));
     let draw = match &state.draw {
         Some(d) if now < d.opens_at_ms => return Err(Refusal(ErrorCode::PrequeueNotOpen)),
         Some(d) => Some(DrawJoin {
@@ -118,7 +120,9 @@ pub(crate) async fn enqueue(
                 challenge: claims.id.clone(),
             };
             return match queue_shard::call(env, &sale, shard, &place).await? {
-                ShardResponse::Joined { position, .. } => ticket(cfg, claims, position, now),
+                ShardResponse::Joined { position, .. } => {
+                    ticket(cfg, claims, position, now, lasts_from)
+                }
                 _ => Err(Refusal(code)),
             };
         }
@@ -152,17 +156,19 @@ pub(crate) async fn enqueue(
         ShardResponse::ChallengeSpent => return Err(Refusal(ErrorCode::ChallengeSpent)),
         other => return Err(internal(format!("unexpected shard answer {other:?}"))),
     };
-    ticket(cfg, claims, position, now)
+    ticket(cfg, claims, position, now, lasts_from)
 }
 
-/// The signed queue ticket of the challenge that took `position`. Its visitor id is derived
-/// from the challenge id (random, and known only to the challenge's holder), so the ticket of
-/// a join sent again names the same visitor.
+/// The signed queue ticket of the challenge that took `position`, valid for `TICKET_TTL_SECS`
+/// from `lasts_from` (unix ms: now, or a pre-queue's close). Its visitor id is derived from
+/// the challenge id (random, and known only to the challenge's holder), so the ticket of a join
+/// sent again names the same visitor.
 fn ticket(
     cfg: &Config,
     claims: ChallengeClaims,
     position: u64,
     now: u64,
+    lasts_from: u64,
 ) -> std::result::Result<(TicketClaims, String), Refusal> {
     let sale = claims.sale.clone();
     let visitor = visitor_of(&claims.id).map_err(internal)?;
@@ -173,7 +179,7 @@ fn ticket(
         position,
         client: claims.client,
         iat: now_s,
-        exp: now_s + cfg.ticket_ttl_secs,
+        exp: lasts_from / 1000 + cfg.ticket_ttl_secs,
         net: claims.net,
         dev: claims.dev,
         jkt: claims.jkt,

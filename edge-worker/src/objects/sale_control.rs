@@ -102,6 +102,8 @@ mod object {
         /// little more (memory only: after an eviction the conversion is guessed cautiously
         /// again for one window).
         samples: RefCell<Vec<Sample>>,
+        /// The pre-queue's tally, once this object has it (so it seals at most once).
+        tally: RefCell<Option<Tally>>,
     }
 
     impl DurableObject for SaleControl {
@@ -110,6 +112,7 @@ mod object {
                 state,
                 env,
                 samples: RefCell::new(Vec::new()),
+                tally: RefCell::new(None),
             }
         }
 
@@ -121,16 +124,41 @@ mod object {
                 remaining,
             } = req.json().await?;
             let storage = self.state.storage();
+            // Sealing calls the queue shards, and other requests may come in meanwhile: it is
+            // done first, and the control is then read, changed and written with no other
+            // await between (a storage call holds the object's input gate), so no request's
+            // change is lost to another's older copy.
+            let closed = settings
+                .draw_closes_at_ms
+                .is_some_and(|c| worker::Date::now().as_millis() >= c);
+            let sealed = match SaleId::parse(&sale) {
+                Ok(sale) if closed && self.tally.borrow().is_none() => {
+                    let stored = storage.get::<ControlState>("control").await?;
+                    match stored.and_then(|c| c.tally) {
+                        Some(tally) => Some(tally),
+                        None => match self.seal(&sale).await {
+                            Ok(tally) => Some(tally),
+                            Err(e) => {
+                                // Answered without the draw; the next request tries again.
+                                worker::console_error!("sealing the pre-queue failed: {e}");
+                                None
+                            }
+                        },
+                    }
+                }
+                _ => None,
+            };
+            if let Some(tally) = &sealed {
+                *self.tally.borrow_mut() = Some(tally.clone());
+            }
             let current = storage.get::<ControlState>("control").await?;
             let now = worker::Date::now().as_millis();
             let mut next = match &current {
                 Some(c) => c.follow(&settings, now),
                 None => ControlState::following(&settings),
             };
-            if next.tally.is_none() && settings.draw_closes_at_ms.is_some_and(|c| now >= c) {
-                if let Ok(sale) = SaleId::parse(&sale) {
-                    next.tally = Some(self.seal(&sale).await?);
-                }
+            if next.tally.is_none() {
+                next.tally = sealed;
             }
             if let Some(remaining) = remaining {
                 let cfg = config::get(&self.env).map_err(worker::Error::RustError)?;
@@ -162,9 +190,15 @@ mod object {
                 bought,
             };
             let mut samples = self.samples.borrow_mut();
-            next.conversion_ppm = odds::conversion_ppm(&samples, sample, window_ms);
-            // Keep the newest sample older than the window, and everything after it.
             let cutoff = now.saturating_sub(window_ms);
+            // Samples live in memory: after a restart of this object they do not reach back
+            // a window, and the conversion stored before it stands until they do.
+            if samples.first().is_some_and(|s| s.at_ms <= cutoff)
+                || next.conversion_ppm == odds::PPM
+            {
+                next.conversion_ppm = odds::conversion_ppm(&samples, sample, window_ms);
+            }
+            // Keep the newest sample older than the window, and everything after it.
             let keep_from = samples.iter().rposition(|s| s.at_ms <= cutoff).unwrap_or(0);
             samples.drain(..keep_from);
             if samples.last().is_none_or(|s| now >= s.at_ms + 500) {

@@ -216,7 +216,7 @@ pub(crate) async fn lane(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
             &mut resp,
             &tokens::ticket_cookie(sale.as_str()),
             &token,
-            cfg.ticket_ttl_secs,
+            ticket.exp.saturating_sub(now_s),
         )
         .map_err(internal)?;
         // The lane token is spent: forget it.

@@ -26,7 +26,7 @@ pub async fn public_state(
             let mut state = sold_out.state.clone();
             // The snapshot keeps the draw's seed; it is public only after the close.
             if let Some(d) = state.draw.as_mut() {
-                if clock::now_ms() < d.closes_at_ms {
+                if clock::now_ms() < d.closes_at_ms + herdgate_core::draw::REVEAL_AFTER_MS {
                     d.seed = None;
                 }
             }

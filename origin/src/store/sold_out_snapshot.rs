@@ -75,7 +75,7 @@ impl Store {
                     opens_at_ms,
                     closes_at_ms: starts_at_ms.saturating_add(window),
                     commitment,
-                    // Kept here; `SoldOut::public` shows it only after the close.
+                    // Kept here; `routes/sales.rs` shows it only after the close.
                     seed: (!seed.is_empty()).then_some(seed),
                 })
             }

@@ -2,6 +2,7 @@
 //! of the sale hash it writes (the public state and the operator's view).
 
 use fred::prelude::*;
+use herdgate_core::draw::REVEAL_AFTER_MS;
 use herdgate_core::wire::{
     AdminSaleState, DrawState, Prequeue, Price, SaleConfig, SaleState, SaleStatus,
 };
@@ -163,12 +164,12 @@ impl Store {
         let draw = prequeue.and_then(|p| {
             let commitment = f.get(14).cloned().flatten()?;
             let closes_at_ms = p.closes_at_ms(starts_at_ms);
-            // The seed is revealed only once the draw has closed.
+            // The seed is revealed only once the draw has closed, and a little after.
             let seed = f
                 .get(15)
                 .cloned()
                 .flatten()
-                .filter(|_| now_ms >= closes_at_ms);
+                .filter(|_| now_ms >= closes_at_ms.saturating_add(REVEAL_AFTER_MS));
             Some(DrawState {
                 opens_at_ms: p.opens_at_ms,
                 closes_at_ms,

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! herdgate-draw fetch  --edge https://shop.example --sale drop-1 > draw.json
-//! herdgate-draw verify --edge https://shop.example --sale drop-1 [--visitor ID --place N]
+//! herdgate-draw verify --edge https://shop.example --sale drop-1 [--visitor ID --place N] [--commitment HEX]
 //! herdgate-draw verify --file draw.json [--visitor ID --place N]
 //! ```
 //!
@@ -10,8 +10,9 @@
 //! against the commitment published before the pre-queue opened, every shard's entries against
 //! its hash chain, and every place from the seed and the entries. With `--visitor` (the id the
 //! join answered) it also finds that buyer's entry, and with `--place` checks that the place
-//! they were told is the one the draw gives. Exit status: 0 the record holds, 1 it does not,
-//! 2 it could not be read.
+//! they were told is the one the draw gives; with `--commitment`, that the record is the one
+//! committed to before the close (as the buyer saw it). Exit status: 0 the record holds, 1 it
+//! does not, 2 it could not be read.
 
 use std::process::ExitCode;
 
@@ -46,6 +47,10 @@ enum Command {
         /// The place that buyer was told (0-based, as the status says): check it.
         #[arg(long, requires = "visitor")]
         place: Option<u64>,
+        /// The commitment the buyer saw before the close (their page, or the sale's state):
+        /// check that the record is the one committed to then.
+        #[arg(long)]
+        commitment: Option<String>,
     },
 }
 
@@ -83,13 +88,14 @@ fn load(source: &Source) -> anyhow::Result<DrawRecord> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let (source, visitor, place) = match &cli.command {
-        Command::Fetch { source } => (source, None, None),
+    let (source, visitor, place, committed) = match &cli.command {
+        Command::Fetch { source } => (source, None, None, None),
         Command::Verify {
             source,
             visitor,
             place,
-        } => (source, visitor.as_deref(), *place),
+            commitment,
+        } => (source, visitor.as_deref(), *place, commitment.as_deref()),
     };
     let record = match load(source) {
         Ok(r) => r,
@@ -109,6 +115,15 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         };
+    }
+    if let Some(seen) = committed {
+        if !seen.eq_ignore_ascii_case(&record.commitment) {
+            println!(
+                "FAILED: the record commits to {}, not to the {seen} seen before the close",
+                record.commitment
+            );
+            return ExitCode::from(1);
+        }
     }
     let verified = match record.verify() {
         Ok(v) => v,

@@ -55,6 +55,10 @@ pub fn place(state: &SaleState, control: &ControlState, position: u64) -> Option
         return Some(position);
     }
     let tally = control.tally.as_ref()?;
+    // A late arrival's place needs only the tally.
+    if let Some(late) = tally.late_place(position) {
+        return Some(late);
+    }
     let seed = state.draw_seed()?;
     Some(crate::draw::Draw::new(&seed, state.sale.as_str(), tally).place(position))
 }
@@ -115,9 +119,11 @@ pub fn standing(
     }
     let admitted_at = schedule.admitted_at_ms(position).unwrap_or(u64::MAX);
     // Behind a cap (the passes out cover the stock) nobody knows when the line moves again;
-    // a waiter polls as if it moved at the rate, so those near the front notice at once when
-    // it does, and those far back do not poll more for it.
+    // a waiter polls as if it moved at the rate from now, so those near the front notice at
+    // once when it does, and those far back do not poll more for it.
     let moving = crate::Schedule {
+        since_ms: now_ms.max(schedule.since_ms),
+        base: schedule.frontier(now_ms),
         cap: None,
         ..schedule
     };
