@@ -31,6 +31,31 @@
 //! [`DrawRecord::verify`] recomputes everything from the published record: the commitment, each
 //! shard's chain, the root, every place. Whoever kept a receipt (their visitor id and the place
 //! they were told) can check that they are in it, where they were told.
+//!
+//! # The construction, byte for byte (version 1)
+//!
+//! For an independent verifier. `H(p₁, …, pₙ)` is SHA-256 over each part `pᵢ` preceded by its
+//! length as a big-endian u64 (8 bytes); hex is lower case; `be64(x)` is `x` as 8 big-endian
+//! bytes and `be32(x)` as 4.
+//!
+//! - commitment = hex `H("herdgate/draw/commit/v1", seed)` (seed: 32 raw bytes)
+//! - entry digest = hex of the first 16 bytes of `H("herdgate/draw/entry/v1", visitor id as
+//!   UTF-8)`
+//! - head₀ of shard `k` = hex `H("herdgate/draw/chain/v1", sale as UTF-8, be32(k))`;
+//!   headᵢ₊₁ = hex `H("herdgate/draw/chain/v1", headᵢ as ASCII hex, digest as ASCII hex,
+//!   be64(at_ms))`
+//! - root = hex SHA-256 (plain, not `H`) of `"herdgate/draw/root/v1"`, `be64(len(sale))`,
+//!   sale, `be64(K)`, then per shard `be64(count)`, `be64(len(head))`, head as ASCII hex
+//! - key = `H("herdgate/draw/key/v1", seed, root as ASCII hex)` (32 bytes)
+//! - N = Σ counts; offset of shard `k` = Σ counts of shards before it; the `j`-th entry of shard
+//!   `k` (queue number `k + j·K`) is entry `g = offset_k + j`
+//! - half = max(1, ⌈b/2⌉) where b is the bit length of `N − 1` (0 for N ≤ 1); mask = 2^half − 1
+//! - feistel(x): `L = x >> half`, `R = x & mask`; for round r in 0..8:
+//!   `F = first 8 bytes of H("herdgate/draw/round/v1", key, [r], be64(R))` read big-endian,
+//!   `(L, R) = (R, L ⊕ (F & mask))`; result `(L << half) | R`
+//! - place(g) = iterate `x = feistel(x)` from `x = g` until `x < N` (cycle walking)
+//! - a late arrival (the `j`-th join at shard `k` with `j ≥ count_k`) has place
+//!   `N + k + (j − count_k)·K`
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
