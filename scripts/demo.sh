@@ -9,6 +9,8 @@
 #
 #   scripts/demo.sh                                   # 100,000 buyers, 1,000 items
 #   BUYERS=5000 ITEMS=200 scripts/demo.sh --arrival before-start:15000
+#   BUYERS=20000 scripts/demo.sh --arrival prequeue:180000:5000   # a fair opening: a 3-minute
+#                                   # pre-queue, a drawn order, verified after the run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
