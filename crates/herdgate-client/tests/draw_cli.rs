@@ -5,51 +5,20 @@
 
 use std::process::Command;
 
-use herdgate_core::draw::{
-    chain, commitment, entry_digest, genesis, Draw, DrawRecord, Entry, ShardRecord, ShardTally,
-};
+use herdgate_core::draw::{entry_digest, DrawRecord, Entry};
 
 /// A record of `counts[k]` entries at shard `k`, visitors `v-k-j`, with their places.
 fn record(counts: &[usize]) -> DrawRecord {
-    let seed = [42u8; 32];
-    let sale = "cli-sale";
-    let mut shards = Vec::new();
-    for (k, n) in counts.iter().enumerate() {
-        let mut head = genesis(sale, k as u32);
-        let mut entries = Vec::new();
-        for j in 0..*n {
-            let digest = entry_digest(&format!("v-{k}-{j}"));
-            let at_ms = 1_000 + j as u64;
-            head = chain(&head, &digest, at_ms);
-            entries.push(Entry {
-                digest,
-                at_ms,
-                place: None,
-            });
-        }
-        shards.push(ShardRecord {
-            tally: ShardTally {
-                count: *n as u64,
-                head,
-            },
-            entries,
-        });
-    }
-    let mut r = DrawRecord {
-        sale: sale.into(),
-        commitment: commitment(&seed),
-        seed: seed.iter().map(|b| format!("{b:02x}")).collect(),
-        closes_at_ms: 1_000_000,
-        shards,
-    };
-    let draw = Draw::new(&seed, sale, &r.tally());
-    let k_all = r.shards.len() as u64;
-    for (k, s) in r.shards.iter_mut().enumerate() {
-        for (j, e) in s.entries.iter_mut().enumerate() {
-            e.place = Some(draw.place(k as u64 + j as u64 * k_all));
-        }
-    }
-    r
+    let shards = counts
+        .iter()
+        .enumerate()
+        .map(|(k, n)| {
+            (0..*n)
+                .map(|j| (entry_digest(&format!("v-{k}-{j}")), 1_000 + j as u64))
+                .collect()
+        })
+        .collect();
+    DrawRecord::assemble("cli-sale", &[42u8; 32], 1_000_000, shards)
 }
 
 /// Runs `herdgate-draw verify --file <record> extra…`: exit code and stdout.

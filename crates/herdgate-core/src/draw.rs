@@ -419,6 +419,57 @@ pub struct Verified {
 }
 
 impl DrawRecord {
+    /// The record of `sale`'s draw from its parts: the seed, the close, and each shard's
+    /// entries in arrival order as (digest, arrival unix ms). Heads, counts and places are
+    /// worked out as the edge does; for tests, and for an archive rebuilt from raw entries.
+    pub fn assemble(
+        sale: &str,
+        seed: &[u8; SEED_BYTES],
+        closes_at_ms: u64,
+        shards: Vec<Vec<(String, u64)>>,
+    ) -> DrawRecord {
+        let shards: Vec<ShardRecord> = shards
+            .into_iter()
+            .enumerate()
+            .map(|(k, entries)| {
+                let mut head = genesis(sale, u32::try_from(k).unwrap_or(u32::MAX));
+                let entries: Vec<Entry> = entries
+                    .into_iter()
+                    .map(|(digest, at_ms)| {
+                        head = chain(&head, &digest, at_ms);
+                        Entry {
+                            digest,
+                            at_ms,
+                            place: None,
+                        }
+                    })
+                    .collect();
+                ShardRecord {
+                    tally: ShardTally {
+                        count: entries.len() as u64,
+                        head,
+                    },
+                    entries,
+                }
+            })
+            .collect();
+        let mut record = DrawRecord {
+            sale: sale.to_owned(),
+            commitment: commitment(seed),
+            seed: hex::encode(seed),
+            closes_at_ms,
+            shards,
+        };
+        let draw = Draw::new(seed, sale, &record.tally());
+        let k_all = record.shards.len() as u64;
+        for (k, shard) in record.shards.iter_mut().enumerate() {
+            for (j, entry) in shard.entries.iter_mut().enumerate() {
+                entry.place = Some(draw.place(k as u64 + j as u64 * k_all));
+            }
+        }
+        record
+    }
+
     /// The tally the record publishes.
     pub fn tally(&self) -> Tally {
         Tally {
@@ -623,45 +674,19 @@ mod tests {
     }
 
     fn record(counts: &[usize]) -> DrawRecord {
-        let seed = [9u8; 32];
-        let sale = "drop-1";
-        let mut shards = Vec::new();
-        for (k, n) in counts.iter().enumerate() {
-            let mut head = genesis(sale, k as u32);
-            let mut entries = Vec::new();
-            for j in 0..*n {
-                let digest = entry_digest(&format!("visitor-{k}-{j}"));
-                let at_ms = 1_000 + (j * counts.len() + k) as u64;
-                head = chain(&head, &digest, at_ms);
-                entries.push(Entry {
-                    digest,
-                    at_ms,
-                    place: None,
-                });
-            }
-            shards.push(ShardRecord {
-                tally: ShardTally {
-                    count: *n as u64,
-                    head,
-                },
-                entries,
-            });
-        }
-        let mut r = DrawRecord {
-            sale: sale.into(),
-            commitment: commitment(&seed),
-            seed: hex::encode(seed),
-            closes_at_ms: 1_000_000,
-            shards,
-        };
-        let draw = Draw::new(&seed, sale, &r.tally());
-        let k_all = r.shards.len() as u64;
-        for (k, s) in r.shards.iter_mut().enumerate() {
-            for (j, e) in s.entries.iter_mut().enumerate() {
-                e.place = Some(draw.place(k as u64 + j as u64 * k_all));
-            }
-        }
-        r
+        let shards = counts
+            .iter()
+            .enumerate()
+            .map(|(k, n)| {
+                (0..*n)
+                    .map(|j| {
+                        let digest = entry_digest(&format!("visitor-{k}-{j}"));
+                        (digest, 1_000 + (j * counts.len() + k) as u64)
+                    })
+                    .collect()
+            })
+            .collect();
+        DrawRecord::assemble("drop-1", &[9u8; 32], 1_000_000, shards)
     }
 
     #[test]
