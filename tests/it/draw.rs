@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use herdgate_core::draw::{entry_digest, DrawError, Entry};
-use herdgate_core::wire::{Prequeue, QueueStatus, SaleConfig};
-use herdgate_testkit::now_ms;
+use herdgate_core::wire::{JoinResponse, Prequeue, QueueStatus, SaleConfig};
+use herdgate_testkit::{now_ms, EdgeClient};
 use serde_json::{json, Value};
 
 use crate::edge_support::Stack;
@@ -29,6 +29,27 @@ fn fair(stock: u64, rate: u32, starts_at_ms: u64, window_ms: u64) -> SaleConfig 
             draw_window_ms: window_ms,
         }),
     }
+}
+
+/// `n` devices of their own join `sale` at once: the devices and their joins, in order.
+async fn join_at_once(
+    s: &Stack,
+    sale: &'static str,
+    n: usize,
+) -> (Vec<EdgeClient>, Vec<JoinResponse>) {
+    let buyers: Vec<EdgeClient> = (0..n)
+        .map(|i| s.buyer(&format!("Mozilla/5.0 (herdgate draw test, {sale} {i})")))
+        .collect();
+    let tasks: Vec<_> = buyers
+        .iter()
+        .cloned()
+        .map(|b| tokio::spawn(async move { b.solve_and_join(sale, None).await }))
+        .collect();
+    let mut joins = Vec::new();
+    for t in tasks {
+        joins.push(t.await.unwrap().unwrap());
+    }
+    (buyers, joins)
 }
 
 /// The place a status gives, if it gives one.
@@ -52,18 +73,7 @@ async fn the_pre_queue_is_drawn_admitted_in_drawn_order_and_verifiable() {
         admin.put_sale("fair", &config).await.unwrap();
 
         // 24 devices join the pre-queue at once.
-        let buyers: Vec<_> = (0..24)
-            .map(|i| s.buyer(&format!("Mozilla/5.0 (herdgate draw test {i})")))
-            .collect();
-        let tasks: Vec<_> = buyers
-            .iter()
-            .cloned()
-            .map(|b| tokio::spawn(async move { b.solve_and_join("fair", None).await }))
-            .collect();
-        let mut joins = Vec::new();
-        for t in tasks {
-            joins.push(t.await.unwrap().unwrap());
-        }
+        let (buyers, joins) = join_at_once(&s, "fair", 24).await;
         for j in &joins {
             match &j.status {
                 QueueStatus::Entered { entry, .. } => {
@@ -309,13 +319,8 @@ async fn the_frontier_waits_while_the_passes_out_cover_the_stock_and_moves_when_
         let admin = s.admin();
         let mut config = fair(2, 50, now_ms() + 60_000, 0);
         admin.put_sale("covered", &config).await.unwrap();
-        let buyers: Vec<_> = (0..4)
-            .map(|i| s.buyer(&format!("Mozilla/5.0 (herdgate cover test {i})")))
-            .collect();
-        let mut tickets = Vec::new();
-        for b in &buyers {
-            tickets.push(b.solve_and_join("covered", None).await.unwrap().ticket);
-        }
+        let (buyers, joins) = join_at_once(&s, "covered", 4).await;
+        let tickets: Vec<String> = joins.into_iter().map(|j| j.ticket).collect();
         config.starts_at_ms = now_ms();
         admin.put_sale("covered", &config).await.unwrap();
         // Everyone's place, once drawn, and who is admitted: at 50/s the rate alone would have
