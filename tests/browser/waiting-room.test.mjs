@@ -520,7 +520,8 @@ test("a fair opening: before the line opens, in the pre-queue, then the drawn pl
   await check(page, "entered");
   // The draw: a place among the three. The first is let in; behind it the one item is
   // covered by the pass out, and the page says so.
-  await page.waitForFunction(() => ["waiting", "admitted"].includes(document.querySelector("main").dataset.state), null, { timeout: 30_000 });
+  // The page asks once after the draw is out (its reveal, and a spread of up to 10 s).
+  await page.waitForFunction(() => ["waiting", "admitted"].includes(document.querySelector("main").dataset.state), null, { timeout: 45_000 });
   const place = Number(await page.locator("#position").innerText());
   assert.ok(place >= 1 && place <= 3, `drawn place ${place}`);
   if (place === 1) {

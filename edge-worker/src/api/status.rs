@@ -8,7 +8,7 @@
 
 use herdgate_core::draw::entry_digest;
 use herdgate_core::gate::odds;
-use herdgate_core::gate::status::{place, standing, PollBounds, Standing};
+use herdgate_core::gate::status::{entered_poll_ms, place, standing, PollBounds, Standing};
 use herdgate_core::wire::{QueueStatus, SaleStatus};
 use herdgate_core::TicketClaims;
 use worker::Env;
@@ -50,15 +50,13 @@ pub(crate) async fn queue_status(
             .draw
             .as_ref()
             .ok_or_else(|| internal("a draw without a draw"))?;
-        let to_close = draw.closes_at_ms.saturating_sub(now);
+        let entry = entry_digest(ticket.visitor.as_str());
+        let poll_after_ms = entered_poll_ms(draw.closes_at_ms.saturating_sub(now), &entry, polls);
         return Ok(QueueStatus::Entered {
-            entry: entry_digest(ticket.visitor.as_str()),
+            entry,
             draw_at_ms: draw.closes_at_ms,
             commitment: draw.commitment.clone(),
-            // About half the time to the draw; soon after it, while it is being made.
-            poll_after_ms: (to_close / 2)
-                .clamp(polls.min_ms, polls.max_ms.max(polls.min_ms))
-                .min(to_close.max(polls.min_ms)),
+            poll_after_ms,
         });
     };
     Ok(match standing(&state, &control, position, now, polls) {

@@ -136,6 +136,26 @@ pub fn standing(
     }
 }
 
+/// How widely the first polls after a draw are spread, ms.
+pub const DRAW_POLL_SPREAD_MS: u64 = 10_000;
+
+/// When an entry of a pre-queue, `to_close_ms` before the draw closes, should poll again, ms.
+///
+/// Nothing changes for an entry before the draw, so it polls at the longest interval until
+/// the last one before the close, and then once, when its place is out: after the close and
+/// the seed's reveal ([`crate::draw::REVEAL_AFTER_MS`]), at a moment spread over
+/// [`DRAW_POLL_SPREAD_MS`] by its entry digest, so that a whole pre-queue does not ask in the
+/// same second (nor every second while the close nears).
+pub fn entered_poll_ms(to_close_ms: u64, entry: &str, polls: PollBounds) -> u64 {
+    let spread = entry
+        .get(..8)
+        .and_then(|h| u64::from_str_radix(h, 16).ok())
+        .unwrap_or(0)
+        % DRAW_POLL_SPREAD_MS;
+    let after_draw = to_close_ms + crate::draw::REVEAL_AFTER_MS + spread;
+    after_draw.min(polls.max_ms.max(polls.min_ms))
+}
+
 /// An `eta_ms` at or above this is "not known" (paused, or behind the cap): say so, not a
 /// number.
 pub const UNKNOWN_ETA_MS: u64 = 1 << 50;
@@ -168,6 +188,22 @@ mod tests {
             pending: 0,
             draw: None,
         }
+    }
+
+    #[test]
+    fn an_entry_polls_rarely_before_the_draw_and_once_after_it_spread_out() {
+        // An hour before: the longest interval.
+        assert_eq!(entered_poll_ms(3_600_000, "00000000aa", POLLS), 30_000);
+        // Ten seconds before: once, after the close and the reveal, spread by the digest.
+        assert_eq!(entered_poll_ms(10_000, "00000000", POLLS), 15_000);
+        assert_eq!(entered_poll_ms(10_000, "000003e8", POLLS), 16_000);
+        assert_eq!(
+            entered_poll_ms(0, "ffffffff", POLLS),
+            5_000 + 0xffff_ffff % 10_000
+        );
+        // Never past the longest interval.
+        assert!(entered_poll_ms(29_000, "ffffffff", POLLS) <= 30_000);
+        assert_eq!(entered_poll_ms(0, "not hex", POLLS), 5_000);
     }
 
     #[test]
