@@ -23,6 +23,9 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
 
+use std::rc::Rc;
+
+use herdgate_core::draw::{Draw, Tally};
 use herdgate_core::wire::{ControlState, SaleState, SaleStatus};
 use herdgate_core::SaleId;
 
@@ -220,6 +223,40 @@ pub fn put_control(sale: &SaleId, control: ControlState, now: u64) {
 /// Replaces this isolate's copy of the sale's state (after an operator changed it here).
 pub fn put_sale(sale: &SaleId, state: SaleState, now: u64) {
     store(&SALES, sale, Ok(Some(state)), now);
+}
+
+/// A draw this isolate made, with the seed (hex) and the tally it was made from.
+type MadeDraw = (String, Tally, Rc<Draw>);
+
+thread_local! {
+    /// The draws this isolate made, by sale.
+    static DRAWS: RefCell<HashMap<SaleId, MadeDraw>> = RefCell::new(HashMap::new());
+}
+
+/// The draw of `state`'s sale from its revealed seed and `tally`, made once per isolate (the
+/// seed's check against its commitment, the tally's root and the key are three hashes a poll
+/// need not pay again); `None` until the seed is out and matches its commitment. At most
+/// [`MAX_SALES`] draws are kept.
+pub(crate) fn draw(state: &SaleState, tally: &Tally) -> Option<Rc<Draw>> {
+    let seed_hex = state.draw.as_ref()?.seed.as_deref()?;
+    DRAWS.with(|m| {
+        let mut m = m.borrow_mut();
+        if let Some((seed, made_from, draw)) = m.get(&state.sale) {
+            if seed == seed_hex && made_from == tally {
+                return Some(Rc::clone(draw));
+            }
+        }
+        let seed = state.draw_seed()?;
+        let draw = Rc::new(Draw::new(&seed, state.sale.as_str(), tally));
+        if m.len() >= MAX_SALES {
+            m.clear();
+        }
+        m.insert(
+            state.sale.clone(),
+            (seed_hex.to_owned(), tally.clone(), Rc::clone(&draw)),
+        );
+        Some(draw)
+    })
 }
 
 #[cfg(test)]

@@ -3,11 +3,12 @@
 //! arrival order, with their places once the seed is revealed). Together they are the record
 //! `herdgate-draw verify` checks (`herdgate_core::draw`).
 
-use herdgate_core::draw::{Draw, EntriesPage, Published};
+use herdgate_core::draw::{EntriesPage, Published};
 use herdgate_core::ErrorCode;
 use worker::Response;
 
 use crate::api::{Ctx, Outcome};
+use crate::cache;
 use crate::http::{internal, now_ms, sale_id, Refusal};
 use crate::objects::queue_shard::{self, ShardRequest, ShardResponse};
 use crate::objects::sale_control;
@@ -78,7 +79,7 @@ pub(crate) async fn entries(cx: &Ctx, raw: &str) -> Outcome {
     let control = sale_control::control(env, cfg, &sale, &state, now).await?;
     let tally = control.tally.ok_or(Refusal(ErrorCode::DrawNotMade))?;
     // Entries are published with their places, once the seed is out.
-    let seed = state.draw_seed().ok_or(Refusal(ErrorCode::DrawNotMade))?;
+    let draw = cache::draw(&state, &tally).ok_or(Refusal(ErrorCode::DrawNotMade))?;
     let count = tally.shards.get(shard as usize).map_or(0, |t| t.count);
     let want = limit.min(count.saturating_sub(from));
     let mut entries = if want == 0 {
@@ -93,7 +94,6 @@ pub(crate) async fn entries(cx: &Ctx, raw: &str) -> Outcome {
             other => return Err(internal(format!("unexpected shard answer {other:?}"))),
         }
     };
-    let draw = Draw::new(&seed, sale.as_str(), &tally);
     let shards = u64::from(cfg.shards);
     for (i, entry) in entries.iter_mut().enumerate() {
         let j = from + i as u64;

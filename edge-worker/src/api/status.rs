@@ -8,12 +8,13 @@
 
 use herdgate_core::draw::entry_digest;
 use herdgate_core::gate::odds;
-use herdgate_core::gate::status::{entered_poll_ms, place, standing, PollBounds, Standing};
+use herdgate_core::gate::status::{entered_poll_ms, place_with, standing, PollBounds, Standing};
 use herdgate_core::wire::{QueueStatus, SaleStatus};
 use herdgate_core::TicketClaims;
 use worker::Env;
 
 use crate::api::{Ctx, Outcome};
+use crate::cache;
 use crate::config::Config;
 use crate::http::{self, internal, now_ms, sale_id, Refusal};
 use crate::objects::sale_control;
@@ -45,7 +46,9 @@ pub(crate) async fn queue_status(
         max_ms: cfg.poll_max_ms,
     };
     // With a pre-queue, the place is the draw's; until the draw is made, the entry waits.
-    let Some(position) = place(&state, &control, ticket.position) else {
+    let Some(position) = place_with(&state, &control, ticket.position, |tally| {
+        cache::draw(&state, tally)
+    }) else {
         let draw = state
             .draw
             .as_ref()

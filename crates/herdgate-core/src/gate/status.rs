@@ -51,6 +51,20 @@ pub enum Standing {
 /// ([`crate::draw::Draw::place`]) once the draw is made (the control has the tally and the
 /// state the revealed seed, matching its commitment), and `None` until then.
 pub fn place(state: &SaleState, control: &ControlState, position: u64) -> Option<u64> {
+    place_with(state, control, position, |tally| {
+        let seed = state.draw_seed()?;
+        Some(crate::draw::Draw::new(&seed, state.sale.as_str(), tally))
+    })
+}
+
+/// [`place`], with the draw made by `draw` from the tally (and the state's revealed seed): an
+/// edge isolate hands in its cached copy, so a poll pays only for its place's rounds.
+pub fn place_with<D: std::borrow::Borrow<crate::draw::Draw>>(
+    state: &SaleState,
+    control: &ControlState,
+    position: u64,
+    draw: impl FnOnce(&crate::draw::Tally) -> Option<D>,
+) -> Option<u64> {
     if state.draw.is_none() {
         return Some(position);
     }
@@ -59,8 +73,7 @@ pub fn place(state: &SaleState, control: &ControlState, position: u64) -> Option
     if let Some(late) = tally.late_place(position) {
         return Some(late);
     }
-    let seed = state.draw_seed()?;
-    Some(crate::draw::Draw::new(&seed, state.sale.as_str(), tally).place(position))
+    draw(tally).map(|d| d.borrow().place(position))
 }
 
 /// Where `position` stands at `now_ms`, given the sale's `state` and its admission `control`.
