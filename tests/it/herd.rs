@@ -105,3 +105,70 @@ async fn a_small_herd_keeps_every_invariant() {
     })
     .await;
 }
+
+/// The same kind of crowd at a sale that opens with a pre-queue: everyone joins before the
+/// start, places are drawn, the draw read back from the edge verifies, the frontier stops at
+/// the stock (everyone admitted is taken to buy), and the invariants hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_herd_in_a_pre_queue_gets_a_verified_draw() {
+    const BUYERS: usize = 1_000;
+    const ITEMS: u64 = 100;
+    alone(Duration::from_secs(300), async {
+        let s = Stack::start_with(json!({"POLL_MIN_MS": "100", "POLL_MAX_MS": "10000"}))
+            .await
+            .unwrap();
+        let cfg = HerdConfig {
+            edge: s.edge.url().to_owned(),
+            origin: s.origin.url(),
+            admin_token: s.keys.admin_token.clone(),
+            sale: "herd-draw".into(),
+            buyers: BUYERS,
+            items: ITEMS,
+            rate: RATE,
+            arrival: Arrival::Prequeue {
+                over_ms: 15_000,
+                window_ms: 2_000,
+            },
+            bots: BotMix {
+                flood: 5,
+                forged: 5,
+                share: 5,
+                multi_join: 5,
+                skip: 5,
+                farm: 0,
+                fast: 0,
+            },
+            connections: 128,
+            deadline: Duration::from_secs(240),
+            audit_every: None,
+            audit_fast_ms: None,
+            bots_at_opening: true,
+            preauth: false,
+        };
+        let outcome = herdgate_herd::run::run(cfg, false).await.unwrap();
+        let r = Report::new(&outcome, "cargo test -p herdgate-e2e herd".into());
+        let summary = r.summary();
+        println!("{summary}");
+
+        assert_eq!(r.oversold, 0, "{summary}");
+        assert_eq!(r.double_orders, 0, "{summary}");
+        assert_eq!(r.sold, ITEMS, "the sale did not sell out\n{summary}");
+        assert_eq!(r.orders, r.sold, "{summary}");
+        assert_eq!(r.honest.failed, 0, "{summary}");
+        let draw = r.draw.as_ref().expect("a pre-queue run reports its draw");
+        let check = draw.check.as_ref().expect("the draw was read back");
+        assert!(check.verified, "{summary}");
+        assert_eq!(draw.honest_entries + draw.honest_late, r.honest.joined);
+        assert!(check.entries >= draw.honest_entries as u64, "{summary}");
+        // No order was cancelled, and everyone admitted is taken to buy: the frontier stops
+        // where the passes out cover the stock, so no more places were admitted than items.
+        assert!(
+            r.admission.admitted <= ITEMS as usize,
+            "{} admitted for {ITEMS} items\n{summary}",
+            r.admission.admitted
+        );
+        assert_eq!(r.admission.admitted_early, 0, "{summary}");
+        assert_eq!(r.admission.kept_waiting_late, 0, "{summary}");
+    })
+    .await;
+}
