@@ -21,6 +21,28 @@ const ITEMS: u64 = 200;
 /// 200 items at 20/s: ten seconds of admission, long enough to measure the rate.
 const RATE: u32 = 20;
 
+/// Runs the herd `cfg` and checks what every crowd must leave: the stock sold out, nothing
+/// oversold, one order per visitor, every item with one buyer, every person answered. Returns
+/// the report and its summary (printed).
+async fn sell_out(cfg: HerdConfig) -> (Report, String) {
+    let items = cfg.items;
+    let outcome = herdgate_herd::run::run(cfg, false).await.unwrap();
+    let r = Report::new(&outcome, "cargo test -p herdgate-e2e herd".into());
+    let summary = r.summary();
+    println!("{summary}");
+    assert_eq!(r.oversold, 0, "{summary}");
+    assert_eq!(r.double_orders, 0, "{summary}");
+    assert_eq!(r.sold, items, "the sale did not sell out\n{summary}");
+    assert_eq!(r.orders, r.sold, "{summary}");
+    assert_eq!(
+        r.honest.bought + r.bot_items,
+        r.sold as usize,
+        "items unaccounted for\n{summary}"
+    );
+    assert_eq!(r.honest.failed, 0, "{summary}");
+    (r, summary)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_herd_keeps_every_invariant() {
     alone(Duration::from_secs(420), async {
@@ -55,21 +77,7 @@ async fn a_small_herd_keeps_every_invariant() {
             bots_at_opening: false,
             preauth: false,
         };
-        let outcome = herdgate_herd::run::run(cfg, false).await.unwrap();
-        let r = Report::new(&outcome, "cargo test -p herdgate-e2e herd".into());
-        let summary = r.summary();
-        println!("{summary}");
-
-        assert_eq!(r.oversold, 0, "{summary}");
-        assert_eq!(r.double_orders, 0, "{summary}");
-        assert_eq!(r.sold, ITEMS, "the sale did not sell out\n{summary}");
-        assert_eq!(r.orders, r.sold, "{summary}");
-        assert_eq!(
-            r.honest.bought + r.bot_items,
-            r.sold as usize,
-            "items unaccounted for\n{summary}"
-        );
-        assert_eq!(r.honest.failed, 0, "{summary}");
+        let (r, summary) = sell_out(cfg).await;
 
         // Bots holding only invalid passes bought nothing, and were refused for it.
         for strategy in Strategy::ALL
@@ -145,16 +153,7 @@ async fn a_small_herd_in_a_pre_queue_gets_a_verified_draw() {
             bots_at_opening: true,
             preauth: false,
         };
-        let outcome = herdgate_herd::run::run(cfg, false).await.unwrap();
-        let r = Report::new(&outcome, "cargo test -p herdgate-e2e herd".into());
-        let summary = r.summary();
-        println!("{summary}");
-
-        assert_eq!(r.oversold, 0, "{summary}");
-        assert_eq!(r.double_orders, 0, "{summary}");
-        assert_eq!(r.sold, ITEMS, "the sale did not sell out\n{summary}");
-        assert_eq!(r.orders, r.sold, "{summary}");
-        assert_eq!(r.honest.failed, 0, "{summary}");
+        let (r, summary) = sell_out(cfg).await;
         let draw = r.draw.as_ref().expect("a pre-queue run reports its draw");
         let check = draw.check.as_ref().expect("the draw was read back");
         assert!(check.verified, "{summary}");
