@@ -5,11 +5,13 @@
 //
 //   HERDGATE_EDGE_BINDINGS='{"ORIGIN_URL":"http://127.0.0.1:8080", ...}' \
 //   HERDGATE_EDGE_PORT=0 node edge-worker/serve-local.mjs [--persist DIR] [--script FILE]
+//   (HERDGATE_EDGE_INSPECTOR_PORT=9229 as well: workerd's inspector, for a CPU profile)
 //
 // Prints one line of JSON, {"url": "http://127.0.0.1:PORT/"}, once the worker answers, then
 // serves until SIGTERM or SIGINT.
 import { Miniflare } from "miniflare";
 import { fileURLToPath } from "node:url";
+import fs from "node:fs";
 import path from "node:path";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -39,15 +41,43 @@ const options = script
       durableObjectsPersist: persist ? path.resolve(persist) : false,
     };
 
+// Without --persist, the Durable Objects' SQLite files live in Miniflare's temporary directory
+// for the run, which is put in memory (/dev/shm, where there is one) rather than on disk: every
+// object request that writes commits a transaction, and on a disk each commit waits for a sync
+// that cost more of the edge's CPU than the objects' own work (BENCHMARKS.md, "Where the edge's
+// CPU goes"). The storage is the same (workerd's SQLite); Miniflare deletes the directory when
+// it stops. workerd's purely in-memory object storage is not used: it crashed workerd in the
+// card-hold tests ("Promise callback destroyed itself").
+if (!persist && !process.env.TMPDIR) {
+  try {
+    fs.accessSync("/dev/shm", fs.constants.W_OK);
+    process.env.TMPDIR = "/dev/shm";
+  } catch {
+    // No writable /dev/shm: the system's temporary directory.
+  }
+}
+
+// HERDGATE_EDGE_INSPECTOR_PORT opens workerd's DevTools inspector on 127.0.0.1 at that port
+// (for scripts/profile-edge.mjs); unset, there is none.
+const inspector = process.env.HERDGATE_EDGE_INSPECTOR_PORT;
+
+// The worker listens on its own socket, as workerd serves a worker in production, not behind
+// Miniflare's entry worker: that one (request logging, pretty errors, live reload, a made-up
+// `request.cf`) re-fetches every request into the worker and cost about two fifths of the
+// local edge's CPU (BENCHMARKS.md, "Where the edge's CPU goes"). Miniflare's own socket is
+// still opened (on a free port) and unused.
 const mf = new Miniflare({
   host: "127.0.0.1",
-  port: Number(process.env.HERDGATE_EDGE_PORT ?? 0),
+  port: 0,
+  ...(inspector ? { inspectorPort: Number(inspector) } : {}),
   compatibilityDate: "2026-07-01",
   bindings,
+  unsafeDirectSockets: [{ host: "127.0.0.1", port: Number(process.env.HERDGATE_EDGE_PORT ?? 0) }],
   ...options,
 });
 
-const url = await mf.ready;
+await mf.ready;
+const url = await mf.unsafeGetDirectURL();
 console.log(JSON.stringify({ url: url.href }));
 
 const stop = async () => {

@@ -277,6 +277,16 @@ pub async fn body(req: &mut Request) -> std::result::Result<Vec<u8>, Refusal> {
         {
             return Err(Refusal(ErrorCode::BodyTooLarge));
         }
+        // A declared length within the limit (the runtime holds the body to it): read in one
+        // call, not chunk by chunk.
+        let bytes = req
+            .bytes()
+            .await
+            .map_err(|_| Refusal(ErrorCode::InvalidBody))?;
+        if bytes.len() > MAX_BODY_BYTES {
+            return Err(Refusal(ErrorCode::BodyTooLarge));
+        }
+        return Ok(bytes);
     }
     let Ok(mut stream) = req.stream() else {
         // No body at all.

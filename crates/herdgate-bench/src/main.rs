@@ -5,6 +5,8 @@
 //!   `redis-benchmark` running `EVALSHA` of the same Lua script.
 //! - `herdgate-bench edge`: the Rust worker's status poll against a trivial JavaScript worker
 //!   under the same workerd, and the CPU cost of one pass verification.
+//! - `herdgate-bench edge-cost`: the edge's CPU per request of each kind on the buyer's path
+//!   (challenge, join, status, purchase), and what its join-limiter calls add.
 //! - `herdgate-bench capture`: a winner's purchase that captures a card hold against the same
 //!   purchase without one.
 //! - `herdgate-bench bots`: the same crowd against the local stack with each bot defence off,
@@ -21,7 +23,7 @@
 //! # Layout
 //!
 //! - `main.rs`: the command line, one subcommand per benchmark.
-//! - `origin.rs`, `edge.rs`, `capture.rs`: benchmarks this process drives itself: it starts the
+//! - `origin.rs`, `edge.rs`, `cost.rs`, `capture.rs`: benchmarks this process drives itself: it starts the
 //!   servers and sends the requests.
 //! - `bots.rs`, `preauth.rs`: benchmarks made of `herd local` runs, one per configuration; they
 //!   render their tables from each run's `report.json`.
@@ -29,11 +31,12 @@
 //!   (`herdgate_herd::faults`), which a run of the `herd` binary could not do.
 //! - `load.rs`: the closed-loop HTTP load generator and the admin call that creates a sale.
 //! - `herd.rs`: running `herd local` and reading figures from its report.
-//! - `procs.rs`: the release binaries next to this one, and CPU seconds from /proc.
+//! - `procs.rs`: the release binaries next to this one.
 //! - `sections.rs`: the one writer of BENCHMARKS.md's sections.
 
 mod bots;
 mod capture;
+mod cost;
 mod edge;
 mod faults;
 mod herd;
@@ -57,6 +60,9 @@ enum Cli {
     /// The Rust worker's status poll against a trivial JavaScript worker under the same
     /// workerd, and the CPU cost of one pass verification.
     Edge(edge::EdgeArgs),
+    /// The edge's CPU per request of each kind on the buyer's path, and what its
+    /// join-limiter calls add.
+    EdgeCost(cost::CostArgs),
     /// A winner's purchase that captures a card hold (localstripe) against the same purchase
     /// without one.
     Capture(capture::CaptureArgs),
@@ -76,6 +82,7 @@ impl Cli {
         match self {
             Cli::Origin(a) => (a.write.as_deref(), &["origin"]),
             Cli::Edge(a) => (a.write.as_deref(), &["edge"]),
+            Cli::EdgeCost(a) => (a.write.as_deref(), &["edge-cost"]),
             Cli::Capture(a) => (a.write.as_deref(), &["capture"]),
             Cli::Bots(a) => (a.write.as_deref(), &bots::SECTIONS),
             Cli::Preauth(a) => (a.write.as_deref(), &["preauth"]),
@@ -93,6 +100,7 @@ async fn main() -> Result<()> {
     match cli {
         Cli::Origin(args) => origin::run(args).await,
         Cli::Edge(args) => edge::run(args).await,
+        Cli::EdgeCost(args) => cost::run(args).await,
         Cli::Capture(args) => capture::run(args).await,
         Cli::Bots(args) => bots::run(args).await,
         Cli::Preauth(args) => preauth::run(args).await,

@@ -20,8 +20,9 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::body::Bytes;
 
 use crate::load::{connect, create_sale, load, send, Run};
-use crate::procs::{cpu_seconds, sibling_binary};
+use crate::procs::sibling_binary;
 use crate::sections;
+use herdgate_testkit::cpu::process_seconds as cpu_seconds;
 
 /// Options of `herdgate-bench origin`.
 #[derive(clap::Args)]

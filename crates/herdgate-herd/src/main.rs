@@ -13,7 +13,7 @@ use herdgate_herd::bots::BotMix;
 use herdgate_herd::plan::{Arrival, HerdConfig};
 use herdgate_herd::report::{Holds, Report};
 use herdgate_herd::{run, svg};
-use herdgate_testkit::{Localstripe, Stack};
+use herdgate_testkit::{cpu, Localstripe, Stack};
 
 #[derive(Parser)]
 #[command(
@@ -389,39 +389,9 @@ async fn count_holds(ls: &Localstripe) -> Result<Holds> {
 /// process, from /proc.
 fn cpu_now(redis: u32, origin: u32, edge_group: u32) -> [f64; 4] {
     [
-        cpu_of(|pid, _| pid == redis),
-        cpu_of(|pid, _| pid == origin),
-        cpu_of(|_, group| group == edge_group),
-        cpu_of(|pid, _| pid == std::process::id()),
+        cpu::process_seconds(redis),
+        cpu::process_seconds(origin),
+        cpu::group_seconds(edge_group),
+        cpu::process_seconds(std::process::id()),
     ]
-}
-
-fn cpu_of(select: impl Fn(u32, u32) -> bool) -> f64 {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0.0;
-    };
-    let mut ticks = 0.0;
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        let Some((_, rest)) = stat.rsplit_once(") ") else {
-            continue;
-        };
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        // After the command: state, ppid, pgrp, …; utime and stime are the 12th and 13th.
-        let group = f.get(2).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
-        if select(pid, group) {
-            ticks += f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
-                + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-        }
-    }
-    ticks / 100.0
 }

@@ -27,6 +27,7 @@
 //!   typed answers from `herdgate_core::wire`, or the raw [`Reply`].
 //! - `keys.rs`: [`TestKeys`], a fresh pass keyring and admin token, and a minting helper.
 //! - `localstripe.rs`: [`Localstripe`], PyPI's independent implementation of Stripe's API.
+//! - [`cpu`]: CPU seconds used by a process or a process group, from /proc.
 
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::path::{Path, PathBuf};
@@ -34,6 +35,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result};
 
+pub mod cpu;
 mod edge;
 mod keys;
 mod localstripe;

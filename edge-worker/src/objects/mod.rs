@@ -11,7 +11,10 @@
 //! queue shards and join limiters delete what a sale left behind once it is over.
 
 use herdgate_core::ErrorCode;
-use worker::{Env, Method, Request, RequestInit};
+use worker::js_sys::Promise;
+use worker::wasm_bindgen::{prelude::wasm_bindgen, JsCast as _, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::{web_sys, Env};
 
 use crate::http::Refusal;
 
@@ -22,27 +25,68 @@ pub mod sale_control;
 
 /// Sends `request` as JSON to the Durable Object `name` of namespace `binding` and reads its
 /// JSON answer. Any failure is logged and becomes an `internal` refusal.
+///
+/// The call goes through the stub's own `fetch` and reads the answer with one `text()`: the
+/// `worker` crate's `Stub::fetch_with_request` and `Response::json` wrap the answer's body in
+/// a stream read chunk by chunk, which cost more of the edge's CPU than the object's work
+/// (`herdgate-bench edge-cost`, BENCHMARKS.md).
 pub async fn call_object<Q: serde::Serialize, A: serde::de::DeserializeOwned>(
     env: &Env,
     binding: &str,
     name: &str,
     request: &Q,
 ) -> Result<A, Refusal> {
-    fn internal<E: std::fmt::Display>(e: E) -> Refusal {
-        worker::console_error!("durable object call failed: {e}");
+    fn internal<E: std::fmt::Debug>(e: E) -> Refusal {
+        worker::console_error!("durable object call failed: {e:?}");
         Refusal(ErrorCode::Internal)
     }
     let namespace = env.durable_object(binding).map_err(internal)?;
     let stub = namespace
         .id_from_name(name)
         .and_then(|id| id.get_stub())
-        .map_err(internal)?;
+        .map_err(internal)?
+        .into_rpc::<RawStub>();
     let body = serde_json::to_string(request).map_err(internal)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(body.into()));
-    let req = Request::new_with_init("https://object/", &init).map_err(internal)?;
-    let mut resp = stub.fetch_with_request(req).await.map_err(internal)?;
-    resp.json::<A>().await.map_err(internal)
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_body(&JsValue::from_str(&body));
+    let resp: web_sys::Response = JsFuture::from(stub.fetch(OBJECT_URL, &init).map_err(internal)?)
+        .await
+        .map_err(internal)?
+        .dyn_into()
+        .map_err(internal)?;
+    let text = JsFuture::from(resp.text().map_err(internal)?)
+        .await
+        .map_err(internal)?
+        .as_string()
+        .ok_or_else(|| internal("an object's answer is not text"))?;
+    if !resp.ok() {
+        return Err(internal(format!("{} {text}", resp.status())));
+    }
+    serde_json::from_str(&text).map_err(internal)
+}
+
+/// The URL every object call is sent to (objects look only at the body).
+const OBJECT_URL: &str = "https://object/";
+
+#[wasm_bindgen]
+extern "C" {
+    /// A Durable Object stub as the runtime hands it out.
+    type RawStub;
+
+    /// `stub.fetch(url, init)`.
+    #[wasm_bindgen(method, catch)]
+    fn fetch(this: &RawStub, url: &str, init: &web_sys::RequestInit) -> Result<Promise, JsValue>;
+}
+
+/// An object's request, read as JSON in wasm (one `text()`; the `worker` crate's
+/// `Request::json` converts the parsed JavaScript value field by field).
+pub(crate) async fn read_request<T: serde::de::DeserializeOwned>(
+    req: &mut worker::Request,
+) -> worker::Result<T> {
+    let text = req.text().await?;
+    serde_json::from_str(&text)
+        .map_err(|e| worker::Error::RustError(format!("bad object request: {e}")))
 }
 
 /// The shard (of `shards`) a hex string belongs to: a challenge id, or a network digest.

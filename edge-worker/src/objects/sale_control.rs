@@ -122,7 +122,7 @@ mod object {
                 sale,
                 bought,
                 remaining,
-            } = req.json().await?;
+            } = crate::objects::read_request(&mut req).await?;
             let storage = self.state.storage();
             // Sealing calls the queue shards, and other requests may come in meanwhile: it is
             // done first, and the control is then read, changed and written with no other

@@ -166,7 +166,7 @@ impl DurableObject for QueueShard {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let request: ShardRequest = req.json().await?;
+        let request: ShardRequest = crate::objects::read_request(&mut req).await?;
         let response = match request {
             ShardRequest::Join {
                 sale,
