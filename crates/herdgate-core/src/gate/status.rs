@@ -131,17 +131,35 @@ pub fn standing(
         };
     }
     let admitted_at = schedule.admitted_at_ms(position).unwrap_or(u64::MAX);
+    let frontier = schedule.frontier(now_ms);
+    let ahead = position.saturating_sub(frontier);
     // Behind a cap (the passes out cover the stock) nobody knows when the line moves again;
     // a waiter polls as if it moved at the rate from now, so those near the front notice at
     // once when it does, and those far back do not poll more for it.
     let moving = crate::Schedule {
         since_ms: now_ms.max(schedule.since_ms),
-        base: schedule.frontier(now_ms),
+        base: frontier,
         cap: None,
         ..schedule
     };
+    // A waiter the remaining stock cannot reach (under 1 % at the conversion seen, which
+    // the answer tells them) is not asked to poll for the sell-out: of a line of 100,000 for
+    // 1,000 items, 99,000 would otherwise ask every second while the stock goes. They poll at
+    // the longest interval, and sooner as the line moves towards them.
+    let reach = crate::gate::odds::chance_pct(
+        control.conversion_ppm,
+        frontier,
+        state.sold + state.cancelled,
+        state.remaining,
+        ahead,
+    );
+    let cap = if reach == 0 {
+        polls.max_ms.max(polls.min_ms)
+    } else {
+        cap
+    };
     Standing::Queued {
-        ahead: position.saturating_sub(schedule.frontier(now_ms)),
+        ahead,
         eta_ms: admitted_at.saturating_sub(now_ms),
         poll_after_ms: moving
             .next_poll_ms(position, now_ms, polls.min_ms, polls.max_ms)
@@ -152,13 +170,18 @@ pub fn standing(
 /// How widely the first polls after a draw are spread, ms.
 pub const DRAW_POLL_SPREAD_MS: u64 = 10_000;
 
+/// The longest an entry of a pre-queue waits between polls before its draw, ms.
+pub const ENTERED_POLL_MAX_MS: u64 = 300_000;
+
 /// When an entry of a pre-queue, `to_close_ms` before the draw closes, should poll again, ms.
 ///
-/// Nothing changes for an entry before the draw, so it polls at the longest interval until
-/// the last one before the close, and then once, when its place is out: after the close and
-/// the seed's reveal ([`crate::draw::REVEAL_AFTER_MS`]), at a moment spread over
+/// Nothing changes for an entry before the draw (its place is not drawn, the close cannot
+/// move, and the page counts down to it), so it polls once, when its place is out: after the
+/// close and the seed's reveal ([`crate::draw::REVEAL_AFTER_MS`]), at a moment spread over
 /// [`DRAW_POLL_SPREAD_MS`] by its entry digest, so that a whole pre-queue does not ask in the
-/// same second (nor every second while the close nears).
+/// same second. An entry made long before the close also polls every
+/// [`ENTERED_POLL_MAX_MS`] (or the longest interval, if that is longer), so an open page
+/// notices a sale that was sold out or called off.
 pub fn entered_poll_ms(to_close_ms: u64, entry: &str, polls: PollBounds) -> u64 {
     let spread = entry
         .get(..8)
@@ -166,7 +189,7 @@ pub fn entered_poll_ms(to_close_ms: u64, entry: &str, polls: PollBounds) -> u64 
         .unwrap_or(0)
         % DRAW_POLL_SPREAD_MS;
     let after_draw = to_close_ms + crate::draw::REVEAL_AFTER_MS + spread;
-    after_draw.min(polls.max_ms.max(polls.min_ms))
+    after_draw.min(ENTERED_POLL_MAX_MS.max(polls.max_ms).max(polls.min_ms))
 }
 
 /// An `eta_ms` at or above this is "not known" (paused, or behind the cap): say so, not a
@@ -204,19 +227,25 @@ mod tests {
     }
 
     #[test]
-    fn an_entry_polls_rarely_before_the_draw_and_once_after_it_spread_out() {
-        // An hour before: the longest interval.
-        assert_eq!(entered_poll_ms(3_600_000, "00000000aa", POLLS), 30_000);
-        // Ten seconds before: once, after the close and the reveal, spread by the digest.
+    fn an_entry_polls_once_after_the_draw_spread_out_and_rarely_before_it() {
+        // Ten seconds or three minutes before: once, after the close and the reveal, spread
+        // by the digest.
         assert_eq!(entered_poll_ms(10_000, "00000000", POLLS), 15_000);
         assert_eq!(entered_poll_ms(10_000, "000003e8", POLLS), 16_000);
+        assert_eq!(entered_poll_ms(180_000, "000003e8", POLLS), 186_000);
         assert_eq!(
             entered_poll_ms(0, "ffffffff", POLLS),
             5_000 + 0xffff_ffff % 10_000
         );
-        // Never past the longest interval.
-        assert!(entered_poll_ms(29_000, "ffffffff", POLLS) <= 30_000);
         assert_eq!(entered_poll_ms(0, "not hex", POLLS), 5_000);
+        // An hour before: every five minutes until then.
+        assert_eq!(entered_poll_ms(3_600_000, "00000000aa", POLLS), 300_000);
+        // A longest interval above five minutes is kept.
+        let slow = PollBounds {
+            min_ms: 1_000,
+            max_ms: 600_000,
+        };
+        assert_eq!(entered_poll_ms(3_600_000, "00000000aa", slow), 600_000);
     }
 
     #[test]
@@ -254,15 +283,31 @@ mod tests {
     }
 
     #[test]
-    fn far_back_polls_no_slower_than_half_the_sellout_horizon() {
+    fn far_back_polls_no_slower_than_half_the_sellout_horizon_while_in_reach() {
         let control = ControlState::starting(0, 100);
-        // 1000 items at 100/s: sold out in 10 s at the soonest, so poll every 5 s.
+        // Half of those admitted buy.
+        let halves = ControlState {
+            conversion_ppm: 500_000,
+            ..control.clone()
+        };
+        // 1000 items at 100/s: sold out in 10 s at the soonest, so a waiter the stock can
+        // still reach (1500 ahead, 1000 left, half buying) polls every 5 s.
+        assert_eq!(
+            standing(&sale(1_000, 0, 100), &halves, 1_600, 1_000, POLLS),
+            Standing::Queued {
+                ahead: 1_500,
+                eta_ms: 16_010 - 1_000,
+                poll_after_ms: 5_000,
+            }
+        );
+        // One the stock cannot reach (999,900 ahead of 1000 items, at a conversion of 1)
+        // polls at the longest interval: its answer says its chance is under 1 %.
         assert_eq!(
             standing(&sale(1_000, 0, 100), &control, 1_000_000, 1_000, POLLS),
             Standing::Queued {
                 ahead: 999_900,
                 eta_ms: 10_000_010 - 1_000,
-                poll_after_ms: 5_000,
+                poll_after_ms: 30_000,
             }
         );
         // Plenty of stock: the longest interval.
@@ -276,10 +321,10 @@ mod tests {
         );
         // Almost nothing left: the cap never goes below the shortest interval.
         assert_eq!(
-            standing(&sale(1, 0, 100), &control, 1_000_000, 1_000, POLLS),
+            standing(&sale(1, 0, 100), &control, 100, 1_000, POLLS),
             Standing::Queued {
-                ahead: 999_900,
-                eta_ms: 10_000_010 - 1_000,
+                ahead: 0,
+                eta_ms: 10,
                 poll_after_ms: 1_000,
             }
         );
@@ -297,10 +342,15 @@ mod tests {
                 poll_after_ms: 30_000,
             }
         );
-        // One item left, opening in 40 s: it cannot sell out for 40.01 s, so the waiter polls
-        // after half of that, a little sooner than half its own wait.
+        // One item left, opening in 40 s: it cannot sell out for 40.01 s, so the waiter (in
+        // reach: 5 ahead, half of them buying) polls after half of that, a little sooner than
+        // half its own wait.
+        let halves = ControlState {
+            conversion_ppm: 500_000,
+            ..control.clone()
+        };
         assert_eq!(
-            standing(&sale(1, 60_000, 100), &control, 5, 20_000, POLLS),
+            standing(&sale(1, 60_000, 100), &halves, 5, 20_000, POLLS),
             Standing::Queued {
                 ahead: 5,
                 eta_ms: 40_060,
