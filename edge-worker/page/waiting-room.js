@@ -720,19 +720,25 @@ if (typeof module !== "undefined") {
     async function joinLine() {
     let joined = null;
     let body = null;
-    for (let round = 0; round < 3; round++) {
-      // The challenge's proof presents no token: it introduces the key that the challenge,
-      // and the ticket and passes after it, are bound to.
-      const ch = await signed("/challenge", {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ device }),
-      }).catch(() => null);
-      const chBody = ch ? await ch.json().catch(() => null) : null;
-      if (!ch || !ch.ok || !chBody || !chBody.challenge) {
-        if (chBody && chBody.error && chBody.error.code === "sold_out") return enter("sold_out");
-        if (chBody && chBody.error && chBody.error.code === "prequeue_not_open") return notOpen(chBody);
-        return refuse(chBody);
+    // A harder challenge handed back by a join (this device joined or failed before).
+    let harder = null;
+    for (let round = 0; round < 6; round++) {
+      let chBody = harder;
+      harder = null;
+      if (!chBody) {
+        // The challenge's proof presents no token: it introduces the key that the challenge,
+        // and the ticket and passes after it, are bound to.
+        const ch = await signed("/challenge", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ device }),
+        }).catch(() => null);
+        chBody = ch ? await ch.json().catch(() => null) : null;
+        if (!ch || !ch.ok || !chBody || !chBody.challenge) {
+          if (chBody && chBody.error && chBody.error.code === "sold_out") return enter("sold_out");
+          if (chBody && chBody.error && chBody.error.code === "prequeue_not_open") return notOpen(chBody);
+          return refuse(chBody);
+        }
       }
       enter("solving");
       const nonce = await solve(chBody.challenge, chBody.bits);
@@ -747,7 +753,12 @@ if (typeof module !== "undefined") {
         if (joined && joined.status < 500) break;
         await new Promise((r) => setTimeout(r, 500 + attempt * 500));
       }
-      if (!(body && body.error && body.error.code === "challenge_expired")) break;
+      const code = body && body.error && body.error.code;
+      if (code === "more_work_required" && body.challenge && body.challenge.challenge) {
+        harder = body.challenge;
+        continue;
+      }
+      if (code !== "challenge_expired") break;
     }
     if (!joined || !joined.ok) {
       if (body && body.error && body.error.code === "sold_out") return enter("sold_out");

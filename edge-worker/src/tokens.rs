@@ -11,7 +11,7 @@
 
 use herdgate_core::gate;
 use herdgate_core::proof::{self, Expect, Target};
-use herdgate_core::wire::QueueStatus;
+use herdgate_core::wire::{ChallengeResponse, QueueStatus};
 use herdgate_core::{
     ChallengeClaims, Check, Claims, ErrorCode, Keyring, PassClaims, SaleId, TicketClaims,
     TokenError,
@@ -39,6 +39,35 @@ pub fn pass_cookie(sale: &str) -> String {
 /// `__Host-hg_lane_{sale}`).
 pub(crate) fn lane_cookie(sale: &str) -> String {
     format!("hg_lane_{sale}")
+}
+
+thread_local! {
+    /// Challenges issued by this isolate, as a rate (per second, decaying with a 1 s time
+    /// constant) and when it was last updated (unix ms).
+    static CHALLENGE_RATE: std::cell::Cell<(f64, u64)> = const { std::cell::Cell::new((0.0, 0)) };
+}
+
+/// This isolate's challenge rate per second at `now` (unix ms), counting one more challenge
+/// if `count`.
+pub(crate) fn challenge_rate(now: u64, count: bool) -> f64 {
+    CHALLENGE_RATE.with(|c| {
+        let (rate, at) = c.get();
+        let dt = now.saturating_sub(at) as f64 / 1000.0;
+        let next = rate * (-dt).exp() + if count { 1.0 } else { 0.0 };
+        if count {
+            c.set((next, now));
+        }
+        next
+    })
+}
+
+/// Signs a challenge: the token and what the client needs to solve it.
+pub(crate) fn issue_challenge(cfg: &Config, claims: &ChallengeClaims) -> ChallengeResponse {
+    ChallengeResponse {
+        challenge: cfg.ticket_keys.sign(claims),
+        bits: claims.bits,
+        expires_at: claims.exp,
+    }
 }
 
 /// A token that verified, and what the request shows of being the token's holder.

@@ -5,13 +5,13 @@
 
 use std::time::Duration;
 
-use herdgate_core::wire::QueueStatus;
+use herdgate_core::wire::{ChallengeResponse, QueueStatus};
 use herdgate_core::{pow, PassClaims, VisitorId};
 use herdgate_herd::bots::{BotMix, Strategy};
 use herdgate_herd::client::PEOPLE_THINK_MS;
 use herdgate_herd::plan::{Arrival, HerdConfig};
 use herdgate_herd::report::Report;
-use herdgate_testkit::Identity;
+use herdgate_testkit::{solve, Identity};
 use serde_json::{json, Value};
 
 use crate::edge_support::{pass_of, Stack};
@@ -104,20 +104,43 @@ async fn difficulty_stays_low_for_a_first_visit_and_rises_with_history_and_rate(
         let me = s.client(person("203.0.113.10"));
         let first = me.challenge("pow", None).await.unwrap().bits;
         assert_eq!(first, 8, "a calm first visit gets the base difficulty");
-        // One join: the next challenge asks for two bits more.
-        assert_eq!(me.solve_and_join_reply("pow", None).await.unwrap().0, 201);
-        let second = me.challenge("pow", None).await.unwrap();
-        assert_eq!(second.bits, 10);
+        // One join.
+        let (status, body) = me.solve_and_join_reply("pow", None).await.unwrap();
+        assert_eq!(status, 201, "{body}");
+        // A challenge asks no device's past: the next one is a first visit's again, and the
+        // join with it is asked for two bits more, with a challenge that has them.
+        let easy = me.challenge("pow", None).await.unwrap();
+        assert_eq!(easy.bits, 8);
+        let (status, body) = me
+            .join_reply("pow", &easy.challenge, solve(&easy).await.unwrap())
+            .await
+            .unwrap();
+        assert_eq!((status, code(&body)), (403, "more_work_required"), "{body}");
+        let harder: ChallengeResponse = serde_json::from_value(body["challenge"].clone()).unwrap();
+        assert_eq!(harder.bits, 10);
         // A failed proof adds one more.
         let wrong = (0..u64::MAX)
-            .find(|n| pow::verify(&second.challenge, *n, second.bits).is_err())
+            .find(|n| pow::verify(&harder.challenge, *n, harder.bits).is_err())
             .unwrap();
         let (status, body) = me
-            .join_reply("pow", &second.challenge, wrong)
+            .join_reply("pow", &harder.challenge, wrong)
             .await
             .unwrap();
         assert_eq!((status, code(&body)), (403, "pow_insufficient"));
-        assert_eq!(me.challenge("pow", None).await.unwrap().bits, 11);
+        let easy = me.challenge("pow", None).await.unwrap();
+        let (status, body) = me
+            .join_reply("pow", &easy.challenge, solve(&easy).await.unwrap())
+            .await
+            .unwrap();
+        assert_eq!((status, code(&body)), (403, "more_work_required"), "{body}");
+        let harder: ChallengeResponse = serde_json::from_value(body["challenge"].clone()).unwrap();
+        assert_eq!(harder.bits, 11);
+        // Solved, the harder challenge joins (the refusals counted no join).
+        let (status, body) = me
+            .join_reply("pow", &harder.challenge, solve(&harder).await.unwrap())
+            .await
+            .unwrap();
+        assert_eq!(status, 201, "{body}");
 
         // A rush of challenges (60 back to back, knee 5/s) raises it for everyone, even a
         // newcomer.

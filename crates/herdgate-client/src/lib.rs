@@ -35,8 +35,8 @@ use anyhow::{bail, Context as _, Result};
 use herdgate_core::pow;
 use herdgate_core::proof::{Es256Signer, ProofKey, PROOF_HEADER};
 use herdgate_core::wire::{
-    AdminSaleState, ChallengeResponse, HoldResponse, JoinRequest, JoinResponse, PurchaseResponse,
-    QueueStatus, SaleConfig,
+    AdminSaleState, ChallengeResponse, HoldResponse, JoinRequest, JoinResponse, MoreWorkBody,
+    PurchaseResponse, QueueStatus, SaleConfig,
 };
 use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, KeyPair as _, ECDSA_P256_SHA256_FIXED_SIGNING};
@@ -334,11 +334,24 @@ impl EdgeClient {
         serde_json::from_value(body).context("reading a join")
     }
 
-    /// Gets a challenge, solves it and joins with it, however the join is answered.
+    /// Gets a challenge, solves it and joins with it, however the join is answered. A join
+    /// answered `more_work_required` (this device joined or failed before) is made again with
+    /// the harder challenge that answer carries, as the page does, up to [`MORE_WORK_ROUNDS`]
+    /// times.
     pub async fn solve_and_join_reply(&self, sale: &str, device: Option<&Value>) -> Result<Reply> {
-        let challenge = self.challenge(sale, device).await?;
-        let nonce = solve(&challenge).await?;
-        self.join_reply(sale, &challenge.challenge, nonce).await
+        let mut challenge = self.challenge(sale, device).await?;
+        let mut rounds = 0;
+        loop {
+            let nonce = solve(&challenge).await?;
+            let reply = self.join_reply(sale, &challenge.challenge, nonce).await?;
+            match more_work(&reply) {
+                Some(harder) if rounds < MORE_WORK_ROUNDS => {
+                    challenge = harder;
+                    rounds += 1;
+                }
+                _ => return Ok(reply),
+            }
+        }
     }
 
     /// Gets a challenge, solves it and joins: the ticket (201).
@@ -435,6 +448,20 @@ impl EdgeClient {
         self.send(self.http.get(url).bearer_auth(admin_token), "storage")
             .await
     }
+}
+
+/// Joins made again with a harder challenge before [`EdgeClient::solve_and_join_reply`] gives
+/// the answer back as it is.
+pub const MORE_WORK_ROUNDS: u32 = 3;
+
+/// The harder challenge of a join answered `more_work_required`, if that is the answer.
+pub fn more_work(reply: &Reply) -> Option<ChallengeResponse> {
+    if reply.0 != 403 || reply.1["error"]["code"] != "more_work_required" {
+        return None;
+    }
+    serde_json::from_value::<MoreWorkBody>(reply.1.clone())
+        .ok()
+        .map(|b| b.challenge)
 }
 
 /// A nonce that solves `challenge`, found off the runtime's reactor threads (solving is CPU

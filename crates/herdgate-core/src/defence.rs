@@ -66,6 +66,28 @@ impl PowPolicy {
         let bits = u32::from(self.base_bits).saturating_add(extra);
         u8::try_from(bits.min(u32::from(self.max_bits))).unwrap_or(self.max_bits)
     }
+
+    /// Whether a challenge of `bits` is work enough for a device with `history`, joining while
+    /// challenges are issued at `rate_per_sec`: `Err` with the bits it needs if not.
+    ///
+    /// A challenge is issued at the difficulty of a first visit at the time (the base and the
+    /// rate, [`Self::bits`] with no history), without asking anything of the device's past;
+    /// the join, which counts the device anyway, checks its past here. A device without one
+    /// (almost every person) has done enough; a device that joined or failed a proof before
+    /// needs `self.bits(rate_per_sec, history)` and is given a challenge of that many bits.
+    /// That need does not grow with the challenge's own bits, so the harder challenge is
+    /// enough unless the rate rose meanwhile.
+    pub fn enough(&self, bits: u8, rate_per_sec: f64, history: History) -> Result<(), u8> {
+        if history == History::default() {
+            return Ok(());
+        }
+        let needed = self.bits(rate_per_sec, history);
+        if bits >= needed {
+            Ok(())
+        } else {
+            Err(needed)
+        }
+    }
 }
 
 /// Per-sale join limits at the edge; 0 turns a limit off.
@@ -338,6 +360,25 @@ mod tests {
         assert_eq!(p.bits(0.0, h(2, 3)), 23);
         assert_eq!(p.bits(0.0, h(0, 100)), 20);
         assert_eq!(p.bits(1e9, h(u32::MAX, u32::MAX)), 26);
+    }
+
+    #[test]
+    fn a_join_without_history_has_done_enough_and_one_with_history_needs_its_bits() {
+        let p = PowPolicy::default();
+        let none = History::default();
+        let once = History {
+            joins: 1,
+            failures: 0,
+        };
+        // Whatever the challenge: a first visit's difficulty was set when it was issued.
+        assert_eq!(p.enough(16, 0.0, none), Ok(()));
+        assert_eq!(p.enough(0, 1e6, none), Ok(()));
+        // One join before: 18 bits when calm, 19 in a rush.
+        assert_eq!(p.enough(16, 0.0, once), Err(18));
+        assert_eq!(p.enough(18, 0.0, once), Ok(()));
+        assert_eq!(p.enough(18, 200.0, once), Err(19));
+        // The harder challenge is enough: the need does not grow with the bits solved.
+        assert_eq!(p.enough(26, 0.0, once), Ok(()));
     }
 
     #[test]

@@ -149,6 +149,9 @@ error_codes! {
     ChallengeSpent = ("challenge_spent", 409, "This challenge has already been used to join: fetch a new one."),
     /// The nonce does not solve the challenge.
     PowInsufficient = ("pow_insufficient", 403, "The proof of work does not solve the challenge."),
+    /// This device joined the sale or failed a proof before: its join needs a harder
+    /// challenge, which the answer carries ([`crate::wire::MoreWorkBody`]).
+    MoreWorkRequired = ("more_work_required", 403, "This device has joined this sale or failed a proof before, so its join needs more work: solve the challenge in this answer and join with it."),
     /// A no-JavaScript lane token was issued to another client (IP prefix and browser).
     ClientMismatch = ("client_mismatch", 403, "This token was issued to another device or network: join from this one."),
     /// A request that needs the place's key (see [`crate::proof`]) carried no `DPoP` proof.

@@ -563,6 +563,16 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
+/// The answer to a join whose device must do more work (`more_work_required`): the refusal and
+/// the harder challenge to solve and join with. Nothing was counted and no place was taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MoreWorkBody {
+    /// The refusal, `more_work_required`.
+    pub error: ErrorDetail,
+    /// The challenge to solve.
+    pub challenge: ChallengeResponse,
+}
+
 impl From<ErrorCode> for ErrorBody {
     fn from(code: ErrorCode) -> Self {
         ErrorBody {

@@ -143,27 +143,39 @@ async fn join_once(
     if reply.status != 200 {
         return Err(refused(&reply));
     }
-    let challenge: ChallengeResponse =
+    let mut challenge: ChallengeResponse =
         serde_json::from_value(reply.body).map_err(|_| Ending::Failed)?;
-    let nonce = if solve {
-        let _one_bot_at_a_time = match client.human {
-            None => client.bot_solver().acquire_owned().await.ok(),
-            Some(_) => None,
+    let mut rounds = 0;
+    let reply = loop {
+        let nonce = if solve {
+            let _one_bot_at_a_time = match client.human {
+                None => client.bot_solver().acquire_owned().await.ok(),
+                Some(_) => None,
+            };
+            herdgate_testkit::solve(&challenge)
+                .await
+                .map_err(|_| Ending::Failed)?
+        } else {
+            rand::random::<u64>()
         };
-        herdgate_testkit::solve(&challenge)
-            .await
-            .map_err(|_| Ending::Failed)?
-    } else {
-        rand::random::<u64>()
+        if let (true, Some(human)) = (solve, client.human) {
+            // A browser needs as long for the same attempts as its speed says.
+            let attempts = nonce.saturating_add(1) as f64;
+            let secs = attempts / human.hashes_per_sec.max(1.0);
+            tokio::time::sleep(Duration::from_secs_f64(secs.min(600.0))).await;
+        }
+        let body = json!({"challenge": challenge.challenge, "nonce": nonce});
+        let reply = call_with_retry(client, Endpoint::Join, None, Some(body)).await;
+        // A device that joined or failed before is handed a harder challenge: the page
+        // solves it and joins again, and so does a program that solves.
+        match herdgate_testkit::client::more_work(&(reply.status, reply.body.clone())) {
+            Some(harder) if solve && rounds < herdgate_testkit::client::MORE_WORK_ROUNDS => {
+                challenge = harder;
+                rounds += 1;
+            }
+            _ => break reply,
+        }
     };
-    if let (true, Some(human)) = (solve, client.human) {
-        // A browser needs as long for the same attempts as its speed says.
-        let attempts = nonce.saturating_add(1) as f64;
-        let secs = attempts / human.hashes_per_sec.max(1.0);
-        tokio::time::sleep(Duration::from_secs_f64(secs.min(600.0))).await;
-    }
-    let body = json!({"challenge": challenge.challenge, "nonce": nonce});
-    let reply = call_with_retry(client, Endpoint::Join, None, Some(body)).await;
     if reply.status != 201 {
         return Err(refused(&reply));
     }

@@ -1,41 +1,23 @@
 //! Step 2, prove work: `POST /api/v1/sales/{sale}/challenge` hands out a stateless, MAC-signed,
 //! expiring challenge bound to the sale and to the key whose proof the request carries (see
-//! `herdgate_core::proof`). Its difficulty rises with this
-//! isolate's challenge rate and with the device's earlier joins and failed proofs (asked of
-//! its `JoinLimiter` shard only when difficulty may rise above the base).
+//! `herdgate_core::proof`). Its difficulty rises with this isolate's challenge rate; it asks no
+//! Durable Object. A device that joined or failed a proof before is asked for more work when
+//! it joins (`api/join.rs`, `herdgate_core::defence::PowPolicy::enough`).
 
 use herdgate_core::defence::History;
 use herdgate_core::gate::challenge::device_signals;
-use herdgate_core::wire::{ChallengeResponse, SaleStatus};
+use herdgate_core::wire::SaleStatus;
 use herdgate_core::{ChallengeClaims, ErrorCode};
 
 use crate::api::{Ctx, Outcome};
 use crate::http::{self, internal, now_ms, sale_id, Refusal};
-use crate::objects::join_limiter::{self, LimitRequest, LimitResponse};
 use crate::origin::known_sale;
 use crate::tokens;
-
-thread_local! {
-    /// Challenges issued by this isolate, as a rate (per second, decaying with a 1 s time
-    /// constant) and when it was last updated (unix ms).
-    static CHALLENGE_RATE: std::cell::Cell<(f64, u64)> = const { std::cell::Cell::new((0.0, 0)) };
-}
-
-/// Counts one challenge and returns this isolate's current challenge rate per second.
-fn challenge_rate(now: u64) -> f64 {
-    CHALLENGE_RATE.with(|c| {
-        let (rate, at) = c.get();
-        let dt = now.saturating_sub(at) as f64 / 1000.0;
-        let next = rate * (-dt).exp() + 1.0;
-        c.set((next, now));
-        next
-    })
-}
 
 /// `POST /api/v1/sales/{sale}/challenge`: a proof-of-work challenge bound to this client, as
 /// hard as this isolate's challenge rate and the device's history ask.
 pub(crate) async fn post(cx: &Ctx, raw: &str) -> Outcome {
-    let Ctx { req, env, cfg, .. } = cx;
+    let Ctx { req, cfg, .. } = cx;
     let body = cx.body()?;
     let sale = sale_id(raw)?;
     let signals = device_signals(body).map_err(ErrorCode::from)?;
@@ -63,43 +45,23 @@ pub(crate) async fn post(cx: &Ctx, raw: &str) -> Outcome {
     } else {
         herdgate_core::proof::key_client(&jkt)
     };
-    let net = http::network_digest(req);
-    let rate = challenge_rate(now);
-    // A device's history only matters when difficulty may rise above the base.
-    let history = if cfg.pow.max_bits > cfg.pow.base_bits {
-        match join_limiter::call(
-            env,
-            cfg,
-            &sale,
-            &net,
-            &LimitRequest::Peek {
-                device: client.clone(),
-            },
-        )
-        .await?
-        {
-            LimitResponse::History(h) => h,
-            other => return Err(internal(format!("unexpected limiter answer {other:?}"))),
-        }
-    } else {
-        History::default()
-    };
+    // The difficulty of a first visit at this isolate's challenge rate: nothing is asked of
+    // the device's past here (that would be a Durable Object call for every person). The join
+    // counts the device anyway, and asks more work of one that joined or failed before
+    // (`api/join.rs`).
+    let rate = tokens::challenge_rate(now, true);
     let now_s = now / 1000;
     let claims = ChallengeClaims {
         sale,
         id: http::random_hex(16)?,
         client,
-        bits: cfg.pow.bits(rate, history),
+        bits: cfg.pow.bits(rate, History::default()),
         nbf: now_s,
         exp: now_s + cfg.challenge_ttl_secs,
-        net,
+        net: http::network_digest(req),
         dev: http::device_digest(signals.as_ref()),
         jkt,
     };
-    let body = ChallengeResponse {
-        challenge: cfg.ticket_keys.sign(&claims),
-        bits: claims.bits,
-        expires_at: claims.exp,
-    };
+    let body = tokens::issue_challenge(cfg, &claims);
     http::json(&body, 200).map_err(internal)
 }

@@ -9,11 +9,16 @@
 //! A join is idempotent per challenge: sent again (its answer was lost, a page reloaded), it
 //! gets the same position and the same visitor, is not counted again by the join limits, and
 //! is never refused by them.
+//!
+//! A device that joined this sale or failed a proof before needs more work than a first
+//! visit's challenge asks (`herdgate_core::defence::PowPolicy::enough`): the join limiter says
+//! so in the call that counts the join, and the answer (`more_work_required`, with a
+//! `MoreWorkBody`) carries a harder challenge to solve and join with.
 
 use herdgate_core::defence::Limited;
 use herdgate_core::draw::entry_digest;
 use herdgate_core::gate::join::visitor_of;
-use herdgate_core::wire::{JoinRequest, JoinResponse, SaleStatus};
+use herdgate_core::wire::{ErrorBody, JoinRequest, JoinResponse, MoreWorkBody, SaleStatus};
 use herdgate_core::{pow, ChallengeClaims, ErrorCode, TicketClaims};
 use worker::Env;
 
@@ -21,7 +26,7 @@ use crate::api::status::queue_status;
 use crate::api::{Ctx, Outcome};
 use crate::config::Config;
 use crate::http::{self, internal, now_ms, sale_id, Refusal};
-use crate::objects::join_limiter::{self, LimitRequest, LimitResponse};
+use crate::objects::join_limiter::{self, LimitRequest, LimitResponse, PowCheck};
 use crate::objects::queue_shard::{self, DrawJoin, ShardRequest, ShardResponse};
 use crate::origin::known_sale;
 use crate::tokens;
@@ -46,7 +51,16 @@ pub(crate) async fn post(cx: &Ctx, raw: &str) -> Outcome {
         }
         return Err(Refusal(ErrorCode::PowInsufficient));
     }
-    let (ticket_claims, ticket) = enqueue(env, cfg, claims, now).await?;
+    let (ticket_claims, ticket) = match enqueue(env, cfg, claims, now, true).await? {
+        Enqueued::Ticket(claims, ticket) => (claims, ticket),
+        Enqueued::MoreWork(harder) => {
+            let body = MoreWorkBody {
+                error: ErrorBody::from(ErrorCode::MoreWorkRequired).error,
+                challenge: tokens::issue_challenge(cfg, &harder),
+            };
+            return http::json(&body, ErrorCode::MoreWorkRequired.status()).map_err(internal);
+        }
+    };
     // The join's proof was made with the ticket's key: its holder may have the pass.
     let status = queue_status(env, cfg, &ticket_claims, now, async { Ok(()) }).await?;
     let body = JoinResponse {
@@ -67,14 +81,26 @@ pub(crate) async fn post(cx: &Ctx, raw: &str) -> Outcome {
     Ok(resp)
 }
 
+/// What spending a challenge came to.
+pub(crate) enum Enqueued {
+    /// A place: the ticket's claims and the signed ticket.
+    Ticket(TicketClaims, String),
+    /// The device joined or failed a proof before, and the challenge was too easy for it:
+    /// the harder challenge to solve (nothing was counted and no place taken).
+    MoreWork(ChallengeClaims),
+}
+
 /// Spends a verified challenge (or no-JavaScript lane token) at its queue shard and returns
-/// the new queue ticket, signed.
+/// the new queue ticket, signed. With `pow` (a solved challenge, not a lane token) and the
+/// adaptive proof of work on, the join limiter also checks the challenge's difficulty against
+/// the device's history, in the same call that counts the join.
 pub(crate) async fn enqueue(
     env: &Env,
     cfg: &Config,
     claims: ChallengeClaims,
     now: u64,
-) -> std::result::Result<(TicketClaims, String), Refusal> {
+    pow: bool,
+) -> std::result::Result<Enqueued, Refusal> {
     let sale = claims.sale.clone();
     let state = known_sale(cfg, &sale, now).await?;
     if state.status == SaleStatus::SoldOut {
@@ -98,32 +124,52 @@ pub(crate) async fn enqueue(
         || cfg.limits.per_network > 0
         || cfg.pow.max_bits > cfg.pow.base_bits;
     if counted {
+        let adaptive = pow && cfg.pow.max_bits > cfg.pow.base_bits;
         let count = LimitRequest::Join {
             sale: sale.to_string(),
             device: claims.client.clone(),
             network: claims.net.clone(),
             limits: cfg.limits,
+            pow: adaptive.then(|| PowCheck {
+                policy: cfg.pow,
+                rate: tokens::challenge_rate(now, false),
+                bits: claims.bits,
+            }),
         };
-        let limited = match join_limiter::call(env, cfg, &sale, &claims.net, &count).await? {
+        let refused = match join_limiter::call(env, cfg, &sale, &claims.net, &count).await? {
             LimitResponse::Allowed => None,
             LimitResponse::Limited {
                 limit: Limited::Device,
-            } => Some(ErrorCode::JoinLimitDevice),
+            } => Some(Err(ErrorCode::JoinLimitDevice)),
             LimitResponse::Limited {
                 limit: Limited::Network,
-            } => Some(ErrorCode::JoinLimitNetwork),
+            } => Some(Err(ErrorCode::JoinLimitNetwork)),
+            LimitResponse::MoreWork { bits } => Some(Ok(bits)),
             other => return Err(internal(format!("unexpected limiter answer {other:?}"))),
         };
-        if let Some(code) = limited {
-            // A join sent again is never refused by the limits: it has its place already.
+        if let Some(refusal) = refused {
+            // A join sent again is never refused by the limits, nor asked for more work by
+            // the history its own first join made: it has its place already.
             let place = ShardRequest::Place {
                 challenge: claims.id.clone(),
             };
-            return match queue_shard::call(env, &sale, shard, &place).await? {
-                ShardResponse::Joined { position, .. } => {
-                    ticket(cfg, claims, position, now, lasts_from)
+            if let ShardResponse::Joined { position, .. } =
+                queue_shard::call(env, &sale, shard, &place).await?
+            {
+                return ticket(cfg, claims, position, now, lasts_from);
+            }
+            return match refusal {
+                Err(code) => Err(Refusal(code)),
+                Ok(bits) => {
+                    let now_s = now / 1000;
+                    Ok(Enqueued::MoreWork(ChallengeClaims {
+                        id: http::random_hex(16)?,
+                        bits,
+                        nbf: now_s,
+                        exp: now_s + cfg.challenge_ttl_secs,
+                        ..claims
+                    }))
                 }
-                _ => Err(Refusal(code)),
             };
         }
     }
@@ -169,7 +215,7 @@ fn ticket(
     position: u64,
     now: u64,
     lasts_from: u64,
-) -> std::result::Result<(TicketClaims, String), Refusal> {
+) -> std::result::Result<Enqueued, Refusal> {
     let sale = claims.sale.clone();
     let visitor = visitor_of(&claims.id).map_err(internal)?;
     let now_s = now / 1000;
@@ -187,5 +233,5 @@ fn ticket(
         hat: 0,
     };
     let ticket = cfg.ticket_keys.sign(&ticket_claims);
-    Ok((ticket_claims, ticket))
+    Ok(Enqueued::Ticket(ticket_claims, ticket))
 }

@@ -7,8 +7,10 @@
 //! of the network it joins from: a key that joins from several networks is counted apart on
 //! each. Keys cost a program nothing, so the per-device count is a limit for people's devices,
 //! not a defence against bots; the per-network count and the proof of work are (see the
-//! README's "Places bound to a key"). The same object counts the device's failed proofs, which, with its
-//! joins, raise the difficulty of its next challenge (see `herdgate_core::defence::PowPolicy`).
+//! README's "Places bound to a key"). The same object counts the device's failed proofs, which,
+//! with its joins, raise the work its next join needs: the join's one call here checks its
+//! challenge against that history and, if it was too easy, counts nothing and says how many
+//! bits it needs (see `herdgate_core::defence::PowPolicy::enough`).
 //!
 //! Counts live in the object's memory and in its storage, keyed `d:<device>`, `n:<network>`
 //! and `f:<device>`; card attempts (the hold route) apart, keyed `hd:<device>` and
@@ -18,7 +20,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use herdgate_core::defence::{History, JoinLimits, Limited};
+use herdgate_core::defence::{History, JoinLimits, Limited, PowPolicy};
 use herdgate_core::SaleId;
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
@@ -32,12 +34,8 @@ use crate::objects::{call_object, shard_of_hex};
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum LimitRequest {
-    /// The device's history, for the difficulty of its next challenge.
-    Peek {
-        /// Client binding.
-        device: String,
-    },
-    /// Count one join of `device` on `network` if `limits` allow it.
+    /// Count one join of `device` on `network` if `limits` allow it and, with `pow`, if its
+    /// challenge was work enough for the device's history.
     Join {
         /// The sale (its objects clean up once it is over).
         #[serde(default)]
@@ -48,6 +46,9 @@ pub enum LimitRequest {
         network: String,
         /// The limits to enforce.
         limits: JoinLimits,
+        /// The difficulty to check against the device's history (adaptive proof of work on).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pow: Option<PowCheck>,
     },
     /// How much the limiter stores.
     Census,
@@ -81,18 +82,33 @@ pub enum LimitRequest {
     },
 }
 
+/// A join's challenge, to check against its device's history
+/// ([`herdgate_core::defence::PowPolicy::enough`]).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct PowCheck {
+    /// The difficulty policy.
+    pub policy: PowPolicy,
+    /// The challenge rate of the isolate asking, per second.
+    pub rate: f64,
+    /// The bits the join's challenge had.
+    pub bits: u8,
+}
+
 /// A limiter's answers.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum LimitResponse {
-    /// The device's history.
-    History(History),
     /// The join is counted.
     Allowed,
     /// The join is refused by this limit; nothing was counted.
     Limited {
         /// Which limit.
         limit: Limited,
+    },
+    /// The device's history asks more work than its challenge had; nothing was counted.
+    MoreWork {
+        /// The bits it needs.
+        bits: u8,
     },
     /// Counted.
     Ok,
@@ -167,12 +183,8 @@ mod object {
         }
 
         async fn fetch(&self, mut req: Request) -> Result<Response> {
-            let request: LimitRequest = req.json().await?;
+            let request: LimitRequest = crate::objects::read_request(&mut req).await?;
             let response = match request {
-                LimitRequest::Peek { device } => LimitResponse::History(History {
-                    joins: self.count(&format!("d:{device}")).await?,
-                    failures: self.count(&format!("f:{device}")).await?,
-                }),
                 LimitRequest::Census => {
                     LimitResponse::Census(janitor::census(&self.state.storage()).await?)
                 }
@@ -181,10 +193,31 @@ mod object {
                     device,
                     network,
                     limits,
+                    pow,
                 } => {
                     self.adopt(&sale).await?;
-                    let keys = (format!("d:{device}"), format!("n:{network}"));
-                    self.count_within(keys, limits).await?
+                    let (dk, nk) = (format!("d:{device}"), format!("n:{network}"));
+                    let (d, n) = (self.count(&dk).await?, self.count(&nk).await?);
+                    let more = match pow {
+                        Some(check) => {
+                            let history = History {
+                                joins: d,
+                                failures: self.count(&format!("f:{device}")).await?,
+                            };
+                            check.policy.enough(check.bits, check.rate, history).err()
+                        }
+                        None => None,
+                    };
+                    // A limit refuses before more work is asked: no work would help.
+                    match (limits.check(d, n), more) {
+                        (Err(limit), _) => LimitResponse::Limited { limit },
+                        (Ok(()), Some(bits)) => LimitResponse::MoreWork { bits },
+                        (Ok(()), None) => {
+                            self.set(dk, d + 1).await?;
+                            self.set(nk, n + 1).await?;
+                            LimitResponse::Allowed
+                        }
+                    }
                 }
                 LimitRequest::Unjoin { device, network } => {
                     for key in [format!("d:{device}"), format!("n:{network}")] {

@@ -121,8 +121,13 @@ pub(crate) async fn lane(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
                 );
             }
             Some((claims, _)) => {
-                let (ticket, token) = api::join::enqueue(env, cfg, claims, now).await?;
-                (ticket, token, true)
+                // A lane token is no solved challenge: no work is asked of it.
+                match api::join::enqueue(env, cfg, claims, now, false).await? {
+                    api::join::Enqueued::Ticket(ticket, token) => (ticket, token, true),
+                    api::join::Enqueued::MoreWork(_) => {
+                        return Err(internal("more work asked of a lane token"))
+                    }
+                }
             }
             None => {
                 // With a pre-queue the line opens with it: a lane visitor who comes before the
