@@ -255,8 +255,8 @@ async fn one_round(
         "waiting",
         c,
         [
-            "JoinLimiter (the device's history)",
-            "JoinLimiter (count), QueueShard (place)",
+            "none",
+            "JoinLimiter (counts, checks the history), QueueShard (place)",
         ],
     )
     .await?;
@@ -395,15 +395,10 @@ fn render(args: &CostArgs, phases: &[Phase], plain: &[Phase]) -> String {
             p.requests as f64 / p.wall_s.max(1e-9)
         ));
     }
-    if let (Some(ch), Some(jn), [pch, pjn]) = (
-        phases.iter().find(|p| p.name == "challenge"),
-        phases.iter().find(|p| p.name == "join"),
-        plain,
-    ) {
+    if let (Some(jn), [_, pjn]) = (phases.iter().find(|p| p.name == "join"), plain) {
         s.push_str(&format!(
-            "\nThe join limiter's calls: {:.0} µs on a challenge (one call) and {:.0} µs on a join (one call), \
+            "\nThe join limiter's call (it counts the join and checks the device's history): {:.0} µs on a join, \
              the difference to the edge without limits.\n",
-            ch.micros() - pch.micros(),
             jn.micros() - pjn.micros()
         ));
     }

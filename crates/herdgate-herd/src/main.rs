@@ -11,7 +11,7 @@ use anyhow::{Context as _, Result};
 use clap::Parser;
 use herdgate_herd::bots::BotMix;
 use herdgate_herd::plan::{Arrival, HerdConfig};
-use herdgate_herd::report::{Holds, Report};
+use herdgate_herd::report::{self, Holds, Report};
 use herdgate_herd::{run, svg};
 use herdgate_testkit::{cpu, Localstripe, Stack};
 
@@ -216,7 +216,7 @@ async fn main() -> Result<()> {
             let before = cpu_now(pids.0, pids.1, pids.2);
             let run = finish(cfg, &sim, command, localstripe.as_ref(), |report| {
                 let now = cpu_now(pids.0, pids.1, pids.2);
-                let names = ["redis-server", "origin", "edge (workerd + node)", "herd"];
+                let names = ["redis-server", "origin", report::EDGE_CPU, "herd"];
                 for (i, name) in names.iter().enumerate() {
                     report
                         .cpu_seconds

@@ -137,6 +137,10 @@ pub struct DrawReport {
     pub honest_late: usize,
 }
 
+/// The key of the edge's CPU in [`Report::cpu_seconds`]: workerd and its node parent, the
+/// whole process group.
+pub const EDGE_CPU: &str = "edge (workerd + node)";
+
 /// The report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -184,7 +188,7 @@ pub struct Report {
     /// Series for the plots.
     pub timeline: Timeline,
     /// Where the time went: CPU seconds used during the run by each local process (only for
-    /// `herd local`, which started them).
+    /// `herd local`, which started them); the edge's under [`EDGE_CPU`].
     pub cpu_seconds: BTreeMap<String, f64>,
     /// Card holds at the payments API after the run (`herd local --preauth`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -648,6 +652,14 @@ impl Report {
                 .map(|(k, v)| format!("{k} {v:.1} s"))
                 .collect();
             s.push_str(&format!("  CPU during the run: {}\n", parts.join(", ")));
+            if let Some(edge) = self.cpu_seconds.get(EDGE_CPU) {
+                let visitors = (self.config.buyers + self.config.bots.clients()).max(1) as f64;
+                s.push_str(&format!(
+                    "  edge CPU per visitor: {:.2} ms ({} buyers and bots)\n",
+                    edge * 1000.0 / visitors,
+                    visitors
+                ));
+            }
         }
         if let Some(st) = &self.edge_storage {
             let visitors = (self.config.buyers + self.config.bots.clients()).max(1) as f64;

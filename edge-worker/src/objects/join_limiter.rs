@@ -23,6 +23,7 @@ use std::collections::HashMap;
 use herdgate_core::defence::{History, JoinLimits, Limited, PowPolicy};
 use herdgate_core::SaleId;
 use serde::{Deserialize, Serialize};
+use worker::wasm_bindgen::JsValue;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
 use crate::config::{self, Config};
@@ -196,25 +197,27 @@ mod object {
                     pow,
                 } => {
                     self.adopt(&sale).await?;
-                    let (dk, nk) = (format!("d:{device}"), format!("n:{network}"));
-                    let (d, n) = (self.count(&dk).await?, self.count(&nk).await?);
-                    let more = match pow {
-                        Some(check) => {
-                            let history = History {
-                                joins: d,
-                                failures: self.count(&format!("f:{device}")).await?,
-                            };
-                            check.policy.enough(check.bits, check.rate, history).err()
-                        }
-                        None => None,
-                    };
+                    let keys = [
+                        format!("d:{device}"),
+                        format!("n:{network}"),
+                        format!("f:{device}"),
+                    ];
+                    // One storage read for the three counts, one write for the two that grow.
+                    let [d, n, f] = self.counts(&keys).await?;
+                    let more = pow.and_then(|check| {
+                        let history = History {
+                            joins: d,
+                            failures: f,
+                        };
+                        check.policy.enough(check.bits, check.rate, history).err()
+                    });
                     // A limit refuses before more work is asked: no work would help.
                     match (limits.check(d, n), more) {
                         (Err(limit), _) => LimitResponse::Limited { limit },
                         (Ok(()), Some(bits)) => LimitResponse::MoreWork { bits },
                         (Ok(()), None) => {
-                            self.set(dk, d + 1).await?;
-                            self.set(nk, n + 1).await?;
+                            let [dk, nk, _] = keys;
+                            self.set_all(vec![(dk, d + 1), (nk, n + 1)]).await?;
                             LimitResponse::Allowed
                         }
                     }
@@ -287,6 +290,56 @@ mod object {
                 self.counts.borrow_mut().insert(key.to_owned(), n);
             }
             Ok(n)
+        }
+
+        /// The counts at `keys`, from memory, else from storage in one read.
+        async fn counts<const N: usize>(&self, keys: &[String; N]) -> Result<[u32; N]> {
+            let mut out = [0u32; N];
+            let mut missing = Vec::new();
+            {
+                let known = self.counts.borrow();
+                for (i, key) in keys.iter().enumerate() {
+                    match known.get(key) {
+                        Some(n) => out[i] = *n,
+                        None => missing.push(i),
+                    }
+                }
+            }
+            if missing.is_empty() {
+                return Ok(out);
+            }
+            let read = self
+                .state
+                .storage()
+                .get_multiple(missing.iter().map(|&i| keys[i].as_str()).collect())
+                .await?;
+            let mut known = self.counts.borrow_mut();
+            for i in missing {
+                let n = read
+                    .get(&JsValue::from_str(&keys[i]))
+                    .as_f64()
+                    .map_or(0, |v| v as u32);
+                if n > 0 {
+                    known.insert(keys[i].clone(), n);
+                }
+                out[i] = n;
+            }
+            Ok(out)
+        }
+
+        /// Writes the counts `values` in one storage call.
+        async fn set_all(&self, values: Vec<(String, u32)>) -> Result<()> {
+            let object = worker::js_sys::Object::new();
+            for (key, n) in &values {
+                worker::js_sys::Reflect::set(
+                    &object,
+                    &JsValue::from_str(key),
+                    &JsValue::from_f64(f64::from(*n)),
+                )?;
+            }
+            self.state.storage().put_multiple_raw(object).await?;
+            self.counts.borrow_mut().extend(values);
+            Ok(())
         }
 
         // Storage calls hold the object's input gate: no other request interleaves between a

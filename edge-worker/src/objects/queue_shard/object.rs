@@ -1,13 +1,15 @@
 //! The `QueueShard` object itself: positions, spent challenges, the pass ledger, the card holds
 //! and their release schedule, in its storage (the parent module says what it promises).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use herdgate_core::draw::{self, Entry, ShardTally};
 use herdgate_core::wire::{HoldState, SaleStatus};
 use herdgate_core::SaleId;
 use herdgate_pay::{PaymentGateway, Release};
 use serde::{Deserialize, Serialize};
+use worker::js_sys::{Object, Reflect};
+use worker::wasm_bindgen::JsValue;
 use worker::{durable_object, DurableObject, Env, ListOptions, Request, Response, Result, State};
 
 use crate::config;
@@ -64,6 +66,12 @@ impl Due {
         };
         Some((at, due))
     }
+}
+
+/// `value` as the JavaScript object storage keeps (what `Storage::put` would store).
+fn js_value<T: Serialize>(value: &T) -> Result<JsValue> {
+    let text = serde_json::to_string(value).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    Ok(worker::js_sys::JSON::parse(&text)?)
 }
 
 /// A challenge that joined: when it expires (its record may be dropped after) and the
@@ -125,6 +133,12 @@ pub struct QueueShard {
     env: Env,
     /// How many positions this shard has handed out (cached from storage).
     joined: Cell<Option<u64>>,
+    /// Whether the pre-queue is sealed (cached from storage once read; only this object
+    /// seals it).
+    sealed: Cell<Option<bool>>,
+    /// The head of the pre-queue's hash chain (cached from storage; only this object
+    /// extends it).
+    draw_head: RefCell<Option<String>>,
     /// Whether this object's sale and cleanup round are known to be in place.
     adopted: Cell<bool>,
     /// The hold budget's bucket: tokens, and when it was last filled (unix ms).
@@ -137,6 +151,8 @@ impl DurableObject for QueueShard {
             state,
             env,
             joined: Cell::new(None),
+            sealed: Cell::new(None),
+            draw_head: RefCell::new(None),
             adopted: Cell::new(false),
             hold_budget: Cell::new((f64::MAX, 0)),
         }
@@ -362,35 +378,58 @@ impl QueueShard {
             head,
         };
         storage.put(SEALED_KEY, &tally).await?;
+        self.sealed.set(Some(true));
         Ok(tally)
     }
 
-    /// Records the `joined`-th join, of `digest`, as an entry of the pre-queue if it comes
-    /// before the close and the shard is not sealed; seals it otherwise.
-    async fn enter(&self, (join, sale): (&DrawJoin, &str), shard: u32, joined: u64) -> Result<()> {
-        let storage = self.state.storage();
-        if storage.get::<ShardTally>(SEALED_KEY).await?.is_some() {
-            return Ok(());
+    /// Whether the pre-queue is sealed, from memory once known.
+    async fn is_sealed(&self) -> Result<bool> {
+        if let Some(sealed) = self.sealed.get() {
+            return Ok(sealed);
+        }
+        let sealed = self
+            .state
+            .storage()
+            .get::<ShardTally>(SEALED_KEY)
+            .await?
+            .is_some();
+        self.sealed.set(Some(sealed));
+        Ok(sealed)
+    }
+
+    /// The `joined`-th join, of `digest`, as an entry of the pre-queue if it comes before the
+    /// close and the shard is not sealed: the chain's new head and the entry, to be written
+    /// with the join. A join after the close seals the shard instead.
+    async fn draw_entry(
+        &self,
+        (join, sale): (&DrawJoin, &str),
+        shard: u32,
+        joined: u64,
+    ) -> Result<Option<(String, Entry)>> {
+        if self.is_sealed().await? {
+            return Ok(None);
         }
         let now = worker::Date::now().as_millis();
         if now >= join.closes_at_ms {
             self.seal(sale, shard, joined).await?;
-            return Ok(());
+            return Ok(None);
         }
-        let head = storage
-            .get::<String>(HEAD_KEY)
-            .await?
-            .unwrap_or_else(|| draw::genesis(sale, shard));
+        let cached = self.draw_head.borrow().clone();
+        let head = match cached {
+            Some(head) => head,
+            None => self
+                .state
+                .storage()
+                .get::<String>(HEAD_KEY)
+                .await?
+                .unwrap_or_else(|| draw::genesis(sale, shard)),
+        };
         let entry = Entry {
             digest: join.digest.clone(),
             at_ms: now,
             place: None,
         };
-        storage
-            .put(HEAD_KEY, draw::chain(&head, &entry.digest, now))
-            .await?;
-        storage.put(&entry_key(joined), &entry).await?;
-        Ok(())
+        Ok(Some((draw::chain(&head, &entry.digest, now), entry)))
     }
 
     async fn join(
@@ -404,7 +443,7 @@ impl QueueShard {
         let storage = self.state.storage();
         let key = format!("c:{challenge}");
         // Storage calls hold the object's input gate: no other request interleaves between
-        // this read and the writes below, so a challenge cannot be spent twice.
+        // this read and the write below, so a challenge cannot be spent twice.
         match self.spent(challenge).await? {
             Some(Some(position)) => {
                 return Ok(ShardResponse::Joined {
@@ -416,17 +455,29 @@ impl QueueShard {
             None => {}
         }
         let joined = self.joined_count().await?;
-        if let Some(entry) = entry {
-            self.enter(entry, shard, joined).await?;
-        }
+        let entry = match entry {
+            Some(entry) => self.draw_entry(entry, shard, joined).await?,
+            None => None,
+        };
         let position = u64::from(shard) + joined * u64::from(shards.max(1));
         let record = SpentChallenge {
             exp: expires_at,
             position,
         };
-        storage.put(&key, &record).await?;
-        storage.put("joined", joined + 1).await?;
+        // Everything the join changes, in one write.
+        let writes = Object::new();
+        let put = |k: &str, v: &JsValue| Reflect::set(&writes, &JsValue::from_str(k), v);
+        put(&key, &js_value(&record)?)?;
+        put("joined", &JsValue::from_f64((joined + 1) as f64))?;
+        if let Some((head, entry)) = &entry {
+            put(HEAD_KEY, &JsValue::from_str(head))?;
+            put(&entry_key(joined), &js_value(entry)?)?;
+        }
+        storage.put_multiple_raw(writes).await?;
         self.joined.set(Some(joined + 1));
+        if let Some((head, _)) = entry {
+            *self.draw_head.borrow_mut() = Some(head);
+        }
         Ok(ShardResponse::Joined {
             position,
             again: false,
