@@ -67,8 +67,10 @@ struct SimArgs {
     #[arg(long, default_value_t = 500)]
     rate: u32,
     /// Arrival: burst[:MS] (default: everyone within 1 s), ramp:MS, before-start:MS (the sale
-    /// opens after MS; the crowd arrives in its first two thirds).
-    #[arg(long, default_value = "burst:1000", value_parser = Arrival::parse)]
+    /// opens after MS; the crowd arrives in its first two thirds), prequeue:MS[:WINDOW_MS]
+    /// (as before-start, with a pre-queue open from the herd's start and a draw window of
+    /// WINDOW_MS after the start). Given twice, the last wins (scripts/demo.sh gives one).
+    #[arg(long, default_value = "burst:1000", value_parser = Arrival::parse, overrides_with = "arrival")]
     arrival: Arrival,
     /// The sale id to create.
     #[arg(long, default_value = "launch")]

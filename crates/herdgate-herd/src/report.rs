@@ -137,6 +137,19 @@ pub struct DrawReport {
     pub honest_late: usize,
 }
 
+/// When each phase of a run ended, seconds from the herd's start (by the crowd's clock).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Phases {
+    /// The last honest buyer's join was answered: the line had formed.
+    pub last_join_s: Option<f64>,
+    /// Admission began: the sale's start, or the draw's close for a sale with a pre-queue.
+    pub admission_from_s: f64,
+    /// The last item sold.
+    pub sold_out_s: Option<f64>,
+    /// The last honest buyer's journey ended (bought, told sold out, or refused).
+    pub last_answer_s: Option<f64>,
+}
+
 /// The key of the edge's CPU in [`Report::cpu_seconds`]: workerd and its node parent, the
 /// whole process group.
 pub const EDGE_CPU: &str = "edge (workerd + node)";
@@ -157,6 +170,9 @@ pub struct Report {
     pub sold_out_notice_s: Option<Percentiles>,
     /// Seconds the run took.
     pub duration_s: f64,
+    /// When each phase ended.
+    #[serde(default)]
+    pub phases: Phases,
     /// Seconds from the sale's opening to its last item, if it sold out.
     pub time_to_sell_out_s: Option<f64>,
     /// Items sold (origin).
@@ -454,6 +470,23 @@ impl Report {
                 max: p.max / 1000.0,
             })
         });
+        let in_s = |ms: u32| f64::from(ms) / 1000.0;
+        let phases = Phases {
+            last_join_s: outcome
+                .honest
+                .iter()
+                .filter_map(|j| j.joined_at_ms)
+                .max()
+                .map(in_s),
+            admission_from_s: cfg.arrival.admission_opens_after().as_secs_f64(),
+            sold_out_s: sold_out_at.map(in_s),
+            last_answer_s: outcome
+                .honest
+                .iter()
+                .filter_map(|j| j.ended_at_ms)
+                .max()
+                .map(in_s),
+        };
         let draw = cfg.arrival.draw_window().map(|_| {
             let closed = cfg.arrival.admission_opens_after().as_millis() as u32;
             let joined: Vec<u32> = outcome
@@ -495,6 +528,7 @@ impl Report {
             command,
             config: cfg.clone(),
             duration_s: outcome.duration.as_secs_f64(),
+            phases,
             time_to_sell_out_s,
             draw,
             sold_out_notice_s,
@@ -635,6 +669,17 @@ impl Report {
                 n.count, n.p50, n.p90, n.p99, n.max
             ));
         }
+        let at = |t: Option<f64>| t.map_or("-".to_owned(), |t| format!("{t:.1} s"));
+        let p = &self.phases;
+        s.push_str(&format!(
+            "  phases: the line formed by {} (last join answered), admission from {:.1} s, sold out at {}, \
+             every honest buyer answered by {}, run over at {:.1} s\n",
+            at(p.last_join_s),
+            p.admission_from_s,
+            at(p.sold_out_s),
+            at(p.last_answer_s),
+            self.duration_s
+        ));
         match self.time_to_sell_out_s {
             Some(t) => s.push_str(&format!(
                 "  sold out {t:.1} s after opening; run took {:.1} s\n",
