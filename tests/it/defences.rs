@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use herdgate_core::wire::{ChallengeResponse, QueueStatus};
-use herdgate_core::{pow, PassClaims, VisitorId};
+use herdgate_core::{pow, ChallengeClaims, PassClaims, VisitorId};
 use herdgate_herd::bots::{BotMix, Strategy};
 use herdgate_herd::client::PEOPLE_THINK_MS;
 use herdgate_herd::plan::{Arrival, HerdConfig};
@@ -141,6 +141,39 @@ async fn difficulty_stays_low_for_a_first_visit_and_rises_with_history_and_rate(
             .await
             .unwrap();
         assert_eq!(status, 201, "{body}");
+
+        // The same join sent twice at once (a page that sent it again after a dropped
+        // connection): one place, counted once, neither copy asked for more work.
+        let twice = s.client(person("203.0.113.77"));
+        let c = twice.challenge("pow", None).await.unwrap();
+        let nonce = solve(&c).await.unwrap();
+        let (a, b) = tokio::join!(
+            twice.join_reply("pow", &c.challenge, nonce),
+            twice.join_reply("pow", &c.challenge, nonce)
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!((a.0, b.0), (201, 201), "{} {}", a.1, b.1);
+        assert_eq!(a.1["position"], b.1["position"]);
+        let next = twice.challenge("pow", None).await.unwrap();
+        let (status, body) = twice
+            .join_reply("pow", &next.challenge, solve(&next).await.unwrap())
+            .await
+            .unwrap();
+        assert_eq!((status, code(&body)), (403, "more_work_required"), "{body}");
+        // Its history asked two bits: one join (the rate, which this test's own challenges
+        // raise, may ask more on top).
+        let harder: ChallengeClaims = s
+            .ticket_keys
+            .verify(
+                body["challenge"]["challenge"].as_str().unwrap(),
+                &herdgate_core::Check {
+                    sale: &herdgate_core::SaleId::parse("pow").unwrap(),
+                    now: herdgate_testkit::now_ms() / 1000,
+                    leeway: 0,
+                },
+            )
+            .unwrap();
+        assert_eq!(harder.hx, 2, "one join counted: {harder:?}");
 
         // A rush of challenges (60 back to back, knee 5/s) raises it for everyone, even a
         // newcomer.

@@ -53,39 +53,72 @@ impl PowPolicy {
     /// The difficulty for a challenge issued while joins arrive at `rate_per_sec`, to a device
     /// with `history`.
     pub fn bits(&self, rate_per_sec: f64, history: History) -> u8 {
-        let mut extra: u32 = 0;
+        self.capped(
+            self.rate_extra(rate_per_sec)
+                .saturating_add(self.history_extra(history)),
+        )
+    }
+
+    /// The bits the challenge rate adds: 1 at the knee, +1 per doubling, at most
+    /// `rate_max_extra`.
+    fn rate_extra(&self, rate_per_sec: f64) -> u32 {
         let knee = f64::from(self.rate_knee.max(1));
-        if rate_per_sec.is_finite() && rate_per_sec >= knee {
-            // 1 at the knee, +1 per doubling.
-            let doublings = (rate_per_sec / knee).log2().floor();
-            let rate_extra = (doublings as u32).saturating_add(1);
-            extra += rate_extra.min(u32::from(self.rate_max_extra));
+        if !(rate_per_sec.is_finite() && rate_per_sec >= knee) {
+            return 0;
         }
-        extra = extra.saturating_add(history.joins.saturating_mul(u32::from(self.repeat_bits)));
-        extra = extra.saturating_add(history.failures.min(4) * u32::from(self.failure_bits));
+        let doublings = (rate_per_sec / knee).log2().floor();
+        (doublings as u32)
+            .saturating_add(1)
+            .min(u32::from(self.rate_max_extra))
+    }
+
+    /// The bits a device's history adds.
+    fn history_extra(&self, history: History) -> u32 {
+        history
+            .joins
+            .saturating_mul(u32::from(self.repeat_bits))
+            .saturating_add(history.failures.min(4) * u32::from(self.failure_bits))
+    }
+
+    /// The base plus `extra`, at most `max_bits`.
+    fn capped(&self, extra: u32) -> u8 {
         let bits = u32::from(self.base_bits).saturating_add(extra);
         u8::try_from(bits.min(u32::from(self.max_bits))).unwrap_or(self.max_bits)
     }
 
-    /// Whether a challenge of `bits` is work enough for a device with `history`, joining while
-    /// challenges are issued at `rate_per_sec`: `Err` with the bits it needs if not.
+    /// Whether a challenge of `bits`, of which `hx` were asked by a device's history, is work
+    /// enough for a device with `history` joining while challenges are issued at
+    /// `rate_per_sec`: `Err((bits, hx))` of the challenge it needs if not.
     ///
     /// A challenge is issued at the difficulty of a first visit at the time (the base and the
     /// rate, [`Self::bits`] with no history), without asking anything of the device's past;
     /// the join, which counts the device anyway, checks its past here. A device without one
-    /// (almost every person) has done enough; a device that joined or failed a proof before
-    /// needs `self.bits(rate_per_sec, history)` and is given a challenge of that many bits.
-    /// That need does not grow with the challenge's own bits, so the harder challenge is
-    /// enough unless the rate rose meanwhile.
-    pub fn enough(&self, bits: u8, rate_per_sec: f64, history: History) -> Result<(), u8> {
+    /// (almost every person) has done enough. A device that joined or failed a proof before
+    /// needs the base, the rate's bits (the higher of those its challenge was issued with,
+    /// `bits - hx - base`, and those of the rate now) and its history's; it is given a
+    /// challenge of that many, which records its history's share as its `hx`. That need does
+    /// not grow with the bits solved, so the harder challenge is enough unless the rate rose
+    /// meanwhile.
+    pub fn enough(
+        &self,
+        bits: u8,
+        hx: u8,
+        rate_per_sec: f64,
+        history: History,
+    ) -> Result<(), (u8, u8)> {
         if history == History::default() {
             return Ok(());
         }
-        let needed = self.bits(rate_per_sec, history);
+        let issued_rate = u32::from(bits)
+            .saturating_sub(u32::from(hx))
+            .saturating_sub(u32::from(self.base_bits));
+        let rate = issued_rate.max(self.rate_extra(rate_per_sec));
+        let from_history = self.history_extra(history);
+        let needed = self.capped(rate.saturating_add(from_history));
         if bits >= needed {
             Ok(())
         } else {
-            Err(needed)
+            Err((needed, u8::try_from(from_history).unwrap_or(u8::MAX)))
         }
     }
 }
@@ -371,14 +404,24 @@ mod tests {
             failures: 0,
         };
         // Whatever the challenge: a first visit's difficulty was set when it was issued.
-        assert_eq!(p.enough(16, 0.0, none), Ok(()));
-        assert_eq!(p.enough(0, 1e6, none), Ok(()));
-        // One join before: 18 bits when calm, 19 in a rush.
-        assert_eq!(p.enough(16, 0.0, once), Err(18));
-        assert_eq!(p.enough(18, 0.0, once), Ok(()));
-        assert_eq!(p.enough(18, 200.0, once), Err(19));
+        assert_eq!(p.enough(16, 0, 0.0, none), Ok(()));
+        assert_eq!(p.enough(0, 0, 1e6, none), Ok(()));
+        // One join before: 18 bits when calm (two of them for the history), 19 in a rush.
+        assert_eq!(p.enough(16, 0, 0.0, once), Err((18, 2)));
+        assert_eq!(p.enough(16, 0, 200.0, once), Err((19, 2)));
+        // The rush the challenge was issued in counts, even if the join comes when it is
+        // calm: 18 bits issued in a rush (base 16 + 2) need 20.
+        assert_eq!(p.enough(18, 0, 0.0, once), Err((20, 2)));
         // The harder challenge is enough: the need does not grow with the bits solved.
-        assert_eq!(p.enough(26, 0.0, once), Ok(()));
+        assert_eq!(p.enough(18, 2, 0.0, once), Ok(()));
+        assert_eq!(p.enough(20, 2, 0.0, once), Ok(()));
+        // At the ceiling, whatever the history says.
+        let often = History {
+            joins: 9,
+            failures: 4,
+        };
+        assert_eq!(p.enough(16, 0, 0.0, often), Err((26, 22)));
+        assert_eq!(p.enough(26, 22, 0.0, often), Ok(()));
     }
 
     #[test]

@@ -470,6 +470,16 @@ pub struct ChallengeClaims {
     /// no-JavaScript lane, which is bound by `client` alone.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub jkt: String,
+    /// How many of `bits` a device's history asked for: 0 for a challenge as issued, more for
+    /// the harder one a join hands back (`more_work_required`), so that the rest of `bits` is
+    /// known to be what the challenge rate asked when it was issued
+    /// ([`crate::defence::PowPolicy::enough`]).
+    #[serde(default, skip_serializing_if = "is_zero_u8")]
+    pub hx: u8,
+}
+
+fn is_zero_u8(v: &u8) -> bool {
+    *v == 0
 }
 
 /// A queue ticket: the visitor's place in a sale's queue.

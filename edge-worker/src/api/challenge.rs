@@ -61,6 +61,7 @@ pub(crate) async fn post(cx: &Ctx, raw: &str) -> Outcome {
         net: http::network_digest(req),
         dev: http::device_digest(signals.as_ref()),
         jkt,
+        hx: 0,
     };
     let body = tokens::issue_challenge(cfg, &claims);
     http::json(&body, 200).map_err(internal)

@@ -127,6 +127,7 @@ pub(crate) async fn enqueue(
         let adaptive = pow && cfg.pow.max_bits > cfg.pow.base_bits;
         let count = LimitRequest::Join {
             sale: sale.to_string(),
+            challenge: claims.id.clone(),
             device: claims.client.clone(),
             network: claims.net.clone(),
             limits: cfg.limits,
@@ -134,6 +135,7 @@ pub(crate) async fn enqueue(
                 policy: cfg.pow,
                 rate: tokens::challenge_rate(now, false),
                 bits: claims.bits,
+                hx: claims.hx,
             }),
         };
         let refused = match join_limiter::call(env, cfg, &sale, &claims.net, &count).await? {
@@ -144,7 +146,7 @@ pub(crate) async fn enqueue(
             LimitResponse::Limited {
                 limit: Limited::Network,
             } => Some(Err(ErrorCode::JoinLimitNetwork)),
-            LimitResponse::MoreWork { bits } => Some(Ok(bits)),
+            LimitResponse::MoreWork { bits, hx } => Some(Ok((bits, hx))),
             other => return Err(internal(format!("unexpected limiter answer {other:?}"))),
         };
         if let Some(refusal) = refused {
@@ -160,11 +162,12 @@ pub(crate) async fn enqueue(
             }
             return match refusal {
                 Err(code) => Err(Refusal(code)),
-                Ok(bits) => {
+                Ok((bits, hx)) => {
                     let now_s = now / 1000;
                     Ok(Enqueued::MoreWork(ChallengeClaims {
                         id: http::random_hex(16)?,
                         bits,
+                        hx,
                         nbf: now_s,
                         exp: now_s + cfg.challenge_ttl_secs,
                         ..claims
@@ -188,17 +191,9 @@ pub(crate) async fn enqueue(
     )
     .await?;
     let position = match joined {
-        ShardResponse::Joined { position, again } => {
-            if again && counted {
-                // Counted above, but it joined before: take the count back.
-                let uncount = LimitRequest::Unjoin {
-                    device: claims.client.clone(),
-                    network: claims.net.clone(),
-                };
-                join_limiter::call(env, cfg, &sale, &claims.net, &uncount).await?;
-            }
-            position
-        }
+        // A join sent again was not counted again (the limiter marks the challenges it
+        // counted): its place is all it gets.
+        ShardResponse::Joined { position, .. } => position,
         ShardResponse::ChallengeSpent => return Err(Refusal(ErrorCode::ChallengeSpent)),
         other => return Err(internal(format!("unexpected shard answer {other:?}"))),
     };

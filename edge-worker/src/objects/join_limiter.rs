@@ -13,7 +13,8 @@
 //! bits it needs (see `herdgate_core::defence::PowPolicy::enough`).
 //!
 //! Counts live in the object's memory and in its storage, keyed `d:<device>`, `n:<network>`
-//! and `f:<device>`; card attempts (the hold route) apart, keyed `hd:<device>` and
+//! and `f:<device>`, with a mark `j:<challenge>` for each join counted (so the same join sent
+//! again is counted once); card attempts (the hold route) apart, keyed `hd:<device>` and
 //! `hn:<network>`. Once the sale has been over for `CLEANUP_AFTER_SECS`, they are deleted
 //! (`objects/janitor.rs`); a restock after that starts the counts afresh.
 
@@ -36,11 +37,16 @@ use crate::objects::{call_object, shard_of_hex};
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum LimitRequest {
     /// Count one join of `device` on `network` if `limits` allow it and, with `pow`, if its
-    /// challenge was work enough for the device's history.
+    /// challenge was work enough for the device's history. Once per `challenge`: the same
+    /// join again (its answer was lost, or it was sent twice at once) is allowed without
+    /// being counted or checked again.
     Join {
         /// The sale (its objects clean up once it is over).
         #[serde(default)]
         sale: String,
+        /// The challenge id the join spends.
+        #[serde(default)]
+        challenge: String,
         /// Client binding.
         device: String,
         /// Network digest.
@@ -66,13 +72,6 @@ pub enum LimitRequest {
         /// The limits to enforce.
         limits: JoinLimits,
     },
-    /// Take back one join of `device` on `network` (it turned out to be a join sent again).
-    Unjoin {
-        /// Client binding.
-        device: String,
-        /// Network digest.
-        network: String,
-    },
     /// Count a failed proof of `device`.
     Fail {
         /// The sale.
@@ -93,6 +92,9 @@ pub struct PowCheck {
     pub rate: f64,
     /// The bits the join's challenge had.
     pub bits: u8,
+    /// How many of them a device's history asked for.
+    #[serde(default)]
+    pub hx: u8,
 }
 
 /// A limiter's answers.
@@ -110,6 +112,8 @@ pub enum LimitResponse {
     MoreWork {
         /// The bits it needs.
         bits: u8,
+        /// How many of them its history asks for.
+        hx: u8,
     },
     /// Counted.
     Ok,
@@ -191,6 +195,7 @@ mod object {
                 }
                 LimitRequest::Join {
                     sale,
+                    challenge,
                     device,
                     network,
                     limits,
@@ -201,35 +206,37 @@ mod object {
                         format!("d:{device}"),
                         format!("n:{network}"),
                         format!("f:{device}"),
+                        format!("j:{challenge}"),
                     ];
-                    // One storage read for the three counts, one write for the two that grow.
-                    let [d, n, f] = self.counts(&keys).await?;
+                    // One storage read for the counts, one write for what grows.
+                    let [d, n, f, again] = self.counts(&keys).await?;
                     let more = pow.and_then(|check| {
                         let history = History {
                             joins: d,
                             failures: f,
                         };
-                        check.policy.enough(check.bits, check.rate, history).err()
+                        check
+                            .policy
+                            .enough(check.bits, check.hx, check.rate, history)
+                            .err()
                     });
-                    // A limit refuses before more work is asked: no work would help.
-                    match (limits.check(d, n), more) {
-                        (Err(limit), _) => LimitResponse::Limited { limit },
-                        (Ok(()), Some(bits)) => LimitResponse::MoreWork { bits },
-                        (Ok(()), None) => {
-                            let [dk, nk, _] = keys;
-                            self.set_all(vec![(dk, d + 1), (nk, n + 1)]).await?;
+                    // The same join again was counted once: its own count is no history, and
+                    // no limit refuses it. A limit refuses before more work is asked: no work
+                    // would help.
+                    match (again > 0, limits.check(d, n), more) {
+                        (true, _, _) => LimitResponse::Allowed,
+                        (false, Err(limit), _) => LimitResponse::Limited { limit },
+                        (false, Ok(()), Some((bits, hx))) => LimitResponse::MoreWork { bits, hx },
+                        (false, Ok(()), None) => {
+                            let [dk, nk, _, jk] = keys;
+                            let mut counted = vec![(dk, d + 1), (nk, n + 1)];
+                            if !challenge.is_empty() {
+                                counted.push((jk, 1));
+                            }
+                            self.set_all(counted).await?;
                             LimitResponse::Allowed
                         }
                     }
-                }
-                LimitRequest::Unjoin { device, network } => {
-                    for key in [format!("d:{device}"), format!("n:{network}")] {
-                        let n = self.count(&key).await?;
-                        if n > 0 {
-                            self.set(key, n - 1).await?;
-                        }
-                    }
-                    LimitResponse::Ok
                 }
                 LimitRequest::HoldAttempt {
                     sale,

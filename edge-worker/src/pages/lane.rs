@@ -148,6 +148,7 @@ pub(crate) async fn lane(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
                     dev: String::new(),
                     // The lane holds no key: its place is bound to the network and browser.
                     jkt: String::new(),
+                    hx: 0,
                 };
                 let in_secs = nbf - now_s;
                 let mut resp = show(
