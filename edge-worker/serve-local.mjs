@@ -69,18 +69,22 @@ const inspector = process.env.HERDGATE_EDGE_INSPECTOR_PORT;
 // `request.cf`) re-fetches every request into the worker and cost about two fifths of the
 // local edge's CPU (BENCHMARKS.md, "Where the edge's CPU goes"). Miniflare's own socket is
 // still opened (on a free port) and unused.
+// HERDGATE_EDGE_VIA_ENTRY=1 serves it behind the entry worker as before (to compare with
+// figures measured that way).
+const viaEntry = process.env.HERDGATE_EDGE_VIA_ENTRY === "1";
+const port = Number(process.env.HERDGATE_EDGE_PORT ?? 0);
 const mf = new Miniflare({
   host: "127.0.0.1",
-  port: 0,
+  port: viaEntry ? port : 0,
   ...(inspector ? { inspectorPort: Number(inspector) } : {}),
   compatibilityDate: "2026-07-01",
   bindings,
-  unsafeDirectSockets: [{ host: "127.0.0.1", port: Number(process.env.HERDGATE_EDGE_PORT ?? 0) }],
+  ...(viaEntry ? {} : { unsafeDirectSockets: [{ host: "127.0.0.1", port }] }),
   ...options,
 });
 
-await mf.ready;
-const url = await mf.unsafeGetDirectURL();
+const entryUrl = await mf.ready;
+const url = viaEntry ? entryUrl : await mf.unsafeGetDirectURL();
 console.log(JSON.stringify({ url: url.href }));
 
 const stop = async () => {
