@@ -11,7 +11,7 @@ use herdgate_herd::bots::{BotMix, Strategy};
 use herdgate_herd::client::PEOPLE_THINK_MS;
 use herdgate_herd::plan::{Arrival, HerdConfig};
 use herdgate_herd::report::Report;
-use herdgate_testkit::{solve, Identity};
+use herdgate_testkit::{solve, EdgeClient, Identity};
 use serde_json::{json, Value};
 
 use crate::edge_support::{pass_of, Stack};
@@ -88,6 +88,19 @@ async fn join_limits_per_device_and_network_let_an_office_through() {
     .await;
 }
 
+/// Joins with a fresh challenge, solved, which must be answered `more_work_required`: the
+/// challenge, and the harder one the answer carries.
+async fn asked_more_work(me: &EdgeClient) -> (ChallengeResponse, ChallengeResponse) {
+    let easy = me.challenge("pow", None).await.unwrap();
+    let (status, body) = me
+        .join_reply("pow", &easy.challenge, solve(&easy).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!((status, code(&body)), (403, "more_work_required"), "{body}");
+    let harder = serde_json::from_value(body["challenge"].clone()).unwrap();
+    (easy, harder)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn difficulty_stays_low_for_a_first_visit_and_rises_with_history_and_rate() {
     bounded(Duration::from_secs(120), async {
@@ -109,15 +122,8 @@ async fn difficulty_stays_low_for_a_first_visit_and_rises_with_history_and_rate(
         assert_eq!(status, 201, "{body}");
         // A challenge asks no device's past: the next one is a first visit's again, and the
         // join with it is asked for two bits more, with a challenge that has them.
-        let easy = me.challenge("pow", None).await.unwrap();
-        assert_eq!(easy.bits, 8);
-        let (status, body) = me
-            .join_reply("pow", &easy.challenge, solve(&easy).await.unwrap())
-            .await
-            .unwrap();
-        assert_eq!((status, code(&body)), (403, "more_work_required"), "{body}");
-        let harder: ChallengeResponse = serde_json::from_value(body["challenge"].clone()).unwrap();
-        assert_eq!(harder.bits, 10);
+        let (easy, harder) = asked_more_work(&me).await;
+        assert_eq!((easy.bits, harder.bits), (8, 10));
         // A failed proof adds one more.
         let wrong = (0..u64::MAX)
             .find(|n| pow::verify(&harder.challenge, *n, harder.bits).is_err())
@@ -127,13 +133,7 @@ async fn difficulty_stays_low_for_a_first_visit_and_rises_with_history_and_rate(
             .await
             .unwrap();
         assert_eq!((status, code(&body)), (403, "pow_insufficient"));
-        let easy = me.challenge("pow", None).await.unwrap();
-        let (status, body) = me
-            .join_reply("pow", &easy.challenge, solve(&easy).await.unwrap())
-            .await
-            .unwrap();
-        assert_eq!((status, code(&body)), (403, "more_work_required"), "{body}");
-        let harder: ChallengeResponse = serde_json::from_value(body["challenge"].clone()).unwrap();
+        let (_, harder) = asked_more_work(&me).await;
         assert_eq!(harder.bits, 11);
         // Solved, the harder challenge joins (the refusals counted no join).
         let (status, body) = me
@@ -154,18 +154,13 @@ async fn difficulty_stays_low_for_a_first_visit_and_rises_with_history_and_rate(
         let (a, b) = (a.unwrap(), b.unwrap());
         assert_eq!((a.0, b.0), (201, 201), "{} {}", a.1, b.1);
         assert_eq!(a.1["position"], b.1["position"]);
-        let next = twice.challenge("pow", None).await.unwrap();
-        let (status, body) = twice
-            .join_reply("pow", &next.challenge, solve(&next).await.unwrap())
-            .await
-            .unwrap();
-        assert_eq!((status, code(&body)), (403, "more_work_required"), "{body}");
+        let (_, harder) = asked_more_work(&twice).await;
         // Its history asked two bits: one join (the rate, which this test's own challenges
         // raise, may ask more on top).
         let harder: ChallengeClaims = s
             .ticket_keys
             .verify(
-                body["challenge"]["challenge"].as_str().unwrap(),
+                &harder.challenge,
                 &herdgate_core::Check {
                     sale: &herdgate_core::SaleId::parse("pow").unwrap(),
                     now: herdgate_testkit::now_ms() / 1000,
