@@ -97,6 +97,13 @@ async fn asked_more_work(me: &EdgeClient) -> (ChallengeResponse, ChallengeRespon
         .await
         .unwrap();
     assert_eq!((status, code(&body)), (403, "more_work_required"), "{body}");
+    crate::openapi::check_documented(
+        "post",
+        "/api/v1/sales/{sale}/join",
+        status,
+        &body,
+        "a join asked for more work",
+    );
     let harder = serde_json::from_value(body["challenge"].clone()).unwrap();
     (easy, harder)
 }

@@ -266,6 +266,23 @@ fn keys_fit(doc: &Value, schema: &Value, body: &Value) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks a JSON answer (`status`, `body`) to `method` `template` against docs/openapi.json, as
+/// the tests of other files see them: documented status, code and body shape.
+pub(crate) fn check_documented(
+    method: &str,
+    template: &str,
+    status: u16,
+    body: &Value,
+    what: &str,
+) {
+    let answer = Answer {
+        status,
+        media: Some(JSON.to_owned()),
+        body: body.clone(),
+    };
+    check_answer(&document(), method, template, &answer, what);
+}
+
 /// Checks `answer` to `method template` against the document and returns the response object
 /// it was found under.
 fn check_answer<'a>(
