@@ -21,6 +21,36 @@ const ITEMS: u64 = 200;
 /// 200 items at 20/s: ten seconds of admission, long enough to measure the rate.
 const RATE: u32 = 20;
 
+/// The suite's crowd against `s`, for sale `sale`: `BUYERS` people and 40 bots for `ITEMS`
+/// items at `RATE`, the people arriving within a second of the opening.
+fn crowd(s: &Stack, sale: &str) -> HerdConfig {
+    HerdConfig {
+        edge: s.edge.url().to_owned(),
+        origin: s.origin.url(),
+        admin_token: s.keys.admin_token.clone(),
+        sale: sale.into(),
+        buyers: BUYERS,
+        items: ITEMS,
+        rate: RATE,
+        arrival: Arrival::Burst { within_ms: 1_000 },
+        bots: BotMix {
+            flood: 10,
+            forged: 10,
+            share: 5,
+            multi_join: 5,
+            skip: 10,
+            farm: 0,
+            fast: 0,
+        },
+        connections: 128,
+        deadline: Duration::from_secs(360),
+        audit_every: None,
+        audit_fast_ms: None,
+        bots_at_opening: false,
+        preauth: false,
+    }
+}
+
 /// Runs the herd `cfg` and checks what every crowd must leave: the stock sold out, nothing
 /// oversold, one order per visitor, every item with one buyer, every person answered. Returns
 /// the report and its summary (printed).
@@ -52,30 +82,9 @@ async fn a_small_herd_keeps_every_invariant() {
             .await
             .unwrap();
         let cfg = HerdConfig {
-            edge: s.edge.url().to_owned(),
-            origin: s.origin.url(),
-            admin_token: s.keys.admin_token.clone(),
-            sale: "herd-test".into(),
-            buyers: BUYERS,
-            items: ITEMS,
-            rate: RATE,
             // Everyone is in the queue when the sale opens, so admission runs at its rate.
             arrival: Arrival::BeforeStart { over_ms: 15_000 },
-            bots: BotMix {
-                flood: 10,
-                forged: 10,
-                share: 5,
-                multi_join: 5,
-                skip: 10,
-                farm: 0,
-                fast: 0,
-            },
-            connections: 128,
-            deadline: Duration::from_secs(360),
-            audit_every: None,
-            audit_fast_ms: None,
-            bots_at_opening: false,
-            preauth: false,
+            ..crowd(&s, "herd-test")
         };
         let (r, summary) = sell_out(cfg).await;
 
@@ -126,13 +135,8 @@ async fn a_small_herd_in_a_pre_queue_gets_a_verified_draw() {
             .await
             .unwrap();
         let cfg = HerdConfig {
-            edge: s.edge.url().to_owned(),
-            origin: s.origin.url(),
-            admin_token: s.keys.admin_token.clone(),
-            sale: "herd-draw".into(),
             buyers: BUYERS,
             items: ITEMS,
-            rate: RATE,
             arrival: Arrival::Prequeue {
                 over_ms: 15_000,
                 window_ms: 2_000,
@@ -146,12 +150,9 @@ async fn a_small_herd_in_a_pre_queue_gets_a_verified_draw() {
                 farm: 0,
                 fast: 0,
             },
-            connections: 128,
             deadline: Duration::from_secs(240),
-            audit_every: None,
-            audit_fast_ms: None,
             bots_at_opening: true,
-            preauth: false,
+            ..crowd(&s, "herd-draw")
         };
         let (r, summary) = sell_out(cfg).await;
         let draw = r.draw.as_ref().expect("a pre-queue run reports its draw");
