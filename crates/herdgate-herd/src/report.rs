@@ -12,6 +12,25 @@ use crate::client::{Admitted, Endpoint};
 use crate::plan::HerdConfig;
 use crate::run::{OriginCounts, Outcome};
 
+/// The status answers that still said "queued" after the last item sold (the origin's stock,
+/// sampled every 200 ms, reached 0). A waiter learns of the sell-out at its next poll, which may
+/// be up to `POLL_MAX_MS` later ([`Report::sold_out_notice_s`]); this is how soon the edge
+/// says it to whoever asks.
+#[derive(Debug, Clone, Serialize)]
+pub struct SoldOutAnswers {
+    /// "Queued" answers to requests sent after the last item sold.
+    pub queued_after: usize,
+    /// Of those, the ones sent more than [`SOLD_OUT_SAID_WITHIN_S`] after it.
+    pub queued_after_bound: usize,
+    /// How long after the last item the last request answered "queued" was sent, seconds
+    /// (0 when none was).
+    pub last_queued_s: f64,
+}
+
+/// Within how many seconds of the last item every status answer should say sold out (issue
+/// #15: the edge's copy of the sale's state is at most `STATE_CACHE_MS` old).
+pub const SOLD_OUT_SAID_WITHIN_S: f64 = 2.0;
+
 /// Latency percentiles of one endpoint, ms.
 #[derive(Debug, Clone, Serialize)]
 pub struct Percentiles {
@@ -168,6 +187,10 @@ pub struct Report {
     /// it, seconds (by the crowd's clock).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sold_out_notice_s: Option<Percentiles>,
+    /// What the edge's status answered after the last item sold: how soon it said sold out to
+    /// anyone who asked, whenever they asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sold_out_answers: Option<SoldOutAnswers>,
     /// Seconds the run took.
     pub duration_s: f64,
     /// When each phase ended.
@@ -470,6 +493,20 @@ impl Report {
                 max: p.max / 1000.0,
             })
         });
+        let sold_out_answers = sold_out_at.map(|at| {
+            let late: Vec<u32> = outcome
+                .waits
+                .iter()
+                .filter(|w| w.sent_ms > at)
+                .map(|w| w.sent_ms - at)
+                .collect();
+            let bound = (SOLD_OUT_SAID_WITHIN_S * 1000.0) as u32;
+            SoldOutAnswers {
+                queued_after: late.len(),
+                queued_after_bound: late.iter().filter(|&&ms| ms > bound).count(),
+                last_queued_s: late.iter().max().map_or(0.0, |&ms| f64::from(ms) / 1000.0),
+            }
+        });
         let in_s = |ms: u32| f64::from(ms) / 1000.0;
         let phases = Phases {
             last_join_s: outcome
@@ -532,6 +569,7 @@ impl Report {
             time_to_sell_out_s,
             draw,
             sold_out_notice_s,
+            sold_out_answers,
             sold: state.state.sold,
             remaining: state.state.remaining,
             oversold: state.state.sold.saturating_sub(cfg.items),
@@ -667,6 +705,13 @@ impl Report {
             s.push_str(&format!(
                 "  sold-out notice: {} waiters told sold out, p50 {:.1} s, p90 {:.1} s, p99 {:.1} s, last {:.1} s after the last item\n",
                 n.count, n.p50, n.p90, n.p99, n.max
+            ));
+        }
+        if let Some(a) = &self.sold_out_answers {
+            s.push_str(&format!(
+                "  sold-out at the edge: {} status answers said queued to requests sent after the last item, \
+                 {} of them more than {SOLD_OUT_SAID_WITHIN_S:.0} s after it (the last {:.1} s after)\n",
+                a.queued_after, a.queued_after_bound, a.last_queued_s
             ));
         }
         let at = |t: Option<f64>| t.map_or("-".to_owned(), |t| format!("{t:.1} s"));
