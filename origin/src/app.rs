@@ -23,6 +23,7 @@ pub fn app(state: AppState) -> Router {
     let gated = Router::new()
         .route("/v1/sales/{sale}", get(sales::public_state))
         .route("/v1/sales/{sale}/purchase", post(purchase::purchase))
+        .route("/admin/v1/sales", get(sales::list_sales))
         .route(
             "/admin/v1/sales/{sale}",
             get(sales::admin_state).put(sales::upsert_sale),

@@ -534,6 +534,12 @@ impl AdminClient {
             .await
     }
 
+    /// `GET /admin/v1/sales`: every sale, by id.
+    pub async fn sales_reply(&self) -> Result<Reply> {
+        let url = format!("{}/admin/v1/sales", self.origin);
+        self.send(self.http.get(url), "listing the sales").await
+    }
+
     /// Everything the origin knows about a sale (200).
     pub async fn sale(&self, sale: &str) -> Result<AdminSaleState> {
         let what = format!("reading the sale {sale}");

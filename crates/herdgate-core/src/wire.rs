@@ -244,6 +244,16 @@ pub struct AdminSaleState {
     pub stream_length: u64,
 }
 
+/// The sales an origin holds, for operators (`GET /admin/v1/sales`), by id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaleList {
+    /// Each sale's settings and state.
+    pub sales: Vec<AdminSaleState>,
+    /// There were more sales than one answer lists.
+    #[serde(default)]
+    pub truncated: bool,
+}
+
 /// The body of a purchase request. An empty body means one item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

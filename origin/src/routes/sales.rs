@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use herdgate_core::wire::{ControlRequest, SaleConfig};
+use herdgate_core::wire::{ControlRequest, SaleConfig, SaleList};
 use herdgate_core::ErrorCode;
 
 use super::with_outcome;
@@ -66,6 +66,28 @@ pub async fn admin_state(
         .ok_or(Refusal(ErrorCode::UnknownSale))?;
     app.metrics.set_stock(sale.as_str(), state.state.remaining);
     Ok(with_outcome(Json(state).into_response(), "ok"))
+}
+
+/// The most sales one `GET /admin/v1/sales` lists.
+pub const MAX_LISTED_SALES: usize = 1_000;
+
+/// `GET /admin/v1/sales`: every sale, by id, for operators (at most [`MAX_LISTED_SALES`];
+/// `truncated` says there were more).
+///
+/// Refused without the admin token.
+pub async fn list_sales(State(app): State<AppState>, _: AdminAuth) -> Result<Response, Refusal> {
+    let app = &app.inner;
+    let now = clock::now_ms();
+    let (ids, truncated) = app.store.sale_ids(MAX_LISTED_SALES).await?;
+    let mut sales = Vec::with_capacity(ids.len());
+    for sale in ids {
+        // A sale deleted between the scan and this read is left out.
+        if let Some(state) = app.store.admin_state(&sale, now).await? {
+            sales.push(state);
+        }
+    }
+    let list = SaleList { sales, truncated };
+    Ok(with_outcome(Json(list).into_response(), "ok"))
 }
 
 /// `PUT /admin/v1/sales/{sale}`: creates or updates the sale.

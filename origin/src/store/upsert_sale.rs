@@ -204,6 +204,32 @@ impl Store {
         Ok(Some((state, config)))
     }
 
+    /// The ids of the sales this Redis holds, in order, at most `limit` of them (and whether
+    /// there were more), read with `SCAN` over their settings' keys: for operators, never on a
+    /// buyer's path.
+    pub async fn sale_ids(&self, limit: usize) -> Result<(Vec<SaleId>, bool), StoreError> {
+        use futures_util::TryStreamExt;
+        let client = self.pool.next();
+        let mut ids = Vec::new();
+        let mut pages = client.scan_buffered("hg:{*}:sale", Some(200), None);
+        while let Some(key) = pages.try_next().await? {
+            let id = key
+                .as_str()
+                .and_then(|k| k.strip_prefix("hg:{"))
+                .and_then(|r| r.strip_suffix("}:sale"))
+                .and_then(|s| SaleId::parse(s).ok());
+            if let Some(id) = id {
+                ids.push(id);
+            }
+        }
+        // SCAN may return a key twice.
+        ids.sort();
+        ids.dedup();
+        let more = ids.len() > limit;
+        ids.truncate(limit);
+        Ok((ids, more))
+    }
+
     /// Everything about a sale, for operators.
     pub async fn admin_state(
         &self,

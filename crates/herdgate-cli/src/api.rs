@@ -1,0 +1,131 @@
+//! The origin's admin API through `herdgate_client::AdminClient`, with every refusal typed:
+//! [`Error::Refused`] carries the server's code and sentence.
+
+use std::time::Duration;
+
+use herdgate_client::{AdminClient, Reply};
+use herdgate_core::wire::{AdminSaleState, ControlRequest, ErrorBody, SaleConfig, SaleList};
+use herdgate_core::SaleId;
+use serde_json::Value;
+
+/// What can go wrong talking to the admin API.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The server refused, with its machine-readable code and its sentence for people.
+    #[error("{message} ({code}, HTTP {status})")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The refusal's code, as the server spells it (`unknown_sale`, `unauthorized`, …).
+        code: String,
+        /// The server's sentence.
+        message: String,
+    },
+    /// The server could not be reached, or did not answer in time.
+    #[error("{0}")]
+    Unreachable(String),
+    /// The server answered something that is not the admin API's.
+    #[error("the admin API answered HTTP {status} with something that is not its JSON")]
+    Unexpected {
+        /// The HTTP status.
+        status: u16,
+    },
+}
+
+/// How long one admin request may take.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A client of one origin's admin API.
+pub struct Admin {
+    client: AdminClient,
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Admin {
+    /// A client of the admin API at `base` (the origin's URL), with the admin bearer `token`.
+    pub fn new(base: &str, token: &str) -> Result<Self, Error> {
+        let http = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .user_agent(concat!("herdgate-cli/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Unreachable(e.to_string()))?;
+        let base = base.trim_end_matches('/').to_owned();
+        Ok(Admin {
+            client: AdminClient::new(http.clone(), &base, token),
+            http,
+            base,
+            token: token.to_owned(),
+        })
+    }
+
+    /// `GET /admin/v1/sales/{sale}`: the sale's settings and state.
+    pub async fn sale(&self, sale: &SaleId) -> Result<AdminSaleState, Error> {
+        let (status, body) = answer(self.client.sale_reply(sale.as_str()).await)?;
+        serde_json::from_value(body).map_err(|_| Error::Unexpected { status })
+    }
+
+    /// `GET /admin/v1/sales`: every sale, by id.
+    pub async fn sales(&self) -> Result<SaleList, Error> {
+        let (status, body) = answer(self.client.sales_reply().await)?;
+        serde_json::from_value(body).map_err(|_| Error::Unexpected { status })
+    }
+
+    /// `PUT /admin/v1/sales/{sale}`: creates or updates the sale; the origin's answer.
+    pub async fn put_sale(&self, sale: &SaleId, config: &SaleConfig) -> Result<Value, Error> {
+        let body = serde_json::to_value(config).map_err(|_| Error::Unexpected { status: 0 })?;
+        answer(self.client.put_sale_reply(sale.as_str(), &body).await).map(|(_, v)| v)
+    }
+
+    /// `POST /admin/v1/sales/{sale}/control`: pause, resume or a new rate; the answer.
+    pub async fn control(&self, sale: &SaleId, request: &ControlRequest) -> Result<Value, Error> {
+        let body = serde_json::to_value(request).map_err(|_| Error::Unexpected { status: 0 })?;
+        answer(self.client.control_reply(sale.as_str(), &body).await).map(|(_, v)| v)
+    }
+
+    /// `POST /admin/v1/sales/{sale}/audit` with `request`: the report as JSON.
+    pub async fn audit(&self, sale: &SaleId, request: &Value) -> Result<Value, Error> {
+        answer(self.client.audit_reply(sale.as_str(), request).await).map(|(_, v)| v)
+    }
+
+    /// The audit's report as the origin writes it for people (`?format=text`).
+    pub async fn audit_text(&self, sale: &SaleId, request: &Value) -> Result<String, Error> {
+        let url = format!("{}/admin/v1/sales/{sale}/audit?format=text", self.base);
+        let no_answer = |e: reqwest::Error| Error::Unreachable(format!("audit: {e}"));
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(&self.token)
+            .json(request)
+            .send()
+            .await
+            .map_err(no_answer)?;
+        let status = response.status().as_u16();
+        let text = response.text().await.map_err(no_answer)?;
+        if (200..300).contains(&status) {
+            return Ok(text);
+        }
+        let body = serde_json::from_str(&text).map_err(|_| Error::Unexpected { status })?;
+        answer(Ok((status, body))).map(|_| text)
+    }
+}
+
+/// A 2xx answer's status and body, or the refusal it is.
+fn answer(reply: anyhow::Result<Reply>) -> Result<(u16, Value), Error> {
+    let (status, body) = reply.map_err(|e| Error::Unreachable(format!("{e:#}")))?;
+    if (200..300).contains(&status) {
+        return Ok((status, body));
+    }
+    match serde_json::from_value::<ErrorBody>(body) {
+        Ok(ErrorBody { error }) => Err(Error::Refused {
+            status,
+            code: serde_json::to_value(error.code)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            message: error.message,
+        }),
+        Err(_) => Err(Error::Unexpected { status }),
+    }
+}
