@@ -189,6 +189,15 @@ pub async fn sale(
     through(&SALES, sale, now, ttl_ms, |_| true, Option::is_some, fetch).await
 }
 
+/// Whether this isolate holds a copy of `sale`'s state, that is, knows the sale exists.
+pub fn exists(sale: &SaleId) -> bool {
+    SALES.with(|m| {
+        m.borrow()
+            .get(sale)
+            .is_some_and(|slot| matches!(slot.value, Some(Some(_))))
+    })
+}
+
 /// Notes, for this isolate, that the sale is sold out (the origin said so to a purchase).
 pub fn mark_sold_out(sale: &SaleId, now: u64) {
     SALES.with(|m| {

@@ -30,6 +30,10 @@
 //!    `origin.rs` forwards the purchase.
 //! 7. **Sold out.** `cache.rs` remembers it for the isolate; status polls answer it from there.
 //!
+//! Along the way `counters.rs` counts, per sale, what the edge answered (requests by route,
+//! refusals by code, joins, passes, purchases forwarded, card holds); the counts travel with
+//! the control call an isolate makes anyway, and `api/admin.rs` reads the totals.
+//!
 //! The no-JavaScript lane (`pages/lane.rs`) takes the same steps through the same `api/`
 //! functions and renders them with `pages/render/` in the language `pages/i18n.rs` picks.
 //! `api/sale.rs` is the sale's public state, `api/admin.rs` the operator's control route.
@@ -45,13 +49,13 @@
 //!
 //! | layer | modules | names |
 //! |---|---|---|
-//! | 1 | [`routes`] | pages, api, http, config |
+//! | 1 | [`routes`] | pages, api, cache, counters, http, config |
 //! | 2 | [`pages`] | api, tokens, origin, http, config |
-//! | 3 | [`api`] | objects, tokens, origin, payments, cache, http, config |
-//! | 4 | [`objects`] | origin, payments, cache, http, config |
+//! | 3 | [`api`] | objects, tokens, origin, payments, cache, counters, http, config |
+//! | 4 | [`objects`] | origin, payments, cache, counters, http, config |
 //! | 5 | [`tokens`], [`origin`], [`payments`] | cache (origin only), webcrypto (tokens only), http, config |
 //! | 6 | [`cache`] | http |
-//! | 7 | [`http`], [`config`], [`webcrypto`] | nothing of this crate |
+//! | 7 | [`http`], [`config`], [`webcrypto`], [`counters`] | nothing of this crate |
 //!
 //! Inside a layer: `api/join.rs` and `api/hold.rs` use `api/status.rs`, which uses no other
 //! handler; `pages/render/` uses only `pages/i18n.rs`; the queue shard's object uses its own
@@ -62,7 +66,7 @@
 //! To check, run from `edge-worker/src`; every line must print nothing:
 //!
 //! ```sh
-//! L7="http.rs config.rs webcrypto.rs"; L6="cache.rs $L7"; L5="tokens.rs origin.rs payments.rs $L6"
+//! L7="http.rs config.rs webcrypto.rs counters.rs"; L6="cache.rs $L7"; L5="tokens.rs origin.rs payments.rs $L6"
 //! L4="objects $L5"; L3="api $L4"; L2="pages $L3"
 //! grep -rn 'crate::routes' $L2
 //! grep -rn 'crate::pages' $L3
@@ -87,6 +91,7 @@
 pub mod api;
 pub mod cache;
 pub mod config;
+pub mod counters;
 pub mod http;
 pub mod objects;
 pub mod origin;

@@ -13,6 +13,7 @@
 //! | `GET` | `/api/v1/sales/{sale}/draw`, `…/draw/entries?shard=K&from=J` | `api::draw::{get, entries}` | the sale's pre-queue draw: commitment, tally, seed, entries with their places |
 //! | `GET`, `POST` | `/admin/v1/sales/{sale}/control` | `api::admin::control` | read, pause, resume, set the admission rate (admin token) |
 //! | `GET` | `/admin/v1/sales/{sale}/storage` | `api::admin::storage` | what the sale's objects store (admin token) |
+//! | `GET` | `/admin/v1/sales/{sale}/counters` | `api::admin::counters` | what the edge counted for the sale (admin token) |
 //! | `GET` | `/queue/{sale}` | `pages::lane::lane` | the no-JavaScript lane: a self-refreshing page that joins the line later than the page does |
 //! | `POST` | `/queue/{sale}/buy` | `pages::lane::lane_buy` | the no-JavaScript lane's buy form |
 //! | `GET`, `POST` | `/queue/{sale}/card`, `/queue/{sale}/hold` | `pages::lane::{lane_card, lane_hold}` | the no-JavaScript lane's card form, and where it posts (sales with card holds) |
@@ -24,13 +25,16 @@
 //! ([`http::json_unless_bearer`]), or, on the lane, carry their form's token (`pages/lane.rs`).
 //! A refused request reaches no handler, so it changes nothing.
 
+use std::cell::Cell;
 use std::future::Future;
 
-use herdgate_core::ErrorCode;
+use herdgate_core::{ErrorCode, SaleId};
 use worker::{Env, Method, Request, Response, Result};
 
 use crate::api::{self, Ctx};
+use crate::cache;
 use crate::config;
+use crate::counters;
 use crate::http::{self, Refusal};
 use crate::pages;
 
@@ -53,33 +57,39 @@ pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
     let path = req.path();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let cx = Ctx::new(req, body, env, cfg);
+    // A page's refusal is rendered as a page: its code is noted here first, to be counted.
+    let page_refusal = Cell::new(None);
+    let noted = |answer: api::Outcome| {
+        page_refusal.set(answer.as_ref().err().map(|r| r.0));
+        answer
+    };
     let outcome = match (method.clone(), segments.as_slice()) {
         (Method::Get, ["healthz"]) => http::json(&serde_json::json!({"status": "ok"}), 200)
             .map_err(|_| Refusal(ErrorCode::Internal)),
         (Method::Get | Method::Head, ["sales", sale, ..]) => {
             let html = pages::wants_html(&cx.req);
             let lang = pages::language(&cx.req);
-            let answer = pages::room::gated(&cx, sale).await;
+            let answer = noted(pages::room::gated(&cx, sale).await);
             pages::html_refusal(answer, html, lang, &cx.cfg, sale)
         }
         (Method::Get, ["queue", sale]) => {
             let lang = pages::language(&cx.req);
-            let answer = pages::lane::lane(&cx, sale, lang).await;
+            let answer = noted(pages::lane::lane(&cx, sale, lang).await);
             pages::html_refusal(answer, true, lang, &cx.cfg, sale)
         }
         (Method::Post, ["queue", sale, "buy"]) => {
             let lang = pages::language(&cx.req);
-            let answer = from_this_site(&cx, pages::lane::lane_buy(&cx, sale, lang)).await;
+            let answer = noted(from_this_site(&cx, pages::lane::lane_buy(&cx, sale, lang)).await);
             pages::html_refusal(answer, true, lang, &cx.cfg, sale)
         }
         (Method::Get, ["queue", sale, "card"]) => {
             let lang = pages::language(&cx.req);
-            let answer = pages::lane::lane_card(&cx, sale, lang, None).await;
+            let answer = noted(pages::lane::lane_card(&cx, sale, lang, None).await);
             pages::html_refusal(answer, true, lang, &cx.cfg, sale)
         }
         (Method::Post, ["queue", sale, "hold"]) => {
             let lang = pages::language(&cx.req);
-            let answer = from_this_site(&cx, pages::lane::lane_hold(&cx, sale, lang)).await;
+            let answer = noted(from_this_site(&cx, pages::lane::lane_hold(&cx, sale, lang)).await);
             pages::html_refusal(answer, true, lang, &cx.cfg, sale)
         }
         // A challenge reads no cookie: only where it came from is checked.
@@ -108,6 +118,9 @@ pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
         (Method::Get, ["admin", "v1", "sales", sale, "storage"]) => {
             api::admin::storage(&cx, sale).await
         }
+        (Method::Get, ["admin", "v1", "sales", sale, "counters"]) => {
+            api::admin::counters(&cx, sale).await
+        }
         (
             _,
             ["healthz"]
@@ -118,16 +131,45 @@ pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
         )
         | (
             _,
-            ["admin", "v1", "sales", _, "control" | "storage"]
+            ["admin", "v1", "sales", _, "control" | "storage" | "counters"]
             | ["queue", _]
             | ["queue", _, "buy" | "card" | "hold"],
         ) => Err(Refusal(ErrorCode::MethodNotAllowed)),
         _ => Err(Refusal(ErrorCode::NotFound)),
     };
+    count(&segments, &outcome, page_refusal.get());
     match outcome {
         Ok(r) => Ok(r),
         Err(Refusal(code)) => http::refusal(code),
     }
+}
+
+/// Counts a request to a sale this isolate knows (`counters`): by route, with its refusal.
+/// Requests for sales that do not exist are not counted, so made-up sale ids cost no memory.
+fn count(segments: &[&str], outcome: &api::Outcome, page_refusal: Option<ErrorCode>) {
+    let (route, raw) = match segments {
+        ["sales", sale, ..] => ("page", *sale),
+        ["queue", sale, ..] => ("lane", *sale),
+        ["api", "v1", "sales", sale] => ("sale", *sale),
+        ["api", "v1", "sales", sale, "draw", ..] => ("draw", *sale),
+        ["api", "v1", "sales", sale, route] => match *route {
+            "challenge" => ("challenge", *sale),
+            "join" => ("join", *sale),
+            "status" => ("status", *sale),
+            "hold" => ("hold", *sale),
+            "purchase" => ("purchase", *sale),
+            _ => return,
+        },
+        _ => return,
+    };
+    let Ok(sale) = SaleId::parse(raw) else {
+        return;
+    };
+    if !cache::exists(&sale) {
+        return;
+    }
+    let refusal = outcome.as_ref().err().map(|r| r.0).or(page_refusal);
+    counters::request(&sale, route, refusal);
 }
 
 /// Runs `handler` only if the request did not come from another site ([`http::same_origin`]).

@@ -14,7 +14,7 @@ const EDGE: &[&[&str]] = &[
     &["objects"],
     &["tokens", "origin", "payments"],
     &["cache"],
-    &["http", "config", "webcrypto"],
+    &["http", "config", "webcrypto", "counters"],
 ];
 
 /// The layers of `origin/src`, top first, as its `lib.rs` documents them.

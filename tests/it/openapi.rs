@@ -364,6 +364,7 @@ const HOLD: &str = "/api/v1/sales/{sale}/hold";
 const PURCHASE: &str = "/api/v1/sales/{sale}/purchase";
 const CONTROL: &str = "/admin/v1/sales/{sale}/control";
 const STORAGE: &str = "/admin/v1/sales/{sale}/storage";
+const COUNTERS: &str = "/admin/v1/sales/{sale}/counters";
 const DRAW: &str = "/api/v1/sales/{sale}/draw";
 const DRAW_ENTRIES: &str = "/api/v1/sales/{sale}/draw/entries";
 const ROOM: &str = "/sales/{sale}";
@@ -588,6 +589,9 @@ async fn the_edge_answers_as_its_openapi_document_says() {
             probe("post", CONTROL, "spec", "no token").json(r#"{"action":"pause"}"#),
             probe("get", STORAGE, "spec", "no token"),
             probe("get", STORAGE, "spec", "operator").bearer(a),
+            probe("get", COUNTERS, "spec", "no token"),
+            probe("get", COUNTERS, "spec", "operator").bearer(a),
+            probe("get", COUNTERS, "no-such-sale", "unknown sale").bearer(a),
             probe("get", DRAW, "drawn", "a draw not made yet"),
             probe("get", DRAW, "spec", "no draw"),
             probe("get", DRAW, "bad.id", "invalid sale id"),

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use herdgate_client::{AdminClient, Reply};
-use herdgate_core::wire::{AdminSaleState, ControlRequest, ErrorBody, SaleConfig, SaleList};
+use herdgate_core::wire::{
+    AdminSaleState, ControlRequest, EdgeCounts, ErrorBody, SaleConfig, SaleList,
+};
 use herdgate_core::SaleId;
 use serde_json::Value;
 
@@ -87,6 +89,27 @@ impl Admin {
     /// `POST /admin/v1/sales/{sale}/audit` with `request`: the report as JSON.
     pub async fn audit(&self, sale: &SaleId, request: &Value) -> Result<Value, Error> {
         answer(self.client.audit_reply(sale.as_str(), request).await).map(|(_, v)| v)
+    }
+
+    /// `GET /admin/v1/sales/{sale}/counters` at the edge `edge`: what it counted.
+    pub async fn counters(&self, edge: &str, sale: &SaleId) -> Result<EdgeCounts, Error> {
+        let url = format!(
+            "{}/admin/v1/sales/{sale}/counters",
+            edge.trim_end_matches('/')
+        );
+        let no_answer = |e: reqwest::Error| Error::Unreachable(format!("counters: {e}"));
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(no_answer)?;
+        let status = response.status().as_u16();
+        let text = response.text().await.map_err(no_answer)?;
+        let body = serde_json::from_str(&text).map_err(|_| Error::Unexpected { status })?;
+        let (status, body) = answer(Ok((status, body)))?;
+        serde_json::from_value(body).map_err(|_| Error::Unexpected { status })
     }
 
     /// The audit's report as the origin writes it for people (`?format=text`).

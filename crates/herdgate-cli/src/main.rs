@@ -13,6 +13,7 @@
 //! herdgate sale rate launch 200
 //! herdgate sale postpone launch --to 2026-12-01T10:00:00Z
 //! herdgate audit launch --apply
+//! herdgate counters launch --edge-url https://shop.example.com
 //! herdgate completions bash > /etc/bash_completion.d/herdgate
 //! ```
 
@@ -49,7 +50,10 @@ struct Cli {
         global = true
     )]
     admin_token: Option<String>,
-    /// The config file (admin_url, admin_token); default
+    /// The edge's URL (the worker's), where `counters` reads what the edge counted.
+    #[arg(long, env = "HERDGATE_EDGE_URL", global = true)]
+    edge_url: Option<String>,
+    /// The config file (admin_url, admin_token, edge_url); default
     /// $XDG_CONFIG_HOME/herdgate/config.toml.
     #[arg(long, env = "HERDGATE_CONFIG", global = true)]
     config: Option<PathBuf>,
@@ -67,6 +71,12 @@ enum Command {
     Sale(SaleCommand),
     /// Runs the post-purchase audit of a sale: a dry run unless --apply.
     Audit(AuditArgs),
+    /// What the edge counted for a sale: requests by route, refusals by code, joins, passes,
+    /// purchases forwarded, card holds (needs --edge-url).
+    Counters {
+        /// The sale id.
+        sale: String,
+    },
     /// Prints a shell completion script.
     Completions {
         /// The shell.
@@ -187,7 +197,7 @@ async fn run(cli: Cli) -> Result<()> {
         clap_complete::generate(shell, &mut Cli::command(), "herdgate", &mut out);
         return Ok(());
     }
-    let settings = settings::resolve(cli.admin_url, cli.admin_token, cli.config)?;
+    let settings = settings::resolve(cli.admin_url, cli.admin_token, cli.edge_url, cli.config)?;
     let admin = Admin::new(&settings.admin_url, &settings.admin_token)?;
     let now = now_ms();
     let json = cli.json;
@@ -238,6 +248,17 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Sale(SaleCommand::Rate { sale, rate }) => {
             control(&admin, &sale, ControlRequest::SetRate { rate }, json, now).await
+        }
+        Command::Counters { sale } => {
+            let Some(edge) = &settings.edge_url else {
+                bail!("no edge URL: pass --edge-url, set HERDGATE_EDGE_URL, or put edge_url in the config file");
+            };
+            let counts = admin.counters(edge, &sale_id(&sale)?).await?;
+            if json {
+                print_json(&serde_json::to_value(&counts)?)
+            } else {
+                print(&render::counts(&counts))
+            }
         }
         Command::Audit(args) => {
             let sale = sale_id(&args.sale)?;

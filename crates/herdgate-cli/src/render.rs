@@ -1,6 +1,6 @@
 //! Tables for people.
 
-use herdgate_core::wire::{AdminSaleState, SaleList, SaleStatus};
+use herdgate_core::wire::{AdminSaleState, EdgeCounts, SaleList, SaleStatus};
 
 use crate::when;
 
@@ -107,6 +107,31 @@ pub fn sale(s: &AdminSaleState, now_ms: u64) -> String {
         rows.push(("payments capturing", st.pending.to_string()));
     }
     rows.push(("revision", st.revision.to_string()));
+    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    rows.iter()
+        .map(|(k, v)| format!("{k:<width$}  {v}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// What the edge counted, one line per count.
+pub fn counts(c: &EdgeCounts) -> String {
+    let mut rows: Vec<(String, u64)> = vec![
+        ("joins".into(), c.joins),
+        ("passes issued".into(), c.passes),
+        ("purchases forwarded".into(), c.purchases_forwarded),
+        ("card holds".into(), c.holds),
+    ];
+    rows.extend(
+        c.requests
+            .iter()
+            .map(|(k, v)| (format!("requests: {k}"), *v)),
+    );
+    rows.extend(
+        c.refusals
+            .iter()
+            .map(|(k, v)| (format!("refused: {k}"), *v)),
+    );
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     rows.iter()
         .map(|(k, v)| format!("{k:<width$}  {v}"))

@@ -6,6 +6,7 @@
 //! ```toml
 //! admin_url = "https://origin.example.com"
 //! admin_token = "…"
+//! edge_url = "https://shop.example.com"   # for `herdgate counters`
 //! ```
 //!
 //! The token is a secret: it is never printed, and a file that holds it should be readable by
@@ -23,6 +24,8 @@ pub struct Settings {
     pub admin_url: String,
     /// The admin bearer token.
     pub admin_token: String,
+    /// The edge's URL (the worker's), if given: where the edge's own counts are read.
+    pub edge_url: Option<String>,
 }
 
 /// The config file's keys.
@@ -31,14 +34,16 @@ pub struct Settings {
 struct File {
     admin_url: Option<String>,
     admin_token: Option<String>,
+    edge_url: Option<String>,
 }
 
 /// Resolves the settings from what the command line and the environment gave (clap reads
-/// `HERDGATE_ADMIN_URL` and `HERDGATE_ADMIN_TOKEN` into `url` and `token`), falling back to
-/// the config file at `config` or the default place.
+/// `HERDGATE_ADMIN_URL`, `HERDGATE_ADMIN_TOKEN` and `HERDGATE_EDGE_URL` into `url`, `token`
+/// and `edge`), falling back to the config file at `config` or the default place.
 pub fn resolve(
     url: Option<String>,
     token: Option<String>,
+    edge: Option<String>,
     config: Option<PathBuf>,
 ) -> Result<Settings> {
     let explicit = config.is_some();
@@ -54,12 +59,16 @@ pub fn resolve(
     let Some(admin_token) = token.or(file.admin_token) else {
         bail!("no admin token: set HERDGATE_ADMIN_TOKEN, or put admin_token in the config file");
     };
-    if !(admin_url.starts_with("http://") || admin_url.starts_with("https://")) {
-        bail!("the admin URL must start with http:// or https://: {admin_url}");
+    let edge_url = edge.or(file.edge_url);
+    for url in std::iter::once(&admin_url).chain(&edge_url) {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            bail!("a URL must start with http:// or https://: {url}");
+        }
     }
     Ok(Settings {
         admin_url,
         admin_token,
+        edge_url,
     })
 }
 
@@ -121,10 +130,10 @@ mod tests {
             use std::os::unix::fs::PermissionsExt as _;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         }
-        let s = resolve(Some("http://flag:2".into()), None, Some(path.clone())).unwrap();
+        let s = resolve(Some("http://flag:2".into()), None, None, Some(path.clone())).unwrap();
         assert_eq!(s.admin_url, "http://flag:2");
         assert_eq!(s.admin_token, "from-file");
-        let s = resolve(None, Some("flag".into()), Some(path)).unwrap();
+        let s = resolve(None, Some("flag".into()), None, Some(path)).unwrap();
         assert_eq!(s.admin_url, "http://file:1");
         assert_eq!(s.admin_token, "flag");
     }
@@ -137,7 +146,7 @@ mod tests {
         let path = dir.path().join("config.toml");
         std::fs::write(&path, "admin_token = \"secret-token\"\n").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let e = resolve(Some("http://x:1".into()), None, Some(path)).unwrap_err();
+        let e = resolve(Some("http://x:1".into()), None, None, Some(path)).unwrap_err();
         let text = format!("{e:#}");
         assert!(text.contains("chmod 600"), "{text}");
         assert!(!text.contains("secret-token"), "the token leaked: {text}");
@@ -147,16 +156,30 @@ mod tests {
     fn missing_settings_and_bad_urls_say_what_to_do() {
         let dir = tempfile::tempdir().unwrap();
         let none = dir.path().join("absent.toml");
-        let e = resolve(None, Some("t".into()), Some(none));
+        let e = resolve(None, Some("t".into()), None, Some(none));
         assert!(
             e.is_err(),
             "an explicit config file that does not exist is an error"
         );
         let empty = dir.path().join("empty.toml");
         std::fs::write(&empty, "").unwrap();
-        let e = resolve(None, Some("t".into()), Some(empty.clone())).unwrap_err();
+        let e = resolve(None, Some("t".into()), None, Some(empty.clone())).unwrap_err();
         assert!(format!("{e}").contains("HERDGATE_ADMIN_URL"), "{e}");
-        let e = resolve(Some("ftp://x".into()), Some("t".into()), Some(empty)).unwrap_err();
+        let e = resolve(
+            Some("ftp://x".into()),
+            Some("t".into()),
+            None,
+            Some(empty.clone()),
+        )
+        .unwrap_err();
         assert!(format!("{e}").contains("http://"), "{e}");
+        let e = resolve(
+            Some("http://x".into()),
+            Some("t".into()),
+            Some("edge".into()),
+            Some(empty),
+        )
+        .unwrap_err();
+        assert!(format!("{e}").contains("edge"), "{e}");
     }
 }

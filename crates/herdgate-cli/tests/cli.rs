@@ -313,3 +313,60 @@ async fn refusals_carry_the_servers_code_and_change_nothing() -> Result<()> {
     );
     Ok(())
 }
+
+/// `herdgate counters` reads what the edge counted: the whole stack, with the worker under
+/// workerd (built by `scripts/build-worker.sh`, as `scripts/test.sh` does first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_reads_the_edges_counts() -> Result<()> {
+    let stack = herdgate_testkit::Stack::in_process()
+        .vars(serde_json::json!({ "POW_BITS": "8" }))
+        .start()
+        .await?;
+    let (url, token) = (stack.origin.url(), stack.keys.admin_token.clone());
+    let edge = stack.edge.url();
+    let create = [
+        "sale",
+        "put",
+        "counted",
+        "--stock",
+        "9",
+        "--starts-at",
+        "now",
+        "--rate",
+        "100",
+    ];
+    json(&url, &token, &create).await?;
+    // Two devices (a device that joined before would be asked for more work first).
+    for n in 0..2 {
+        let buyer = stack.buyer(&format!("herdgate-cli tests {n}"));
+        buyer.solve_and_join("counted", None).await?;
+    }
+
+    let run = herdgate(&url, &token, &["counters", "counted"]).await?;
+    ensure!(
+        run.code == 1 && run.stderr.contains("no edge URL"),
+        "{}",
+        run.stderr
+    );
+    let with_edge = ["--edge-url", edge, "--json", "counters", "counted"];
+    let run = herdgate(&url, &token, &with_edge).await?;
+    ensure!(run.code == 0, "{}", run.stderr);
+    let counts: Value = serde_json::from_str(&run.stdout)?;
+    ensure!(counts["joins"] == 2, "{counts}");
+    ensure!(counts["requests"]["challenge"] == 2, "{counts}");
+    let run = herdgate(&url, &token, &["--edge-url", edge, "counters", "counted"]).await?;
+    ensure!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("requests: challenge") && l.ends_with(" 2")),
+        "{}",
+        run.stdout
+    );
+    let run = herdgate(&url, "wrong", &["--edge-url", edge, "counters", "counted"]).await?;
+    ensure!(
+        run.code == 1 && run.stderr.contains("unauthorized"),
+        "{}",
+        run.stderr
+    );
+    Ok(())
+}

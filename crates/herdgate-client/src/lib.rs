@@ -448,6 +448,14 @@ impl EdgeClient {
         self.send(self.http.get(url).bearer_auth(admin_token), "storage")
             .await
     }
+
+    /// `GET /admin/v1/sales/{sale}/counters`: what the edge counted for the sale, with the
+    /// admin token.
+    pub async fn counters_reply(&self, sale: &str, admin_token: &str) -> Result<Reply> {
+        let url = format!("{}/admin/v1/sales/{sale}/counters", self.edge);
+        self.send(self.http.get(url).bearer_auth(admin_token), "counters")
+            .await
+    }
 }
 
 /// Joins made again with a harder challenge before [`EdgeClient::solve_and_join_reply`] gives

@@ -254,6 +254,55 @@ pub struct SaleList {
     pub truncated: bool,
 }
 
+/// What the edge counted for a sale, where it happened (`GET /admin/v1/sales/{sale}/counters`
+/// at the edge): every isolate counts in memory and adds its counts to the sale's control
+/// object with the call it makes anyway about once per `STATE_CACHE_MS`, so counting adds no
+/// Durable Object call to any request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EdgeCounts {
+    /// Requests answered, by route: `challenge`, `join`, `status`, `hold`, `purchase`, `sale`,
+    /// `draw`, `page` (the waiting room and the pages below it) and `lane` (the no-JavaScript
+    /// lane).
+    #[serde(default)]
+    pub requests: std::collections::BTreeMap<String, u64>,
+    /// Refusals, by code ([`ErrorCode::as_str`]).
+    #[serde(default)]
+    pub refusals: std::collections::BTreeMap<String, u64>,
+    /// Joins that took a place (the page's and the lane's).
+    #[serde(default)]
+    pub joins: u64,
+    /// Admission passes issued.
+    #[serde(default)]
+    pub passes: u64,
+    /// Purchases forwarded to the origin.
+    #[serde(default)]
+    pub purchases_forwarded: u64,
+    /// Card holds placed.
+    #[serde(default)]
+    pub holds: u64,
+}
+
+impl EdgeCounts {
+    /// Whether nothing was counted.
+    pub fn is_empty(&self) -> bool {
+        *self == EdgeCounts::default()
+    }
+
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &EdgeCounts) {
+        for (k, v) in &other.requests {
+            *self.requests.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &other.refusals {
+            *self.refusals.entry(k.clone()).or_default() += v;
+        }
+        self.joins += other.joins;
+        self.passes += other.passes;
+        self.purchases_forwarded += other.purchases_forwarded;
+        self.holds += other.holds;
+    }
+}
+
 /// The body of a purchase request. An empty body means one item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -604,6 +653,26 @@ mod tests {
         assert_eq!(r.quantity, 1);
         assert!(serde_json::from_str::<PurchaseRequest>("{\"qty\":2}").is_err());
         assert!(serde_json::from_str::<PurchaseRequest>("{\"quantity\":-1}").is_err());
+    }
+
+    #[test]
+    fn edge_counts_add_up_key_by_key() {
+        let mut a: EdgeCounts =
+            serde_json::from_str(r#"{"requests":{"join":2},"refusals":{"sold_out":1},"passes":1}"#)
+                .unwrap();
+        let b: EdgeCounts = serde_json::from_str(
+            r#"{"requests":{"join":1,"status":5},"refusals":{"sold_out":2},"joins":3,"holds":1}"#,
+        )
+        .unwrap();
+        assert!(!a.is_empty() && EdgeCounts::default().is_empty());
+        a.add(&b);
+        assert_eq!(a.requests["join"], 3);
+        assert_eq!(a.requests["status"], 5);
+        assert_eq!(a.refusals["sold_out"], 3);
+        assert_eq!(
+            (a.joins, a.passes, a.holds, a.purchases_forwarded),
+            (3, 1, 1, 0)
+        );
     }
 
     fn settings(starts_at_ms: u64, rate: u32, paused: bool, revision: u64) -> AdmissionSettings {

@@ -3,6 +3,10 @@
 //! `GET /admin/v1/sales/{sale}/storage` says what the sale's objects store (keys and bytes),
 //! so an operator sees a sale's storage end (see `objects/janitor.rs`).
 //!
+//! `GET /admin/v1/sales/{sale}/counters` says what the edge counted for the sale
+//! (`herdgate_core::wire::EdgeCounts`): every isolate's counts as it last handed them on with
+//! its control call, and this isolate's until now.
+//!
 //! `GET`, `POST /admin/v1/sales/{sale}/control`: the operator reads the sale's admission
 //! control, pauses, resumes or sets the rate, with the admin token. A change is made at the
 //! origin, which holds the sale's settings (the operator's token is passed on, and the origin
@@ -51,10 +55,25 @@ pub(crate) async fn control(cx: &Ctx, raw: &str) -> Outcome {
         sale: sale.to_string(),
         bought: state.sold + state.cancelled,
         remaining: Some(state.remaining),
+        counts: None,
     };
     let control = sale_control::call(env, &sale, &op).await?;
     cache::put_control(&sale, control.clone(), now);
     http::json(&control, 200).map_err(internal)
+}
+
+/// `GET /admin/v1/sales/{sale}/counters`: what the edge counted for the sale (admin token).
+pub(crate) async fn counters(cx: &Ctx, raw: &str) -> Outcome {
+    let Ctx { req, env, cfg, .. } = cx;
+    match http::bearer(req) {
+        Some(token) if cfg.is_admin(&token) => {}
+        _ => return Err(Refusal(ErrorCode::Unauthorized)),
+    }
+    let sale = sale_id(raw)?;
+    // Only a sale that exists has a control object to ask.
+    known_sale(cfg, &sale, now_ms()).await?;
+    let totals = sale_control::counts(env, &sale).await?;
+    http::json(&totals, 200).map_err(internal)
 }
 
 /// `GET /admin/v1/sales/{sale}/storage`: keys and bytes stored by the sale's queue shards and

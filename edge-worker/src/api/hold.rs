@@ -26,6 +26,7 @@ use worker::Response;
 use crate::api::status::queue_status;
 use crate::api::{Ctx, Outcome};
 use crate::config::Config;
+use crate::counters;
 use crate::http::{self, Refusal};
 use crate::objects::join_limiter::{self, LimitRequest, LimitResponse};
 use crate::objects::queue_shard::{self, HoldRecord, ShardRequest, ShardResponse};
@@ -253,7 +254,7 @@ pub(crate) async fn hold_for(
     };
     let shard = queue_shard::shard_of_position(cfg, ticket.position)?;
     match queue_shard::call(env, &sale, shard, &register).await {
-        Ok(ShardResponse::Ok) => {}
+        Ok(ShardResponse::Ok) => counters::hold(&sale),
         other => {
             // Not tracked, so nobody would release it: release it now.
             if let Err(e) = gateway

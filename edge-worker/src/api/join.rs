@@ -25,6 +25,7 @@ use worker::Env;
 use crate::api::status::queue_status;
 use crate::api::{Ctx, Outcome};
 use crate::config::Config;
+use crate::counters;
 use crate::http::{self, internal, now_ms, sale_id, Refusal};
 use crate::objects::join_limiter::{self, LimitRequest, LimitResponse, PowCheck};
 use crate::objects::queue_shard::{self, DrawJoin, ShardRequest, ShardResponse};
@@ -54,6 +55,7 @@ pub(crate) async fn post(cx: &Ctx, raw: &str) -> Outcome {
     let (ticket_claims, ticket) = match enqueue(env, cfg, claims, now, true).await? {
         Enqueued::Ticket(claims, ticket) => (claims, ticket),
         Enqueued::MoreWork(harder) => {
+            counters::refused(&sale, ErrorCode::MoreWorkRequired);
             let body = MoreWorkBody {
                 error: ErrorBody::from(ErrorCode::MoreWorkRequired).error,
                 challenge: tokens::issue_challenge(cfg, &harder),
@@ -193,7 +195,12 @@ pub(crate) async fn enqueue(
     let position = match joined {
         // A join sent again was not counted again (the limiter marks the challenges it
         // counted): its place is all it gets.
-        ShardResponse::Joined { position, .. } => position,
+        ShardResponse::Joined { position, again } => {
+            if !again {
+                counters::joined(&sale);
+            }
+            position
+        }
         ShardResponse::ChallengeSpent => return Err(Refusal(ErrorCode::ChallengeSpent)),
         other => return Err(internal(format!("unexpected shard answer {other:?}"))),
     };

@@ -18,6 +18,7 @@ use worker::Env;
 
 use crate::api::{origin_response, Ctx, Outcome};
 use crate::cache;
+use crate::counters;
 use crate::http::{self, internal, now_ms, sale_id, Refusal};
 use crate::objects::queue_shard::{self, ShardRequest, ShardResponse};
 use crate::origin::{self, known_sale};
@@ -109,6 +110,7 @@ pub(crate) async fn settle(
         .get(herdgate_core::proof::PROOF_HEADER)
         .ok()
         .flatten();
+    counters::forwarded(&sale);
     let answer = origin::forward_purchase(cfg, &sale, &forwarded, proof.as_deref(), body).await;
     let (status, text) = match answer {
         Ok(a) => a,

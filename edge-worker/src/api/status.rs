@@ -16,6 +16,7 @@ use worker::Env;
 use crate::api::{Ctx, Outcome};
 use crate::cache;
 use crate::config::Config;
+use crate::counters;
 use crate::http::{self, internal, now_ms, sale_id, Refusal};
 use crate::objects::sale_control;
 use crate::origin::known_sale;
@@ -67,6 +68,7 @@ pub(crate) async fn queue_status(
         Standing::Admit => {
             prove.await?;
             let pass = tokens::issue_pass(cfg, ticket, now);
+            counters::pass(&ticket.sale);
             QueueStatus::Admitted {
                 position,
                 pass_expires_at: pass.exp,

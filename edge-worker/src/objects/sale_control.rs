@@ -16,7 +16,7 @@ use std::cell::RefCell;
 
 use herdgate_core::draw::Tally;
 use herdgate_core::gate::odds::{self, Sample};
-use herdgate_core::wire::{AdmissionSettings, ControlState, SaleState};
+use herdgate_core::wire::{AdmissionSettings, ControlState, EdgeCounts, SaleState};
 use herdgate_core::SaleId;
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
@@ -24,6 +24,7 @@ use worker::{durable_object, DurableObject, Env, Request, Response, Result, Stat
 use crate::cache;
 use crate::config;
 use crate::config::Config;
+use crate::counters;
 use crate::http::Refusal;
 use crate::objects::call_object;
 use crate::objects::queue_shard::{self, ShardRequest, ShardResponse};
@@ -48,6 +49,16 @@ pub enum ControlOp {
         /// is not held or released on this call).
         #[serde(default)]
         remaining: Option<u64>,
+        /// What the calling isolate counted since it last handed its counts on (`counters`),
+        /// to add to the sale's totals.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        counts: Option<EdgeCounts>,
+    },
+    /// Adds `add` (the calling isolate's counts, if any) to the sale's totals and reads them.
+    Counts {
+        /// The calling isolate's counts.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        add: Option<EdgeCounts>,
     },
 }
 
@@ -60,6 +71,18 @@ pub async fn call(
     call_object(env, "SALE_CONTROL", sale.as_str(), op).await
 }
 
+/// Hands this isolate's counts for `sale` on and reads the sale's totals (every isolate's
+/// counts as they last handed them on).
+pub async fn counts(env: &Env, sale: &SaleId) -> std::result::Result<EdgeCounts, Refusal> {
+    let add = counters::take(sale);
+    let op = ControlOp::Counts { add: add.clone() };
+    let answer = call_object(env, "SALE_CONTROL", sale.as_str(), &op).await;
+    if let (Err(_), Some(add)) = (&answer, &add) {
+        counters::give_back(sale, add);
+    }
+    answer
+}
+
 /// The sale's admission control, at most `STATE_CACHE_MS` old, and never older than the
 /// settings in `state`: a copy that follows an older revision is refreshed at once.
 pub async fn control(
@@ -70,20 +93,25 @@ pub async fn control(
     now: u64,
 ) -> std::result::Result<ControlState, Refusal> {
     let settings = state.admission();
-    let op = ControlOp::Get {
-        settings,
-        sale: sale.to_string(),
-        bought: state.sold + state.cancelled,
-        remaining: Some(state.remaining),
+    // The counts go along only when the copy is refreshed: the future runs only then.
+    let refresh = async {
+        let counts = counters::take(sale);
+        let op = ControlOp::Get {
+            settings,
+            sale: sale.to_string(),
+            bought: state.sold + state.cancelled,
+            remaining: Some(state.remaining),
+            counts: counts.clone(),
+        };
+        let answer = call(env, sale, &op).await;
+        if let (Err(_), Some(counts)) = (&answer, &counts) {
+            // Counted again next time (twice, if the object added them and its answer was
+            // lost).
+            counters::give_back(sale, counts);
+        }
+        answer
     };
-    cache::control(
-        sale,
-        now,
-        cfg.state_cache_ms,
-        settings.revision,
-        call(env, sale, &op),
-    )
-    .await
+    cache::control(sale, now, cfg.state_cache_ms, settings.revision, refresh).await
 }
 
 pub use object::SaleControl;
@@ -117,12 +145,54 @@ mod object {
         }
 
         async fn fetch(&self, mut req: Request) -> Result<Response> {
-            let ControlOp::Get {
-                settings,
-                sale,
-                bought,
-                remaining,
-            } = crate::objects::read_request(&mut req).await?;
+            match crate::objects::read_request(&mut req).await? {
+                ControlOp::Get {
+                    settings,
+                    sale,
+                    bought,
+                    remaining,
+                    counts,
+                } => {
+                    if let Some(counts) = counts {
+                        self.add_counts(&counts).await?;
+                    }
+                    let next = self.get(settings, sale, bought, remaining).await?;
+                    Response::from_json(&next)
+                }
+                ControlOp::Counts { add } => {
+                    let totals = match add {
+                        Some(add) => self.add_counts(&add).await?,
+                        None => self.state.storage().get(COUNTS).await?.unwrap_or_default(),
+                    };
+                    Response::from_json(&totals)
+                }
+            }
+        }
+    }
+
+    /// Where the object keeps the sale's counts.
+    const COUNTS: &str = "counts";
+
+    impl SaleControl {
+        /// Adds `counts` to the stored totals and returns them.
+        async fn add_counts(&self, counts: &EdgeCounts) -> Result<EdgeCounts> {
+            let storage = self.state.storage();
+            // No other await between the read and the write: the storage call holds the
+            // object's input gate, so no other request's counts are lost.
+            let mut totals: EdgeCounts = storage.get(COUNTS).await?.unwrap_or_default();
+            totals.add(counts);
+            storage.put(COUNTS, &totals).await?;
+            Ok(totals)
+        }
+
+        /// The schedule, following `settings` and the stock.
+        async fn get(
+            &self,
+            settings: AdmissionSettings,
+            sale: String,
+            bought: u64,
+            remaining: Option<u64>,
+        ) -> Result<ControlState> {
             let storage = self.state.storage();
             // Sealing calls the queue shards, and other requests may come in meanwhile: it is
             // done first, and the control is then read, changed and written with no other
@@ -167,11 +237,9 @@ mod object {
             if current.as_ref() != Some(&next) {
                 storage.put("control", &next).await?;
             }
-            Response::from_json(&next)
+            Ok(next)
         }
-    }
 
-    impl SaleControl {
         /// Measures the conversion and caps the frontier where the passes out cover the
         /// remaining stock (`herdgate_core::gate::odds`); the cap rises when items come back.
         fn follow_stock(

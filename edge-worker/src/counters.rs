@@ -1,0 +1,84 @@
+//! What this isolate counted for each sale since it last handed its counts on
+//! (`herdgate_core::wire::EdgeCounts`): requests by route, refusals by code, joins, passes,
+//! purchases forwarded, card holds. Counting is a map update in memory; the counts travel to
+//! the sale's control object with the call the isolate makes anyway when its copy of the
+//! control is stale (`objects/sale_control.rs`), so no request makes an object call for them.
+//!
+//! Counts an isolate has not handed on yet are lost if the runtime evicts it: at most about
+//! `STATE_CACHE_MS` of its traffic. In production, where the totals feed dashboards, Workers
+//! Analytics Engine is the place to send each count as it happens (README, "The edge's
+//! numbers").
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use herdgate_core::wire::EdgeCounts;
+use herdgate_core::{ErrorCode, SaleId};
+
+/// The most sales an isolate counts for at once (as many as it keeps copies of).
+pub const MAX_SALES: usize = 256;
+
+thread_local! {
+    static PENDING: RefCell<HashMap<SaleId, EdgeCounts>> = RefCell::new(HashMap::new());
+}
+
+/// Counts into `sale`'s pending counts with `f` (not once `MAX_SALES` other sales have some).
+fn with(sale: &SaleId, f: impl FnOnce(&mut EdgeCounts)) {
+    PENDING.with(|p| {
+        let mut p = p.borrow_mut();
+        if !p.contains_key(sale) && p.len() >= MAX_SALES {
+            return;
+        }
+        f(p.entry(sale.clone()).or_default());
+    });
+}
+
+/// A request answered on `route` (`challenge`, `join`, `status`, …), refused with `refusal`
+/// if it was.
+pub fn request(sale: &SaleId, route: &'static str, refusal: Option<ErrorCode>) {
+    with(sale, |c| {
+        *c.requests.entry(route.to_owned()).or_default() += 1;
+        if let Some(code) = refusal {
+            *c.refusals.entry(code.as_str().to_owned()).or_default() += 1;
+        }
+    });
+}
+
+/// A refusal answered as a response of its own (a join asked for more work).
+pub fn refused(sale: &SaleId, code: ErrorCode) {
+    with(sale, |c| {
+        *c.refusals.entry(code.as_str().to_owned()).or_default() += 1
+    });
+}
+
+/// A join that took a place.
+pub fn joined(sale: &SaleId) {
+    with(sale, |c| c.joins += 1);
+}
+
+/// An admission pass issued.
+pub fn pass(sale: &SaleId) {
+    with(sale, |c| c.passes += 1);
+}
+
+/// A purchase forwarded to the origin.
+pub fn forwarded(sale: &SaleId) {
+    with(sale, |c| c.purchases_forwarded += 1);
+}
+
+/// A card hold placed.
+pub fn hold(sale: &SaleId) {
+    with(sale, |c| c.holds += 1);
+}
+
+/// Takes `sale`'s pending counts, to hand them on (`None` when there are none).
+pub fn take(sale: &SaleId) -> Option<EdgeCounts> {
+    PENDING
+        .with(|p| p.borrow_mut().remove(sale))
+        .filter(|c| !c.is_empty())
+}
+
+/// Puts back counts that could not be handed on.
+pub fn give_back(sale: &SaleId, counts: &EdgeCounts) {
+    with(sale, |c| c.add(counts));
+}
