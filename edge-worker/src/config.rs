@@ -35,6 +35,9 @@ pub struct Config {
     /// Whether tokens are bound to the key of the device that joined (the lane's to its network
     /// and browser), with proofs required (var `BIND_CLIENT`, default `on`).
     pub bind_client: bool,
+    /// Whether the edge counts what it answers, per sale (var `EDGE_COUNTERS`, default `on`;
+    /// see `counters.rs`).
+    pub edge_counters: bool,
     /// Challenge lifetime, seconds (var `CHALLENGE_TTL_SECS`, default 300).
     pub challenge_ttl_secs: u64,
     /// Ticket lifetime, seconds (var `TICKET_TTL_SECS`, default 21600).
@@ -271,6 +274,7 @@ impl Config {
             },
             limit_shards: num(var("LIMIT_SHARD_COUNT"), "LIMIT_SHARD_COUNT", 16u32)?.clamp(1, 1024),
             bind_client: on_off(var("BIND_CLIENT"), "BIND_CLIENT")?,
+            edge_counters: on_off(var("EDGE_COUNTERS"), "EDGE_COUNTERS")?,
             challenge_ttl_secs: num(var("CHALLENGE_TTL_SECS"), "CHALLENGE_TTL_SECS", 300)?,
             ticket_ttl_secs: num(var("TICKET_TTL_SECS"), "TICKET_TTL_SECS", 21_600)?,
             pass_ttl_secs: num(var("PASS_TTL_SECS"), "PASS_TTL_SECS", 300)?,

@@ -9,7 +9,7 @@
 //! Analytics Engine is the place to send each count as it happens (README, "The edge's
 //! numbers").
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use herdgate_core::wire::EdgeCounts;
@@ -20,35 +20,55 @@ pub const MAX_SALES: usize = 256;
 
 thread_local! {
     static PENDING: RefCell<HashMap<SaleId, EdgeCounts>> = RefCell::new(HashMap::new());
+    static ON: Cell<bool> = const { Cell::new(true) };
+}
+
+/// Counts from now on, or not (`EDGE_COUNTERS`; the router sets it from the configuration).
+pub fn switch(on: bool) {
+    ON.with(|c| c.set(on));
 }
 
 /// Counts into `sale`'s pending counts with `f` (not once `MAX_SALES` other sales have some).
 fn with(sale: &SaleId, f: impl FnOnce(&mut EdgeCounts)) {
+    if !ON.with(Cell::get) {
+        return;
+    }
     PENDING.with(|p| {
         let mut p = p.borrow_mut();
-        if !p.contains_key(sale) && p.len() >= MAX_SALES {
-            return;
+        // The hot path finds the sale's counts without allocating a key.
+        if let Some(counts) = p.get_mut(sale) {
+            return f(counts);
         }
-        f(p.entry(sale.clone()).or_default());
+        if p.len() < MAX_SALES {
+            f(p.entry(sale.clone()).or_default());
+        }
     });
+}
+
+/// Adds one to `key` in `map`, allocating the key only the first time.
+fn bump(map: &mut std::collections::BTreeMap<String, u64>, key: &str) {
+    match map.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            map.insert(key.to_owned(), 1);
+        }
+    }
 }
 
 /// A request answered on `route` (`challenge`, `join`, `status`, …), refused with `refusal`
 /// if it was.
 pub fn request(sale: &SaleId, route: &'static str, refusal: Option<ErrorCode>) {
     with(sale, |c| {
-        *c.requests.entry(route.to_owned()).or_default() += 1;
+        bump(&mut c.requests, route);
         if let Some(code) = refusal {
-            *c.refusals.entry(code.as_str().to_owned()).or_default() += 1;
+            bump(&mut c.refusals, code.as_str());
         }
     });
 }
 
 /// A refusal answered as a response of its own (a join asked for more work).
 pub fn refused(sale: &SaleId, code: ErrorCode) {
-    with(sale, |c| {
-        *c.refusals.entry(code.as_str().to_owned()).or_default() += 1
-    });
+    with(sale, |c| bump(&mut c.refusals, code.as_str()));
 }
 
 /// A join that took a place.

@@ -54,6 +54,7 @@ pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
             return http::refusal(ErrorCode::Internal);
         }
     };
+    counters::switch(cfg.edge_counters);
     let path = req.path();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let cx = Ctx::new(req, body, env, cfg);

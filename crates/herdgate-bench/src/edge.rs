@@ -150,6 +150,12 @@ pub async fn run(args: EdgeArgs) -> Result<()> {
     unbound_vars["BIND_CLIENT"] = "off".into();
     let unbound = herdgate_testkit::EdgeWorker::start(&unbound_vars).await?;
     let unbound_addr = url_addr(unbound.url())?;
+    // And with `EDGE_COUNTERS = "off"`: the queued poll without the edge's own counting,
+    // side by side with the one that counts.
+    let mut uncounted_vars = stack.edge_bindings.clone();
+    uncounted_vars["EDGE_COUNTERS"] = "off".into();
+    let uncounted = herdgate_testkit::EdgeWorker::start(&uncounted_vars).await?;
+    let uncounted_addr = url_addr(uncounted.url())?;
     let key = Arc::clone(&admitted.keys[0]);
 
     // A poll with a proof carries one made for it: the request's address (as the load
@@ -234,6 +240,13 @@ pub async fn run(args: EdgeArgs) -> Result<()> {
             &admitted,
             true,
         ),
+        phase(
+            "queued polls, counters off",
+            uncounted_addr,
+            queued_path,
+            &queued,
+            true,
+        ),
     ];
     // Warm up, then interleave the runs over `rounds` rounds, so that drift on the machine
     // hits all of them alike; the report gives each run's median round.
@@ -242,7 +255,7 @@ pub async fn run(args: EdgeArgs) -> Result<()> {
             .await
             .with_context(|| format!("warming: {}", p.name))?;
     }
-    let mut rounds: Vec<[Run; 5]> = Vec::new();
+    let mut rounds: Vec<[Run; 6]> = Vec::new();
     for _ in 0..args.rounds.max(1) {
         let mut round = Vec::new();
         for p in &measured {
@@ -252,7 +265,7 @@ pub async fn run(args: EdgeArgs) -> Result<()> {
                     .context(p.name)?,
             );
         }
-        let runs: [Run; 5] = round.try_into().map_err(|_| anyhow::anyhow!("5 runs"))?;
+        let runs: [Run; 6] = round.try_into().map_err(|_| anyhow::anyhow!("6 runs"))?;
         rounds.push(runs);
     }
     let ratios = |num: usize, den: usize| -> Vec<f64> {
@@ -262,6 +275,8 @@ pub async fn run(args: EdgeArgs) -> Result<()> {
     };
     let (queued_ratios, admitted_ratios, unbound_ratios, proof_ratios) =
         (ratios(1, 0), ratios(2, 0), ratios(3, 0), ratios(2, 3));
+    // The queued poll that counts against the same poll that does not.
+    let counting_ratios = ratios(1, 5);
     // What verifying adds to a request at saturation, in µs of the machine's time: the
     // difference of the reciprocal throughputs, per round, sorted.
     let added_us = |with: usize, without: usize| -> Vec<f64> {
@@ -281,7 +296,7 @@ pub async fn run(args: EdgeArgs) -> Result<()> {
         .unwrap_or(0);
     let no_answer: usize = rounds.iter().flatten().map(|r| r.failed).sum();
     let all_requests: usize = rounds.iter().flatten().map(|r| r.requests).sum();
-    let [base, poll, adm, adm_unbound, web] = rounds.swap_remove(mid);
+    let [base, poll, adm, adm_unbound, web, uncounted_poll] = rounds.swap_remove(mid);
 
     // One pass verification and one proof verification, natively (the same code the worker
     // and the origin run).
@@ -346,6 +361,10 @@ pub async fn run(args: EdgeArgs) -> Result<()> {
             name: "trivial JavaScript worker verifying the proof with WebCrypto",
             ..web
         },
+        Run {
+            name: "Rust worker, `EDGE_COUNTERS = \"off\"`: status poll, queued",
+            ..uncounted_poll
+        },
     ];
     let mut r = String::new();
     r.push_str(&format!(
@@ -353,7 +372,7 @@ pub async fn run(args: EdgeArgs) -> Result<()> {
          `target/release/herdgate-bench edge --requests {n} --concurrency {c} --tickets {} --rounds {} --write BENCHMARKS.md`).\n\
          Each worker runs in its own workerd process of the same build (Miniflare 4, \
          `edge-worker/serve-local.mjs`): the trivial worker, the Rust worker, and the Rust worker \
-         again with `BIND_CLIENT = \"off\"`; runs take turns, on this machine's {} cores, with the \
+         again with `BIND_CLIENT = \"off\"` and with `EDGE_COUNTERS = \"off\"`; runs take turns, on this machine's {} cores, with the \
          load generator on the same cores. Every poll to the first Rust worker carries a proof \
          (`DPoP`), made before its run, as the page sends one with every poll; the queued poll \
          does not verify it (only a poll that issues a pass does).\n\n",
@@ -398,6 +417,13 @@ pub async fn run(args: EdgeArgs) -> Result<()> {
          round, sorted: {} (median {:.2}×; the target is at least 0.7×).\n",
         show(&proof_ratios),
         median(&proof_ratios),
+    ));
+    r.push_str(&format!(
+        "\n**What counting costs** (the edge's own numbers, `counters.rs`): the queued poll \
+         against the same poll with `EDGE_COUNTERS = \"off\"`, per round, sorted: {} (median \
+         {:.2}×; the target is at least 0.95×).\n",
+        show(&counting_ratios),
+        median(&counting_ratios),
     ));
     let show_us = |v: &[f64]| list(v, 0);
     r.push_str(&format!(
