@@ -186,3 +186,87 @@ async fn metrics_are_the_operators_and_refused_to_anyone_else() {
     })
     .await;
 }
+
+/// The Grafana dashboard and the alert rules in `docs/` name only metrics, routes and outcomes
+/// the origin exports: each metric in them is in a real origin's `/metrics` after a purchase,
+/// and each `route="…"` and `outcome="…"` they match exactly is one the origin labels with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_dashboard_and_alerts_name_what_the_origin_exports() {
+    bounded(Duration::from_secs(60), async {
+        let env = Env::start().await.unwrap();
+        let sale = env.create_sale("watched", 5, 1).await;
+        let pass = env.pass(&sale, "v1");
+        let (status, body) = env.purchase("watched", Some(&pass), "{}").await;
+        assert_eq!(status, 201, "{body}");
+        let metrics = metrics_text(&env.http, &env.origin.url(), &env.keys.admin_token).await;
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let dashboard =
+            std::fs::read_to_string(root.join("docs/grafana/herdgate-origin.json")).unwrap();
+        let alerts =
+            std::fs::read_to_string(root.join("docs/prometheus/herdgate-alerts.yml")).unwrap();
+        let dashboard: serde_json::Value =
+            serde_json::from_str(&dashboard).expect("the dashboard is JSON");
+        // The dashboard's queries, as Prometheus reads them (unescaped).
+        let queries: Vec<String> = dashboard["panels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|p| p["targets"].as_array().unwrap().iter())
+            .map(|t| t["expr"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(queries.len() >= 5, "{} queries", queries.len());
+        let dashboard = queries.join("\n");
+        // Every outcome the origin can label a request with: its refusal codes, and the three
+        // of an answer.
+        let mut outcomes: Vec<&str> = herdgate_core::ErrorCode::ALL
+            .iter()
+            .map(|c| c.as_str())
+            .collect();
+        outcomes.extend(["created", "existing", "ok"]);
+        for (file, text) in [("dashboard", &dashboard), ("alerts", &alerts)] {
+            let mut named = 0;
+            for (i, _) in text.match_indices("herdgate_") {
+                let name: String = text[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                named += 1;
+                // A sample's name ends at its labels or its value.
+                let exported = metrics.lines().any(|l| {
+                    l.split(['{', ' '])
+                        .next()
+                        .is_some_and(|sample| sample == name)
+                });
+                assert!(
+                    exported,
+                    "{file} names {name}, which the origin does not export"
+                );
+            }
+            assert!(named >= 3, "{file} names only {named} metrics");
+            // `label="v"` and `label=~"v1|v2"`.
+            for (label, allowed) in [("route", None), ("outcome", Some(&outcomes))] {
+                for op in ["=\"", "=~\""] {
+                    let start = format!("{label}{op}");
+                    for (i, _) in text.match_indices(&start) {
+                        let values: String = text[i + start.len()..]
+                            .chars()
+                            .take_while(|c| *c != '"')
+                            .collect();
+                        for value in values.split('|') {
+                            match allowed {
+                                Some(all) => {
+                                    assert!(all.contains(&value), "{file}: outcome {value}")
+                                }
+                                None => assert!(
+                                    metrics.contains(&format!("route=\"{value}\"")),
+                                    "{file} names route {value}, which the origin did not label"
+                                ),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    })
+    .await;
+}
