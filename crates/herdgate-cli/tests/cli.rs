@@ -51,6 +51,11 @@ async fn json(url: &str, token: &str, args: &[&str]) -> Result<Value> {
     serde_json::from_str(&run.stdout).with_context(|| format!("{args:?} printed {}", run.stdout))
 }
 
+/// A command line's words.
+fn line(words: &str) -> Vec<&str> {
+    words.split_whitespace().collect()
+}
+
 fn now_ms() -> u64 {
     herdgate_testkit::now_ms()
 }
@@ -67,17 +72,7 @@ async fn an_operator_drives_a_sale_from_creation_to_its_audit() -> Result<()> {
     let run = herdgate(
         &url,
         &token,
-        &[
-            "sale",
-            "put",
-            "launch",
-            "--stock",
-            "5",
-            "--starts-at",
-            "+1h",
-            "--rate",
-            "10",
-        ],
+        &line("sale put launch --stock 5 --starts-at +1h --rate 10"),
     )
     .await?;
     ensure!(run.code == 0, "create failed: {}", run.stderr);
@@ -94,17 +89,7 @@ async fn an_operator_drives_a_sale_from_creation_to_its_audit() -> Result<()> {
     json(
         &url,
         &token,
-        &[
-            "sale",
-            "put",
-            "again",
-            "--stock",
-            "2",
-            "--starts-at",
-            "now",
-            "--rate",
-            "1",
-        ],
+        &line("sale put again --stock 2 --starts-at now --rate 1"),
     )
     .await?;
     let list = json(&url, &token, &["sale", "list"]).await?;
@@ -133,15 +118,7 @@ async fn an_operator_drives_a_sale_from_creation_to_its_audit() -> Result<()> {
     json(
         &url,
         &token,
-        &[
-            "sale",
-            "put",
-            "launch",
-            "--stock",
-            "3",
-            "--per-visitor",
-            "2",
-        ],
+        &line("sale put launch --stock 3 --per-visitor 2"),
     )
     .await?;
     let sale = json(&url, &token, &["sale", "show", "launch"]).await?;
@@ -269,17 +246,7 @@ async fn refusals_carry_the_servers_code_and_change_nothing() -> Result<()> {
     let run = herdgate(
         &url,
         &token,
-        &[
-            "sale",
-            "put",
-            "fresh",
-            "--stock",
-            "5",
-            "--starts-at",
-            "soon",
-            "--rate",
-            "1",
-        ],
+        &line("sale put fresh --stock 5 --starts-at soon --rate 1"),
     )
     .await?;
     ensure!(
@@ -324,17 +291,7 @@ async fn the_operator_reads_the_edges_counts() -> Result<()> {
         .await?;
     let (url, token) = (stack.origin.url(), stack.keys.admin_token.clone());
     let edge = stack.edge.url();
-    let create = [
-        "sale",
-        "put",
-        "counted",
-        "--stock",
-        "9",
-        "--starts-at",
-        "now",
-        "--rate",
-        "100",
-    ];
+    let create = line("sale put counted --stock 9 --starts-at now --rate 100");
     json(&url, &token, &create).await?;
     // Two devices (a device that joined before would be asked for more work first).
     for n in 0..2 {

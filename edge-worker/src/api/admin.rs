@@ -15,10 +15,11 @@
 
 use herdgate_core::wire::ControlRequest;
 use herdgate_core::ErrorCode;
-use worker::Method;
+use worker::{Method, Request};
 
 use crate::api::{origin_response, Ctx, Outcome};
 use crate::cache;
+use crate::config::Config;
 use crate::http::{self, internal, now_ms, sale_id, Refusal};
 use crate::objects::janitor::Census;
 use crate::objects::join_limiter::{self, LimitRequest, LimitResponse};
@@ -26,15 +27,20 @@ use crate::objects::queue_shard::{self, ShardRequest, ShardResponse};
 use crate::objects::sale_control::{self, ControlOp};
 use crate::origin::{self, known_sale};
 
+/// The admin token the request carries, if it is the operator's.
+fn operator(req: &Request, cfg: &Config) -> Result<String, Refusal> {
+    match http::bearer(req) {
+        Some(token) if cfg.is_admin(&token) => Ok(token),
+        _ => Err(Refusal(ErrorCode::Unauthorized)),
+    }
+}
+
 /// `GET`, `POST /admin/v1/sales/{sale}/control`: read, pause, resume or set the admission
 /// rate (admin token).
 pub(crate) async fn control(cx: &Ctx, raw: &str) -> Outcome {
     let Ctx { req, env, cfg, .. } = cx;
     let body = cx.body()?;
-    let token = match http::bearer(req) {
-        Some(token) if cfg.is_admin(&token) => token,
-        _ => return Err(Refusal(ErrorCode::Unauthorized)),
-    };
+    let token = operator(req, cfg)?;
     let sale = sale_id(raw)?;
     let now = now_ms();
     let state = if req.method() == Method::Post {
@@ -65,10 +71,7 @@ pub(crate) async fn control(cx: &Ctx, raw: &str) -> Outcome {
 /// `GET /admin/v1/sales/{sale}/counters`: what the edge counted for the sale (admin token).
 pub(crate) async fn counters(cx: &Ctx, raw: &str) -> Outcome {
     let Ctx { req, env, cfg, .. } = cx;
-    match http::bearer(req) {
-        Some(token) if cfg.is_admin(&token) => {}
-        _ => return Err(Refusal(ErrorCode::Unauthorized)),
-    }
+    operator(req, cfg)?;
     let sale = sale_id(raw)?;
     // Only a sale that exists has a control object to ask.
     known_sale(cfg, &sale, now_ms()).await?;
@@ -81,10 +84,7 @@ pub(crate) async fn counters(cx: &Ctx, raw: &str) -> Outcome {
 /// key of every object: an operator's occasional question, not a dashboard's poll.
 pub(crate) async fn storage(cx: &Ctx, raw: &str) -> Outcome {
     let Ctx { req, env, cfg, .. } = cx;
-    match http::bearer(req) {
-        Some(token) if cfg.is_admin(&token) => {}
-        _ => return Err(Refusal(ErrorCode::Unauthorized)),
-    }
+    operator(req, cfg)?;
     let sale = sale_id(raw)?;
     let mut shards = Census::default();
     for shard in 0..cfg.shards.max(1) {
