@@ -80,8 +80,9 @@ pub(crate) async fn counters(cx: &Ctx, raw: &str) -> Outcome {
 }
 
 /// `GET /admin/v1/sales/{sale}/storage`: keys and bytes stored by the sale's queue shards and
-/// join limiters, each kind summed (the sale's control object adds two keys: the schedule and the edge's counts). It lists every
-/// key of every object: an operator's occasional question, not a dashboard's poll.
+/// join limiters, each kind summed (the sale's control object adds two keys: the schedule and
+/// the edge's counts). It lists every key of every object: an operator's occasional question,
+/// not a dashboard's poll.
 pub(crate) async fn storage(cx: &Ctx, raw: &str) -> Outcome {
     let Ctx { req, env, cfg, .. } = cx;
     operator(req, cfg)?;
