@@ -4,10 +4,15 @@
 //! the sale's control object with the call the isolate makes anyway when its copy of the
 //! control is stale (`objects/sale_control.rs`), so no request makes an object call for them.
 //!
-//! Counts an isolate has not handed on yet are lost if the runtime evicts it: at most about
-//! `STATE_CACHE_MS` of its traffic. In production, where the totals feed dashboards, Workers
-//! Analytics Engine is the place to send each count as it happens (README, "The edge's
-//! numbers").
+//! When they travel: with the isolate's next refresh of the sale's control, which a status
+//! poll (or a `sale` or `draw` read) of a sale that is not sold out makes at most once per
+//! `STATE_CACHE_MS`; or when the operator reads the totals through this isolate. An isolate
+//! that serves only challenges, joins and purchases, or only polls of a sale already sold out,
+//! keeps its counts until then, and loses them if the runtime evicts it first. A request is
+//! counted once its isolate knows the sale (holds a copy of its state), so requests refused
+//! before the sale was ever read here (a forged ticket on a cold isolate) are not counted. In
+//! production, where the totals feed dashboards, Workers Analytics Engine is the place to send
+//! each count as it happens (README, "The edge's numbers").
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -28,9 +33,14 @@ pub fn switch(on: bool) {
     ON.with(|c| c.set(on));
 }
 
+/// Whether this isolate counts.
+pub fn on() -> bool {
+    ON.with(Cell::get)
+}
+
 /// Counts into `sale`'s pending counts with `f` (not once `MAX_SALES` other sales have some).
 fn with(sale: &SaleId, f: impl FnOnce(&mut EdgeCounts)) {
-    if !ON.with(Cell::get) {
+    if !on() {
         return;
     }
     PENDING.with(|p| {
@@ -86,7 +96,7 @@ pub fn forwarded(sale: &SaleId) {
     with(sale, |c| c.purchases_forwarded += 1);
 }
 
-/// A card hold placed.
+/// A card hold placed (a retried hold with the same card is counted again).
 pub fn hold(sale: &SaleId) {
     with(sale, |c| c.holds += 1);
 }

@@ -148,6 +148,9 @@ pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
 /// Counts a request to a sale this isolate knows (`counters`): by route, with its refusal.
 /// Requests for sales that do not exist are not counted, so made-up sale ids cost no memory.
 fn count(segments: &[&str], outcome: &api::Outcome, page_refusal: Option<ErrorCode>) {
+    if !counters::on() {
+        return;
+    }
     let (route, raw) = match segments {
         ["sales", sale, ..] => ("page", *sale),
         ["queue", sale, ..] => ("lane", *sale),

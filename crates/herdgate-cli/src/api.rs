@@ -4,9 +4,7 @@
 use std::time::Duration;
 
 use herdgate_client::{AdminClient, Reply};
-use herdgate_core::wire::{
-    AdminSaleState, ControlRequest, EdgeCounts, ErrorBody, SaleConfig, SaleList,
-};
+use herdgate_core::wire::{AdminSaleState, ControlRequest, EdgeCounts, SaleConfig, SaleList};
 use herdgate_core::SaleId;
 use serde_json::Value;
 
@@ -140,15 +138,15 @@ fn answer(reply: anyhow::Result<Reply>) -> Result<(u16, Value), Error> {
     if (200..300).contains(&status) {
         return Ok((status, body));
     }
-    match serde_json::from_value::<ErrorBody>(body) {
-        Ok(ErrorBody { error }) => Err(Error::Refused {
+    // Read as text, not as `ErrorCode`: a code this build does not know (a newer origin's)
+    // still comes through with its sentence.
+    let error = &body["error"];
+    match (error["code"].as_str(), error["message"].as_str()) {
+        (Some(code), Some(message)) => Err(Error::Refused {
             status,
-            code: serde_json::to_value(error.code)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
-            message: error.message,
+            code: code.to_owned(),
+            message: message.to_owned(),
         }),
-        Err(_) => Err(Error::Unexpected { status }),
+        _ => Err(Error::Unexpected { status }),
     }
 }

@@ -2,7 +2,9 @@
 //! list sales, create, update, schedule and postpone one, pause and resume its admission or change its
 //! rate, and run the post-purchase audit (as a dry run, or applied). It prints tables for
 //! people and, with `--json`, the API's own JSON for scripts. A refusal prints the server's
-//! sentence and code and exits with status 1; a usage error exits with status 2.
+//! sentence and code and exits with status 1, as does a value the command itself refuses (a
+//! time it cannot read, a new sale without its stock); a command line that does not parse
+//! (a missing argument, an unknown flag) exits with status 2.
 //!
 //! ```sh
 //! export HERDGATE_ADMIN_URL=http://127.0.0.1:8080 HERDGATE_ADMIN_TOKEN=…
@@ -28,7 +30,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, CommandFactory as _, Parser, Subcommand};
-use herdgate_core::wire::{ControlRequest, Prequeue, Price, SaleConfig};
+use herdgate_core::wire::{AdminSaleState, ControlRequest, Prequeue, Price, SaleConfig};
 use herdgate_core::SaleId;
 use serde_json::{json, Value};
 
@@ -95,11 +97,12 @@ enum SaleCommand {
     },
     /// Creates the sale, or updates the settings given (the others stay as they are).
     Put(PutArgs),
-    /// Moves the sale's start (and, with a pre-queue, its draw's close with it).
+    /// Moves the sale's start later (and, with a pre-queue, its draw's close with it).
     Postpone {
         /// The sale id.
         sale: String,
-        /// The new start: now, +10m, an RFC 3339 time, or unix ms.
+        /// The new start, later than the current one: +10m (from now), an RFC 3339 time, or
+        /// unix ms.
         #[arg(long)]
         to: String,
     },
@@ -228,17 +231,26 @@ async fn run(cli: Cli) -> Result<()> {
             };
             let config = settings_from(&args, current, now)?;
             let answer = admin.put_sale(&sale, &config).await?;
-            changed(&admin, &sale, answer, json, now).await
+            put_answer(answer, json, now)
         }
         Command::Sale(SaleCommand::Postpone { sale, to }) => {
             let sale = sale_id(&sale)?;
             let mut config = admin.sale(&sale).await?.config;
-            config.starts_at_ms = when::moment(&to, now).map_err(anyhow::Error::msg)?;
+            let to = when::moment(&to, now).map_err(anyhow::Error::msg)?;
+            if to < config.starts_at_ms {
+                bail!(
+                    "{} is before the sale's start, {}: postpone moves a start later (to bring it \
+                     forward, use sale put --starts-at)",
+                    when::show(to, now),
+                    when::show(config.starts_at_ms, now)
+                );
+            }
+            config.starts_at_ms = to;
             // Left out, the pause stays as the origin has it; the origin refuses a start the
             // pre-queue's opening or its draw's close no longer allows.
             config.paused = None;
             let answer = admin.put_sale(&sale, &config).await?;
-            changed(&admin, &sale, answer, json, now).await
+            put_answer(answer, json, now)
         }
         Command::Sale(SaleCommand::Pause { sale }) => {
             control(&admin, &sale, ControlRequest::Pause, json, now).await
@@ -325,6 +337,10 @@ fn settings_from(args: &PutArgs, current: Option<SaleConfig>, now: u64) -> Resul
     // Left out, `paused` stays as the origin has it.
     config.paused = None;
     if args.prequeue_opens.is_some() || args.draw_window.is_some() {
+        // Once open, a pre-queue stays: one is added only when asked for by its opening.
+        if config.prequeue.is_none() && args.prequeue_opens.is_none() {
+            bail!("a sale without a pre-queue gets one with --prequeue-opens (and --draw-window)");
+        }
         let mut prequeue = config.prequeue.unwrap_or(Prequeue {
             opens_at_ms: now,
             draw_window_ms: 0,
@@ -367,7 +383,18 @@ async fn control(
     changed(admin, &sale, answer, json, now).await
 }
 
-/// Prints what a change answered: its JSON, or the sale as it now stands.
+/// Prints what a `PUT` of the sale answered (the sale as it now stands): its JSON, or a table.
+fn put_answer(answer: Value, json: bool, now: u64) -> Result<()> {
+    if json {
+        return print_json(&answer);
+    }
+    let state: AdminSaleState = serde_json::from_value(answer)
+        .context("the change was made, but its answer could not be read")?;
+    print(&render::sale(&state, now))
+}
+
+/// Prints what a control change answered: its JSON, or the sale as it now stands (read again:
+/// the answer is the public state).
 async fn changed(admin: &Admin, sale: &SaleId, answer: Value, json: bool, now: u64) -> Result<()> {
     if json {
         return print_json(&answer);
@@ -456,6 +483,8 @@ mod tests {
             c.paused, None,
             "left out, the pause stays as the origin has it"
         );
+        let e = settings_from(&put(&["--draw-window", "5s"]), Some(current.clone()), 1_000);
+        assert!(e.is_err(), "a draw window alone made a pre-queue");
         let c = settings_from(
             &put(&["--prequeue-opens", "now", "--draw-window", "5s"]),
             Some(current),

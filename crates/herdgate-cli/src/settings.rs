@@ -84,8 +84,24 @@ fn default_path() -> Option<PathBuf> {
 fn read(path: &Path) -> Result<File> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading the config file {}", path.display()))?;
-    let file: File = toml::from_str(&text)
-        .with_context(|| format!("the config file {} is not valid", path.display()))?;
+    // toml's own message quotes the offending line, which may be the token's: only where and
+    // what is said.
+    let file: File = toml::from_str(&text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+        let what = e.message().lines().next().unwrap_or("").to_owned();
+        let what = if what.contains('"') || what.contains('=') {
+            "not a valid setting".to_owned()
+        } else {
+            what
+        };
+        anyhow::anyhow!(
+            "the config file {} is not valid TOML{}: {what}",
+            path.display(),
+            line.map_or(String::new(), |l| format!(" (line {l})"))
+        )
+    })?;
     if file.admin_token.is_some() {
         private(path)?;
     }
@@ -150,6 +166,31 @@ mod tests {
         let text = format!("{e:#}");
         assert!(text.contains("chmod 600"), "{text}");
         assert!(!text.contains("secret-token"), "the token leaked: {text}");
+    }
+
+    #[test]
+    fn a_broken_config_file_does_not_print_the_token() {
+        let dir = tempfile::tempdir().unwrap();
+        for (n, text) in [
+            "admin_token = secret-token-1\n",
+            "admin-token = \"secret-token-1\"\n",
+            "admin_url = \"http://x\"\nadmin_token = [\"secret-token-1\"]\n",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let path = dir.path().join(format!("c{n}.toml"));
+            std::fs::write(&path, text).unwrap();
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+            }
+            let e = resolve(None, None, None, Some(path)).unwrap_err();
+            let text = format!("{e:#}");
+            assert!(text.contains("not valid TOML"), "{text}");
+            assert!(!text.contains("secret-token-1"), "the token leaked: {text}");
+        }
     }
 
     #[test]

@@ -4,6 +4,10 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
+/// Bare numbers below this (March 1973 in milliseconds, the year 5138 in seconds) are refused
+/// as moments: they are unix seconds given where milliseconds are asked.
+const SECONDS_LOOK_LIKE: u64 = 100_000_000_000;
+
 /// A moment, unix ms, from `text` (relative ones from `now_ms`).
 pub fn moment(text: &str, now_ms: u64) -> Result<u64, String> {
     let text = text.trim();
@@ -14,9 +18,16 @@ pub fn moment(text: &str, now_ms: u64) -> Result<u64, String> {
         return Ok(now_ms.saturating_add(span(span_text)?));
     }
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-        return text
+        let ms: u64 = text
             .parse()
-            .map_err(|_| format!("{text}: too large for unix milliseconds"));
+            .map_err(|_| format!("{text}: too large for unix milliseconds"))?;
+        // Unix seconds given for milliseconds would be a moment in 1970.
+        if ms < SECONDS_LOOK_LIKE {
+            return Err(format!(
+                "{text}: looks like unix seconds; give milliseconds or an RFC 3339 time"
+            ));
+        }
+        return Ok(ms);
     }
     let at = DateTime::parse_from_rfc3339(text).map_err(|_| {
         format!("{text}: not a time (now, +10m, 2026-12-01T10:00:00Z or unix milliseconds)")
@@ -99,6 +110,7 @@ mod tests {
             "+10y",
             "2025-13-01T00:00:00Z",
             "1969-01-01T00:00:00Z",
+            "1764496800",
         ] {
             assert!(moment(bad, NOW).is_err(), "{bad} was accepted");
         }

@@ -165,8 +165,8 @@ async fn an_operator_drives_a_sale_from_creation_to_its_audit() -> Result<()> {
     ensure!(!run.stdout.trim().is_empty(), "the audit printed nothing");
     let report = json(&url, &token, &["audit", "launch", "--apply"]).await?;
     ensure!(
-        report.is_object(),
-        "the audit's JSON is not an object: {report}"
+        report["applied"] == true,
+        "the audit was not applied: {report}"
     );
     Ok(())
 }
@@ -251,6 +251,20 @@ async fn refusals_carry_the_servers_code_and_change_nothing() -> Result<()> {
     .await?;
     ensure!(
         run.code == 1 && run.stderr.contains("not a time"),
+        "{}",
+        run.stderr
+    );
+
+    // Postpone moves a start later only.
+    json(
+        &url,
+        &token,
+        &line("sale put later --stock 1 --starts-at +2h --rate 1"),
+    )
+    .await?;
+    let run = herdgate(&url, &token, &line("sale postpone later --to +1h")).await?;
+    ensure!(
+        run.code == 1 && run.stderr.contains("before the sale's start"),
         "{}",
         run.stderr
     );

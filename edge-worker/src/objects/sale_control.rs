@@ -153,10 +153,12 @@ mod object {
                     remaining,
                     counts,
                 } => {
+                    let next = self.get(settings, sale, bought, remaining).await?;
+                    // Added once the answer stands: a failed call gives its counts back to
+                    // the isolate, which must not find them added already.
                     if let Some(counts) = counts {
                         self.add_counts(&counts).await?;
                     }
-                    let next = self.get(settings, sale, bought, remaining).await?;
                     Response::from_json(&next)
                 }
                 ControlOp::Counts { add } => {
