@@ -132,20 +132,25 @@ fn private(_: &Path) -> Result<()> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_command_line_wins_over_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("config.toml");
-        std::fs::write(
-            &path,
-            "admin_url = \"http://file:1\"\nadmin_token = \"from-file\"\n",
-        )
-        .unwrap();
+    /// `text` as the file `name` in `dir`, with permissions `mode` where files have them.
+    fn config_file(dir: &tempfile::TempDir, name: &str, text: &str, mode: u32) -> PathBuf {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
         }
+        #[cfg(not(unix))]
+        let _ = mode;
+        path
+    }
+
+    #[test]
+    fn the_command_line_wins_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "admin_url = \"http://file:1\"\nadmin_token = \"from-file\"\n";
+        let path = config_file(&dir, "config.toml", text, 0o600);
         let s = resolve(Some("http://flag:2".into()), None, None, Some(path.clone())).unwrap();
         assert_eq!(s.admin_url, "http://flag:2");
         assert_eq!(s.admin_token, "from-file");
@@ -157,11 +162,13 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn a_token_file_others_may_read_is_refused() {
-        use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("config.toml");
-        std::fs::write(&path, "admin_token = \"secret-token\"\n").unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let path = config_file(
+            &dir,
+            "config.toml",
+            "admin_token = \"secret-token\"\n",
+            0o644,
+        );
         let e = resolve(Some("http://x:1".into()), None, None, Some(path)).unwrap_err();
         let text = format!("{e:#}");
         assert!(text.contains("chmod 600"), "{text}");
@@ -179,13 +186,7 @@ mod tests {
         .iter()
         .enumerate()
         {
-            let path = dir.path().join(format!("c{n}.toml"));
-            std::fs::write(&path, text).unwrap();
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt as _;
-                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-            }
+            let path = config_file(&dir, &format!("c{n}.toml"), text, 0o600);
             let e = resolve(None, None, None, Some(path)).unwrap_err();
             let text = format!("{e:#}");
             assert!(text.contains("not valid TOML"), "{text}");
