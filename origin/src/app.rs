@@ -15,7 +15,7 @@ use herdgate_core::ErrorCode;
 
 use crate::error::{Outcome, Refusal};
 use crate::extract;
-use crate::routes::{self, audit, probes, purchase, sales};
+use crate::routes::{self, audit, console, probes, purchase, sales};
 use crate::state::AppState;
 
 /// The router, with every route and middleware.
@@ -30,6 +30,13 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/admin/v1/sales/{sale}/control", post(sales::control))
         .route("/admin/v1/sales/{sale}/audit", post(audit::audit))
+        .route("/admin/v1/sales/{sale}/timeline", get(console::timeline))
+        .route("/admin", get(console::to_console))
+        .route("/admin/", get(console::page))
+        .route("/admin/console.js", get(console::script))
+        .route("/admin/console.css", get(console::style))
+        .route("/admin/login", post(console::login))
+        .route("/admin/logout", post(console::logout))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             limit_in_flight,
@@ -159,6 +166,9 @@ mod tests {
             events_channel: "events".into(),
             subscribed: Arc::new(AtomicBool::new(true)),
             payments: None,
+            timeline_every_ms: 1000,
+            console_session_secs: 3600,
+            sales_changed: Arc::default(),
         }))
     }
 

@@ -46,6 +46,12 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// otherwise.
 pub const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 10_000;
 
+/// Default milliseconds between a live sale's timeline samples.
+pub const DEFAULT_TIMELINE_EVERY_MS: u64 = 1_000;
+
+/// Default seconds a console login lasts (a working day).
+pub const DEFAULT_CONSOLE_SESSION_SECS: u64 = 8 * 3600;
+
 /// Configuration of one origin process. Every flag can also be set by the environment
 /// variable named in its help; secrets are best set that way.
 #[derive(Parser, Debug, Clone)]
@@ -144,6 +150,40 @@ pub struct Config {
     /// Time limit of one call to the payments API, in milliseconds.
     #[arg(long, env = "HERDGATE_PAYMENT_TIMEOUT_MS", default_value_t = DEFAULT_PAYMENT_TIMEOUT_MS)]
     pub payment_timeout_ms: u64,
+
+    /// The edge's base URL (the worker's, or the shop's route to it). The timeline recorder
+    /// reads the edge's counts and admission frontier there (`/admin/v1/sales/{sale}/counters`
+    /// and `/control`, with the admin token), so the console and the report show the line, not
+    /// only the books. Without it they show the origin's numbers only.
+    #[arg(long, env = "HERDGATE_EDGE_URL")]
+    pub edge_url: Option<EdgeUrl>,
+
+    /// Milliseconds between the samples the timeline recorder takes of each live sale (open,
+    /// opening within 10 minutes, or sold out less than 10 minutes ago); 0 turns it off.
+    #[arg(long, env = "HERDGATE_TIMELINE_EVERY_MS", default_value_t = DEFAULT_TIMELINE_EVERY_MS)]
+    pub timeline_every_ms: u64,
+
+    /// Seconds a console login lasts.
+    #[arg(long, env = "HERDGATE_CONSOLE_SESSION_SECS", default_value_t = DEFAULT_CONSOLE_SESSION_SECS)]
+    pub console_session_secs: u64,
+}
+
+/// The edge's base URL: `http` or `https`, with a host; kept without a trailing slash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EdgeUrl(pub String);
+
+impl std::str::FromStr for EdgeUrl {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let url = reqwest::Url::parse(s.trim()).map_err(|e| format!("not a URL: {e}"))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err("the edge URL must be http:// or https:// with a host".to_owned());
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err("the edge URL takes no query or fragment".to_owned());
+        }
+        Ok(EdgeUrl(url.as_str().trim_end_matches('/').to_owned()))
+    }
 }
 
 /// A payments API secret key, checked at start-up. `Debug` is redacted.
@@ -203,6 +243,9 @@ impl Config {
             stripe_api_base: StripeBase(DEFAULT_STRIPE_API_BASE.to_owned()),
             hold_max_age_secs: herdgate_pay::HOLD_MAX_AGE_SECS,
             payment_timeout_ms: DEFAULT_PAYMENT_TIMEOUT_MS,
+            edge_url: None,
+            timeline_every_ms: DEFAULT_TIMELINE_EVERY_MS,
+            console_session_secs: DEFAULT_CONSOLE_SESSION_SECS,
         }
     }
 
@@ -253,7 +296,11 @@ impl std::str::FromStr for PassKeys {
 /// The admin bearer token. `Debug` is redacted; comparison is constant time over digests, so
 /// neither the content nor the length leaks through timing.
 #[derive(Clone)]
-pub struct AdminToken([u8; 32]);
+pub struct AdminToken {
+    digest: [u8; 32],
+    // Kept for the calls this origin makes to the edge's admin routes with it.
+    secret: std::sync::Arc<str>,
+}
 
 /// The shortest admin token accepted.
 pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
@@ -262,7 +309,12 @@ impl AdminToken {
     /// Whether `candidate` is the token.
     pub fn matches(&self, candidate: &str) -> bool {
         let digest: [u8; 32] = Sha256::digest(candidate.as_bytes()).into();
-        digest.ct_eq(&self.0).into()
+        digest.ct_eq(&self.digest).into()
+    }
+
+    /// The token itself, to send to the edge's admin routes. Never log it.
+    pub fn secret(&self) -> &str {
+        &self.secret
     }
 }
 
@@ -274,7 +326,10 @@ impl std::str::FromStr for AdminToken {
                 "the admin token must be at least {MIN_ADMIN_TOKEN_LEN} characters"
             ));
         }
-        Ok(AdminToken(Sha256::digest(s.as_bytes()).into()))
+        Ok(AdminToken {
+            digest: Sha256::digest(s.as_bytes()).into(),
+            secret: s.into(),
+        })
     }
 }
 

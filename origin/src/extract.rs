@@ -40,19 +40,89 @@ impl<S: Send + Sync> FromRequestParts<S> for SaleParam {
     }
 }
 
-/// The request carries the admin bearer token; otherwise `unauthorized`.
+/// The operator: the request carries the admin bearer token, or the cookie of a live console
+/// session (`routes/console.rs`); otherwise `unauthorized`. A session's request that may
+/// change something (any method but `GET` and `HEAD`) must also carry the session's CSRF
+/// token in `X-CSRF-Token`; otherwise `csrf_required`. A bearer token, which a browser never
+/// sends by itself, needs none.
 #[derive(Debug, Clone, Copy)]
 pub struct AdminAuth;
+
+/// The console session's cookie.
+pub const SESSION_COOKIE: &str = "herdgate_console";
+
+/// The header a console page sends its CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
 
 impl FromRequestParts<AppState> for AdminAuth {
     type Rejection = Refusal;
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Refusal> {
-        match bearer(&parts.headers) {
-            Some(token) if app.inner.admin_token.matches(token) => Ok(AdminAuth),
-            _ => Err(Refusal(ErrorCode::Unauthorized)),
+        if let Some(token) = bearer(&parts.headers) {
+            return match app.inner.admin_token.matches(token) {
+                true => Ok(AdminAuth),
+                false => Err(Refusal(ErrorCode::Unauthorized)),
+            };
+        }
+        let csrf = console_session(&parts.headers, app)
+            .await?
+            .ok_or(Refusal(ErrorCode::Unauthorized))?;
+        if parts.method == axum::http::Method::GET || parts.method == axum::http::Method::HEAD {
+            return Ok(AdminAuth);
+        }
+        let sent = parts
+            .headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        match same_secret(sent, &csrf) {
+            true => Ok(AdminAuth),
+            false => Err(Refusal(ErrorCode::CsrfRequired)),
         }
     }
+}
+
+/// The CSRF token of the live console session whose cookie `headers` carry, if any.
+pub async fn console_session(
+    headers: &HeaderMap,
+    app: &AppState,
+) -> Result<Option<String>, Refusal> {
+    let Some(id) = cookie(headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    Ok(app.inner.store.session(&session_digest(id)).await?)
+}
+
+/// The key a session is kept under: the SHA-256 (hex) of its cookie's value, so what Redis
+/// holds cannot be replayed as a cookie.
+pub fn session_digest(cookie_value: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(cookie_value.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether two secrets are equal, in time that does not depend on where they differ.
+fn same_secret(a: &str, b: &str) -> bool {
+    use sha2::Digest as _;
+    use subtle::ConstantTimeEq as _;
+    if b.is_empty() {
+        return false;
+    }
+    let (a, b) = (sha2::Sha256::digest(a), sha2::Sha256::digest(b));
+    bool::from(a.ct_eq(&b))
+}
+
+/// The value of cookie `name` among the request's `Cookie` headers.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
 }
 
 /// An admission pass for the path's sale, verified now: signed by a key of the keyring, for
@@ -232,6 +302,22 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequestParts<S> for Json
             return Ok(JsonOrEmpty(T::default()));
         }
         parse(&bytes).map(JsonOrEmpty)
+    }
+}
+
+/// A form body (`application/x-www-form-urlencoded`, what an HTML form posts); one that does
+/// not parse into `T` is `invalid_body`.
+#[derive(Debug, Clone)]
+pub struct FormBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for FormBody<T> {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Refusal> {
+        let bytes = body_bytes(parts)?;
+        serde_urlencoded::from_bytes(&bytes)
+            .map(FormBody)
+            .map_err(|_| Refusal(ErrorCode::InvalidBody))
     }
 }
 

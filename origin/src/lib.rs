@@ -32,7 +32,9 @@
 //!
 //! Beside the purchase: `routes/sales.rs` (public state, admin state, upsert with
 //! `store/upsert_sale.rs`), `routes/audit.rs` with `audit.rs` (scores orders, cancels with
-//! `store/cancel_orders.rs`, refunds through `payments.rs`) and `routes/probes.rs`.
+//! `store/cancel_orders.rs`, refunds through `payments.rs`), `routes/console.rs` (the
+//! operator's console, its login and the timelines that [`timeline`]'s recorder keeps with
+//! `store/timeline.rs`) and `routes/probes.rs`.
 //!
 //! The modules form layers; a module names (with a `crate::` path) only modules of the layers
 //! below its own, so there is no circle. [`run`], in this file, names any of them.
@@ -44,7 +46,7 @@
 //! | 3 | [`extract`] | state, error, clock |
 //! | 4 | [`state`] | payments, soldout, store, metrics, config |
 //! | 5 | [`audit`] | payments, store |
-//! | 6 | [`payments`], [`soldout`] | store, clock (the reconciler's loop only) |
+//! | 6 | [`payments`], [`soldout`], [`timeline`] | store, metrics (the recorder's latencies), clock (the reconciler's and the recorder's loops only) |
 //! | 7 | [`store`], [`metrics`] | error (the store only) |
 //! | 8 | [`error`], [`config`], [`clock`], [`server`] | nothing of this crate |
 //!
@@ -54,21 +56,23 @@
 //! test run):
 //!
 //! ```sh
-//! L8="error.rs config.rs clock.rs server.rs"; L7="store metrics.rs $L8"; L6="payments.rs soldout.rs $L7"
+//! L8="error.rs config.rs clock.rs server.rs"; L7="store metrics.rs $L8"; L6="payments.rs soldout.rs timeline.rs $L7"
 //! L5="audit.rs $L6"; L4="state.rs $L5"; L3="extract.rs $L4"; L2="routes $L3"
 //! grep -rn 'crate::app' $L2
 //! grep -rn 'crate::routes' $L3
 //! grep -rn 'crate::extract' $L4
 //! grep -rn 'crate::state' $L5
 //! grep -rn 'crate::audit' $L6
-//! grep -rnE 'crate::(payments|soldout)' $L7
-//! grep -n 'crate::soldout' payments.rs; grep -n 'crate::payments' soldout.rs
+//! grep -rnE 'crate::(payments|soldout|timeline)' $L7
+//! grep -nE 'crate::(soldout|timeline)' payments.rs; grep -nE 'crate::(payments|timeline)' soldout.rs
+//! grep -nE 'crate::(payments|soldout)' timeline.rs
 //! grep -rn 'crate::metrics' store; grep -n 'crate::store' metrics.rs
 //! grep -rn 'crate::' $L8
 //! grep -rn 'clock::' store audit.rs state.rs soldout.rs
 //! ```
 //!
-//! And `grep -n 'clock::' payments.rs` prints one line: the reconciler's loop.
+//! And `grep -n 'clock::' payments.rs timeline.rs` prints two lines: the reconciler's loop and
+//! the recorder's.
 
 pub mod app;
 pub mod audit;
@@ -83,6 +87,7 @@ pub mod server;
 pub mod soldout;
 pub mod state;
 pub mod store;
+pub mod timeline;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -153,6 +158,7 @@ pub async fn run(
             config.events_channel.clone(),
         ))
     });
+    let sales_changed = Arc::new(tokio::sync::Notify::new());
     let state = AppState::new(Parts {
         payments,
         store: Arc::clone(&store),
@@ -165,6 +171,21 @@ pub async fn run(
         body_timeout: config.body_timeout(),
         events_channel: config.events_channel.clone(),
         subscribed: events.subscribed(),
+        timeline_every_ms: config.timeline_every_ms,
+        console_session_secs: config.console_session_secs,
+        sales_changed: Arc::clone(&sales_changed),
+    });
+    let recorder = (config.timeline_every_ms > 0).then(|| {
+        tokio::spawn(timeline::record(timeline::Recorder {
+            store: Arc::clone(&store),
+            edge: config.edge_url.as_ref().map(|url| timeline::EdgeLink {
+                url: url.0.clone(),
+                token: config.admin_token.secret().to_owned(),
+            }),
+            latencies: state.inner.metrics.purchase_latencies(),
+            every_ms: config.timeline_every_ms,
+            sales_changed,
+        }))
     });
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "herdgate origin listening");
@@ -176,7 +197,7 @@ pub async fn run(
         shutdown_grace: config.shutdown_grace(),
     };
     let stopped = server::serve(listener, app::app(state), limits, shutdown).await;
-    if let Some(task) = reconciler {
+    for task in [reconciler, recorder].into_iter().flatten() {
         task.abort();
     }
     // A frozen Redis must not hold the process past the grace: the goodbyes get what is left of

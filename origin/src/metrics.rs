@@ -10,8 +10,13 @@
 //! | `herdgate_http_requests_in_flight` | gauge | — (requests holding an in-flight slot) |
 //!
 //! Each origin has its own registry (no globals), so several can run in one test process.
+//!
+//! Beside the registry, [`PurchaseLatencies`] keeps the latencies of the purchases answered
+//! since the timeline recorder (`timeline.rs`) last took them, for the console's
+//! percentiles.
 
 use std::sync::atomic::AtomicI64;
+use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -43,8 +48,40 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0001, 2.0, 16))
 }
 
+/// The route template of purchases, as the router names it.
+pub const PURCHASE_ROUTE: &str = "/v1/sales/{sale}/purchase";
+
+/// Purchase latencies, in microseconds, since they were last taken: at most
+/// [`PurchaseLatencies::MAX`], the later ones dropped until the next take.
+#[derive(Debug, Default)]
+pub struct PurchaseLatencies(Mutex<Vec<u32>>);
+
+impl PurchaseLatencies {
+    /// The most latencies kept between two takes.
+    pub const MAX: usize = 100_000;
+
+    /// Keeps one purchase's latency.
+    pub fn push(&self, seconds: f64) {
+        let micros = (seconds * 1e6).clamp(0.0, f64::from(u32::MAX)) as u32;
+        if let Ok(mut v) = self.0.lock() {
+            if v.len() < Self::MAX {
+                v.push(micros);
+            }
+        }
+    }
+
+    /// The latencies kept since the last take, emptied.
+    pub fn take(&self) -> Vec<u32> {
+        self.0
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
+    }
+}
+
 /// The origin's metrics.
 pub struct Metrics {
+    purchases: Arc<PurchaseLatencies>,
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: HistogramFamily,
@@ -87,6 +124,7 @@ impl Default for Metrics {
             in_flight.clone(),
         );
         Metrics {
+            purchases: Arc::default(),
             registry,
             in_flight,
             requests,
@@ -98,8 +136,16 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// The purchase latencies the timeline recorder takes.
+    pub fn purchase_latencies(&self) -> Arc<PurchaseLatencies> {
+        Arc::clone(&self.purchases)
+    }
+
     /// Counts one request and its latency.
     pub fn observe(&self, route: &str, outcome: &'static str, seconds: f64) {
+        if route == PURCHASE_ROUTE {
+            self.purchases.push(seconds);
+        }
         self.requests
             .get_or_create(&RequestLabels {
                 route: route.to_owned(),

@@ -34,6 +34,9 @@ pub(crate) struct Inner {
     pub(crate) body_timeout: Duration,
     pub(crate) events_channel: String,
     pub(crate) payments: Option<Arc<Payments>>,
+    pub(crate) timeline_every_ms: u64,
+    pub(crate) console_session_secs: u64,
+    pub(crate) sales_changed: Arc<tokio::sync::Notify>,
 }
 
 /// The parts an [`AppState`] is built from.
@@ -60,6 +63,12 @@ pub struct Parts {
     pub subscribed: Arc<AtomicBool>,
     /// Card holds, if configured.
     pub payments: Option<Arc<Payments>>,
+    /// Milliseconds between a sale's timeline samples (0: none are taken).
+    pub timeline_every_ms: u64,
+    /// Seconds a console login lasts.
+    pub console_session_secs: u64,
+    /// Told when a sale is created or changed (the timeline recorder looks again).
+    pub sales_changed: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -80,6 +89,9 @@ impl AppState {
                 body_timeout: p.body_timeout,
                 events_channel: p.events_channel,
                 payments: p.payments,
+                timeline_every_ms: p.timeline_every_ms,
+                console_session_secs: p.console_session_secs,
+                sales_changed: p.sales_changed,
             }),
         }
     }

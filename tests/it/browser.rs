@@ -2,6 +2,8 @@
 //! test runner, playwright-core, axe-core) drives the browser against this stack, and this
 //! side checks the books in Redis afterwards.
 //!
+//! The operator's console the same way (`tests/browser/console.test.mjs`), during a herd.
+//!
 //! Set `HERDGATE_SCREENSHOTS=docs/screenshots` to refresh the README's screenshots.
 
 use std::collections::HashMap;
@@ -13,6 +15,9 @@ use herdgate_core::SaleId;
 use serde_json::json;
 use tokio::process::Command;
 
+use herdgate_herd::bots::BotMix;
+use herdgate_herd::plan::{Arrival, HerdConfig};
+use herdgate_herd::report::Report;
 use herdgate_testkit::Localstripe;
 
 use crate::edge_support::{self, Stack};
@@ -85,6 +90,162 @@ async fn waiting_room_in_headless_chromium() {
         let census = ls.census().await.unwrap();
         assert_eq!(census.get("succeeded"), Some(&2), "{census:?}");
         assert_eq!(census.get("requires_capture"), None, "{census:?}");
+    })
+    .await;
+}
+
+/// The operator's console in headless Chromium while a small herd buys
+/// (`tests/browser/console.test.mjs`): the numbers move during the run, end within 1 % of
+/// what the herd counted, and equal what the admin API and the edge's counters say.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_in_chromium() {
+    alone(Duration::from_secs(300), async {
+        const SALE: &str = "console-herd";
+        let builder = edge_support::builder().edge_numbers(500);
+        let s = Stack::start_from(builder).await.unwrap();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let scratch = std::env::temp_dir().join(format!(
+            "herdgate-console-{}-{}",
+            std::process::id(),
+            herdgate_testkit::now_ms()
+        ));
+        std::fs::create_dir_all(&scratch).unwrap();
+        let (ready, truth, result) = (
+            scratch.join("ready"),
+            scratch.join("truth.json"),
+            scratch.join("result.json"),
+        );
+        let mut cmd = Command::new(root.join("node_modules/.bin/node"));
+        cmd.arg("--test-reporter=spec")
+            .arg(root.join("tests/browser/console.test.mjs"))
+            .current_dir(&root)
+            .env("HERDGATE_ORIGIN_URL", s.origin.url())
+            .env("HERDGATE_ADMIN_TOKEN", &s.keys.admin_token)
+            .env("HERDGATE_SALE", SALE)
+            .env("HERDGATE_READY", &ready)
+            .env("HERDGATE_TRUTH", &truth)
+            .env("HERDGATE_RESULT", &result)
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        if let Ok(dir) = std::env::var("HERDGATE_SCREENSHOTS") {
+            cmd.env("HERDGATE_SCREENSHOTS", root.join(dir));
+        }
+        let browser = tokio::spawn(tokio::time::timeout(Duration::from_secs(240), cmd.output()));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while !ready.exists() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the console did not open"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+
+        // A small crowd of people (no bots: the herd's counts are then the edge's to match).
+        let cfg = HerdConfig {
+            edge: s.edge.url().to_owned(),
+            origin: s.origin.url(),
+            admin_token: s.keys.admin_token.clone(),
+            sale: SALE.into(),
+            buyers: 400,
+            items: 100,
+            rate: 20,
+            arrival: Arrival::Burst { within_ms: 1_000 },
+            bots: BotMix::default(),
+            connections: 64,
+            deadline: Duration::from_secs(120),
+            audit_every: None,
+            audit_fast_ms: None,
+            bots_at_opening: false,
+            preauth: false,
+        };
+        let outcome = herdgate_herd::run::run(cfg, false).await.unwrap();
+        let r = Report::new(&outcome, "console_in_chromium".into());
+        assert_eq!(
+            (r.sold, r.oversold, r.double_orders),
+            (100, 0, 0),
+            "{}",
+            r.summary()
+        );
+        let counted = json!({
+            "joined": r.honest.joined,
+            "admitted": r.admission.admitted,
+            "orders": r.orders,
+            "sold": r.sold,
+        });
+        std::fs::write(&truth, counted.to_string()).unwrap();
+
+        let out = browser
+            .await
+            .unwrap()
+            .expect("the console test did not finish in 240 s")
+            .unwrap();
+        println!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "the console test failed");
+        let shown: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&result).unwrap()).unwrap();
+
+        // The numbers moved while the crowd bought: several readings between none and all.
+        let seen = shown["seen"].as_array().unwrap();
+        let mut moving: Vec<u64> = seen.iter().filter_map(|n| n["orders"].as_u64()).collect();
+        moving.dedup();
+        assert!(
+            moving.iter().filter(|o| (1..100).contains(*o)).count() >= 2,
+            "the orders shown did not move: {moving:?}"
+        );
+        assert!(moving.windows(2).all(|w| w[0] <= w[1]), "{moving:?}");
+
+        // At the end, within 1 % of the herd's counts…
+        let last = &shown["final"];
+        let within = |name: &str, truth: u64| {
+            let got = last[name]
+                .as_u64()
+                .unwrap_or_else(|| panic!("no {name} shown: {last}"));
+            let slack = (truth / 100).max(1);
+            assert!(
+                got.abs_diff(truth) <= slack,
+                "{name}: shown {got}, the herd {truth}"
+            );
+        };
+        within("joined", r.honest.joined as u64);
+        within("admitted", r.admission.admitted as u64);
+        assert_eq!(last["orders"], r.orders, "{last}");
+        assert_eq!(last["sold"], r.sold, "{last}");
+        // …and equal to what the admin API, Redis and the edge's counters say.
+        let admin = s.admin().sale("console-herd").await.unwrap();
+        assert_eq!(
+            (
+                last["sold"].as_u64(),
+                last["remaining"].as_u64(),
+                last["orders"].as_u64()
+            ),
+            (
+                Some(admin.state.sold),
+                Some(admin.state.remaining),
+                Some(admin.orders)
+            )
+        );
+        let redis = s.redis.client().await.unwrap();
+        let (remaining, sold, _) = read_stock(&redis, &SaleId::parse(SALE).unwrap()).await;
+        assert_eq!((sold, remaining), (admin.state.sold, admin.state.remaining));
+        let counts: serde_json::Value = s
+            .http
+            .get(format!("{}/admin/v1/sales/{SALE}/counters", s.edge.url()))
+            .bearer_auth(&s.keys.admin_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(last["joined"], counts["joins"], "{counts}");
+        assert_eq!(last["admitted"], counts["passes"], "{counts}");
+        // The confirmed control took effect.
+        assert_eq!(shown["paused"], true);
+        let _ = std::fs::remove_dir_all(&scratch);
     })
     .await;
 }

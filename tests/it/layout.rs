@@ -24,7 +24,7 @@ const ORIGIN: &[&[&str]] = &[
     &["extract"],
     &["state"],
     &["audit"],
-    &["payments", "soldout"],
+    &["payments", "soldout", "timeline"],
     &["store", "metrics"],
     &["error", "config", "clock", "server"],
 ];

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use herdgate_client::{AdminClient, Reply};
-use herdgate_core::wire::{AdminSaleState, ControlRequest, EdgeCounts, SaleConfig, SaleList};
+use herdgate_core::wire::{
+    AdminSaleState, ControlRequest, EdgeCounts, SaleConfig, SaleList, Timeline,
+};
 use herdgate_core::SaleId;
 use serde_json::Value;
 
@@ -108,6 +110,46 @@ impl Admin {
         let body = serde_json::from_str(&text).map_err(|_| Error::Unexpected { status })?;
         let (status, body) = answer(Ok((status, body)))?;
         serde_json::from_value(body).map_err(|_| Error::Unexpected { status })
+    }
+
+    /// `GET /admin/v1/sales/{sale}/timeline`: every sample the origin recorded, oldest
+    /// first, page by page.
+    pub async fn timeline(&self, sale: &SaleId) -> Result<Timeline, Error> {
+        let no_answer = |e: reqwest::Error| Error::Unreachable(format!("timeline: {e}"));
+        let mut from_ms = 0u64;
+        let mut all: Option<Timeline> = None;
+        loop {
+            let url = format!(
+                "{}/admin/v1/sales/{sale}/timeline?from_ms={from_ms}",
+                self.base
+            );
+            let response = self
+                .http
+                .get(url)
+                .bearer_auth(&self.token)
+                .send()
+                .await
+                .map_err(no_answer)?;
+            let status = response.status().as_u16();
+            let text = response.text().await.map_err(no_answer)?;
+            let body = serde_json::from_str(&text).map_err(|_| Error::Unexpected { status })?;
+            let (status, body) = answer(Ok((status, body)))?;
+            let page: Timeline =
+                serde_json::from_value(body).map_err(|_| Error::Unexpected { status })?;
+            let next = page.samples.last().map(|s| s.at_ms + 1);
+            let more = page.truncated;
+            match &mut all {
+                Some(t) => t.samples.extend(page.samples),
+                None => all = Some(page),
+            }
+            match (more, next) {
+                (true, Some(next)) if next > from_ms => from_ms = next,
+                _ => break,
+            }
+        }
+        let mut all = all.ok_or(Error::Unexpected { status: 200 })?;
+        all.truncated = false;
+        Ok(all)
     }
 
     /// The audit's report as the origin writes it for people (`?format=text`).

@@ -16,11 +16,13 @@
 //! herdgate sale postpone launch --to 2026-12-01T10:00:00Z
 //! herdgate audit launch --apply
 //! herdgate counters launch --edge-url https://shop.example.com
+//! herdgate report launch --out reports/launch
 //! herdgate completions bash > /etc/bash_completion.d/herdgate
 //! ```
 
 mod api;
 mod render;
+mod report;
 mod settings;
 mod when;
 
@@ -78,6 +80,15 @@ enum Command {
     Counters {
         /// The sale id.
         sale: String,
+    },
+    /// Writes the report of a sale from the origin's records: report.json and report.html
+    /// (self-contained, with the timeline's plots) in --out.
+    Report {
+        /// The sale id.
+        sale: String,
+        /// The directory to write into (made if missing).
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
     },
     /// Prints a shell completion script.
     Completions {
@@ -270,6 +281,40 @@ async fn run(cli: Cli) -> Result<()> {
                 print_json(&serde_json::to_value(&counts)?)
             } else {
                 print(&render::counts(&counts))
+            }
+        }
+        Command::Report { sale, out } => {
+            let sale = sale_id(&sale)?;
+            let state = admin.sale(&sale).await?;
+            let timeline = admin.timeline(&sale).await?;
+            let audit = admin.audit(&sale, &json!({ "apply": false })).await?;
+            let summary = report::summarise(&state, &timeline);
+            let r = report::SaleReport {
+                generated_at_ms: now,
+                summary,
+                sale: state,
+                audit,
+                timeline,
+            };
+            std::fs::create_dir_all(&out).with_context(|| format!("making {}", out.display()))?;
+            let (json_path, html_path) = (out.join("report.json"), out.join("report.html"));
+            std::fs::write(&json_path, serde_json::to_vec_pretty(&r)?)
+                .with_context(|| format!("writing {}", json_path.display()))?;
+            std::fs::write(&html_path, report::html(&r))
+                .with_context(|| format!("writing {}", html_path.display()))?;
+            if json {
+                print_json(&serde_json::to_value(&r.summary)?)
+            } else {
+                print(&format!(
+                    "{}: {} sold, {} left, {} orders, {} samples\nwrote {} and {}",
+                    sale,
+                    r.summary.sold,
+                    r.summary.remaining,
+                    r.summary.orders,
+                    r.summary.samples,
+                    json_path.display(),
+                    html_path.display()
+                ))
             }
         }
         Command::Audit(args) => {

@@ -1,5 +1,5 @@
 //! The `herdgate` command against a real origin and a real redis-server: a sale driven from
-//! creation through its schedule, pause, rate and audit, and every kind of refusal, each with
+//! creation through its schedule, pause, rate and audit to its report, and every kind of refusal, each with
 //! the server's code and sentence, the right exit status and the token never printed.
 
 use std::time::Duration;
@@ -61,10 +61,14 @@ fn now_ms() -> u64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_operator_drives_a_sale_from_creation_to_its_audit() -> Result<()> {
+async fn an_operator_drives_a_sale_from_creation_to_its_report() -> Result<()> {
     let redis = RedisServer::start().await?;
     let keys = TestKeys::generate();
-    let origin = TestOrigin::start(&redis.url(), &keys, OriginOptions::default()).await?;
+    let options = OriginOptions {
+        timeline_every_ms: Some(200),
+        ..OriginOptions::default()
+    };
+    let origin = TestOrigin::start(&redis.url(), &keys, options).await?;
     let (url, token) = (origin.url(), keys.admin_token.clone());
 
     // Created: a table for people.
@@ -167,6 +171,67 @@ async fn an_operator_drives_a_sale_from_creation_to_its_audit() -> Result<()> {
     ensure!(
         report["applied"] == true,
         "the audit was not applied: {report}"
+    );
+
+    // The report of the open sale, after one purchase: from the origin's records.
+    let again = herdgate_core::SaleId::parse("again")?;
+    let pass = keys.pass(&again, &herdgate_core::VisitorId::parse("buyer1")?);
+    let bought = reqwest::Client::new()
+        .post(format!("{url}/v1/sales/again/purchase"))
+        .bearer_auth(pass)
+        .send()
+        .await?;
+    ensure!(
+        bought.status() == 201,
+        "the purchase failed: {}",
+        bought.status()
+    );
+    let out = tempfile::tempdir()?;
+    let dir = out.path().join("again");
+    let dir_arg = dir.to_str().context("a path")?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let summary = loop {
+        let summary = json(&url, &token, &["report", "again", "--out", dir_arg]).await?;
+        // The recorder samples every 200 ms: the purchase is in a sample soon.
+        let recorded: Value = serde_json::from_slice(&std::fs::read(dir.join("report.json"))?)?;
+        let samples = recorded["timeline"]["samples"]
+            .as_array()
+            .context("no samples")?;
+        if samples.last().is_some_and(|s| s["orders"] == 1) {
+            break summary;
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "no sample holds the order: {summary}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    ensure!(
+        summary["sold"] == 1 && summary["remaining"] == 1,
+        "{summary}"
+    );
+    ensure!(
+        summary["orders"] == 1 && summary["rate_configured"] == 1,
+        "{summary}"
+    );
+    let html = std::fs::read_to_string(dir.join("report.html"))?;
+    ensure!(
+        html.matches("<svg").count() == 4,
+        "the page lacks its plots"
+    );
+    ensure!(
+        !html.contains("<script") && !html.contains("src=") && !html.contains("href="),
+        "the page loads something"
+    );
+    ensure!(
+        html.contains("Items sold</th><td>1</td>"),
+        "the page lacks the books"
+    );
+    let run = herdgate(&url, &token, &["report", "nope", "--out", dir_arg]).await?;
+    ensure!(
+        run.code == 1 && run.stderr.contains("unknown_sale"),
+        "{}",
+        run.stderr
     );
     Ok(())
 }

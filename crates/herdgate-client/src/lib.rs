@@ -14,7 +14,8 @@
 //! body) whatever it is, for the tests that check refusals.
 //!
 //! [`draw::fetch`] reads a sale's published pre-queue draw for `herdgate_core::draw`'s
-//! verification; the `herdgate-draw` command wraps it.
+//! verification; the `herdgate-draw` command wraps it. [`svg`] draws line charts for the
+//! reports.
 //!
 //! ```no_run
 //! # async fn buy() -> anyhow::Result<()> {
@@ -26,6 +27,7 @@
 //! ```
 
 pub mod draw;
+pub mod svg;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -71,6 +71,8 @@ error_codes! {
     MethodNotAllowed = ("method_not_allowed", 405, "This address does not accept this method."),
     /// The admin bearer secret is missing or wrong.
     Unauthorized = ("unauthorized", 401, "This needs the operator's bearer token."),
+    /// A console request that changes something came without its page's CSRF token.
+    CsrfRequired = ("csrf_required", 403, "A console request that changes something must carry the console page's CSRF token (X-CSRF-Token): reload the console."),
     /// The purchase carries no admission pass.
     MissingPass = ("missing_pass", 401, "A purchase needs an admission pass: join the queue and wait to be admitted."),
     /// The pass is not a well-formed token.

@@ -254,6 +254,117 @@ pub struct SaleList {
     pub truncated: bool,
 }
 
+/// One moment of a sale, as the origin's recorder saw it (`GET /admin/v1/sales/{sale}/timeline`):
+/// the origin's books, the card payments, and, when the origin knows the edge's address, the
+/// edge's counts and admission frontier at that moment. Counts are totals since the sale
+/// began, so any two samples give the rate between them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineSample {
+    /// When it was taken, unix ms (the origin's clock).
+    pub at_ms: u64,
+    /// The sale's status then.
+    pub status: SaleStatus,
+    /// Items sold (orders the audit cancelled are not counted).
+    pub sold: u64,
+    /// Items left.
+    pub remaining: u64,
+    /// Items whose orders the audit cancelled.
+    pub cancelled: u64,
+    /// Orders recorded.
+    pub orders: u64,
+    /// Whether admission was paused.
+    pub paused: bool,
+    /// The admission rate configured, places per second.
+    pub rate: u32,
+    /// Card payments of the sale's orders.
+    pub payments: PaymentCounts,
+    /// The edge's numbers, if the origin could read them then (`--edge-url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edge: Option<EdgeSample>,
+    /// Purchase latency at the origin that took the sample, over the purchases it answered
+    /// since its previous sample (all sales), if it answered any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<LatencySample>,
+}
+
+/// How long a visitor whose turn came has to take their pass before [`Timeline::gave_up`]
+/// counts them as gone: the edge's longest poll interval (30 s) and a margin.
+pub const GAVE_UP_GRACE_MS: u64 = 35_000;
+
+impl TimelineSample {
+    /// People in line at this moment, by the edge's numbers: places taken that the frontier
+    /// had not reached. Exact with one queue shard; with K shards the frontier passes numbers
+    /// a shard never gave out, so it is an estimate that errs low by at most K − 1.
+    pub fn in_line(&self) -> Option<u64> {
+        let edge = self.edge.as_ref()?;
+        let joined = edge.counts.joins;
+        Some(joined - edge.frontier.min(joined))
+    }
+}
+
+impl Timeline {
+    /// Visitors who gave up, estimated: places the frontier had reached [`GAVE_UP_GRACE_MS`]
+    /// before the last sample whose holders had taken no pass by the last sample. Someone
+    /// admitted on another device or who polls less often than the grace counts too.
+    pub fn gave_up(&self) -> Option<u64> {
+        let last = self.samples.last()?;
+        let passes = last.edge.as_ref()?.counts.passes;
+        let then = self
+            .samples
+            .iter()
+            .rev()
+            .filter(|s| last.at_ms.saturating_sub(s.at_ms) >= GAVE_UP_GRACE_MS)
+            .find_map(|s| s.edge.as_ref());
+        Some(then.map_or(0, |e| e.frontier.min(e.counts.joins).saturating_sub(passes)))
+    }
+}
+
+/// Card payments of a sale's orders, from the origin's books.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentCounts {
+    /// Orders whose card hold is captured.
+    pub captured: u64,
+    /// Orders whose capture is under way (or waits for the reconciler).
+    pub pending: u64,
+    /// Holds whose capture failed; their orders were undone and their items went back.
+    pub failed: u64,
+}
+
+/// The edge's side of a [`TimelineSample`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EdgeSample {
+    /// What the edge counted, in all (see [`EdgeCounts`]).
+    pub counts: EdgeCounts,
+    /// Places in line the admission frontier had reached: every place below it may take a
+    /// pass.
+    pub frontier: u64,
+}
+
+/// Purchase latency over an interval, milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LatencySample {
+    /// Purchases answered in the interval.
+    pub purchases: u64,
+    /// Median.
+    pub p50_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+}
+
+/// A sale's recorded timeline, oldest sample first (`GET /admin/v1/sales/{sale}/timeline`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Timeline {
+    /// The sale.
+    pub sale: SaleId,
+    /// Milliseconds between samples.
+    pub every_ms: u64,
+    /// The samples asked for, oldest first.
+    pub samples: Vec<TimelineSample>,
+    /// More samples follow the last one listed (ask again from its `at_ms` + 1).
+    #[serde(default)]
+    pub truncated: bool,
+}
+
 /// What the edge counted for a sale, where it happened (`GET /admin/v1/sales/{sale}/counters`
 /// at the edge): every isolate counts in memory and adds its counts to the sale's control
 /// object with the call it makes anyway about once per `STATE_CACHE_MS`, so counting adds no

@@ -30,7 +30,22 @@ impl EdgeWorker {
     /// their state in memory: it ends with the process.
     pub async fn start(bindings: &serde_json::Value) -> Result<Self> {
         built()?;
-        Self::spawn(bindings, Vec::new(), None).await
+        Self::spawn(bindings, Vec::new(), None, None).await
+    }
+
+    /// Like [`Self::start`] (or [`Self::start_persisted`], with `persist`), on `port` (one
+    /// [`free_port`] chose, for a peer that must know the edge's address before it starts).
+    pub async fn start_on(bindings: &serde_json::Value, port: u16, persist: bool) -> Result<Self> {
+        built()?;
+        if !persist {
+            return Self::spawn(bindings, Vec::new(), None, Some(port)).await;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("herdgate-edge-")
+            .tempdir()
+            .context("creating a directory for the Durable Objects")?;
+        let args = vec!["--persist".to_owned(), dir.path().display().to_string()];
+        Self::spawn(bindings, args, Some(dir), Some(port)).await
     }
 
     /// Like [`Self::start`], with the Durable Objects' state on disk (`serve-local.mjs
@@ -43,7 +58,7 @@ impl EdgeWorker {
             .tempdir()
             .context("creating a directory for the Durable Objects")?;
         let args = vec!["--persist".to_owned(), dir.path().display().to_string()];
-        Self::spawn(bindings, args, Some(dir)).await
+        Self::spawn(bindings, args, Some(dir), None).await
     }
 
     /// Serves a plain JavaScript worker module (a baseline for benchmarks).
@@ -53,6 +68,7 @@ impl EdgeWorker {
             &serde_json::json!({}),
             vec!["--script".to_owned(), script],
             None,
+            None,
         )
         .await
     }
@@ -61,11 +77,16 @@ impl EdgeWorker {
         bindings: &serde_json::Value,
         args: Vec<String>,
         persist: Option<tempfile::TempDir>,
+        port: Option<u16>,
     ) -> Result<Self> {
+        let port = match port {
+            Some(p) => p,
+            None => free_port()?,
+        };
         let mut edge = EdgeWorker {
             child: None,
             url: String::new(),
-            port: free_port()?,
+            port,
             bindings: bindings.clone(),
             args,
             persist,

@@ -38,6 +38,10 @@ pub struct OriginOptions {
     pub max_connections: Option<usize>,
     /// `--shutdown-grace-ms`.
     pub shutdown_grace_ms: Option<u64>,
+    /// `--edge-url`: the timeline recorder reads the edge's numbers there.
+    pub edge_url: Option<String>,
+    /// `--timeline-every-ms`.
+    pub timeline_every_ms: Option<u64>,
 }
 
 impl OriginOptions {
@@ -81,6 +85,12 @@ impl OriginOptions {
         }
         if let Some(n) = self.shutdown_grace_ms {
             flags.push(format!("--shutdown-grace-ms={n}"));
+        }
+        if let Some(url) = &self.edge_url {
+            flags.push(format!("--edge-url={url}"));
+        }
+        if let Some(n) = self.timeline_every_ms {
+            flags.push(format!("--timeline-every-ms={n}"));
         }
         flags
     }
@@ -130,6 +140,12 @@ impl OriginOptions {
         }
         if let Some(n) = self.shutdown_grace_ms {
             config.shutdown_grace_ms = n;
+        }
+        if let Some(url) = &self.edge_url {
+            config.edge_url = Some(url.parse().map_err(|e: String| anyhow::anyhow!(e))?);
+        }
+        if let Some(n) = self.timeline_every_ms {
+            config.timeline_every_ms = n;
         }
         Ok(config)
     }

@@ -134,6 +134,7 @@ pub struct StackBuilder {
     options: OriginOptions,
     vars: Map<String, Value>,
     persist_edge: bool,
+    edge_numbers: bool,
 }
 
 impl StackBuilder {
@@ -143,6 +144,7 @@ impl StackBuilder {
             options: OriginOptions::default(),
             vars: Map::new(),
             persist_edge: false,
+            edge_numbers: false,
         }
     }
 
@@ -177,6 +179,14 @@ impl StackBuilder {
         self
     }
 
+    /// The origin reads the edge's numbers for its timelines (`--edge-url`, sampled every
+    /// `every_ms`): the console and the report then show the line, not only the books.
+    pub fn edge_numbers(mut self, every_ms: u64) -> Self {
+        self.edge_numbers = true;
+        self.options.timeline_every_ms = Some(every_ms);
+        self
+    }
+
     /// Card holds on, at `localstripe`: the edge takes holds there and the origin captures
     /// them, both with [`Localstripe::SECRET_KEY`].
     pub fn localstripe(mut self, localstripe: &Localstripe) -> Self {
@@ -187,11 +197,19 @@ impl StackBuilder {
 
     /// Starts Redis, then the origin on it, then the edge worker in front of the origin, with
     /// fresh keys; waits until each is ready.
-    pub async fn start(self) -> Result<Stack> {
+    pub async fn start(mut self) -> Result<Stack> {
         let redis = RedisServer::start()
             .await
             .context("starting redis-server")?;
         let keys = TestKeys::generate();
+        // The origin is told the edge's address before the edge starts, on a port chosen now.
+        let edge_port = match self.edge_numbers {
+            true => Some(crate::free_port()?),
+            false => None,
+        };
+        if let Some(port) = edge_port {
+            self.options.edge_url = Some(format!("http://127.0.0.1:{port}"));
+        }
         let origin = match &self.origin {
             #[cfg(feature = "in-process-origin")]
             OriginKind::InProcess => StackOrigin::InProcess(
@@ -220,9 +238,10 @@ impl StackBuilder {
         if let Value::Object(b) = &mut bindings {
             b.extend(self.vars);
         }
-        let edge = match self.persist_edge {
-            true => EdgeWorker::start_persisted(&bindings).await,
-            false => EdgeWorker::start(&bindings).await,
+        let edge = match (edge_port, self.persist_edge) {
+            (Some(port), persist) => EdgeWorker::start_on(&bindings, port, persist).await,
+            (None, true) => EdgeWorker::start_persisted(&bindings).await,
+            (None, false) => EdgeWorker::start(&bindings).await,
         }
         .context("starting the edge worker (scripts/build-worker.sh builds it)")?;
         Ok(Stack {

@@ -1,5 +1,5 @@
 //! The handlers, one file per part of the API. What several of them check (the sale id, the
-//! admin token, the pass, the JSON body) is in [`crate::extract`]; each handler's doc says
+//! operator (admin token or console session), the pass, the JSON body) is in [`crate::extract`]; each handler's doc says
 //! which refusal wins when several apply.
 //!
 //! | method | path | handler |
@@ -10,11 +10,15 @@
 //! | `GET` | `/admin/v1/sales/{sale}` | [`sales::admin_state`]: full state of a sale (admin bearer token) |
 //! | `POST` | `/admin/v1/sales/{sale}/control` | [`sales::control`]: pause, resume or re-rate admission (admin bearer token) |
 //! | `POST` | `/admin/v1/sales/{sale}/audit` | [`audit::audit`]: score the sale's orders; with `apply`, cancel the flagged ones (admin bearer token) |
+//! | `GET` | `/admin/v1/sales/{sale}/timeline` | [`console::timeline`]: the samples the timeline recorder took of the sale (admin token or console session) |
+//! | `GET` | `/admin/` | [`console::page`]: the operator's console, or its login form |
+//! | `POST` | `/admin/login`, `/admin/logout` | [`console::login`], [`console::logout`]: a console session from the admin token, and its end |
 //! | `GET` | `/healthz` | [`probes::healthz`]: the process is up |
 //! | `GET` | `/readyz` | [`probes::readyz`]: Redis answers, holds the scripts, and sale events are subscribed |
 //! | `GET` | `/metrics` | [`probes::metrics`]: Prometheus metrics (admin bearer token) |
 
 pub mod audit;
+pub mod console;
 pub mod probes;
 pub mod purchase;
 pub mod sales;

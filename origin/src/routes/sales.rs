@@ -139,6 +139,8 @@ pub async fn upsert_sale(
         .await?
         .ok_or(Refusal(ErrorCode::Internal))?;
     app.metrics.set_stock(sale.as_str(), state.state.remaining);
+    // The timeline recorder starts sampling a new sale, or one moved nearer, at once.
+    app.sales_changed.notify_one();
     let status = if created {
         StatusCode::CREATED
     } else {

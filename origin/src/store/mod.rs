@@ -30,12 +30,16 @@
 //! | `lua/sold_out_snapshot.lua` | [`sold_out_snapshot`] | — |
 //! | `lua/upsert_sale.lua` | [`upsert_sale`] | the sale's public and admin state |
 //! | `lua/control_sale.lua` | [`control_sale`] | — |
+//!
+//! And one file, [`timeline`], for what is no script's: the timeline the recorder keeps, the
+//! payment counts it samples, and the console's sessions.
 
 pub mod cancel_orders;
 pub mod control_sale;
 pub mod purchase;
 pub mod settle_payment;
 pub mod sold_out_snapshot;
+pub mod timeline;
 pub mod upsert_sale;
 
 use std::time::Duration;
