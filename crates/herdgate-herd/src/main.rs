@@ -38,6 +38,10 @@ enum Cli {
         /// (joins per device and network), `audit` (cancel flagged orders during the sale).
         #[arg(long, default_value = "all", value_parser = Defences::parse)]
         defences: Defences,
+        /// Seconds to keep the local stack up after the run, so the operator's console
+        /// (printed at the start) can still be looked at; Ctrl-C ends it sooner.
+        #[arg(long, default_value_t = 0)]
+        linger_secs: u64,
     },
     /// Run the crowd against an existing deployment.
     Run {
@@ -165,6 +169,7 @@ async fn main() -> Result<()> {
             pow_bits,
             pow_max_bits,
             defences,
+            linger_secs,
         } => {
             let origin_bin = std::env::current_exe()?
                 .parent()
@@ -192,12 +197,19 @@ async fn main() -> Result<()> {
                 // localstripe has no rate limit; Stripe's default is 100 calls/s per account.
                 builder = builder.localstripe(ls).var("HOLD_RELEASE_RATE", "400");
             }
-            let stack = builder.start().await?;
+            // The origin samples the edge's numbers every second: the console shows the line.
+            let stack = builder.edge_numbers(1_000).start().await?;
             eprintln!(
                 "redis-server {} · origin {} · edge {} (workerd)",
                 stack.redis.url(),
                 stack.origin.url(),
                 stack.edge.url()
+            );
+            let token_file = console_token_file(&stack.keys.admin_token)?;
+            eprintln!(
+                "operator's console: {}/admin/ (sign in with the admin token in {}, removed at the end)",
+                stack.origin.url(),
+                token_file.path().display()
             );
             let mut cfg = sim.config(
                 stack.edge.url().to_owned(),
@@ -227,13 +239,25 @@ async fn main() -> Result<()> {
             });
             // On Ctrl-C or SIGTERM, return: leaving this scope stops redis-server, the origin
             // and the edge (by PID and process group) as a normal end does.
-            tokio::select! {
+            let result = tokio::select! {
                 result = run => result,
                 _ = interrupted() => {
                     eprintln!("herd: interrupted; stopping what it started");
-                    Ok(())
+                    return Ok(());
+                }
+            };
+            if linger_secs > 0 {
+                eprintln!(
+                    "keeping the stack up {linger_secs} s for the console ({}/admin/); Ctrl-C ends it",
+                    stack.origin.url()
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(linger_secs)) => {}
+                    _ = interrupted() => {}
                 }
             }
+            drop(token_file);
+            result
         }
         Cli::Run {
             sim,
@@ -245,6 +269,19 @@ async fn main() -> Result<()> {
             finish(cfg, &sim, command, None, |_| {}).await
         }
     }
+}
+
+/// The local stack's admin token in a file only this user can read (deleted when dropped), for
+/// the console's login: never printed.
+fn console_token_file(token: &str) -> Result<tempfile::NamedTempFile> {
+    use std::io::Write as _;
+    let mut file = tempfile::Builder::new()
+        .prefix("herdgate-admin-token-")
+        .tempfile()
+        .context("writing the admin token's file")?;
+    // `tempfile` creates it with mode 600.
+    writeln!(file, "{token}")?;
+    Ok(file)
 }
 
 /// Resolves on SIGINT or SIGTERM.
