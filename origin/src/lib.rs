@@ -183,6 +183,7 @@ pub async fn run(
                 token: config.admin_token.secret().to_owned(),
             }),
             latencies: state.inner.metrics.purchase_latencies(),
+            gauges: state.inner.metrics.sale_gauges(),
             every_ms: config.timeline_every_ms,
             sales_changed,
         }))

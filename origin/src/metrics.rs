@@ -8,6 +8,15 @@
 //! | `herdgate_stock_remaining` | gauge | `sale` (as last seen by this origin) |
 //! | `herdgate_sold_out_sales_in_memory` | gauge | — |
 //! | `herdgate_http_requests_in_flight` | gauge | — (requests holding an in-flight slot) |
+//! | `herdgate_sale_sold` | gauge | `sale`: items sold, as the timeline recorder last sampled |
+//! | `herdgate_sale_paused` | gauge | `sale`: 1 while admission is paused |
+//! | `herdgate_sale_payments` | gauge | `sale`, `state` (`captured`, `pending`, `failed`): card payments of the sale's orders |
+//! | `herdgate_sale_joined` | gauge | `sale`: places taken in line, as the edge counted (with `--edge-url`) |
+//! | `herdgate_sale_admitted` | gauge | `sale`: passes the edge issued (with `--edge-url`) |
+//! | `herdgate_sale_in_line` | gauge | `sale`: places the admission frontier has not reached (with `--edge-url`) |
+//!
+//! The `herdgate_sale_*` gauges are set from each sample the timeline recorder
+//! (`timeline.rs`) takes of a live sale, so every origin exports the same values.
 //!
 //! Each origin has its own registry (no globals), so several can run in one test process.
 //!
@@ -39,6 +48,102 @@ struct RouteLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SaleLabels {
     sale: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PaymentLabels {
+    sale: String,
+    state: &'static str,
+}
+
+type SaleGauge = Family<SaleLabels, Gauge<i64, AtomicI64>>;
+
+/// The per-sale gauges the timeline recorder sets from its samples. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct SaleGauges {
+    sold: SaleGauge,
+    paused: SaleGauge,
+    payments: Family<PaymentLabels, Gauge<i64, AtomicI64>>,
+    joined: SaleGauge,
+    admitted: SaleGauge,
+    in_line: SaleGauge,
+}
+
+fn gauge_value(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl SaleGauges {
+    fn register(&self, registry: &mut Registry) {
+        let sale_gauges = [
+            ("herdgate_sale_sold", "Items sold per sale", &self.sold),
+            (
+                "herdgate_sale_paused",
+                "1 while a sale's admission is paused",
+                &self.paused,
+            ),
+            (
+                "herdgate_sale_joined",
+                "Places taken in a sale's line, as the edge counted",
+                &self.joined,
+            ),
+            (
+                "herdgate_sale_admitted",
+                "Admission passes the edge issued per sale",
+                &self.admitted,
+            ),
+            (
+                "herdgate_sale_in_line",
+                "Places in a sale's line the admission frontier has not reached",
+                &self.in_line,
+            ),
+        ];
+        for (name, help, gauge) in sale_gauges {
+            registry.register(name, help, gauge.clone());
+        }
+        registry.register(
+            "herdgate_sale_payments",
+            "Card payments of a sale's orders by state",
+            self.payments.clone(),
+        );
+    }
+
+    /// Sets the gauges of `sale` from `sample`.
+    pub fn set(&self, sale: &str, sample: &herdgate_core::wire::TimelineSample) {
+        let labels = SaleLabels {
+            sale: sale.to_owned(),
+        };
+        self.sold
+            .get_or_create(&labels)
+            .set(gauge_value(sample.sold));
+        self.paused
+            .get_or_create(&labels)
+            .set(i64::from(sample.paused));
+        let p = sample.payments;
+        for (state, n) in [
+            ("captured", p.captured),
+            ("pending", p.pending),
+            ("failed", p.failed),
+        ] {
+            self.payments
+                .get_or_create(&PaymentLabels {
+                    sale: sale.to_owned(),
+                    state,
+                })
+                .set(gauge_value(n));
+        }
+        if let (Some(edge), Some(in_line)) = (&sample.edge, sample.in_line()) {
+            self.joined
+                .get_or_create(&labels)
+                .set(gauge_value(edge.counts.joins));
+            self.admitted
+                .get_or_create(&labels)
+                .set(gauge_value(edge.counts.passes));
+            self.in_line
+                .get_or_create(&labels)
+                .set(gauge_value(in_line));
+        }
+    }
 }
 
 type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
@@ -82,6 +187,7 @@ impl PurchaseLatencies {
 /// The origin's metrics.
 pub struct Metrics {
     purchases: Arc<PurchaseLatencies>,
+    sales: SaleGauges,
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: HistogramFamily,
@@ -123,8 +229,11 @@ impl Default for Metrics {
             "Requests holding one of the max-in-flight slots",
             in_flight.clone(),
         );
+        let sales = SaleGauges::default();
+        sales.register(&mut registry);
         Metrics {
             purchases: Arc::default(),
+            sales,
             registry,
             in_flight,
             requests,
@@ -136,6 +245,11 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// The per-sale gauges the timeline recorder sets.
+    pub fn sale_gauges(&self) -> SaleGauges {
+        self.sales.clone()
+    }
+
     /// The purchase latencies the timeline recorder takes.
     pub fn purchase_latencies(&self) -> Arc<PurchaseLatencies> {
         Arc::clone(&self.purchases)

@@ -23,7 +23,7 @@ use herdgate_core::wire::{
 use herdgate_core::SaleId;
 
 use crate::clock;
-use crate::metrics::PurchaseLatencies;
+use crate::metrics::{PurchaseLatencies, SaleGauges};
 use crate::store::{Store, StoreError};
 
 /// How long before its opening, and after its sell-out, a sale is sampled.
@@ -52,6 +52,8 @@ pub struct Recorder {
     pub edge: Option<EdgeLink>,
     /// This origin's purchase latencies.
     pub latencies: Arc<PurchaseLatencies>,
+    /// The per-sale gauges it sets from each sample (Prometheus).
+    pub gauges: SaleGauges,
     /// Milliseconds between samples (at least 100).
     pub every_ms: u64,
     /// Told when a sale is created or changed: the recorder lists the sales again.
@@ -147,6 +149,7 @@ async fn sample_one(
         edge,
         latency,
     };
+    r.gauges.set(sale.as_str(), &sample);
     r.store.record_sample(sale, &sample).await?;
     Ok(())
 }

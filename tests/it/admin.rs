@@ -198,7 +198,20 @@ async fn the_shipped_dashboard_and_alerts_name_what_the_origin_exports() {
         let pass = env.pass(&sale, "v1");
         let (status, body) = env.purchase("watched", Some(&pass), "{}").await;
         assert_eq!(status, 201, "{body}");
-        let metrics = metrics_text(&env.http, &env.origin.url(), &env.keys.admin_token).await;
+        // The per-sale gauges come with the timeline recorder's next sample (one a second).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let metrics = loop {
+            let text = metrics_text(&env.http, &env.origin.url(), &env.keys.admin_token).await;
+            if text.contains("herdgate_sale_sold{sale=\"watched\"} 1") {
+                break text;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no sale gauges:\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(metrics.contains("herdgate_sale_payments{sale=\"watched\",state=\"pending\"} 0"));
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let dashboard =
             std::fs::read_to_string(root.join("docs/grafana/herdgate-origin.json")).unwrap();
@@ -231,11 +244,14 @@ async fn the_shipped_dashboard_and_alerts_name_what_the_origin_exports() {
                     .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
                     .collect();
                 named += 1;
-                // A sample's name ends at its labels or its value.
+                // A sample's name ends at its labels or its value. A metric with no sample yet
+                // (the line's gauges, which need an edge) is exported if it has its type.
+                let typed = format!("# TYPE {name} ");
                 let exported = metrics.lines().any(|l| {
-                    l.split(['{', ' '])
-                        .next()
-                        .is_some_and(|sample| sample == name)
+                    l.starts_with(&typed)
+                        || l.split(['{', ' '])
+                            .next()
+                            .is_some_and(|sample| sample == name)
                 });
                 assert!(
                     exported,
