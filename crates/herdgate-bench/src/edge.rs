@@ -256,7 +256,37 @@ pub async fn run(args: EdgeArgs) -> Result<()> {
             .with_context(|| format!("warming: {}", p.name))?;
     }
     let mut rounds: Vec<[Run; 6]> = Vec::new();
+    // Side by side: the counting and the non-counting worker under the same load at the same
+    // moment (half the connections each), each priced by the CPU its own workerd process
+    // group spent per request, so drift on the machine hits both alike.
+    let (counted_group, uncounted_group) = (stack.edge.pgid(), uncounted.pgid());
+    let mut side_by_side: Vec<(f64, f64)> = Vec::new();
     for _ in 0..args.rounds.max(1) {
+        let cpu = || {
+            (
+                herdgate_testkit::cpu::group_seconds(counted_group),
+                herdgate_testkit::cpu::group_seconds(uncounted_group),
+            )
+        };
+        let before = cpu();
+        let (counted_run, uncounted_run) = tokio::join!(
+            load_spec(edge_addr, spec(edge_addr, queued_path, &queued, n, true), (c / 2).max(1)),
+            load_spec(
+                uncounted_addr,
+                spec(uncounted_addr, queued_path, &queued, n, true),
+                (c / 2).max(1)
+            ),
+        );
+        let after = cpu();
+        let per_request = |seconds: f64, run: &Run| seconds * 1e6 / run.requests.max(1) as f64;
+        let (counted_run, uncounted_run) = (
+            counted_run.context("side by side, counting")?,
+            uncounted_run.context("side by side, not counting")?,
+        );
+        side_by_side.push((
+            per_request(after.0 - before.0, &counted_run),
+            per_request(after.1 - before.1, &uncounted_run),
+        ));
         let mut round = Vec::new();
         for p in &measured {
             round.push(
@@ -277,6 +307,14 @@ pub async fn run(args: EdgeArgs) -> Result<()> {
         (ratios(1, 0), ratios(2, 0), ratios(3, 0), ratios(2, 3));
     // The queued poll that counts against the same poll that does not.
     let counting_ratios = ratios(1, 5);
+    // Side by side: what counting adds to a queued poll's CPU, per round, sorted.
+    let mut counting_cpu: Vec<f64> = side_by_side
+        .iter()
+        .map(|(counted, uncounted)| (counted / uncounted - 1.0) * 100.0)
+        .collect();
+    counting_cpu.sort_by(f64::total_cmp);
+    let mut cpu_pairs = side_by_side.clone();
+    cpu_pairs.sort_by(|a, b| (a.0 / a.1).total_cmp(&(b.0 / b.1)));
     // What verifying adds to a request at saturation, in µs of the machine's time: the
     // difference of the reciprocal throughputs, per round, sorted.
     let added_us = |with: usize, without: usize| -> Vec<f64> {
@@ -424,6 +462,22 @@ pub async fn run(args: EdgeArgs) -> Result<()> {
          {:.2}×; the target is at least 0.95×).\n",
         show(&counting_ratios),
         median(&counting_ratios),
+    ));
+    let (mid_counted, mid_uncounted) = cpu_pairs[cpu_pairs.len() / 2];
+    r.push_str(&format!(
+        "\n**What counting costs, side by side**: in each round the counting and the \
+         non-counting worker also served the same queued polls at the same time ({n} requests \
+         each, {} connections each), and each workerd process group's CPU time was read before \
+         and after (`/proc`). CPU per queued poll in the median round: {mid_counted:.0} µs \
+         counting, {mid_uncounted:.0} µs not. What counting adds, per round, sorted: {} % \
+         (median {:+.1} %; the target is under 5 %).\n",
+        (c / 2).max(1),
+        counting_cpu
+            .iter()
+            .map(|x| format!("{x:+.1}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        median(&counting_cpu),
     ));
     let show_us = |v: &[f64]| list(v, 0);
     r.push_str(&format!(
