@@ -30,6 +30,7 @@
 --   {"hold_required"}                     the sale has a price and the pass carries no hold
 --   {"hold_dead"}                         this hold's capture failed before: put a card on hold again
 --   {"unknown_sale"}                      no sale at KEYS[1]
+--   {"seated"}                            the sale sells seats (seats.lua): no order here
 --   {"pass_spent"}                        the pass bought before (and that order is gone)
 --   {"cancelled"}                         the audit cancelled this visitor's order: no rebuy
 --   {"not_open", starts_at_ms}            the sale has not started at ARGV[4]
@@ -53,9 +54,12 @@ local payments_key, dead_key = KEYS[7], KEYS[8]
 local hold = ARGV[8] or ''
 
 local fields = redis.call('HMGET', sale_key, 'remaining', 'limit', 'starts_at_ms', 'price_amount',
-  'price_currency')
+  'price_currency', 'seated')
 if not fields[1] then
   return {'unknown_sale'}
+end
+if fields[6] == '1' then
+  return {'seated'}
 end
 local remaining = tonumber(fields[1])
 

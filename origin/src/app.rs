@@ -9,13 +9,13 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use herdgate_core::ErrorCode;
 
 use crate::error::{Outcome, Refusal};
 use crate::extract;
-use crate::routes::{self, audit, console, probes, purchase, sales};
+use crate::routes::{self, audit, console, probes, purchase, sales, seats};
 use crate::state::AppState;
 
 /// The router, with every route and middleware.
@@ -31,6 +31,18 @@ pub fn app(state: AppState) -> Router {
         .route("/admin/v1/sales/{sale}/control", post(sales::control))
         .route("/admin/v1/sales/{sale}/audit", post(audit::audit))
         .route("/admin/v1/sales/{sale}/timeline", get(console::timeline))
+        .route("/admin/v1/sales/{sale}/seats", put(seats::put_map))
+        .route(
+            "/admin/v1/sales/{sale}/seats/changes",
+            post(seats::change_map),
+        )
+        .route("/v1/sales/{sale}/seats", get(seats::availability))
+        .route("/v1/sales/{sale}/holds", post(seats::hold))
+        .route("/v1/sales/{sale}/holds/{hold}", delete(seats::release))
+        .route(
+            "/v1/sales/{sale}/holds/{hold}/confirm",
+            post(seats::confirm),
+        )
         .route("/admin", get(console::to_console))
         .route("/admin/", get(console::page))
         .route("/admin/console.js", get(console::script))
@@ -61,7 +73,8 @@ pub fn app(state: AppState) -> Router {
 /// is refused at once, and the connection is closed: the rest of the body may still be coming.
 async fn read_body(State(app): State<AppState>, request: Request, next: Next) -> Response {
     let app = &app.inner;
-    match extract::read_body(request, app.max_body_bytes, app.body_timeout).await {
+    let limit = body_limit(&request, app);
+    match extract::read_body(request, limit, app.body_timeout).await {
         Ok(request) => next.run(request).await,
         Err(refusal) => {
             let mut response = refusal.into_response();
@@ -70,6 +83,21 @@ async fn read_body(State(app): State<AppState>, request: Request, next: Next) ->
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
             response
         }
+    }
+}
+
+/// The largest body `request` may have: `--max-body-bytes`, except for a seat map the operator
+/// loads (`PUT /admin/v1/sales/{sale}/seats` with the admin token), which may be up to
+/// [`seats::MAX_MAP_BYTES`]: a 100,000-seat venue is a few megabytes of JSON.
+fn body_limit(request: &Request, app: &crate::state::Inner) -> usize {
+    let path = request.uri().path();
+    let seat_map = request.method() == axum::http::Method::PUT
+        && path.starts_with("/admin/v1/sales/")
+        && path.ends_with("/seats");
+    if seat_map && extract::is_admin(request.headers(), &app.admin_token) {
+        seats::MAX_MAP_BYTES
+    } else {
+        app.max_body_bytes
     }
 }
 
@@ -169,6 +197,7 @@ mod tests {
             timeline_every_ms: 1000,
             console_session_secs: 3600,
             sales_changed: Arc::default(),
+            seats_changed: Arc::default(),
         }))
     }
 

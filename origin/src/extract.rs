@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequestParts, Path, Request};
+use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use herdgate_core::proof::{self, Expect, Target};
@@ -31,13 +31,41 @@ impl<S: Send + Sync> FromRequestParts<S> for SaleParam {
     type Rejection = Refusal;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Refusal> {
-        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+        let raw = path_param(parts, state, "sale")
             .await
-            .map_err(|_| Refusal(ErrorCode::InvalidSaleId))?;
+            .ok_or(Refusal(ErrorCode::InvalidSaleId))?;
         SaleId::parse(&raw)
             .map(SaleParam)
             .map_err(|_| Refusal(ErrorCode::InvalidSaleId))
     }
+}
+
+/// The `{hold}` of the path: a seat hold's id, 32 hex digits; otherwise `no_seat_hold` (no
+/// hold has such an id).
+#[derive(Debug, Clone)]
+pub struct HoldParam(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for HoldParam {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Refusal> {
+        match path_param(parts, state, "hold").await {
+            Some(id) if id.len() == 32 && herdgate_core::ids::is_hex_id(&id) => Ok(HoldParam(id)),
+            _ => Err(Refusal(ErrorCode::NoSeatHold)),
+        }
+    }
+}
+
+/// The path parameter `name`, decoded.
+async fn path_param<S: Send + Sync>(parts: &mut Parts, state: &S, name: &str) -> Option<String> {
+    let params = axum::extract::RawPathParams::from_request_parts(parts, state)
+        .await
+        .ok()?;
+    let value = params
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned());
+    value
 }
 
 /// The operator: the request carries the admin bearer token, or the cookie of a live console
@@ -80,6 +108,11 @@ impl FromRequestParts<AppState> for AdminAuth {
             false => Err(Refusal(ErrorCode::CsrfRequired)),
         }
     }
+}
+
+/// Whether `headers` carry the admin bearer token.
+pub fn is_admin(headers: &HeaderMap, token: &crate::config::AdminToken) -> bool {
+    bearer(headers).is_some_and(|t| token.matches(t))
 }
 
 /// The CSRF token of the live console session whose cookie `headers` carry, if any.

@@ -34,7 +34,8 @@
 //! `store/upsert_sale.rs`), `routes/audit.rs` with `audit.rs` (scores orders, cancels with
 //! `store/cancel_orders.rs`, refunds through `payments.rs`), `routes/console.rs` (the
 //! operator's console, its login and the timelines that [`timeline`]'s recorder keeps with
-//! `store/timeline.rs`) and `routes/probes.rs`.
+//! `store/timeline.rs`), `routes/seats.rs` (seated sales: the map, holds, confirmations, with
+//! `store/seats.rs` and `lua/seats.lua`; [`seats`] sweeps expired holds) and `routes/probes.rs`.
 //!
 //! The modules form layers; a module names (with a `crate::` path) only modules of the layers
 //! below its own, so there is no circle. [`run`], in this file, names any of them.
@@ -46,7 +47,7 @@
 //! | 3 | [`extract`] | state, error, clock |
 //! | 4 | [`state`] | payments, soldout, store, metrics, config |
 //! | 5 | [`audit`] | payments, store |
-//! | 6 | [`payments`], [`soldout`], [`timeline`] | store, metrics (the recorder's latencies), clock (the reconciler's and the recorder's loops only) |
+//! | 6 | [`payments`], [`soldout`], [`timeline`], [`seats`] | store, metrics (the recorder's latencies), clock (the reconciler's, the recorder's and the sweeper's loops only) |
 //! | 7 | [`store`], [`metrics`] | error (the store only) |
 //! | 8 | [`error`], [`config`], [`clock`], [`server`] | nothing of this crate |
 //!
@@ -56,23 +57,22 @@
 //! test run):
 //!
 //! ```sh
-//! L8="error.rs config.rs clock.rs server.rs"; L7="store metrics.rs $L8"; L6="payments.rs soldout.rs timeline.rs $L7"
+//! L8="error.rs config.rs clock.rs server.rs"; L7="store metrics.rs $L8"; L6="payments.rs soldout.rs timeline.rs seats.rs $L7"
 //! L5="audit.rs $L6"; L4="state.rs $L5"; L3="extract.rs $L4"; L2="routes $L3"
 //! grep -rn 'crate::app' $L2
 //! grep -rn 'crate::routes' $L3
 //! grep -rn 'crate::extract' $L4
 //! grep -rn 'crate::state' $L5
 //! grep -rn 'crate::audit' $L6
-//! grep -rnE 'crate::(payments|soldout|timeline)' $L7
-//! grep -nE 'crate::(soldout|timeline)' payments.rs; grep -nE 'crate::(payments|timeline)' soldout.rs
-//! grep -nE 'crate::(payments|soldout)' timeline.rs
+//! grep -rnE 'crate::(payments|soldout|timeline|seats)' $L7
+//! for f in payments soldout timeline seats; do grep -nE 'crate::(payments|soldout|timeline|seats)' $f.rs | grep -v "crate::$f"; done
 //! grep -rn 'crate::metrics' store; grep -n 'crate::store' metrics.rs
 //! grep -rn 'crate::' $L8
 //! grep -rn 'clock::' store audit.rs state.rs soldout.rs
 //! ```
 //!
-//! And `grep -n 'clock::' payments.rs timeline.rs` prints two lines: the reconciler's loop and
-//! the recorder's.
+//! And `grep -n 'clock::' payments.rs timeline.rs seats.rs` prints three lines: the
+//! reconciler's loop, the recorder's and the sweeper's.
 
 pub mod app;
 pub mod audit;
@@ -83,6 +83,7 @@ pub mod extract;
 pub mod metrics;
 pub mod payments;
 pub mod routes;
+pub mod seats;
 pub mod server;
 pub mod soldout;
 pub mod state;
@@ -158,6 +159,8 @@ pub async fn run(
             config.events_channel.clone(),
         ))
     });
+    let seats_changed = Arc::new(tokio::sync::Notify::new());
+    let sweeper = tokio::spawn(seats::sweep(Arc::clone(&store), Arc::clone(&seats_changed)));
     let sales_changed = Arc::new(tokio::sync::Notify::new());
     let state = AppState::new(Parts {
         payments,
@@ -174,6 +177,7 @@ pub async fn run(
         timeline_every_ms: config.timeline_every_ms,
         console_session_secs: config.console_session_secs,
         sales_changed: Arc::clone(&sales_changed),
+        seats_changed,
     });
     let recorder = (config.timeline_every_ms > 0).then(|| {
         tokio::spawn(timeline::record(timeline::Recorder {
@@ -198,7 +202,7 @@ pub async fn run(
         shutdown_grace: config.shutdown_grace(),
     };
     let stopped = server::serve(listener, app::app(state), limits, shutdown).await;
-    for task in [reconciler, recorder].into_iter().flatten() {
+    for task in [reconciler, recorder, Some(sweeper)].into_iter().flatten() {
         task.abort();
     }
     // A frozen Redis must not hold the process past the grace: the goodbyes get what is left of

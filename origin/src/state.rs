@@ -37,6 +37,7 @@ pub(crate) struct Inner {
     pub(crate) timeline_every_ms: u64,
     pub(crate) console_session_secs: u64,
     pub(crate) sales_changed: Arc<tokio::sync::Notify>,
+    pub(crate) seats_changed: Arc<tokio::sync::Notify>,
 }
 
 /// The parts an [`AppState`] is built from.
@@ -69,6 +70,8 @@ pub struct Parts {
     pub console_session_secs: u64,
     /// Told when a sale is created or changed (the timeline recorder looks again).
     pub sales_changed: Arc<tokio::sync::Notify>,
+    /// Told when a seat map is loaded (the seat sweeper looks again).
+    pub seats_changed: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -92,6 +95,7 @@ impl AppState {
                 timeline_every_ms: p.timeline_every_ms,
                 console_session_secs: p.console_session_secs,
                 sales_changed: p.sales_changed,
+                seats_changed: p.seats_changed,
             }),
         }
     }

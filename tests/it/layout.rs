@@ -24,7 +24,7 @@ const ORIGIN: &[&[&str]] = &[
     &["extract"],
     &["state"],
     &["audit"],
-    &["payments", "soldout", "timeline"],
+    &["payments", "soldout", "timeline", "seats"],
     &["store", "metrics"],
     &["error", "config", "clock", "server"],
 ];

@@ -27,6 +27,7 @@ mod payments;
 mod purchase;
 mod refusals;
 mod seams;
+mod seats;
 mod sold_out;
 mod web;
 mod wrangler;

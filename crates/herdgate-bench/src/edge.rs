@@ -270,7 +270,11 @@ pub async fn run(args: EdgeArgs) -> Result<()> {
         };
         let before = cpu();
         let (counted_run, uncounted_run) = tokio::join!(
-            load_spec(edge_addr, spec(edge_addr, queued_path, &queued, n, true), (c / 2).max(1)),
+            load_spec(
+                edge_addr,
+                spec(edge_addr, queued_path, &queued, n, true),
+                (c / 2).max(1)
+            ),
             load_spec(
                 uncounted_addr,
                 spec(uncounted_addr, queued_path, &queued, n, true),

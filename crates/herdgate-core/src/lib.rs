@@ -38,6 +38,7 @@ pub mod ids;
 pub mod pow;
 pub mod proof;
 pub mod refusal;
+pub mod seats;
 pub mod token;
 pub mod wire;
 

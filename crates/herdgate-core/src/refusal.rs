@@ -73,6 +73,32 @@ error_codes! {
     Unauthorized = ("unauthorized", 401, "This needs the operator's bearer token."),
     /// A console request that changes something came without its page's CSRF token.
     CsrfRequired = ("csrf_required", 403, "A console request that changes something must carry the console page's CSRF token (X-CSRF-Token): reload the console."),
+    /// A seat map that does not hold together.
+    InvalidSeatMap = ("invalid_seat_map", 422, "The seat map is not valid: 1 to 100,000 seats; section, row and tier ids of 1 to 16 letters, digits, '_' or '-', unique where they are; rows of 1 to 500 positions; every seat of a priced tier; at most 62 tiers, each 0 to 10^12 minor units; a hold of 5 to 3,600 seconds."),
+    /// Seats are held or sold: the map cannot be replaced, nor a held or sold seat withdrawn.
+    SeatMapLocked = ("seat_map_locked", 409, "Seats of this sale are held or sold: the map can no longer be replaced, and a held or sold seat cannot be withdrawn."),
+    /// The sale has started: its prices stay as they are.
+    SaleStarted = ("sale_started", 409, "The sale has started: its seat map's prices and seats can no longer change."),
+    /// A seat or tier named is not on the sale's map.
+    UnknownSeat = ("unknown_seat", 422, "A seat or tier named is not on this sale's seat map (seats are <section>/<row>/<position>), or is named twice."),
+    /// A seated sale's stock changed by hand.
+    SeatedStock = ("seated_stock", 409, "A seated sale's stock is its seat map: withdraw seats or load another map instead."),
+    /// A seat route on a sale without a seat map.
+    NotSeated = ("not_seated", 409, "This sale has no seat map: buy with a purchase instead."),
+    /// A purchase of a seated sale.
+    SeatsRequired = ("seats_required", 409, "This sale sells seats: hold seats, then confirm the hold."),
+    /// Some seats asked for are held or sold.
+    SeatsTaken = ("seats_taken", 409, "Some of these seats were just taken: nothing was held. Choose others, or take the alternatives offered."),
+    /// No block of that many adjacent free seats.
+    NoAdjacentSeats = ("no_adjacent_seats", 409, "There is no block of that many free seats side by side: ask for fewer, or in another section or tier."),
+    /// The visitor holds seats already.
+    SeatHoldExists = ("seat_hold_exists", 409, "You already hold seats in this sale: confirm or release them first."),
+    /// The hold ran out before its confirmation.
+    SeatHoldExpired = ("seat_hold_expired", 409, "Your seats' hold ran out and they went back on sale: choose again."),
+    /// No such hold of this visitor.
+    NoSeatHold = ("no_seat_hold", 404, "There is no hold of yours with this id: it was released, confirmed, or never made."),
+    /// The visitor has an order in this sale already.
+    AlreadyBought = ("already_bought", 409, "You have already bought in this sale."),
     /// The purchase carries no admission pass.
     MissingPass = ("missing_pass", 401, "A purchase needs an admission pass: join the queue and wait to be admitted."),
     /// The pass is not a well-formed token.

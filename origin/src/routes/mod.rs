@@ -11,6 +11,12 @@
 //! | `POST` | `/admin/v1/sales/{sale}/control` | [`sales::control`]: pause, resume or re-rate admission (admin bearer token) |
 //! | `POST` | `/admin/v1/sales/{sale}/audit` | [`audit::audit`]: score the sale's orders; with `apply`, cancel the flagged ones (admin bearer token) |
 //! | `GET` | `/admin/v1/sales/{sale}/timeline` | [`console::timeline`]: the samples the timeline recorder took of the sale (admin token or console session) |
+//! | `PUT` | `/admin/v1/sales/{sale}/seats` | [`seats::put_map`]: load a seated sale's map (admin token) |
+//! | `POST` | `/admin/v1/sales/{sale}/seats/changes` | [`seats::change_map`]: prices and withdrawals before the sale (admin token) |
+//! | `GET` | `/v1/sales/{sale}/seats` | [`seats::availability`]: the seats as they stand, cacheable for 1 s |
+//! | `POST` | `/v1/sales/{sale}/holds` | [`seats::hold`]: hold seats (admission pass) |
+//! | `POST` | `/v1/sales/{sale}/holds/{hold}/confirm` | [`seats::confirm`]: buy the held seats (admission pass) |
+//! | `DELETE` | `/v1/sales/{sale}/holds/{hold}` | [`seats::release`]: give them back (admission pass) |
 //! | `GET` | `/admin/` | [`console::page`]: the operator's console, or its login form |
 //! | `POST` | `/admin/login`, `/admin/logout` | [`console::login`], [`console::logout`]: a console session from the admin token, and its end |
 //! | `GET` | `/healthz` | [`probes::healthz`]: the process is up |
@@ -22,6 +28,7 @@ pub mod console;
 pub mod probes;
 pub mod purchase;
 pub mod sales;
+pub mod seats;
 
 use axum::response::Response;
 use herdgate_core::ErrorCode;

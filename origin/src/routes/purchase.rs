@@ -102,6 +102,7 @@ pub async fn purchase(
             Err(Refusal(ErrorCode::SoldOut))
         }
         PurchaseReply::UnknownSale => Err(Refusal(ErrorCode::UnknownSale)),
+        PurchaseReply::Seated => Err(Refusal(ErrorCode::SeatsRequired)),
         PurchaseReply::PassSpent => Err(Refusal(ErrorCode::PassSpent)),
         PurchaseReply::Cancelled => Err(Refusal(ErrorCode::OrderCancelled)),
         PurchaseReply::NotOpen => Err(Refusal(ErrorCode::SaleNotOpen)),

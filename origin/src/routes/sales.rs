@@ -132,6 +132,7 @@ pub async fn upsert_sale(
         UpsertSaleReply::Updated => false,
         UpsertSaleReply::StockBelowSold => return Err(Refusal(ErrorCode::StockBelowSold)),
         UpsertSaleReply::DrawFixed => return Err(Refusal(ErrorCode::DrawFixed)),
+        UpsertSaleReply::SeatedStock => return Err(Refusal(ErrorCode::SeatedStock)),
     };
     let state = app
         .store

@@ -12,6 +12,10 @@
 //! | `hg:{<sale>}:cancelled` | hash | visitor → an order the audit cancelled |
 //! | `hg:{<sale>}:payments` | hash | visitor → the order's card payment (hold, amount, pending or captured) |
 //! | `hg:{<sale>}:dead_holds` | set | holds whose capture failed: never tried again |
+//! | `hg:{<sale>}:seat_rows`, `seat_tiers`, `seat_access` | hash | a seated sale's rows: `<section>/<row>` → one character per seat (state, tier, access); the tiers' prices and ids |
+//! | `hg:{<sale>}:seat_sections` | string | the map's sections and their rows, best first (JSON) |
+//! | `hg:{<sale>}:holds`, `visitor_hold`, `hold_expiry`, `lapsed_holds` | hash, hash, sorted set, hash | seat holds by id, each visitor's live hold, holds by expiry, holds whose time ran out |
+//! | `hg:{<sale>}:timeline` | stream | the timeline recorder's samples (see [`timeline`]) |
 //!
 //! Scripts are hashed once at start-up ([`Scripts`]), called with `EVALSHA`, and loaded again
 //! when Redis answers `NOSCRIPT` (after a restart or a `SCRIPT FLUSH`). fred multiplexes the
@@ -30,6 +34,7 @@
 //! | `lua/sold_out_snapshot.lua` | [`sold_out_snapshot`] | — |
 //! | `lua/upsert_sale.lua` | [`upsert_sale`] | the sale's public and admin state |
 //! | `lua/control_sale.lua` | [`control_sale`] | — |
+//! | `lua/seats.lua` | [`seats`] | the seats as they stand, for the availability route |
 //!
 //! And one file, [`timeline`], for what is no script's: the timeline the recorder keeps, the
 //! payment counts it samples, and the console's sessions.
@@ -37,6 +42,7 @@
 pub mod cancel_orders;
 pub mod control_sale;
 pub mod purchase;
+pub mod seats;
 pub mod settle_payment;
 pub mod sold_out_snapshot;
 pub mod timeline;
@@ -113,6 +119,7 @@ pub struct Scripts {
     cancel_orders: Script,
     settle_payment: Script,
     control_sale: Script,
+    seats: Script,
 }
 
 impl Scripts {
@@ -124,10 +131,11 @@ impl Scripts {
             cancel_orders: Script::from_lua(cancel_orders::LUA),
             settle_payment: Script::from_lua(settle_payment::LUA),
             control_sale: Script::from_lua(control_sale::LUA),
+            seats: Script::from_lua(seats::LUA),
         }
     }
 
-    fn all(&self) -> [&Script; 6] {
+    fn all(&self) -> [&Script; 7] {
         [
             &self.purchase,
             &self.upsert_sale,
@@ -135,6 +143,7 @@ impl Scripts {
             &self.cancel_orders,
             &self.settle_payment,
             &self.control_sale,
+            &self.seats,
         ]
     }
 

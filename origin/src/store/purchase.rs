@@ -109,6 +109,8 @@ pub enum PurchaseReply {
     HoldDead,
     /// `unknown_sale`: no such sale.
     UnknownSale,
+    /// `seated`: the sale sells seats (`lua/seats.lua`), not items.
+    Seated,
     /// `pass_spent`: the pass bought before and that order no longer exists.
     PassSpent,
     /// `cancelled`: the audit cancelled this visitor's order; the visitor may not buy again.
@@ -141,6 +143,7 @@ impl Store {
             "hold_required" => PurchaseReply::HoldRequired,
             "hold_dead" => PurchaseReply::HoldDead,
             "unknown_sale" => PurchaseReply::UnknownSale,
+            "seated" => PurchaseReply::Seated,
             "pass_spent" => PurchaseReply::PassSpent,
             "cancelled" => PurchaseReply::Cancelled,
             "not_open" => PurchaseReply::NotOpen,

@@ -88,6 +88,8 @@ pub enum UpsertSaleReply {
     /// `draw_fixed`: a pre-queue added to an existing sale, or removed after it opened;
     /// nothing changed.
     DrawFixed,
+    /// `seated_stock`: a seated sale's stock is its seat map's; nothing changed.
+    SeatedStock,
 }
 
 impl Store {
@@ -103,6 +105,7 @@ impl Store {
             "updated" => Ok(UpsertSaleReply::Updated),
             "stock_below_sold" => Ok(UpsertSaleReply::StockBelowSold),
             "draw_fixed" => Ok(UpsertSaleReply::DrawFixed),
+            "seated_stock" => Ok(UpsertSaleReply::SeatedStock),
             other => Err(StoreError::Protocol(format!("upsert returned {other:?}"))),
         }
     }

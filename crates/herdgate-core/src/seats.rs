@@ -1,0 +1,457 @@
+//! Seated sales: the seat map an operator loads, its checks, and how it is kept in Redis
+//! (`lua/seats.lua`): one string per row, one character per seat position.
+//!
+//! A seat's id is `<section>/<row>/<n>`, `n` its position in the row from 1 (an aisle or a
+//! missing seat keeps its position, so numbers match the venue's plan). A row of the map is a
+//! list of positions, each a seat (its price tier and, for accessible places, what kind) or
+//! `null` for no seat. Rows are listed best first: "best available" searches them in that
+//! order, and within a row takes the free block nearest its middle.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+/// The most seats a map may hold.
+pub const MAX_SEATS: usize = 100_000;
+/// The most positions in one row.
+pub const MAX_ROW: usize = 500;
+/// The most price tiers (each is one character in Redis).
+pub const MAX_TIERS: usize = 62;
+/// The shortest and the longest a hold may last, seconds (a few seconds suits a test, a few
+/// minutes a buyer).
+pub const HOLD_SECS: std::ops::RangeInclusive<u64> = 5..=3_600;
+/// How long a hold lasts unless the map says otherwise, seconds (8 minutes).
+pub const DEFAULT_HOLD_SECS: u64 = 480;
+
+/// A venue's seats for one sale (`PUT /admin/v1/sales/{sale}/seats`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeatMap {
+    /// Price tiers by id: what one seat of the tier costs, in the sale's currency's minor
+    /// units (0 for a free seat).
+    pub tiers: BTreeMap<String, u64>,
+    /// Sections, in the order best available tries them when no section is named.
+    pub sections: Vec<Section>,
+    /// Seconds a hold lasts before its seats go back on sale.
+    #[serde(default = "default_hold_secs")]
+    pub hold_secs: u64,
+}
+
+fn default_hold_secs() -> u64 {
+    DEFAULT_HOLD_SECS
+}
+
+/// A section of a [`SeatMap`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Section {
+    /// `[A-Za-z0-9_-]{1,16}`, unique in the map.
+    pub id: String,
+    /// Rows, best first.
+    pub rows: Vec<Row>,
+}
+
+/// A row of a [`Section`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Row {
+    /// `[A-Za-z0-9_-]{1,16}`, unique in its section.
+    pub id: String,
+    /// Positions from 1: a seat, or `null` where there is none.
+    pub seats: Vec<Option<Seat>>,
+}
+
+/// One seat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Seat {
+    /// Its price tier (a key of [`SeatMap::tiers`]).
+    pub tier: String,
+    /// An accessible place, if it is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<Access>,
+}
+
+/// An accessible place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    /// A wheelchair space.
+    Wheelchair,
+    /// A companion seat beside one.
+    Companion,
+}
+
+/// Why a seat map is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MapError {
+    /// More seats than [`MAX_SEATS`], or none.
+    #[error("a map holds 1 to {MAX_SEATS} seats")]
+    SeatCount,
+    /// An id outside `[A-Za-z0-9_-]{1,16}`, or one used twice.
+    #[error("ids are 1 to 16 of A-Z a-z 0-9 _ -, unique where they are: {0:?}")]
+    Id(String),
+    /// A row empty or longer than [`MAX_ROW`].
+    #[error("a row has 1 to {MAX_ROW} positions: {0:?}")]
+    RowLength(String),
+    /// A seat names a tier the map does not price.
+    #[error("a seat's tier is not in the map's tiers: {0:?}")]
+    UnknownTier(String),
+    /// More tiers than [`MAX_TIERS`], or a price above the largest.
+    #[error("at most {MAX_TIERS} tiers, each priced 0 to 10^12 minor units")]
+    Tiers,
+    /// A hold time outside [`HOLD_SECS`].
+    #[error("a hold lasts 5 to 3600 seconds")]
+    HoldSecs,
+}
+
+/// The characters tiers are kept as, in the order of the tiers' ids.
+const TIER_CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+/// A map as `lua/seats.lua` keeps it (the `load` command's arguments).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    /// Seats on sale.
+    pub seats: usize,
+    /// `[{"id": section, "rows": ["<section>/<row>", …]}]`, rows best first.
+    pub sections_json: String,
+    /// `a:back=900,b:front=1500`: each tier's character, id and price.
+    pub tiers: String,
+    /// Per row: its key, its state (`.` a seat, `x` none), its tiers and its access, one
+    /// character per position.
+    pub rows: Vec<[String; 4]>,
+    /// Each tier id's character.
+    pub tier_chars: BTreeMap<String, char>,
+}
+
+/// Whether `id` is a valid section or row id.
+pub fn is_part_id(id: &str) -> bool {
+    (1..=16).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Whether `id` reads as a seat id, `<section>/<row>/<n>` with n from 1.
+pub fn is_seat_id(id: &str) -> bool {
+    let mut parts = id.split('/');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(s), Some(r), Some(n), None) => {
+            is_part_id(s)
+                && is_part_id(r)
+                && n.len() <= 4
+                && n.parse::<u32>().is_ok_and(|n| n >= 1)
+                && !n.starts_with('0')
+        }
+        _ => false,
+    }
+}
+
+impl SeatMap {
+    /// Checks the map and encodes it for Redis.
+    pub fn encode(&self) -> Result<Encoded, MapError> {
+        if !HOLD_SECS.contains(&self.hold_secs) {
+            return Err(MapError::HoldSecs);
+        }
+        if self.tiers.len() > MAX_TIERS
+            || self
+                .tiers
+                .values()
+                .any(|p| *p > crate::wire::Price::MAX_AMOUNT)
+        {
+            return Err(MapError::Tiers);
+        }
+        let mut tier_chars = BTreeMap::new();
+        for (i, id) in self.tiers.keys().enumerate() {
+            if !is_part_id(id) {
+                return Err(MapError::Id(id.clone()));
+            }
+            tier_chars.insert(id.clone(), char::from(TIER_CHARS[i]));
+        }
+        let tiers = self
+            .tiers
+            .iter()
+            .map(|(id, p)| format!("{}:{id}={p}", tier_chars[id]))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut seats = 0usize;
+        let mut rows = Vec::new();
+        let mut sections = Vec::new();
+        let mut section_ids = HashSet::new();
+        for section in &self.sections {
+            if !is_part_id(&section.id) || !section_ids.insert(section.id.as_str()) {
+                return Err(MapError::Id(section.id.clone()));
+            }
+            let mut row_ids = HashSet::new();
+            let mut keys = Vec::new();
+            for row in &section.rows {
+                if !is_part_id(&row.id) || !row_ids.insert(row.id.as_str()) {
+                    return Err(MapError::Id(format!("{}/{}", section.id, row.id)));
+                }
+                let key = format!("{}/{}", section.id, row.id);
+                if row.seats.is_empty() || row.seats.len() > MAX_ROW {
+                    return Err(MapError::RowLength(key));
+                }
+                let (mut state, mut tiers, mut access) =
+                    (String::new(), String::new(), String::new());
+                for seat in &row.seats {
+                    match seat {
+                        None => {
+                            state.push('x');
+                            tiers.push('-');
+                            access.push('.');
+                        }
+                        Some(s) => {
+                            let c = *tier_chars
+                                .get(&s.tier)
+                                .ok_or_else(|| MapError::UnknownTier(s.tier.clone()))?;
+                            state.push('.');
+                            tiers.push(c);
+                            access.push(match s.access {
+                                None => '.',
+                                Some(Access::Wheelchair) => 'w',
+                                Some(Access::Companion) => 'c',
+                            });
+                            seats += 1;
+                        }
+                    }
+                }
+                keys.push(key.clone());
+                rows.push([key, state, tiers, access]);
+            }
+            sections.push(serde_json::json!({ "id": section.id, "rows": keys }));
+        }
+        if seats == 0 || seats > MAX_SEATS {
+            return Err(MapError::SeatCount);
+        }
+        Ok(Encoded {
+            seats,
+            sections_json: serde_json::Value::Array(sections).to_string(),
+            tiers,
+            rows,
+            tier_chars,
+        })
+    }
+}
+
+/// What an operator changes in a map before the sale (`POST
+/// /admin/v1/sales/{sale}/seats/changes`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeatMapChange {
+    /// New prices of existing tiers, by tier id.
+    #[serde(default)]
+    pub prices: BTreeMap<String, u64>,
+    /// Seats taken off sale (free seats only).
+    #[serde(default)]
+    pub withdraw: Vec<String>,
+}
+
+/// A request to hold seats (`POST /v1/sales/{sale}/holds`): named seats, all or none, or the
+/// best block of adjacent ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum HoldRequest {
+    /// These seats, all of them or none.
+    Seats(Vec<String>),
+    /// The best block of adjacent free seats.
+    Best(BestRequest),
+}
+
+/// What "best available" looks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BestRequest {
+    /// Seats side by side, 1 up to the per-visitor limit.
+    pub count: u32,
+    /// Only in this section (default: every section, in the map's order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub section: Option<String>,
+    /// Only of this tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
+    /// A block with a wheelchair space (otherwise accessible places are left out).
+    #[serde(default)]
+    pub wheelchair: bool,
+}
+
+/// Seats held for a visitor until `expires_at_ms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatHold {
+    /// The hold's id.
+    pub hold: String,
+    /// The visitor.
+    pub visitor: String,
+    /// The seats.
+    pub seats: Vec<String>,
+    /// What they cost together, minor units.
+    pub amount: u64,
+    /// When the seats go back on sale, unix ms.
+    pub expires_at_ms: u64,
+}
+
+/// The answer to a hold some of whose seats are not free (`seats_taken`): nothing was held.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatsTaken {
+    /// The refusal.
+    pub error: crate::wire::ErrorDetail,
+    /// The seats asked for that are held or sold.
+    pub taken: Vec<String>,
+    /// The best block of as many adjacent free seats in the same section, if any.
+    pub alternatives: Vec<String>,
+}
+
+/// A seated sale's seats as they stand (`GET /v1/sales/{sale}/seats`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Availability {
+    /// The sale.
+    pub sale: String,
+    /// When it was read, unix ms.
+    pub at_ms: u64,
+    /// The price tiers, by the character the rows show them as.
+    pub tiers: Vec<TierAvailability>,
+    /// Sections in the map's order.
+    pub sections: Vec<SectionAvailability>,
+}
+
+/// A price tier of [`Availability`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TierAvailability {
+    /// The tier's id in the map.
+    pub id: String,
+    /// The character its seats show in [`RowAvailability::tiers`].
+    pub code: String,
+    /// The price of one seat, minor units.
+    pub price: u64,
+}
+
+/// One section of [`Availability`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SectionAvailability {
+    /// The section.
+    pub id: String,
+    /// Free seats.
+    pub free: u64,
+    /// Held seats.
+    pub held: u64,
+    /// Sold seats.
+    pub sold: u64,
+    /// Rows best first: each position `.` free, `h` held, `s` sold, `x` none; the tier of each
+    /// (a [`TierAvailability::code`], `-` for none) and its access (`w`, `c` or `.`).
+    pub rows: Vec<RowAvailability>,
+}
+
+/// One row of [`SectionAvailability`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowAvailability {
+    /// The row's id.
+    pub id: String,
+    /// One character per position (see [`SectionAvailability::rows`]).
+    pub state: String,
+    /// One tier character per position.
+    pub tiers: String,
+    /// One access character per position.
+    pub access: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(json: serde_json::Value) -> SeatMap {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn a_map_encodes_row_by_row() {
+        let m = map(serde_json::json!({
+            "tiers": {"front": 9000, "back": 4000},
+            "sections": [{"id": "A", "rows": [
+                {"id": "1", "seats": [{"tier": "front"}, null, {"tier": "front", "access": "wheelchair"}]},
+                {"id": "2", "seats": [{"tier": "back"}, {"tier": "back", "access": "companion"}]}
+            ]}]
+        }));
+        let e = m.encode().unwrap();
+        assert_eq!(e.seats, 4);
+        // Tiers take characters in the order of their ids: back = a, front = b.
+        assert_eq!(e.tiers, "a:back=4000,b:front=9000");
+        assert_eq!(e.rows[0], ["A/1", ".x.", "b-b", "..w"].map(String::from));
+        assert_eq!(e.rows[1], ["A/2", "..", "aa", ".c"].map(String::from));
+        assert_eq!(e.sections_json, r#"[{"id":"A","rows":["A/1","A/2"]}]"#);
+        assert_eq!(m.hold_secs, DEFAULT_HOLD_SECS);
+    }
+
+    #[test]
+    fn bad_maps_are_refused() {
+        let base = serde_json::json!({"tiers": {"t": 1}, "sections": [{"id": "A", "rows": [{"id": "1", "seats": [{"tier": "t"}]}]}]});
+        assert!(map(base.clone()).encode().is_ok());
+        let with = |path: &str, v: serde_json::Value| {
+            let mut m = base.clone();
+            *m.pointer_mut(path).unwrap() = v;
+            map(m).encode().unwrap_err()
+        };
+        assert_eq!(
+            with("/sections/0/id", "A/B".into()),
+            MapError::Id("A/B".into())
+        );
+        assert_eq!(
+            with("/sections/0/rows/0/seats/0/tier", "u".into()),
+            MapError::UnknownTier("u".into())
+        );
+        assert_eq!(
+            with("/sections/0/rows/0/seats", serde_json::json!([])),
+            MapError::RowLength("A/1".into())
+        );
+        assert_eq!(
+            with("/sections/0/rows/0/seats", serde_json::json!([null])),
+            MapError::SeatCount
+        );
+        assert_eq!(
+            with("/tiers/t", serde_json::json!(2_000_000_000_000u64)),
+            MapError::Tiers
+        );
+        let mut twice = base.clone();
+        twice["sections"] = serde_json::json!([base["sections"][0], base["sections"][0]]);
+        assert_eq!(map(twice).encode().unwrap_err(), MapError::Id("A".into()));
+        let mut quick = base.clone();
+        quick["hold_secs"] = 4.into();
+        assert_eq!(map(quick).encode().unwrap_err(), MapError::HoldSecs);
+        let row: Vec<_> = (0..=MAX_ROW)
+            .map(|_| serde_json::json!({"tier": "t"}))
+            .collect();
+        assert_eq!(
+            with("/sections/0/rows/0/seats", row.into()),
+            MapError::RowLength("A/1".into())
+        );
+    }
+
+    #[test]
+    fn seat_ids_read_as_section_row_position() {
+        assert!(is_seat_id("A/12/7") && is_seat_id("floor-1/row_b/500"));
+        for bad in [
+            "A/1",
+            "A/1/0",
+            "A/1/07",
+            "A/1/x",
+            "A//1",
+            "A/1/1/1",
+            "A b/1/1",
+            "A/1/12345",
+        ] {
+            assert!(!is_seat_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_hold_request_is_seats_or_best() {
+        let r: HoldRequest = serde_json::from_str(r#"{"seats": ["A/1/1", "A/1/2"]}"#).unwrap();
+        assert_eq!(r, HoldRequest::Seats(vec!["A/1/1".into(), "A/1/2".into()]));
+        let r: HoldRequest =
+            serde_json::from_str(r#"{"best": {"count": 4, "section": "A"}}"#).unwrap();
+        assert!(matches!(r, HoldRequest::Best(BestRequest { count: 4, .. })));
+        assert!(
+            serde_json::from_str::<HoldRequest>(r#"{"seats": [], "best": {"count": 1}}"#).is_err()
+        );
+    }
+}

@@ -1,0 +1,327 @@
+//! Seated sales (`lua/seats.lua`): the operator's seat map, the seats as they stand, and a
+//! buyer's holds: hold seats (named, or the best block of adjacent ones), confirm the hold
+//! into an order, or release it. A hold lasts the map's `hold_secs`; then its seats go back
+//! on sale by themselves (the sweeper, `seats.rs`, and every call of the script release
+//! expired holds), and its confirmation is refused.
+//!
+//! The buyer's routes take the admission pass, as a purchase does (the edge forwards them
+//! the same way); the visitor is the pass's.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use herdgate_core::seats::{
+    is_part_id, is_seat_id, HoldRequest, SeatMap, SeatMapChange, SeatsTaken,
+};
+use herdgate_core::wire::{ErrorDetail, Price};
+use herdgate_core::ErrorCode;
+use serde_json::json;
+
+use axum::extract::State;
+
+use crate::clock;
+use crate::error::Refusal;
+use crate::extract::{AdminAuth, HoldParam, JsonBody, SaleParam, VerifiedPass};
+use crate::routes::with_outcome;
+use crate::state::AppState;
+use crate::store::seats::{SeatsReply, Want};
+
+/// The most seats one hold or one withdrawal names.
+pub const MAX_NAMED: usize = 1_000;
+
+/// The largest seat map body, bytes (16 MiB): the operator's only; every other body keeps
+/// `--max-body-bytes`.
+pub const MAX_MAP_BYTES: usize = 16 * 1024 * 1024;
+
+/// `PUT /admin/v1/sales/{sale}/seats`: loads the sale's seat map (admin token). The sale
+/// must exist; the map replaces any before it until a seat is held or sold.
+///
+/// Refused without the operator first, then for the sale id, the body, a map that does not
+/// hold together (`invalid_seat_map`), a sale that does not exist, and seats held or sold
+/// (`seat_map_locked`).
+pub async fn put_map(
+    State(app): State<AppState>,
+    _: AdminAuth,
+    SaleParam(sale): SaleParam,
+    JsonBody(map): JsonBody<SeatMap>,
+) -> Result<Response, Refusal> {
+    let encoded = map
+        .encode()
+        .map_err(|_| Refusal(ErrorCode::InvalidSeatMap))?;
+    let app = &app.inner;
+    let reply = app
+        .store
+        .load_seat_map(
+            &sale,
+            &encoded,
+            map.hold_secs * 1000,
+            &app.events_channel,
+            clock::now_ms(),
+        )
+        .await?;
+    match reply {
+        SeatsReply::Loaded(seats) => {
+            // A sale created with no stock was sold out to this origin; others hear
+            // `open:<sale>` from the script.
+            app.board.reopen(&sale);
+            app.metrics.set_stock(sale.as_str(), seats);
+            app.seats_changed.notify_one();
+            app.sales_changed.notify_one();
+            let body = json!({ "sale": sale, "seats": seats, "hold_secs": map.hold_secs });
+            Ok(with_outcome(Json(body).into_response(), "ok"))
+        }
+        other => Err(refusal(other)),
+    }
+}
+
+/// `POST /admin/v1/sales/{sale}/seats/changes`: new prices of existing tiers, and seats taken
+/// off sale, before the sale starts (admin token).
+///
+/// Refused without the operator first, then for the sale id, the body, names that are no
+/// seat or tier (`unknown_seat`), a price over the largest (`invalid_seat_map`), a sale that
+/// does not exist or has no map, a sale that has started (`sale_started`), and a held or sold
+/// seat (`seat_map_locked`). A refused change changes nothing.
+pub async fn change_map(
+    State(app): State<AppState>,
+    _: AdminAuth,
+    SaleParam(sale): SaleParam,
+    JsonBody(change): JsonBody<SeatMapChange>,
+) -> Result<Response, Refusal> {
+    if change.withdraw.len() > MAX_NAMED || change.prices.len() > herdgate_core::seats::MAX_TIERS {
+        return Err(Refusal(ErrorCode::InvalidBody));
+    }
+    if !change.withdraw.iter().all(|s| is_seat_id(s))
+        || !change.prices.keys().all(|t| is_part_id(t))
+    {
+        return Err(Refusal(ErrorCode::UnknownSeat));
+    }
+    if change.prices.values().any(|p| *p > Price::MAX_AMOUNT) {
+        return Err(Refusal(ErrorCode::InvalidSeatMap));
+    }
+    let prices: Vec<(String, u64)> = change.prices.into_iter().collect();
+    let reply = app
+        .inner
+        .store
+        .change_seats(&sale, &prices, &change.withdraw, clock::now_ms())
+        .await?;
+    match reply {
+        SeatsReply::Changed(stock) => {
+            let body = json!({ "sale": sale, "stock": stock });
+            Ok(with_outcome(Json(body).into_response(), "ok"))
+        }
+        other => Err(refusal(other)),
+    }
+}
+
+/// `GET /v1/sales/{sale}/seats`: every section's seats as they stand, row by row, with the
+/// tiers' prices; cacheable for a second (the edge serves it from its cache).
+///
+/// Refused for the sale id, then for a sale that does not exist (`unknown_sale`) or has no
+/// map (`not_seated`).
+pub async fn availability(
+    State(app): State<AppState>,
+    SaleParam(sale): SaleParam,
+) -> Result<Response, Refusal> {
+    let app = &app.inner;
+    let now = clock::now_ms();
+    // Expired holds go back first, so a look never shows a lapsed hold as taken.
+    match app.store.sweep_seats(&sale, now).await? {
+        SeatsReply::Swept(_) => {}
+        other => return Err(refusal(other)),
+    }
+    let seats = app
+        .store
+        .seat_availability(&sale, now)
+        .await?
+        .ok_or(Refusal(ErrorCode::NotSeated))?;
+    let mut response = Json(seats).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=1"),
+    );
+    Ok(with_outcome(response, "ok"))
+}
+
+/// `POST /v1/sales/{sale}/holds`: holds seats for the pass's visitor, `{"seats": [...]}` (all
+/// or none) or `{"best": {"count": n, "section"?, "tier"?, "wheelchair"?}}`: 201 with the hold.
+///
+/// Refused for the sale id, then the pass, then the body (`invalid_body`; `unknown_seat` for
+/// a name that is no seat), then by the script: `sale_not_open`, `already_bought`,
+/// `seat_hold_exists`, `sold_out`, `over_limit`, `unknown_seat`, `seats_taken` (with the
+/// taken seats and the best block of as many free seats in the same section),
+/// `no_adjacent_seats`.
+pub async fn hold(
+    State(app): State<AppState>,
+    SaleParam(sale): SaleParam,
+    pass: VerifiedPass,
+    JsonBody(request): JsonBody<HoldRequest>,
+) -> Result<Response, Refusal> {
+    let want = match &request {
+        HoldRequest::Seats(seats) => {
+            if seats.is_empty() || seats.len() > MAX_NAMED {
+                return Err(Refusal(ErrorCode::InvalidBody));
+            }
+            if !seats.iter().all(|s| is_seat_id(s)) {
+                return Err(Refusal(ErrorCode::UnknownSeat));
+            }
+            Want::Seats(seats)
+        }
+        HoldRequest::Best(best) => {
+            if best.count == 0 || best.count > herdgate_core::seats::MAX_ROW as u32 {
+                return Err(Refusal(ErrorCode::OverLimit));
+            }
+            let named = [&best.section, &best.tier];
+            if named
+                .iter()
+                .any(|n| n.as_deref().is_some_and(|n| !is_part_id(n)))
+            {
+                return Err(Refusal(ErrorCode::UnknownSeat));
+            }
+            Want::Best {
+                count: best.count,
+                section: best.section.as_deref(),
+                tier: best.tier.as_deref(),
+                wheelchair: best.wheelchair,
+            }
+        }
+    };
+    let id = hold_id()?;
+    let visitor = pass.claims.visitor.as_str();
+    let reply = app
+        .inner
+        .store
+        .hold_seats(&sale, visitor, &id, &want, pass.now_ms)
+        .await?;
+    match reply {
+        SeatsReply::Held(hold) => Ok(with_outcome(
+            (StatusCode::CREATED, Json(hold)).into_response(),
+            "created",
+        )),
+        SeatsReply::SeatsTaken {
+            taken,
+            alternatives,
+        } => {
+            let code = ErrorCode::SeatsTaken;
+            let body = SeatsTaken {
+                error: ErrorDetail {
+                    code,
+                    message: code.message().to_owned(),
+                },
+                taken,
+                alternatives,
+            };
+            Ok(with_outcome(
+                (StatusCode::CONFLICT, Json(body)).into_response(),
+                code.as_str(),
+            ))
+        }
+        other => Err(refusal(other)),
+    }
+}
+
+/// `POST /v1/sales/{sale}/holds/{hold}/confirm`: the pass's visitor buys the seats of their
+/// hold: 201 `{created: true, order, remaining}`; a retry answers the same order with 200.
+///
+/// Refused for the sale id, then the pass, then the hold id (`no_seat_hold`), then by the
+/// script: `pass_spent`, `no_seat_hold`, `seat_hold_expired` (its seats went back).
+pub async fn confirm(
+    State(app): State<AppState>,
+    SaleParam(sale): SaleParam,
+    pass: VerifiedPass,
+    HoldParam(hold): HoldParam,
+) -> Result<Response, Refusal> {
+    let app = &app.inner;
+    let c = &pass.claims;
+    let reply = app
+        .store
+        .confirm_seats(
+            &sale,
+            c.visitor.as_str(),
+            &hold,
+            &c.id,
+            &app.events_channel,
+            pass.now_ms,
+        )
+        .await?;
+    match reply {
+        SeatsReply::Created(order, remaining) => {
+            if remaining == 0 {
+                app.metrics.set_stock(sale.as_str(), 0);
+            }
+            let body = json!({ "created": true, "order": order, "remaining": remaining });
+            Ok(with_outcome(
+                (StatusCode::CREATED, Json(body)).into_response(),
+                "created",
+            ))
+        }
+        SeatsReply::Existing(order, remaining) => {
+            let body = json!({ "created": false, "order": order, "remaining": remaining });
+            Ok(with_outcome(Json(body).into_response(), "existing"))
+        }
+        other => Err(refusal(other)),
+    }
+}
+
+/// `DELETE /v1/sales/{sale}/holds/{hold}`: the pass's visitor gives their held seats back:
+/// 200 `{released: n}`.
+///
+/// Refused for the sale id, then the pass, then the hold id, then `no_seat_hold`.
+pub async fn release(
+    State(app): State<AppState>,
+    SaleParam(sale): SaleParam,
+    pass: VerifiedPass,
+    HoldParam(hold): HoldParam,
+) -> Result<Response, Refusal> {
+    let reply = app
+        .inner
+        .store
+        .release_seats(&sale, pass.claims.visitor.as_str(), &hold, pass.now_ms)
+        .await?;
+    match reply {
+        SeatsReply::Released(n) => Ok(with_outcome(
+            Json(json!({ "released": n })).into_response(),
+            "ok",
+        )),
+        other => Err(refusal(other)),
+    }
+}
+
+/// The refusal a script's answer stands for.
+fn refusal(reply: SeatsReply) -> Refusal {
+    Refusal(match reply {
+        SeatsReply::NoAdjacent => ErrorCode::NoAdjacentSeats,
+        SeatsReply::OverLimit => ErrorCode::OverLimit,
+        SeatsReply::HoldExists(_) => ErrorCode::SeatHoldExists,
+        SeatsReply::AlreadyBought(_) => ErrorCode::AlreadyBought,
+        SeatsReply::HoldExpired => ErrorCode::SeatHoldExpired,
+        SeatsReply::NoHold => ErrorCode::NoSeatHold,
+        SeatsReply::PassSpent => ErrorCode::PassSpent,
+        SeatsReply::Locked => ErrorCode::SeatMapLocked,
+        SeatsReply::Started => ErrorCode::SaleStarted,
+        SeatsReply::UnknownSeat(_) => ErrorCode::UnknownSeat,
+        SeatsReply::NotOpen => ErrorCode::SaleNotOpen,
+        SeatsReply::SoldOut => ErrorCode::SoldOut,
+        SeatsReply::NotSeated => ErrorCode::NotSeated,
+        SeatsReply::UnknownSale => ErrorCode::UnknownSale,
+        SeatsReply::SeatsTaken { .. } => ErrorCode::SeatsTaken,
+        // An answer the route does not expect is the script's bug, not the client's.
+        SeatsReply::Loaded(_)
+        | SeatsReply::Changed(_)
+        | SeatsReply::Held(_)
+        | SeatsReply::Created(..)
+        | SeatsReply::Existing(..)
+        | SeatsReply::Released(_)
+        | SeatsReply::Swept(_) => {
+            tracing::error!(?reply, "seats.lua answered what the route does not expect");
+            ErrorCode::Internal
+        }
+    })
+}
+
+/// A new hold's id: 16 random bytes, hex.
+fn hold_id() -> Result<String, Refusal> {
+    let mut bytes = [0u8; 16];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .map_err(|_| Refusal(ErrorCode::Internal))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}

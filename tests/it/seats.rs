@@ -1,0 +1,625 @@
+//! Seated sales against a real origin and redis-server: the map and its checks, holds all or
+//! none, best available, expiry with no client, confirm and release, and the invariant
+//! (every seat free, held by one visitor or sold to one, never two) sampled while a crowd
+//! holds, confirms, releases and lets holds lapse.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fred::interfaces::{HashesInterface, KeysInterface, LuaInterface};
+use herdgate_core::SaleId;
+use herdgate_testkit::now_ms;
+use serde_json::{json, Value};
+
+use crate::support::{bounded, code, status_json, Env};
+
+/// A venue: sections A and B, `rows` rows of `per_row` seats each; A's first row has a
+/// wheelchair space at seat 1 and its companion at seat 2; front rows (the first half) cost
+/// more.
+fn venue(rows: usize, per_row: usize, hold_secs: u64) -> Value {
+    let section = |id: &str| {
+        let rows: Vec<Value> = (1..=rows)
+            .map(|r| {
+                let tier = if r <= rows.div_ceil(2) {
+                    "front"
+                } else {
+                    "back"
+                };
+                let seats: Vec<Value> = (1..=per_row)
+                    .map(|n| match (id, r, n) {
+                        ("A", 1, 1) => json!({"tier": tier, "access": "wheelchair"}),
+                        ("A", 1, 2) => json!({"tier": tier, "access": "companion"}),
+                        _ => json!({"tier": tier}),
+                    })
+                    .collect();
+                json!({"id": r.to_string(), "seats": seats})
+            })
+            .collect();
+        json!({"id": id, "rows": rows})
+    };
+    json!({
+        "tiers": {"front": 9000, "back": 4000},
+        "sections": [section("A"), section("B")],
+        "hold_secs": hold_secs,
+    })
+}
+
+struct Venue {
+    env: Env,
+    sale: SaleId,
+}
+
+impl Venue {
+    /// A seated sale open since a minute ago with `map`, at most `limit` seats a visitor.
+    async fn open(map: Value, limit: u32) -> Venue {
+        Venue::at(map, limit, now_ms() - 60_000).await
+    }
+
+    async fn at(map: Value, limit: u32, starts_at_ms: u64) -> Venue {
+        let env = Env::start().await.unwrap();
+        let config = json!({"stock": 0, "per_visitor_limit": limit, "starts_at_ms": starts_at_ms, "admission_rate": 100});
+        let (status, body) = env.admin.put_sale_reply("gig", &config).await.unwrap();
+        assert_eq!(status, 201, "{body}");
+        let v = Venue {
+            env,
+            sale: SaleId::parse("gig").unwrap(),
+        };
+        let (status, body) = v.admin("PUT", "seats", &map).await;
+        assert_eq!(status, 200, "{body}");
+        v
+    }
+
+    async fn admin(&self, method: &str, path: &str, body: &Value) -> (u16, Value) {
+        let url = format!("{}/admin/v1/sales/gig/{path}", self.env.origin.url());
+        let req = self
+            .env
+            .http
+            .request(method.parse().unwrap(), url)
+            .bearer_auth(&self.env.keys.admin_token)
+            .json(body);
+        status_json(req.send().await.unwrap()).await
+    }
+
+    /// A buyer's call with their pass.
+    async fn buyer(
+        &self,
+        visitor: &str,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let url = format!("{}/v1/sales/gig/{path}", self.env.origin.url());
+        let mut req = self
+            .env
+            .http
+            .request(method.parse().unwrap(), url)
+            .bearer_auth(self.env.pass(&self.sale, visitor));
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        status_json(req.send().await.unwrap()).await
+    }
+
+    async fn hold(&self, visitor: &str, body: Value) -> (u16, Value) {
+        self.buyer(visitor, "POST", "holds", Some(&body)).await
+    }
+
+    async fn confirm(&self, visitor: &str, hold: &str) -> (u16, Value) {
+        self.buyer(visitor, "POST", &format!("holds/{hold}/confirm"), None)
+            .await
+    }
+
+    async fn availability(&self) -> Value {
+        let url = format!("{}/v1/sales/gig/seats", self.env.origin.url());
+        let (status, body) = status_json(self.env.http.get(url).send().await.unwrap()).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// Reads every row, hold and order straight from Redis and checks that each seat is free,
+    /// held by one live hold or sold in one order, never two, and that the sale's counts
+    /// agree. Returns (free, held, sold).
+    async fn invariant(&self) -> (u64, u64, u64) {
+        read_invariant(&self.env.redis_client, &self.sale).await
+    }
+}
+
+async fn read_invariant(redis: &fred::clients::Client, sale: &SaleId) -> (u64, u64, u64) {
+    let key = |name: &str| format!("hg:{{{sale}}}:{name}");
+    // One script, so the sample is one moment of Redis.
+    const READ: &str = "return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), \
+        redis.call('HGETALL', KEYS[3]), redis.call('HMGET', KEYS[4], 'stock', 'sold', 'remaining', 'held')}";
+    let keys = vec![key("seat_rows"), key("holds"), key("orders"), key("sale")];
+    let (rows, holds, orders, counts): (Vec<String>, Vec<String>, Vec<String>, Vec<u64>) =
+        redis.eval(READ, keys, Vec::<String>::new()).await.unwrap();
+    let map = |flat: Vec<String>| -> HashMap<String, String> {
+        flat.chunks(2)
+            .map(|kv| (kv[0].clone(), kv[1].clone()))
+            .collect()
+    };
+    let (rows, holds, orders) = (map(rows), map(holds), map(orders));
+    let mut owner: HashMap<String, String> = HashMap::new();
+    let mut claim = |seat: &str, by: String| {
+        if let Some(before) = owner.insert(seat.to_owned(), by.clone()) {
+            panic!("seat {seat} is {before} and {by}");
+        }
+    };
+    for (id, json) in &holds {
+        let h: Value = serde_json::from_str(json).unwrap();
+        for s in h["seats"].as_array().unwrap() {
+            claim(s.as_str().unwrap(), format!("held by {id}"));
+        }
+    }
+    for (visitor, json) in &orders {
+        let o: Value = serde_json::from_str(json).unwrap();
+        for s in o["seats"].as_array().unwrap() {
+            claim(s.as_str().unwrap(), format!("sold to {visitor}"));
+        }
+    }
+    let (mut free, mut held, mut sold) = (0u64, 0u64, 0u64);
+    for (row, state) in &rows {
+        for (i, c) in state.chars().enumerate() {
+            let seat = format!("{row}/{}", i + 1);
+            let by = owner.remove(&seat);
+            match (c, by.as_deref()) {
+                ('.', None) => free += 1,
+                ('h', Some(b)) if b.starts_with("held") => held += 1,
+                ('s', Some(b)) if b.starts_with("sold") => sold += 1,
+                ('x', None) => {}
+                (c, by) => panic!("seat {seat} is {c:?} in its row and {by:?} in the books"),
+            }
+        }
+    }
+    assert!(
+        owner.is_empty(),
+        "seats in holds or orders that no row has: {owner:?}"
+    );
+    let (stock, sold_count, remaining, held_count) = (counts[0], counts[1], counts[2], counts[3]);
+    assert_eq!((sold_count, held_count), (sold, held), "the sale's counts");
+    assert_eq!(sold + remaining, stock, "sold + remaining = stock");
+    assert_eq!(free + held, remaining, "free + held = remaining");
+    (free, held, sold)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seat_map_is_checked_changed_before_the_sale_and_locked_once_seats_are_taken() {
+    bounded(Duration::from_secs(60), async {
+        let v = Venue::at(venue(2, 10, 480), 4, now_ms() + 3_600_000).await;
+        assert_eq!(v.invariant().await, (40, 0, 0));
+        // Bad maps are refused and change nothing.
+        let mut unknown_tier = venue(2, 10, 480);
+        unknown_tier["sections"][0]["rows"][0]["seats"][3]["tier"] = json!("gold");
+        let mut twice = venue(2, 10, 480);
+        twice["sections"][1]["id"] = json!("A");
+        let mut bad_id = venue(2, 10, 480);
+        bad_id["sections"][0]["id"] = json!("A/B");
+        for bad in [unknown_tier, twice, bad_id, venue(2, 10, 4), json!({"tiers": {}, "sections": []})] {
+            let (status, body) = v.admin("PUT", "seats", &bad).await;
+            assert_eq!((status, code(&body)), (422, "invalid_seat_map"), "{bad}");
+        }
+        let (status, body) = v.admin("PUT", "seats", &json!({"sections": "many"})).await;
+        assert_eq!((status, code(&body)), (400, "invalid_body"));
+        assert_eq!(v.invariant().await, (40, 0, 0));
+
+        // Before the sale: withdraw two seats, raise a price.
+        let change = json!({"withdraw": ["B/2/9", "B/2/10"], "prices": {"back": 4500}});
+        let (status, body) = v.admin("POST", "seats/changes", &change).await;
+        assert_eq!((status, &body["stock"]), (200, &json!(38)), "{body}");
+        for (bad, want) in [
+            (json!({"withdraw": ["B/2/11"]}), "unknown_seat"),
+            (json!({"withdraw": ["B/2/9"]}), "unknown_seat"),
+            (json!({"prices": {"gold": 1}}), "unknown_seat"),
+            (json!({"withdraw": ["not a seat"]}), "unknown_seat"),
+        ] {
+            let (status, body) = v.admin("POST", "seats/changes", &bad).await;
+            assert_eq!((status, code(&body)), (422, want), "{bad}");
+        }
+        let seats = v.availability().await;
+        let back = seats["tiers"].as_array().unwrap().iter().find(|t| t["id"] == "back").unwrap();
+        assert_eq!(back["price"], 4500);
+        assert_eq!(seats["sections"][1]["rows"][1]["state"], "........xx");
+        assert_eq!(seats["sections"][0]["rows"][0]["access"], "wc........");
+        assert_eq!(v.invariant().await, (38, 0, 0));
+
+        // A seated sale is bought by holding seats, not with a purchase; its stock is its map.
+        let pass = v.env.pass(&v.sale, "someone");
+        let (status, body) = v.env.purchase("gig", Some(&pass), "").await;
+        assert_eq!((status, code(&body)), (409, "seats_required"), "{body}");
+        let config = json!({"stock": 100, "per_visitor_limit": 4, "starts_at_ms": now_ms() - 1_000, "admission_rate": 100});
+        let (status, body) = v.env.admin.put_sale_reply("gig", &config).await.unwrap();
+        assert_eq!((status, code(&body)), (409, "seated_stock"));
+        let config = json!({"stock": 38, "per_visitor_limit": 4, "starts_at_ms": now_ms() - 1_000, "admission_rate": 100});
+        let (status, body) = v.env.admin.put_sale_reply("gig", &config).await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = v.env.purchase("gig", Some(&pass), "").await;
+        assert_eq!((status, code(&body)), (409, "seats_required"), "{body}");
+
+        // Once open, prices stay; once a seat is held, the map stays.
+        let (status, body) = v.admin("POST", "seats/changes", &json!({"prices": {"back": 1}})).await;
+        assert_eq!((status, code(&body)), (409, "sale_started"));
+        let (status, _) = v.hold("someone", json!({"seats": ["A/1/5"]})).await;
+        assert_eq!(status, 201);
+        let (status, body) = v.admin("PUT", "seats", &venue(2, 10, 480)).await;
+        assert_eq!((status, code(&body)), (409, "seat_map_locked"));
+        assert_eq!(v.invariant().await, (37, 1, 0));
+
+        // A counter sale has no seats.
+        v.env.create_sale("plain", 5, 1).await;
+        let url = format!("{}/v1/sales/plain/seats", v.env.origin.url());
+        let (status, body) = status_json(v.env.http.get(url).send().await.unwrap()).await;
+        assert_eq!((status, code(&body)), (409, "not_seated"));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_holds_on_the_same_seats_leave_one_winner_and_name_alternatives() {
+    bounded(Duration::from_secs(60), async {
+        let v = Arc::new(Venue::open(venue(3, 12, 480), 4).await);
+        let wanted = json!({"seats": ["A/1/6", "A/1/7"]});
+        let mut tasks = Vec::new();
+        for n in 0..24 {
+            let (v, wanted) = (Arc::clone(&v), wanted.clone());
+            tasks.push(tokio::spawn(async move {
+                v.hold(&format!("fan{n}"), wanted).await
+            }));
+        }
+        let mut won = 0;
+        for t in tasks {
+            let (status, body) = t.await.unwrap();
+            match status {
+                201 => {
+                    won += 1;
+                    assert_eq!(body["seats"], json!(["A/1/6", "A/1/7"]));
+                    assert_eq!(body["amount"], 18_000);
+                }
+                409 => {
+                    assert_eq!(code(&body), "seats_taken", "{body}");
+                    assert_eq!(body["taken"], json!(["A/1/6", "A/1/7"]));
+                    // The alternative is two free seats side by side in section A.
+                    let alt: Vec<&str> = body["alternatives"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|s| s.as_str().unwrap())
+                        .collect();
+                    assert_eq!(alt.len(), 2, "{body}");
+                    assert!(alt.iter().all(|s| s.starts_with("A/")), "{alt:?}");
+                }
+                other => panic!("{other}: {body}"),
+            }
+        }
+        assert_eq!(won, 1);
+        assert_eq!(v.invariant().await, (70, 2, 0));
+
+        // All or none: a request with one taken seat holds nothing.
+        let (status, body) = v.hold("late", json!({"seats": ["A/1/5", "A/1/6"]})).await;
+        assert_eq!((status, body["taken"].clone()), (409, json!(["A/1/6"])));
+        assert_eq!(v.invariant().await, (70, 2, 0));
+        // Bad names and counts are refused, and change nothing.
+        for (body, want) in [
+            (json!({"seats": ["A/1/13"]}), (422, "unknown_seat")),
+            (json!({"seats": ["Z/1/1"]}), (422, "unknown_seat")),
+            (json!({"seats": ["A/1/1", "A/1/1"]}), (422, "unknown_seat")),
+            (json!({"seats": ["A-1-1"]}), (422, "unknown_seat")),
+            (json!({"seats": []}), (400, "invalid_body")),
+            (
+                json!({"seats": ["A/2/1", "A/2/2", "A/2/3", "A/2/4", "A/2/5"]}),
+                (422, "over_limit"),
+            ),
+            (json!({"best": {"count": 5}}), (422, "over_limit")),
+            (
+                json!({"best": {"count": 2, "section": "Z"}}),
+                (422, "unknown_seat"),
+            ),
+            (
+                json!({"best": {"count": 2, "tier": "gold"}}),
+                (422, "unknown_seat"),
+            ),
+            (json!({"best": {"count": 0}}), (422, "over_limit")),
+            (json!({"pick": 2}), (400, "invalid_body")),
+        ] {
+            let (status, got) = v.hold("careful", body.clone()).await;
+            assert_eq!((status, code(&got)), want, "{body}: {got}");
+        }
+        assert_eq!(v.invariant().await, (70, 2, 0));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn best_available_under_contention_finds_adjacent_seats_or_says_there_are_none() {
+    bounded(Duration::from_secs(90), async {
+        // 2 sections x 4 rows x 10 seats = 80 seats; 60 fans want 2 to 4 together.
+        let v = Arc::new(Venue::open(venue(4, 10, 480), 4).await);
+        let mut tasks = Vec::new();
+        for n in 0..60u32 {
+            let v = Arc::clone(&v);
+            tasks.push(tokio::spawn(async move {
+                let count = 2 + n % 3;
+                let (status, body) = v
+                    .hold(&format!("fan{n}"), json!({"best": {"count": count}}))
+                    .await;
+                (count, status, body)
+            }));
+        }
+        let mut held = 0u64;
+        let mut refused = 0;
+        for t in tasks {
+            let (count, status, body) = t.await.unwrap();
+            match status {
+                201 => {
+                    let seats: Vec<&str> = body["seats"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|s| s.as_str().unwrap())
+                        .collect();
+                    assert_eq!(seats.len() as u32, count);
+                    // Side by side in one row, and no accessible place unless asked for.
+                    let row = seats[0].rsplit_once('/').unwrap().0;
+                    let ns: Vec<u32> = seats
+                        .iter()
+                        .map(|s| {
+                            let (r, n) = s.rsplit_once('/').unwrap();
+                            assert_eq!(r, row);
+                            n.parse().unwrap()
+                        })
+                        .collect();
+                    assert!(ns.windows(2).all(|w| w[1] == w[0] + 1), "{seats:?}");
+                    assert!(!(row == "A/1" && ns.iter().any(|n| *n <= 2)), "{seats:?}");
+                    held += u64::from(count);
+                }
+                409 => {
+                    assert_eq!(code(&body), "no_adjacent_seats", "{body}");
+                    refused += 1;
+                }
+                other => panic!("{other}: {body}"),
+            }
+        }
+        assert!(refused > 0, "the venue had room for everyone");
+        let (free, h, sold) = v.invariant().await;
+        assert_eq!((h, sold), (held, 0));
+        // The seats left are scattered: no fan's block fitted anywhere.
+        assert!(free < 80);
+        // The wheelchair space is found when asked for.
+        let (status, body) = v
+            .hold("wheels", json!({"best": {"count": 2, "wheelchair": true}}))
+            .await;
+        assert_eq!(
+            (status, body["seats"].clone()),
+            (201, json!(["A/1/1", "A/1/2"])),
+            "{body}"
+        );
+        // A tier: the back rows only.
+        let (status, body) = v
+            .hold("thrifty", json!({"best": {"count": 1, "tier": "back"}}))
+            .await;
+        if status == 201 {
+            let row: u32 = body["seats"][0]
+                .as_str()
+                .unwrap()
+                .split('/')
+                .nth(1)
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(row >= 3, "{body}");
+        } else {
+            assert_eq!(code(&body), "no_adjacent_seats");
+        }
+        v.invariant().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_lapses_with_no_client_and_its_confirmation_is_refused() {
+    bounded(Duration::from_secs(60), async {
+        let v = Venue::open(venue(1, 6, 5), 2).await;
+        let (status, hold) = v.hold("slow", json!({"seats": ["B/1/3", "B/1/4"]})).await;
+        assert_eq!(status, 201, "{hold}");
+        let expires = hold["expires_at_ms"].as_u64().unwrap();
+        let id = hold["hold"].as_str().unwrap().to_owned();
+        // Nobody calls the origin now: only Redis is read, until the seats are free again.
+        let rows = format!("hg:{{{}}}:seat_rows", v.sale);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let back_at = loop {
+            let row: String = v.env.redis_client.hget(&rows, "B/1").await.unwrap();
+            if &row[2..4] == ".." {
+                break now_ms();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the seats never came back: {row}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(
+            back_at >= expires,
+            "released before its time: {back_at} < {expires}"
+        );
+        assert!(
+            back_at <= expires + 2_000,
+            "released {} ms after its time",
+            back_at - expires
+        );
+        assert_eq!(v.invariant().await, (12, 0, 0));
+        // Too late to buy them, and the buyer hears why.
+        let (status, body) = v.confirm("slow", &id).await;
+        assert_eq!((status, code(&body)), (409, "seat_hold_expired"), "{body}");
+        // Another buyer takes them; the first can hold again.
+        let (status, _) = v.hold("quick", json!({"seats": ["B/1/3", "B/1/4"]})).await;
+        assert_eq!(status, 201);
+        let (status, _) = v
+            .hold("slow", json!({"best": {"count": 2, "section": "B"}}))
+            .await;
+        assert_eq!(status, 201);
+        v.invariant().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmed_hold_is_an_order_and_a_released_one_gives_its_seats_back() {
+    bounded(Duration::from_secs(60), async {
+        let v = Venue::open(venue(1, 6, 480), 3).await;
+        let (_, hold) = v
+            .hold("ana", json!({"seats": ["A/1/4", "A/1/5", "A/1/6"]}))
+            .await;
+        let id = hold["hold"].as_str().unwrap().to_owned();
+        // One live hold at a time.
+        let (status, body) = v.hold("ana", json!({"seats": ["B/1/1"]})).await;
+        assert_eq!((status, code(&body)), (409, "seat_hold_exists"));
+        // Someone else cannot confirm or release it.
+        let (status, body) = v.confirm("eve", &id).await;
+        assert_eq!((status, code(&body)), (404, "no_seat_hold"));
+        let (status, _) = v.buyer("eve", "DELETE", &format!("holds/{id}"), None).await;
+        assert_eq!(status, 404);
+        let (status, body) = v.confirm("ana", "not-a-hold").await;
+        assert_eq!((status, code(&body)), (404, "no_seat_hold"));
+
+        let (status, order) = v.confirm("ana", &id).await;
+        assert_eq!(status, 201, "{order}");
+        assert_eq!(order["order"]["seats"], json!(["A/1/4", "A/1/5", "A/1/6"]));
+        assert_eq!(order["order"]["amount"], 27_000);
+        assert_eq!(order["remaining"], 9);
+        // A retry answers the same order.
+        let (status, again) = v.confirm("ana", &id).await;
+        assert_eq!((status, &again["order"]), (200, &order["order"]));
+        let (status, body) = v.hold("ana", json!({"seats": ["B/1/1"]})).await;
+        assert_eq!((status, code(&body)), (409, "already_bought"));
+        assert_eq!(v.invariant().await, (9, 0, 3));
+        let seats = v.availability().await;
+        assert_eq!(seats["sections"][0]["rows"][0]["state"], "...sss");
+        assert_eq!(
+            (&seats["sections"][0]["sold"], &seats["sections"][1]["free"]),
+            (&json!(3), &json!(6))
+        );
+
+        // Released: the seats are free again at once.
+        let (_, hold) = v
+            .hold("ben", json!({"best": {"count": 2, "section": "B"}}))
+            .await;
+        let id = hold["hold"].as_str().unwrap();
+        assert_eq!(v.invariant().await, (7, 2, 3));
+        let (status, body) = v.buyer("ben", "DELETE", &format!("holds/{id}"), None).await;
+        assert_eq!((status, &body["released"]), (200, &json!(2)));
+        assert_eq!(v.invariant().await, (9, 0, 3));
+        let (status, body) = v.confirm("ben", id).await;
+        assert_eq!((status, code(&body)), (404, "no_seat_hold"));
+        // Without a pass, nothing.
+        let url = format!("{}/v1/sales/gig/holds", v.env.origin.url());
+        let (status, body) = status_json(
+            v.env
+                .http
+                .post(url)
+                .json(&json!({"best": {"count": 1}}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!((status, code(&body)), (401, "missing_pass"));
+    })
+    .await;
+}
+
+/// 20,000 buyers against a 2,000-seat venue: each holds the best 1 to 4 seats together; most
+/// confirm, some release, some let their hold lapse (5 s). A sampler reads Redis every 100 ms
+/// while they run and checks that no seat is ever in two hands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seats_stay_in_one_hand_through_a_burst_of_twenty_thousand() {
+    crate::support::alone(Duration::from_secs(300), async {
+        let v = Arc::new(Venue::open(venue(20, 50, 5), 4).await);
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sampler = {
+            let (redis, sale, stop) = (
+                v.env.redis.client().await.unwrap(),
+                v.sale.clone(),
+                Arc::clone(&stop),
+            );
+            tokio::spawn(async move {
+                let mut samples = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    read_invariant(&redis, &sale).await;
+                    samples += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                samples
+            })
+        };
+        let gate = Arc::new(tokio::sync::Semaphore::new(64));
+        let mut tasks = Vec::new();
+        for n in 0..20_000u32 {
+            let (v, gate) = (Arc::clone(&v), Arc::clone(&gate));
+            tasks.push(tokio::spawn(async move {
+                let _slot = gate.acquire().await.unwrap();
+                let visitor = format!("fan{n}");
+                let section = if n % 3 == 0 { json!("B") } else { json!("A") };
+                let (status, hold) = v
+                    .hold(
+                        &visitor,
+                        json!({"best": {"count": 1 + n % 4, "section": section}}),
+                    )
+                    .await;
+                if status != 201 {
+                    assert!(
+                        ["no_adjacent_seats", "sold_out"].contains(&code(&hold)),
+                        "{hold}"
+                    );
+                    return (0, 0);
+                }
+                let id = hold["hold"].as_str().unwrap().to_owned();
+                match n % 10 {
+                    0 => {
+                        let (status, _) = v
+                            .buyer(&visitor, "DELETE", &format!("holds/{id}"), None)
+                            .await;
+                        assert_eq!(status, 200);
+                        (0, 1)
+                    }
+                    1 => (0, 0), // lets it lapse
+                    _ => {
+                        let (status, body) = v.confirm(&visitor, &id).await;
+                        assert_eq!(status, 201, "{body}");
+                        (body["order"]["quantity"].as_u64().unwrap(), 0)
+                    }
+                }
+            }));
+        }
+        let (mut bought, mut released) = (0u64, 0u64);
+        for t in tasks {
+            let (b, r) = t.await.unwrap();
+            bought += b;
+            released += r;
+        }
+        // The lapsed holds come back by themselves.
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let samples = sampler.await.unwrap();
+        let (free, held, sold) = v.invariant().await;
+        println!(
+            "sold {sold}, free {free}, released {released}, invariant sampled {samples} times"
+        );
+        assert_eq!((held, sold), (0, bought));
+        assert_eq!(free + sold, 2_000);
+        assert!(samples >= 10, "{samples}");
+        assert!(sold > 1_000, "{sold}");
+        let orders: u64 = v
+            .env
+            .redis_client
+            .hlen(format!("hg:{{{}}}:orders", v.sale))
+            .await
+            .unwrap();
+        let keys: u64 = v
+            .env
+            .redis_client
+            .exists(format!("hg:{{{}}}:holds", v.sale))
+            .await
+            .unwrap();
+        assert!(orders > 0 && keys == 0, "{orders} orders, holds key {keys}");
+    })
+    .await;
+}
