@@ -12,6 +12,8 @@
 //! - `herdgate-bench bots`: the same crowd against the local stack with each bot defence off,
 //!   alone and all on, bots arriving with the crowd and at the opening (runs `herd local`).
 //! - `herdgate-bench preauth`: the same crowd without and with card holds (runs `herd local`).
+//! - `herdgate-bench seats`: seat holds in herdgate's Lua against PostgreSQL (`FOR UPDATE
+//!   NOWAIT`, a version column, a naive read-then-write, `SKIP LOCKED`), one run each.
 //! - `herdgate-bench faults`: a crowd against the local stack while one piece fails (`kill -9`
 //!   of Redis or the origin, the origin frozen, the edge restarted), with what was lost, doubled,
 //!   oversold or locked out, and how long the recovery took (runs herd's `faults` module).
@@ -44,6 +46,7 @@ mod load;
 mod origin;
 mod preauth;
 mod procs;
+mod seats;
 mod sections;
 
 use anyhow::Result;
@@ -74,6 +77,9 @@ enum Cli {
     /// The fault table: a crowd against the local stack while Redis or the origin is killed,
     /// the origin frozen or the edge restarted, and what each fault cost.
     Faults(faults::FaultsArgs),
+    /// Seat holds: herdgate's Lua against PostgreSQL with NOWAIT, a version column, a naive
+    /// read-then-write, and SKIP LOCKED for best available.
+    Seats(seats::SeatsArgs),
 }
 
 impl Cli {
@@ -87,6 +93,7 @@ impl Cli {
             Cli::Bots(a) => (a.write.as_deref(), &bots::SECTIONS),
             Cli::Preauth(a) => (a.write.as_deref(), &["preauth"]),
             Cli::Faults(a) => (a.write.as_deref(), &["faults"]),
+            Cli::Seats(a) => (a.write.as_deref(), &["seats"]),
         }
     }
 }
@@ -105,6 +112,7 @@ async fn main() -> Result<()> {
         Cli::Bots(args) => bots::run(args).await,
         Cli::Preauth(args) => preauth::run(args).await,
         Cli::Faults(args) => faults::run(args).await,
+        Cli::Seats(args) => seats::run(args).await,
     }
 }
 
