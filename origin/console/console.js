@@ -274,7 +274,9 @@ function wire() {
     confirmThen(`Move ${sale}'s opening to ${new Date(at).toLocaleString()}?`, async () => {
       const path = `/admin/v1/sales/${encodeURIComponent(sale)}`;
       const current = await api("GET", path);
-      await api("PUT", path, { ...current.config, starts_at_ms: at });
+      // The settings as they are, with the new start; a pause is the controls' to change.
+      const { paused, ...config } = current.config;
+      await api("PUT", path, { ...config, starts_at_ms: at });
       return `Opening moved to ${new Date(at).toLocaleString()}.`;
     });
   });

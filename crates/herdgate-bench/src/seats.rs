@@ -580,10 +580,11 @@ fn render(runs: &[Tally], buyers: usize, c: usize, pg_version: &str) -> Result<S
          A venue of {} seats (2 sections × {ROWS} rows × {PER_ROW}); {buyers} buyers, each wanting two \
          seats side by side, four in five of them in section A's first {HOT_ROWS} rows; the same \
          buyers in the same order for every approach, {c} closed-loop workers. A buyer who gets \
-         seats confirms them at once (timed with the hold). Redis {} with the shipped Lua; \
+         seats confirms them at once (timed with the hold: an attempt is a hold and, if it got \
+         seats, their confirmation; p50 and p99 are per attempt). Redis {} with the shipped Lua; \
          PostgreSQL {pg_version}, `synchronous_commit = off`, one connection per worker; both \
          on this machine's {} cores with the load generator.\n\n\
-         | approach | holds/s | p50 ms | p99 ms | got seats | refused (taken) | lock failures | retries | errors | seats double-sold | side by side |\n\
+         | approach | attempts/s | p50 ms | p99 ms | got seats | refused (taken) | lock failures | retries | errors | seats double-sold | side by side |\n\
          |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         SECTIONS.len() as u32 * ROWS * PER_ROW,
         redis_version(),
