@@ -31,6 +31,11 @@ local before = tonumber(redis.call('HGET', sale_key, 'remaining'))
 if not before then
   return {0, 0}
 end
+-- A seated sale's orders hold seats (seats.lua): cancelling them here would give back items
+-- and leave the seats sold. The route refuses first; this keeps the books if it did not.
+if redis.call('HGET', sale_key, 'seated') == '1' then
+  return {0, before}
+end
 local cancelled = 0
 local refunds = {}
 for i = 4, #ARGV do

@@ -24,6 +24,7 @@
 -- KEYS[11] hg:{<sale>}:log           stream: one entry per order
 -- KEYS[12] hg:{<sale>}:lapsed_holds  hash: hold id -> visitor, for holds whose time ran out
 --                                    (so a late confirmation hears why)
+-- KEYS[13] hg:{<sale>}:hold_counts   hash: visitor -> holds made (at most MAX_HOLDS)
 --
 -- ARGV[1] is the command; ARGV[2] is now, unix ms (the caller's clock). Every command first
 -- releases up to 64 holds whose time ran out (the origin's sweeper calls "sweep" every
@@ -35,6 +36,8 @@
 --   access (same lengths).
 --   -> {"loaded", seats}  the map replaces any before it; stock = seats on sale
 --   -> {"locked"}         a seat is held or sold: the map cannot be replaced
+--   -> {"priced"}         the sale has a price: seats are priced by their tiers, and card
+--                         holds for seats are not built, so a priced sale takes no map
 --   -> {"unknown_sale"}
 -- "change", ARGV[3] new prices by tier id ("front=1500"; '' for none), ARGV[4..] seat ids
 --   to withdraw; only before the sale starts
@@ -51,7 +54,9 @@
 --                                     same section ([] if none)
 --   -> {"no_adjacent", count}         no block of that many adjacent free seats
 --   -> {"over_limit", limit}          more seats than the per-visitor limit
---   -> {"hold_exists", hold_json}     the visitor holds seats already (release or confirm)
+--   -> {"hold_exists", hold_json}     the visitor holds seats already (release or confirm);
+--                                     a hold of theirs whose time ran out lapses here instead
+--   -> {"hold_limit", max}            the visitor made MAX_HOLDS holds already
 --   -> {"already_bought", order_json} the visitor has an order
 --   -> {"unknown_seat", id}; {"not_open", starts_at_ms}; {"sold_out"}; {"not_seated"};
 --      {"unknown_sale"}
@@ -72,7 +77,8 @@
 
 local sale_key, rows_key, tiers_key, access_key, sections_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local holds_key, vhold_key, expiry_key, orders_key, passes_key, log_key = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
-local lapsed_key = KEYS[12]
+local lapsed_key, counts_key = KEYS[12], KEYS[13]
+local MAX_HOLDS = 5
 local cmd, now = ARGV[1], tonumber(ARGV[2])
 
 local function split_seat(id)
@@ -193,7 +199,9 @@ if cmd == 'load' then
   if tonumber(redis.call('HGET', sale_key, 'held') or '0') > 0 or tonumber(redis.call('HGET', sale_key, 'sold') or '0') > 0 then
     return {'locked'}
   end
-  redis.call('DEL', rows_key, tiers_key, access_key, holds_key, vhold_key, expiry_key, lapsed_key)
+  if redis.call('HEXISTS', sale_key, 'price_amount') == 1 then return {'priced'} end
+  redis.call('DEL', rows_key, tiers_key, access_key, holds_key, vhold_key, expiry_key, lapsed_key,
+    counts_key)
   local seats = 0
   for i = 8, #ARGV, 4 do
     local state = ARGV[i + 1]
@@ -227,13 +235,14 @@ if cmd == 'change' then
     if not c then return {'unknown_seat', id} end
     prices[c] = amount
   end
-  local withdraw = {}
+  local withdraw, seen = {}, {}
   for i = 4, #ARGV do
     local rk, n = split_seat(ARGV[i])
     local state = rk and redis.call('HGET', rows_key, rk)
-    if not state or n < 1 or n > #state or string.sub(state, n, n) == 'x' then
+    if not state or n < 1 or n > #state or string.sub(state, n, n) == 'x' or seen[ARGV[i]] then
       return {'unknown_seat', ARGV[i]}
     end
+    seen[ARGV[i]] = true
     if string.sub(state, n, n) ~= '.' then return {'locked'} end
     withdraw[#withdraw + 1] = ARGV[i]
   end
@@ -260,10 +269,17 @@ if cmd == 'hold' then
   local live = redis.call('HGET', vhold_key, visitor)
   if live then
     local json = redis.call('HGET', holds_key, live)
-    if json then return {'hold_exists', json} end
+    if json and cjson.decode(json).expires_at_ms > now then return {'hold_exists', json} end
+    -- Its own hold ran out and the sweep has not reached it yet: it lapses now.
+    if json then drop_hold(live, true) end
     redis.call('HDEL', vhold_key, visitor)
   end
   if remaining <= 0 then return {'sold_out'} end
+  -- Holding and letting go, again and again, would keep seats off sale: a visitor gets
+  -- MAX_HOLDS holds in all.
+  if tonumber(redis.call('HGET', counts_key, visitor) or '0') >= MAX_HOLDS then
+    return {'hold_limit', MAX_HOLDS}
+  end
   local seats
   if mode == 'seats' then
     seats = {}
@@ -289,9 +305,12 @@ if cmd == 'hold' then
       if #alt > 0 then alt_json = cjson.encode(alt) end
       return {'seats_taken', cjson.encode(taken), alt_json}
     end
+    if #seats == 0 then return {'unknown_seat', ''} end
   else
     local count, section, tier, wheelchair = tonumber(ARGV[6]), ARGV[7], ARGV[8], ARGV[9] == '1'
-    if count > limit then return {'over_limit', limit} end
+    if not count or count < 1 or count ~= math.floor(count) or count > limit then
+      return {'over_limit', limit}
+    end
     if tier ~= '' then
       tier = redis.call('HGET', tiers_key, 'tier:' .. tier)
       if not tier then return {'unknown_seat', ARGV[8]} end
@@ -301,9 +320,11 @@ if cmd == 'hold' then
       if section == '' or sec.id == section then sections[#sections + 1] = sec end
     end
     if section ~= '' and #sections == 0 then return {'unknown_seat', section} end
+    if count > remaining then return {'no_adjacent', count} end
     seats = best_block(sections, count, tier, wheelchair)
     if not seats then return {'no_adjacent', count} end
   end
+  redis.call('HINCRBY', counts_key, visitor, 1)
   mark(seats, 'h')
   local hold_ms = tonumber(redis.call('HGET', sale_key, 'hold_ms'))
   local hold = {hold = id, visitor = visitor, seats = seats, amount = price_of(seats),
@@ -342,7 +363,7 @@ if cmd == 'confirm' then
   local remaining = redis.call('HINCRBY', sale_key, 'remaining', -n)
   local order_id = sale .. '-' .. redis.call('HINCRBY', sale_key, 'seq', 1)
   local o = {order_id = order_id, sale = sale, visitor = visitor, quantity = n, seats = h.seats,
-    amount = h.amount, pass_id = pass_id, at_ms = now}
+    amount = h.amount, pass_id = pass_id, created_at_ms = now}
   order = cjson.encode(o)
   redis.call('HSET', orders_key, visitor, order)
   redis.call('HSET', passes_key, pass_id, order_id)

@@ -23,6 +23,7 @@
 --   {"updated", remaining}            an existing sale, settings replaced
 --   {"stock_below_sold", sold}        stock < items already sold; nothing changed
 --   {"seated_stock", 0}               a seated sale given another stock than its map's
+--   {"seated_price", 0}               a seated sale given a sale price
 --   {"draw_fixed", 0}                 a pre-queue added to an existing sale, or, once it opened,
 --                                     removed or its opening moved, or, once its draw closed,
 --                                     the close moved; nothing changed
@@ -39,9 +40,15 @@ local sold = tonumber(redis.call('HGET', key, 'sold') or '0')
 if stock < sold then
   return {'stock_below_sold', sold}
 end
--- A seated sale's stock is its seat map (seats.lua): only the map changes it.
-if redis.call('HGET', key, 'seated') == '1' and stock ~= tonumber(redis.call('HGET', key, 'stock')) then
-  return {'seated_stock', 0}
+-- A seated sale's stock is its seat map (seats.lua): only the map changes it. Its prices are
+-- its tiers': it takes no sale price.
+if redis.call('HGET', key, 'seated') == '1' then
+  if stock ~= tonumber(redis.call('HGET', key, 'stock')) then
+    return {'seated_stock', 0}
+  end
+  if ARGV[7] ~= '' then
+    return {'seated_price', 0}
+  end
 end
 local created = redis.call('EXISTS', key) == 0
 -- A pre-queue is set when the sale is created. Once it has opened it stays, and its opening

@@ -161,8 +161,9 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// An admission pass for the path's sale, verified now: signed by a key of the keyring, for
 /// this sale, within its validity window (with the configured leeway), with claims that may
 /// be written to Redis as they are (hex pass id and digests), and, for a pass bound to a key,
-/// offered with a proof signed by that key (`DPoP`, see `herdgate_core::proof`) for a
-/// purchase of this sale, made over the pass the client presented: the edge forwards the
+/// offered with a proof signed by that key (`DPoP`, see `herdgate_core::proof`) for this
+/// request (its method, and its route, which the edge's address ends with: a purchase, or a
+/// seat hold's call), made over the pass the client presented: the edge forwards the
 /// client's proof, and the hash of the pass it was made over (`ath`) in the pass it re-signs.
 /// A pass sent straight here is no bearer token either.
 ///
@@ -206,20 +207,14 @@ impl FromRequestParts<AppState> for VerifiedPass {
             return Err(Refusal(ErrorCode::PassInvalidClaims));
         }
         if !claims.jkt.is_empty() {
-            proven(parts, &sale, &claims, token, now_ms)?;
+            proven(parts, &claims, token, now_ms)?;
         }
         Ok(VerifiedPass { claims, now_ms })
     }
 }
 
 /// Checks the request's proof of the key `claims` is bound to (see [`VerifiedPass`]).
-fn proven(
-    parts: &Parts,
-    sale: &SaleId,
-    claims: &PassClaims,
-    token: &str,
-    now_ms: u64,
-) -> Result<(), Refusal> {
+fn proven(parts: &Parts, claims: &PassClaims, token: &str, now_ms: u64) -> Result<(), Refusal> {
     if !proof::is_thumbprint(&claims.jkt) {
         return Err(Refusal(ErrorCode::PassInvalidClaims));
     }
@@ -234,10 +229,13 @@ fn proven(
     } else {
         proof::token_hash(token)
     };
-    let route = format!("/sales/{sale}/purchase");
+    // The request's own route, as the edge's address ends with it: `/v1/sales/{sale}/purchase`
+    // here is `/api/v1/sales/{sale}/purchase` at the edge; the hold routes likewise.
+    let path = parts.uri.path();
+    let route = path.strip_prefix("/v1").unwrap_or(path);
     let expect = Expect {
         method: parts.method.as_str(),
-        target: Target::PathEndsWith(&route),
+        target: Target::PathEndsWith(route),
         ath: Some(&ath),
         key: Some(&claims.jkt),
         now: now_ms / 1000,

@@ -38,6 +38,7 @@ pub(crate) struct Inner {
     pub(crate) console_session_secs: u64,
     pub(crate) sales_changed: Arc<tokio::sync::Notify>,
     pub(crate) seats_changed: Arc<tokio::sync::Notify>,
+    pub(crate) seat_views: SeatViews,
 }
 
 /// The parts an [`AppState`] is built from.
@@ -96,7 +97,34 @@ impl AppState {
                 console_session_secs: p.console_session_secs,
                 sales_changed: p.sales_changed,
                 seats_changed: p.seats_changed,
+                seat_views: SeatViews::default(),
             }),
         }
     }
+}
+
+/// The seats each sale showed last, per origin (see `routes/seats.rs`, `availability`).
+#[derive(Default)]
+pub struct SeatViews(
+    std::sync::Mutex<std::collections::HashMap<herdgate_core::SaleId, Arc<SeatView>>>,
+);
+
+/// One sale's last answer: when it was read, unix ms, and its JSON.
+pub type SeatView = tokio::sync::Mutex<Option<(u64, axum::body::Bytes)>>;
+
+impl SeatViews {
+    /// The cell of `sale` (made on first use; at most [`SeatViews::MAX`] sales are kept).
+    pub fn cell(&self, sale: &herdgate_core::SaleId) -> Arc<SeatView> {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= Self::MAX && !map.contains_key(sale) {
+            map.clear();
+        }
+        Arc::clone(map.entry(sale.clone()).or_default())
+    }
+
+    /// The most sales kept.
+    pub const MAX: usize = 1_000;
 }

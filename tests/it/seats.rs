@@ -207,6 +207,7 @@ async fn a_seat_map_is_checked_changed_before_the_sale_and_locked_once_seats_are
         let (status, body) = v.admin("POST", "seats/changes", &change).await;
         assert_eq!((status, &body["stock"]), (200, &json!(38)), "{body}");
         for (bad, want) in [
+            (json!({"withdraw": ["B/1/1", "B/1/1"]}), "unknown_seat"),
             (json!({"withdraw": ["B/2/11"]}), "unknown_seat"),
             (json!({"withdraw": ["B/2/9"]}), "unknown_seat"),
             (json!({"prices": {"gold": 1}}), "unknown_seat"),
@@ -229,6 +230,10 @@ async fn a_seat_map_is_checked_changed_before_the_sale_and_locked_once_seats_are
         let config = json!({"stock": 100, "per_visitor_limit": 4, "starts_at_ms": now_ms() - 1_000, "admission_rate": 100});
         let (status, body) = v.env.admin.put_sale_reply("gig", &config).await.unwrap();
         assert_eq!((status, code(&body)), (409, "seated_stock"));
+        // Its prices are its tiers': no sale price (card holds for seats are not built).
+        let priced = json!({"stock": 38, "per_visitor_limit": 4, "starts_at_ms": now_ms() - 1_000, "admission_rate": 100, "price": {"amount": 100, "currency": "eur"}});
+        let (status, body) = v.env.admin.put_sale_reply("gig", &priced).await.unwrap();
+        assert_eq!((status, code(&body)), (409, "seated_price"));
         let config = json!({"stock": 38, "per_visitor_limit": 4, "starts_at_ms": now_ms() - 1_000, "admission_rate": 100});
         let (status, body) = v.env.admin.put_sale_reply("gig", &config).await.unwrap();
         assert_eq!(status, 200, "{body}");
@@ -244,11 +249,17 @@ async fn a_seat_map_is_checked_changed_before_the_sale_and_locked_once_seats_are
         assert_eq!((status, code(&body)), (409, "seat_map_locked"));
         assert_eq!(v.invariant().await, (37, 1, 0));
 
-        // A counter sale has no seats.
+        // A counter sale has no seats, and a priced sale takes no map.
         v.env.create_sale("plain", 5, 1).await;
         let url = format!("{}/v1/sales/plain/seats", v.env.origin.url());
         let (status, body) = status_json(v.env.http.get(url).send().await.unwrap()).await;
         assert_eq!((status, code(&body)), (409, "not_seated"));
+        let priced = json!({"stock": 0, "per_visitor_limit": 1, "starts_at_ms": now_ms(), "admission_rate": 10, "price": {"amount": 100, "currency": "eur"}});
+        assert_eq!(v.env.admin.put_sale_reply("paid", &priced).await.unwrap().0, 201);
+        let url = format!("{}/admin/v1/sales/paid/seats", v.env.origin.url());
+        let r = v.env.http.put(url).bearer_auth(&v.env.keys.admin_token).json(&venue(1, 2, 480)).send().await.unwrap();
+        let (status, body) = status_json(r).await;
+        assert_eq!((status, code(&body)), (409, "seated_price"));
     })
     .await;
 }
@@ -416,7 +427,9 @@ async fn best_available_under_contention_finds_adjacent_seats_or_says_there_are_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hold_lapses_with_no_client_and_its_confirmation_is_refused() {
-    bounded(Duration::from_secs(60), async {
+    // Alone: the bound below is the (hold time + 2 s), against a sweeper that ticks
+    // every second, so other tests' load must not stand between them.
+    crate::support::alone(Duration::from_secs(60), async {
         let v = Venue::open(venue(1, 6, 5), 2).await;
         let (status, hold) = v.hold("slow", json!({"seats": ["B/1/3", "B/1/4"]})).await;
         assert_eq!(status, 201, "{hold}");
@@ -452,11 +465,33 @@ async fn a_hold_lapses_with_no_client_and_its_confirmation_is_refused() {
         // Another buyer takes them; the first can hold again.
         let (status, _) = v.hold("quick", json!({"seats": ["B/1/3", "B/1/4"]})).await;
         assert_eq!(status, 201);
-        let (status, _) = v
+        let (status, second) = v
             .hold("slow", json!({"best": {"count": 2, "section": "B"}}))
             .await;
         assert_eq!(status, 201);
         v.invariant().await;
+        // Holding and letting go has an end: five holds a visitor (this one has made two).
+        let id = second["hold"].as_str().unwrap();
+        assert_eq!(
+            v.buyer("slow", "DELETE", &format!("holds/{id}"), None)
+                .await
+                .0,
+            200
+        );
+        for _ in 0..3 {
+            let (status, h) = v.hold("slow", json!({"seats": ["A/1/5"]})).await;
+            assert_eq!(status, 201, "{h}");
+            let id = h["hold"].as_str().unwrap();
+            assert_eq!(
+                v.buyer("slow", "DELETE", &format!("holds/{id}"), None)
+                    .await
+                    .0,
+                200
+            );
+        }
+        let (status, body) = v.hold("slow", json!({"seats": ["A/1/5"]})).await;
+        assert_eq!((status, code(&body)), (429, "seat_hold_limit"), "{body}");
+        assert_eq!(v.invariant().await, (10, 2, 0));
     })
     .await;
 }
@@ -490,6 +525,15 @@ async fn a_confirmed_hold_is_an_order_and_a_released_one_gives_its_seats_back() 
         assert_eq!((status, &again["order"]), (200, &order["order"]));
         let (status, body) = v.hold("ana", json!({"seats": ["B/1/1"]})).await;
         assert_eq!((status, code(&body)), (409, "already_bought"));
+        // The audit scores a seated sale's orders; cancelling them is refused, not half done.
+        let (status, report) = v.admin("POST", "audit", &json!({})).await;
+        assert_eq!(
+            (status, &report["audit"]["orders"]),
+            (200, &json!(1)),
+            "{report}"
+        );
+        let (status, body) = v.admin("POST", "audit", &json!({"apply": true})).await;
+        assert_eq!((status, code(&body)), (409, "seated_cancel"));
         assert_eq!(v.invariant().await, (9, 0, 3));
         let seats = v.availability().await;
         assert_eq!(seats["sections"][0]["rows"][0]["state"], "...sss");
@@ -596,7 +640,19 @@ async fn the_seats_stay_in_one_hand_through_a_burst_of_twenty_thousand() {
             released += r;
         }
         // The lapsed holds come back by themselves.
-        tokio::time::sleep(Duration::from_secs(7)).await;
+        let held_key = format!("hg:{{{}}}:sale", v.sale);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let held: u64 = v.env.redis_client.hget(&held_key, "held").await.unwrap();
+            if held == 0 {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{held} seats still held"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let samples = sampler.await.unwrap();
         let (free, held, sold) = v.invariant().await;

@@ -28,7 +28,9 @@ use hdrhistogram::Histogram;
 use herdgate_core::SaleId;
 use herdgate_origin::store::seats::{SeatsReply, Want};
 use herdgate_origin::store::{Store, StoreConfig};
-use herdgate_testkit::{free_port, now_ms, AdminClient, OriginOptions, RedisServer, TestKeys, TestOrigin};
+use herdgate_testkit::{
+    free_port, now_ms, AdminClient, OriginOptions, RedisServer, TestKeys, TestOrigin,
+};
 use serde_json::json;
 use tokio::sync::Mutex;
 
@@ -67,7 +69,9 @@ fn wishes(n: usize) -> Vec<Wish> {
     // A fixed linear congruential sequence: the same buyers every run, no dependency.
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut next = |m: u32| {
-        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         ((x >> 33) % u64::from(m)) as u32
     };
     (0..n)
@@ -81,7 +85,10 @@ fn wishes(n: usize) -> Vec<Wish> {
             let n = 1 + next(PER_ROW - 1);
             Wish {
                 visitor: format!("b{i}"),
-                seats: [format!("{section}/{row}/{n}"), format!("{section}/{row}/{}", n + 1)],
+                seats: [
+                    format!("{section}/{row}/{n}"),
+                    format!("{section}/{row}/{}", n + 1),
+                ],
             }
         })
         .collect()
@@ -132,7 +139,8 @@ where
     let started = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..workers {
-        let (queue, tally, attempt) = (Arc::clone(&queue), Arc::clone(&tally), Arc::clone(&attempt));
+        let (queue, tally, attempt) =
+            (Arc::clone(&queue), Arc::clone(&tally), Arc::clone(&attempt));
         tasks.push(tokio::spawn(async move {
             loop {
                 let Some(wish) = queue.lock().await.next() else {
@@ -190,7 +198,9 @@ fn adjacent(seats: &[String]) -> bool {
         Some((row.to_owned(), n.parse::<u32>().ok()?))
     };
     match seats {
-        [a, b] => matches!((parse(a), parse(b)), (Some((ra, na)), Some((rb, nb))) if ra == rb && na.abs_diff(nb) == 1),
+        [a, b] => {
+            matches!((parse(a), parse(b)), (Some((ra, na)), Some((rb, nb))) if ra == rb && na.abs_diff(nb) == 1)
+        }
         _ => false,
     }
 }
@@ -210,7 +220,9 @@ fn pg_bin() -> Result<PathBuf> {
         .filter(|p| p.join("postgres").exists())
         .collect();
     versions.sort();
-    versions.pop().context("no PostgreSQL under /usr/lib/postgresql")
+    versions
+        .pop()
+        .context("no PostgreSQL under /usr/lib/postgresql")
 }
 
 /// The command, as the `postgres` user when this process is root (PostgreSQL refuses root).
@@ -227,7 +239,8 @@ fn as_pg_user(program: &Path) -> tokio::process::Command {
         .unwrap_or(false);
     if root {
         let mut c = tokio::process::Command::new("setpriv");
-        c.args(["--reuid=postgres", "--regid=postgres", "--init-groups"]).arg(program);
+        c.args(["--reuid=postgres", "--regid=postgres", "--init-groups"])
+            .arg(program);
         c
     } else {
         tokio::process::Command::new(program)
@@ -251,18 +264,35 @@ impl Postgres {
         let init = as_pg_user(&bin.join("initdb"))
             .args(["-D"])
             .arg(&data)
-            .args(["-U", "bench", "--auth=trust", "-E", "UTF8", "--no-instructions"])
+            .args([
+                "-U",
+                "bench",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-instructions",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .output()
             .await
             .context("running initdb")?;
-        ensure!(init.status.success(), "initdb: {}", String::from_utf8_lossy(&init.stderr));
+        ensure!(
+            init.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&init.stderr)
+        );
         let port = free_port()?;
         let child = as_pg_user(&bin.join("postgres"))
             .arg("-D")
             .arg(&data)
-            .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1", "-c"])
+            .args([
+                "-p",
+                &port.to_string(),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+            ])
             .arg(format!("unix_socket_directories={}", dir.path().display()))
             .args(["-c", "synchronous_commit=off", "-c", "max_connections=200"])
             .args(["-c", "shared_buffers=128MB"])
@@ -286,7 +316,10 @@ impl Postgres {
 
     async fn connect(&self) -> Result<tokio_postgres::Client> {
         let (client, conn) = tokio_postgres::connect(
-            &format!("host=127.0.0.1 port={} user=bench dbname=postgres", self.port),
+            &format!(
+                "host=127.0.0.1 port={} user=bench dbname=postgres",
+                self.port
+            ),
             tokio_postgres::NoTls,
         )
         .await?;
@@ -299,7 +332,9 @@ impl Postgres {
     /// Stops it by its PID (SIGINT: a fast shutdown) and waits.
     async fn stop(mut self) {
         if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status();
+            let _ = std::process::Command::new("kill")
+                .args(["-INT", &pid.to_string()])
+                .status();
         }
         let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
     }
@@ -377,13 +412,21 @@ pub async fn run(args: SeatsArgs) -> Result<()> {
         })
         .await?,
     );
-    for (name, best) in [("herdgate Lua: hold two named seats, all or none", false), ("herdgate Lua: best available two together", true)] {
+    for (name, best) in [
+        ("herdgate Lua: hold two named seats, all or none", false),
+        ("herdgate Lua: best available two together", true),
+    ] {
         let sale = if best { "bench-best" } else { "bench-named" };
         let config = json!({"stock": 0, "per_visitor_limit": 4, "starts_at_ms": now_ms() - 60_000, "admission_rate": 1000});
         let (status, body) = admin.put_sale_reply(sale, &config).await?;
         ensure!(status == 201, "creating {sale}: {body}");
         let url = format!("{}/admin/v1/sales/{sale}/seats", origin.url());
-        let r = http.put(url).bearer_auth(&keys.admin_token).json(&map).send().await?;
+        let r = http
+            .put(url)
+            .bearer_auth(&keys.admin_token)
+            .json(&map)
+            .send()
+            .await?;
         ensure!(r.status() == 200, "loading the map: {}", r.text().await?);
         let sale = SaleId::parse(sale)?;
         let store = Arc::clone(&store);
@@ -392,19 +435,32 @@ pub async fn run(args: SeatsArgs) -> Result<()> {
             async move {
                 let hold = format!("{:032x}", u128::from(fnv(&wish.visitor)));
                 let want = if best {
-                    Want::Best { count: 2, section: None, tier: None, wheelchair: false }
+                    Want::Best {
+                        count: 2,
+                        section: None,
+                        tier: None,
+                        wheelchair: false,
+                    }
                 } else {
                     Want::Seats(&wish.seats)
                 };
                 let now = now_ms();
-                match store.hold_seats(&sale, &wish.visitor, &hold, &want, now).await? {
+                match store
+                    .hold_seats(&sale, &wish.visitor, &hold, &want, now)
+                    .await?
+                {
                     SeatsReply::Held(h) => {
-                        match store.confirm_seats(&sale, &wish.visitor, &hold, &hold, "bench", now).await? {
+                        match store
+                            .confirm_seats(&sale, &wish.visitor, &hold, &hold, "bench", now)
+                            .await?
+                        {
                             SeatsReply::Created(..) => Ok((Got::Held(h.seats), 0)),
                             other => bail!("confirm: {other:?}"),
                         }
                     }
-                    SeatsReply::SeatsTaken { .. } | SeatsReply::NoAdjacent | SeatsReply::SoldOut => Ok((Got::Taken, 0)),
+                    SeatsReply::SeatsTaken { .. }
+                    | SeatsReply::NoAdjacent
+                    | SeatsReply::SoldOut => Ok((Got::Taken, 0)),
                     other => bail!("hold: {other:?}"),
                 }
             }
@@ -432,7 +488,10 @@ pub async fn run(args: SeatsArgs) -> Result<()> {
                     let tx = db.transaction().await?;
                     let ids: Vec<&str> = wish.seats.iter().map(String::as_str).collect();
                     let rows = match tx
-                        .query("SELECT state FROM seats WHERE id = ANY($1) FOR UPDATE NOWAIT", &[&ids])
+                        .query(
+                            "SELECT state FROM seats WHERE id = ANY($1) FOR UPDATE NOWAIT",
+                            &[&ids],
+                        )
                         .await
                     {
                         Ok(rows) => rows,
@@ -443,9 +502,17 @@ pub async fn run(args: SeatsArgs) -> Result<()> {
                         tx.rollback().await?;
                         return Ok((Got::Taken, 0));
                     }
-                    tx.execute("UPDATE seats SET state = 'held', holder = $2 WHERE id = ANY($1)", &[&ids, &wish.visitor]).await?;
+                    tx.execute(
+                        "UPDATE seats SET state = 'held', holder = $2 WHERE id = ANY($1)",
+                        &[&ids, &wish.visitor],
+                    )
+                    .await?;
                     tx.commit().await?;
-                    db.execute("UPDATE seats SET state = 'sold' WHERE id = ANY($1) AND holder = $2", &[&ids, &wish.visitor]).await?;
+                    db.execute(
+                        "UPDATE seats SET state = 'sold' WHERE id = ANY($1) AND holder = $2",
+                        &[&ids, &wish.visitor],
+                    )
+                    .await?;
                     Ok((Got::Held(wish.seats.to_vec()), 0))
                 }
             }
@@ -501,14 +568,20 @@ pub async fn run(args: SeatsArgs) -> Result<()> {
                 async move {
                     let db = conns[w].lock().await;
                     let ids: Vec<&str> = wish.seats.iter().map(String::as_str).collect();
-                    let rows = db.query("SELECT state FROM seats WHERE id = ANY($1)", &[&ids]).await?;
+                    let rows = db
+                        .query("SELECT state FROM seats WHERE id = ANY($1)", &[&ids])
+                        .await?;
                     if rows.len() != 2 || rows.iter().any(|r| r.get::<_, &str>(0) != "free") {
                         return Ok((Got::Taken, 0));
                     }
                     // What a request handler does between its read and its write (a template
                     // rendered, a log line): a moment other buyers read the same seats in.
                     tokio::task::yield_now().await;
-                    db.execute("UPDATE seats SET state = 'sold', holder = $2 WHERE id = ANY($1)", &[&ids, &wish.visitor]).await?;
+                    db.execute(
+                        "UPDATE seats SET state = 'sold', holder = $2 WHERE id = ANY($1)",
+                        &[&ids, &wish.visitor],
+                    )
+                    .await?;
                     Ok((Got::Held(wish.seats.to_vec()), 0))
                 }
             }
@@ -519,31 +592,40 @@ pub async fn run(args: SeatsArgs) -> Result<()> {
     // Best available: the first two free seats no one else has locked.
     reset(&setup).await?;
     runs.push(
-        drive("PostgreSQL best available, `FOR UPDATE SKIP LOCKED`", &wishes, c, {
-            let conns = Arc::clone(&conns);
-            move |w, wish| {
+        drive(
+            "PostgreSQL best available, `FOR UPDATE SKIP LOCKED`",
+            &wishes,
+            c,
+            {
                 let conns = Arc::clone(&conns);
-                async move {
-                    let mut db = conns[w].lock().await;
-                    let tx = db.transaction().await?;
-                    let rows = tx
+                move |w, wish| {
+                    let conns = Arc::clone(&conns);
+                    async move {
+                        let mut db = conns[w].lock().await;
+                        let tx = db.transaction().await?;
+                        let rows = tx
                         .query(
                             "SELECT id FROM seats WHERE state = 'free' ORDER BY section, row_no, n
                              LIMIT 2 FOR UPDATE SKIP LOCKED",
                             &[],
                         )
                         .await?;
-                    let ids: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
-                    if ids.len() < 2 {
-                        tx.rollback().await?;
-                        return Ok((Got::Taken, 0));
+                        let ids: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+                        if ids.len() < 2 {
+                            tx.rollback().await?;
+                            return Ok((Got::Taken, 0));
+                        }
+                        tx.execute(
+                            "UPDATE seats SET state = 'sold', holder = $2 WHERE id = ANY($1)",
+                            &[&ids, &wish.visitor],
+                        )
+                        .await?;
+                        tx.commit().await?;
+                        Ok((Got::Held(ids), 0))
                     }
-                    tx.execute("UPDATE seats SET state = 'sold', holder = $2 WHERE id = ANY($1)", &[&ids, &wish.visitor]).await?;
-                    tx.commit().await?;
-                    Ok((Got::Held(ids), 0))
                 }
-            }
-        })
+            },
+        )
         .await?,
     );
     drop(conns);
@@ -570,7 +652,9 @@ fn venue_map() -> serde_json::Value {
 
 /// FNV-1a of a text: a fixed hold id per buyer.
 fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 fn render(runs: &[Tally], buyers: usize, c: usize, pg_version: &str) -> Result<String> {
@@ -606,15 +690,28 @@ fn render(runs: &[Tally], buyers: usize, c: usize, pg_version: &str) -> Result<S
             t.retries,
             t.errors,
             t.double_sold(),
-            if t.held == 0 { 0.0 } else { t.adjacent as f64 * 100.0 / t.held as f64 },
+            if t.held == 0 {
+                0.0
+            } else {
+                t.adjacent as f64 * 100.0 / t.held as f64
+            },
         ));
     }
-    let base = runs.first().map(|t| (t.held + t.taken + t.lock_failures) as f64 / t.seconds).unwrap_or(1.0);
+    let base = runs
+        .first()
+        .map(|t| (t.held + t.taken + t.lock_failures) as f64 / t.seconds)
+        .unwrap_or(1.0);
     r.push_str("\nThroughput against herdgate's Lua (named seats): ");
     r.push_str(
         &runs
             .iter()
-            .map(|t| format!("{} {:.2}×", t.name, (t.held + t.taken + t.lock_failures + t.errors) as f64 / t.seconds / base))
+            .map(|t| {
+                format!(
+                    "{} {:.2}×",
+                    t.name,
+                    (t.held + t.taken + t.lock_failures + t.errors) as f64 / t.seconds / base
+                )
+            })
             .collect::<Vec<_>>()
             .join("; "),
     );
@@ -628,6 +725,9 @@ fn redis_version() -> String {
         .output()
         .ok()
         .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.split_whitespace().find_map(|w| w.strip_prefix("v=").map(str::to_owned)))
+        .and_then(|s| {
+            s.split_whitespace()
+                .find_map(|w| w.strip_prefix("v=").map(str::to_owned))
+        })
         .unwrap_or_else(|| "?".into())
 }

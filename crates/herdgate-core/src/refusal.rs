@@ -74,7 +74,7 @@ error_codes! {
     /// A console request that changes something came without its page's CSRF token.
     CsrfRequired = ("csrf_required", 403, "A console request that changes something must carry the console page's CSRF token (X-CSRF-Token): reload the console."),
     /// A seat map that does not hold together.
-    InvalidSeatMap = ("invalid_seat_map", 422, "The seat map is not valid: 1 to 100,000 seats; section, row and tier ids of 1 to 16 letters, digits, '_' or '-', unique where they are; rows of 1 to 500 positions; every seat of a priced tier; at most 62 tiers, each 0 to 10^12 minor units; a hold of 5 to 3,600 seconds."),
+    InvalidSeatMap = ("invalid_seat_map", 422, "The seat map is not valid: 1 to 100,000 seats; section, row and tier ids of 1 to 16 letters, digits, '_' or '-', unique where they are; rows of 1 to 500 positions; every seat of a priced tier; at most 62 tiers, each 0 to 10^9 minor units; a hold of 5 to 3,600 seconds."),
     /// Seats are held or sold: the map cannot be replaced, nor a held or sold seat withdrawn.
     SeatMapLocked = ("seat_map_locked", 409, "Seats of this sale are held or sold: the map can no longer be replaced, and a held or sold seat cannot be withdrawn."),
     /// The sale has started: its prices stay as they are.
@@ -83,6 +83,12 @@ error_codes! {
     UnknownSeat = ("unknown_seat", 422, "A seat or tier named is not on this sale's seat map (seats are <section>/<row>/<position>), or is named twice."),
     /// A seated sale's stock changed by hand.
     SeatedStock = ("seated_stock", 409, "A seated sale's stock is its seat map: withdraw seats or load another map instead."),
+    /// A seated sale given a sale price, or a priced sale given a seat map.
+    SeatedPrice = ("seated_price", 409, "A seated sale's prices are its seat map's tiers, and card holds for seats are not built yet: a seated sale takes no sale price, and a priced sale takes no seat map."),
+    /// The audit asked to cancel orders of a seated sale.
+    SeatedCancel = ("seated_cancel", 409, "Cancelling the orders of a seated sale is not built yet: run the audit as a dry run and settle what it flags by hand."),
+    /// A visitor made as many seat holds as one may.
+    SeatHoldLimit = ("seat_hold_limit", 429, "You have held seats as many times as one visit may: buy the seats you hold, or leave them."),
     /// A seat route on a sale without a seat map.
     NotSeated = ("not_seated", 409, "This sale has no seat map: buy with a purchase instead."),
     /// A purchase of a seated sale.

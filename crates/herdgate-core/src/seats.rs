@@ -20,6 +20,9 @@ pub const MAX_TIERS: usize = 62;
 /// The shortest and the longest a hold may last, seconds (a few seconds suits a test, a few
 /// minutes a buyer).
 pub const HOLD_SECS: std::ops::RangeInclusive<u64> = 5..=3_600;
+/// The most one seat may cost, minor units (10^9): a hold of [`MAX_ROW`] seats then stays far
+/// below 2^53, where the script's JSON stops counting exactly.
+pub const MAX_SEAT_PRICE: u64 = 1_000_000_000;
 /// How long a hold lasts unless the map says otherwise, seconds (8 minutes).
 pub const DEFAULT_HOLD_SECS: u64 = 480;
 
@@ -98,8 +101,8 @@ pub enum MapError {
     /// A seat names a tier the map does not price.
     #[error("a seat's tier is not in the map's tiers: {0:?}")]
     UnknownTier(String),
-    /// More tiers than [`MAX_TIERS`], or a price above the largest.
-    #[error("at most {MAX_TIERS} tiers, each priced 0 to 10^12 minor units")]
+    /// More tiers than [`MAX_TIERS`], or a price above [`MAX_SEAT_PRICE`].
+    #[error("at most {MAX_TIERS} tiers, each priced 0 to 10^9 minor units")]
     Tiers,
     /// A hold time outside [`HOLD_SECS`].
     #[error("a hold lasts 5 to 3600 seconds")]
@@ -154,12 +157,7 @@ impl SeatMap {
         if !HOLD_SECS.contains(&self.hold_secs) {
             return Err(MapError::HoldSecs);
         }
-        if self.tiers.len() > MAX_TIERS
-            || self
-                .tiers
-                .values()
-                .any(|p| *p > crate::wire::Price::MAX_AMOUNT)
-        {
+        if self.tiers.len() > MAX_TIERS || self.tiers.values().any(|p| *p > MAX_SEAT_PRICE) {
             return Err(MapError::Tiers);
         }
         let mut tier_chars = BTreeMap::new();
@@ -408,7 +406,7 @@ mod tests {
             MapError::SeatCount
         );
         assert_eq!(
-            with("/tiers/t", serde_json::json!(2_000_000_000_000u64)),
+            with("/tiers/t", serde_json::json!(MAX_SEAT_PRICE + 1)),
             MapError::Tiers
         );
         let mut twice = base.clone();

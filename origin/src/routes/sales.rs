@@ -133,6 +133,7 @@ pub async fn upsert_sale(
         UpsertSaleReply::StockBelowSold => return Err(Refusal(ErrorCode::StockBelowSold)),
         UpsertSaleReply::DrawFixed => return Err(Refusal(ErrorCode::DrawFixed)),
         UpsertSaleReply::SeatedStock => return Err(Refusal(ErrorCode::SeatedStock)),
+        UpsertSaleReply::SeatedPrice => return Err(Refusal(ErrorCode::SeatedPrice)),
     };
     let state = app
         .store

@@ -4,8 +4,9 @@
 //! on sale by themselves (the sweeper, `seats.rs`, and every call of the script release
 //! expired holds), and its confirmation is refused.
 //!
-//! The buyer's routes take the admission pass, as a purchase does (the edge forwards them
-//! the same way); the visitor is the pass's.
+//! The buyer's routes take the admission pass, as a purchase does, with its proof for a pass
+//! bound to a key (made for the route's own address); the visitor is the pass's. The edge does
+//! not forward these routes yet (issue #16): a shop's own backend calls them with the pass.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -13,7 +14,7 @@ use axum::Json;
 use herdgate_core::seats::{
     is_part_id, is_seat_id, HoldRequest, SeatMap, SeatMapChange, SeatsTaken,
 };
-use herdgate_core::wire::{ErrorDetail, Price};
+use herdgate_core::wire::ErrorDetail;
 use herdgate_core::ErrorCode;
 use serde_json::json;
 
@@ -32,6 +33,9 @@ pub const MAX_NAMED: usize = 1_000;
 /// The largest seat map body, bytes (16 MiB): the operator's only; every other body keeps
 /// `--max-body-bytes`.
 pub const MAX_MAP_BYTES: usize = 16 * 1024 * 1024;
+
+/// How long an origin answers a sale's seats from memory.
+pub const AVAILABILITY_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// `PUT /admin/v1/sales/{sale}/seats`: loads the sale's seat map (admin token). The sale
 /// must exist; the map replaces any before it until a seat is held or sold.
@@ -90,12 +94,20 @@ pub async fn change_map(
     if change.withdraw.len() > MAX_NAMED || change.prices.len() > herdgate_core::seats::MAX_TIERS {
         return Err(Refusal(ErrorCode::InvalidBody));
     }
-    if !change.withdraw.iter().all(|s| is_seat_id(s))
+    let mut named = std::collections::HashSet::new();
+    if !change
+        .withdraw
+        .iter()
+        .all(|s| is_seat_id(s) && named.insert(s.as_str()))
         || !change.prices.keys().all(|t| is_part_id(t))
     {
         return Err(Refusal(ErrorCode::UnknownSeat));
     }
-    if change.prices.values().any(|p| *p > Price::MAX_AMOUNT) {
+    if change
+        .prices
+        .values()
+        .any(|p| *p > herdgate_core::seats::MAX_SEAT_PRICE)
+    {
         return Err(Refusal(ErrorCode::InvalidSeatMap));
     }
     let prices: Vec<(String, u64)> = change.prices.into_iter().collect();
@@ -114,27 +126,44 @@ pub async fn change_map(
 }
 
 /// `GET /v1/sales/{sale}/seats`: every section's seats as they stand, row by row, with the
-/// tiers' prices; cacheable for a second (the edge serves it from its cache).
+/// tiers' prices; `Cache-Control: public, max-age=1`. Each origin reads Redis for a sale at
+/// most once per [`AVAILABILITY_TTL`] and answers everyone else in that time from memory: a
+/// crowd looking at the map costs Redis one read a second, not one per look. Expired holds
+/// are the sweeper's to release; a hold that lapsed in the last second may still show as held.
 ///
-/// Refused for the sale id, then for a sale that does not exist (`unknown_sale`) or has no
-/// map (`not_seated`).
+/// Refused for the sale id, then for a sale that has no map (`not_seated`).
 pub async fn availability(
     State(app): State<AppState>,
     SaleParam(sale): SaleParam,
 ) -> Result<Response, Refusal> {
     let app = &app.inner;
+    let cell = app.seat_views.cell(&sale);
+    // One reader per sale at a time: the others wait for its answer and share it.
+    let mut cached = cell.lock().await;
     let now = clock::now_ms();
-    // Expired holds go back first, so a look never shows a lapsed hold as taken.
-    match app.store.sweep_seats(&sale, now).await? {
-        SeatsReply::Swept(_) => {}
-        other => return Err(refusal(other)),
-    }
-    let seats = app
-        .store
-        .seat_availability(&sale, now)
-        .await?
-        .ok_or(Refusal(ErrorCode::NotSeated))?;
-    let mut response = Json(seats).into_response();
+    let body = match &*cached {
+        Some((at, body)) if now.saturating_sub(*at) < AVAILABILITY_TTL.as_millis() as u64 => {
+            body.clone()
+        }
+        _ => {
+            let seats = app
+                .store
+                .seat_availability(&sale, now)
+                .await?
+                .ok_or(Refusal(ErrorCode::NotSeated))?;
+            let body = axum::body::Bytes::from(
+                serde_json::to_vec(&seats).map_err(|_| Refusal(ErrorCode::Internal))?,
+            );
+            *cached = Some((now, body.clone()));
+            body
+        }
+    };
+    drop(cached);
+    let mut response = body.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=1"),
@@ -297,6 +326,8 @@ fn refusal(reply: SeatsReply) -> Refusal {
         SeatsReply::NoHold => ErrorCode::NoSeatHold,
         SeatsReply::PassSpent => ErrorCode::PassSpent,
         SeatsReply::Locked => ErrorCode::SeatMapLocked,
+        SeatsReply::Priced => ErrorCode::SeatedPrice,
+        SeatsReply::HoldLimit => ErrorCode::SeatHoldLimit,
         SeatsReply::Started => ErrorCode::SaleStarted,
         SeatsReply::UnknownSeat(_) => ErrorCode::UnknownSeat,
         SeatsReply::NotOpen => ErrorCode::SaleNotOpen,

@@ -30,6 +30,7 @@ fn keys(sale: &SaleId) -> Vec<String> {
         k.passes,
         k.log,
         extra("lapsed_holds"),
+        extra("hold_counts"),
     ]
 }
 
@@ -91,6 +92,10 @@ pub enum SeatsReply {
     PassSpent,
     /// `locked`.
     Locked,
+    /// `priced`: the sale has a sale price.
+    Priced,
+    /// `hold_limit`: the visitor made as many holds as one may.
+    HoldLimit,
     /// `started`.
     Started,
     /// `unknown_seat`: the seat or tier named.
@@ -147,6 +152,8 @@ impl Store {
             "no_hold" => SeatsReply::NoHold,
             "pass_spent" => SeatsReply::PassSpent,
             "locked" => SeatsReply::Locked,
+            "priced" => SeatsReply::Priced,
+            "hold_limit" => SeatsReply::HoldLimit,
             "started" => SeatsReply::Started,
             "unknown_seat" => SeatsReply::UnknownSeat(text(&reply, 1)?),
             "not_open" => SeatsReply::NotOpen,

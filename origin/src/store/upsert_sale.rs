@@ -90,6 +90,8 @@ pub enum UpsertSaleReply {
     DrawFixed,
     /// `seated_stock`: a seated sale's stock is its seat map's; nothing changed.
     SeatedStock,
+    /// `seated_price`: a seated sale given a sale price; nothing changed.
+    SeatedPrice,
 }
 
 impl Store {
@@ -106,6 +108,7 @@ impl Store {
             "stock_below_sold" => Ok(UpsertSaleReply::StockBelowSold),
             "draw_fixed" => Ok(UpsertSaleReply::DrawFixed),
             "seated_stock" => Ok(UpsertSaleReply::SeatedStock),
+            "seated_price" => Ok(UpsertSaleReply::SeatedPrice),
             other => Err(StoreError::Protocol(format!("upsert returned {other:?}"))),
         }
     }
