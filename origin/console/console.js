@@ -10,10 +10,16 @@ const GAVE_UP_GRACE_MS = 35000;
 const WINDOW_MS = 10000;
 const $ = (id) => document.getElementById(id);
 
+// The console keeps the last hour of samples (at one a second): enough for the plots, and
+// what a browser draws without strain.
+const KEEP_MS = 3600 * 1000;
+const KEEP_SAMPLES = 4000;
+
 let sale = null;
 let samples = [];
 let admin = null;
 let listedAt = 0;
+let busy = false;
 
 class ApiError extends Error {
   constructor(status, code, message) {
@@ -44,6 +50,7 @@ async function api(method, path, body) {
 const fmt = (n) => (n === null || n === undefined || Number.isNaN(n) ? "–" : Number(n).toLocaleString("en-US"));
 const fmt1 = (n) => (n === null || n === undefined || Number.isNaN(n) ? "–" : (Math.round(n * 10) / 10).toLocaleString("en-US"));
 const sum = (o) => Object.values(o || {}).reduce((a, b) => a + b, 0);
+const most = (values) => values.reduce((a, b) => (b > a ? b : a), 1);
 
 function say(text, bad) {
   const m = $("message");
@@ -105,8 +112,8 @@ function rates(pick) {
 function plot(id, points) {
   const svg = $(id);
   const W = 400, H = 160, L = 44, B = 22, T = 8, R = 8;
-  const xmax = Math.max(1, ...points.map((p) => p[0]));
-  const ymax = Math.max(1, ...points.map((p) => p[1]));
+  const xmax = most(points.map((p) => p[0]));
+  const ymax = most(points.map((p) => p[1]));
   const x = (v) => L + (v / xmax) * (W - L - R);
   const y = (v) => H - B - (v / ymax) * (H - B - T);
   const path = points.map((p, i) => (i ? "L" : "M") + x(p[0]).toFixed(1) + " " + y(p[1]).toFixed(1)).join(" ");
@@ -182,7 +189,13 @@ async function listSales() {
   const list = await api("GET", "/admin/v1/sales");
   const select = $("sale");
   const ids = list.sales.map((s) => s.state.sale);
-  const wanted = sale || decodeURIComponent(location.hash.replace(/^#/, "")) || null;
+  let fromHash = null;
+  try {
+    fromHash = decodeURIComponent(location.hash.replace(/^#/, "")) || null;
+  } catch {
+    fromHash = null; // a hash that is not an encoded sale id
+  }
+  const wanted = sale || fromHash;
   select.replaceChildren(...ids.map((id) => new Option(id, id)));
   const open = list.sales.find((s) => s.state.status === "open");
   const pick = ids.includes(wanted) ? wanted : open ? open.state.sale : ids[0] || null;
@@ -199,6 +212,9 @@ function choose(id) {
 }
 
 async function refresh() {
+  // One refresh at a time: a slow answer must not land after a newer one.
+  if (busy) return;
+  busy = true;
   try {
     if (Date.now() - listedAt > 3000) {
       listedAt = Date.now();
@@ -206,14 +222,18 @@ async function refresh() {
     }
     if (!sale) return;
     const path = "/admin/v1/sales/" + encodeURIComponent(sale);
-    const from = samples.length ? samples[samples.length - 1].at_ms + 1 : 0;
+    const last = samples.length ? samples[samples.length - 1].at_ms : 0;
+    const from = last ? last + 1 : Math.max(0, Date.now() - KEEP_MS);
     const [a, t] = await Promise.all([api("GET", path), api("GET", `${path}/timeline?from_ms=${from}`)]);
     if (t.sale !== sale) return;
     admin = a;
-    samples.push(...t.samples);
+    for (const s of t.samples) if (!samples.length || s.at_ms > samples[samples.length - 1].at_ms) samples.push(s);
+    if (samples.length > KEEP_SAMPLES) samples = samples.slice(samples.length - KEEP_SAMPLES);
     render();
   } catch (e) {
     say(`Could not read the sale: ${e.message}${e.code ? " (" + e.code + ")" : ""}`, true);
+  } finally {
+    busy = false;
   }
 }
 
@@ -271,9 +291,16 @@ function wire() {
   $("postpone-form").addEventListener("submit", (e) => {
     e.preventDefault();
     const at = new Date($("starts").value).getTime();
+    if (!Number.isFinite(at) || at <= Date.now()) {
+      say("A postponed opening is in the future: pick a later time.", true);
+      return;
+    }
     confirmThen(`Move ${sale}'s opening to ${new Date(at).toLocaleString()}?`, async () => {
       const path = `/admin/v1/sales/${encodeURIComponent(sale)}`;
       const current = await api("GET", path);
+      if (at <= current.config.starts_at_ms) {
+        throw new ApiError(0, "earlier", "Postponing moves the opening later; this time is not after it.");
+      }
       // The settings as they are, with the new start; a pause is the controls' to change.
       const { paused, ...config } = current.config;
       await api("PUT", path, { ...config, starts_at_ms: at });
@@ -296,8 +323,13 @@ function wire() {
     }),
   );
   $("logout").addEventListener("click", async () => {
-    await fetch("/admin/logout", { method: "POST", headers: { "x-csrf-token": CSRF }, credentials: "same-origin" });
-    location.assign("/admin/");
+    const r = await fetch("/admin/logout", { method: "POST", headers: { "x-csrf-token": CSRF }, credentials: "same-origin" }).catch(() => null);
+    if (r && (r.ok || r.redirected)) {
+      location.assign("/admin/");
+    } else {
+      // A newer login in another tab replaced this page's session token.
+      say("Could not sign out from this page: reload it, then sign out.", true);
+    }
   });
 }
 

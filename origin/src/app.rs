@@ -110,7 +110,8 @@ async fn limit_in_flight(State(app): State<AppState>, request: Request, next: Ne
     }
 }
 
-/// Counts every request by route and outcome, and times it.
+/// Counts every request by route and outcome, and times it; marks the operator's answers
+/// `Cache-Control: no-store`.
 async fn track(State(app): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = request
@@ -118,7 +119,15 @@ async fn track(State(app): State<AppState>, request: Request, next: Next) -> Res
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
-    let response = next.run(request).await;
+    let admin = request.uri().path().starts_with("/admin");
+    let mut response = next.run(request).await;
+    // The operator's answers (sales, timelines, the console) are nobody's to cache: a session
+    // cookie, unlike a bearer token, does not keep shared caches away by itself.
+    if admin && !response.headers().contains_key(header::CACHE_CONTROL) {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     let outcome = response
         .extensions()
         .get::<Outcome>()
@@ -198,6 +207,7 @@ mod tests {
             console_session_secs: 3600,
             sales_changed: Arc::default(),
             seats_changed: Arc::default(),
+            console_cookie_secure: true,
         }))
     }
 

@@ -182,6 +182,18 @@ impl std::str::FromStr for EdgeUrl {
         if url.query().is_some() || url.fragment().is_some() {
             return Err("the edge URL takes no query or fragment".to_owned());
         }
+        // The admin token travels with every call: in clear text only on this machine.
+        let host = url.host_str().unwrap_or("");
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let local = host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if url.scheme() == "http" && !local {
+            return Err(
+                "the edge URL must be https:// (http:// only on a loopback address)".to_owned(),
+            );
+        }
         Ok(EdgeUrl(url.as_str().trim_end_matches('/').to_owned()))
     }
 }
@@ -312,6 +324,13 @@ impl AdminToken {
         digest.ct_eq(&self.digest).into()
     }
 
+    /// A fingerprint of the token (16 hex digits of a keyed digest), kept with each console
+    /// session: a session made with another token (before a rotation) is no session.
+    pub fn fingerprint(&self) -> String {
+        let d = Sha256::digest([b"herdgate console session\0".as_slice(), &self.digest].concat());
+        d.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+
     /// The token itself, to send to the edge's admin routes. Never log it.
     pub fn secret(&self) -> &str {
         &self.secret
@@ -438,5 +457,33 @@ mod tests {
             "correct horse battery staple"
         ])
         .is_err());
+    }
+}
+
+#[cfg(test)]
+mod edge_url_tests {
+    use super::EdgeUrl;
+
+    #[test]
+    fn the_edge_url_is_https_or_loopback_http() {
+        let ok = |s: &str| s.parse::<EdgeUrl>().map(|u| u.0);
+        assert_eq!(
+            ok("https://shop.example/"),
+            Ok("https://shop.example".to_owned())
+        );
+        assert_eq!(
+            ok("http://127.0.0.1:8787"),
+            Ok("http://127.0.0.1:8787".to_owned())
+        );
+        assert!(ok("http://[::1]:8787").is_ok() && ok("http://localhost:1").is_ok());
+        for bad in [
+            "http://shop.example",
+            "ftp://x",
+            "https://x/?a=1",
+            "not a url",
+            "http://10.0.0.1",
+        ] {
+            assert!(ok(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -115,7 +115,9 @@ pub fn is_admin(headers: &HeaderMap, token: &crate::config::AdminToken) -> bool 
     bearer(headers).is_some_and(|t| token.matches(t))
 }
 
-/// The CSRF token of the live console session whose cookie `headers` carry, if any.
+/// The CSRF token of the live console session whose cookie `headers` carry, if any. A session
+/// is kept as `<csrf>.<token fingerprint>`: one made with an admin token this origin no longer
+/// has (a rotation) is no session.
 pub async fn console_session(
     headers: &HeaderMap,
     app: &AppState,
@@ -123,7 +125,13 @@ pub async fn console_session(
     let Some(id) = cookie(headers, SESSION_COOKIE) else {
         return Ok(None);
     };
-    Ok(app.inner.store.session(&session_digest(id)).await?)
+    let Some(kept) = app.inner.store.session(&session_digest(id)).await? else {
+        return Ok(None);
+    };
+    Ok(kept
+        .rsplit_once('.')
+        .filter(|(_, fp)| same_secret(fp, &app.inner.admin_token.fingerprint()))
+        .map(|(csrf, _)| csrf.to_owned()))
 }
 
 /// The key a session is kept under: the SHA-256 (hex) of its cookie's value, so what Redis

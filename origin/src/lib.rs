@@ -174,10 +174,18 @@ pub async fn run(
         body_timeout: config.body_timeout(),
         events_channel: config.events_channel.clone(),
         subscribed: events.subscribed(),
-        timeline_every_ms: config.timeline_every_ms,
+        // What the recorder does (it takes at least 100 ms between samples).
+        timeline_every_ms: match config.timeline_every_ms {
+            0 => 0,
+            n => n.max(100),
+        },
         console_session_secs: config.console_session_secs,
         sales_changed: Arc::clone(&sales_changed),
         seats_changed,
+        console_cookie_secure: !listener
+            .local_addr()
+            .map(|a| a.ip().is_loopback())
+            .unwrap_or(false),
     });
     let recorder = (config.timeline_every_ms > 0).then(|| {
         tokio::spawn(timeline::record(timeline::Recorder {

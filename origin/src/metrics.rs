@@ -10,13 +10,15 @@
 //! | `herdgate_http_requests_in_flight` | gauge | — (requests holding an in-flight slot) |
 //! | `herdgate_sale_sold` | gauge | `sale`: items sold, as the timeline recorder last sampled |
 //! | `herdgate_sale_paused` | gauge | `sale`: 1 while admission is paused |
+//! | `herdgate_sale_open` | gauge | `sale`: 1 while the sale is open (started, stock left) |
 //! | `herdgate_sale_payments` | gauge | `sale`, `state` (`captured`, `pending`, `failed`): card payments of the sale's orders |
 //! | `herdgate_sale_joined` | gauge | `sale`: places taken in line, as the edge counted (with `--edge-url`) |
 //! | `herdgate_sale_admitted` | gauge | `sale`: passes the edge issued (with `--edge-url`) |
 //! | `herdgate_sale_in_line` | gauge | `sale`: places the admission frontier has not reached (with `--edge-url`) |
 //!
 //! The `herdgate_sale_*` gauges are set from each sample the timeline recorder
-//! (`timeline.rs`) takes of a live sale, so every origin exports the same values.
+//! (`timeline.rs`) takes of a live sale, so every origin exports the same values, and dropped
+//! when the sale stops being live.
 //!
 //! Each origin has its own registry (no globals), so several can run in one test process.
 //!
@@ -67,6 +69,7 @@ pub struct SaleGauges {
     joined: SaleGauge,
     admitted: SaleGauge,
     in_line: SaleGauge,
+    open: SaleGauge,
 }
 
 fn gauge_value(n: u64) -> i64 {
@@ -81,6 +84,11 @@ impl SaleGauges {
                 "herdgate_sale_paused",
                 "1 while a sale's admission is paused",
                 &self.paused,
+            ),
+            (
+                "herdgate_sale_open",
+                "1 while a sale is open: started, stock left",
+                &self.open,
             ),
             (
                 "herdgate_sale_joined",
@@ -108,6 +116,29 @@ impl SaleGauges {
         );
     }
 
+    /// Drops `sale`'s gauges: it is no longer sampled, so they would only go stale.
+    pub fn clear(&self, sale: &str) {
+        let labels = SaleLabels {
+            sale: sale.to_owned(),
+        };
+        for g in [
+            &self.sold,
+            &self.paused,
+            &self.open,
+            &self.joined,
+            &self.admitted,
+            &self.in_line,
+        ] {
+            g.remove(&labels);
+        }
+        for state in ["captured", "pending", "failed"] {
+            self.payments.remove(&PaymentLabels {
+                sale: sale.to_owned(),
+                state,
+            });
+        }
+    }
+
     /// Sets the gauges of `sale` from `sample`.
     pub fn set(&self, sale: &str, sample: &herdgate_core::wire::TimelineSample) {
         let labels = SaleLabels {
@@ -119,6 +150,9 @@ impl SaleGauges {
         self.paused
             .get_or_create(&labels)
             .set(i64::from(sample.paused));
+        self.open.get_or_create(&labels).set(i64::from(
+            sample.status == herdgate_core::wire::SaleStatus::Open,
+        ));
         let p = sample.payments;
         for (state, n) in [
             ("captured", p.captured),
@@ -257,7 +291,9 @@ impl Metrics {
 
     /// Counts one request and its latency.
     pub fn observe(&self, route: &str, outcome: &'static str, seconds: f64) {
-        if route == PURCHASE_ROUTE {
+        // The checkouts' latency: purchases that bought (or answered the order bought before),
+        // not the refusals answered from memory in microseconds.
+        if route == PURCHASE_ROUTE && matches!(outcome, "created" | "existing") {
             self.purchases.push(seconds);
         }
         self.requests

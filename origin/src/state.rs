@@ -39,6 +39,7 @@ pub(crate) struct Inner {
     pub(crate) sales_changed: Arc<tokio::sync::Notify>,
     pub(crate) seats_changed: Arc<tokio::sync::Notify>,
     pub(crate) seat_views: SeatViews,
+    pub(crate) console_cookie_secure: bool,
 }
 
 /// The parts an [`AppState`] is built from.
@@ -73,6 +74,9 @@ pub struct Parts {
     pub sales_changed: Arc<tokio::sync::Notify>,
     /// Told when a seat map is loaded (the seat sweeper looks again).
     pub seats_changed: Arc<tokio::sync::Notify>,
+    /// Whether the console's cookie is `Secure` (an origin listening on a loopback address
+    /// serves the console over plain HTTP on this machine; any other is behind TLS).
+    pub console_cookie_secure: bool,
 }
 
 impl AppState {
@@ -98,6 +102,7 @@ impl AppState {
                 sales_changed: p.sales_changed,
                 seats_changed: p.seats_changed,
                 seat_views: SeatViews::default(),
+                console_cookie_secure: p.console_cookie_secure,
             }),
         }
     }

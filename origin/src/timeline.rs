@@ -7,7 +7,8 @@
 //! edge's counts and admission frontier (read from the edge's admin routes, when `--edge-url`
 //! is set) and this origin's purchase latencies since its previous sample. A sale is live
 //! while it is open, from 10 minutes before it (or its pre-queue) opens, and for 10 minutes
-//! after this recorder first sees it sold out, or while payments are still pending.
+//! after this recorder first sees it sold out (a sale whose last captures are pending is
+//! still open).
 //!
 //! Every origin runs a recorder; a sample's id in the stream is its moment rounded down to the
 //! interval, so when several origins sample the same moment, Redis keeps the first and
@@ -73,16 +74,19 @@ pub async fn record(r: Recorder) {
             return;
         }
     };
-    let mut tick = tokio::time::interval(Duration::from_millis(every_ms));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // Rounds fall on the wall clock's multiples of the interval, the same moments in every
+    // origin; a sample stands for its round's moment.
+    let after = |t: u64| (t / every_ms + 1) * every_ms;
+    let mut next_at = after(clock::now_ms());
     let mut sales: Vec<SaleId> = Vec::new();
     let mut scanned_at: Option<u64> = None;
     let mut sold_out_seen: HashMap<SaleId, u64> = HashMap::new();
     loop {
         // A change lists the sales again at once; only the tick samples them, so every
         // round's latencies land in a sample of their own moment.
+        let wait = Duration::from_millis(next_at.saturating_sub(clock::now_ms()));
         let changed = tokio::select! {
-            _ = tick.tick() => false,
+            () = tokio::time::sleep(wait) => false,
             () = r.sales_changed.notified() => true,
         };
         let now = clock::now_ms();
@@ -99,7 +103,7 @@ pub async fn record(r: Recorder) {
             continue;
         }
         let latency = percentiles(r.latencies.take());
-        let at_ms = now - now % every_ms;
+        let at_ms = next_at;
         for sale in &sales {
             if let Err(e) =
                 sample_one(&r, &client, sale, now, at_ms, latency, &mut sold_out_seen).await
@@ -107,6 +111,8 @@ pub async fn record(r: Recorder) {
                 tracing::warn!(sale = %sale, error = %e, "timeline recorder: no sample");
             }
         }
+        // A round that overran the interval skips the moments it missed.
+        next_at = after(clock::now_ms().max(at_ms));
     }
 }
 
@@ -128,6 +134,7 @@ async fn sample_one(
         sold_out_seen.remove(sale);
     }
     if !live(&admin, now, sold_out_seen.get(sale).copied()) {
+        r.gauges.clear(sale.as_str());
         return Ok(());
     }
     let payments = r.store.payment_counts(sale, admin.state.pending).await?;
@@ -155,8 +162,9 @@ async fn sample_one(
 }
 
 /// Whether a sale is sampled now: open; opening (or opening its pre-queue) within
-/// [`LIVE_MARGIN_MS`]; sold out less than that ago (by `sold_out_since`), or with payments
-/// still pending.
+/// [`LIVE_MARGIN_MS`]; sold out less than that ago (by `sold_out_since`: the moment this
+/// recorder first saw it sold out; a restarted origin samples a sold-out sale for another
+/// [`LIVE_MARGIN_MS`]). A sale with payments pending is open, not sold out.
 pub fn live(admin: &AdminSaleState, now: u64, sold_out_since: Option<u64>) -> bool {
     let s = &admin.state;
     match s.status {
@@ -169,7 +177,7 @@ pub fn live(admin: &AdminSaleState, now: u64, sold_out_since: Option<u64>) -> bo
             opens <= now.saturating_add(LIVE_MARGIN_MS)
         }
         SaleStatus::SoldOut => {
-            s.pending > 0 || sold_out_since.is_none_or(|t| now.saturating_sub(t) < LIVE_MARGIN_MS)
+            sold_out_since.is_none_or(|t| now.saturating_sub(t) < LIVE_MARGIN_MS)
         }
         // A status this build does not know: sampled rather than missed.
         _ => true,

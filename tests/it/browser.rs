@@ -148,7 +148,8 @@ async fn console_in_chromium() {
             sale: SALE.into(),
             buyers: 400,
             items: 100,
-            rate: 20,
+            // Ten seconds of admission: the console (a sample a second) sees it move.
+            rate: 10,
             arrival: Arrival::Burst { within_ms: 1_000 },
             bots: BotMix::default(),
             connections: 64,

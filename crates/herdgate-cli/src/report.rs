@@ -51,7 +51,7 @@ pub struct Summary {
     pub admitted: Option<u64>,
     /// The longest line sampled.
     pub peak_in_line: Option<u64>,
-    /// Visitors who gave up, estimated (`herdgate_core::wire::Timeline::gave_up`).
+    /// Visitors who gave up, at least (`herdgate_core::wire::Timeline::gave_up`).
     pub gave_up: Option<u64>,
     /// Admissions per second configured (at the end).
     pub rate_configured: u32,
@@ -65,7 +65,7 @@ pub struct Summary {
     /// Card holds: placed at the edge, captured, capture under way, capture failed, and the
     /// holds never captured (released or lapsed).
     pub card_holds: Option<CardHolds>,
-    /// The highest p99 purchase latency of any sample, ms.
+    /// The highest p99 checkout latency of any sample (at the origin that took it), ms.
     pub worst_p99_ms: Option<f64>,
 }
 
@@ -98,7 +98,7 @@ pub fn summarise(sale: &AdminSaleState, timeline: &Timeline) -> Summary {
     let rate_observed = match (first_pass, last_growth) {
         (Some(a), Some(b)) if b.at_ms > a.at_ms => {
             let passes = |x: &TimelineSample| x.edge.as_ref().map_or(0, |e| e.counts.passes);
-            Some((passes(b) - passes(a)) as f64 * 1000.0 / (b.at_ms - a.at_ms) as f64)
+            Some(passes(b).saturating_sub(passes(a)) as f64 * 1000.0 / (b.at_ms - a.at_ms) as f64)
         }
         _ => None,
     };
@@ -258,7 +258,7 @@ figure{{margin:1rem 0}}svg{{max-width:100%;height:auto}}</style></head>
         ("Joined the line", opt(m.joined)),
         ("Admitted (passes issued)", opt(m.admitted)),
         ("Longest line", opt(m.peak_in_line)),
-        ("Gave up (estimate)", opt(m.gave_up)),
+        ("Gave up (at least)", opt(m.gave_up)),
         (
             "Admission rate set / observed",
             format!(

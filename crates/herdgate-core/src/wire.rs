@@ -303,9 +303,11 @@ impl TimelineSample {
 }
 
 impl Timeline {
-    /// Visitors who gave up, estimated: places the frontier had reached [`GAVE_UP_GRACE_MS`]
-    /// before the last sample whose holders had taken no pass by the last sample. Someone
-    /// admitted on another device or who polls less often than the grace counts too.
+    /// Visitors who gave up, at least: the places the frontier had reached [`GAVE_UP_GRACE_MS`]
+    /// before the last sample, less every pass issued by the last sample. It is a lower bound:
+    /// passes issued since to later places are subtracted too (and a pass issued twice to one
+    /// place counts twice), so while admission runs it reads low; once the frontier has
+    /// stopped for the grace, it is the places whose holders never came for their pass.
     pub fn gave_up(&self) -> Option<u64> {
         let last = self.samples.last()?;
         let passes = last.edge.as_ref()?.counts.passes;

@@ -2,9 +2,9 @@
 //!
 //! The operator signs in with the admin token once (`POST /admin/login`, a form); the origin
 //! answers with a session cookie (`herdgate_console`: random, `HttpOnly`, `SameSite=Strict`,
-//! `Path=/admin`, `Secure` unless the console is reached on a loopback address) and keeps only
-//! the SHA-256 of its value in Redis, with the session's CSRF token, for
-//! `--console-session-secs`. The page then calls the same admin API as the CLI, with the
+//! `Path=/admin`, `Secure` unless the origin listens on a loopback address) and keeps only the
+//! SHA-256 of its value in Redis, with the session's CSRF token and a fingerprint of the admin
+//! token, for `--console-session-secs`: rotating the token ends every session. The page then calls the same admin API as the CLI, with the
 //! cookie instead of the token ([`AdminAuth`]); every call that changes something also
 //! carries the CSRF token the page was served with. `POST /admin/logout` ends the session.
 //!
@@ -36,6 +36,9 @@ const CONSOLE_CSS: &str = include_str!("../../console/console.css");
 /// What the console's pages may load: their own script and style, and calls to this origin.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The longest a console login lasts, whatever `--console-session-secs` says (30 days).
+pub const MAX_SESSION_SECS: u64 = 30 * 24 * 3600;
 
 /// The most samples one timeline answer holds.
 pub const MAX_SAMPLES_PER_ANSWER: usize = 10_000;
@@ -74,7 +77,6 @@ pub struct Login {
 /// missing token gets the form again, with 401 and the refusal's sentence.
 pub async fn login(
     State(app): State<AppState>,
-    headers: HeaderMap,
     form: Result<FormBody<Login>, Refusal>,
 ) -> Result<Response, Refusal> {
     let app_inner = &app.inner;
@@ -89,12 +91,20 @@ pub async fn login(
         ));
     }
     let (id, csrf) = (random_secret()?, random_secret()?);
-    let ttl_secs = app_inner.console_session_secs.max(60);
+    let ttl_secs = app_inner.console_session_secs.clamp(60, MAX_SESSION_SECS);
     app_inner
         .store
-        .put_session(&session_digest(&id), &csrf, ttl_secs.saturating_mul(1000))
+        .put_session(
+            &session_digest(&id),
+            &format!("{csrf}.{}", app_inner.admin_token.fingerprint()),
+            ttl_secs.saturating_mul(1000),
+        )
         .await?;
-    let secure = if loopback(&headers) { "" } else { "; Secure" };
+    let secure = if app_inner.console_cookie_secure {
+        "; Secure"
+    } else {
+        ""
+    };
     let cookie = format!(
         "{SESSION_COOKIE}={id}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age={ttl_secs}{secure}"
     );
@@ -104,7 +114,8 @@ pub async fn login(
     Ok(with_outcome(response, "ok"))
 }
 
-/// `POST /admin/logout`: ends the session (an operator's call: cookie and CSRF token).
+/// `POST /admin/logout`: ends the session (an operator's call: cookie and CSRF token; a page
+/// whose CSRF token is stale hears 403 and says so).
 pub async fn logout(
     State(app): State<AppState>,
     _: AdminAuth,
@@ -178,7 +189,15 @@ fn login_page(status: StatusCode, refusal: Option<ErrorCode>) -> Response {
         ),
         None => String::new(),
     };
-    html(status, LOGIN_HTML.replace("{{error}}", &error))
+    let mut response = html(status, LOGIN_HTML.replace("{{error}}", &error));
+    if status == StatusCode::UNAUTHORIZED {
+        set(
+            &mut response,
+            header::WWW_AUTHENTICATE,
+            "Bearer realm=\"herdgate\"",
+        );
+    }
+    response
 }
 
 fn html(status: StatusCode, body: String) -> Response {
@@ -227,18 +246,4 @@ fn random_secret() -> Result<String, Refusal> {
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
         .map_err(|_| Refusal(ErrorCode::Internal))?;
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
-}
-
-/// Whether the request was addressed to a loopback host (where a browser keeps a cookie sent
-/// over plain HTTP only without `Secure`).
-fn loopback(headers: &HeaderMap) -> bool {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    let name = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => host.split(':').next().unwrap_or(""),
-    };
-    name == "localhost" || name == "::1" || name.starts_with("127.")
 }

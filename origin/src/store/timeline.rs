@@ -4,7 +4,7 @@
 //!
 //! | key | type | what |
 //! |---|---|---|
-//! | `hg:{<sale>}:timeline` | stream | one entry per sample, its id the sample's moment (`<ms>-0`), field `s` the sample's JSON |
+//! | `hg:{<sale>}:timeline` | stream | one entry per sample, its id the sample's moment (`<ms>-0`), field `s` the sample's JSON; kept 30 days after its last sample |
 //! | `hg:console:session:<hex>` | string | a console session (its CSRF token), under the SHA-256 of the cookie's value, expiring with it |
 
 use fred::prelude::*;
@@ -15,9 +15,12 @@ use herdgate_core::SaleId;
 
 use super::{SaleKeys, Store, StoreError};
 
-/// The most samples a sale's timeline keeps (about 55 hours at one a second); older ones are
-/// trimmed as new ones come.
-pub const MAX_SAMPLES: u64 = 200_000;
+/// The most samples a sale's timeline keeps (about 28 hours at one a second, 50 to 100 MB);
+/// older ones are trimmed as new ones come.
+pub const MAX_SAMPLES: u64 = 100_000;
+
+/// How long a timeline is kept after its last sample: 30 days.
+pub const KEEP_MS: i64 = 30 * 24 * 3600 * 1000;
 
 /// The key of `sale`'s timeline.
 fn timeline_key(sale: &SaleId) -> String {
@@ -53,7 +56,15 @@ impl Store {
             )
             .await;
         match added {
-            Ok(_) => Ok(true),
+            Ok(_) => {
+                // A sale's timeline outlives the sale by a month, then goes.
+                let _: Value = self
+                    .pool
+                    .next()
+                    .pexpire(timeline_key(sale), KEEP_MS, None)
+                    .await?;
+                Ok(true)
+            }
             Err(e) if e.details().contains("equal or smaller") => Ok(false),
             Err(e) => Err(e.into()),
         }
