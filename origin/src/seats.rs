@@ -38,14 +38,9 @@ pub async fn sweep(store: Arc<Store>, changed: Arc<tokio::sync::Notify>) {
             () = changed.notified() => true,
         };
         if now_changed || listed.is_none_or(|t| t.elapsed() >= RESCAN_EVERY) {
-            match store.sale_ids(MAX_SALES).await {
+            match store.seated_sale_ids(MAX_SALES).await {
                 Ok((ids, _)) => {
-                    seated.clear();
-                    for id in ids {
-                        if store.is_seated(&id).await.unwrap_or(false) {
-                            seated.push(id);
-                        }
-                    }
+                    seated = ids;
                     listed = Some(tokio::time::Instant::now());
                 }
                 Err(e) => tracing::warn!(error = %e, "seat sweeper: cannot list sales"),

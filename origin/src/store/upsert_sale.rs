@@ -214,15 +214,27 @@ impl Store {
     /// there were more), read with `SCAN` over their settings' keys: for operators, never on a
     /// buyer's path.
     pub async fn sale_ids(&self, limit: usize) -> Result<(Vec<SaleId>, bool), StoreError> {
+        self.ids_of("sale", limit).await
+    }
+
+    /// The ids of the sales with a seat map (at most `limit`, by `SCAN`: no command per sale).
+    pub async fn seated_sale_ids(&self, limit: usize) -> Result<(Vec<SaleId>, bool), StoreError> {
+        self.ids_of("seat_sections", limit).await
+    }
+
+    /// The sale ids of the keys `hg:{<sale>}:<suffix>`, sorted, at most `limit`; `true` when
+    /// there were more.
+    async fn ids_of(&self, suffix: &str, limit: usize) -> Result<(Vec<SaleId>, bool), StoreError> {
         use futures_util::TryStreamExt;
         let client = self.pool.next();
         let mut ids = Vec::new();
-        let mut pages = client.scan_buffered("hg:{*}:sale", Some(200), None);
+        let tail = format!("}}:{suffix}");
+        let mut pages = client.scan_buffered(format!("hg:{{*{tail}"), Some(200), None);
         while let Some(key) = pages.try_next().await? {
             let id = key
                 .as_str()
                 .and_then(|k| k.strip_prefix("hg:{"))
-                .and_then(|r| r.strip_suffix("}:sale"))
+                .and_then(|r| r.strip_suffix(tail.as_str()))
                 .and_then(|s| SaleId::parse(s).ok());
             if let Some(id) = id {
                 ids.push(id);
