@@ -87,6 +87,14 @@ local function split_seat(id)
   return section .. '/' .. row, tonumber(n)
 end
 
+-- The row key, position and row state of seat `id` if it is on the map (not an 'x'), else nil.
+local function seat_on_map(id)
+  local rk, n = split_seat(id)
+  local state = rk and redis.call('HGET', rows_key, rk)
+  if not state or n < 1 or n > #state or string.sub(state, n, n) == 'x' then return nil end
+  return rk, n, state
+end
+
 local function set_char(s, i, c)
   return string.sub(s, 1, i - 1) .. c .. string.sub(s, i + 1)
 end
@@ -237,11 +245,8 @@ if cmd == 'change' then
   end
   local withdraw, seen = {}, {}
   for i = 4, #ARGV do
-    local rk, n = split_seat(ARGV[i])
-    local state = rk and redis.call('HGET', rows_key, rk)
-    if not state or n < 1 or n > #state or string.sub(state, n, n) == 'x' or seen[ARGV[i]] then
-      return {'unknown_seat', ARGV[i]}
-    end
+    local _, n, state = seat_on_map(ARGV[i])
+    if not state or seen[ARGV[i]] then return {'unknown_seat', ARGV[i]} end
     seen[ARGV[i]] = true
     if string.sub(state, n, n) ~= '.' then return {'locked'} end
     withdraw[#withdraw + 1] = ARGV[i]
@@ -285,11 +290,8 @@ if cmd == 'hold' then
     seats = {}
     local taken, seen, section = {}, {}, nil
     for i = 6, #ARGV do
-      local rk, n = split_seat(ARGV[i])
-      local state = rk and redis.call('HGET', rows_key, rk)
-      if not state or n < 1 or n > #state or string.sub(state, n, n) == 'x' or seen[ARGV[i]] then
-        return {'unknown_seat', ARGV[i]}
-      end
+      local rk, n, state = seat_on_map(ARGV[i])
+      if not state or seen[ARGV[i]] then return {'unknown_seat', ARGV[i]} end
       seen[ARGV[i]] = true
       section = section or string.match(rk, '^([^/]+)/')
       if string.sub(state, n, n) ~= '.' then taken[#taken + 1] = ARGV[i] end

@@ -97,7 +97,16 @@ impl Admin {
             "{}/admin/v1/sales/{sale}/counters",
             edge.trim_end_matches('/')
         );
-        let no_answer = |e: reqwest::Error| Error::Unreachable(format!("counters: {e}"));
+        self.get_json(url, "counters").await
+    }
+
+    /// `GET url` with the admin token: its JSON as `T`, or the refusal it is.
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        url: String,
+        what: &str,
+    ) -> Result<T, Error> {
+        let no_answer = |e: reqwest::Error| Error::Unreachable(format!("{what}: {e}"));
         let response = self
             .http
             .get(url)
@@ -115,7 +124,6 @@ impl Admin {
     /// `GET /admin/v1/sales/{sale}/timeline`: every sample the origin recorded, oldest
     /// first, page by page.
     pub async fn timeline(&self, sale: &SaleId) -> Result<Timeline, Error> {
-        let no_answer = |e: reqwest::Error| Error::Unreachable(format!("timeline: {e}"));
         let mut from_ms = 0u64;
         let mut all: Option<Timeline> = None;
         loop {
@@ -123,19 +131,7 @@ impl Admin {
                 "{}/admin/v1/sales/{sale}/timeline?from_ms={from_ms}",
                 self.base
             );
-            let response = self
-                .http
-                .get(url)
-                .bearer_auth(&self.token)
-                .send()
-                .await
-                .map_err(no_answer)?;
-            let status = response.status().as_u16();
-            let text = response.text().await.map_err(no_answer)?;
-            let body = serde_json::from_str(&text).map_err(|_| Error::Unexpected { status })?;
-            let (status, body) = answer(Ok((status, body)))?;
-            let page: Timeline =
-                serde_json::from_value(body).map_err(|_| Error::Unexpected { status })?;
+            let page: Timeline = self.get_json(url, "timeline").await?;
             let next = page.samples.last().map(|s| s.at_ms + 1);
             let more = page.truncated;
             match &mut all {
