@@ -71,8 +71,8 @@
 //! grep -rn 'clock::' store audit.rs state.rs soldout.rs
 //! ```
 //!
-//! And `grep -n 'clock::' payments.rs timeline.rs seats.rs` prints three lines: the
-//! reconciler's loop, the recorder's and the sweeper's.
+//! And `grep -n 'clock::' payments.rs timeline.rs seats.rs` prints only the loops' lines: the
+//! reconciler's, the recorder's (its rounds) and the sweeper's.
 
 pub mod app;
 pub mod audit;
