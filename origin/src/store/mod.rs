@@ -103,10 +103,59 @@ impl From<Error> for StoreError {
             | ErrorKind::Backpressure
             | ErrorKind::Routing
             | ErrorKind::Cluster => StoreError::Unavailable(e),
-            _ if e.details().starts_with("LOADING") || e.details().starts_with("BUSY") => {
-                StoreError::Unavailable(e)
-            }
+            _ if RETRYABLE.iter().any(|p| e.details().starts_with(p)) => StoreError::Unavailable(e),
             _ => StoreError::Protocol(e.to_string()),
+        }
+    }
+}
+
+/// Redis's answers that mean "not now" rather than "no": a server loading its data or busy
+/// with a script, a replica that cannot take writes (during a failover), a cluster reshaping
+/// (a slot moving, a primary down, the cluster not covering every slot), or not enough
+/// replicas to acknowledge. The request is safe to retry (every script is idempotent), so the
+/// client gets 503 `store_unavailable` with `Retry-After`, not a 500. (`CROSSSLOT` is not
+/// here: every key of a sale shares its hash tag, so it would be a bug, not a moment.)
+pub const RETRYABLE: &[&str] = &[
+    "LOADING",
+    "BUSY",
+    "TRYAGAIN",
+    "MASTERDOWN",
+    "CLUSTERDOWN",
+    "READONLY",
+    "NOREPLICAS",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moments_of_redis_are_503_and_the_rest_500() {
+        for reply in [
+            "LOADING Redis is loading the dataset in memory",
+            "TRYAGAIN Multiple keys request during rehashing of slot",
+            "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+            "CLUSTERDOWN The cluster is down",
+            "READONLY You can't write against a read only replica.",
+            "NOREPLICAS Not enough good replicas to write.",
+            "BUSY Redis is busy running a script.",
+        ] {
+            let e = Error::new(ErrorKind::Unknown, reply);
+            assert!(
+                matches!(StoreError::from(e), StoreError::Unavailable(_)),
+                "{reply}"
+            );
+        }
+        for reply in [
+            "CROSSSLOT Keys in request don't hash to the same slot",
+            "ERR unknown command",
+            "WRONGTYPE Operation against a key holding the wrong kind of value",
+        ] {
+            let e = Error::new(ErrorKind::Unknown, reply);
+            assert!(
+                matches!(StoreError::from(e), StoreError::Protocol(_)),
+                "{reply}"
+            );
         }
     }
 }
