@@ -65,7 +65,8 @@ pub struct Config {
     #[arg(long, env = "HERDGATE_LISTEN", default_value_t = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
 
-    /// Redis URL: redis://[user:password@]host:port[/db].
+    /// Redis URL: redis://[user:password@]host:port[/db], or
+    /// redis-cluster://host:port?node=host2:port2&… for a Redis Cluster.
     #[arg(long, env = "HERDGATE_REDIS_URL", default_value = DEFAULT_REDIS_URL)]
     pub redis_url: String,
 

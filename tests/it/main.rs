@@ -12,6 +12,7 @@ mod admin;
 mod binding;
 mod browser;
 mod burst;
+mod cluster;
 mod console;
 mod counters;
 mod defences;

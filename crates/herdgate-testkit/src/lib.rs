@@ -53,7 +53,7 @@ pub use localstripe::Localstripe;
 #[cfg(feature = "in-process-origin")]
 pub use origin::TestOrigin;
 pub use origin::{OriginOptions, OriginProcess};
-pub use redis::RedisServer;
+pub use redis::{RedisCluster, RedisServer};
 pub use stack::{Stack, StackBuilder, StackOrigin};
 
 /// The repository's root (where `redis/redis.conf` and `lua/` live).

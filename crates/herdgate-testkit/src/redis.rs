@@ -152,3 +152,92 @@ async fn ping(port: u16) -> bool {
         _ => false,
     }
 }
+
+/// A Redis Cluster of the test's own: `primaries` primaries and one replica each, every node a
+/// [`RedisServer`] in cluster mode on a free loopback port, the slots spread by
+/// `redis-cli --cluster create`. Stopped, node by node, when dropped.
+pub struct RedisCluster {
+    /// The nodes, primaries first as `redis-cli` assigned them at creation.
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Starts the nodes, makes them a cluster and waits until every node says it is whole (at
+    /// most 60 s).
+    pub async fn start(primaries: usize) -> Result<Self> {
+        let mut nodes = Vec::new();
+        for _ in 0..primaries * 2 {
+            nodes.push(
+                RedisServer::start_with(&[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "2000",
+                ])
+                .await?,
+            );
+        }
+        let addrs: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port()))
+            .collect();
+        let created = tokio::process::Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addrs)
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .context(
+                "running redis-cli --cluster create (scripts/setup.sh installs redis-tools)",
+            )?;
+        if !created.status.success() {
+            bail!(
+                "redis-cli --cluster create: {}",
+                String::from_utf8_lossy(&created.stdout)
+            );
+        }
+        let cluster = RedisCluster { nodes };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for node in &cluster.nodes {
+            let client = node.client().await?;
+            loop {
+                let info: String = client.cluster_info().await?;
+                if info.contains("cluster_state:ok") {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    bail!("the cluster was not whole within 60 s: {info}");
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        Ok(cluster)
+    }
+
+    /// `redis-cluster://127.0.0.1:<port>?node=…`: every node, for the origin's `--redis-url`.
+    pub fn url(&self) -> String {
+        let mut nodes = self.nodes.iter().map(|n| format!("127.0.0.1:{}", n.port()));
+        let first = nodes.next().unwrap_or_default();
+        let rest: Vec<String> = nodes.map(|n| format!("node={n}")).collect();
+        format!("redis-cluster://{first}?{}", rest.join("&"))
+    }
+
+    /// The nodes that are primaries now, each with its own client.
+    pub async fn primaries(&self) -> Result<Vec<(&RedisServer, Client)>> {
+        let mut out = Vec::new();
+        for node in &self.nodes {
+            let client = node.client().await?;
+            let info: String = client
+                .info(Some(fred::types::InfoKind::Replication))
+                .await?;
+            if info.lines().any(|l| l.trim() == "role:master") {
+                out.push((node, client));
+            }
+        }
+        Ok(out)
+    }
+}

@@ -254,6 +254,8 @@ pub struct Store {
     pool: Pool,
     scripts: Scripts,
     config: StoreConfig,
+    /// Redis Cluster (`redis-cluster://`): scripts go to every primary, scans cover them all.
+    clustered: bool,
 }
 
 fn builder(config: &StoreConfig) -> Result<Builder, Error> {
@@ -282,12 +284,14 @@ impl Store {
     /// Connects (in the background: the store is usable at once and fails fast while Redis is
     /// unreachable) and loads the scripts once Redis answers.
     pub async fn connect(config: StoreConfig) -> Result<Self, StoreError> {
+        let clustered = Config::from_url(&config.url)?.server.is_clustered();
         let pool = builder(&config)?.build_pool(config.pool_size.max(1))?;
         let _handles = pool.connect_pool();
         let store = Store {
             pool,
             scripts: Scripts::new(),
             config,
+            clustered,
         };
         match tokio::time::timeout(
             store.config.command_timeout * 3,
@@ -316,17 +320,23 @@ impl Store {
         &self.scripts
     }
 
-    /// Loads every script into Redis's script cache.
+    /// Loads every script into Redis's script cache: on a cluster, into every primary's (a
+    /// script is run by the primary of its keys' slot, which may be any of them).
     pub async fn load_scripts(&self) -> Result<(), StoreError> {
         for s in self.scripts.all() {
             if let Some(lua) = s.lua() {
-                let _: String = self.pool.next().script_load(lua.clone()).await?;
+                let client = self.pool.next();
+                if self.clustered {
+                    let _: String = client.script_load_cluster(lua.clone()).await?;
+                } else {
+                    let _: String = client.script_load(lua.clone()).await?;
+                }
             }
         }
         Ok(())
     }
 
-    /// Whether Redis answers and holds every script.
+    /// Whether Redis answers and holds every script: on a cluster, every primary.
     pub async fn ready(&self) -> Result<bool, StoreError> {
         let shas: Vec<String> = self
             .scripts
@@ -334,8 +344,53 @@ impl Store {
             .iter()
             .map(|s| s.sha1().to_string())
             .collect();
-        let present: Vec<bool> = self.pool.next().script_exists(shas).await?;
-        Ok(present.iter().all(|p| *p))
+        let client = self.pool.next();
+        if !self.clustered {
+            let present: Vec<bool> = client.script_exists(shas).await?;
+            return Ok(present.iter().all(|p| *p));
+        }
+        let primaries = client
+            .cached_cluster_state()
+            .map(|state| state.unique_primary_nodes())
+            .unwrap_or_default();
+        if primaries.is_empty() {
+            return Ok(false);
+        }
+        for server in primaries {
+            let present: Vec<bool> = client
+                .with_cluster_node(server)
+                .script_exists(shas.clone())
+                .await?;
+            if !present.iter().all(|p| *p) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Whether this store is a Redis Cluster.
+    pub fn is_clustered(&self) -> bool {
+        self.clustered
+    }
+
+    /// Every key matching `pattern`, by `SCAN` (on a cluster, every primary's): possibly with
+    /// duplicates, as `SCAN` may return a key twice.
+    pub(crate) async fn scan_keys(&self, pattern: String) -> Result<Vec<String>, StoreError> {
+        use futures_util::TryStreamExt;
+        let client = self.pool.next();
+        let mut pages: std::pin::Pin<Box<dyn futures_util::Stream<Item = _> + Send>> =
+            if self.clustered {
+                Box::pin(client.scan_cluster_buffered(pattern, Some(200), None))
+            } else {
+                Box::pin(client.scan_buffered(pattern, Some(200), None))
+            };
+        let mut keys = Vec::new();
+        while let Some(key) = pages.try_next().await? {
+            if let Some(k) = key.as_str() {
+                keys.push(k.to_owned());
+            }
+        }
+        Ok(keys)
     }
 
     async fn evalsha(

@@ -127,17 +127,13 @@ impl Store {
     }
 
     /// Every payment still pending or refunding, of every sale: `(sale, visitor, payment)`.
-    /// Read with `SCAN`, for the reconciler that settles what a crashed origin left.
+    /// Read with `SCAN` (every primary's, on a cluster), for the reconciler that settles what a
+    /// crashed origin left.
     pub async fn pending_payments(&self) -> Result<Vec<(SaleId, VisitorId, Payment)>, StoreError> {
-        use futures_util::TryStreamExt;
         let client = self.pool.next();
-        let mut keys: Vec<String> = Vec::new();
-        let mut pages = client.scan_buffered("hg:{*}:payments", Some(200), None);
-        while let Some(key) = pages.try_next().await? {
-            if let Some(k) = key.as_str() {
-                keys.push(k.to_owned());
-            }
-        }
+        let mut keys = self.scan_keys("hg:{*}:payments".to_owned()).await?;
+        keys.sort();
+        keys.dedup();
         let mut out = Vec::new();
         for key in keys {
             let Some(sale) = key

@@ -225,21 +225,15 @@ impl Store {
     /// The sale ids of the keys `hg:{<sale>}:<suffix>`, sorted, at most `limit`; `true` when
     /// there were more.
     async fn ids_of(&self, suffix: &str, limit: usize) -> Result<(Vec<SaleId>, bool), StoreError> {
-        use futures_util::TryStreamExt;
-        let client = self.pool.next();
-        let mut ids = Vec::new();
         let tail = format!("}}:{suffix}");
-        let mut pages = client.scan_buffered(format!("hg:{{*{tail}"), Some(200), None);
-        while let Some(key) = pages.try_next().await? {
-            let id = key
-                .as_str()
-                .and_then(|k| k.strip_prefix("hg:{"))
-                .and_then(|r| r.strip_suffix(tail.as_str()))
-                .and_then(|s| SaleId::parse(s).ok());
-            if let Some(id) = id {
-                ids.push(id);
-            }
-        }
+        // On a cluster every primary holds some sales: the scan covers them all.
+        let keys = self.scan_keys(format!("hg:{{*{tail}")).await?;
+        let mut ids: Vec<SaleId> = keys
+            .iter()
+            .filter_map(|k| k.strip_prefix("hg:{"))
+            .filter_map(|r| r.strip_suffix(tail.as_str()))
+            .filter_map(|s| SaleId::parse(s).ok())
+            .collect();
         // SCAN may return a key twice.
         ids.sort();
         ids.dedup();
