@@ -368,11 +368,6 @@ impl Store {
         Ok(true)
     }
 
-    /// Whether this store is a Redis Cluster.
-    pub fn is_clustered(&self) -> bool {
-        self.clustered
-    }
-
     /// Every key matching `pattern`, by `SCAN` (on a cluster, every primary's): possibly with
     /// duplicates, as `SCAN` may return a key twice.
     pub(crate) async fn scan_keys(&self, pattern: String) -> Result<Vec<String>, StoreError> {
