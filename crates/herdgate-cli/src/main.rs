@@ -1,6 +1,7 @@
 //! `herdgate`: the operator's command line. It drives the origin's admin API (`/admin/v1/`):
 //! list sales, create, update, schedule and postpone one, pause and resume its admission or change its
-//! rate, and run the post-purchase audit (as a dry run, or applied). It prints tables for
+//! rate, run the post-purchase audit (as a dry run, or applied), and write the report after a
+//! sale from the origin's records (`report`). It prints tables for
 //! people and, with `--json`, the API's own JSON for scripts. A refusal prints the server's
 //! sentence and code and exits with status 1, as does a value the command itself refuses (a
 //! time it cannot read, a new sale without its stock); a command line that does not parse
