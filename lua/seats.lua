@@ -32,8 +32,9 @@
 --
 -- "load", ARGV[3] hold_ms, ARGV[4] sections JSON, ARGV[5] tiers ("a:front=1500,b:back=900"),
 --   ARGV[6] sale id, ARGV[7] events channel ("open:<sale>" is published: a sale created with
---   no stock was sold out to every origin), then per row four values: row key, state, tiers,
---   access (same lengths).
+--   no stock was sold out to every origin), ARGV[8] choosers and ARGV[9] choose_ms (how the
+--   edge admits: kept for the sale's public state), then per row four values: row key,
+--   state, tiers, access (same lengths).
 --   -> {"loaded", seats}  the map replaces any before it; stock = seats on sale
 --   -> {"locked"}         a seat is held or sold: the map cannot be replaced
 --   -> {"priced"}         the sale has a price: seats are priced by their tiers, and card
@@ -211,7 +212,7 @@ if cmd == 'load' then
   redis.call('DEL', rows_key, tiers_key, access_key, holds_key, vhold_key, expiry_key, lapsed_key,
     counts_key)
   local seats = 0
-  for i = 8, #ARGV, 4 do
+  for i = 10, #ARGV, 4 do
     local state = ARGV[i + 1]
     redis.call('HSET', rows_key, ARGV[i], state)
     redis.call('HSET', tiers_key, ARGV[i], ARGV[i + 2])
@@ -222,7 +223,7 @@ if cmd == 'load' then
   load_tiers(ARGV[5])
   redis.call('SET', sections_key, ARGV[4])
   redis.call('HSET', sale_key, 'seated', 1, 'hold_ms', ARGV[3], 'stock', seats, 'remaining', seats,
-    'sold', 0, 'held', 0)
+    'sold', 0, 'held', 0, 'choosers', ARGV[8], 'choose_ms', ARGV[9])
   redis.call('PUBLISH', ARGV[7], 'open:' .. ARGV[6])
   return {'loaded', seats}
 end

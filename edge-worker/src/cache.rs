@@ -234,6 +234,31 @@ pub fn put_sale(sale: &SaleId, state: SaleState, now: u64) {
     store(&SALES, sale, Ok(Some(state)), now);
 }
 
+/// A seated sale's seats as this isolate answers them: the summary by section and each
+/// section's rows, as JSON ready to send.
+pub(crate) struct SeatView {
+    /// The [`herdgate_core::seats::SeatSummary`].
+    pub(crate) summary: String,
+    /// Each section's [`herdgate_core::seats::Availability`], by section id.
+    pub(crate) sections: HashMap<String, String>,
+}
+
+thread_local! {
+    static SEATS: RefCell<HashMap<SaleId, Slot<Rc<SeatView>>>> = RefCell::new(HashMap::new());
+}
+
+/// A seated sale's seats, at most `ttl_ms` old (see [`sale`] for when `fetch`, the origin's
+/// answer, runs): a crowd looking at the map costs the origin about one read per isolate per
+/// `ttl_ms`.
+pub(crate) async fn seats(
+    sale: &SaleId,
+    now: u64,
+    ttl_ms: u64,
+    fetch: impl Future<Output = Result<Rc<SeatView>, Refusal>>,
+) -> Result<Rc<SeatView>, Refusal> {
+    through(&SEATS, sale, now, ttl_ms, |_| true, |_| true, fetch).await
+}
+
 /// A draw this isolate made, with the seed (hex) and the tally it was made from.
 type MadeDraw = (String, Tally, Rc<Draw>);
 

@@ -5,6 +5,7 @@
 //! with a pass. Every request is bounded by `ORIGIN_TIMEOUT_MS`; a failure or a timeout is
 //! logged here and reaches the buyer as `origin_unavailable`.
 
+use herdgate_core::seats::Availability;
 use herdgate_core::wire::SaleState;
 use herdgate_core::{ErrorCode, SaleId};
 use worker::{Method, Request, RequestInit, Response};
@@ -71,6 +72,19 @@ async fn post_json(
     proof: Option<&str>,
     body: &[u8],
 ) -> Result<(u16, String), Refusal> {
+    send_json(cfg, Method::Post, path, bearer, proof, body).await
+}
+
+/// Sends `method` with the JSON `body` (none if empty) to the origin's `path` with `bearer`
+/// (and the client's `proof`, if any): the origin's status and body.
+async fn send_json(
+    cfg: &Config,
+    method: Method,
+    path: &str,
+    bearer: &str,
+    proof: Option<&str>,
+    body: &[u8],
+) -> Result<(u16, String), Refusal> {
     let url = format!("{}{path}", cfg.origin_url);
     let headers = worker::Headers::new();
     headers
@@ -81,13 +95,14 @@ async fn post_json(
             .set(herdgate_core::proof::PROOF_HEADER, proof)
             .map_err(internal)?;
     }
-    headers
-        .set("content-type", "application/json")
-        .map_err(internal)?;
     let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(js_bytes(body)));
+    if !body.is_empty() {
+        headers
+            .set("content-type", "application/json")
+            .map_err(internal)?;
+        init.with_body(Some(js_bytes(body)));
+    }
+    init.with_method(method).with_headers(headers);
     let req = Request::new_with_init(&url, &init).map_err(internal)?;
     let mut resp = send(req, cfg.origin_timeout_ms).await?;
     let status = resp.status_code();
@@ -115,6 +130,42 @@ pub(crate) async fn forward_purchase(
         body,
     )
     .await
+}
+
+/// Forwards a seated sale's buyer request (`POST seat-holds`, `POST seat-holds/{hold}/confirm`,
+/// `DELETE seat-holds/{hold}`: `route` below `/v1/sales/{sale}/`) with the pass (re-signed by
+/// the edge) and the client's proof, which the origin verifies again for the same route;
+/// returns the origin's status and body.
+pub(crate) async fn forward_seats(
+    cfg: &Config,
+    method: Method,
+    sale: &SaleId,
+    route: &str,
+    pass: &str,
+    proof: Option<&str>,
+    body: &[u8],
+) -> Result<(u16, String), Refusal> {
+    let path = format!("/v1/sales/{sale}/{route}");
+    send_json(cfg, method, &path, pass, proof, body).await
+}
+
+/// A seated sale's seats as the origin reads them (`GET /v1/sales/{sale}/seats`), refused
+/// `unknown_sale` or `not_seated` as the origin refuses them.
+pub(crate) async fn fetch_seats(cfg: &Config, sale: &SaleId) -> Result<Availability, Refusal> {
+    let url = format!("{}/v1/sales/{sale}/seats", cfg.origin_url);
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get);
+    let req = Request::new_with_init(&url, &init).map_err(internal)?;
+    let mut resp = send(req, cfg.origin_timeout_ms).await?;
+    match resp.status_code() {
+        200 => resp
+            .json::<Availability>()
+            .await
+            .map_err(|_| Refusal(ErrorCode::OriginUnavailable)),
+        404 => Err(Refusal(ErrorCode::UnknownSale)),
+        409 => Err(Refusal(ErrorCode::NotSeated)),
+        _ => Err(Refusal(ErrorCode::OriginUnavailable)),
+    }
 }
 
 /// Forwards an operator's change of admission to the origin, which holds the sale's settings,

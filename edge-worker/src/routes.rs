@@ -10,6 +10,10 @@
 //! | `POST`, `GET` | `/api/v1/sales/{sale}/hold` | `api::hold::{post, get}` | put a card on hold for this place in line; where the hold stands (see [`crate::api::hold`]) |
 //! | `POST` | `/api/v1/sales/{sale}/purchase` | `api::purchase::post` | forwarded to the origin only with a valid pass |
 //! | `GET` | `/api/v1/sales/{sale}` | `api::sale::get` | the sale's public state, as this edge sees it |
+//! | `GET` | `/api/v1/sales/{sale}/seats` | `api::seats::get` | a seated sale's seats by section, or one section's rows (`?section=`), with a pass |
+//! | `POST` | `/api/v1/sales/{sale}/seat-holds` | `api::seats::hold` | hold seats, forwarded to the origin with a valid pass |
+//! | `POST` | `/api/v1/sales/{sale}/seat-holds/{hold}/confirm` | `api::seats::confirm` | buy the held seats, likewise |
+//! | `DELETE` | `/api/v1/sales/{sale}/seat-holds/{hold}` | `api::seats::release` | give them back, likewise |
 //! | `GET` | `/api/v1/sales/{sale}/draw`, `…/draw/entries?shard=K&from=J` | `api::draw::{get, entries}` | the sale's pre-queue draw: commitment, tally, seed, entries with their places |
 //! | `GET`, `POST` | `/admin/v1/sales/{sale}/control` | `api::admin::control` | read, pause, resume, set the admission rate (admin token) |
 //! | `GET` | `/admin/v1/sales/{sale}/storage` | `api::admin::storage` | what the sale's objects store (admin token) |
@@ -109,6 +113,16 @@ pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
             json_from_this_site(&cx, api::purchase::post(&cx, sale)).await
         }
         (Method::Get, ["api", "v1", "sales", sale]) => api::sale::get(&cx, sale).await,
+        (Method::Get, ["api", "v1", "sales", sale, "seats"]) => api::seats::get(&cx, sale).await,
+        (Method::Post, ["api", "v1", "sales", sale, "seat-holds"]) => {
+            json_from_this_site(&cx, api::seats::hold(&cx, sale)).await
+        }
+        (Method::Post, ["api", "v1", "sales", sale, "seat-holds", hold, "confirm"]) => {
+            json_from_this_site(&cx, api::seats::confirm(&cx, sale, hold)).await
+        }
+        (Method::Delete, ["api", "v1", "sales", sale, "seat-holds", hold]) => {
+            from_this_site(&cx, api::seats::release(&cx, sale, hold)).await
+        }
         (Method::Get, ["api", "v1", "sales", sale, "draw"]) => api::draw::get(&cx, sale).await,
         (Method::Get, ["api", "v1", "sales", sale, "draw", "entries"]) => {
             api::draw::entries(&cx, sale).await
@@ -125,7 +139,9 @@ pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
         (
             _,
             ["healthz"]
-            | ["api", "v1", "sales", _, "challenge" | "join" | "status" | "hold" | "purchase"]
+            | ["api", "v1", "sales", _, "challenge" | "join" | "status" | "hold" | "purchase" | "seats" | "seat-holds"]
+            | ["api", "v1", "sales", _, "seat-holds", _]
+            | ["api", "v1", "sales", _, "seat-holds", _, "confirm"]
             | ["api", "v1", "sales", _]
             | ["api", "v1", "sales", _, "draw"]
             | ["api", "v1", "sales", _, "draw", "entries"],
@@ -162,8 +178,11 @@ fn count(segments: &[&str], outcome: &api::Outcome, page_refusal: Option<ErrorCo
             "status" => ("status", *sale),
             "hold" => ("hold", *sale),
             "purchase" => ("purchase", *sale),
+            "seats" => ("seats", *sale),
+            "seat-holds" => ("seat_holds", *sale),
             _ => return,
         },
+        ["api", "v1", "sales", sale, "seat-holds", ..] => ("seat_holds", *sale),
         _ => return,
     };
     let Ok(sale) = SaleId::parse(raw) else {

@@ -37,10 +37,10 @@ pub fn app(state: AppState) -> Router {
             post(seats::change_map),
         )
         .route("/v1/sales/{sale}/seats", get(seats::availability))
-        .route("/v1/sales/{sale}/holds", post(seats::hold))
-        .route("/v1/sales/{sale}/holds/{hold}", delete(seats::release))
+        .route("/v1/sales/{sale}/seat-holds", post(seats::hold))
+        .route("/v1/sales/{sale}/seat-holds/{hold}", delete(seats::release))
         .route(
-            "/v1/sales/{sale}/holds/{hold}/confirm",
+            "/v1/sales/{sale}/seat-holds/{hold}/confirm",
             post(seats::confirm),
         )
         .route("/admin", get(console::to_console))

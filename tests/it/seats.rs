@@ -12,6 +12,9 @@ use herdgate_core::SaleId;
 use herdgate_testkit::now_ms;
 use serde_json::{json, Value};
 
+use herdgate_testkit::EdgeClient;
+
+use crate::edge_support::{admitted, builder, pass_of, poll_until, Stack as EdgeStack};
 use crate::support::{bounded, code, status_json, Env};
 
 /// A venue: sections A and B, `rows` rows of `per_row` seats each; A's first row has a
@@ -102,11 +105,11 @@ impl Venue {
     }
 
     async fn hold(&self, visitor: &str, body: Value) -> (u16, Value) {
-        self.buyer(visitor, "POST", "holds", Some(&body)).await
+        self.buyer(visitor, "POST", "seat-holds", Some(&body)).await
     }
 
     async fn confirm(&self, visitor: &str, hold: &str) -> (u16, Value) {
-        self.buyer(visitor, "POST", &format!("holds/{hold}/confirm"), None)
+        self.buyer(visitor, "POST", &format!("seat-holds/{hold}/confirm"), None)
             .await
     }
 
@@ -473,7 +476,7 @@ async fn a_hold_lapses_with_no_client_and_its_confirmation_is_refused() {
         // Holding and letting go has an end: five holds a visitor (this one has made two).
         let id = second["hold"].as_str().unwrap();
         assert_eq!(
-            v.buyer("slow", "DELETE", &format!("holds/{id}"), None)
+            v.buyer("slow", "DELETE", &format!("seat-holds/{id}"), None)
                 .await
                 .0,
             200
@@ -483,7 +486,7 @@ async fn a_hold_lapses_with_no_client_and_its_confirmation_is_refused() {
             assert_eq!(status, 201, "{h}");
             let id = h["hold"].as_str().unwrap();
             assert_eq!(
-                v.buyer("slow", "DELETE", &format!("holds/{id}"), None)
+                v.buyer("slow", "DELETE", &format!("seat-holds/{id}"), None)
                     .await
                     .0,
                 200
@@ -510,7 +513,9 @@ async fn a_confirmed_hold_is_an_order_and_a_released_one_gives_its_seats_back() 
         // Someone else cannot confirm or release it.
         let (status, body) = v.confirm("eve", &id).await;
         assert_eq!((status, code(&body)), (404, "no_seat_hold"));
-        let (status, _) = v.buyer("eve", "DELETE", &format!("holds/{id}"), None).await;
+        let (status, _) = v
+            .buyer("eve", "DELETE", &format!("seat-holds/{id}"), None)
+            .await;
         assert_eq!(status, 404);
         let (status, body) = v.confirm("ana", "not-a-hold").await;
         assert_eq!((status, code(&body)), (404, "no_seat_hold"));
@@ -548,13 +553,15 @@ async fn a_confirmed_hold_is_an_order_and_a_released_one_gives_its_seats_back() 
             .await;
         let id = hold["hold"].as_str().unwrap();
         assert_eq!(v.invariant().await, (7, 2, 3));
-        let (status, body) = v.buyer("ben", "DELETE", &format!("holds/{id}"), None).await;
+        let (status, body) = v
+            .buyer("ben", "DELETE", &format!("seat-holds/{id}"), None)
+            .await;
         assert_eq!((status, &body["released"]), (200, &json!(2)));
         assert_eq!(v.invariant().await, (9, 0, 3));
         let (status, body) = v.confirm("ben", id).await;
         assert_eq!((status, code(&body)), (404, "no_seat_hold"));
         // Without a pass, nothing.
-        let url = format!("{}/v1/sales/gig/holds", v.env.origin.url());
+        let url = format!("{}/v1/sales/gig/seat-holds", v.env.origin.url());
         let (status, body) = status_json(
             v.env
                 .http
@@ -619,7 +626,7 @@ async fn the_seats_stay_in_one_hand_through_a_burst_of_twenty_thousand() {
                 match n % 10 {
                     0 => {
                         let (status, _) = v
-                            .buyer(&visitor, "DELETE", &format!("holds/{id}"), None)
+                            .buyer(&visitor, "DELETE", &format!("seat-holds/{id}"), None)
                             .await;
                         assert_eq!(status, 200);
                         (0, 1)
@@ -676,6 +683,198 @@ async fn the_seats_stay_in_one_hand_through_a_burst_of_twenty_thousand() {
             .await
             .unwrap();
         assert!(orders > 0 && keys == 0, "{orders} orders, holds key {keys}");
+    })
+    .await;
+}
+
+/// A seated sale on a whole stack (Redis, the origin, the worker under workerd), open since a
+/// second ago with `map` (and its `choosers`, `choose_secs`), at most 4 seats a visitor, and
+/// one queue shard, so places in line follow each other with no gap.
+async fn seated_stack(sale: &str, mut map: Value, choosers: u32, choose_secs: u64) -> EdgeStack {
+    let s = EdgeStack::start_from(builder().var("QUEUE_SHARD_COUNT", "1"))
+        .await
+        .unwrap();
+    let config = json!({"stock": 0, "per_visitor_limit": 4, "starts_at_ms": now_ms() - 1_000, "admission_rate": 100});
+    let (status, body) = s.admin().put_sale_reply(sale, &config).await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    map["choosers"] = choosers.into();
+    map["choose_secs"] = choose_secs.into();
+    let url = format!("{}/admin/v1/sales/{sale}/seats", s.origin.url());
+    let req = s.http.put(url).bearer_auth(&s.keys.admin_token).json(&map);
+    let (status, body) = status_json(req.send().await.unwrap()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["choosers"], choosers);
+    s
+}
+
+/// Joins `sale` as `who`: the client and its ticket.
+async fn join(s: &EdgeStack, sale: &str, who: &str) -> (EdgeClient, String) {
+    let me = s.buyer(&format!("herdgate-tests ({who})"));
+    let ticket = me.solve_and_join(sale, None).await.unwrap().ticket;
+    (me, ticket)
+}
+
+#[tokio::test]
+async fn a_seated_sale_sells_through_the_edge_with_the_pass_and_its_proof() {
+    bounded(Duration::from_secs(120), async {
+        let s = seated_stack("arena", venue(4, 10, 60), 10, 60).await;
+        let sale = "arena";
+        // A sale of items beside it: its seats are refused.
+        s.sale("items", 5, 1_000, 100).await;
+
+        let (ann, ticket) = join(&s, sale, "ann").await;
+        let pass =
+            pass_of(&poll_until(&ann, sale, &ticket, Duration::from_secs(20), admitted).await);
+
+        // The seats by section, then one section's rows, read through the edge.
+        let (status, summary) = ann.seats_reply(sale, &pass, None).await.unwrap();
+        assert_eq!(status, 200, "{summary}");
+        assert_eq!(summary["sections"][0]["id"], "A");
+        assert_eq!(summary["sections"][0]["free"], 40);
+        assert_eq!(summary["sections"][0]["free_by_tier"]["front"], 20);
+        assert_eq!(summary["sections"][0]["free_wheelchair"], 1);
+        let (status, a) = ann.seats_reply(sale, &pass, Some("A")).await.unwrap();
+        assert_eq!(status, 200, "{a}");
+        assert_eq!(a["sections"][0]["rows"][0]["state"], "..........");
+        // Looking needs a pass; a section not on the map, or another question, is refused.
+        let no_pass = s
+            .http
+            .get(format!("{}/api/v1/sales/{sale}/seats", s.edge.url()));
+        let (status, body) = status_json(no_pass.send().await.unwrap()).await;
+        assert_eq!((status, code(&body)), (401, "missing_pass"), "{body}");
+        let (status, body) = ann.seats_reply(sale, &pass, Some("Z")).await.unwrap();
+        assert_eq!((status, code(&body)), (422, "unknown_seat"), "{body}");
+        let (status, body) = ann.seats_reply(sale, &pass, Some("A/1")).await.unwrap();
+        assert_eq!((status, code(&body)), (400, "invalid_query"), "{body}");
+
+        // A seated sale is not bought with a purchase.
+        let (status, body) = ann
+            .purchase_reply(sale, Some(&pass), &json!({}))
+            .await
+            .unwrap();
+        assert_eq!((status, code(&body)), (409, "seats_required"), "{body}");
+
+        // The best two together in the front, held and bought.
+        let best = json!({"best": {"count": 2, "tier": "front"}});
+        let (status, hold) = ann.seat_hold_reply(sale, &pass, &best).await.unwrap();
+        assert_eq!(status, 201, "{hold}");
+        let seats: Vec<String> = serde_json::from_value(hold["seats"].clone()).unwrap();
+        assert_eq!(seats.len(), 2);
+        assert_eq!(hold["amount"], 18_000);
+        let id = hold["hold"].as_str().unwrap();
+        let (status, order) = ann.seat_confirm_reply(sale, &pass, id).await.unwrap();
+        assert_eq!(status, 201, "{order}");
+        assert_eq!(order["order"]["seats"], json!(seats));
+        let (status, again) = ann.seat_confirm_reply(sale, &pass, id).await.unwrap();
+        assert_eq!((status, &again["created"]), (200, &json!(false)), "{again}");
+
+        // Someone else asks for those very seats: refused, with the best block instead.
+        let (ben, ticket) = join(&s, sale, "ben").await;
+        let pass_b =
+            pass_of(&poll_until(&ben, sale, &ticket, Duration::from_secs(20), admitted).await);
+        let (status, taken) = ben
+            .seat_hold_reply(sale, &pass_b, &json!({"seats": seats}))
+            .await
+            .unwrap();
+        assert_eq!((status, code(&taken)), (409, "seats_taken"), "{taken}");
+        assert_eq!(taken["taken"], json!(seats));
+        assert_eq!(taken["alternatives"].as_array().unwrap().len(), 2);
+        // Another's hold id, a made-up one, and one that is no id at all.
+        let (status, body) = ben.seat_confirm_reply(sale, &pass_b, id).await.unwrap();
+        assert_eq!((status, code(&body)), (404, "no_seat_hold"), "{body}");
+        let (status, body) = ben.seat_release_reply(sale, &pass_b, "nope").await.unwrap();
+        assert_eq!((status, code(&body)), (404, "no_seat_hold"), "{body}");
+        // Without the proof of the pass's key, or with Ann's pass: refused.
+        let bare = s
+            .http
+            .post(format!("{}/api/v1/sales/{sale}/seat-holds", s.edge.url()))
+            .bearer_auth(&pass_b)
+            .json(&best);
+        let (status, body) = status_json(bare.send().await.unwrap()).await;
+        assert_eq!((status, code(&body)), (401, "proof_required"), "{body}");
+        let (status, body) = ben.seat_hold_reply(sale, &pass, &best).await.unwrap();
+        assert_eq!((status, code(&body)), (403, "proof_key_mismatch"), "{body}");
+
+        // Ben holds and gives back.
+        let (status, hold) = ben.seat_hold_reply(sale, &pass_b, &best).await.unwrap();
+        assert_eq!(status, 201, "{hold}");
+        let id_b = hold["hold"].as_str().unwrap();
+        let (status, body) = ben.seat_release_reply(sale, &pass_b, id_b).await.unwrap();
+        assert_eq!((status, &body["released"]), (200, &json!(2)), "{body}");
+
+        // The sale of items has no seats.
+        let (cat, ticket) = join(&s, "items", "cat").await;
+        let pass_c =
+            pass_of(&poll_until(&cat, "items", &ticket, Duration::from_secs(20), admitted).await);
+        let (status, body) = cat.seat_hold_reply("items", &pass_c, &best).await.unwrap();
+        assert_eq!((status, code(&body)), (409, "not_seated"), "{body}");
+        let (status, body) = cat.seats_reply("items", &pass_c, None).await.unwrap();
+        assert_eq!((status, code(&body)), (409, "not_seated"), "{body}");
+
+        let redis = s.redis.client().await.unwrap();
+        let (free, held, sold) = read_invariant(&redis, &SaleId::parse(sale).unwrap()).await;
+        assert_eq!((free, held, sold), (78, 0, 2));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn admission_by_concurrency_lets_the_next_person_in_when_a_hold_lapses_or_is_released() {
+    bounded(Duration::from_secs(150), async {
+        // One person chooses at a time; a hold lasts 10 s; the time to choose (a minute) never
+        // runs out in this test, so only a lapse or a release lets the next one in.
+        let sale = "solo";
+        let s = seated_stack(sale, venue(2, 6, 10), 1, 60).await;
+        let (ann, t_ann) = join(&s, sale, "ann").await;
+        let (ben, t_ben) = join(&s, sale, "ben").await;
+        let (cat, t_cat) = join(&s, sale, "cat").await;
+        let pass =
+            pass_of(&poll_until(&ann, sale, &t_ann, Duration::from_secs(20), admitted).await);
+        let best = json!({"best": {"count": 2}});
+        let (status, hold) = ann.seat_hold_reply(sale, &pass, &best).await.unwrap();
+        assert_eq!(status, 201, "{hold}");
+        let expires_at_ms = hold["expires_at_ms"].as_u64().unwrap();
+
+        // Ben waits while Ann holds, and is let in once her hold lapsed: the edge stamped his
+        // pass after the hold's end.
+        let status = poll_until(&ben, sale, &t_ben, Duration::from_secs(30), admitted).await;
+        let pass_b = pass_of(&status);
+        let adm = herdgate_core::read_unverified::<herdgate_core::PassClaims>(&pass_b)
+            .unwrap()
+            .adm;
+        assert!(
+            adm >= expires_at_ms,
+            "admitted at {adm}, the hold ran to {expires_at_ms}"
+        );
+        // Her confirmation comes too late.
+        let id = hold["hold"].as_str().unwrap();
+        let (status, body) = ann.seat_confirm_reply(sale, &pass, id).await.unwrap();
+        assert_eq!((status, code(&body)), (409, "seat_hold_expired"), "{body}");
+
+        // Cat waits while Ben chooses, and is let in when he gives his seats back.
+        let cat_status = cat.status(sale, &t_cat).await.unwrap();
+        assert!(!admitted(&cat_status), "{cat_status:?}");
+        let (status, hold) = ben.seat_hold_reply(sale, &pass_b, &best).await.unwrap();
+        assert_eq!(status, 201, "{hold}");
+        let cat_status = cat.status(sale, &t_cat).await.unwrap();
+        assert!(!admitted(&cat_status), "{cat_status:?}");
+        let released_at = now_ms();
+        let id_b = hold["hold"].as_str().unwrap();
+        let (status, body) = ben.seat_release_reply(sale, &pass_b, id_b).await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        let status = poll_until(&cat, sale, &t_cat, Duration::from_secs(30), admitted).await;
+        let adm = herdgate_core::read_unverified::<herdgate_core::PassClaims>(&pass_of(&status))
+            .unwrap()
+            .adm;
+        // Let in after the release, well before Ben's hold would have lapsed.
+        assert!(
+            adm >= released_at,
+            "admitted at {adm}, released at {released_at}"
+        );
+        assert!(
+            adm < hold["expires_at_ms"].as_u64().unwrap(),
+            "waited for the lapse"
+        );
     })
     .await;
 }

@@ -419,6 +419,50 @@ impl EdgeClient {
             .context("reading a purchase")
     }
 
+    /// `GET …/seats` with `pass`: a seated sale's seats by section, or one section's rows
+    /// (`section`).
+    pub async fn seats_reply(
+        &self,
+        sale: &str,
+        pass: &str,
+        section: Option<&str>,
+    ) -> Result<Reply> {
+        let mut request = self.http.get(self.api(sale, "seats")).bearer_auth(pass);
+        if let Some(section) = section {
+            request = request.query(&[("section", section)]);
+        }
+        self.send(request, "seats").await
+    }
+
+    /// `POST …/seat-holds` with `pass` and a JSON `body` (`{"seats": [...]}` or
+    /// `{"best": {"count": n, ...}}`).
+    pub async fn seat_hold_reply(&self, sale: &str, pass: &str, body: &Value) -> Result<Reply> {
+        let url = self.api(sale, "seat-holds");
+        let request = self.http.post(&url).json(body).bearer_auth(pass);
+        let request = self.proven(request, "POST", &url, Some(pass));
+        self.send(request, "seat hold").await
+    }
+
+    /// `POST …/seat-holds/{hold}/confirm` with `pass`: buys the held seats.
+    pub async fn seat_confirm_reply(&self, sale: &str, pass: &str, hold: &str) -> Result<Reply> {
+        let url = self.api(sale, &format!("seat-holds/{hold}/confirm"));
+        let request = self
+            .http
+            .post(&url)
+            .header("content-type", "application/json")
+            .bearer_auth(pass);
+        let request = self.proven(request, "POST", &url, Some(pass));
+        self.send(request, "seat confirmation").await
+    }
+
+    /// `DELETE …/seat-holds/{hold}` with `pass`: gives the held seats back.
+    pub async fn seat_release_reply(&self, sale: &str, pass: &str, hold: &str) -> Result<Reply> {
+        let url = self.api(sale, &format!("seat-holds/{hold}"));
+        let request = self.http.delete(&url).bearer_auth(pass);
+        let request = self.proven(request, "DELETE", &url, Some(pass));
+        self.send(request, "seat release").await
+    }
+
     /// `GET /api/v1/sales/{sale}`: the sale as this edge sees it (admission included).
     pub async fn sale_reply(&self, sale: &str) -> Result<Reply> {
         let request = self.http.get(format!("{}/api/v1/sales/{sale}", self.edge));

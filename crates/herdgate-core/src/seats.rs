@@ -25,6 +25,14 @@ pub const HOLD_SECS: std::ops::RangeInclusive<u64> = 5..=3_600;
 pub const MAX_SEAT_PRICE: u64 = 1_000_000_000;
 /// How long a hold lasts unless the map says otherwise, seconds (8 minutes).
 pub const DEFAULT_HOLD_SECS: u64 = 480;
+/// How many people may choose seats at once ([`SeatMap::choosers`]).
+pub const CHOOSERS: std::ops::RangeInclusive<u32> = 1..=10_000;
+/// How many choose at once unless the map says otherwise.
+pub const DEFAULT_CHOOSERS: u32 = 500;
+/// How long an admitted person may look before they hold, seconds ([`SeatMap::choose_secs`]).
+pub const CHOOSE_SECS: std::ops::RangeInclusive<u64> = 5..=3_600;
+/// How long an admitted person may look unless the map says otherwise, seconds (3 minutes).
+pub const DEFAULT_CHOOSE_SECS: u64 = 180;
 
 /// A venue's seats for one sale (`PUT /admin/v1/sales/{sale}/seats`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,10 +46,26 @@ pub struct SeatMap {
     /// Seconds a hold lasts before its seats go back on sale.
     #[serde(default = "default_hold_secs")]
     pub hold_secs: u64,
+    /// Admission by concurrency: the edge admits the next person in line only while fewer
+    /// than this many are choosing seats (admitted and neither bought, released nor lapsed).
+    #[serde(default = "default_choosers")]
+    pub choosers: u32,
+    /// Seconds an admitted person counts as choosing before they hold seats; a hold counts
+    /// them until it ends (bought, released or lapsed).
+    #[serde(default = "default_choose_secs")]
+    pub choose_secs: u64,
 }
 
 fn default_hold_secs() -> u64 {
     DEFAULT_HOLD_SECS
+}
+
+fn default_choosers() -> u32 {
+    DEFAULT_CHOOSERS
+}
+
+fn default_choose_secs() -> u64 {
+    DEFAULT_CHOOSE_SECS
 }
 
 /// A section of a [`SeatMap`].
@@ -107,6 +131,9 @@ pub enum MapError {
     /// A hold time outside [`HOLD_SECS`].
     #[error("a hold lasts 5 to 3600 seconds")]
     HoldSecs,
+    /// `choosers` outside [`CHOOSERS`] or `choose_secs` outside [`CHOOSE_SECS`].
+    #[error("1 to 10000 choose at once, for 5 to 3600 seconds before they hold")]
+    Choosing,
 }
 
 /// The characters tiers are kept as, in the order of the tiers' ids.
@@ -156,6 +183,9 @@ impl SeatMap {
     pub fn encode(&self) -> Result<Encoded, MapError> {
         if !HOLD_SECS.contains(&self.hold_secs) {
             return Err(MapError::HoldSecs);
+        }
+        if !CHOOSERS.contains(&self.choosers) || !CHOOSE_SECS.contains(&self.choose_secs) {
+            return Err(MapError::Choosing);
         }
         if self.tiers.len() > MAX_TIERS || self.tiers.values().any(|p| *p > MAX_SEAT_PRICE) {
             return Err(MapError::Tiers);
@@ -246,7 +276,7 @@ pub struct SeatMapChange {
     pub withdraw: Vec<String>,
 }
 
-/// A request to hold seats (`POST /v1/sales/{sale}/holds`): named seats, all or none, or the
+/// A request to hold seats (`POST /v1/sales/{sale}/seat-holds`): named seats, all or none, or the
 /// best block of adjacent ones.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
@@ -353,9 +383,145 @@ pub struct RowAvailability {
     pub access: String,
 }
 
+/// A seated sale's seats counted by section, without the rows: what the edge answers at
+/// `GET /api/v1/sales/{sale}/seats` (and one section's rows with `?section=`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatSummary {
+    /// The sale.
+    pub sale: String,
+    /// When the origin read the seats, unix ms.
+    pub at_ms: u64,
+    /// The price tiers.
+    pub tiers: Vec<TierAvailability>,
+    /// Sections in the map's order.
+    pub sections: Vec<SectionSummary>,
+}
+
+/// One section of a [`SeatSummary`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SectionSummary {
+    /// The section.
+    pub id: String,
+    /// Free seats.
+    pub free: u64,
+    /// Held seats.
+    pub held: u64,
+    /// Sold seats.
+    pub sold: u64,
+    /// Free seats by tier id (tiers with none free are left out).
+    pub free_by_tier: BTreeMap<String, u64>,
+    /// Free wheelchair spaces.
+    pub free_wheelchair: u64,
+}
+
+impl Availability {
+    /// The seats counted by section.
+    pub fn summary(&self) -> SeatSummary {
+        let tier_id = |c: char| {
+            self.tiers
+                .iter()
+                .find(|t| t.code.starts_with(c))
+                .map(|t| t.id.clone())
+        };
+        let sections = self
+            .sections
+            .iter()
+            .map(|section| {
+                let mut free_by_tier = BTreeMap::new();
+                let mut free_wheelchair = 0;
+                for row in &section.rows {
+                    let seats = row
+                        .state
+                        .chars()
+                        .zip(row.tiers.chars())
+                        .zip(row.access.chars());
+                    for ((state, tier), access) in seats {
+                        if state != '.' {
+                            continue;
+                        }
+                        if let Some(id) = tier_id(tier) {
+                            *free_by_tier.entry(id).or_insert(0) += 1;
+                        }
+                        if access == 'w' {
+                            free_wheelchair += 1;
+                        }
+                    }
+                }
+                SectionSummary {
+                    id: section.id.clone(),
+                    free: section.free,
+                    held: section.held,
+                    sold: section.sold,
+                    free_by_tier,
+                    free_wheelchair,
+                }
+            })
+            .collect();
+        SeatSummary {
+            sale: self.sale.clone(),
+            at_ms: self.at_ms,
+            tiers: self.tiers.clone(),
+            sections,
+        }
+    }
+
+    /// The same seats with only the section `id` (`None`: the map has no such section).
+    pub fn section(&self, id: &str) -> Option<Availability> {
+        let section = self.sections.iter().find(|s| s.id == id)?;
+        Some(Availability {
+            sale: self.sale.clone(),
+            at_ms: self.at_ms,
+            tiers: self.tiers.clone(),
+            sections: vec![section.clone()],
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_summary_counts_each_sections_free_seats_by_tier() {
+        let row = |state: &str, tiers: &str, access: &str| RowAvailability {
+            id: "1".into(),
+            state: state.into(),
+            tiers: tiers.into(),
+            access: access.into(),
+        };
+        let seats = Availability {
+            sale: "gig".into(),
+            at_ms: 7,
+            tiers: vec![
+                TierAvailability {
+                    id: "back".into(),
+                    code: "a".into(),
+                    price: 10,
+                },
+                TierAvailability {
+                    id: "front".into(),
+                    code: "b".into(),
+                    price: 20,
+                },
+            ],
+            sections: vec![SectionAvailability {
+                id: "A".into(),
+                free: 3,
+                held: 1,
+                sold: 1,
+                rows: vec![row(".hx.", "ab-b", "w..."), row(".s", "aa", ".c")],
+            }],
+        };
+        let summary = seats.summary();
+        let a = &summary.sections[0];
+        assert_eq!((a.free, a.held, a.sold, a.free_wheelchair), (3, 1, 1, 1));
+        assert_eq!(
+            a.free_by_tier,
+            BTreeMap::from([("back".to_owned(), 2), ("front".to_owned(), 1)])
+        );
+        assert_eq!(seats.section("A").unwrap().sections.len(), 1);
+        assert!(seats.section("B").is_none());
+    }
 
     fn map(json: serde_json::Value) -> SeatMap {
         serde_json::from_value(json).unwrap()
@@ -415,6 +581,15 @@ mod tests {
         let mut quick = base.clone();
         quick["hold_secs"] = 4.into();
         assert_eq!(map(quick).encode().unwrap_err(), MapError::HoldSecs);
+        for (field, v) in [("choosers", 0), ("choosers", 10_001), ("choose_secs", 4)] {
+            let mut m = base.clone();
+            m[field] = v.into();
+            assert_eq!(
+                map(m).encode().unwrap_err(),
+                MapError::Choosing,
+                "{field} {v}"
+            );
+        }
         let row: Vec<_> = (0..=MAX_ROW)
             .map(|_| serde_json::json!({"tier": "t"}))
             .collect();

@@ -190,6 +190,24 @@ pub struct SaleState {
     /// The sale's pre-queue draw, if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub draw: Option<DrawState>,
+    /// For a seated sale (one with a seat map): how it admits, by the people choosing seats
+    /// at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seated: Option<Choosing>,
+}
+
+/// How a seated sale admits: the next person in line is let in only while fewer than
+/// `choosers` are choosing seats (Cloudflare's "total active users"). An admitted person counts
+/// as choosing for `choose_ms` and, once they hold seats, until the hold ends (bought,
+/// released, or lapsed after `hold_ms`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Choosing {
+    /// The most people choosing at once.
+    pub choosers: u32,
+    /// How long an admitted person counts as choosing before they hold seats, ms.
+    pub choose_ms: u64,
+    /// How long a hold lasts, ms.
+    pub hold_ms: u64,
 }
 
 impl SaleState {
@@ -202,6 +220,7 @@ impl SaleState {
             paused: self.paused,
             revision: self.revision,
             draw_closes_at_ms: closes,
+            choosing: self.seated,
         }
     }
 
@@ -229,6 +248,9 @@ pub struct AdmissionSettings {
     /// When the sale's draw closes, unix ms, if it has one: the edge seals its pre-queue then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub draw_closes_at_ms: Option<u64>,
+    /// How a seated sale admits by concurrency; `None` for a sale of items.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub choosing: Option<Choosing>,
 }
 
 /// Everything the origin knows about a sale, for operators.
@@ -795,6 +817,7 @@ mod tests {
             paused,
             revision,
             draw_closes_at_ms: None,
+            choosing: None,
         }
     }
 

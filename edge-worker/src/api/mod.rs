@@ -7,6 +7,7 @@
 //! | 4–5. wait, admitted | `status.rs` | `GET /api/v1/sales/{sale}/status` |
 //! | card hold while waiting | `hold.rs` | `POST`, `GET /api/v1/sales/{sale}/hold` |
 //! | 6. buy | `purchase.rs` | `POST /api/v1/sales/{sale}/purchase` |
+//! | 6. choose and buy seats (seated sales) | `seats.rs` | `GET /api/v1/sales/{sale}/seats`, `POST /api/v1/sales/{sale}/seat-holds`, `…/seat-holds/{hold}/confirm`, `DELETE …/seat-holds/{hold}` |
 //! | the sale as this edge sees it | `sale.rs` | `GET /api/v1/sales/{sale}` |
 //! | the draw, published | `draw.rs` | `GET /api/v1/sales/{sale}/draw`, `…/draw/entries` |
 //! | operator | `admin.rs` | `GET`, `POST /admin/v1/sales/{sale}/control` |
@@ -29,6 +30,7 @@ pub mod hold;
 pub mod join;
 pub mod purchase;
 pub mod sale;
+pub mod seats;
 pub mod status;
 
 /// A handler's answer.

@@ -16,7 +16,7 @@ use std::cell::RefCell;
 
 use herdgate_core::draw::Tally;
 use herdgate_core::gate::odds::{self, Sample};
-use herdgate_core::wire::{AdmissionSettings, ControlState, EdgeCounts, SaleState};
+use herdgate_core::wire::{AdmissionSettings, Choosing, ControlState, EdgeCounts, SaleState};
 use herdgate_core::SaleId;
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
@@ -60,6 +60,80 @@ pub enum ControlOp {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         add: Option<EdgeCounts>,
     },
+    /// A seated sale: the place at `position` holds seats until `until_ms`, and counts as
+    /// choosing until then (see [`Sessions`]).
+    Holding {
+        /// The place's position in line.
+        position: u64,
+        /// When its hold lapses, unix ms.
+        until_ms: u64,
+    },
+    /// A seated sale: the place at `position` bought or gave its seats back, and no longer
+    /// counts as choosing.
+    Done {
+        /// The place's position in line.
+        position: u64,
+    },
+}
+
+/// Who is choosing seats in a seated sale (admission by concurrency): every place admitted
+/// counts from the moment this object sees the frontier pass it, for the sale's `choose_ms`
+/// or, once it holds seats, until its hold lapses; it stops counting when it buys or
+/// releases. The frontier is capped at `ended + choosers`, where `ended` are the places
+/// admitted that no longer count, so the next person is let in when someone buys, lets their
+/// hold lapse, releases, or leaves (their time to choose runs out).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sessions {
+    /// The positions below this one were admitted, as this object last saw the frontier.
+    seen: u64,
+    /// The places that count as choosing: (position, until when, unix ms).
+    live: Vec<(u64, u64)>,
+    /// Places that bought or released before this object saw the frontier pass them (an
+    /// isolate admitted them with its copy of the schedule): they never count.
+    #[serde(default)]
+    done_early: Vec<u64>,
+}
+
+impl Sessions {
+    /// Counts the places admitted since the last call (`frontier`, at `now`) and drops those
+    /// whose time ran out; returns the cap the frontier may reach.
+    fn follow(&mut self, frontier: u64, choosing: &Choosing, now: u64) -> u64 {
+        let limit = u64::from(choosing.choosers);
+        if frontier > self.seen {
+            // Admitted before the sale was seen seated (or before a restart): at most the
+            // last `choosers` of them can still be choosing.
+            let from = self.seen.max(frontier.saturating_sub(limit));
+            for position in from..frontier {
+                let done = self.done_early.contains(&position);
+                if !done && !self.live.iter().any(|(p, _)| *p == position) {
+                    self.live.push((position, now + choosing.choose_ms));
+                }
+            }
+            self.seen = frontier;
+            let seen = self.seen;
+            self.done_early.retain(|p| *p >= seen);
+        }
+        self.live.retain(|(_, until)| *until > now);
+        let ended = self.seen.saturating_sub(self.live.len() as u64);
+        ended + limit
+    }
+
+    /// The place at `position` holds seats until `until_ms`: it counts until then (again, if
+    /// its time to choose had run out).
+    fn holding(&mut self, position: u64, until_ms: u64) {
+        match self.live.iter_mut().find(|(p, _)| *p == position) {
+            Some((_, until)) => *until = (*until).max(until_ms),
+            None => self.live.push((position, until_ms)),
+        }
+    }
+
+    /// The place at `position` bought or released: it no longer counts.
+    fn done(&mut self, position: u64) {
+        self.live.retain(|(p, _)| *p != position);
+        if position >= self.seen && !self.done_early.contains(&position) {
+            self.done_early.push(position);
+        }
+    }
 }
 
 /// Asks the sale's control object.
@@ -69,6 +143,14 @@ pub async fn call(
     op: &ControlOp,
 ) -> std::result::Result<ControlState, Refusal> {
     call_object(env, "SALE_CONTROL", sale.as_str(), op).await
+}
+
+/// Tells the sale's control object who is choosing seats ([`ControlOp::Holding`],
+/// [`ControlOp::Done`]).
+pub async fn tell(env: &Env, sale: &SaleId, op: &ControlOp) -> std::result::Result<(), Refusal> {
+    call_object::<_, serde_json::Value>(env, "SALE_CONTROL", sale.as_str(), op)
+        .await
+        .map(|_| ())
 }
 
 /// Hands this isolate's counts for `sale` on and reads the sale's totals (every isolate's
@@ -168,14 +250,37 @@ mod object {
                     };
                     Response::from_json(&totals)
                 }
+                ControlOp::Holding { position, until_ms } => {
+                    self.sessions(|s| s.holding(position, until_ms)).await?;
+                    Response::from_json(&serde_json::json!({}))
+                }
+                ControlOp::Done { position } => {
+                    self.sessions(|s| s.done(position)).await?;
+                    Response::from_json(&serde_json::json!({}))
+                }
             }
         }
     }
 
     /// Where the object keeps the sale's counts.
     const COUNTS: &str = "counts";
+    /// Where the object keeps a seated sale's [`Sessions`].
+    const SESSIONS: &str = "sessions";
 
     impl SaleControl {
+        /// Changes the stored [`Sessions`] with `change` (no other await between the read and
+        /// the write, as in [`Self::add_counts`]); returns what `change` returned.
+        async fn sessions<T>(&self, change: impl FnOnce(&mut Sessions) -> T) -> Result<T> {
+            let storage = self.state.storage();
+            let stored: Sessions = storage.get(SESSIONS).await?.unwrap_or_default();
+            let mut sessions = stored.clone();
+            let answer = change(&mut sessions);
+            if sessions != stored {
+                storage.put(SESSIONS, &sessions).await?;
+            }
+            Ok(answer)
+        }
+
         /// Adds `counts` to the stored totals and returns them.
         async fn add_counts(&self, counts: &EdgeCounts) -> Result<EdgeCounts> {
             let storage = self.state.storage();
@@ -232,9 +337,40 @@ mod object {
             if next.tally.is_none() {
                 next.tally = sealed;
             }
+            // The frontier's cap: where the passes out cover the stock, and for a seated sale
+            // where as many are choosing as may.
+            let mut cap = None;
+            let mut follows = false;
             if let Some(remaining) = remaining {
                 let cfg = config::get(&self.env).map_err(worker::Error::RustError)?;
-                next = self.follow_stock(next, now, bought, remaining, &cfg);
+                let stock_cap;
+                (next, stock_cap) = self.follow_stock(next, now, bought, remaining, &cfg);
+                cap = stock_cap;
+                follows = true;
+            }
+            if let Some(choosing) = settings.choosing {
+                // A control made just now has admitted nobody yet, whatever its schedule
+                // says: no isolate has a copy of it.
+                let frontier = match &current {
+                    Some(_) => next.schedule.frontier(now),
+                    None => 0,
+                };
+                let choosing_cap = self
+                    .sessions(|s| s.follow(frontier, &choosing, now))
+                    .await?;
+                cap = Some(cap.map_or(choosing_cap, |c: u64| c.min(choosing_cap)));
+                follows = true;
+            }
+            if follows {
+                next.schedule = match &current {
+                    // A seated sale's first control: nobody admitted yet, the cap holds from
+                    // the first position.
+                    None if settings.choosing.is_some() => herdgate_core::admission::Schedule {
+                        cap,
+                        ..next.schedule
+                    },
+                    _ => next.schedule.with_cap(cap, now),
+                };
             }
             if current.as_ref() != Some(&next) {
                 storage.put("control", &next).await?;
@@ -242,7 +378,7 @@ mod object {
             Ok(next)
         }
 
-        /// Measures the conversion and caps the frontier where the passes out cover the
+        /// Measures the conversion and returns the cap where the passes out cover the
         /// remaining stock (`herdgate_core::gate::odds`); the cap rises when items come back.
         fn follow_stock(
             &self,
@@ -251,7 +387,7 @@ mod object {
             bought: u64,
             remaining: u64,
             cfg: &Config,
-        ) -> ControlState {
+        ) -> (ControlState, Option<u64>) {
             let window_ms = cfg.conversion_window_secs * 1000;
             let admitted = next.schedule.frontier(now);
             let sample = Sample {
@@ -279,8 +415,7 @@ mod object {
             } else {
                 None
             };
-            next.schedule = next.schedule.with_cap(cap, now);
-            next
+            (next, cap)
         }
 
         /// Seals every queue shard's pre-queue and gathers the tally (once per sale; a
@@ -304,5 +439,55 @@ mod object {
             }
             Ok(Tally { shards })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHOOSING: Choosing = Choosing {
+        choosers: 2,
+        choose_ms: 10_000,
+        hold_ms: 60_000,
+    };
+
+    #[test]
+    fn the_next_place_is_let_in_when_someone_buys_releases_or_their_time_runs_out() {
+        let mut s = Sessions::default();
+        // Nobody admitted yet: two may come in.
+        assert_eq!(s.follow(0, &CHOOSING, 0), 2);
+        // Both came in at 1 s: nobody more.
+        assert_eq!(s.follow(2, &CHOOSING, 1_000), 2);
+        // Place 0 holds seats for a minute: still nobody more, even after its time to choose.
+        s.holding(0, 61_000);
+        assert_eq!(s.follow(2, &CHOOSING, 5_000), 2);
+        // Place 1 never held: its time ran out at 11 s, and place 2 may come in.
+        assert_eq!(s.follow(2, &CHOOSING, 11_000), 3);
+        assert_eq!(s.follow(3, &CHOOSING, 12_000), 3);
+        // Place 0 buys: place 3 may come in.
+        s.done(0);
+        assert_eq!(s.follow(3, &CHOOSING, 13_000), 4);
+        // Place 2's hold lapses at 30 s without a word from it.
+        s.holding(2, 30_000);
+        assert_eq!(s.follow(4, &CHOOSING, 29_999), 4);
+        assert_eq!(s.follow(4, &CHOOSING, 30_000), 5);
+        // Place 4 is let in, holds and buys before this object sees the frontier pass it:
+        // it never counts.
+        s.holding(4, 90_000);
+        s.done(4);
+        assert_eq!(s.follow(5, &CHOOSING, 31_000), 6);
+        assert!(s.done_early.is_empty());
+    }
+
+    #[test]
+    fn places_admitted_before_the_sale_was_seen_seated_count_at_most_the_limit() {
+        let mut s = Sessions::default();
+        assert_eq!(s.follow(1_000, &CHOOSING, 0), 1_000);
+        assert_eq!(s.live.len(), 2);
+        // A place whose time ran out and then holds counts again, and holds the frontier.
+        assert_eq!(s.follow(1_000, &CHOOSING, 20_000), 1_002);
+        s.holding(5, 80_000);
+        assert_eq!(s.follow(1_002, &CHOOSING, 20_000), 1_001);
     }
 }

@@ -14,9 +14,9 @@
 //! | `PUT` | `/admin/v1/sales/{sale}/seats` | [`seats::put_map`]: load a seated sale's map (admin token) |
 //! | `POST` | `/admin/v1/sales/{sale}/seats/changes` | [`seats::change_map`]: prices and withdrawals before the sale (admin token) |
 //! | `GET` | `/v1/sales/{sale}/seats` | [`seats::availability`]: the seats as they stand, cacheable for 1 s |
-//! | `POST` | `/v1/sales/{sale}/holds` | [`seats::hold`]: hold seats (admission pass) |
-//! | `POST` | `/v1/sales/{sale}/holds/{hold}/confirm` | [`seats::confirm`]: buy the held seats (admission pass) |
-//! | `DELETE` | `/v1/sales/{sale}/holds/{hold}` | [`seats::release`]: give them back (admission pass) |
+//! | `POST` | `/v1/sales/{sale}/seat-holds` | [`seats::hold`]: hold seats (admission pass) |
+//! | `POST` | `/v1/sales/{sale}/seat-holds/{hold}/confirm` | [`seats::confirm`]: buy the held seats (admission pass) |
+//! | `DELETE` | `/v1/sales/{sale}/seat-holds/{hold}` | [`seats::release`]: give them back (admission pass) |
 //! | `GET` | `/admin/` | [`console::page`]: the operator's console, or its login form |
 //! | `POST` | `/admin/login`, `/admin/logout` | [`console::login`], [`console::logout`]: a console session from the admin token, and its end |
 //! | `GET` | `/healthz` | [`probes::healthz`]: the process is up |

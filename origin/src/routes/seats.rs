@@ -14,7 +14,7 @@ use axum::Json;
 use herdgate_core::seats::{
     is_part_id, is_seat_id, HoldRequest, SeatMap, SeatMapChange, SeatsTaken,
 };
-use herdgate_core::wire::ErrorDetail;
+use herdgate_core::wire::{Choosing, ErrorDetail};
 use herdgate_core::ErrorCode;
 use serde_json::json;
 
@@ -58,7 +58,11 @@ pub async fn put_map(
         .load_seat_map(
             &sale,
             &encoded,
-            map.hold_secs * 1000,
+            Choosing {
+                choosers: map.choosers,
+                choose_ms: map.choose_secs * 1000,
+                hold_ms: map.hold_secs * 1000,
+            },
             &app.events_channel,
             clock::now_ms(),
         )
@@ -71,7 +75,13 @@ pub async fn put_map(
             app.metrics.set_stock(sale.as_str(), seats);
             app.seats_changed.notify_one();
             app.sales_changed.notify_one();
-            let body = json!({ "sale": sale, "seats": seats, "hold_secs": map.hold_secs });
+            let body = json!({
+                "sale": sale,
+                "seats": seats,
+                "hold_secs": map.hold_secs,
+                "choosers": map.choosers,
+                "choose_secs": map.choose_secs,
+            });
             Ok(with_outcome(Json(body).into_response(), "ok"))
         }
         other => Err(refusal(other)),
@@ -171,7 +181,7 @@ pub async fn availability(
     Ok(with_outcome(response, "ok"))
 }
 
-/// `POST /v1/sales/{sale}/holds`: holds seats for the pass's visitor, `{"seats": [...]}` (all
+/// `POST /v1/sales/{sale}/seat-holds`: holds seats for the pass's visitor, `{"seats": [...]}` (all
 /// or none) or `{"best": {"count": n, "section"?, "tier"?, "wheelchair"?}}`: 201 with the hold.
 ///
 /// Refused for the sale id, then the pass, then the body (`invalid_body`; `unknown_seat` for
@@ -248,7 +258,7 @@ pub async fn hold(
     }
 }
 
-/// `POST /v1/sales/{sale}/holds/{hold}/confirm`: the pass's visitor buys the seats of their
+/// `POST /v1/sales/{sale}/seat-holds/{hold}/confirm`: the pass's visitor buys the seats of their
 /// hold: 201 `{created: true, order, remaining}`; a retry answers the same order with 200.
 ///
 /// Refused for the sale id, then the pass, then the hold id (`no_seat_hold`), then by the
@@ -291,7 +301,7 @@ pub async fn confirm(
     }
 }
 
-/// `DELETE /v1/sales/{sale}/holds/{hold}`: the pass's visitor gives their held seats back:
+/// `DELETE /v1/sales/{sale}/seat-holds/{hold}`: the pass's visitor gives their held seats back:
 /// 200 `{released: n}`.
 ///
 /// Refused for the sale id, then the pass, then the hold id, then `no_seat_hold`.

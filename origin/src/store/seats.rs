@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use herdgate_core::seats::{
     Availability, Encoded, RowAvailability, SeatHold, SectionAvailability, TierAvailability,
 };
+use herdgate_core::wire::Choosing;
 use herdgate_core::SaleId;
 use serde_json::Value as Json;
 
@@ -173,16 +174,18 @@ impl Store {
         &self,
         sale: &SaleId,
         map: &Encoded,
-        hold_ms: u64,
+        choosing: Choosing,
         channel: &str,
         now_ms: u64,
     ) -> Result<SeatsReply, StoreError> {
         let mut args = vec![
-            hold_ms.to_string(),
+            choosing.hold_ms.to_string(),
             map.sections_json.clone(),
             map.tiers.clone(),
             sale.to_string(),
             channel.to_owned(),
+            choosing.choosers.to_string(),
+            choosing.choose_ms.to_string(),
         ];
         for row in &map.rows {
             args.extend(row.iter().cloned());

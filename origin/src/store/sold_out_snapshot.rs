@@ -108,6 +108,8 @@ impl Store {
                 cancelled,
                 pending: 0,
                 draw,
+                // Sold out: nobody more is admitted, so how it admitted no longer matters.
+                seated: None,
             }),
             orders,
         })

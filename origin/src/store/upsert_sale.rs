@@ -4,7 +4,7 @@
 use fred::prelude::*;
 use herdgate_core::draw::REVEAL_AFTER_MS;
 use herdgate_core::wire::{
-    AdminSaleState, DrawState, Prequeue, Price, SaleConfig, SaleState, SaleStatus,
+    AdminSaleState, Choosing, DrawState, Prequeue, Price, SaleConfig, SaleState, SaleStatus,
 };
 use herdgate_core::SaleId;
 
@@ -142,6 +142,10 @@ impl Store {
                     "pq_window_ms",
                     "draw_commitment",
                     "draw_seed",
+                    "seated",
+                    "choosers",
+                    "choose_ms",
+                    "hold_ms",
                 ],
             )
             .await?;
@@ -197,6 +201,14 @@ impl Store {
             cancelled: n(10).unwrap_or(0),
             pending: n(11).unwrap_or(0),
             draw,
+            seated: match (n(16), n(17), n(18), n(19)) {
+                (Some(1), Some(choosers), Some(choose_ms), Some(hold_ms)) => Some(Choosing {
+                    choosers: u32::try_from(choosers).unwrap_or(u32::MAX),
+                    choose_ms,
+                    hold_ms,
+                }),
+                _ => None,
+            },
         };
         let config = SaleConfig {
             stock,

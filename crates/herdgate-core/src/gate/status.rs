@@ -223,6 +223,7 @@ mod tests {
             cancelled: 0,
             pending: 0,
             draw: None,
+            seated: None,
         }
     }
 
@@ -369,6 +370,7 @@ mod tests {
                 paused: false,
                 revision: 1,
                 draw_closes_at_ms: None,
+                choosing: None,
             },
             1_000,
         );
@@ -397,6 +399,7 @@ mod tests {
                 paused: true,
                 revision: 1,
                 draw_closes_at_ms: None,
+                choosing: None,
             },
             1_000,
         );

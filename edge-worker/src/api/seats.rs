@@ -1,0 +1,212 @@
+//! Seated sales at the edge: the seats as they stand, and a buyer's seat holds, forwarded to
+//! the origin (`lua/seats.lua` holds the seats) with the admission pass.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /api/v1/sales/{sale}/seats` | free, held and sold seats by section, free by tier ([`herdgate_core::seats::SeatSummary`]) |
+//! | `GET /api/v1/sales/{sale}/seats?section=S` | one section's rows, seat by seat ([`herdgate_core::seats::Availability`]) |
+//! | `POST /api/v1/sales/{sale}/seat-holds` | hold named seats, or the best block of N together |
+//! | `POST /api/v1/sales/{sale}/seat-holds/{hold}/confirm` | buy the held seats |
+//! | `DELETE /api/v1/sales/{sale}/seat-holds/{hold}` | give them back |
+//!
+//! The seats are read with a pass (only admitted buyers look) and answered from the isolate's
+//! copy, at most `STATE_CACHE_MS` old: a crowd choosing seats costs the origin about one read
+//! per isolate per second, not one per look. A hold, a confirmation and a release need the
+//! pass and, for a pass bound to a key, a proof for the request's own address; the origin
+//! checks both again. Each tells the sale's control object who is choosing (admission by
+//! concurrency, [`crate::objects::sale_control::Sessions`]): a hold counts its place until it
+//! lapses, a confirmation or a release ends it.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use herdgate_core::seats::SeatHold;
+use herdgate_core::wire::SaleStatus;
+use herdgate_core::{ErrorCode, PassClaims, SaleId};
+use worker::{Method, Response};
+
+use crate::api::{origin_response, Ctx, Outcome};
+use crate::cache::{self, SeatView};
+use crate::http::{internal, now_ms, sale_id, Refusal};
+use crate::objects::sale_control::{self, ControlOp};
+use crate::origin::{self, known_sale};
+use crate::tokens;
+
+/// `GET /api/v1/sales/{sale}/seats[?section=S]`: the seats as this isolate last read them.
+pub(crate) async fn get(cx: &Ctx, raw: &str) -> Outcome {
+    let Ctx { req, cfg, .. } = cx;
+    let sale = sale_id(raw)?;
+    let now = now_ms();
+    let url = req.url().map_err(internal)?;
+    let mut section = None;
+    for (key, value) in url.query_pairs() {
+        match key.as_ref() {
+            "section" if section.is_none() && herdgate_core::seats::is_part_id(&value) => {
+                section = Some(value.into_owned());
+            }
+            _ => return Err(Refusal(ErrorCode::InvalidQuery)),
+        }
+    }
+    // Only admitted buyers look: the pass's signature, sale, time and client are checked; a
+    // look changes nothing, so no proof is asked for.
+    tokens::verified_pass(req, cfg, &sale, now)?;
+    let view = cache::seats(&sale, now, cfg.state_cache_ms, read(cfg, &sale)).await?;
+    let body = match section {
+        None => view.summary.clone(),
+        Some(id) => view
+            .sections
+            .get(&id)
+            .cloned()
+            .ok_or(Refusal(ErrorCode::UnknownSeat))?,
+    };
+    let mut resp = Response::ok(body).map_err(internal)?;
+    let h = resp.headers_mut();
+    h.set("content-type", "application/json")
+        .map_err(internal)?;
+    h.set("cache-control", "private, max-age=1")
+        .map_err(internal)?;
+    Ok(resp)
+}
+
+/// Reads the seats from the origin and renders what this isolate answers.
+async fn read(cfg: &crate::config::Config, sale: &SaleId) -> Result<Rc<SeatView>, Refusal> {
+    let seats = origin::fetch_seats(cfg, sale).await?;
+    let summary = serde_json::to_string(&seats.summary()).map_err(internal)?;
+    let mut sections = HashMap::with_capacity(seats.sections.len());
+    for s in &seats.sections {
+        if let Some(one) = seats.section(&s.id) {
+            sections.insert(s.id.clone(), serde_json::to_string(&one).map_err(internal)?);
+        }
+    }
+    Ok(Rc::new(SeatView { summary, sections }))
+}
+
+/// What a seat route does at the origin.
+enum Act<'a> {
+    Hold,
+    Confirm(&'a str),
+    Release(&'a str),
+}
+
+/// `POST /api/v1/sales/{sale}/seat-holds`: hold seats (`{"seats": [...]}` or
+/// `{"best": {"count", "section"?, "tier"?, "wheelchair"?}}`).
+pub(crate) async fn hold(cx: &Ctx, raw: &str) -> Outcome {
+    forward(cx, raw, Act::Hold).await
+}
+
+/// `POST /api/v1/sales/{sale}/seat-holds/{hold}/confirm`: buy the held seats.
+pub(crate) async fn confirm(cx: &Ctx, raw: &str, hold: &str) -> Outcome {
+    forward(cx, raw, Act::Confirm(hold)).await
+}
+
+/// `DELETE /api/v1/sales/{sale}/seat-holds/{hold}`: give the held seats back.
+pub(crate) async fn release(cx: &Ctx, raw: &str, hold: &str) -> Outcome {
+    forward(cx, raw, Act::Release(hold)).await
+}
+
+/// Whether `hold` reads as a hold id (32 lowercase hex digits, as the origin makes them).
+fn is_hold_id(hold: &str) -> bool {
+    hold.len() == 32 && hold.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+async fn forward(cx: &Ctx, raw: &str, act: Act<'_>) -> Outcome {
+    let Ctx { req, env, cfg, .. } = cx;
+    // Only a hold has a body: the others' are not read, nor passed on.
+    let body = match act {
+        Act::Hold => cx.body()?,
+        Act::Confirm(_) | Act::Release(_) => &[],
+    };
+    let sale = sale_id(raw)?;
+    let now = now_ms();
+    let held = tokens::verified_pass(req, cfg, &sale, now)?;
+    held.proven(req, now).await?;
+    let (pass, token) = (held.claims, held.token);
+    if let Act::Confirm(id) | Act::Release(id) = act {
+        if !is_hold_id(id) {
+            return Err(Refusal(ErrorCode::NoSeatHold));
+        }
+    }
+    let state = known_sale(cfg, &sale, now).await?;
+    if state.seated.is_none() {
+        return Err(Refusal(ErrorCode::NotSeated));
+    }
+    if let Act::Hold = act {
+        // Refusals the origin would give, given here without a round trip.
+        if state.status == SaleStatus::SoldOut {
+            return Err(Refusal(ErrorCode::SoldOut));
+        }
+        if now < state.starts_at_ms {
+            return Err(Refusal(ErrorCode::SaleNotOpen));
+        }
+    }
+    // The pass goes on re-signed with the time the edge received the request (`rcv`) and the
+    // hash of the pass the client's proof was made over (`ath`), as a purchase's does.
+    let forwarded = cfg.pass_keys.sign(&PassClaims {
+        rcv: now,
+        ath: herdgate_core::proof::token_hash(&token),
+        ..pass.clone()
+    });
+    let proof = req
+        .headers()
+        .get(herdgate_core::proof::PROOF_HEADER)
+        .ok()
+        .flatten();
+    let (method, route) = match act {
+        Act::Hold => (Method::Post, "seat-holds".to_owned()),
+        Act::Confirm(id) => (Method::Post, format!("seat-holds/{id}/confirm")),
+        Act::Release(id) => (Method::Delete, format!("seat-holds/{id}")),
+    };
+    let (status, text) = origin::forward_seats(
+        cfg,
+        method,
+        &sale,
+        &route,
+        &forwarded,
+        proof.as_deref(),
+        body,
+    )
+    .await?;
+    // Who is choosing: a hold counts the place until it lapses; a confirmation or a release
+    // ends it. A failed call is logged: the place then counts until its time runs out.
+    let told = match (&act, status) {
+        (Act::Hold, 201) => {
+            serde_json::from_str::<SeatHold>(&text)
+                .ok()
+                .map(|h| ControlOp::Holding {
+                    position: pass.position,
+                    until_ms: h.expires_at_ms,
+                })
+        }
+        (Act::Confirm(_), 200 | 201) | (Act::Release(_), 200) => Some(ControlOp::Done {
+            position: pass.position,
+        }),
+        _ => None,
+    };
+    if let Some(op) = told {
+        if let Err(Refusal(code)) = sale_control::tell(env, &sale, &op).await {
+            worker::console_error!("could not tell the sale's control who is choosing: {code}");
+        }
+    }
+    if matches!(act, Act::Confirm(_)) && status == 201 {
+        let remaining = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v["remaining"].as_u64());
+        if remaining == Some(0) {
+            cache::mark_sold_out(&sale, now);
+        }
+    }
+    origin_response(status, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hold_ids_are_what_the_origin_makes() {
+        assert!(is_hold_id("0123456789abcdef0123456789abcdef"));
+        assert!(!is_hold_id("0123456789ABCDEF0123456789abcdef"));
+        assert!(!is_hold_id("0123456789abcdef"));
+        assert!(!is_hold_id("../../admin/v1/sales/x/seats/aaaa"));
+    }
+}
