@@ -362,6 +362,10 @@ const JOIN: &str = "/api/v1/sales/{sale}/join";
 const STATUS: &str = "/api/v1/sales/{sale}/status";
 const HOLD: &str = "/api/v1/sales/{sale}/hold";
 const PURCHASE: &str = "/api/v1/sales/{sale}/purchase";
+const SEATS: &str = "/api/v1/sales/{sale}/seats";
+const SEAT_HOLDS: &str = "/api/v1/sales/{sale}/seat-holds";
+const SEAT_HOLD_CONFIRM: &str = "/api/v1/sales/{sale}/seat-holds/{hold}/confirm";
+const SEAT_HOLD: &str = "/api/v1/sales/{sale}/seat-holds/{hold}";
 const CONTROL: &str = "/admin/v1/sales/{sale}/control";
 const STORAGE: &str = "/admin/v1/sales/{sale}/storage";
 const COUNTERS: &str = "/admin/v1/sales/{sale}/counters";
@@ -373,6 +377,10 @@ const LANE: &str = "/queue/{sale}";
 const LANE_BUY: &str = "/queue/{sale}/buy";
 const LANE_CARD: &str = "/queue/{sale}/card";
 const LANE_HOLD: &str = "/queue/{sale}/hold";
+
+/// The test's `{hold}`: a seat hold id as the origin makes them (32 lowercase hex digits), of
+/// no hold.
+const HOLD_ID: &str = "0123456789abcdef0123456789abcdef";
 
 const JSON: &str = "application/json";
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -388,7 +396,8 @@ struct Probe {
     what: &'static str,
 }
 
-/// `method` at `template`, with `sale` for `{sale}` (and `checkout` for `{path}`).
+/// `method` at `template`, with `sale` for `{sale}` (and `checkout` for `{path}`, [`HOLD_ID`] for
+/// `{hold}`).
 fn probe(method: &'static str, template: &'static str, sale: &str, what: &'static str) -> Probe {
     Probe {
         method,
@@ -514,6 +523,7 @@ fn concrete(template: &str, sale: &str) -> String {
     template
         .replace("{sale}", sale)
         .replace("{path}", "checkout")
+        .replace("{hold}", HOLD_ID)
 }
 
 /// (b) and (c): every documented operation asked, and the addresses and methods it does not
@@ -578,6 +588,27 @@ async fn the_edge_answers_as_its_openapi_document_says() {
                 .json("{\"quantity\":"),
             probe("post", PURCHASE, "spec", "body too large")
                 .json(&format!("{{\"pad\":\"{}\"}}", "x".repeat(5_000))),
+            // The seat routes, at a sale of items: each refused before the sale is asked.
+            probe("get", SEATS, "spec", "no pass"),
+            probe("get", SEATS, "spec", "not a pass").bearer("not-a-token"),
+            // The query is checked before the pass.
+            probe("get", SEATS, "spec", "an unknown query parameter").query("x=1"),
+            probe("get", SEATS, "spec", "a section twice").query("section=A&section=A"),
+            probe("get", SEATS, "bad.id", "invalid sale id"),
+            probe("post", SEAT_HOLDS, "spec", "no pass").json(r#"{"best":{"count":1}}"#),
+            probe("post", SEAT_HOLDS, "spec", "body not declared JSON").body("text/plain", "{}"),
+            probe("post", SEAT_HOLDS, "spec", "another site")
+                .json(r#"{"seats":["A/1/1"]}"#)
+                .cross_site(),
+            probe("post", SEAT_HOLDS, "spec", "body too large")
+                .json(&format!("{{\"pad\":\"{}\"}}", "x".repeat(5_000))),
+            probe("post", SEAT_HOLD_CONFIRM, "spec", "no pass").json("{}"),
+            probe("post", SEAT_HOLD_CONFIRM, "spec", "not declared JSON"),
+            probe("post", SEAT_HOLD_CONFIRM, "spec", "another site")
+                .json("{}")
+                .cross_site(),
+            probe("delete", SEAT_HOLD, "spec", "no pass"),
+            probe("delete", SEAT_HOLD, "spec", "another site").cross_site(),
             probe("get", CONTROL, "spec", "no token"),
             probe("get", CONTROL, "spec", "operator").bearer(a),
             probe("post", CONTROL, "spec", "no such action")

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use herdgate_testkit::EdgeClient;
 
 use crate::edge_support::{admitted, builder, pass_of, poll_until, Stack as EdgeStack};
-use crate::support::{bounded, code, status_json, Env};
+use crate::support::{alone, bounded, code, status_json, Env};
 
 /// A venue: sections A and B, `rows` rows of `per_row` seats each; A's first row has a
 /// wheelchair space at seat 1 and its companion at seat 2; front rows (the first half) cost
@@ -875,6 +875,70 @@ async fn admission_by_concurrency_lets_the_next_person_in_when_a_hold_lapses_or_
             adm < hold["expires_at_ms"].as_u64().unwrap(),
             "waited for the lapse"
         );
+    })
+    .await;
+}
+
+/// `herd seats`, small: 400 people for a 150-seat venue through the whole stack, a fifth of
+/// them letting their holds lapse, 40 choosing at once. Every seat is sold once, none twice
+/// (by the people's answers and by the orders in Redis), nothing is left held, and every person
+/// got a final answer: an order, a hold they walked away from, or "sold out".
+#[tokio::test]
+async fn a_crowd_for_a_seated_sale_sells_every_seat_once() {
+    alone(Duration::from_secs(240), async {
+        let s = EdgeStack::start().await.unwrap();
+        let venue = herdgate_herd::seats::Venue {
+            sections: 3,
+            rows: 5,
+            per_row: 10,
+            front: 1,
+        };
+        let cfg = herdgate_herd::seats::SeatsConfig {
+            edge: s.edge.url().to_owned(),
+            origin: s.origin.url(),
+            admin_token: s.keys.admin_token.clone(),
+            sale: "tour".into(),
+            people: 400,
+            venue,
+            choosers: 40,
+            choose_secs: 30,
+            hold_secs: 5,
+            lapse_pct: 20,
+            front_pct: 70,
+            rate: 200,
+            arrival: Duration::from_secs(3),
+            think: Duration::from_millis(500),
+            connections: 64,
+            deadline: Duration::from_secs(180),
+        };
+        let redis = s.redis.client().await.unwrap();
+        let r = herdgate_herd::seats::run(cfg, "test".into(), Some(redis))
+            .await
+            .unwrap();
+        let summary = r.text();
+        assert_eq!(r.seats, 150);
+        assert_eq!(
+            (r.double_sold, r.double_sold_in_redis),
+            (0, Some(0)),
+            "{summary}"
+        );
+        assert_eq!(r.seats_sold, 150, "{summary}");
+        assert_eq!(r.seats_sold_books, 150, "{summary}");
+        assert_eq!(r.seats_held_at_end, 0, "{summary}");
+        assert!(r.holds_lapsed > 0, "nobody let a hold lapse: {summary}");
+        assert_eq!(
+            (r.unanswered, r.failures.len(), r.refusals.len()),
+            (0, 0, 0),
+            "{summary}"
+        );
+        assert_eq!(
+            r.orders + r.holds_lapsed + r.told_sold_out,
+            400,
+            "everyone answered once: {summary}"
+        );
+        let redis = s.redis.client().await.unwrap();
+        let sale = SaleId::parse("tour").unwrap();
+        assert_eq!(read_invariant(&redis, &sale).await, (0, 0, 150));
     })
     .await;
 }

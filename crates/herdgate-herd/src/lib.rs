@@ -26,4 +26,5 @@ pub mod faults;
 pub mod plan;
 pub mod report;
 pub mod run;
+pub mod seats;
 pub mod svg;

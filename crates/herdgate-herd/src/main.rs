@@ -43,6 +43,9 @@ enum Cli {
         #[arg(long, default_value_t = 0)]
         linger_secs: u64,
     },
+    /// A ticket launch: start the local stack, load a venue's seat map, and send a crowd that
+    /// chooses seats (admission by concurrency, holds that lapse, seats sold again).
+    Seats(SeatsArgs),
     /// Run the crowd against an existing deployment.
     Run {
         #[command(flatten)]
@@ -127,6 +130,61 @@ struct SimArgs {
     /// No progress bars.
     #[arg(long)]
     quiet: bool,
+}
+
+#[derive(clap::Args, Clone)]
+struct SeatsArgs {
+    /// People in the crowd.
+    #[arg(long, default_value_t = 50_000)]
+    people: usize,
+    /// Sections of the venue (the first --front-sections are the front tier).
+    #[arg(long, default_value_t = 10)]
+    sections: usize,
+    /// Rows per section.
+    #[arg(long, default_value_t = 50)]
+    rows: usize,
+    /// Seats per row.
+    #[arg(long, default_value_t = 40)]
+    per_row: usize,
+    /// Sections in the front tier.
+    #[arg(long, default_value_t = 3)]
+    front_sections: usize,
+    /// Percent of the people who want the front tier.
+    #[arg(long, default_value_t = 70)]
+    front_pct: u32,
+    /// The most people choosing seats at once (admission by concurrency).
+    #[arg(long, default_value_t = 2_000)]
+    choosers: u32,
+    /// Seconds an admitted person counts as choosing before they hold.
+    #[arg(long, default_value_t = 60)]
+    choose_secs: u64,
+    /// Seconds a hold lasts.
+    #[arg(long, default_value_t = 30)]
+    hold_secs: u64,
+    /// Percent of the people who hold seats and walk away.
+    #[arg(long, default_value_t = 10)]
+    lapse_pct: u32,
+    /// The longest a person thinks before buying the seats they hold, ms.
+    #[arg(long, default_value_t = 3_000)]
+    think_ms: u64,
+    /// People admitted per second at most.
+    #[arg(long, default_value_t = 1_000)]
+    rate: u32,
+    /// The crowd arrives spread over this many ms after the opening.
+    #[arg(long, default_value_t = 20_000)]
+    arrival_ms: u64,
+    /// The sale id to create.
+    #[arg(long, default_value = "tour")]
+    sale: String,
+    /// HTTP requests in flight at once.
+    #[arg(long, default_value_t = 256)]
+    connections: usize,
+    /// Stop waiting for people after this many seconds.
+    #[arg(long, default_value_t = 1_200)]
+    deadline_secs: u64,
+    /// Where to write report.json and seats.svg.
+    #[arg(long, default_value = "results/latest-seats")]
+    out: PathBuf,
 }
 
 impl SimArgs {
@@ -259,6 +317,7 @@ async fn main() -> Result<()> {
             drop(token_file);
             result
         }
+        Cli::Seats(args) => seats(args, command).await,
         Cli::Run {
             sim,
             edge,
@@ -269,6 +328,77 @@ async fn main() -> Result<()> {
             finish(cfg, &sim, command, None, |_| {}).await
         }
     }
+}
+
+/// `herd seats`: the local stack (no bot defences but the proof of work; the crowd is
+/// honest), the seated sale and its crowd.
+async fn seats(args: SeatsArgs, command: String) -> Result<()> {
+    let origin_bin = std::env::current_exe()?
+        .parent()
+        .context("no directory")?
+        .join("herdgate-origin");
+    let stack = Stack::with_origin_binary(origin_bin)
+        .vars(serde_json::json!({
+            "POW_BITS": "8",
+            "POLL_MIN_MS": "500",
+            "POLL_MAX_MS": "5000",
+            "POW_ADAPTIVE": "off",
+            "JOINS_PER_DEVICE": "0",
+            "JOINS_PER_NETWORK": "0",
+        }))
+        .start()
+        .await?;
+    eprintln!(
+        "redis-server {} · origin {} · edge {} (workerd)",
+        stack.redis.url(),
+        stack.origin.url(),
+        stack.edge.url()
+    );
+    let cfg = herdgate_herd::seats::SeatsConfig {
+        edge: stack.edge.url().to_owned(),
+        origin: stack.origin.url(),
+        admin_token: stack.keys.admin_token.clone(),
+        sale: args.sale.clone(),
+        people: args.people,
+        venue: herdgate_herd::seats::Venue {
+            sections: args.sections,
+            rows: args.rows,
+            per_row: args.per_row,
+            front: args.front_sections,
+        },
+        choosers: args.choosers,
+        choose_secs: args.choose_secs,
+        hold_secs: args.hold_secs,
+        lapse_pct: args.lapse_pct,
+        front_pct: args.front_pct,
+        rate: args.rate,
+        arrival: Duration::from_millis(args.arrival_ms),
+        think: Duration::from_millis(args.think_ms),
+        connections: args.connections,
+        deadline: Duration::from_secs(args.deadline_secs),
+    };
+    let redis = stack.redis.client().await?;
+    let run = herdgate_herd::seats::run(cfg, command, Some(redis));
+    let report = tokio::select! {
+        report = run => report?,
+        _ = interrupted() => {
+            eprintln!("herd: interrupted; stopping what it started");
+            return Ok(());
+        }
+    };
+    print!("{}", report.text());
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::write(
+        args.out.join("report.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
+    std::fs::write(args.out.join("seats.svg"), report.plot())?;
+    println!(
+        "report: {0}/report.json · plot: {0}/seats.svg",
+        args.out.display()
+    );
+    Ok(())
 }
 
 /// The local stack's admin token in a file only this user can read (deleted when dropped), for

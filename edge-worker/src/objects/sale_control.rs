@@ -358,7 +358,10 @@ mod object {
                 let choosing_cap = self
                     .sessions(|s| s.follow(frontier, &choosing, now))
                     .await?;
-                cap = Some(cap.map_or(choosing_cap, |c: u64| c.min(choosing_cap)));
+                // A seated sale admits by who is choosing alone: its buyers buy several seats
+                // each, and one who found nothing to their liking counts as a place that did
+                // not buy, so the stock's cap would hold the line while seats come back.
+                cap = Some(choosing_cap);
                 follows = true;
             }
             if follows {
