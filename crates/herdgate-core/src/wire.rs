@@ -684,6 +684,10 @@ pub struct ControlState {
     /// ([`crate::gate::odds::conversion_ppm`]).
     #[serde(default = "full_conversion")]
     pub conversion_ppm: u32,
+    /// A seated sale: how many places count as choosing seats, as the control object last
+    /// counted them (see [`Choosing`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub choosing: Option<u64>,
 }
 
 fn full_conversion() -> u32 {
@@ -700,6 +704,7 @@ impl ControlState {
             revision: 0,
             tally: None,
             conversion_ppm: crate::gate::odds::PPM,
+            choosing: None,
         }
     }
 
@@ -713,6 +718,7 @@ impl ControlState {
             revision: settings.revision,
             tally: None,
             conversion_ppm: crate::gate::odds::PPM,
+            choosing: None,
         }
     }
 
@@ -737,6 +743,7 @@ impl ControlState {
             revision: settings.revision,
             tally: self.tally.clone(),
             conversion_ppm: self.conversion_ppm,
+            choosing: self.choosing,
         }
     }
 }

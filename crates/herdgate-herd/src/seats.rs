@@ -127,6 +127,8 @@ pub struct SeatSample {
     pub held: u64,
     /// Sold seats.
     pub sold: u64,
+    /// Places choosing seats, as the edge's control counts them.
+    pub choosing: Option<u64>,
 }
 
 /// What happened.
@@ -175,6 +177,9 @@ pub struct SeatsReport {
     /// The most people admitted and not done (bought, released, walked away, or their
     /// hold's end) at once, by the herd's own count.
     pub most_choosing: u64,
+    /// The most places choosing at once by the edge's own count (its sale control, read once
+    /// a second): what admission by concurrency holds at `choosers`.
+    pub most_choosing_edge: Option<u64>,
     /// Seconds from the opening to the last seat sold, if every seat was.
     pub sold_out_after_s: Option<f64>,
     /// The run's wall time, seconds.
@@ -192,7 +197,7 @@ impl SeatsReport {
              holds {} · lapsed {} ({} seats) · lapsed seats sold again {}\n\
              double-sold {} (answers){}\n\
              \"no block that large\" {} · \"seats taken\" {} · told sold out {} · unanswered {}\n\
-             admitted {} · most choosing at once {}\n",
+             admitted {} · most choosing at once {} (the herd's count), {} (the edge's)\n",
             self.people,
             self.seats,
             self.seats_sold,
@@ -214,6 +219,8 @@ impl SeatsReport {
             self.unanswered,
             self.admitted,
             self.most_choosing,
+            self.most_choosing_edge
+                .map_or_else(|| "-".to_owned(), |n| n.to_string()),
         );
         match self.sold_out_after_s {
             Some(s) => out.push_str(&format!("sold out {s:.1} s after the opening\n")),
@@ -477,6 +484,7 @@ pub async fn run(
             .unwrap_or_else(PoisonError::into_inner)
             .clone(),
         most_choosing: books.most_choosing.load(Ordering::Relaxed),
+        most_choosing_edge: samples.iter().filter_map(|s| s.choosing).max(),
         sold_out_after_s: last_sale
             .filter(|_| books_now.sold as usize == seats)
             .map(|d| d.as_secs_f64()),
@@ -496,15 +504,9 @@ async fn person(
     t0: Instant,
 ) -> Result<()> {
     let sale = cfg.sale.as_str();
-    let ticket = {
-        let _slot = slots.acquire().await?;
-        me.solve_and_join(sale, None).await?.ticket
-    };
+    let ticket = again(slots, || me.solve_and_join(sale, None)).await?.ticket;
     let pass = loop {
-        let status = {
-            let _slot = slots.acquire().await?;
-            me.status(sale, &ticket).await?
-        };
+        let status = again(slots, || me.status(sale, &ticket)).await?;
         match status {
             QueueStatus::Admitted { pass, .. } => break pass,
             QueueStatus::SoldOut => {
@@ -522,7 +524,7 @@ async fn person(
     };
     books.admitted.fetch_add(1, Ordering::Relaxed);
     books.choosing(1);
-    let outcome = choose(cfg, me, books, slots, t0, &pass).await;
+    let outcome = choose(cfg, me, books, slots, t0, &ticket, pass).await;
     books.choosing(-1);
     outcome
 }
@@ -534,7 +536,8 @@ async fn choose(
     books: &Books,
     slots: &Semaphore,
     t0: Instant,
-    pass: &str,
+    ticket: &str,
+    mut pass: String,
 ) -> Result<()> {
     let sale = cfg.sale.as_str();
     let (mut want, front, lapse, think) = {
@@ -548,10 +551,11 @@ async fn choose(
     };
     let looked_since = Instant::now();
     let hold = 'hold: loop {
-        let (status, summary) = {
-            let _slot = slots.acquire().await?;
-            me.seats_reply(sale, pass, None).await?
-        };
+        let (status, summary) = again(slots, || ok(me.seats_reply(sale, &pass, None))).await?;
+        if code_of(&summary) == "pass_expired" {
+            pass = fresh_pass(me, slots, sale, ticket).await?;
+            continue 'hold;
+        }
         if status != 200 {
             return refused(books, status, &summary);
         }
@@ -587,12 +591,14 @@ async fn choose(
         }
         for (_, section) in sections.iter().take(3) {
             let body = json!({"best": {"count": want, "section": section}});
-            let (status, answer) = {
-                let _slot = slots.acquire().await?;
-                me.seat_hold_reply(sale, pass, &body).await?
-            };
+            let (status, answer) =
+                again(slots, || ok(me.seat_hold_reply(sale, &pass, &body))).await?;
             match (status, code_of(&answer)) {
                 (201, _) => break 'hold answer,
+                (401, "pass_expired") => {
+                    pass = fresh_pass(me, slots, sale, ticket).await?;
+                    continue 'hold;
+                }
                 (409, "no_adjacent_seats") => {
                     books.no_adjacent.fetch_add(1, Ordering::Relaxed);
                 }
@@ -607,11 +613,11 @@ async fn choose(
             }
         }
         // No block that large in the sections with most free seats (the summary is up to a
-        // second old): one seat fewer, after a moment.
+        // second old): one seat fewer, once the summary is new again.
         if want > 1 {
             want -= 1;
         }
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
     };
     books.holds.fetch_add(1, Ordering::Relaxed);
     let seats: Vec<String> = serde_json::from_value(hold["seats"].clone()).unwrap_or_default();
@@ -629,10 +635,12 @@ async fn choose(
         return Ok(());
     }
     tokio::time::sleep(think).await;
-    let (status, answer) = {
-        let _slot = slots.acquire().await?;
-        me.seat_confirm_reply(sale, pass, &id).await?
-    };
+    let mut confirmed = again(slots, || ok(me.seat_confirm_reply(sale, &pass, &id))).await?;
+    if code_of(&confirmed.1) == "pass_expired" {
+        pass = fresh_pass(me, slots, sale, ticket).await?;
+        confirmed = again(slots, || ok(me.seat_confirm_reply(sale, &pass, &id))).await?;
+    }
+    let (status, answer) = confirmed;
     if status != 201 && status != 200 {
         return refused(books, status, &answer);
     }
@@ -648,6 +656,55 @@ async fn choose(
         .lock()
         .unwrap_or_else(PoisonError::into_inner) = Some(t0.elapsed());
     Ok(())
+}
+
+/// Runs `call` (one request in flight of the herd's `connections`), again after a pause when
+/// it fails (no answer, or a 503: the edge or the origin is busy), at most five times, as a
+/// person would press again.
+async fn again<T, F: std::future::Future<Output = Result<T>>>(
+    slots: &Semaphore,
+    mut call: impl FnMut() -> F,
+) -> Result<T> {
+    let mut attempt = 0;
+    loop {
+        let answer = {
+            let _slot = slots.acquire().await?;
+            call().await
+        };
+        match answer {
+            Ok(v) => return Ok(v),
+            Err(e) if attempt >= 4 => return Err(e),
+            Err(_) => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(500 * attempt)).await;
+            }
+        }
+    }
+}
+
+/// A reply, with a 503 made a failure to try again.
+async fn ok(
+    reply: impl std::future::Future<Output = Result<herdgate_client::Reply>>,
+) -> Result<herdgate_client::Reply> {
+    let (status, body) = reply.await?;
+    if status == 503 {
+        bail!("{status} {body}");
+    }
+    Ok((status, body))
+}
+
+/// A fresh pass of the same place (a pass lasts the edge's `PASS_TTL_SECS`; choosing may take
+/// longer), from the status route.
+async fn fresh_pass(
+    me: &EdgeClient,
+    slots: &Semaphore,
+    sale: &str,
+    ticket: &str,
+) -> Result<String> {
+    match again(slots, || me.status(sale, ticket)).await? {
+        QueueStatus::Admitted { pass, .. } => Ok(pass),
+        other => bail!("a place admitted before is now {other:?}"),
+    }
 }
 
 /// Counts a refusal; a final answer for the person.
@@ -719,11 +776,18 @@ async fn sample(
                 .map(|s| s[field].as_u64().unwrap_or(0))
                 .sum::<u64>()
         };
+        let url = format!("{}/api/v1/sales/{}", cfg.edge, cfg.sale);
+        let choosing = match http.get(url).send().await {
+            Ok(r) => r.json::<Value>().await.ok(),
+            Err(_) => None,
+        }
+        .and_then(|v| v["admission"]["choosing"].as_u64());
         samples.push(SeatSample {
             t_s: t0.elapsed().as_secs_f64(),
             free: total("free"),
             held: total("held"),
             sold: total("sold"),
+            choosing,
         });
     }
     samples

@@ -15,7 +15,7 @@ pub(crate) async fn get(cx: &Ctx, raw: &str) -> Outcome {
     let now = now_ms();
     let state = known_sale(cfg, &sale, now).await?;
     let control = sale_control::control(env, cfg, &sale, &state, now).await?;
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "sale": state,
         "admission": {
             // The edge's clock when it read the frontier (unix ms): a sampler that reads it
@@ -30,6 +30,10 @@ pub(crate) async fn get(cx: &Ctx, raw: &str) -> Outcome {
             "stock_covered": control.schedule.capped(now),
         },
     });
+    // A seated sale: the places choosing seats, as the control last counted them.
+    if let Some(choosing) = control.choosing {
+        body["admission"]["choosing"] = choosing.into();
+    }
     let mut resp = Response::from_json(&body).map_err(internal)?;
     resp.headers_mut()
         .set("cache-control", "public, max-age=1")

@@ -127,17 +127,20 @@ async fn forward(cx: &Ctx, raw: &str, act: Act<'_>) -> Outcome {
         }
     }
     let state = known_sale(cfg, &sale, now).await?;
-    if state.seated.is_none() {
-        return Err(Refusal(ErrorCode::NotSeated));
-    }
+    let sold_out = state.status == SaleStatus::SoldOut;
     if let Act::Hold = act {
         // Refusals the origin would give, given here without a round trip.
-        if state.status == SaleStatus::SoldOut {
+        if sold_out {
             return Err(Refusal(ErrorCode::SoldOut));
         }
         if now < state.starts_at_ms {
             return Err(Refusal(ErrorCode::SaleNotOpen));
         }
+    }
+    // A sold-out sale's state comes from the origin's snapshot, which does not say how it
+    // admits: a confirmation asked again after the last seat sold goes on to the origin.
+    if state.seated.is_none() && !sold_out {
+        return Err(Refusal(ErrorCode::NotSeated));
     }
     // The pass goes on re-signed with the time the edge received the request (`rcv`) and the
     // hash of the pass the client's proof was made over (`ath`), as a purchase's does.

@@ -118,6 +118,11 @@ impl Sessions {
         ended + limit
     }
 
+    /// How many places count as choosing.
+    fn choosing(&self) -> u64 {
+        self.live.len() as u64
+    }
+
     /// The place at `position` holds seats until `until_ms`: it counts until then (again, if
     /// its time to choose had run out).
     fn holding(&mut self, position: u64, until_ms: u64) {
@@ -355,9 +360,10 @@ mod object {
                     Some(_) => next.schedule.frontier(now),
                     None => 0,
                 };
-                let choosing_cap = self
-                    .sessions(|s| s.follow(frontier, &choosing, now))
+                let (choosing_cap, live) = self
+                    .sessions(|s| (s.follow(frontier, &choosing, now), s.choosing()))
                     .await?;
+                next.choosing = Some(live);
                 // A seated sale admits by who is choosing alone: its buyers buy several seats
                 // each, and one who found nothing to their liking counts as a place that did
                 // not buy, so the stock's cap would hold the line while seats come back.
