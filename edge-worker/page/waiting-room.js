@@ -350,7 +350,8 @@ if (typeof module !== "undefined") {
     // announces it through the live region. Focus moves to the headline on a new state so a
     // screen reader starts reading there; the numbers update in place without moving focus.
     function enter(name, message, values = {}) {
-      const pair = t[name];
+      // Admitted to a seated sale, the buyer chooses seats rather than buying an item.
+      const pair = name === "admitted" && boot.seated ? t.choose : t[name];
       const text = message !== undefined ? message : fill(pair[1], values);
       $("room").dataset.state = name;
       $("headline").textContent = pair[0];
@@ -359,7 +360,7 @@ if (typeof module !== "undefined") {
       $("numbers").hidden = !["waiting", "paused"].includes(name);
       $("odds").hidden = name !== "waiting" || !$("odds").textContent;
       $("entry").hidden = !["entered", "waiting", "paused", "admitted"].includes(name) || !$("entry").textContent;
-      $("buy").hidden = !["admitted", "buying"].includes(name);
+      $("buy").hidden = boot.seated || !["admitted", "buying"].includes(name);
       $("buy").disabled = name === "buying";
       $("order").hidden = name !== "bought";
       if (name !== current) {
@@ -368,6 +369,7 @@ if (typeof module !== "undefined") {
         if (name !== "joining" && name !== "buying") $("headline").focus();
         if (name === "sold_out") watchHold();
       }
+      if (boot.seated) showSeats(name);
       syncCard();
     }
 
@@ -548,7 +550,7 @@ if (typeof module !== "undefined") {
       if (status.state === "admitted") {
         $("ahead").textContent = "0";
         $("eta").textContent = t.eta[0];
-        if (current !== "buying") enter("admitted");
+        if (current !== "buying" && current !== "holding") enter("admitted");
         return null;
       }
       if (status.state === "sold_out") { enter("sold_out"); return null; }
@@ -556,14 +558,21 @@ if (typeof module !== "undefined") {
     }
 
     // Once admitted, the page keeps the pass it has (a new poll would sign a new one) and
-    // watches the sale's public state instead, so a sell-out shows here too.
+    // watches the sale's public state instead, so a sell-out shows here too. A seated sale's
+    // buyer comes back to "admitted" after a hold ends, and the page watches again then: one
+    // watch at a time.
+    let watching = false;
     async function watchSale() {
+      if (watching) return;
+      watching = true;
       while (current === "admitted") {
         await new Promise((r) => setTimeout(r, 2000));
         const res = await api("").catch(() => null);
         const body = res && res.ok ? await res.json().catch(() => null) : null;
+        if (body && body.sale && boot.seated) limitSeats(body.sale.per_visitor_limit);
         if (body && body.sale && body.sale.status === "sold_out" && current === "admitted") enter("sold_out");
       }
+      watching = false;
     }
 
     let polling = false;
@@ -655,6 +664,521 @@ if (typeof module !== "undefined") {
         refuse(body);
         return;
       }
+    });
+
+    // A seated sale: once admitted, the buyer chooses seats, by "best available" or on a map of
+    // one section, holds them for a few minutes and buys them (or gives them back). The seats
+    // are read with the pass alone (a look changes nothing); a hold, its confirmation and its
+    // release carry the pass and its proof, as a purchase does. The no-JavaScript lane does not
+    // sell seats yet.
+    const SVG = "http://www.w3.org/2000/svg";
+    // The map's grid, in SVG units (CSS pixels): one seat every STEP, row labels on the left.
+    const STEP = 30;
+    const LEFT = 36;
+    // The seats held for this buyer (the edge's SeatHold), while they are.
+    let seatHold = null;
+    let countdown = null;
+    // The last time left that the live region said, in seconds (see `tick`).
+    let saidLeft = Infinity;
+    // The section the map shows, its shape (rebuilt only when that changes), each seat drawn
+    // (id → {cell, box, item, name, r, i, n, state}), the map's rows of them, and the list's
+    // group of each row (row id → fieldset).
+    let mapSection = "";
+    let mapShape = "";
+    let cells = new Map();
+    let mapRows = [];
+    let rowSets = new Map();
+    // The seat that takes the map's one tab stop (a roving tabindex).
+    let activeSeat = "";
+    // The seats chosen on the map or in the list, by id; seats offered for taken ones.
+    const picked = new Set();
+    let offered = [];
+    // The letter each price tier shows on the map, by tier code.
+    let marks = new Map();
+    // The most seats one buyer chooses: the sale's per-visitor limit, at most 4.
+    let seatLimit = 4;
+    let choosing = false;
+    let seatBusy = false;
+    const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+    // The chooser is on the page of a seated sale only.
+    const onSeats = (id, type, handler) => { if (boot.seated) $(id).addEventListener(type, handler); };
+
+    // Which part of the chooser shows in page state `name`: choosing once admitted, the held
+    // seats while they are held and while they are being bought.
+    function showSeats(name) {
+      $("seats").hidden = !(name === "admitted" || (["holding", "buying"].includes(name) && seatHold));
+      $("seat-choose").hidden = name !== "admitted";
+      $("seat-hold").hidden = !["holding", "buying"].includes(name);
+      $("confirm-seats").disabled = name === "buying";
+      $("release-seats").disabled = name === "buying";
+      if (name !== "admitted") $("seat-offer").hidden = true;
+      if (name === "admitted") choose();
+    }
+
+    // A seat request with the place's pass: with `prove`, signed (a proof over the pass, as a
+    // purchase carries), else the pass alone. A pass that ran out while the buyer chose is not
+    // their fault: the place's status brings a new one, and the request goes again.
+    async function withPass(path, init = {}, prove = false) {
+      for (let attempt = 0; ; attempt++) {
+        let place = await loadPlace();
+        if (place && !place.pass) { await renewPass(); place = await loadPlace(); }
+        const pass = place ? place.pass : "";
+        let res = null;
+        let body = null;
+        try {
+          res = prove ? await signed(path, init, pass)
+            : await api(path, { ...init, headers: { ...(init.headers || {}), authorization: "Bearer " + pass } });
+          body = await res.json().catch(() => null);
+        } catch (e) { res = null; }
+        const code = body && body.error ? body.error.code : "";
+        if ((code === "pass_expired" || code === "pass_not_yet_valid") && attempt < 10) {
+          await renewPass();
+          if (code === "pass_not_yet_valid") await sleep(1000);
+          continue;
+        }
+        return { res, body, code };
+      }
+    }
+
+    // The sentence for a refused seat request.
+    function seatRefusal(res, body, code) {
+      if (!res) return boot.errors.origin_unavailable;
+      return boot.errors[code] || (body && body.error ? body.error.message : t.refused[1]);
+    }
+
+    // A price in minor units, in the page's language ("90.00", "90,00"). A seated sale has no
+    // currency of its own (its prices are its map's tiers, in the shop's currency), so none
+    // is shown.
+    function price(minor) {
+      try {
+        return new Intl.NumberFormat(t.lang, { minimumFractionDigits: 2, maximumFractionDigits: 2 }).format(minor / 100);
+      } catch (e) {
+        return (minor / 100).toFixed(2);
+      }
+    }
+
+    // A seat id (`A/3/7`) in words: "Section A, row 3, seat 7".
+    function where(id) {
+      const [section, row, n] = id.split("/");
+      return fill(t.seat_name[0], { section, row, n });
+    }
+
+    // The letter each tier shows on the map: its id's first letter where those differ, else
+    // its place in the list. The legend says which is which, so a tier is told apart by its
+    // letter, not by a colour.
+    function tierMarks(tiers) {
+      const firsts = tiers.map((tier) => tier.id.charAt(0).toUpperCase());
+      const distinct = new Set(firsts).size === firsts.length;
+      return new Map(tiers.map((tier, i) => [tier.code, distinct ? firsts[i] : String(i + 1)]));
+    }
+
+    function limitSeats(limit) {
+      seatLimit = Math.max(1, Math.min(4, limit || 4));
+      const count = $("best-count");
+      while (count.options.length > seatLimit) count.remove(count.options.length - 1);
+    }
+
+    // Fills a select with `items` ([value, text]) after an optional first option (`first`:
+    // its text, value ""). A map's sections and tiers do not change once it is on sale, so the
+    // options are made once and only their words change after: a list the buyer has open is
+    // not rebuilt under them.
+    function options(select, first, items) {
+      const all = (first === null ? [] : [["", first]]).concat(items);
+      if (select.options.length !== all.length) {
+        const value = select.value;
+        select.replaceChildren(...all.map(([v, text]) => new Option(text, v)));
+        if (all.some(([v]) => v === value)) select.value = value;
+        return;
+      }
+      all.forEach(([v, text], i) => {
+        const option = select.options[i];
+        if (option.value !== v) option.value = v;
+        if (option.text !== text) option.text = text;
+      });
+    }
+
+    // While the buyer chooses (not while they hold), the seats are read again every 2 s.
+    async function choose() {
+      if (choosing) return;
+      choosing = true;
+      while (current === "admitted") {
+        await refreshSeats();
+        await sleep(2000);
+      }
+      choosing = false;
+    }
+
+    // Reads the seats by section, then the rows of the section the map shows.
+    async function refreshSeats() {
+      const all = await withPass("/seats");
+      const summary = all.body && Array.isArray(all.body.sections) ? all.body : null;
+      if (!summary) return;
+      const sections = summary.sections;
+      if (!sections.some((s) => s.id === mapSection)) {
+        const first = sections.find((s) => s.free > 0) || sections[0];
+        mapSection = first ? first.id : "";
+      }
+      const words = sections.map((s) => [s.id, fill(t.seats[9], { section: s.id, n: s.free })]);
+      options($("best-section"), t.seats[4], words);
+      options($("map-section"), null, words);
+      $("map-section").value = mapSection;
+      options($("best-tier"), t.seats[6], summary.tiers.map((tier) => [tier.id, tier.id + " — " + price(tier.price)]));
+      marks = tierMarks(summary.tiers);
+      const legend = summary.tiers.map((tier) => `${marks.get(tier.code)}: ${tier.id}, ${price(tier.price)}`).join("; ");
+      $("map-tiers").textContent = fill(t.seat_legend[5], { tiers: legend });
+      if (!mapSection) return;
+      const one = await withPass("/seats?section=" + encodeURIComponent(mapSection));
+      const section = one.body && one.body.sections && one.body.sections[0];
+      if (section && section.id === mapSection) drawSection(section, one.body.tiers || summary.tiers);
+    }
+
+    function svg(name, attrs) {
+      const el = document.createElementNS(SVG, name);
+      for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+      return el;
+    }
+
+    // Draws a section: the map anew when its shape changed (another section), else each
+    // seat's state in place, so the seat that has focus keeps it while the seats refresh.
+    function drawSection(section, tiers) {
+      const byCode = new Map(tiers.map((tier) => [tier.code, tier]));
+      const shape = section.id + "|" + section.rows.map((r) => r.id + ":" + r.state.replace(/[^x]/g, "o") + r.tiers + r.access).join(",");
+      if (shape !== mapShape) buildSection(section, byCode, shape);
+      for (const row of section.rows) {
+        let free = 0;
+        for (let i = 0; i < row.state.length; i++) {
+          const c = cells.get(`${section.id}/${row.id}/${i + 1}`);
+          if (!c) continue;
+          const state = { ".": "free", h: "held", s: "sold" }[row.state[i]] || "sold";
+          // A chosen seat someone else took meanwhile is chosen no more.
+          if (state !== "free") picked.delete(c.id);
+          c.state = state;
+          paint(c);
+          if (state === "free") free++;
+        }
+        const set = rowSets.get(row.id);
+        if (set) set.hidden = free === 0;
+      }
+      if (!cells.has(activeSeat)) {
+        const first = [...cells.values()].find((c) => c.state === "free") || cells.values().next().value;
+        if (first) setActive(first.id, false);
+      }
+      showPicked();
+    }
+
+    // The map of a section as an SVG grid, one row per row and one cell per seat (positions
+    // without a seat are left empty), and the same seats as a list of checkboxes, grouped by
+    // row, for those who do better with a list than a grid.
+    function buildSection(section, byCode, shape) {
+      mapShape = shape;
+      cells = new Map();
+      mapRows = [];
+      rowSets = new Map();
+      activeSeat = "";
+      const width = LEFT + STEP * Math.max(1, ...section.rows.map((r) => r.state.length));
+      const height = STEP * section.rows.length;
+      const grid = svg("svg", {
+        id: "seat-map", role: "grid", "aria-multiselectable": "true", "aria-describedby": "map-help",
+        "aria-label": fill(t.seat_map[1], { section: section.id }),
+        width, height, viewBox: `0 0 ${width} ${height}`,
+      });
+      const list = document.createDocumentFragment();
+      section.rows.forEach((row, r) => {
+        const line = svg("g", { role: "row" });
+        const label = svg("text", { class: "row-label", x: LEFT - 8, y: r * STEP + STEP / 2, "aria-hidden": "true" });
+        label.textContent = row.id;
+        line.append(label);
+        const set = document.createElement("fieldset");
+        const legend = document.createElement("legend");
+        legend.textContent = fill(t.seat_map[4], { row: row.id });
+        set.append(legend);
+        const seats = [];
+        for (let i = 0; i < row.state.length; i++) {
+          if (row.state[i] === "x") continue;
+          const id = `${section.id}/${row.id}/${i + 1}`;
+          const tier = byCode.get(row.tiers[i]) || { id: "", price: 0 };
+          const access = { w: t.seat_name[4], c: t.seat_name[5] }[row.access[i]];
+          const what = `${tier.id} ${price(tier.price)}` + (access ? ", " + access : "");
+          const cell = svg("g", {
+            role: "gridcell", class: "seat", tabindex: -1, "data-seat": id,
+            transform: `translate(${LEFT + i * STEP + STEP / 2} ${r * STEP + STEP / 2})`,
+          });
+          // A wheelchair space is square, every other seat round: the shape tells it, not a
+          // colour.
+          cell.append(
+            row.access[i] === "w"
+              ? svg("rect", { class: "shape", x: -10, y: -10, width: 20, height: 20, rx: 3 })
+              : svg("circle", { class: "shape", r: 10 }),
+            svg("path", { class: "cross", d: "M-5 -5L5 5M5 -5L-5 5" }),
+            svg("circle", { class: "ring", r: 13.5 }),
+          );
+          const mark = svg("text", { class: "mark", "aria-hidden": "true" });
+          mark.textContent = marks.get(row.tiers[i]) || "";
+          cell.append(mark);
+          line.append(cell);
+          const item = document.createElement("label");
+          const box = document.createElement("input");
+          box.type = "checkbox";
+          box.dataset.seat = id;
+          item.append(box, " " + fill(t.seat_map[5], { n: i + 1 }) + ", " + what);
+          set.append(item);
+          const c = { id, cell, box, item, name: where(id) + ", " + what, r: mapRows.length, i: seats.length, n: i + 1, state: "" };
+          seats.push(c);
+          cells.set(id, c);
+        }
+        // A row needs a cell to be a row; one with no seat at all is left out (its space
+        // stays, so the rows keep their places).
+        if (seats.length) {
+          grid.append(line);
+          mapRows.push(seats);
+          list.append(set);
+          rowSets.set(row.id, set);
+        }
+      });
+      $("map").replaceChildren(grid);
+      $("seat-list").replaceChildren(list);
+    }
+
+    // Sets attribute `name` of `el` to `value` (null: removes it), only if that changes it:
+    // the seats are painted every 2 s, and an unchanged seat should not look changed to a
+    // screen reader.
+    function attr(el, name, value) {
+      if (el.getAttribute(name) === value) return;
+      if (value === null) el.removeAttribute(name);
+      else el.setAttribute(name, value);
+    }
+
+    // Shows a seat's state on the map (by shape, fill and a cross, see the legend) and in its
+    // name, and the list's checkbox likewise. Only a free seat can be chosen.
+    function paint(c) {
+      const on = picked.has(c.id);
+      const free = c.state === "free";
+      attr(c.cell, "class", `seat ${c.state}${on ? " picked" : ""}`);
+      attr(c.cell, "aria-selected", free ? String(on) : null);
+      attr(c.cell, "aria-disabled", free ? null : "true");
+      attr(c.cell, "aria-label", c.name + ", " + t.seat_name[{ free: 1, held: 2, sold: 3 }[c.state]]);
+      if (c.box.checked !== on) c.box.checked = on;
+      if (c.item.hidden === free) c.item.hidden = !free;
+    }
+
+    // The seat with the map's tab stop; `focus` moves focus there (the arrow keys do).
+    function setActive(id, focus) {
+      const next = cells.get(id);
+      if (!next) return;
+      const before = cells.get(activeSeat);
+      if (before && before !== next) before.cell.setAttribute("tabindex", "-1");
+      next.cell.setAttribute("tabindex", "0");
+      activeSeat = id;
+      if (focus) next.cell.focus();
+    }
+
+    // Chooses a free seat, or leaves it.
+    function toggle(id) {
+      const c = cells.get(id);
+      if (!c || c.state !== "free") return;
+      if (picked.has(id)) {
+        picked.delete(id);
+      } else if (picked.size >= seatLimit) {
+        const text = fill(t.seat_map[9], { n: seatLimit });
+        $("picked").textContent = text;
+        announce(text);
+        paint(c);
+        return;
+      } else {
+        picked.add(id);
+      }
+      paint(c);
+      showPicked();
+    }
+
+    function showPicked() {
+      const ids = [...picked];
+      $("picked").textContent = ids.length ? fill(t.seat_map[6], { seats: ids.map(where).join("; ") }) : t.seat_map[7];
+      $("hold-picked").disabled = ids.length === 0 || seatBusy;
+    }
+
+    // The arrow keys move between seats: left and right along the row, up and down to the
+    // nearest seat of the next row; Home and End to the row's ends. Space or Enter chooses.
+    onSeats("map", "keydown", (event) => {
+      const cell = event.target.closest ? event.target.closest(".seat") : null;
+      const c = cell ? cells.get(cell.dataset.seat) : null;
+      if (!c) return;
+      if (event.key === " " || event.key === "Enter") {
+        event.preventDefault();
+        toggle(c.id);
+        return;
+      }
+      const row = mapRows[c.r];
+      let next = null;
+      if (event.key === "ArrowRight") next = row[c.i + 1];
+      else if (event.key === "ArrowLeft") next = row[c.i - 1];
+      else if (event.key === "Home") next = row[0];
+      else if (event.key === "End") next = row[row.length - 1];
+      else if (event.key === "ArrowUp" || event.key === "ArrowDown") {
+        const other = mapRows[c.r + (event.key === "ArrowUp" ? -1 : 1)];
+        if (other) next = other.reduce((a, b) => (Math.abs(b.n - c.n) < Math.abs(a.n - c.n) ? b : a));
+      } else {
+        return;
+      }
+      event.preventDefault();
+      if (next) setActive(next.id, true);
+    });
+    onSeats("map", "click", (event) => {
+      const cell = event.target.closest ? event.target.closest(".seat") : null;
+      if (!cell) return;
+      setActive(cell.dataset.seat, true);
+      toggle(cell.dataset.seat);
+    });
+    onSeats("map", "focusin", (event) => {
+      const cell = event.target.closest ? event.target.closest(".seat") : null;
+      if (cell) setActive(cell.dataset.seat, false);
+    });
+    onSeats("seat-list", "change", (event) => {
+      if (event.target.dataset && event.target.dataset.seat) toggle(event.target.dataset.seat);
+    });
+    onSeats("map-section", "change", () => {
+      mapSection = $("map-section").value;
+      refreshSeats();
+    });
+    onSeats("hold-picked", "click", () => holdSeats({ seats: [...picked] }));
+    onSeats("seat-offer-hold", "click", () => holdSeats({ seats: offered }));
+    onSeats("seat-best", "submit", (event) => {
+      event.preventDefault();
+      const best = { count: Number($("best-count").value) || 1 };
+      if ($("best-section").value) best.section = $("best-section").value;
+      if ($("best-tier").value) best.tier = $("best-tier").value;
+      if ($("best-wheelchair").checked) best.wheelchair = true;
+      holdSeats({ best });
+    });
+
+    // Holds seats: named ones (all or none) or the best block. A hold is not sent again when
+    // its answer is lost: it may have been made, and a second would be refused while the
+    // first lasts.
+    async function holdSeats(request) {
+      if (seatBusy || current !== "admitted") return;
+      seatBusy = true;
+      $("best-find").disabled = true;
+      $("hold-picked").disabled = true;
+      $("seat-error").textContent = "";
+      $("seat-offer").hidden = true;
+      const { res, body, code } = await withPass("/seat-holds", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(request),
+      }, true);
+      seatBusy = false;
+      $("best-find").disabled = false;
+      if (res && res.status === 201 && body && body.hold) {
+        picked.clear();
+        showPicked();
+        return held(body);
+      }
+      if (code === "sold_out") return enter("sold_out");
+      let text = seatRefusal(res, body, code);
+      // Seats taken meanwhile: the edge offers as many free ones side by side in the section.
+      if (code === "seats_taken") {
+        for (const id of body.taken || []) picked.delete(id);
+        offered = Array.isArray(body.alternatives) ? body.alternatives : [];
+        if (offered.length) {
+          text += " " + fill(t.seat_offer[0], { seats: offered.map(where).join("; ") });
+          $("seat-offer").hidden = false;
+        }
+      }
+      $("seat-error").textContent = text;
+      $("seat-error").scrollIntoView({ block: "nearest" });
+      showPicked();
+      refreshSeats();
+    }
+
+    // Seats held: the page shows them, their total and the time left, and counts down.
+    function held(hold) {
+      seatHold = hold;
+      $("held-seats").replaceChildren(...hold.seats.map((id) => {
+        const li = document.createElement("li");
+        li.dataset.seat = id;
+        li.textContent = where(id);
+        return li;
+      }));
+      $("held-amount").textContent = fill(t.seat_hold[1], { amount: price(hold.amount) });
+      saidLeft = Math.ceil((hold.expires_at_ms - (Date.now() + offsetMs)) / 1000);
+      tick();
+      clearInterval(countdown);
+      countdown = setInterval(tick, 1000);
+      enter("holding");
+    }
+
+    // The time left, by the server's clock, shown every second. The live region says it only
+    // at a few moments (a minute, 30 and 10 seconds left), not every second.
+    function tick() {
+      if (!seatHold) return;
+      const left = Math.max(0, seatHold.expires_at_ms - (Date.now() + offsetMs));
+      const secs = Math.ceil(left / 1000);
+      const time = Math.floor(secs / 60) + ":" + String(secs % 60).padStart(2, "0");
+      $("countdown").textContent = fill(t.seat_hold[2], { time });
+      const moment = [10, 30, 60].find((m) => secs <= m);
+      if (moment && moment < saidLeft && current === "holding") {
+        saidLeft = moment;
+        announce(fill(t.seat_hold[3], { n: moment }));
+      }
+      if (left === 0 && current === "holding") lapsed();
+    }
+
+    function dropHold() {
+      clearInterval(countdown);
+      countdown = null;
+      seatHold = null;
+    }
+
+    // Back to choosing after a hold ended, saying why.
+    function chooseAgain(message) {
+      dropHold();
+      enter("admitted", message);
+      watchSale();
+    }
+
+    function lapsed() {
+      chooseAgain(t.seat_hold[6]);
+    }
+
+    onSeats("confirm-seats", "click", async () => {
+      if (!seatHold || current !== "holding") return;
+      const hold = seatHold;
+      $("seat-error").textContent = "";
+      enter("buying");
+      let answer = null;
+      // A confirmation asked again answers the same order, so a lost answer or a busy shop
+      // is asked again.
+      for (let attempt = 0; attempt < 5; attempt++) {
+        answer = await withPass(`/seat-holds/${hold.hold}/confirm`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: "{}",
+        }, true);
+        if (answer.res && answer.res.status < 500) break;
+        await sleep(500 + attempt * 250);
+      }
+      const { res, body, code } = answer;
+      if (res && res.ok && body && body.order) {
+        dropHold();
+        $("order").textContent = body.order.order_id;
+        enter("bought", undefined, { order: body.order.order_id });
+        return;
+      }
+      if (code === "seat_hold_expired" || code === "no_seat_hold") return lapsed();
+      enter("holding");
+      $("seat-error").textContent = seatRefusal(res, body, code);
+    });
+
+    onSeats("release-seats", "click", async () => {
+      if (!seatHold || current !== "holding") return;
+      const hold = seatHold;
+      $("seat-error").textContent = "";
+      $("release-seats").disabled = true;
+      const { res, body, code } = await withPass(`/seat-holds/${hold.hold}`, { method: "DELETE" }, true);
+      $("release-seats").disabled = false;
+      if (seatHold !== hold) return;
+      if ((res && res.ok) || code === "no_seat_hold") return chooseAgain(t.seat_hold[7]);
+      $("seat-error").textContent = seatRefusal(res, body, code);
     });
 
     db = await openDb();

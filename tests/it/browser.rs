@@ -2,7 +2,8 @@
 //! test runner, playwright-core, axe-core) drives the browser against this stack, and this
 //! side checks the books in Redis afterwards.
 //!
-//! The operator's console the same way (`tests/browser/console.test.mjs`), during a herd.
+//! The operator's console the same way (`tests/browser/console.test.mjs`), during a herd, and
+//! a seated sale's seat chooser (`tests/browser/seats.test.mjs`).
 //!
 //! Set `HERDGATE_SCREENSHOTS=docs/screenshots` to refresh the README's screenshots.
 
@@ -12,7 +13,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use herdgate_core::SaleId;
-use serde_json::json;
+use serde_json::{json, Value};
 use tokio::process::Command;
 
 use herdgate_herd::bots::BotMix;
@@ -21,7 +22,7 @@ use herdgate_herd::report::Report;
 use herdgate_testkit::Localstripe;
 
 use crate::edge_support::{self, Stack};
-use crate::support::{alone, read_stock};
+use crate::support::{alone, read_stock, status_json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_room_in_headless_chromium() {
@@ -247,6 +248,152 @@ async fn console_in_chromium() {
         // The confirmed control took effect.
         assert_eq!(shown["paused"], true);
         let _ = std::fs::remove_dir_all(&scratch);
+    })
+    .await;
+}
+
+/// A small venue for the seat chooser: sections A and B, rows 1 to 4 of 8 seats, rows 1 and 2
+/// "front" (90.00), rows 3 and 4 "back" (40.00), one wheelchair space (B/1/1). Holds last 15 s
+/// (long enough for the page's checks between holding and buying); ten people choose at once,
+/// for a minute each.
+fn small_venue() -> Value {
+    let section = |id: &str| {
+        let rows: Vec<Value> = (1..=4)
+            .map(|r| {
+                let tier = if r <= 2 { "front" } else { "back" };
+                let seats: Vec<Value> = (1..=8)
+                    .map(|n| {
+                        if (id, r, n) == ("B", 1, 1) {
+                            json!({"tier": tier, "access": "wheelchair"})
+                        } else {
+                            json!({"tier": tier})
+                        }
+                    })
+                    .collect();
+                json!({"id": r.to_string(), "seats": seats})
+            })
+            .collect();
+        json!({"id": id, "rows": rows})
+    };
+    json!({
+        "tiers": {"front": 9000, "back": 4000},
+        "sections": [section("A"), section("B")],
+        "hold_secs": 15,
+        "choosers": 10,
+        "choose_secs": 60,
+    })
+}
+
+/// A seated sale's waiting room in headless Chromium (`tests/browser/seats.test.mjs`): one
+/// buyer chooses two seats on the map with the keyboard alone, holds and buys them; another
+/// holds the best two of the same section and gives them back. Afterwards the seats the page
+/// bought are sold in exactly one order, and no other seat is sold or held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seats_in_chromium() {
+    alone(Duration::from_secs(300), async {
+        const SALE: &str = "seats-page";
+        // One queue shard: places follow each other with no gap, so the two buyers are let in
+        // as soon as they join (see `seated_stack` in tests/it/seats.rs).
+        let s = Stack::start_from(edge_support::builder().var("QUEUE_SHARD_COUNT", "1"))
+            .await
+            .unwrap();
+        let config = json!({"stock": 0, "per_visitor_limit": 4, "starts_at_ms": herdgate_testkit::now_ms() - 1_000, "admission_rate": 100});
+        let (status, body) = s.admin().put_sale_reply(SALE, &config).await.unwrap();
+        assert_eq!(status, 201, "{body}");
+        let url = format!("{}/admin/v1/sales/{SALE}/seats", s.origin.url());
+        let req = s
+            .http
+            .put(url)
+            .bearer_auth(&s.keys.admin_token)
+            .json(&small_venue());
+        let (status, body) = status_json(req.send().await.unwrap()).await;
+        assert_eq!(status, 200, "{body}");
+
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let result = std::env::temp_dir().join(format!(
+            "herdgate-seats-{}-{}.json",
+            std::process::id(),
+            herdgate_testkit::now_ms()
+        ));
+        let mut cmd = Command::new(root.join("node_modules/.bin/node"));
+        cmd.arg("--test-reporter=spec")
+            .arg(root.join("tests/browser/seats.test.mjs"))
+            .current_dir(&root)
+            .env("HERDGATE_EDGE_URL", s.edge.url())
+            .env("HERDGATE_SALE", SALE)
+            .env("HERDGATE_RESULT", &result)
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        if let Ok(dir) = std::env::var("HERDGATE_SCREENSHOTS") {
+            cmd.env("HERDGATE_SCREENSHOTS", root.join(dir));
+        }
+        let out = tokio::time::timeout(Duration::from_secs(240), cmd.output())
+            .await
+            .expect("the seat chooser's browser test did not finish in 240 s")
+            .unwrap();
+        println!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "the seat chooser's browser test failed");
+        let shown: Value = serde_json::from_slice(&std::fs::read(&result).unwrap()).unwrap();
+        let _ = std::fs::remove_file(&result);
+        let mut bought: Vec<String> = serde_json::from_value(shown["seats"].clone()).unwrap();
+        bought.sort();
+        let order = shown["order"].as_str().unwrap();
+
+        // In Redis: one order, the one the page showed, of the seats the page chose.
+        let redis = s.redis.client().await.unwrap();
+        let orders: HashMap<String, String> = fred::interfaces::HashesInterface::hgetall(
+            &redis,
+            format!("hg:{{{SALE}}}:orders"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(orders.len(), 1, "{orders:?}");
+        let one: Value = serde_json::from_str(orders.values().next().unwrap()).unwrap();
+        assert_eq!(one["order_id"], order, "{one}");
+        let mut seats: Vec<String> = serde_json::from_value(one["seats"].clone()).unwrap();
+        seats.sort();
+        assert_eq!(seats, bought, "{one}");
+        let (remaining, sold, stock) = read_stock(&redis, &SaleId::parse(SALE).unwrap()).await;
+        assert_eq!((sold, remaining, stock), (2, 62, 64));
+
+        // At the origin, seat by seat: those two sold and none held (the second buyer's hold
+        // was given back). The origin's copy may be a second old: asked until it is not.
+        let url = format!("{}/v1/sales/{SALE}/seats", s.origin.url());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let (status, seats) = status_json(s.http.get(&url).send().await.unwrap()).await;
+            assert_eq!(status, 200, "{seats}");
+            let (mut sold, mut held) = (Vec::new(), Vec::new());
+            for section in seats["sections"].as_array().unwrap() {
+                for row in section["rows"].as_array().unwrap() {
+                    let states = row["state"].as_str().unwrap();
+                    for (i, c) in states.chars().enumerate() {
+                        let id = format!(
+                            "{}/{}/{}",
+                            section["id"].as_str().unwrap(),
+                            row["id"].as_str().unwrap(),
+                            i + 1
+                        );
+                        match c {
+                            's' => sold.push(id),
+                            'h' => held.push(id),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            sold.sort();
+            if held.is_empty() || tokio::time::Instant::now() > deadline {
+                assert_eq!(sold, bought, "{seats}");
+                assert!(held.is_empty(), "held: {held:?}");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     })
     .await;
 }

@@ -63,6 +63,30 @@ pub struct Strings {
     pub card: [&'static str; 6],
     /// The card hold (`{amount}`): on hold, charged, released, being released.
     pub hold: [&'static str; 4],
+    /// Headline and sentence once admitted to a seated sale, in place of `admitted`.
+    pub choose: [&'static str; 2],
+    /// Headline and sentence while seats are held for the buyer.
+    pub holding: [&'static str; 2],
+    /// The seat chooser: its name (for screen readers); the best-available form's legend,
+    /// number of seats, section, "any section", price, "any price", wheelchair space and
+    /// submit button; a section with its free seats (`{section}`, `{n}`).
+    pub seats: [&'static str; 10],
+    /// The seat map: its heading, its name (`{section}`), how to use it with keys, the list
+    /// of free seats, a row (`{row}`), a seat (`{n}`), the seats selected (`{seats}`) or
+    /// none, the hold button, and the most seats one may choose (`{n}`).
+    pub seat_map: [&'static str; 10],
+    /// The map's legend: free, selected, held, sold, wheelchair space, and what the letters
+    /// on the seats mean (`{tiers}`).
+    pub seat_legend: [&'static str; 6],
+    /// A seat in words: where it is (`{section}`, `{row}`, `{n}`); free, held, sold; a
+    /// wheelchair space, a companion seat.
+    pub seat_name: [&'static str; 6],
+    /// The seats held: the heading, their total (`{amount}`), the time left (`{time}`), the
+    /// time left as announced (`{n}` seconds), the buy and give-back buttons, and what the
+    /// page says when the hold ran out or was given back.
+    pub seat_hold: [&'static str; 8],
+    /// Seats offered in place of taken ones (`{seats}`), and the button that holds them.
+    pub seat_offer: [&'static str; 2],
     /// Sentences for the refusals a buyer can meet, by error code; other codes use the
     /// service's own sentence.
     pub errors: &'static [(&'static str, &'static str)],
@@ -139,6 +163,68 @@ pub const EN: Strings = Strings {
         "Hold released: nothing was charged.",
         "Your card hold is being released: nothing was charged.",
     ],
+    choose: [
+        "Choose your seats",
+        "It's your turn. Let us find the best seats, or pick them on the map: they are held for you for a few minutes while you buy.",
+    ],
+    holding: [
+        "Your seats are held",
+        "Buy them before the time runs out, or give them back for someone else.",
+    ],
+    seats: [
+        "Seats",
+        "Best available",
+        "Number of seats",
+        "Section",
+        "Any section",
+        "Price",
+        "Any price",
+        "Include a wheelchair space",
+        "Find seats",
+        "{section}: {n} free",
+    ],
+    seat_map: [
+        "Or choose on the map",
+        "Seats of section {section}",
+        "Arrow keys move from seat to seat; Space or Enter selects a free seat. The list of free seats below does the same.",
+        "List of free seats",
+        "Row {row}",
+        "Seat {n}",
+        "Selected: {seats}.",
+        "No seats selected yet.",
+        "Hold selected seats",
+        "You can choose up to {n} seats.",
+    ],
+    seat_legend: [
+        "Free",
+        "Selected",
+        "Held by someone",
+        "Sold",
+        "Wheelchair space",
+        "Letters on the seats show their price: {tiers}.",
+    ],
+    seat_name: [
+        "Section {section}, row {row}, seat {n}",
+        "free",
+        "held",
+        "sold",
+        "wheelchair space",
+        "companion seat",
+    ],
+    seat_hold: [
+        "Held for you",
+        "Total: {amount}",
+        "Time left to buy: {time}",
+        "{n} seconds left to buy your seats.",
+        "Buy these seats",
+        "Give them back",
+        "Your hold ran out and the seats went back on sale. Choose again.",
+        "You gave the seats back. Choose again if you like.",
+    ],
+    seat_offer: [
+        "Free seats side by side instead: {seats}.",
+        "Hold these instead",
+    ],
     errors: &[
         ("unknown_sale", "There is no sale at this address. Check the link you followed."),
         ("prequeue_not_open", "The line for this sale is not open yet. Come back when it opens: everyone who joins before the draw has the same chance."),
@@ -167,6 +253,15 @@ pub const EN: Strings = Strings {
         ("hold_required", "Put your card on hold, then buy."),
         ("hold_expired", "Your card hold ran out and was released. Put your card on hold again."),
         ("payment_failed", "Your card could not be charged and nothing was taken. Put a card on hold again to buy."),
+        ("seats_taken", "Some of these seats were just taken: nothing was held. Choose others, or take the seats offered."),
+        ("no_adjacent_seats", "There are not that many free seats side by side. Ask for fewer seats, or try another section or price."),
+        ("seat_hold_exists", "You already hold seats in this sale, perhaps in another tab: buy them there, or wait until their hold runs out."),
+        ("seat_hold_expired", "Your hold ran out and the seats went back on sale. Choose again."),
+        ("seat_hold_limit", "You have held seats as many times as one visit may: buy the seats you hold, or leave them."),
+        ("over_limit", "That is more than one buyer may have in this sale."),
+        ("unknown_seat", "One of these seats is not on this sale's map. Reload the page and choose again."),
+        ("no_seat_hold", "This hold no longer exists: it was bought, given back or ran out."),
+        ("already_bought", "You have already bought in this sale."),
     ],
 };
 
@@ -241,6 +336,68 @@ pub const DE: Strings = Strings {
         "Reservierung aufgehoben: Es wurde nichts abgebucht.",
         "Die Reservierung wird aufgehoben: Es wurde nichts abgebucht.",
     ],
+    choose: [
+        "Wählen Sie Ihre Plätze",
+        "Sie sind an der Reihe. Lassen Sie uns die besten Plätze suchen, oder wählen Sie sie im Saalplan: Sie werden einige Minuten für Sie reserviert, während Sie kaufen.",
+    ],
+    holding: [
+        "Ihre Plätze sind reserviert",
+        "Kaufen Sie sie, bevor die Zeit abläuft, oder geben Sie sie für andere frei.",
+    ],
+    seats: [
+        "Plätze",
+        "Beste verfügbare Plätze",
+        "Anzahl der Plätze",
+        "Block",
+        "Beliebiger Block",
+        "Preis",
+        "Beliebiger Preis",
+        "Mit Rollstuhlplatz",
+        "Plätze suchen",
+        "{section}: {n} frei",
+    ],
+    seat_map: [
+        "Oder im Saalplan wählen",
+        "Plätze in Block {section}",
+        "Mit den Pfeiltasten gehen Sie von Platz zu Platz; Leertaste oder Eingabetaste wählt einen freien Platz. Die Liste der freien Plätze darunter tut dasselbe.",
+        "Liste der freien Plätze",
+        "Reihe {row}",
+        "Platz {n}",
+        "Ausgewählt: {seats}.",
+        "Noch keine Plätze ausgewählt.",
+        "Ausgewählte Plätze reservieren",
+        "Sie können bis zu {n} Plätze wählen.",
+    ],
+    seat_legend: [
+        "Frei",
+        "Ausgewählt",
+        "Von jemandem reserviert",
+        "Verkauft",
+        "Rollstuhlplatz",
+        "Die Buchstaben auf den Plätzen zeigen den Preis: {tiers}.",
+    ],
+    seat_name: [
+        "Block {section}, Reihe {row}, Platz {n}",
+        "frei",
+        "reserviert",
+        "verkauft",
+        "Rollstuhlplatz",
+        "Begleitplatz",
+    ],
+    seat_hold: [
+        "Für Sie reserviert",
+        "Summe: {amount}",
+        "Zeit zum Kaufen: noch {time}",
+        "Noch {n} Sekunden, um Ihre Plätze zu kaufen.",
+        "Diese Plätze kaufen",
+        "Plätze freigeben",
+        "Ihre Reservierung ist abgelaufen, und die Plätze sind wieder im Verkauf. Wählen Sie erneut.",
+        "Sie haben die Plätze freigegeben. Wählen Sie erneut, wenn Sie möchten.",
+    ],
+    seat_offer: [
+        "Stattdessen frei und nebeneinander: {seats}.",
+        "Diese stattdessen reservieren",
+    ],
     errors: &[
         ("unknown_sale", "Unter dieser Adresse gibt es keinen Verkauf. Prüfen Sie den Link."),
         ("prequeue_not_open", "Die Warteschlange für diesen Verkauf ist noch nicht geöffnet. Kommen Sie wieder, wenn sie öffnet: Alle, die vor der Verlosung beitreten, haben dieselbe Chance."),
@@ -269,6 +426,15 @@ pub const DE: Strings = Strings {
         ("hold_required", "Reservieren Sie den Betrag auf Ihrer Karte, dann kaufen Sie."),
         ("hold_expired", "Die Reservierung auf Ihrer Karte ist abgelaufen und wurde aufgehoben. Reservieren Sie erneut."),
         ("payment_failed", "Ihre Karte konnte nicht belastet werden; es wurde nichts abgebucht. Reservieren Sie erneut, um zu kaufen."),
+        ("seats_taken", "Einige dieser Plätze wurden gerade vergeben; es wurde nichts reserviert. Wählen Sie andere, oder nehmen Sie die angebotenen Plätze."),
+        ("no_adjacent_seats", "So viele freie Plätze nebeneinander gibt es nicht. Wählen Sie weniger Plätze, einen anderen Block oder einen anderen Preis."),
+        ("seat_hold_exists", "Sie haben in diesem Verkauf schon Plätze reserviert, vielleicht in einem anderen Tab: Kaufen Sie sie dort, oder warten Sie, bis die Reservierung abläuft."),
+        ("seat_hold_expired", "Ihre Reservierung ist abgelaufen, und die Plätze sind wieder im Verkauf. Wählen Sie erneut."),
+        ("seat_hold_limit", "Sie haben so oft Plätze reserviert, wie es bei einem Besuch möglich ist: Kaufen Sie die reservierten Plätze, oder lassen Sie sie."),
+        ("over_limit", "Das ist mehr, als eine Person in diesem Verkauf haben darf."),
+        ("unknown_seat", "Einer dieser Plätze ist nicht im Saalplan dieses Verkaufs. Laden Sie die Seite neu und wählen Sie erneut."),
+        ("no_seat_hold", "Diese Reservierung gibt es nicht mehr: Sie wurde gekauft, freigegeben oder ist abgelaufen."),
+        ("already_bought", "Sie haben in diesem Verkauf bereits gekauft."),
     ],
 };
 
@@ -371,6 +537,44 @@ mod tests {
                 assert!(
                     lang.errors.iter().any(|(c, _)| c == code),
                     "{} {code}",
+                    lang.lang
+                );
+            }
+        }
+    }
+
+    /// The seat chooser's sentences take the same placeholders in every language: the page
+    /// fills them by name, and one a translation lacks would leave a blank.
+    #[test]
+    fn every_language_has_the_seat_placeholders() {
+        fn placeholders(text: &str) -> Vec<&str> {
+            let mut out: Vec<&str> = text
+                .split('{')
+                .skip(1)
+                .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
+                .collect();
+            out.sort_unstable();
+            out
+        }
+        fn groups(s: &Strings) -> Vec<&'static str> {
+            [
+                &s.choose[..],
+                &s.holding[..],
+                &s.seats[..],
+                &s.seat_map[..],
+                &s.seat_legend[..],
+                &s.seat_name[..],
+                &s.seat_hold[..],
+                &s.seat_offer[..],
+            ]
+            .concat()
+        }
+        for lang in LANGUAGES {
+            for (en, other) in groups(&EN).into_iter().zip(groups(lang)) {
+                assert_eq!(
+                    placeholders(en),
+                    placeholders(other),
+                    "{}: {other}",
                     lang.lang
                 );
             }

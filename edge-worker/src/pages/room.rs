@@ -81,6 +81,7 @@ pub(crate) async fn gated(cx: &Ctx, raw: &str) -> Outcome {
             &sale,
             &lane_url(req, &sale),
             cfg.payments.is_some() && state.price.is_some(),
+            state.seated.is_some(),
         ),
         200,
     )

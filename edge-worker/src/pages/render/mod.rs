@@ -114,6 +114,41 @@ const STYLE: &str = r#"
   .card input { width: 100%; font-size: 1.05rem; padding: .5rem .6rem; border: 1px solid #6b7079; border-radius: .4rem; }
   .card .row { display: grid; grid-template-columns: 1fr 1fr; gap: .75rem; }
   .card .buy { margin-top: .75rem; }
+  .seats h3 { font-size: 1.1rem; margin: 1.5rem 0 .25rem; }
+  .seats label { display: block; font-size: .95rem; color: #4a4f57; margin-top: .5rem; }
+  .seats select { width: 100%; font-size: 1.05rem; padding: .45rem .5rem; border: 1px solid #6b7079; border-radius: .4rem; background: #fff; color: #1a1a1a; }
+  .seats .check { display: flex; align-items: center; gap: .5rem; color: #1a1a1a; margin-top: .75rem; }
+  .seats .check input { width: 1.2rem; height: 1.2rem; margin: 0; }
+  .seats .buy { margin-top: .75rem; }
+  .secondary { display: block; width: 100%; font-size: 1.05rem; font-weight: 600; padding: .7rem 1rem; border-radius: .6rem; border: 2px solid #1a1a1a; background: #fff; color: #1a1a1a; cursor: pointer; margin-top: .75rem; }
+  .secondary:focus-visible { outline: 3px solid #1a1a1a; outline-offset: 2px; }
+  .legend { list-style: none; padding: 0; margin: .75rem 0 0; display: flex; flex-wrap: wrap; gap: .25rem 1rem; font-size: .9rem; }
+  .legend li { display: flex; align-items: center; gap: .35rem; }
+  .map { overflow-x: auto; margin: .5rem 0 0; }
+  .map svg { display: block; }
+  .seat { cursor: pointer; }
+  .seat:focus { outline: none; }
+  .seat .shape { fill: #fff; stroke: #1a1a1a; stroke-width: 1.5; }
+  .seat .mark { font-size: 11px; font-weight: 600; fill: #1a1a1a; text-anchor: middle; dominant-baseline: central; pointer-events: none; }
+  .seat .cross { stroke: #fff; stroke-width: 2; display: none; }
+  .seat .ring { fill: none; stroke: none; stroke-width: 2.5; }
+  .seat:focus .ring { stroke: #1a1a1a; }
+  .seat.picked .shape { fill: #0b4aa8; stroke: #0b4aa8; }
+  .seat.picked .mark { fill: #fff; }
+  .seat.held .shape { stroke: #6b7079; stroke-dasharray: 3 2; }
+  .seat.sold .shape { fill: #4a4f57; stroke: #4a4f57; }
+  .seat.sold .cross { display: inline; }
+  .seat.held .mark, .seat.sold .mark { display: none; }
+  .seat.held, .seat.sold, .legend .seat { cursor: default; }
+  .row-label { font-size: 11px; fill: #4a4f57; text-anchor: end; dominant-baseline: central; }
+  .seat-list { margin: .5rem 0; }
+  .seat-list summary { cursor: pointer; color: #0b4aa8; }
+  .seat-list fieldset { border: 0; padding: 0; margin: .5rem 0 0; }
+  .seat-list legend { font-weight: 600; padding: 0; }
+  .seat-list label { display: flex; align-items: center; gap: .5rem; margin: .25rem 0 0; color: #1a1a1a; }
+  .picked { margin: .75rem 0 0; }
+  .held { margin: .25rem 0 .5rem; padding-left: 1.25rem; }
+  .countdown { font-size: 1.1rem; font-weight: 600; font-variant-numeric: tabular-nums; margin: 0; }
   .error { color: #b3261e; margin: .5rem 0 0; }
   .error:empty { display: none; }
   a { color: #0b4aa8; }
