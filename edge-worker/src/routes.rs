@@ -20,6 +20,7 @@
 //! | `GET` | `/admin/v1/sales/{sale}/counters` | `api::admin::counters` | what the edge counted for the sale (admin token) |
 //! | `GET` | `/queue/{sale}` | `pages::lane::lane` | the no-JavaScript lane: a self-refreshing page that joins the line later than the page does |
 //! | `POST` | `/queue/{sale}/buy` | `pages::lane::lane_buy` | the no-JavaScript lane's buy form |
+//! | `POST` | `/queue/{sale}/seats`, `/queue/{sale}/seats/{hold}/confirm`, `…/release` | `pages::lane::lane_seats` | the no-JavaScript lane's seat forms (a seated sale: best available, buy, give back) |
 //! | `GET`, `POST` | `/queue/{sale}/card`, `/queue/{sale}/hold` | `pages::lane::{lane_card, lane_hold}` | the no-JavaScript lane's card form, and where it posts (sales with card holds) |
 //! | `GET` | `/healthz` | here | the worker answers |
 //!
@@ -92,6 +93,19 @@ pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
             let answer = noted(pages::lane::lane_card(&cx, sale, lang, None).await);
             pages::html_refusal(answer, true, lang, &cx.cfg, sale)
         }
+        (Method::Post, ["queue", sale, "seats"]) => {
+            let lang = pages::language(&cx.req);
+            let seats = pages::lane::lane_seats(&cx, sale, "", lang);
+            let answer = noted(from_this_site(&cx, seats).await);
+            pages::html_refusal(answer, true, lang, &cx.cfg, sale)
+        }
+        (Method::Post, ["queue", sale, "seats", hold, act @ ("confirm" | "release")]) => {
+            let lang = pages::language(&cx.req);
+            let act = format!("{hold}/{act}");
+            let seats = pages::lane::lane_seats(&cx, sale, &act, lang);
+            let answer = noted(from_this_site(&cx, seats).await);
+            pages::html_refusal(answer, true, lang, &cx.cfg, sale)
+        }
         (Method::Post, ["queue", sale, "hold"]) => {
             let lang = pages::language(&cx.req);
             let answer = noted(from_this_site(&cx, pages::lane::lane_hold(&cx, sale, lang)).await);
@@ -150,7 +164,8 @@ pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
             _,
             ["admin", "v1", "sales", _, "control" | "storage" | "counters"]
             | ["queue", _]
-            | ["queue", _, "buy" | "card" | "hold"],
+            | ["queue", _, "buy" | "card" | "hold" | "seats"]
+            | ["queue", _, "seats", _, "confirm" | "release"],
         ) => Err(Refusal(ErrorCode::MethodNotAllowed)),
         _ => Err(Refusal(ErrorCode::NotFound)),
     };

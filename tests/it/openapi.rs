@@ -377,6 +377,9 @@ const LANE: &str = "/queue/{sale}";
 const LANE_BUY: &str = "/queue/{sale}/buy";
 const LANE_CARD: &str = "/queue/{sale}/card";
 const LANE_HOLD: &str = "/queue/{sale}/hold";
+const LANE_SEATS: &str = "/queue/{sale}/seats";
+const LANE_SEATS_CONFIRM: &str = "/queue/{sale}/seats/{hold}/confirm";
+const LANE_SEATS_RELEASE: &str = "/queue/{sale}/seats/{hold}/release";
 
 /// The test's `{hold}`: a seat hold id as the origin makes them (32 lowercase hex digits), of
 /// no hold.
@@ -644,6 +647,12 @@ async fn the_edge_answers_as_its_openapi_document_says() {
             probe("get", LANE, "bad.id", "invalid sale id"),
             probe("get", LANE, "no-such-sale", "unknown sale"),
             probe("post", LANE_BUY, "spec", "no pass").body(FORM, "form_token=x"),
+            probe("post", LANE_SEATS, "spec", "no pass").body(FORM, "count=2&form_token=x"),
+            probe("post", LANE_SEATS, "spec", "another site")
+                .body(FORM, "count=2&form_token=x")
+                .cross_site(),
+            probe("post", LANE_SEATS_CONFIRM, "spec", "no pass").body(FORM, "form_token=x"),
+            probe("post", LANE_SEATS_RELEASE, "spec", "no pass").body(FORM, "form_token=x"),
             probe("post", LANE_BUY, "spec", "another site")
                 .body(FORM, "form_token=x")
                 .cross_site(),

@@ -776,3 +776,95 @@ async fn every_page_carries_its_policy_and_every_cookie_is_this_host_s_alone() {
     })
     .await;
 }
+
+/// A seated sale in the no-JavaScript lane: best available only. The admitted visitor gets
+/// the form (sections with their free seats), holds the best two, sees the hold (after a
+/// reload too: a cookie remembers it), gives it back, holds again and buys; a form from
+/// another site changes nothing; asking for more seats than any block holds shows the form
+/// again with the reason. The origin's books agree at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lane_holds_the_best_seats_then_gives_them_back_or_buys_them() {
+    bounded(Duration::from_secs(120), async {
+        let builder = edge_support::builder().vars(json!({
+            "NOJS_DELAY_SECS": "1",
+            "NOJS_REFRESH_SECS": "1",
+            "QUEUE_SHARD_COUNT": "1",
+        }));
+        let s = Stack::start_from(builder).await.unwrap();
+        let config = json!({"stock": 0, "per_visitor_limit": 4, "starts_at_ms": herdgate_testkit::now_ms() - 1_000, "admission_rate": 100});
+        let (status, body) = s.admin().put_sale_reply("gig", &config).await.unwrap();
+        assert_eq!(status, 201, "{body}");
+        let row = |n: usize| json!({"id": n.to_string(), "seats": vec![json!({"tier": "std"}); 3]});
+        let map = json!({"tiers": {"std": 2500}, "hold_secs": 60, "sections": [{"id": "A", "rows": [row(1), row(2)]}]});
+        let url = format!("{}/admin/v1/sales/gig/seats", s.origin.url());
+        let reply = s.http.put(url).bearer_auth(&s.keys.admin_token).json(&map).send().await.unwrap();
+        assert_eq!(reply.status(), 200);
+
+        let me = Visitor::new(&s, "Mozilla/5.0 (herdgate web test) seats");
+        let page = me.until("/queue/gig", "admitted").await;
+        assert!(page.body.contains(r#"action="/queue/gig/seats""#), "{}", page.body);
+        assert!(page.body.contains("A: 6 free"), "{}", page.body);
+        let token = page.form_token();
+
+        // From another site: nothing held.
+        let evil = me
+            .post_form("/queue/gig/seats", &[("count", "2"), ("form_token", &token)], From::OtherSite)
+            .await;
+        assert!(evil.refuses(ErrorCode::CrossSiteRequest, CROSS_SITE_SENTENCE), "{}", evil.body);
+        // More than a row holds: the form again, with the reason.
+        let four = me
+            .post_form("/queue/gig/seats", &[("count", "4"), ("form_token", &token)], From::ThisPage)
+            .await;
+        assert_eq!((four.status, four.state()), (409, "admitted"), "{}", four.body);
+        assert!(four.body.contains("There are not that many free seats side by side"), "{}", four.body);
+
+        // The best two: held, shown after the redirect and on a reload.
+        let held = me
+            .post_form("/queue/gig/seats", &[("count", "2"), ("section", "A"), ("form_token", &token)], From::ThisPage)
+            .await;
+        assert_eq!(held.status, 303, "{}", held.body);
+        let page = me.get("/queue/gig").await;
+        assert_eq!(page.state(), "holding", "{}", page.body);
+        assert!(page.body.contains("Section A, row 1, seat"), "{}", page.body);
+        assert!(page.body.contains("Total: 50.00"), "{}", page.body);
+        let confirm = between(&page.body, r#"<form method="post" action=""#, "\"")
+            .unwrap()
+            .to_owned();
+        assert!(confirm.ends_with("/confirm"), "{confirm}");
+        let release = confirm.replace("/confirm", "/release");
+        // Given back: the form again, and all six seats free.
+        let back = me.post_form(&release, &[("form_token", &token)], From::ThisPage).await;
+        assert_eq!(back.status, 303, "{}", back.body);
+        let page = me.get("/queue/gig").await;
+        assert_eq!(page.state(), "admitted", "{}", page.body);
+        assert!(page.body.contains("A: 6 free") || page.body.contains("A: 4 free"), "{}", page.body);
+
+        // Held again and bought.
+        let held = me
+            .post_form("/queue/gig/seats", &[("count", "2"), ("form_token", &token)], From::ThisPage)
+            .await;
+        assert_eq!(held.status, 303, "{}", held.body);
+        let page = me.get("/queue/gig").await;
+        let confirm = between(&page.body, r#"<form method="post" action=""#, "\"").unwrap().to_owned();
+        let bought = me.post_form(&confirm, &[("form_token", &token)], From::ThisPage).await;
+        assert_eq!((bought.status, bought.state()), (200, "bought"), "{}", bought.body);
+        assert!(bought.body.contains("gig-"), "{}", bought.body);
+        // The hold is forgotten: the lane no longer shows it.
+        assert!(me.cookie("__Host-hg_seats_gig").is_none());
+
+        // The origin's seats, read again until its one-second copy is past the purchase.
+        let mut last = serde_json::Value::Null;
+        for _ in 0..50 {
+            let url = format!("{}/v1/sales/gig/seats", s.origin.url());
+            last = s.http.get(url).send().await.unwrap().json().await.unwrap();
+            let a = &last["sections"][0];
+            if a["sold"].as_u64() == Some(2) {
+                assert_eq!((a["free"].as_u64(), a["held"].as_u64()), (Some(4), Some(0)), "{last}");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the origin never showed the two seats sold: {last}");
+    })
+    .await;
+}

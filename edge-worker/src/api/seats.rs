@@ -82,9 +82,12 @@ async fn read(cfg: &crate::config::Config, sale: &SaleId) -> Result<Rc<SeatView>
 }
 
 /// What a seat route does at the origin.
-enum Act<'a> {
+pub(crate) enum Act<'a> {
+    /// Hold seats.
     Hold,
+    /// Buy the seats of this hold.
     Confirm(&'a str),
+    /// Give the seats of this hold back.
     Release(&'a str),
 }
 
@@ -110,13 +113,28 @@ fn is_hold_id(hold: &str) -> bool {
 }
 
 async fn forward(cx: &Ctx, raw: &str, act: Act<'_>) -> Outcome {
-    let Ctx { req, env, cfg, .. } = cx;
     // Only a hold has a body: the others' are not read, nor passed on.
     let body = match act {
         Act::Hold => cx.body()?,
         Act::Confirm(_) | Act::Release(_) => &[],
     };
     let sale = sale_id(raw)?;
+    let (status, text) = settle(cx, &sale, act, body).await?;
+    origin_response(status, text)
+}
+
+/// Does `act` with the request's pass (and its proof, for a pass bound to a key) and the JSON
+/// `body` (a hold's): checks what the edge can, forwards it to the origin, tells the sale's
+/// control who is choosing. Returns the origin's status and body. The no-JavaScript lane's
+/// seat forms go through here too.
+pub(crate) async fn settle(
+    cx: &Ctx,
+    sale: &SaleId,
+    act: Act<'_>,
+    body: &[u8],
+) -> Result<(u16, String), Refusal> {
+    let Ctx { req, env, cfg, .. } = cx;
+    let sale = sale.clone();
     let now = now_ms();
     let held = tokens::verified_pass(req, cfg, &sale, now)?;
     held.proven(req, now).await?;
@@ -198,7 +216,17 @@ async fn forward(cx: &Ctx, raw: &str, act: Act<'_>) -> Outcome {
             cache::mark_sold_out(&sale, now);
         }
     }
-    origin_response(status, text)
+    Ok((status, text))
+}
+
+/// The sale's seats by section, as this isolate last read them (for the lane's form).
+pub(crate) async fn summary(
+    cfg: &crate::config::Config,
+    sale: &SaleId,
+    now: u64,
+) -> Result<herdgate_core::seats::SeatSummary, Refusal> {
+    let view = cache::seats(sale, now, cfg.state_cache_ms, read(cfg, sale)).await?;
+    serde_json::from_str(&view.summary).map_err(internal)
 }
 
 #[cfg(test)]

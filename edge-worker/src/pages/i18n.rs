@@ -67,6 +67,8 @@ pub struct Strings {
     pub choose: [&'static str; 2],
     /// Headline and sentence while seats are held for the buyer.
     pub holding: [&'static str; 2],
+    /// The sentence of the no-JavaScript lane's seat form (best available only).
+    pub lane_choose: &'static str,
     /// The seat chooser: its name (for screen readers); the best-available form's legend,
     /// number of seats, section, "any section", price, "any price", wheelchair space and
     /// submit button; a section with its free seats (`{section}`, `{n}`).
@@ -171,6 +173,7 @@ pub const EN: Strings = Strings {
         "Your seats are held",
         "Buy them before the time runs out, or give them back for someone else.",
     ],
+    lane_choose: "It's your turn. Tell us how many seats you want: we find the best ones side by side and hold them for you for a few minutes while you buy.",
     seats: [
         "Seats",
         "Best available",
@@ -344,6 +347,7 @@ pub const DE: Strings = Strings {
         "Ihre Plätze sind reserviert",
         "Kaufen Sie sie, bevor die Zeit abläuft, oder geben Sie sie für andere frei.",
     ],
+    lane_choose: "Sie sind an der Reihe. Sagen Sie uns, wie viele Plätze Sie möchten: Wir suchen die besten nebeneinander und reservieren sie einige Minuten für Sie, während Sie kaufen.",
     seats: [
         "Plätze",
         "Beste verfügbare Plätze",

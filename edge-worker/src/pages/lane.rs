@@ -94,10 +94,27 @@ pub(crate) async fn lane(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
     if state.status == SaleStatus::SoldOut {
         return show(Lane::SoldOut, None, LanePayment::None);
     }
+    // A seated sale's admitted visitor chooses seats (best available only) or sees their
+    // hold; the seats are read only for them.
+    let seating = match state.seated {
+        Some(_) => Some(seat_view(cx, &sale, &state, None, true, now).await?),
+        None => None,
+    };
     // The buy form's token, for the visitor of the pass it buys with.
-    let admitted = |visitor: &VisitorId| Lane::Admitted {
-        buy_url: buy_url.clone(),
-        form_token: csrf::form_token(&cfg.ticket_keys, LaneForm::Buy, &sale, visitor),
+    let admitted = |visitor: &VisitorId| {
+        let form_token = csrf::form_token(&cfg.ticket_keys, LaneForm::Buy, &sale, visitor);
+        match &seating {
+            Some(view) => view.with_token(form_token),
+            None => Lane::Admitted {
+                buy_url: buy_url.clone(),
+                form_token,
+            },
+        }
+    };
+    // A hold's page refreshes when the hold runs out.
+    let admitted_refresh = match &seating {
+        Some(Lane::SeatsHeld { left_secs, .. }) => Some(left_secs + 1),
+        _ => None,
     };
     // Tokens bound to a key are the JavaScript page's: they buy and get passes only with a
     // proof, which a form cannot carry. The lane ignores them and keeps a place of its own,
@@ -105,7 +122,11 @@ pub(crate) async fn lane(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
     if let Ok(held) = tokens::verified_pass(req, cfg, &sale, now) {
         if held.claims.jkt.is_empty() {
             let pass = held.claims;
-            return show(admitted(&pass.visitor), None, payment(Some(&pass.hold)));
+            return show(
+                admitted(&pass.visitor),
+                admitted_refresh,
+                payment(Some(&pass.hold)),
+            );
         }
     }
     let (ticket, token, fresh) = match tokens::verified_ticket(req, cfg, &sale, now) {
@@ -213,7 +234,7 @@ pub(crate) async fn lane(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
             held,
         )?,
         // A ticket's passes are for its visitor.
-        QueueStatus::Admitted { .. } => show(admitted(&ticket.visitor), None, held)?,
+        QueueStatus::Admitted { .. } => show(admitted(&ticket.visitor), admitted_refresh, held)?,
         QueueStatus::SoldOut => show(Lane::SoldOut, None, LanePayment::None)?,
         other => return Err(internal(format!("the lane cannot show {other:?}"))),
     };
@@ -356,4 +377,175 @@ pub(crate) async fn lane_buy(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
         ),
         if status < 300 { 200 } else { status },
     )
+}
+
+/// The cookie that remembers a lane visitor's seat hold in `sale`, for the page that shows
+/// it: `<hold>:<expires_at_ms>:<amount>:<seat>.<seat>…`. Only shown, never trusted: the origin
+/// checks that a hold confirmed or released is the pass's visitor's.
+fn seats_cookie(sale: &str) -> String {
+    format!("__Host-hg_seats_{sale}")
+}
+
+/// A hold as the lane's cookie remembers it: (id, expires at, amount, seats).
+fn remembered_hold(
+    req: &worker::Request,
+    sale: &SaleId,
+) -> Option<(String, u64, u64, Vec<String>)> {
+    let value = http::cookie(req, &seats_cookie(sale.as_str()))?;
+    let mut parts = value.splitn(4, ':');
+    let id = parts.next()?.to_owned();
+    let expires = parts.next()?.parse().ok()?;
+    let amount = parts.next()?.parse().ok()?;
+    let seats = parts.next()?.split('.').map(str::to_owned).collect();
+    Some((id, expires, amount, seats))
+}
+
+/// What a seated sale's admitted lane visitor sees (without the forms' token, which
+/// [`Lane::with_token`] adds): their hold, if the cookie remembers a live one (and
+/// `remembered`), or the best-available form with `error`.
+async fn seat_view(
+    cx: &Ctx,
+    sale: &SaleId,
+    state: &herdgate_core::wire::SaleState,
+    error: Option<ErrorCode>,
+    remembered: bool,
+    now: u64,
+) -> Result<Lane, Refusal> {
+    let hold = remembered_hold(&cx.req, sale).filter(|_| remembered);
+    if let Some((id, expires, amount, seats)) = hold {
+        if expires > now {
+            return Ok(Lane::SeatsHeld {
+                seats,
+                amount,
+                left_secs: (expires - now) / 1000,
+                confirm: format!("/queue/{sale}/seats/{id}/confirm"),
+                release: format!("/queue/{sale}/seats/{id}/release"),
+                form_token: String::new(),
+            });
+        }
+    }
+    let summary = api::seats::summary(&cx.cfg, sale, now).await?;
+    Ok(Lane::ChooseSeats {
+        action: format!("/queue/{sale}/seats"),
+        form_token: String::new(),
+        sections: summary
+            .sections
+            .iter()
+            .filter(|s| s.free > 0)
+            .map(|s| (s.id.clone(), s.free))
+            .collect(),
+        max: state.per_visitor_limit,
+        error,
+    })
+}
+
+/// The no-JavaScript lane's seat forms (`POST /queue/{sale}/seats`, `…/seats/{hold}/confirm`,
+/// `…/seats/{hold}/release`): best available, then buy or give back, with the pass cookie.
+/// Without the form's token for the pass's visitor a post is refused (`cross_site_request`)
+/// before anything is done. A hold that worked, or a release, goes back to the lane with a
+/// 303 (the lane's page shows the hold from its cookie); a refusal shows the form again with
+/// the reason; a confirmation shows the order.
+pub(crate) async fn lane_seats(cx: &Ctx, raw: &str, act: &str, t: &Strings) -> Outcome {
+    let Ctx { req, cfg, .. } = cx;
+    let body = cx.body()?;
+    let sale = sale_id(raw)?;
+    let now = now_ms();
+    let held = tokens::verified_pass(req, cfg, &sale, now)?;
+    held.proven(req, now).await?;
+    let visitor = held.claims.visitor.clone();
+    check_form_token(cfg, body, LaneForm::Buy, &sale, &visitor)?;
+    let (act, json) = match act.split_once('/') {
+        None => {
+            let count = form_field(body, "count").parse::<u32>().unwrap_or(0);
+            let section = form_field(body, "section");
+            let mut best = serde_json::json!({ "count": count });
+            if !section.is_empty() {
+                best["section"] = section.into();
+            }
+            let json = serde_json::json!({ "best": best }).to_string();
+            (api::seats::Act::Hold, json)
+        }
+        Some((hold, "confirm")) => (api::seats::Act::Confirm(hold), String::new()),
+        Some((hold, _)) => (api::seats::Act::Release(hold), String::new()),
+    };
+    let releasing = matches!(act, api::seats::Act::Release(_));
+    let (status, text) = api::seats::settle(cx, &sale, act, json.as_bytes()).await?;
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let back = || -> Outcome {
+        let mut resp = Response::empty().map_err(internal)?.with_status(303);
+        let h = resp.headers_mut();
+        h.set("location", &lane_url(req, &sale)).map_err(internal)?;
+        h.set("cache-control", "no-store").map_err(internal)?;
+        Ok(resp)
+    };
+    let self_url = lane_url(req, &sale);
+    let page = |view: &Lane, status: u16| {
+        html(
+            render::lane(
+                t,
+                &cfg.brand,
+                sale.as_str(),
+                view,
+                None,
+                &self_url,
+                &LanePayment::None,
+            ),
+            status,
+        )
+    };
+    let forget = |resp: &mut Response| {
+        http::set_cookie(resp, &seats_cookie(sale.as_str()), "", 0).map_err(internal)
+    };
+    if status < 300 {
+        if releasing {
+            let mut resp = back()?;
+            forget(&mut resp)?;
+            return Ok(resp);
+        }
+        if let Some(order_id) = v["order"]["order_id"].as_str() {
+            let mut resp = page(
+                &Lane::Bought {
+                    order_id: order_id.to_owned(),
+                },
+                200,
+            )?;
+            forget(&mut resp)?;
+            return Ok(resp);
+        }
+        // A new hold: remembered for the lane's page, as long as it lasts.
+        let seats: Vec<String> = serde_json::from_value(v["seats"].clone()).unwrap_or_default();
+        let expires = v["expires_at_ms"].as_u64().unwrap_or(now);
+        let remembered = format!(
+            "{}:{}:{}:{}",
+            v["hold"].as_str().unwrap_or_default(),
+            expires,
+            v["amount"].as_u64().unwrap_or(0),
+            seats.join(".")
+        );
+        let mut resp = back()?;
+        http::set_cookie(
+            &mut resp,
+            &seats_cookie(sale.as_str()),
+            &remembered,
+            expires.saturating_sub(now) / 1000 + 1,
+        )
+        .map_err(internal)?;
+        return Ok(resp);
+    }
+    let code = serde_json::from_value::<ErrorCode>(v["error"]["code"].clone())
+        .unwrap_or(ErrorCode::Internal);
+    if code == ErrorCode::SoldOut {
+        return page(&Lane::SoldOut, 409);
+    }
+    // Nothing held (or the hold is gone): the form again, with the reason.
+    let state = known_sale(cfg, &sale, now).await?;
+    let form_token = csrf::form_token(&cfg.ticket_keys, LaneForm::Buy, &sale, &visitor);
+    // A hold the origin no longer has is forgotten.
+    let gone = matches!(code, ErrorCode::SeatHoldExpired | ErrorCode::NoSeatHold);
+    let view = seat_view(cx, &sale, &state, Some(code), !gone, now).await?;
+    let mut resp = page(&view.with_token(form_token), status)?;
+    if gone {
+        forget(&mut resp)?;
+    }
+    Ok(resp)
 }

@@ -47,6 +47,34 @@ pub enum Lane {
         /// `herdgate_core::gate::csrf::form_token`).
         form_token: String,
     },
+    /// Admitted to a seated sale: the best-available form posts to `action`.
+    ChooseSeats {
+        /// Where the form posts.
+        action: String,
+        /// The form's token against cross-site request forgery.
+        form_token: String,
+        /// The sections with free seats, and how many.
+        sections: Vec<(String, u64)>,
+        /// The most seats one may ask for.
+        max: u32,
+        /// Why the last request held nothing.
+        error: Option<ErrorCode>,
+    },
+    /// Seats held for the visitor of a seated sale: buy or give them back.
+    SeatsHeld {
+        /// The seats.
+        seats: Vec<String>,
+        /// What they cost together, minor units.
+        amount: u64,
+        /// Seconds left before they go back on sale.
+        left_secs: u64,
+        /// Where "buy" posts.
+        confirm: String,
+        /// Where "give them back" posts.
+        release: String,
+        /// The forms' token against cross-site request forgery.
+        form_token: String,
+    },
     /// Bought.
     Bought {
         /// The order's id.
@@ -102,6 +130,16 @@ pub fn money(amount: u64, currency: &str) -> String {
 }
 
 impl Lane {
+    /// The same view with its forms' token (seat views; the others are unchanged).
+    pub fn with_token(&self, token: String) -> Lane {
+        let mut view = self.clone();
+        if let Lane::ChooseSeats { form_token, .. } | Lane::SeatsHeld { form_token, .. } = &mut view
+        {
+            *form_token = token;
+        }
+        view
+    }
+
     /// The state name, as `data-state` (the same names the script uses).
     pub fn state(&self) -> &'static str {
         match self {
@@ -109,13 +147,31 @@ impl Lane {
             Lane::Entered { .. } => "entered",
             Lane::Waiting { .. } => "waiting",
             Lane::Paused { .. } => "paused",
-            Lane::Admitted { .. } => "admitted",
+            Lane::Admitted { .. } | Lane::ChooseSeats { .. } => "admitted",
+            Lane::SeatsHeld { .. } => "holding",
             Lane::Bought { .. } => "bought",
             Lane::SoldOut => "sold_out",
             Lane::Refused(_) => "refused",
             Lane::Card { .. } => "card",
         }
     }
+}
+
+/// A seat id (`A/3/7`) in words: "Section A, row 3, seat 7".
+fn seat_words(t: &Strings, id: &str) -> String {
+    let mut parts = id.splitn(3, '/');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(section), Some(row), Some(n)) => t.seat_name[0]
+            .replace("{section}", section)
+            .replace("{row}", row)
+            .replace("{n}", n),
+        _ => id.to_owned(),
+    }
+}
+
+/// Minor units as a number with two decimals (a seated sale's tiers carry no currency).
+fn decimal(amount: u64) -> String {
+    format!("{}.{:02}", amount / 100, amount % 100)
 }
 
 /// Unix ms as `HH:MM UTC` (a page without script does not know the visitor's time zone).
@@ -157,6 +213,8 @@ pub fn lane(
         Lane::Waiting { .. } => (t.waiting[0].to_owned(), t.waiting[1].to_owned()),
         Lane::Paused { .. } => (t.paused[0].to_owned(), t.paused[1].to_owned()),
         Lane::Admitted { .. } => (t.admitted[0].to_owned(), t.admitted[1].to_owned()),
+        Lane::ChooseSeats { .. } => (t.choose[0].to_owned(), t.lane_choose.to_owned()),
+        Lane::SeatsHeld { .. } => (t.holding[0].to_owned(), t.holding[1].to_owned()),
         Lane::Bought { order_id } => (
             t.bought[0].to_owned(),
             t.bought[1].replace("{order}", order_id),
@@ -216,6 +274,93 @@ pub fn lane(
             token_field(form_token),
             escape(t.buy)
         ),
+        Lane::ChooseSeats {
+            action,
+            form_token,
+            sections,
+            max,
+            error,
+        } => {
+            let error = error
+                .map(|code| {
+                    format!(
+                        r#"<p class="error" role="alert">{}</p>"#,
+                        escape(t.error(code.as_str(), code.message()))
+                    )
+                })
+                .unwrap_or_default();
+            let counts: String = (1..=(*max).clamp(1, 4))
+                .map(|n| {
+                    let selected = if n == 2.min(*max) { " selected" } else { "" };
+                    format!(r#"<option value="{n}"{selected}>{n}</option>"#)
+                })
+                .collect();
+            let sections: String = sections
+                .iter()
+                .map(|(id, free)| {
+                    format!(
+                        r#"<option value="{}">{}</option>"#,
+                        escape(id),
+                        escape(
+                            &t.seats[9]
+                                .replace("{section}", id)
+                                .replace("{n}", &free.to_string())
+                        )
+                    )
+                })
+                .collect();
+            format!(
+                r#"<form class="seats" method="post" action="{action}">
+  {token}
+  {error}
+  <fieldset>
+    <legend>{legend}</legend>
+    <label for="lane-count">{count}</label>
+    <select id="lane-count" name="count">{counts}</select>
+    <label for="lane-section">{section}</label>
+    <select id="lane-section" name="section"><option value="">{any}</option>{sections}</select>
+    <button class="buy" type="submit">{find}</button>
+  </fieldset>
+</form>"#,
+                action = escape(action),
+                token = token_field(form_token),
+                legend = escape(t.seats[1]),
+                count = escape(t.seats[2]),
+                section = escape(t.seats[3]),
+                any = escape(t.seats[4]),
+                find = escape(t.seats[8]),
+            )
+        }
+        Lane::SeatsHeld {
+            seats,
+            amount,
+            left_secs,
+            confirm,
+            release,
+            form_token,
+        } => {
+            let seats: String = seats
+                .iter()
+                .map(|id| format!("<li>{}</li>", escape(&seat_words(t, id))))
+                .collect();
+            let time = format!("{}:{:02}", left_secs / 60, left_secs % 60);
+            format!(
+                r#"<h2>{held}</h2>
+<ul class="held">{seats}</ul>
+<p>{total}</p>
+<p>{left}</p>
+<form method="post" action="{confirm}">{token}<button class="buy" type="submit">{buy}</button></form>
+<form method="post" action="{release}">{token}<button class="secondary" type="submit">{back}</button></form>"#,
+                held = escape(t.seat_hold[0]),
+                total = escape(&t.seat_hold[1].replace("{amount}", &decimal(*amount))),
+                left = escape(&t.seat_hold[2].replace("{time}", &time)),
+                confirm = escape(confirm),
+                release = escape(release),
+                token = token_field(form_token),
+                buy = escape(t.seat_hold[4]),
+                back = escape(t.seat_hold[5]),
+            )
+        }
         Lane::Card {
             action,
             error,
