@@ -669,8 +669,8 @@ if (typeof module !== "undefined") {
     // A seated sale: once admitted, the buyer chooses seats, by "best available" or on a map of
     // one section, holds them for a few minutes and buys them (or gives them back). The seats
     // are read with the pass alone (a look changes nothing); a hold, its confirmation and its
-    // release carry the pass and its proof, as a purchase does. The no-JavaScript lane does not
-    // sell seats yet.
+    // release carry the pass and its proof, as a purchase does. The no-JavaScript lane offers
+    // best available only (`pages/lane.rs`).
     const SVG = "http://www.w3.org/2000/svg";
     // The map's grid, in SVG units (CSS pixels): one seat every STEP, row labels on the left.
     const STEP = 30;

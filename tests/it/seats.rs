@@ -932,7 +932,7 @@ async fn a_crowd_for_a_seated_sale_sells_every_seat_once() {
             "{summary}"
         );
         assert_eq!(
-            r.orders + r.holds_lapsed + r.told_sold_out,
+            r.orders + r.holds_lapsed + r.told_sold_out + r.gave_up,
             400,
             "everyone answered once: {summary}"
         );

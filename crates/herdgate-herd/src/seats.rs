@@ -168,6 +168,8 @@ pub struct SeatsReport {
     pub seats_taken: u64,
     /// People told the sale is sold out.
     pub told_sold_out: u64,
+    /// People whose time to choose ran out while every free seat was held by others.
+    pub gave_up: u64,
     /// People who never got a final answer before the deadline.
     pub unanswered: u64,
     /// People whose requests failed (no answer, or a 5xx), by what failed.
@@ -196,7 +198,7 @@ impl SeatsReport {
              sold {} seats in {} orders (books: {} sold, {} still held)\n\
              holds {} · lapsed {} ({} seats) · lapsed seats sold again {}\n\
              double-sold {} (answers){}\n\
-             \"no block that large\" {} · \"seats taken\" {} · told sold out {} · unanswered {}\n\
+             \"no block that large\" {} · \"seats taken\" {} · told sold out {} · gave up {} · unanswered {}\n\
              admitted {} · most choosing at once {} (the herd's count), {} (the edge's)\n",
             self.people,
             self.seats,
@@ -216,6 +218,7 @@ impl SeatsReport {
             self.no_adjacent,
             self.seats_taken,
             self.told_sold_out,
+            self.gave_up,
             self.unanswered,
             self.admitted,
             self.most_choosing,
@@ -301,6 +304,7 @@ struct Books {
     no_adjacent: AtomicU64,
     seats_taken: AtomicU64,
     told_sold_out: AtomicU64,
+    gave_up: AtomicU64,
     unanswered: AtomicU64,
     choosing: AtomicU64,
     most_choosing: AtomicU64,
@@ -472,6 +476,7 @@ pub async fn run(
         no_adjacent: books.no_adjacent.load(Ordering::Relaxed),
         seats_taken: books.seats_taken.load(Ordering::Relaxed),
         told_sold_out: books.told_sold_out.load(Ordering::Relaxed),
+        gave_up: books.gave_up.load(Ordering::Relaxed),
         unanswered: books.unanswered.load(Ordering::Relaxed),
         failures: books
             .failures
@@ -582,8 +587,12 @@ async fn choose(
                 .sum();
             // Everything is held or sold: held seats may come back, so a person looks again
             // while their time to choose lasts.
-            if held == 0 || looked_since.elapsed() >= Duration::from_secs(cfg.choose_secs) {
+            if held == 0 {
                 books.told_sold_out.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+            if looked_since.elapsed() >= Duration::from_secs(cfg.choose_secs) {
+                books.gave_up.fetch_add(1, Ordering::Relaxed);
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_secs(2)).await;
@@ -595,6 +604,14 @@ async fn choose(
                 again(slots, || ok(me.seat_hold_reply(sale, &pass, &body))).await?;
             match (status, code_of(&answer)) {
                 (201, _) => break 'hold answer,
+                // An earlier try of this hold was made and its answer lost (`again`): the
+                // person does not know its seats, and leaves them to lapse.
+                (409, "seat_hold_exists") => {
+                    books.holds.fetch_add(1, Ordering::Relaxed);
+                    books.lapsed_holds.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_secs(cfg.hold_secs)).await;
+                    return Ok(());
+                }
                 (401, "pass_expired") => {
                     pass = fresh_pass(me, slots, sale, ticket).await?;
                     continue 'hold;
@@ -708,11 +725,13 @@ async fn fresh_pass(
 }
 
 /// Counts a refusal; a final answer for the person.
+/// Counts a refusal (a final answer for the person), or fails on a 5xx (counted as a failure,
+/// not a refusal: one outcome per person).
 fn refused(books: &Books, status: u16, body: &Value) -> Result<()> {
-    books.refused(code_of(body));
     if status >= 500 {
         bail!("{status} {body}");
     }
+    books.refused(code_of(body));
     Ok(())
 }
 

@@ -108,7 +108,7 @@ pub(crate) async fn release(cx: &Ctx, raw: &str, hold: &str) -> Outcome {
 }
 
 /// Whether `hold` reads as a hold id (32 lowercase hex digits, as the origin makes them).
-fn is_hold_id(hold: &str) -> bool {
+pub(crate) fn is_hold_id(hold: &str) -> bool {
     hold.len() == 32 && hold.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 

@@ -123,11 +123,12 @@ impl Sessions {
         self.live.len() as u64
     }
 
-    /// The place at `position` holds seats until `until_ms`: it counts until then (again, if
-    /// its time to choose had run out).
+    /// The place at `position` holds seats until `until_ms`: it counts until then, and no
+    /// longer (again, if its time to choose had run out), so the next place is let in when
+    /// the hold lapses, whatever time to choose was left.
     fn holding(&mut self, position: u64, until_ms: u64) {
         match self.live.iter_mut().find(|(p, _)| *p == position) {
-            Some((_, until)) => *until = (*until).max(until_ms),
+            Some((_, until)) => *until = until_ms,
             None => self.live.push((position, until_ms)),
         }
     }
@@ -369,6 +370,9 @@ mod object {
                 // not buy, so the stock's cap would hold the line while seats come back.
                 cap = Some(choosing_cap);
                 follows = true;
+            }
+            if settings.choosing.is_none() {
+                next.choosing = None;
             }
             if follows {
                 next.schedule = match &current {

@@ -94,27 +94,30 @@ pub(crate) async fn lane(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
     if state.status == SaleStatus::SoldOut {
         return show(Lane::SoldOut, None, LanePayment::None);
     }
-    // A seated sale's admitted visitor chooses seats (best available only) or sees their
-    // hold; the seats are read only for them.
-    let seating = match state.seated {
-        Some(_) => Some(seat_view(cx, &sale, &state, None, true, now).await?),
-        None => None,
-    };
-    // The buy form's token, for the visitor of the pass it buys with.
-    let admitted = |visitor: &VisitorId| {
-        let form_token = csrf::form_token(&cfg.ticket_keys, LaneForm::Buy, &sale, visitor);
-        match &seating {
-            Some(view) => view.with_token(form_token),
-            None => Lane::Admitted {
-                buy_url: buy_url.clone(),
-                form_token,
-            },
+    // What an admitted visitor sees: the buy form or, in a seated sale, the seat form (best
+    // available only) or their hold, whose page refreshes when the hold runs out. The seats
+    // are read only for an admitted visitor. The form's token is for the visitor of the pass
+    // it acts with.
+    let admitted = |visitor: VisitorId| {
+        let form_token = csrf::form_token(&cfg.ticket_keys, LaneForm::Buy, &sale, &visitor);
+        let buy_url = buy_url.clone();
+        let state = &state;
+        let sale = &sale;
+        async move {
+            if state.seated.is_none() {
+                let view = Lane::Admitted {
+                    buy_url,
+                    form_token,
+                };
+                return Ok::<_, Refusal>((view, None));
+            }
+            let view = seat_view(cx, sale, state, None, true, now).await?;
+            let refresh = match &view {
+                Lane::SeatsHeld { left_secs, .. } => Some(left_secs + 1),
+                _ => None,
+            };
+            Ok((view.with_token(form_token), refresh))
         }
-    };
-    // A hold's page refreshes when the hold runs out.
-    let admitted_refresh = match &seating {
-        Some(Lane::SeatsHeld { left_secs, .. }) => Some(left_secs + 1),
-        _ => None,
     };
     // Tokens bound to a key are the JavaScript page's: they buy and get passes only with a
     // proof, which a form cannot carry. The lane ignores them and keeps a place of its own,
@@ -122,11 +125,8 @@ pub(crate) async fn lane(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
     if let Ok(held) = tokens::verified_pass(req, cfg, &sale, now) {
         if held.claims.jkt.is_empty() {
             let pass = held.claims;
-            return show(
-                admitted(&pass.visitor),
-                admitted_refresh,
-                payment(Some(&pass.hold)),
-            );
+            let (view, refresh) = admitted(pass.visitor.clone()).await?;
+            return show(view, refresh, payment(Some(&pass.hold)));
         }
     }
     let (ticket, token, fresh) = match tokens::verified_ticket(req, cfg, &sale, now) {
@@ -234,7 +234,10 @@ pub(crate) async fn lane(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
             held,
         )?,
         // A ticket's passes are for its visitor.
-        QueueStatus::Admitted { .. } => show(admitted(&ticket.visitor), admitted_refresh, held)?,
+        QueueStatus::Admitted { .. } => {
+            let (view, refresh) = admitted(ticket.visitor.clone()).await?;
+            show(view, refresh, held)?
+        }
         QueueStatus::SoldOut => show(Lane::SoldOut, None, LanePayment::None)?,
         other => return Err(internal(format!("the lane cannot show {other:?}"))),
     };
@@ -379,11 +382,12 @@ pub(crate) async fn lane_buy(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
     )
 }
 
-/// The cookie that remembers a lane visitor's seat hold in `sale`, for the page that shows
-/// it: `<hold>:<expires_at_ms>:<amount>:<seat>.<seat>…`. Only shown, never trusted: the origin
+/// The cookie that remembers a lane visitor's seat hold in `sale` (set as
+/// `__Host-hg_seats_{sale}`), for the page that shows it:
+/// `<hold>:<expires_at_ms>:<amount>:<seat>.<seat>…`. Only shown, never trusted: the origin
 /// checks that a hold confirmed or released is the pass's visitor's.
 fn seats_cookie(sale: &str) -> String {
-    format!("__Host-hg_seats_{sale}")
+    format!("hg_seats_{sale}")
 }
 
 /// A hold as the lane's cookie remembers it: (id, expires at, amount, seats).
@@ -393,7 +397,10 @@ fn remembered_hold(
 ) -> Option<(String, u64, u64, Vec<String>)> {
     let value = http::cookie(req, &seats_cookie(sale.as_str()))?;
     let mut parts = value.splitn(4, ':');
-    let id = parts.next()?.to_owned();
+    let id = parts
+        .next()
+        .filter(|id| api::seats::is_hold_id(id))?
+        .to_owned();
     let expires = parts.next()?.parse().ok()?;
     let amount = parts.next()?.parse().ok()?;
     let seats = parts.next()?.split('.').map(str::to_owned).collect();

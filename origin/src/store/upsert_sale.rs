@@ -201,10 +201,13 @@ impl Store {
             cancelled: n(10).unwrap_or(0),
             pending: n(11).unwrap_or(0),
             draw,
-            seated: match (n(16), n(17), n(18), n(19)) {
-                (Some(1), Some(choosers), Some(choose_ms), Some(hold_ms)) => Some(Choosing {
-                    choosers: u32::try_from(choosers).unwrap_or(u32::MAX),
-                    choose_ms,
+            // A map loaded before it said how the edge admits takes the defaults.
+            seated: match (n(16), n(19)) {
+                (Some(1), Some(hold_ms)) => Some(Choosing {
+                    choosers: n(17).map_or(herdgate_core::seats::DEFAULT_CHOOSERS, |c| {
+                        u32::try_from(c).unwrap_or(u32::MAX)
+                    }),
+                    choose_ms: n(18).unwrap_or(herdgate_core::seats::DEFAULT_CHOOSE_SECS * 1000),
                     hold_ms,
                 }),
                 _ => None,
