@@ -77,7 +77,7 @@ async fn waiting_room_in_headless_chromium() {
         let redis = s.redis.client().await.unwrap();
         for (sale, orders) in expected {
             let id = SaleId::parse(&sale).unwrap();
-            let (remaining, sold, stock) = read_stock(&redis, &id).await;
+            let (remaining, sold, stock) = read_stock(&s.redis.url(), &id).await;
             assert_eq!(sold, orders, "{sale}: items sold");
             assert_eq!(remaining + sold, stock, "{sale}: books");
             let hlen: u64 =
@@ -230,8 +230,7 @@ async fn console_in_chromium() {
                 Some(admin.orders)
             )
         );
-        let redis = s.redis.client().await.unwrap();
-        let (remaining, sold, _) = read_stock(&redis, &SaleId::parse(SALE).unwrap()).await;
+        let (remaining, sold, _) = read_stock(&s.redis.url(), &SaleId::parse(SALE).unwrap()).await;
         assert_eq!((sold, remaining), (admin.state.sold, admin.state.remaining));
         let counts: serde_json::Value = s
             .http
@@ -357,7 +356,7 @@ async fn seats_in_chromium() {
         let mut seats: Vec<String> = serde_json::from_value(one["seats"].clone()).unwrap();
         seats.sort();
         assert_eq!(seats, bought, "{one}");
-        let (remaining, sold, stock) = read_stock(&redis, &SaleId::parse(SALE).unwrap()).await;
+        let (remaining, sold, stock) = read_stock(&s.redis.url(), &SaleId::parse(SALE).unwrap()).await;
         assert_eq!((sold, remaining, stock), (2, 62, 64));
 
         // At the origin, seat by seat: those two sold and none held (the second buyer's hold

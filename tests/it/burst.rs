@@ -9,7 +9,7 @@ use fred::prelude::*;
 use serde_json::Value;
 use tokio::sync::{watch, Semaphore};
 
-use crate::support::{alone, code, purchase, read_stock, Env};
+use crate::support::{alone, code, purchase, Env};
 
 const BUYERS: usize = 20_000;
 const ITEMS: u64 = 1_000;
@@ -32,13 +32,13 @@ async fn twenty_thousand_buyers_for_a_thousand_items_never_oversell() {
         // Watch the invariant while the burst runs: sold + remaining = stock in every sample.
         let stop = Arc::new(AtomicBool::new(false));
         let sampler = {
-            let client = env.redis_client.clone();
+            let client = env.books.clone();
             let sale = sale.clone();
             let stop = Arc::clone(&stop);
             tokio::spawn(async move {
                 let mut samples = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
-                    samples.push(read_stock(&client, &sale).await);
+                    samples.push(client.stock(&sale).await);
                     tokio::task::yield_now().await;
                 }
                 samples

@@ -89,6 +89,16 @@ async fn the_origin_sells_on_every_primary_of_a_cluster() {
             );
         }
         assert_eq!(http.get(&readyz).send().await.unwrap().status(), 200);
+        // Each sale's books through another client's cluster routing (the `redis` crate's,
+        // not fred's): two sold, nothing oversold.
+        let nodes: Vec<String> = primaries
+            .iter()
+            .map(|(node, _)| format!("redis://127.0.0.1:{}", node.port()))
+            .collect();
+        for sale in &sales {
+            let (stock, sold, remaining) = crate::independent::cluster_stock(&nodes, sale).await;
+            assert_eq!((stock, sold, remaining), (5, 2, 3), "{sale}");
+        }
         // Nothing oversold, anywhere: each sale's books, read on its own primary.
         for (_, client) in &primaries {
             let (_, found): (String, Vec<String>) = client

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod edge_support;
+mod independent;
 mod support;
 
 mod admin;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fred::interfaces::{HashesInterface, KeysInterface, LuaInterface};
+use fred::interfaces::{HashesInterface, KeysInterface};
 use herdgate_core::SaleId;
 use herdgate_testkit::now_ms;
 use serde_json::{json, Value};
@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use herdgate_testkit::EdgeClient;
 
 use crate::edge_support::{admitted, builder, pass_of, poll_until, Stack as EdgeStack};
+use crate::independent::Books;
 use crate::support::{alone, bounded, code, status_json, Env};
 
 /// A venue: sections A and B, `rows` rows of `per_row` seats each; A's first row has a
@@ -124,18 +125,18 @@ impl Venue {
     /// held by one live hold or sold in one order, never two, and that the sale's counts
     /// agree. Returns (free, held, sold).
     async fn invariant(&self) -> (u64, u64, u64) {
-        read_invariant(&self.env.redis_client, &self.sale).await
+        read_invariant(&self.env.books, &self.sale).await
     }
 }
 
-async fn read_invariant(redis: &fred::clients::Client, sale: &SaleId) -> (u64, u64, u64) {
+async fn read_invariant(books: &Books, sale: &SaleId) -> (u64, u64, u64) {
     let key = |name: &str| format!("hg:{{{sale}}}:{name}");
     // One script, so the sample is one moment of Redis.
     const READ: &str = "return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), \
         redis.call('HGETALL', KEYS[3]), redis.call('HMGET', KEYS[4], 'stock', 'sold', 'remaining', 'held')}";
     let keys = vec![key("seat_rows"), key("holds"), key("orders"), key("sale")];
     let (rows, holds, orders, counts): (Vec<String>, Vec<String>, Vec<String>, Vec<u64>) =
-        redis.eval(READ, keys, Vec::<String>::new()).await.unwrap();
+        books.eval(READ, &keys).await;
     let map = |flat: Vec<String>| -> HashMap<String, String> {
         flat.chunks(2)
             .map(|kv| (kv[0].clone(), kv[1].clone()))
@@ -586,11 +587,7 @@ async fn the_seats_stay_in_one_hand_through_a_burst_of_twenty_thousand() {
         let v = Arc::new(Venue::open(venue(20, 50, 5), 4).await);
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let sampler = {
-            let (redis, sale, stop) = (
-                v.env.redis.client().await.unwrap(),
-                v.sale.clone(),
-                Arc::clone(&stop),
-            );
+            let (redis, sale, stop) = (v.env.books.clone(), v.sale.clone(), Arc::clone(&stop));
             tokio::spawn(async move {
                 let mut samples = 0;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -811,7 +808,7 @@ async fn a_seated_sale_sells_through_the_edge_with_the_pass_and_its_proof() {
         let (status, body) = cat.seats_reply("items", &pass_c, None).await.unwrap();
         assert_eq!((status, code(&body)), (409, "not_seated"), "{body}");
 
-        let redis = s.redis.client().await.unwrap();
+        let redis = Books::connect(&s.redis.url()).await;
         let (free, held, sold) = read_invariant(&redis, &SaleId::parse(sale).unwrap()).await;
         assert_eq!((free, held, sold), (78, 0, 2));
     })
@@ -936,7 +933,7 @@ async fn a_crowd_for_a_seated_sale_sells_every_seat_once() {
             400,
             "everyone answered once: {summary}"
         );
-        let redis = s.redis.client().await.unwrap();
+        let redis = Books::connect(&s.redis.url()).await;
         let sale = SaleId::parse("tour").unwrap();
         assert_eq!(read_invariant(&redis, &sale).await, (0, 0, 150));
     })

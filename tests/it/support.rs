@@ -1,5 +1,6 @@
 //! What every test needs: a Redis, an origin, keys, an HTTP client and a few helpers.
 
+use crate::independent::Books;
 use std::future::Future;
 use std::time::Duration;
 
@@ -57,6 +58,8 @@ pub struct Env {
     pub http: reqwest::Client,
     pub admin: AdminClient,
     pub redis_client: Client,
+    /// Reads of the books with the `redis` crate, not the origin's client.
+    pub books: Books,
 }
 
 impl Env {
@@ -69,6 +72,7 @@ impl Env {
         let keys = TestKeys::generate();
         let origin = TestOrigin::start(&redis.url(), &keys, opts).await?;
         let redis_client = redis.client().await?;
+        let books = Books::connect(&redis.url()).await;
         let http = http_client();
         Ok(Env {
             admin: AdminClient::new(http.clone(), &origin.url(), &keys.admin_token),
@@ -77,6 +81,7 @@ impl Env {
             keys,
             http,
             redis_client,
+            books,
         })
     }
 
@@ -106,7 +111,7 @@ impl Env {
 
     /// `remaining`, `sold` and `stock` of a sale, read in one HMGET straight from Redis.
     pub async fn stock(&self, sale: &SaleId) -> (u64, u64, u64) {
-        read_stock(&self.redis_client, sale).await
+        self.books.stock(sale).await
     }
 
     /// The number of orders in a sale's orders hash.
@@ -143,16 +148,7 @@ pub fn sum_metric(text: &str, name: &str, labels: &[&str]) -> f64 {
         .sum()
 }
 
-pub async fn read_stock(client: &Client, sale: &SaleId) -> (u64, u64, u64) {
-    let v: Vec<u64> = client
-        .hmget(
-            format!("hg:{{{sale}}}:sale"),
-            vec!["remaining", "sold", "stock"],
-        )
-        .await
-        .unwrap();
-    (v[0], v[1], v[2])
-}
+pub use crate::independent::read_stock;
 
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()

@@ -220,7 +220,7 @@ async fn open_sale(s: &Stack, sale: &str, stock: u64, price: Option<u64>) -> Sal
 }
 
 async fn orders(s: &Stack, sale: &SaleId) -> (u64, u64, u64) {
-    read_stock(&s.redis.client().await.unwrap(), sale).await
+    read_stock(&s.redis.url(), sale).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
