@@ -115,6 +115,25 @@ fn proof_target(req: &Request) -> Result<String, Refusal> {
     Ok(url.into())
 }
 
+/// The pass as the edge forwards it to the origin, and the client's proof (if any) that goes
+/// along: re-signed with the time the edge received the request (`rcv`) and with the hash of
+/// the pass the client's proof was made over (`ath`), so the origin verifies the client's
+/// proof again.
+pub(crate) fn forwarded_pass(
+    req: &Request,
+    cfg: &Config,
+    pass: &PassClaims,
+    token: &str,
+    now: u64,
+) -> (String, Option<String>) {
+    let forwarded = cfg.pass_keys.sign(&PassClaims {
+        rcv: now,
+        ath: proof::token_hash(token),
+        ..pass.clone()
+    });
+    (forwarded, proof_header(req))
+}
+
 /// The request's `DPoP` header, if any.
 fn proof_header(req: &Request) -> Option<String> {
     req.headers().get(proof::PROOF_HEADER).ok().flatten()

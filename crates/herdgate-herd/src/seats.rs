@@ -747,18 +747,20 @@ struct SeatBooks {
 
 async fn read_books(cfg: &SeatsConfig, http: &reqwest::Client) -> Result<SeatBooks> {
     let seats = read_seats(cfg, http).await?;
-    let total = |field: &str| {
-        seats["sections"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|s| s[field].as_u64().unwrap_or(0))
-            .sum::<u64>()
-    };
     Ok(SeatBooks {
-        sold: total("sold"),
-        held: total("held"),
+        sold: total(&seats, "sold"),
+        held: total(&seats, "held"),
     })
+}
+
+/// The sum of `field` (`free`, `held`, `sold`) over the sections of the origin's seats.
+fn total(seats: &Value, field: &str) -> u64 {
+    seats["sections"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| s[field].as_u64().unwrap_or(0))
+        .sum()
 }
 
 async fn read_seats(cfg: &SeatsConfig, http: &reqwest::Client) -> Result<Value> {
@@ -787,14 +789,6 @@ async fn sample(
         let Ok(seats) = read_seats(&cfg, &http).await else {
             continue;
         };
-        let total = |field: &str| {
-            seats["sections"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|s| s[field].as_u64().unwrap_or(0))
-                .sum::<u64>()
-        };
         let url = format!("{}/api/v1/sales/{}", cfg.edge, cfg.sale);
         let choosing = match http.get(url).send().await {
             Ok(r) => r.json::<Value>().await.ok(),
@@ -803,9 +797,9 @@ async fn sample(
         .and_then(|v| v["admission"]["choosing"].as_u64());
         samples.push(SeatSample {
             t_s: t0.elapsed().as_secs_f64(),
-            free: total("free"),
-            held: total("held"),
-            sold: total("sold"),
+            free: total(&seats, "free"),
+            held: total(&seats, "held"),
+            sold: total(&seats, "sold"),
             choosing,
         });
     }

@@ -13,7 +13,7 @@
 
 use herdgate_core::gate::purchase::{held_position, is_final, replay, sold_the_last_item};
 use herdgate_core::wire::{PurchaseRequest, SaleStatus};
-use herdgate_core::{ErrorCode, PassClaims, SaleId};
+use herdgate_core::{ErrorCode, SaleId};
 use worker::Env;
 
 use crate::api::{origin_response, Ctx, Outcome};
@@ -97,19 +97,7 @@ pub(crate) async fn settle(
         other => return Err(internal(format!("unexpected shard answer {other:?}"))),
     };
 
-    // The pass goes on re-signed with the time the edge received the purchase (`rcv`), and
-    // with the hash of the pass the client's proof was made over (`ath`): the origin verifies
-    // the client's proof again, which goes along.
-    let forwarded = cfg.pass_keys.sign(&PassClaims {
-        rcv: now,
-        ath: herdgate_core::proof::token_hash(&token),
-        ..pass.clone()
-    });
-    let proof = req
-        .headers()
-        .get(herdgate_core::proof::PROOF_HEADER)
-        .ok()
-        .flatten();
+    let (forwarded, proof) = tokens::forwarded_pass(req, cfg, &pass, &token, now);
     counters::forwarded(&sale);
     let answer = origin::forward_purchase(cfg, &sale, &forwarded, proof.as_deref(), body).await;
     let (status, text) = match answer {

@@ -22,7 +22,7 @@ use std::rc::Rc;
 
 use herdgate_core::seats::SeatHold;
 use herdgate_core::wire::SaleStatus;
-use herdgate_core::{ErrorCode, PassClaims, SaleId};
+use herdgate_core::{ErrorCode, SaleId};
 use worker::{Method, Response};
 
 use crate::api::{origin_response, Ctx, Outcome};
@@ -160,18 +160,7 @@ pub(crate) async fn settle(
     if state.seated.is_none() && !sold_out {
         return Err(Refusal(ErrorCode::NotSeated));
     }
-    // The pass goes on re-signed with the time the edge received the request (`rcv`) and the
-    // hash of the pass the client's proof was made over (`ath`), as a purchase's does.
-    let forwarded = cfg.pass_keys.sign(&PassClaims {
-        rcv: now,
-        ath: herdgate_core::proof::token_hash(&token),
-        ..pass.clone()
-    });
-    let proof = req
-        .headers()
-        .get(herdgate_core::proof::PROOF_HEADER)
-        .ok()
-        .flatten();
+    let (forwarded, proof) = tokens::forwarded_pass(req, cfg, &pass, &token, now);
     let (method, route) = match act {
         Act::Hold => (Method::Post, "seat-holds".to_owned()),
         Act::Confirm(id) => (Method::Post, format!("seat-holds/{id}/confirm")),

@@ -157,6 +157,18 @@ impl Lane {
     }
 }
 
+/// Why the last request of a form did nothing, as an alert above the form (nothing without
+/// `code`).
+fn error_line(t: &Strings, code: Option<ErrorCode>) -> String {
+    code.map(|code| {
+        format!(
+            r#"<p class="error" role="alert">{}</p>"#,
+            escape(t.error(code.as_str(), code.message()))
+        )
+    })
+    .unwrap_or_default()
+}
+
 /// A seat id (`A/3/7`) in words: "Section A, row 3, seat 7".
 fn seat_words(t: &Strings, id: &str) -> String {
     let mut parts = id.splitn(3, '/');
@@ -281,14 +293,7 @@ pub fn lane(
             max,
             error,
         } => {
-            let error = error
-                .map(|code| {
-                    format!(
-                        r#"<p class="error" role="alert">{}</p>"#,
-                        escape(t.error(code.as_str(), code.message()))
-                    )
-                })
-                .unwrap_or_default();
+            let error = error_line(t, *error);
             let counts: String = (1..=(*max).clamp(1, 4))
                 .map(|n| {
                     let selected = if n == 2.min(*max) { " selected" } else { "" };
@@ -366,14 +371,7 @@ pub fn lane(
             error,
             form_token,
         } => {
-            let error = error
-                .map(|code| {
-                    format!(
-                        r#"<p class="error" role="alert">{}</p>"#,
-                        escape(t.error(code.as_str(), code.message()))
-                    )
-                })
-                .unwrap_or_default();
+            let error = error_line(t, *error);
             format!(
                 r#"<form class="card" method="post" action="{action}">
   {token}
