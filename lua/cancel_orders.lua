@@ -1,5 +1,5 @@
--- cancel_orders.lua: cancel orders the audit flagged and return their items to stock,
--- atomically. A paid order (card holds) is marked for a refund; an order whose payment is
+-- cancel_orders.lua: cancel orders the audit flagged and return their items (or seats) to
+-- stock, atomically. A paid order (card holds) is marked for a refund; an order whose payment is
 -- still being captured is left for the next audit, so no capture races a cancellation.
 --
 -- KEYS[1]  hg:{<sale>}:sale       hash: stock, remaining, sold, cancelled (orders cancelled
@@ -8,6 +8,8 @@
 -- KEYS[3]  hg:{<sale>}:cancelled  hash: visitor -> the cancelled order JSON
 -- KEYS[4]  hg:{<sale>}:log        stream: a "cancelled" entry per order
 -- KEYS[5]  hg:{<sale>}:payments   hash: visitor -> payment JSON (see purchase.lua)
+-- KEYS[6]  hg:{<sale>}:seat_rows  hash: a seated sale's rows (seats.lua): a cancelled order's
+--                                  seats are set free again
 -- ARGV[1]  sale id
 -- ARGV[2]  events channel  (PUBLISHed "open:<sale>" when stock comes back from zero)
 -- ARGV[3]  now, unix ms
@@ -21,20 +23,28 @@
 -- bought stays spent (hg:{<sale>}:passes), so a cancelled visitor cannot buy again with it.
 --
 -- Invariants kept: sold + remaining = stock; every order is in exactly one of the orders and
--- cancelled hashes.
+-- cancelled hashes; every seat is free, held or sold in one order (a cancelled order's seats
+-- are free again, and seats.lua holds none for a cancelled visitor).
 
-local sale_key, orders_key, cancelled_key, log_key, payments_key =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local sale_key, orders_key, cancelled_key, log_key, payments_key, rows_key =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local sale, channel, now = ARGV[1], ARGV[2], ARGV[3]
 
 local before = tonumber(redis.call('HGET', sale_key, 'remaining'))
 if not before then
   return {0, 0}
 end
--- A seated sale's orders hold seats (seats.lua): cancelling them here would give back items
--- and leave the seats sold. The route refuses first; this keeps the books if it did not.
-if redis.call('HGET', sale_key, 'seated') == '1' then
-  return {0, before}
+
+-- Sets the seats of a seated order (ids "<section>/<row>/<n>") free in their rows.
+local function free_seats(seats)
+  local rows = {}
+  for _, id in ipairs(seats) do
+    local rk, n = string.match(id, '^(.+)/(%d+)$')
+    n = tonumber(n)
+    rows[rk] = rows[rk] or redis.call('HGET', rows_key, rk)
+    rows[rk] = string.sub(rows[rk], 1, n - 1) .. '.' .. string.sub(rows[rk], n + 1)
+  end
+  for rk, state in pairs(rows) do redis.call('HSET', rows_key, rk, state) end
 end
 local cancelled = 0
 local refunds = {}
@@ -56,7 +66,9 @@ for i = 4, #ARGV do
       refunds[#refunds + 1] = amount
       refunds[#refunds + 1] = p.currency
     end
-    local qty = tonumber(cjson.decode(order).quantity)
+    local o = cjson.decode(order)
+    local qty = tonumber(o.quantity)
+    if type(o.seats) == 'table' then free_seats(o.seats) end
     redis.call('HDEL', orders_key, visitor)
     redis.call('HSET', cancelled_key, visitor, order)
     redis.call('HINCRBY', sale_key, 'remaining', qty)

@@ -25,6 +25,14 @@
 -- KEYS[12] hg:{<sale>}:lapsed_holds  hash: hold id -> visitor, for holds whose time ran out
 --                                    (so a late confirmation hears why)
 -- KEYS[13] hg:{<sale>}:hold_counts   hash: visitor -> holds made (at most MAX_HOLDS)
+-- KEYS[14] hg:{<sale>}:payments      hash: visitor -> the order's card payment (as in
+--                                    purchase.lua; captured by the caller, then recorded by
+--                                    settle_payment.lua, which gives the seats back if the
+--                                    capture fails)
+-- KEYS[15] hg:{<sale>}:dead_holds    set: card holds whose capture failed
+-- KEYS[16] hg:{<sale>}:cancelled     hash: visitor -> an order the audit cancelled
+--                                    (cancel_orders.lua, which frees its seats)
+-- KEYS[17] hg:{<sale>}:facts         hash: visitor -> what the audit needs of their order
 --
 -- ARGV[1] is the command; ARGV[2] is now, unix ms (the caller's clock). Every command first
 -- releases up to 64 holds whose time ran out (the origin's sweeper calls "sweep" every
@@ -37,18 +45,20 @@
 --   state, tiers, access (same lengths).
 --   -> {"loaded", seats}  the map replaces any before it; stock = seats on sale
 --   -> {"locked"}         a seat is held or sold: the map cannot be replaced
---   -> {"priced"}         the sale has a price: seats are priced by their tiers, and card
---                         holds for seats are not built, so a priced sale takes no map
+--   -> {"priced", price}  the sale takes card holds of `price` per seat and a tier costs
+--                         more: a hold could not cover that seat
 --   -> {"unknown_sale"}
 -- "change", ARGV[3] new prices by tier id ("front=1500"; '' for none), ARGV[4..] seat ids
 --   to withdraw; only before the sale starts
 --   -> {"changed", stock}; {"locked"} if a seat to withdraw is held or sold; {"started"};
+--      {"priced", price} for a tier price above the sale's card hold per seat;
 --      {"unknown_seat", id} for a seat or tier not on the map (nothing changed in each case);
 --      {"not_seated"}; {"unknown_sale"}
--- "hold", ARGV[3] visitor, ARGV[4] new hold id, ARGV[5] "seats" | "best", then
+-- "hold", ARGV[3] visitor, ARGV[4] new hold id, ARGV[5] the pass's card hold (pi_…) or '',
+--   ARGV[6] "seats" | "best", then
 --   for "seats": the seat ids ("<section>/<row>/<n>", n from 1);
---   for "best":  ARGV[6] count, ARGV[7] section ('' any, in the map's order), ARGV[8] tier
---                id ('' any), ARGV[9] "1" for a block with a wheelchair space
+--   for "best":  ARGV[7] count, ARGV[8] section ('' any, in the map's order), ARGV[9] tier
+--                id ('' any), ARGV[10] "1" for a block with a wheelchair space
 --   -> {"held", hold_json}            every seat asked for is now held by the visitor
 --   -> {"seats_taken", taken_json, alternative_json}  some seat is not free; nothing
 --                                     changed; the best block of as many free seats in the
@@ -59,15 +69,27 @@
 --                                     a hold of theirs whose time ran out lapses here instead
 --   -> {"hold_limit", max}            the visitor made MAX_HOLDS holds already
 --   -> {"already_bought", order_json} the visitor has an order
+--   -> {"cancelled"}                  the audit cancelled the visitor's order: no more seats
+--   -> {"hold_required"}              the sale takes card holds (it has a price) and there
+--                                     is no card hold; {"hold_dead"} its capture failed before
 --   -> {"unknown_seat", id}; {"not_open", starts_at_ms}; {"sold_out"}; {"not_seated"};
 --      {"unknown_sale"}
 -- "confirm", ARGV[3] visitor, ARGV[4] hold id, ARGV[5] pass id, ARGV[6] sale id,
---   ARGV[7] events channel
---   -> {"created", order_json, remaining}  the hold's seats are sold to the visitor
---   -> {"existing", order_json, remaining} a retry: the order made before
+--   ARGV[7] events channel, ARGV[8] the pass's card hold (pi_…, checked by the caller) or '',
+--   ARGV[9] the audit's facts of the order (JSON from the pass, stored as it is; '' none)
+--   -> {"created", order_json, remaining, payment_json}  the hold's seats are sold to the
+--        visitor. payment_json is '' unless the sale takes card holds (it has a price) and
+--        the seats cost something: then {"intent", "amount" (the seats' tiers, summed),
+--        "currency", "state": "pending", "at"}, and the caller captures the card hold, then
+--        runs settle_payment.lua, which gives the seats back if the capture fails
+--   -> {"existing", order_json, remaining, payment_json} a retry: the order made before
 --   -> {"hold_expired"}   its time ran out: its seats went back
 --   -> {"no_hold"}        no such hold of this visitor (released, or never made)
 --   -> {"pass_spent"}     the pass bought before
+--   -> {"cancelled"}      the audit cancelled the visitor's order
+--   -> {"hold_required"}  the sale takes card holds and the pass carries none: the seats
+--                         stay held
+--   -> {"hold_dead"}      this card hold's capture failed before: the seats stay held
 -- "release", ARGV[3] visitor, ARGV[4] hold id -> {"released", seats} or {"no_hold"}
 -- "sweep" -> {"swept", holds released}
 --
@@ -78,7 +100,8 @@
 
 local sale_key, rows_key, tiers_key, access_key, sections_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local holds_key, vhold_key, expiry_key, orders_key, passes_key, log_key = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
-local lapsed_key, counts_key = KEYS[12], KEYS[13]
+local lapsed_key, counts_key, payments_key, dead_key = KEYS[12], KEYS[13], KEYS[14], KEYS[15]
+local cancelled_key, facts_key = KEYS[16], KEYS[17]
 local MAX_HOLDS = 5
 local cmd, now = ARGV[1], tonumber(ARGV[2])
 
@@ -208,7 +231,13 @@ if cmd == 'load' then
   if tonumber(redis.call('HGET', sale_key, 'held') or '0') > 0 or tonumber(redis.call('HGET', sale_key, 'sold') or '0') > 0 then
     return {'locked'}
   end
-  if redis.call('HEXISTS', sale_key, 'price_amount') == 1 then return {'priced'} end
+  -- A sale with card holds authorises its price per seat: no seat may cost more.
+  local ceiling = tonumber(redis.call('HGET', sale_key, 'price_amount') or '')
+  if ceiling then
+    for amount in string.gmatch(ARGV[5], '%w:[%w_-]+=(%d+)') do
+      if tonumber(amount) > ceiling then return {'priced', ceiling} end
+    end
+  end
   redis.call('DEL', rows_key, tiers_key, access_key, holds_key, vhold_key, expiry_key, lapsed_key,
     counts_key)
   local seats = 0
@@ -239,9 +268,11 @@ sweep(64)
 if cmd == 'change' then
   if now >= tonumber(f[4]) then return {'started'} end
   local prices = {}
+  local ceiling = tonumber(redis.call('HGET', sale_key, 'price_amount') or '')
   for id, amount in string.gmatch(ARGV[3], '([%w_-]+)=(%d+)') do
     local c = redis.call('HGET', tiers_key, 'tier:' .. id)
     if not c then return {'unknown_seat', id} end
+    if ceiling and tonumber(amount) > ceiling then return {'priced', ceiling} end
     prices[c] = amount
   end
   local withdraw, seen = {}, {}
@@ -267,11 +298,17 @@ if cmd == 'release' then
 end
 
 if cmd == 'hold' then
-  local visitor, id, mode = ARGV[3], ARGV[4], ARGV[5]
+  local visitor, id, card, mode = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
   local limit, starts, remaining = tonumber(f[3]), tonumber(f[4]), tonumber(f[5])
   if now < starts then return {'not_open', starts} end
   local order = redis.call('HGET', orders_key, visitor)
   if order then return {'already_bought', order} end
+  if redis.call('HEXISTS', cancelled_key, visitor) == 1 then return {'cancelled'} end
+  -- A sale with card holds holds seats only for a buyer whose card can pay for them.
+  if redis.call('HEXISTS', sale_key, 'price_amount') == 1 then
+    if card == '' then return {'hold_required'} end
+    if redis.call('SISMEMBER', dead_key, card) == 1 then return {'hold_dead'} end
+  end
   local live = redis.call('HGET', vhold_key, visitor)
   if live then
     local json = redis.call('HGET', holds_key, live)
@@ -290,7 +327,7 @@ if cmd == 'hold' then
   if mode == 'seats' then
     seats = {}
     local taken, seen, section = {}, {}, nil
-    for i = 6, #ARGV do
+    for i = 7, #ARGV do
       local rk, n, state = seat_on_map(ARGV[i])
       if not state or seen[ARGV[i]] then return {'unknown_seat', ARGV[i]} end
       seen[ARGV[i]] = true
@@ -310,13 +347,13 @@ if cmd == 'hold' then
     end
     if #seats == 0 then return {'unknown_seat', ''} end
   else
-    local count, section, tier, wheelchair = tonumber(ARGV[6]), ARGV[7], ARGV[8], ARGV[9] == '1'
+    local count, section, tier, wheelchair = tonumber(ARGV[7]), ARGV[8], ARGV[9], ARGV[10] == '1'
     if not count or count < 1 or count ~= math.floor(count) or count > limit then
       return {'over_limit', limit}
     end
     if tier ~= '' then
       tier = redis.call('HGET', tiers_key, 'tier:' .. tier)
-      if not tier then return {'unknown_seat', ARGV[8]} end
+      if not tier then return {'unknown_seat', ARGV[9]} end
     end
     local sections = {}
     for _, sec in ipairs(sections_json() or {}) do
@@ -341,9 +378,13 @@ if cmd == 'hold' then
 end
 
 if cmd == 'confirm' then
-  local visitor, id, pass_id, sale, channel = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+  local visitor, id, pass_id, sale, channel, card = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8] or ''
   local order = redis.call('HGET', orders_key, visitor)
-  if order then return {'existing', order, tonumber(f[5])} end
+  if order then
+    return {'existing', order, tonumber(f[5]), redis.call('HGET', payments_key, visitor) or ''}
+  end
+  -- A cancelled visitor asking again with the pass that bought reads "cancelled".
+  if redis.call('HEXISTS', cancelled_key, visitor) == 1 then return {'cancelled'} end
   if redis.call('HEXISTS', passes_key, pass_id) == 1 then return {'pass_spent'} end
   local json = redis.call('HGET', holds_key, id)
   if not json then
@@ -356,6 +397,12 @@ if cmd == 'confirm' then
     drop_hold(id, true)
     return {'hold_expired'}
   end
+  -- A sale with a price takes card holds: the seats are paid with the pass's hold, captured
+  -- by the caller for their amount. Refused here, the seats stay held.
+  local pay = redis.call('HMGET', sale_key, 'price_amount', 'price_currency')
+  local charge = pay[1] and h.amount > 0
+  if charge and card == '' then return {'hold_required'} end
+  if charge and redis.call('SISMEMBER', dead_key, card) == 1 then return {'hold_dead'} end
   mark(h.seats, 's')
   redis.call('HDEL', holds_key, id)
   redis.call('HDEL', vhold_key, visitor)
@@ -370,10 +417,22 @@ if cmd == 'confirm' then
   order = cjson.encode(o)
   redis.call('HSET', orders_key, visitor, order)
   redis.call('HSET', passes_key, pass_id, order_id)
+  local facts = ARGV[9] or ''
+  if facts ~= '' then redis.call('HSET', facts_key, visitor, facts) end
   redis.call('XADD', log_key, '*', 'order_id', order_id, 'visitor', visitor, 'quantity', n,
     'seats', table.concat(h.seats, ' '), 'at_ms', now)
-  if remaining == 0 then redis.call('PUBLISH', channel, 'sold_out:' .. sale) end
-  return {'created', order, remaining}
+  local payment = ''
+  if charge then
+    payment = '{"intent":"' .. card .. '","amount":' .. string.format('%d', h.amount) ..
+      ',"currency":"' .. pay[2] .. '","state":"pending","at":' .. now .. '}'
+    redis.call('HSET', payments_key, visitor, payment)
+    -- Until the capture settles the seats may come back (settle_payment.lua): not sold out.
+    redis.call('HINCRBY', sale_key, 'pending', 1)
+  end
+  if remaining == 0 and tonumber(redis.call('HGET', sale_key, 'pending') or '0') == 0 then
+    redis.call('PUBLISH', channel, 'sold_out:' .. sale)
+  end
+  return {'created', order, remaining, payment}
 end
 
 return redis.error_reply('seats.lua: unknown command ' .. tostring(cmd))

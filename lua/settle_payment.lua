@@ -7,11 +7,14 @@
 -- KEYS[5]  hg:{<sale>}:payments    hash: visitor -> payment JSON (see purchase.lua)
 -- KEYS[6]  hg:{<sale>}:dead_holds  set: holds whose capture failed
 -- KEYS[7]  hg:{<sale>}:facts       hash: visitor -> audit facts
+-- KEYS[8]  hg:{<sale>}:seat_rows   hash: a seated sale's rows (seats.lua); an undone order's
+--                                  seats are set free again
 -- ARGV[1]  visitor id
 -- ARGV[2]  hold            the intent the caller captured (pi_…)
 -- ARGV[3]  outcome         "captured": the money is taken;
 --                          "released": the hold cannot be captured (cancelled, expired,
---                          declined), so the order is undone and its items go back to stock
+--                          declined), so the order is undone and its items (or seats) go
+--                          back on sale
 -- ARGV[4]  now, unix ms
 -- ARGV[5]  sale id
 -- ARGV[6]  events channel  (PUBLISHed "open:<sale>" when stock comes back from zero, and
@@ -25,12 +28,13 @@
 --   {"none"}                     the visitor has no pending payment with this hold (settled
 --                                before by another request): nothing changed
 --
--- Invariants kept: sold + remaining = stock; an order whose payment is captured is never
+-- Invariants kept: sold + remaining = stock; every seat is free, held or sold in one order;
+-- an order whose payment is captured is never
 -- undone here; a released order leaves no trace in the orders, payments or passes hashes;
 -- the sale's `pending` counts the payments still pending.
 
-local sale_key, orders_key, passes_key, log_key, payments_key, dead_key, facts_key =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local sale_key, orders_key, passes_key, log_key, payments_key, dead_key, facts_key, rows_key =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local visitor, hold, outcome, now, sale, channel =
   ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 
@@ -79,6 +83,17 @@ redis.call('HDEL', payments_key, visitor)
 redis.call('HDEL', facts_key, visitor)
 redis.call('HDEL', passes_key, o.pass_id)
 redis.call('SADD', dead_key, hold)
+-- A seated order's seats are free again ('.' in their rows; see seats.lua).
+if type(o.seats) == 'table' then
+  local rows = {}
+  for _, id in ipairs(o.seats) do
+    local rk, n = string.match(id, '^(.+)/(%d+)$')
+    n = tonumber(n)
+    rows[rk] = rows[rk] or redis.call('HGET', rows_key, rk)
+    rows[rk] = string.sub(rows[rk], 1, n - 1) .. '.' .. string.sub(rows[rk], n + 1)
+  end
+  for rk, state in pairs(rows) do redis.call('HSET', rows_key, rk, state) end
+end
 local remaining = redis.call('HINCRBY', sale_key, 'remaining', qty)
 redis.call('HINCRBY', sale_key, 'sold', -qty)
 if redis.call('HINCRBY', sale_key, 'pending', -1) < 0 then

@@ -2,13 +2,16 @@
 --
 -- KEYS[1]  hg:{<sale>}:sale   hash: stock, remaining, sold, limit, starts_at_ms, rate, seq,
 --                              price_amount, price_currency, paused, revision, cancelled
+-- KEYS[2]  hg:{<sale>}:seat_tiers  hash: a seated sale's tier prices, "price:<char>" (seats.lua)
 -- ARGV[1]  stock           total items (sold + remaining), a non-negative integer
 -- ARGV[2]  limit           most items per visitor, >= 1
 -- ARGV[3]  starts_at_ms    when the sale opens, unix ms
 -- ARGV[4]  rate            buyers admitted per second, >= 1
 -- ARGV[5]  sale id         (the <sale> of the key)
 -- ARGV[6]  events channel  (PUBLISHed "open:<sale>", then "sold_out:<sale>" if none is left)
--- ARGV[7]  price amount    one item's price in minor units ('' : the sale takes no card holds)
+-- ARGV[7]  price amount    one item's price in minor units ('' : the sale takes no card holds);
+--                          of a seated sale, what its card holds authorise per seat: at least
+--                          its dearest tier's price
 -- ARGV[8]  price currency  ISO 4217, lower case ('' with no price)
 -- ARGV[9]  paused          '1' to pause admission, '0' to resume it, '' to leave it as it is
 -- ARGV[10] now, unix ms     (the caller's clock: see revision below)
@@ -23,7 +26,7 @@
 --   {"updated", remaining}            an existing sale, settings replaced
 --   {"stock_below_sold", sold}        stock < items already sold; nothing changed
 --   {"seated_stock", 0}               a seated sale given another stock than its map's
---   {"seated_price", 0}               a seated sale given a sale price
+--   {"seated_price", dearest}         a seated sale given a price below its dearest tier's
 --   {"draw_fixed", 0}                 a pre-queue added to an existing sale, or, once it opened,
 --                                     removed or its opening moved, or, once its draw closed,
 --                                     the close moved; nothing changed
@@ -41,13 +44,22 @@ if stock < sold then
   return {'stock_below_sold', sold}
 end
 -- A seated sale's stock is its seat map (seats.lua): only the map changes it. Its prices are
--- its tiers': it takes no sale price.
+-- its tiers'; its price is what a card hold authorises per seat, so no tier may cost more.
 if redis.call('HGET', key, 'seated') == '1' then
   if stock ~= tonumber(redis.call('HGET', key, 'stock')) then
     return {'seated_stock', 0}
   end
   if ARGV[7] ~= '' then
-    return {'seated_price', 0}
+    local fields = {}
+    local chars = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'
+    for i = 1, #chars do fields[i] = 'price:' .. string.sub(chars, i, i) end
+    local dearest = 0
+    for _, p in ipairs(redis.call('HMGET', KEYS[2], unpack(fields))) do
+      if p then dearest = math.max(dearest, tonumber(p)) end
+    end
+    if tonumber(ARGV[7]) < dearest then
+      return {'seated_price', dearest}
+    end
   end
 end
 local created = redis.call('EXISTS', key) == 0

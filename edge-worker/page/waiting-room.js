@@ -1056,6 +1056,13 @@ if (typeof module !== "undefined") {
     // first lasts.
     async function holdSeats(request) {
       if (seatBusy || current !== "admitted") return;
+      // A sale with card holds is paid with the card held while queued: seats are held only
+      // with it, so that the hold's minutes are not spent typing a card.
+      if (boot.payments && !(hold && hold.state === "on_hold")) {
+        $("card-error").textContent = boot.errors.hold_required;
+        $("cc-number").focus();
+        return;
+      }
       seatBusy = true;
       $("best-find").disabled = true;
       $("hold-picked").disabled = true;
@@ -1142,14 +1149,14 @@ if (typeof module !== "undefined") {
 
     onSeats("confirm-seats", "click", async () => {
       if (!seatHold || current !== "holding") return;
-      const hold = seatHold;
+      const seats = seatHold;
       $("seat-error").textContent = "";
       enter("buying");
       let answer = null;
       // A confirmation asked again answers the same order, so a lost answer or a busy shop
       // is asked again.
       for (let attempt = 0; attempt < 5; attempt++) {
-        answer = await withPass(`/seat-holds/${hold.hold}/confirm`, {
+        answer = await withPass(`/seat-holds/${seats.hold}/confirm`, {
           method: "POST",
           headers: { "content-type": "application/json" },
           body: "{}",
@@ -1160,11 +1167,26 @@ if (typeof module !== "undefined") {
       const { res, body, code } = answer;
       if (res && res.ok && body && body.order) {
         dropHold();
+        if (body.charged) {
+          hold = { ...(hold || {}), state: "charged", amount: body.charged.amount, currency: body.charged.currency };
+        }
         $("order").textContent = body.order.order_id;
         enter("bought", undefined, { order: body.order.order_id });
+        showHold(false);
         return;
       }
       if (code === "seat_hold_expired" || code === "no_seat_hold") return lapsed();
+      // The card hold could not pay: nothing was charged. The seats are given back (a capture
+      // that failed gave them back already) and the buyer puts a card on hold again, then
+      // chooses again.
+      if (["hold_required", "hold_expired", "payment_failed"].includes(code)) {
+        await withPass(`/seat-holds/${seats.hold}`, { method: "DELETE" }, true);
+        if (hold) hold.state = "released";
+        chooseAgain(t.choose[1]);
+        showHold(false);
+        $("card-error").textContent = boot.errors[code] || body.error.message;
+        return;
+      }
       enter("holding");
       $("seat-error").textContent = seatRefusal(res, body, code);
     });

@@ -12,7 +12,7 @@ use herdgate_core::SaleId;
 use herdgate_testkit::now_ms;
 use serde_json::{json, Value};
 
-use herdgate_testkit::EdgeClient;
+use herdgate_testkit::{EdgeClient, Localstripe};
 
 use crate::edge_support::{admitted, builder, pass_of, poll_until, Stack as EdgeStack};
 use crate::independent::Books;
@@ -94,11 +94,16 @@ impl Venue {
         body: Option<&Value>,
     ) -> (u16, Value) {
         let url = format!("{}/v1/sales/gig/{path}", self.env.origin.url());
+        // Admitted now, as the edge stamps a pass (the audit reads it).
+        let who = herdgate_core::VisitorId::parse(visitor).unwrap();
+        let mut claims = self.env.keys.pass_claims(&self.sale, &who);
+        claims.adm = now_ms();
+        let pass = self.env.keys.keyring.sign(&claims);
         let mut req = self
             .env
             .http
             .request(method.parse().unwrap(), url)
-            .bearer_auth(self.env.pass(&self.sale, visitor));
+            .bearer_auth(pass);
         if let Some(b) = body {
             req = req.json(b);
         }
@@ -234,7 +239,7 @@ async fn a_seat_map_is_checked_changed_before_the_sale_and_locked_once_seats_are
         let config = json!({"stock": 100, "per_visitor_limit": 4, "starts_at_ms": now_ms() - 1_000, "admission_rate": 100});
         let (status, body) = v.env.admin.put_sale_reply("gig", &config).await.unwrap();
         assert_eq!((status, code(&body)), (409, "seated_stock"));
-        // Its prices are its tiers': no sale price (card holds for seats are not built).
+        // Its price is what a card hold authorises per seat: never below its dearest tier.
         let priced = json!({"stock": 38, "per_visitor_limit": 4, "starts_at_ms": now_ms() - 1_000, "admission_rate": 100, "price": {"amount": 100, "currency": "eur"}});
         let (status, body) = v.env.admin.put_sale_reply("gig", &priced).await.unwrap();
         assert_eq!((status, code(&body)), (409, "seated_price"));
@@ -253,7 +258,8 @@ async fn a_seat_map_is_checked_changed_before_the_sale_and_locked_once_seats_are
         assert_eq!((status, code(&body)), (409, "seat_map_locked"));
         assert_eq!(v.invariant().await, (37, 1, 0));
 
-        // A counter sale has no seats, and a priced sale takes no map.
+        // A counter sale has no seats, and a sale whose card holds cover less than a seat's
+        // tier takes no map with it.
         v.env.create_sale("plain", 5, 1).await;
         let url = format!("{}/v1/sales/plain/seats", v.env.origin.url());
         let (status, body) = status_json(v.env.http.get(url).send().await.unwrap()).await;
@@ -531,22 +537,41 @@ async fn a_confirmed_hold_is_an_order_and_a_released_one_gives_its_seats_back() 
         assert_eq!((status, &again["order"]), (200, &order["order"]));
         let (status, body) = v.hold("ana", json!({"seats": ["B/1/1"]})).await;
         assert_eq!((status, code(&body)), (409, "already_bought"));
-        // The audit scores a seated sale's orders; cancelling them is refused, not half done.
-        let (status, report) = v.admin("POST", "audit", &json!({})).await;
-        assert_eq!(
-            (status, &report["audit"]["orders"]),
-            (200, &json!(1)),
-            "{report}"
-        );
-        let (status, body) = v.admin("POST", "audit", &json!({"apply": true})).await;
-        assert_eq!((status, code(&body)), (409, "seated_cancel"));
-        assert_eq!(v.invariant().await, (9, 0, 3));
         let seats = v.availability().await;
         assert_eq!(seats["sections"][0]["rows"][0]["state"], "...sss");
         assert_eq!(
             (&seats["sections"][0]["sold"], &seats["sections"][1]["free"]),
             (&json!(3), &json!(6))
         );
+        // The audit scores a seated sale's orders on what the pass that bought said (here
+        // anything bought within a day of admission counts as machine speed) and cancels the
+        // flagged ones: their seats are free again, and the visitor holds no more.
+        let policy = json!({"fast_ms": 86_400_000});
+        let (status, report) = v.admin("POST", "audit", &policy).await;
+        let flagged = &report["audit"]["flagged"];
+        assert_eq!(
+            (status, &flagged[0]["visitor"]),
+            (200, &json!("ana")),
+            "{report}"
+        );
+        let mut apply = policy.clone();
+        apply["apply"] = true.into();
+        let (status, report) = v.admin("POST", "audit", &apply).await;
+        assert_eq!((status, &report["cancelled"]), (200, &json!(1)), "{report}");
+        assert_eq!(v.invariant().await, (12, 0, 0));
+        let (status, body) = v.confirm("ana", &id).await;
+        assert_eq!((status, code(&body)), (409, "order_cancelled"), "{body}");
+        let (status, body) = v.hold("ana", json!({"seats": ["A/1/4"]})).await;
+        assert_eq!((status, code(&body)), (409, "order_cancelled"), "{body}");
+        let (status, report) = v.admin("POST", "audit", &apply).await;
+        assert_eq!((status, &report["cancelled"]), (200, &json!(0)), "{report}");
+        // Others buy those seats again.
+        let (_, hold) = v
+            .hold("cy", json!({"seats": ["A/1/4", "A/1/5", "A/1/6"]}))
+            .await;
+        let (status, order) = v.confirm("cy", hold["hold"].as_str().unwrap()).await;
+        assert_eq!(status, 201, "{order}");
+        assert_eq!(v.invariant().await, (9, 0, 3));
 
         // Released: the seats are free again at once.
         let (_, hold) = v
@@ -811,6 +836,156 @@ async fn a_seated_sale_sells_through_the_edge_with_the_pass_and_its_proof() {
         let redis = Books::connect(&s.redis.url()).await;
         let (free, held, sold) = read_invariant(&redis, &SaleId::parse(sale).unwrap()).await;
         assert_eq!((free, held, sold), (78, 0, 2));
+    })
+    .await;
+}
+
+/// Puts `pm` on hold for `me` while queued with `ticket`: the ticket that carries the card
+/// hold, and the hold's id.
+async fn card_on_hold(me: &EdgeClient, sale: &str, ticket: &str, pm: &str) -> (String, String) {
+    let body = json!({"payment_method": pm});
+    let (status, held) = me.hold_reply(sale, ticket, &body).await.unwrap();
+    assert_eq!(
+        (status, &held["hold"]["state"]),
+        (201, &json!("on_hold")),
+        "{held}"
+    );
+    (
+        held["ticket"].as_str().unwrap().to_owned(),
+        held["hold"]["hold"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// What localstripe says the card was charged for `intent`: nothing unless the intent
+/// succeeded (a cancelled intent is never charged; localstripe still lets its charge be
+/// captured, which herdgate reads back as the intent's `canceled`), else the charge's amount
+/// less what went back (a capture of less than the authorisation refunds the rest).
+async fn taken(ls: &Localstripe, intent: &str) -> (Value, u64) {
+    let i = ls.intent(intent).await.unwrap();
+    let charge = &i["charges"]["data"][0];
+    let amount = charge["amount"].as_u64().unwrap_or(0);
+    let kept = amount - charge["amount_refunded"].as_u64().unwrap_or(0);
+    let paid = i["status"] == "succeeded" && charge["captured"] == true;
+    (i["status"].clone(), if paid { kept } else { 0 })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seated_sale_with_card_holds_charges_the_seats_and_a_failed_capture_gives_them_back() {
+    // Runs workerd, localstripe and a shard's sweep.
+    alone(Duration::from_secs(240), async {
+        let ls = Localstripe::start().await.unwrap();
+        let builder = builder()
+            .localstripe(&ls)
+            .var("QUEUE_SHARD_COUNT", "1")
+            .vars(json!({"HOLD_SWEEP_SECS": "1", "HOLD_RELEASE_RATE": "400"}));
+        let s = EdgeStack::start_from(builder).await.unwrap();
+        let sale = "opera";
+        let settings = |stock: u64, amount: u64| {
+            json!({"stock": stock, "per_visitor_limit": 4, "starts_at_ms": now_ms() - 1_000,
+                   "admission_rate": 100, "price": {"amount": amount, "currency": "eur"}})
+        };
+        // The price is what a card hold authorises per seat: no tier may cost more.
+        let (status, body) = s
+            .admin()
+            .put_sale_reply(sale, &settings(0, 9_000))
+            .await
+            .unwrap();
+        assert_eq!(status, 201, "{body}");
+        let url = format!("{}/admin/v1/sales/{sale}/seats", s.origin.url());
+        let put = |map: &Value| s.http.put(&url).bearer_auth(&s.keys.admin_token).json(map);
+        let mut dear = venue(4, 10, 60);
+        dear["tiers"]["front"] = 9_500.into();
+        let (status, body) = status_json(put(&dear).send().await.unwrap()).await;
+        assert_eq!((status, code(&body)), (409, "seated_price"), "{body}");
+        let (status, body) = status_json(put(&venue(4, 10, 60)).send().await.unwrap()).await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = s
+            .admin()
+            .put_sale_reply(sale, &settings(80, 8_999))
+            .await
+            .unwrap();
+        assert_eq!((status, code(&body)), (409, "seated_price"), "{body}");
+        let (status, body) = s
+            .admin()
+            .put_sale_reply(sale, &settings(80, 9_000))
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{body}");
+
+        // Ann puts her card on hold while she waits: 4 seats at most 9,000 each.
+        let (ann, ticket) = join(&s, sale, "ann").await;
+        let (ticket, card_a) = card_on_hold(&ann, sale, &ticket, "pm_card_visa").await;
+        assert_eq!(ls.intent(&card_a).await.unwrap()["amount"], 36_000);
+        let pass_a =
+            pass_of(&poll_until(&ann, sale, &ticket, Duration::from_secs(20), admitted).await);
+        // She holds the best two front seats and buys them: the card pays their price.
+        let best = json!({"best": {"count": 2, "tier": "front"}});
+        let (status, hold) = ann.seat_hold_reply(sale, &pass_a, &best).await.unwrap();
+        assert_eq!((status, &hold["amount"]), (201, &json!(18_000)), "{hold}");
+        let id = hold["hold"].as_str().unwrap().to_owned();
+        let (status, order) = ann.seat_confirm_reply(sale, &pass_a, &id).await.unwrap();
+        assert_eq!(status, 201, "{order}");
+        let charged = json!({"amount": 18_000, "currency": "eur", "hold": card_a});
+        assert_eq!(order["charged"], charged, "{order}");
+        // Asked again: the same order, charged once.
+        let (status, again) = ann.seat_confirm_reply(sale, &pass_a, &id).await.unwrap();
+        assert_eq!(status, 200, "{again}");
+        assert_eq!(
+            again["order"]["order_id"], order["order"]["order_id"],
+            "{again}"
+        );
+        assert_eq!(taken(&ls, &card_a).await, (json!("succeeded"), 18_000));
+
+        // Ben has no card on hold: he may not hold seats.
+        let (ben, ticket) = join(&s, sale, "ben").await;
+        let pass_b =
+            pass_of(&poll_until(&ben, sale, &ticket, Duration::from_secs(20), admitted).await);
+        let (status, body) = ben.seat_hold_reply(sale, &pass_b, &best).await.unwrap();
+        assert_eq!((status, code(&body)), (402, "hold_required"), "{body}");
+        // With one, he holds two seats; the issuer voids it before he buys.
+        let (ticket, card_b) = card_on_hold(&ben, sale, &ticket, "pm_card_visa").await;
+        let pass_b =
+            pass_of(&poll_until(&ben, sale, &ticket, Duration::from_secs(20), admitted).await);
+        let (status, hold) = ben.seat_hold_reply(sale, &pass_b, &best).await.unwrap();
+        assert_eq!(status, 201, "{hold}");
+        let seats_b = hold["seats"].clone();
+        let id = hold["hold"].as_str().unwrap().to_owned();
+        let redis = Books::connect(&s.redis.url()).await;
+        let opera = SaleId::parse(sale).unwrap();
+        assert_eq!(read_invariant(&redis, &opera).await, (76, 2, 2));
+        ls.void(&card_b).await.unwrap();
+        let (status, body) = ben.seat_confirm_reply(sale, &pass_b, &id).await.unwrap();
+        assert_eq!((status, code(&body)), (402, "payment_failed"), "{body}");
+        // Nothing was charged and his seats are back on sale; asking again changes nothing.
+        assert_eq!(read_invariant(&redis, &opera).await, (78, 0, 2));
+        let (status, body) = ben.seat_confirm_reply(sale, &pass_b, &id).await.unwrap();
+        assert_eq!((status, code(&body)), (404, "no_seat_hold"), "{body}");
+        assert_eq!(read_invariant(&redis, &opera).await, (78, 0, 2));
+        assert_eq!(taken(&ls, &card_b).await, (json!("canceled"), 0));
+
+        // Cat buys those very seats.
+        let (cat, ticket) = join(&s, sale, "cat").await;
+        let (ticket, card_c) = card_on_hold(&cat, sale, &ticket, "pm_card_visa").await;
+        let pass_c =
+            pass_of(&poll_until(&cat, sale, &ticket, Duration::from_secs(20), admitted).await);
+        let named = json!({"seats": seats_b});
+        let (status, hold) = cat.seat_hold_reply(sale, &pass_c, &named).await.unwrap();
+        assert_eq!(status, 201, "{hold}");
+        let id = hold["hold"].as_str().unwrap();
+        let (status, order) = cat.seat_confirm_reply(sale, &pass_c, id).await.unwrap();
+        assert_eq!(
+            (status, &order["order"]["seats"]),
+            (201, &seats_b),
+            "{order}"
+        );
+        assert_eq!(read_invariant(&redis, &opera).await, (76, 0, 4));
+        assert_eq!(taken(&ls, &card_c).await, (json!("succeeded"), 18_000));
+        // Each order is charged once, and the pending count is back to none.
+        let key = [format!("hg:{{{sale}}}:sale")];
+        let pending: Option<u64> = redis
+            .eval("return redis.call('HGET', KEYS[1], 'pending')", &key)
+            .await;
+        assert_eq!(pending.unwrap_or(0), 0);
     })
     .await;
 }

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context as _, Result};
 use hdrhistogram::Histogram;
 use herdgate_core::SaleId;
-use herdgate_origin::store::seats::{SeatsReply, Want};
+use herdgate_origin::store::seats::{ConfirmSeats, SeatsReply, Want};
 use herdgate_origin::store::{Store, StoreConfig};
 use herdgate_testkit::{
     free_port, now_ms, AdminClient, OriginOptions, RedisServer, TestKeys, TestOrigin,
@@ -447,12 +447,21 @@ pub async fn run(args: SeatsArgs) -> Result<()> {
                 };
                 let now = now_ms();
                 match store
-                    .hold_seats(&sale, &wish.visitor, &hold, &want, now)
+                    .hold_seats(&sale, &wish.visitor, &hold, "", &want, now)
                     .await?
                 {
                     SeatsReply::Held(h) => {
                         match store
-                            .confirm_seats(&sale, &wish.visitor, &hold, &hold, "bench", now)
+                            .confirm_seats(&ConfirmSeats {
+                                sale: &sale,
+                                visitor: &wish.visitor,
+                                hold: &hold,
+                                pass_id: &hold,
+                                card: "",
+                                facts: "",
+                                channel: "bench",
+                                now_ms: now,
+                            })
                             .await?
                         {
                             SeatsReply::Created(..) => Ok((Got::Held(h.seats), 0)),

@@ -84,9 +84,8 @@ error_codes! {
     /// A seated sale's stock changed by hand.
     SeatedStock = ("seated_stock", 409, "A seated sale's stock is its seat map: withdraw seats or load another map instead."),
     /// A seated sale given a sale price, or a priced sale given a seat map.
-    SeatedPrice = ("seated_price", 409, "A seated sale's prices are its seat map's tiers, and card holds for seats are not built yet: a seated sale takes no sale price, and a priced sale takes no seat map."),
+    SeatedPrice = ("seated_price", 409, "A seated sale's price is what its card holds authorise for each seat: no tier of its seat map may cost more than it."),
     /// The audit asked to cancel orders of a seated sale.
-    SeatedCancel = ("seated_cancel", 409, "Cancelling the orders of a seated sale is not built yet: run the audit as a dry run and settle what it flags by hand."),
     /// A visitor made as many seat holds as one may.
     SeatHoldLimit = ("seat_hold_limit", 429, "You have held seats as many times as one visit may: buy the seats you hold, or leave them."),
     /// A seat route on a sale without a seat map.
@@ -234,8 +233,8 @@ error_codes! {
     HoldRequired = ("hold_required", 402, "Put your card on hold before you buy."),
     /// The pass's hold is too close to the card networks' limit to be captured.
     HoldExpired = ("hold_expired", 402, "Your card hold has run out and was released: put your card on hold again."),
-    /// Capturing the hold failed; the item went back on sale and nothing was charged.
-    PaymentFailed = ("payment_failed", 402, "Your card could not be charged, so the item went back on sale: put a card on hold again to buy."),
+    /// Capturing the hold failed; what was bought went back on sale and nothing was charged.
+    PaymentFailed = ("payment_failed", 402, "Your card could not be charged, so what you were buying went back on sale: put a card on hold again to buy."),
     /// The ticket has no card hold.
     NoHold = ("no_hold", 404, "There is no card hold for this place in line."),
     /// The origin could not be reached or did not answer in time.

@@ -104,7 +104,7 @@ pub(crate) async fn settle(
         Ok(a) => a,
         Err(refusal) => {
             // No answer in time (or none at all): the origin may have taken the purchase.
-            release(env, &sale, shard, &pass.id, true).await;
+            give_up_claim(env, &sale, shard, &pass.id, true).await;
             return Err(refusal);
         }
     };
@@ -126,7 +126,7 @@ pub(crate) async fn settle(
         // payment to put right with a new card hold, a 5xx): the pass may try again. After a
         // 5xx the origin may have taken the purchase all the same (Redis wrote the order and
         // the reply was lost).
-        release(env, &sale, shard, &pass.id, status >= 500).await;
+        give_up_claim(env, &sale, shard, &pass.id, status >= 500).await;
     }
     if sold_the_last_item(status, &text) {
         cache::mark_sold_out(&sale, now);
@@ -134,7 +134,16 @@ pub(crate) async fn settle(
     Ok((status, text))
 }
 
-async fn release(env: &Env, sale: &SaleId, shard: u32, pass: &str, unsettled: bool) {
+/// Gives up the claim of `pass` at its shard: `unsettled` when the origin may have sold to it
+/// all the same (no answer, or a 5xx), so that a retry after the sell-out still asks it. A
+/// seat hold's confirmation gives its claim up here too.
+pub(crate) async fn give_up_claim(
+    env: &Env,
+    sale: &SaleId,
+    shard: u32,
+    pass: &str,
+    unsettled: bool,
+) {
     let release = ShardRequest::Release {
         pass: pass.to_owned(),
         unsettled,

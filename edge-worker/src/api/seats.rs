@@ -16,18 +16,26 @@
 //! checks both again. Each tells the sale's control object who is choosing (admission by
 //! concurrency, [`crate::objects::sale_control::Sessions`]): a hold counts its place until it
 //! lapses, a confirmation or a release ends it.
+//!
+//! A confirmation buys, so it goes through the pass's queue shard as a purchase does
+//! (`api/purchase.rs`): the pass is claimed while the origin answers, so the shard does not
+//! release the card hold being captured and a second tab gets `purchase_in_progress`; an
+//! order is stored for the pass (a retry is answered by the shard, and the card hold it
+//! captured is never released); any other answer gives the claim up.
 
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use herdgate_core::gate::purchase::{held_position, is_final, replay, sold_the_last_item};
 use herdgate_core::seats::SeatHold;
 use herdgate_core::wire::SaleStatus;
 use herdgate_core::{ErrorCode, SaleId};
 use worker::{Method, Response};
 
-use crate::api::{origin_response, Ctx, Outcome};
+use crate::api::{origin_response, purchase, Ctx, Outcome};
 use crate::cache::{self, SeatView};
 use crate::http::{internal, now_ms, sale_id, Refusal};
+use crate::objects::queue_shard::{self, ShardRequest, ShardResponse};
 use crate::objects::sale_control::{self, ControlOp};
 use crate::origin::{self, known_sale};
 use crate::tokens;
@@ -154,19 +162,48 @@ pub(crate) async fn settle(
         if now < state.starts_at_ms {
             return Err(Refusal(ErrorCode::SaleNotOpen));
         }
+        // A sale with card holds holds seats only for a pass whose card can pay for them.
+        if state.price.is_some() && pass.hold.is_empty() {
+            return Err(Refusal(ErrorCode::HoldRequired));
+        }
+    }
+    if !matches!(act, Act::Release(_))
+        && !pass.hold.is_empty()
+        && pass.hat + cfg.hold_max_age_secs <= now / 1000
+    {
+        // Released (or about to be) by its shard: not worth a round trip.
+        return Err(Refusal(ErrorCode::HoldExpired));
     }
     // A sold-out sale's state comes from the origin's snapshot, which does not say how it
     // admits: a confirmation asked again after the last seat sold goes on to the origin.
     if state.seated.is_none() && !sold_out {
         return Err(Refusal(ErrorCode::NotSeated));
     }
+    // A confirmation claims the pass at its shard first (see the module documentation).
+    let shard = match act {
+        Act::Confirm(_) => {
+            let shard = queue_shard::shard_of_position(cfg, pass.position)?;
+            let claim = ShardRequest::Claim {
+                pass: pass.id.clone(),
+                position: held_position(&pass),
+                cancelled: state.cancelled,
+            };
+            match queue_shard::call(env, &sale, shard, &claim).await? {
+                ShardResponse::Claimed => Some(shard),
+                ShardResponse::InFlight => return Err(Refusal(ErrorCode::PurchaseInProgress)),
+                ShardResponse::Done { status, body } => return Ok(replay(status, &body)),
+                other => return Err(internal(format!("unexpected shard answer {other:?}"))),
+            }
+        }
+        Act::Hold | Act::Release(_) => None,
+    };
     let (forwarded, proof) = tokens::forwarded_pass(req, cfg, &pass, &token, now);
     let (method, route) = match act {
         Act::Hold => (Method::Post, "seat-holds".to_owned()),
         Act::Confirm(id) => (Method::Post, format!("seat-holds/{id}/confirm")),
         Act::Release(id) => (Method::Delete, format!("seat-holds/{id}")),
     };
-    let (status, text) = origin::forward_seats(
+    let answer = origin::forward_seats(
         cfg,
         method,
         &sale,
@@ -175,9 +212,37 @@ pub(crate) async fn settle(
         proof.as_deref(),
         body,
     )
-    .await?;
+    .await;
+    let (status, text) = match answer {
+        Ok(a) => a,
+        Err(refusal) => {
+            if let Some(shard) = shard {
+                // No answer in time: the origin may have sold the seats.
+                purchase::give_up_claim(env, &sale, shard, &pass.id, true).await;
+            }
+            return Err(refusal);
+        }
+    };
+    if let Some(shard) = shard {
+        if is_final(status, &text) {
+            let done = ShardRequest::Complete {
+                pass: pass.id.clone(),
+                status,
+                body: text.clone(),
+                position: held_position(&pass),
+                cancelled: state.cancelled,
+            };
+            if let Err(Refusal(code)) = queue_shard::call(env, &sale, shard, &done).await {
+                worker::console_error!("could not store a confirmation's answer: {code}");
+            }
+        } else {
+            purchase::give_up_claim(env, &sale, shard, &pass.id, status >= 500).await;
+        }
+    }
     // Who is choosing: a hold counts the place until it lapses; a confirmation or a release
-    // ends it. A failed call is logged: the place then counts until its time runs out.
+    // ends it, and so does a confirmation the card could not pay for (its seats go back: the
+    // buyer holds again, and counts again, once a new card is on hold). A failed call is
+    // logged: the place then counts until its time runs out.
     let told = match (&act, status) {
         (Act::Hold, 201) => {
             serde_json::from_str::<SeatHold>(&text)
@@ -187,7 +252,7 @@ pub(crate) async fn settle(
                     until_ms: h.expires_at_ms,
                 })
         }
-        (Act::Confirm(_), 200 | 201) | (Act::Release(_), 200) => Some(ControlOp::Done {
+        (Act::Confirm(_), 200 | 201 | 402) | (Act::Release(_), 200) => Some(ControlOp::Done {
             position: pass.position,
         }),
         _ => None,
@@ -197,13 +262,9 @@ pub(crate) async fn settle(
             worker::console_error!("could not tell the sale's control who is choosing: {code}");
         }
     }
-    if matches!(act, Act::Confirm(_)) && status == 201 {
-        let remaining = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v["remaining"].as_u64());
-        if remaining == Some(0) {
-            cache::mark_sold_out(&sale, now);
-        }
+    // The last seats sold, with no capture that could still give seats back.
+    if matches!(act, Act::Confirm(_)) && status == 201 && sold_the_last_item(status, &text) {
+        cache::mark_sold_out(&sale, now);
     }
     Ok((status, text))
 }

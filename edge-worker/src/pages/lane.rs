@@ -48,6 +48,25 @@ fn check_form_token(
     }
 }
 
+/// What the lane says of the buyer's card in a sale that takes card holds: a link to the card
+/// form, or the hold (`hold`, the pass's; `""` for none).
+fn lane_payment(
+    cfg: &Config,
+    sale: &SaleId,
+    state: &herdgate_core::wire::SaleState,
+    hold: &str,
+) -> LanePayment {
+    match (&cfg.payments, &state.price) {
+        (Some(_), Some(price)) if !hold.is_empty() => LanePayment::Held {
+            amount: render::money(price.times(state.per_visitor_limit.max(1)), &price.currency),
+        },
+        (Some(_), Some(_)) => LanePayment::Offer {
+            card_url: format!("/queue/{sale}/card"),
+        },
+        _ => LanePayment::None,
+    }
+}
+
 /// The no-JavaScript lane: one self-refreshing page that takes a visitor from arrival to
 /// admission without any script.
 ///
@@ -65,18 +84,7 @@ pub(crate) async fn lane(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
     let state = known_sale(cfg, &sale, now).await?;
     let self_url = lane_url(req, &sale);
     let buy_url = format!("/queue/{sale}/buy");
-    // In a sale that takes card holds: a link to the card form, or the hold.
-    let payment = |hold: Option<&str>| match (&cfg.payments, &state.price) {
-        (Some(_), Some(price)) => match hold {
-            Some(h) if !h.is_empty() => LanePayment::Held {
-                amount: render::money(price.times(state.per_visitor_limit.max(1)), &price.currency),
-            },
-            _ => LanePayment::Offer {
-                card_url: format!("/queue/{sale}/card"),
-            },
-        },
-        _ => LanePayment::None,
-    };
+    let payment = |hold: Option<&str>| lane_payment(cfg, &sale, &state, hold.unwrap_or(""));
     let show = |view: Lane, refresh: Option<u64>, payment: LanePayment| {
         html(
             render::lane(
@@ -460,6 +468,7 @@ pub(crate) async fn lane_seats(cx: &Ctx, raw: &str, act: &str, t: &Strings) -> O
     let held = tokens::verified_pass(req, cfg, &sale, now)?;
     held.proven(req, now).await?;
     let visitor = held.claims.visitor.clone();
+    let card = held.claims.hold.clone();
     check_form_token(cfg, body, LaneForm::Buy, &sale, &visitor)?;
     let (act, json) = match act.split_once('/') {
         None => {
@@ -476,7 +485,19 @@ pub(crate) async fn lane_seats(cx: &Ctx, raw: &str, act: &str, t: &Strings) -> O
         Some((hold, _)) => (api::seats::Act::Release(hold), String::new()),
     };
     let releasing = matches!(act, api::seats::Act::Release(_));
-    let (status, text) = api::seats::settle(cx, &sale, act, json.as_bytes()).await?;
+    let confirming = match act {
+        api::seats::Act::Confirm(hold) => Some(hold),
+        _ => None,
+    };
+    let (status, text) = match api::seats::settle(cx, &sale, act, json.as_bytes()).await {
+        Ok(answer) => answer,
+        // The card refusals the edge gives by itself are shown on the form, as the origin's.
+        Err(Refusal(code @ (ErrorCode::HoldRequired | ErrorCode::HoldExpired))) => (
+            code.status(),
+            serde_json::json!({"error": {"code": code, "message": code.message()}}).to_string(),
+        ),
+        Err(refusal) => return Err(refusal),
+    };
     let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
     let back = || -> Outcome {
         let mut resp = Response::empty().map_err(internal)?.with_status(303);
@@ -486,17 +507,9 @@ pub(crate) async fn lane_seats(cx: &Ctx, raw: &str, act: &str, t: &Strings) -> O
         Ok(resp)
     };
     let self_url = lane_url(req, &sale);
-    let page = |view: &Lane, status: u16| {
+    let page = |view: &Lane, status: u16, payment: &LanePayment| {
         html(
-            render::lane(
-                t,
-                &cfg.brand,
-                sale.as_str(),
-                view,
-                None,
-                &self_url,
-                &LanePayment::None,
-            ),
+            render::lane(t, &cfg.brand, sale.as_str(), view, None, &self_url, payment),
             status,
         )
     };
@@ -515,6 +528,7 @@ pub(crate) async fn lane_seats(cx: &Ctx, raw: &str, act: &str, t: &Strings) -> O
                     order_id: order_id.to_owned(),
                 },
                 200,
+                &LanePayment::None,
             )?;
             forget(&mut resp)?;
             return Ok(resp);
@@ -542,15 +556,30 @@ pub(crate) async fn lane_seats(cx: &Ctx, raw: &str, act: &str, t: &Strings) -> O
     let code = serde_json::from_value::<ErrorCode>(v["error"]["code"].clone())
         .unwrap_or(ErrorCode::Internal);
     if code == ErrorCode::SoldOut {
-        return page(&Lane::SoldOut, 409);
+        return page(&Lane::SoldOut, 409, &LanePayment::None);
     }
     // Nothing held (or the hold is gone): the form again, with the reason.
     let state = known_sale(cfg, &sale, now).await?;
     let form_token = csrf::form_token(&cfg.ticket_keys, LaneForm::Buy, &sale, &visitor);
+    let card_failed = matches!(
+        code,
+        ErrorCode::HoldRequired | ErrorCode::HoldExpired | ErrorCode::PaymentFailed
+    );
+    // Seats the card could not pay for are given back (a capture that failed gave them back
+    // already), as the page does: the buyer puts a card on hold, then chooses again.
+    if let (Some(hold), true) = (confirming, card_failed) {
+        let release = api::seats::Act::Release(hold);
+        if let Err(Refusal(c)) = api::seats::settle(cx, &sale, release, &[]).await {
+            worker::console_error!("could not give back seats a card could not pay for: {c}");
+        }
+    }
     // A hold the origin no longer has is forgotten.
-    let gone = matches!(code, ErrorCode::SeatHoldExpired | ErrorCode::NoSeatHold);
+    let gone = card_failed || matches!(code, ErrorCode::SeatHoldExpired | ErrorCode::NoSeatHold);
     let view = seat_view(cx, &sale, &state, Some(code), !gone, now).await?;
-    let mut resp = page(&view.with_token(form_token), status)?;
+    // A card that could not pay is offered again; the one on hold is shown.
+    let card = if card_failed { "" } else { card.as_str() };
+    let payment = lane_payment(cfg, &sale, &state, card);
+    let mut resp = page(&view.with_token(form_token), status, &payment)?;
     if gone {
         forget(&mut resp)?;
     }

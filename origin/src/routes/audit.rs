@@ -35,10 +35,6 @@ pub async fn audit(
 ) -> Result<Response, Refusal> {
     let app = &app.inner;
     let now_ms = clock::now_ms();
-    // A seated sale's orders hold seats, which cancelling does not give back yet.
-    if request.apply && app.store.is_seated(&sale).await? {
-        return Err(Refusal(ErrorCode::SeatedCancel));
-    }
     let report = audit_sale(
         &app.store,
         app.payments.as_deref(),

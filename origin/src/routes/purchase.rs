@@ -29,29 +29,8 @@ pub async fn purchase(
     let now_ms = pass.now_ms;
     let pass = pass.claims;
     let app = &app.inner;
-    let facts = serde_json::to_string(&RecordedFacts {
-        client: pass.client.clone(),
-        net: pass.net.clone(),
-        dev: pass.dev.clone(),
-        adm: pass.adm,
-        rcv: pass.rcv,
-        shr: pass.shr,
-    })
-    .map_err(|_| Refusal(ErrorCode::Internal))?;
-    // A hold is only captured by an origin that holds the payments key; without one the sale's
-    // price makes the purchase script refuse with `hold_required`.
-    let hold = match &app.payments {
-        Some(payments) if !pass.hold.is_empty() => {
-            if !herdgate_pay::is_intent_id(&pass.hold) {
-                return Err(Refusal(ErrorCode::PassInvalidClaims));
-            }
-            if pass.hat.saturating_add(payments.hold_max_age_secs) <= now_ms / 1000 {
-                return Err(Refusal(ErrorCode::HoldExpired));
-            }
-            pass.hold.as_str()
-        }
-        _ => "",
-    };
+    let facts = audit_facts(&pass)?;
+    let hold = card_hold(app, &pass, now_ms)?;
 
     // The sold-out fast path: no Redis round trip.
     if let Some(sold_out) = app.board.get(&sale) {
@@ -110,8 +89,43 @@ pub async fn purchase(
     }
 }
 
+/// What the audit needs of an order, from the pass that bought it (JSON, stored beside it).
+pub(super) fn audit_facts(pass: &PassClaims) -> Result<String, Refusal> {
+    serde_json::to_string(&RecordedFacts {
+        client: pass.client.clone(),
+        net: pass.net.clone(),
+        dev: pass.dev.clone(),
+        adm: pass.adm,
+        rcv: pass.rcv,
+        shr: pass.shr,
+    })
+    .map_err(|_| Refusal(ErrorCode::Internal))
+}
+
+/// The pass's card hold, to be captured by this order, or `""`: a hold is only captured by an
+/// origin that holds the payments key; without one the sale's price makes the script refuse
+/// with `hold_required`. Refused if it is not a hold id, or too old to capture.
+pub(super) fn card_hold<'p>(
+    app: &Inner,
+    pass: &'p PassClaims,
+    now_ms: u64,
+) -> Result<&'p str, Refusal> {
+    match &app.payments {
+        Some(payments) if !pass.hold.is_empty() => {
+            if !herdgate_pay::is_intent_id(&pass.hold) {
+                return Err(Refusal(ErrorCode::PassInvalidClaims));
+            }
+            if pass.hat.saturating_add(payments.hold_max_age_secs) <= now_ms / 1000 {
+                return Err(Refusal(ErrorCode::HoldExpired));
+            }
+            Ok(pass.hold.as_str())
+        }
+        _ => Ok(""),
+    }
+}
+
 /// Captures the order's payment if it is pending. `Ok(None)`: the order has no payment.
-async fn charge(
+pub(super) async fn charge(
     app: &Inner,
     sale: &SaleId,
     pass: &PassClaims,

@@ -5,8 +5,12 @@
 //! expired holds), and its confirmation is refused.
 //!
 //! The buyer's routes take the admission pass, as a purchase does, with its proof for a pass
-//! bound to a key (made for the route's own address); the visitor is the pass's. The edge does
-//! not forward these routes yet (issue #16): a shop's own backend calls them with the pass.
+//! bound to a key (made for the route's own address); the visitor is the pass's. The edge
+//! forwards them with the pass it re-signed (`edge-worker/src/api/seats.rs`).
+//!
+//! A sale with a price takes card holds: its price is what a hold authorises per seat (no tier
+//! may cost more), and a confirmation captures the pass's hold for the seats' amount, as a
+//! purchase does (`routes/purchase.rs`); a capture that fails gives the seats back.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -23,9 +27,10 @@ use axum::extract::State;
 use crate::clock;
 use crate::error::Refusal;
 use crate::extract::{AdminAuth, HoldParam, JsonBody, SaleParam, VerifiedPass};
+use crate::routes::purchase::{audit_facts, card_hold, charge};
 use crate::routes::with_outcome;
 use crate::state::AppState;
-use crate::store::seats::{SeatsReply, Want};
+use crate::store::seats::{ConfirmSeats, SeatsReply, Want};
 
 /// The most seats one hold or one withdrawal names.
 pub const MAX_NAMED: usize = 1_000;
@@ -185,7 +190,9 @@ pub async fn availability(
 /// or none) or `{"best": {"count": n, "section"?, "tier"?, "wheelchair"?}}`: 201 with the hold.
 ///
 /// Refused for the sale id, then the pass, then the body (`invalid_body`; `unknown_seat` for
-/// a name that is no seat), then by the script: `sale_not_open`, `already_bought`,
+/// a name that is no seat), then the pass's card hold (`hold_expired`), then by the script:
+/// `sale_not_open`, `already_bought`, `hold_required` (a sale with card holds, and a pass
+/// without one), `payment_failed` (a card hold whose capture failed before),
 /// `seat_hold_exists`, `sold_out`, `over_limit`, `unknown_seat`, `seats_taken` (with the
 /// taken seats and the best block of as many free seats in the same section),
 /// `no_adjacent_seats`.
@@ -224,12 +231,14 @@ pub async fn hold(
             }
         }
     };
+    // In a sale with card holds, seats are held only with the card that will pay for them.
+    let card = card_hold(&app.inner, &pass.claims, pass.now_ms)?;
     let id = hold_id()?;
     let visitor = pass.claims.visitor.as_str();
     let reply = app
         .inner
         .store
-        .hold_seats(&sale, visitor, &id, &want, pass.now_ms)
+        .hold_seats(&sale, visitor, &id, card, &want, pass.now_ms)
         .await?;
     match reply {
         SeatsReply::Held(hold) => Ok(with_outcome(
@@ -259,10 +268,15 @@ pub async fn hold(
 }
 
 /// `POST /v1/sales/{sale}/seat-holds/{hold}/confirm`: the pass's visitor buys the seats of their
-/// hold: 201 `{created: true, order, remaining}`; a retry answers the same order with 200.
+/// hold: 201 `{created: true, order, remaining, charged?}`; a retry answers the same order
+/// with 200. For a sale with card holds, the pass's hold is captured for the seats' amount
+/// (`charged`: amount, currency, hold).
 ///
-/// Refused for the sale id, then the pass, then the hold id (`no_seat_hold`), then by the
-/// script: `pass_spent`, `no_seat_hold`, `seat_hold_expired` (its seats went back).
+/// Refused for the sale id, then the pass, then its card hold (`hold_expired`), then the hold
+/// id (`no_seat_hold`), then by the script: `pass_spent`, `no_seat_hold`, `seat_hold_expired`
+/// (its seats went back), `hold_required` and `payment_failed` (a card hold that failed
+/// before; the seats stay held); then by the capture: `payment_failed` (the seats went back
+/// on sale) or `payment_unavailable` (the order stays pending: ask again).
 pub async fn confirm(
     State(app): State<AppState>,
     SaleParam(sale): SaleParam,
@@ -270,31 +284,43 @@ pub async fn confirm(
     HoldParam(hold): HoldParam,
 ) -> Result<Response, Refusal> {
     let app = &app.inner;
-    let c = &pass.claims;
+    let (c, now_ms) = (&pass.claims, pass.now_ms);
+    let card = card_hold(app, c, now_ms)?;
+    let facts = audit_facts(c)?;
     let reply = app
         .store
-        .confirm_seats(
-            &sale,
-            c.visitor.as_str(),
-            &hold,
-            &c.id,
-            &app.events_channel,
-            pass.now_ms,
-        )
+        .confirm_seats(&ConfirmSeats {
+            sale: &sale,
+            visitor: c.visitor.as_str(),
+            hold: &hold,
+            pass_id: &c.id,
+            card,
+            facts: &facts,
+            channel: &app.events_channel,
+            now_ms,
+        })
         .await?;
     match reply {
-        SeatsReply::Created(order, remaining) => {
+        SeatsReply::Created(order, remaining, payment) => {
+            let charged = charge(app, &sale, c, payment, now_ms).await?;
             if remaining == 0 {
                 app.metrics.set_stock(sale.as_str(), 0);
             }
-            let body = json!({ "created": true, "order": order, "remaining": remaining });
+            let mut body = json!({ "created": true, "order": order, "remaining": remaining });
+            if let Some(charged) = charged {
+                body["charged"] = json!(charged);
+            }
             Ok(with_outcome(
                 (StatusCode::CREATED, Json(body)).into_response(),
                 "created",
             ))
         }
-        SeatsReply::Existing(order, remaining) => {
-            let body = json!({ "created": false, "order": order, "remaining": remaining });
+        SeatsReply::Existing(order, remaining, payment) => {
+            let charged = charge(app, &sale, c, payment, now_ms).await?;
+            let mut body = json!({ "created": false, "order": order, "remaining": remaining });
+            if let Some(charged) = charged {
+                body["charged"] = json!(charged);
+            }
             Ok(with_outcome(Json(body).into_response(), "existing"))
         }
         other => Err(refusal(other)),
@@ -336,7 +362,10 @@ fn refusal(reply: SeatsReply) -> Refusal {
         SeatsReply::NoHold => ErrorCode::NoSeatHold,
         SeatsReply::PassSpent => ErrorCode::PassSpent,
         SeatsReply::Locked => ErrorCode::SeatMapLocked,
-        SeatsReply::Priced => ErrorCode::SeatedPrice,
+        SeatsReply::Priced(_) => ErrorCode::SeatedPrice,
+        SeatsReply::HoldRequired => ErrorCode::HoldRequired,
+        SeatsReply::HoldDead => ErrorCode::PaymentFailed,
+        SeatsReply::Cancelled => ErrorCode::OrderCancelled,
         SeatsReply::HoldLimit => ErrorCode::SeatHoldLimit,
         SeatsReply::Started => ErrorCode::SaleStarted,
         SeatsReply::UnknownSeat(_) => ErrorCode::UnknownSeat,

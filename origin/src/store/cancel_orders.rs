@@ -29,7 +29,14 @@ impl CancelOrdersCall<'_> {
     /// The script's `KEYS` and `ARGV`, in its order.
     pub fn keys_and_args(&self) -> (Vec<String>, Vec<String>) {
         let k = SaleKeys::new(self.sale);
-        let keys = vec![k.sale, k.orders, k.cancelled, k.log, k.payments];
+        let keys = vec![
+            k.sale,
+            k.orders,
+            k.cancelled,
+            k.log,
+            k.payments,
+            k.seat_rows,
+        ];
         let mut args = vec![
             self.sale.to_string(),
             self.channel.to_owned(),

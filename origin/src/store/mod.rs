@@ -220,6 +220,10 @@ pub struct SaleKeys {
     pub payments: String,
     /// `hg:{<sale>}:dead_holds`
     pub dead_holds: String,
+    /// `hg:{<sale>}:seat_rows` (a seated sale's seats, row by row: `lua/seats.lua`)
+    pub seat_rows: String,
+    /// `hg:{<sale>}:seat_tiers` (a seated sale's tiers and their prices)
+    pub seat_tiers: String,
 }
 
 impl SaleKeys {
@@ -234,6 +238,8 @@ impl SaleKeys {
             cancelled: format!("hg:{{{sale}}}:cancelled"),
             payments: format!("hg:{{{sale}}}:payments"),
             dead_holds: format!("hg:{{{sale}}}:dead_holds"),
+            seat_rows: format!("hg:{{{sale}}}:seat_rows"),
+            seat_tiers: format!("hg:{{{sale}}}:seat_tiers"),
         }
     }
 }

@@ -10,6 +10,7 @@ use herdgate_core::wire::Choosing;
 use herdgate_core::SaleId;
 use serde_json::Value as Json;
 
+use super::settle_payment::{parse_payment, Payment};
 use super::{int, text, SaleKeys, Store, StoreError};
 
 pub(super) const LUA: &str = include_str!("../../../lua/seats.lua");
@@ -20,8 +21,8 @@ fn keys(sale: &SaleId) -> Vec<String> {
     let extra = |name: &str| format!("hg:{{{sale}}}:{name}");
     vec![
         k.sale,
-        extra("seat_rows"),
-        extra("seat_tiers"),
+        k.seat_rows,
+        k.seat_tiers,
         extra("seat_access"),
         extra("seat_sections"),
         extra("holds"),
@@ -32,7 +33,32 @@ fn keys(sale: &SaleId) -> Vec<String> {
         k.log,
         extra("lapsed_holds"),
         extra("hold_counts"),
+        k.payments,
+        k.dead_holds,
+        k.cancelled,
+        k.facts,
     ]
+}
+
+/// One confirmation of a seat hold (`lua/seats.lua`'s `confirm`).
+#[derive(Debug, Clone, Copy)]
+pub struct ConfirmSeats<'a> {
+    /// The sale.
+    pub sale: &'a SaleId,
+    /// The buyer.
+    pub visitor: &'a str,
+    /// Their seat hold's id.
+    pub hold: &'a str,
+    /// The pass spent by the order.
+    pub pass_id: &'a str,
+    /// The pass's card hold (`pi_…`, checked by the caller), or `""` without one.
+    pub card: &'a str,
+    /// What the audit needs of the order (JSON, stored as it is).
+    pub facts: &'a str,
+    /// The events channel.
+    pub channel: &'a str,
+    /// Now, unix ms.
+    pub now_ms: u64,
 }
 
 /// How seats are asked for.
@@ -77,10 +103,11 @@ pub enum SeatsReply {
     HoldExists(SeatHold),
     /// `already_bought`: the visitor's order (JSON).
     AlreadyBought(Json),
-    /// `created`: the order (JSON) and the seats left.
-    Created(Json, u64),
-    /// `existing`: the order made before (JSON) and the seats left.
-    Existing(Json, u64),
+    /// `created`: the order (JSON), the seats left, and its card payment (`pending`: the
+    /// caller captures it) for a sale that takes card holds.
+    Created(Json, u64, Option<Payment>),
+    /// `existing`: the order made before (JSON), the seats left, and its card payment.
+    Existing(Json, u64, Option<Payment>),
     /// `released`: seats given back.
     Released(u64),
     /// `swept`: expired holds released.
@@ -93,8 +120,14 @@ pub enum SeatsReply {
     PassSpent,
     /// `locked`.
     Locked,
-    /// `priced`: the sale has a sale price.
-    Priced,
+    /// `priced`: a tier would cost more than the sale's card hold per seat (that price).
+    Priced(u64),
+    /// `hold_required`: the sale takes card holds and the pass carries none.
+    HoldRequired,
+    /// `hold_dead`: the pass's card hold failed its capture before.
+    HoldDead,
+    /// `cancelled`: the audit cancelled the visitor's order.
+    Cancelled,
     /// `hold_limit`: the visitor made as many holds as one may.
     HoldLimit,
     /// `started`.
@@ -145,15 +178,26 @@ impl Store {
             "over_limit" => SeatsReply::OverLimit,
             "hold_exists" => SeatsReply::HoldExists(hold_of(&text(&reply, 1)?)?),
             "already_bought" => SeatsReply::AlreadyBought(json_of(&text(&reply, 1)?)?),
-            "created" => SeatsReply::Created(json_of(&text(&reply, 1)?)?, int(&reply, 2)?),
-            "existing" => SeatsReply::Existing(json_of(&text(&reply, 1)?)?, int(&reply, 2)?),
+            "created" => SeatsReply::Created(
+                json_of(&text(&reply, 1)?)?,
+                int(&reply, 2)?,
+                parse_payment(&text(&reply, 3)?)?,
+            ),
+            "existing" => SeatsReply::Existing(
+                json_of(&text(&reply, 1)?)?,
+                int(&reply, 2)?,
+                parse_payment(&text(&reply, 3)?)?,
+            ),
+            "hold_required" => SeatsReply::HoldRequired,
+            "hold_dead" => SeatsReply::HoldDead,
+            "cancelled" => SeatsReply::Cancelled,
             "released" => SeatsReply::Released(int(&reply, 1)?),
             "swept" => SeatsReply::Swept(int(&reply, 1)?),
             "hold_expired" => SeatsReply::HoldExpired,
             "no_hold" => SeatsReply::NoHold,
             "pass_spent" => SeatsReply::PassSpent,
             "locked" => SeatsReply::Locked,
-            "priced" => SeatsReply::Priced,
+            "priced" => SeatsReply::Priced(int(&reply, 1)?),
             "hold_limit" => SeatsReply::HoldLimit,
             "started" => SeatsReply::Started,
             "unknown_seat" => SeatsReply::UnknownSeat(text(&reply, 1)?),
@@ -211,16 +255,18 @@ impl Store {
         self.seats(sale, "change", now_ms, args).await
     }
 
-    /// Holds seats for `visitor` under the new id `hold`.
+    /// Holds seats for `visitor` under the new id `hold`; `card` is the pass's card hold
+    /// (`pi_…`, or `""`), which a sale that takes card holds requires.
     pub async fn hold_seats(
         &self,
         sale: &SaleId,
         visitor: &str,
         hold: &str,
+        card: &str,
         want: &Want<'_>,
         now_ms: u64,
     ) -> Result<SeatsReply, StoreError> {
-        let mut args = vec![visitor.to_owned(), hold.to_owned()];
+        let mut args = vec![visitor.to_owned(), hold.to_owned(), card.to_owned()];
         match want {
             Want::Seats(seats) => {
                 args.push("seats".into());
@@ -242,22 +288,27 @@ impl Store {
         self.seats(sale, "hold", now_ms, args).await
     }
 
-    /// Turns `visitor`'s hold `hold` into an order, spending `pass_id`.
-    pub async fn confirm_seats(
-        &self,
-        sale: &SaleId,
-        visitor: &str,
-        hold: &str,
-        pass_id: &str,
-        channel: &str,
-        now_ms: u64,
-    ) -> Result<SeatsReply, StoreError> {
+    /// Turns `visitor`'s hold `hold` into an order, spending `pass_id`; a sale that takes card
+    /// holds records `card` (the pass's hold, `pi_…`, or `""`) as the order's pending payment.
+    pub async fn confirm_seats(&self, call: &ConfirmSeats<'_>) -> Result<SeatsReply, StoreError> {
+        let ConfirmSeats {
+            sale,
+            visitor,
+            hold,
+            pass_id,
+            card,
+            facts,
+            channel,
+            now_ms,
+        } = *call;
         let args = vec![
             visitor.to_owned(),
             hold.to_owned(),
             pass_id.to_owned(),
             sale.to_string(),
             channel.to_owned(),
+            card.to_owned(),
+            facts.to_owned(),
         ];
         self.seats(sale, "confirm", now_ms, args).await
     }
@@ -277,17 +328,6 @@ impl Store {
     /// Releases the sale's holds whose time ran out.
     pub async fn sweep_seats(&self, sale: &SaleId, now_ms: u64) -> Result<SeatsReply, StoreError> {
         self.seats(sale, "sweep", now_ms, Vec::new()).await
-    }
-
-    /// Whether the sale sells seats.
-    pub async fn is_seated(&self, sale: &SaleId) -> Result<bool, StoreError> {
-        use fred::prelude::*;
-        let seated: Option<String> = self
-            .pool
-            .next()
-            .hget(SaleKeys::new(sale).sale, "seated")
-            .await?;
-        Ok(seated.as_deref() == Some("1"))
     }
 
     /// The seats as they stand (after the sweep of `now_ms`, which the caller runs first);

@@ -75,6 +75,7 @@ impl SettlePaymentCall<'_> {
             k.payments,
             k.dead_holds,
             k.facts,
+            k.seat_rows,
         ];
         let args = vec![
             self.visitor.to_string(),

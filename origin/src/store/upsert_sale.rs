@@ -72,7 +72,7 @@ impl UpsertSaleCall<'_> {
             hex::encode(self.seed),
             herdgate_core::draw::commitment(self.seed),
         ];
-        (vec![k.sale], args)
+        (vec![k.sale, k.seat_tiers], args)
     }
 }
 
@@ -90,7 +90,8 @@ pub enum UpsertSaleReply {
     DrawFixed,
     /// `seated_stock`: a seated sale's stock is its seat map's; nothing changed.
     SeatedStock,
-    /// `seated_price`: a seated sale given a sale price; nothing changed.
+    /// `seated_price`: a seated sale given a price (its card hold per seat) below its dearest
+    /// tier's; nothing changed.
     SeatedPrice,
 }
 

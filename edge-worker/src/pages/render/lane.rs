@@ -396,7 +396,11 @@ pub fn lane(
     };
     let shows_payment = matches!(
         view,
-        Lane::Entered { .. } | Lane::Waiting { .. } | Lane::Paused { .. } | Lane::Admitted { .. }
+        Lane::Entered { .. }
+            | Lane::Waiting { .. }
+            | Lane::Paused { .. }
+            | Lane::Admitted { .. }
+            | Lane::ChooseSeats { .. }
     );
     let body = match payment {
         LanePayment::Offer { card_url } if shows_payment => format!(
