@@ -6,7 +6,10 @@
 // and loads its seat map (sections A and B, rows 1 to 4 of 8 seats, rows 1 and 2 "front" at
 // 90.00, rows 3 and 4 "back" at 40.00), and passes them in:
 //   HERDGATE_EDGE_URL, HERDGATE_SALE  (required)
-//   HERDGATE_RESULT        file to write {order, seats} to, for the Rust side to check
+//   HERDGATE_PAID_SALE     the same map in a sale that takes card holds, 90.00 a seat at most
+//                          (required)
+//   HERDGATE_RESULT        file to write {order, seats} to, and HERDGATE_RESULT + ".paid" the
+//                          paid sale's {order}, for the Rust side to check
 //   HERDGATE_SCREENSHOTS   directory to write seats-map.png and seats-hold.png to (optional)
 //   HERDGATE_CHROMIUM      browser executable (default /usr/bin/chromium)
 //
@@ -24,6 +27,7 @@ const require = createRequire(import.meta.url);
 const AXE_SOURCE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
 const EDGE = process.env.HERDGATE_EDGE_URL.replace(/\/$/, "");
 const SALE = process.env.HERDGATE_SALE;
+const PAID = process.env.HERDGATE_PAID_SALE;
 const SHOTS = process.env.HERDGATE_SCREENSHOTS;
 
 let browser;
@@ -187,4 +191,49 @@ test("a buyer picks two seats with the keyboard, holds and buys them; another ta
   }
   await ctx.close();
   await other.close();
+});
+
+/// Types a card into the page's card form and submits it.
+async function holdCard(page, number) {
+  await page.locator("#cc-number").fill(number);
+  await page.locator("#cc-exp").fill("12/30");
+  await page.locator("#cc-csc").fill("123");
+  await page.locator("#hold-card").click();
+}
+
+test("in a sale with card holds, seats are held only with a card on hold, and buying charges their price", async () => {
+  assert.ok(PAID, "HERDGATE_PAID_SALE");
+  const ctx = await buyer();
+  const page = await ctx.newPage();
+  await page.goto(`${EDGE}/sales/${PAID}`);
+  await until(page, "admitted");
+  await page.locator("#seats").waitFor();
+  // Choosing without a card on hold: the card form shows, and "hold" asks for a card first.
+  assert.equal(await page.locator("#card").isVisible(), true);
+  await page.locator('#best-section option[value="A"]').waitFor({ state: "attached" });
+  await page.selectOption("#best-count", "2");
+  await page.selectOption("#best-section", "A");
+  await page.locator("#best-find").click();
+  assert.match(await page.locator("#card-error").innerText(), /Put your card on hold/);
+  assert.equal(await state(page), "admitted");
+  // With the card on hold (4 seats at 90.00 at most), the best two are held and bought, and
+  // the card is charged their price only.
+  await holdCard(page, "4242424242424242");
+  await page.waitForFunction(() => /Card on hold/.test(document.getElementById("hold").textContent), null, { timeout: 15_000 });
+  assert.match(await page.locator("#hold").innerText(), /Card on hold: €360\.00/);
+  assert.equal(await page.locator("#card").isVisible(), false);
+  await accessible(page, "seats-paid-choosing");
+  await page.locator("#best-find").click();
+  await until(page, "holding");
+  assert.equal(await page.locator("#held-amount").innerText(), "Total: 180.00");
+  await page.locator("#confirm-seats").click();
+  await until(page, "bought");
+  assert.match(await page.locator("#hold").innerText(), /Charged: €180\.00/);
+  await accessible(page, "seats-paid-bought");
+  const order = await page.locator("#order").innerText();
+  assert.ok(order.startsWith(PAID), order);
+  if (process.env.HERDGATE_RESULT) {
+    writeFileSync(`${process.env.HERDGATE_RESULT}.paid`, JSON.stringify({ order }));
+  }
+  await ctx.close();
 });

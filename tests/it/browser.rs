@@ -291,22 +291,31 @@ fn small_venue() -> Value {
 async fn seats_in_chromium() {
     alone(Duration::from_secs(300), async {
         const SALE: &str = "seats-page";
-        // One queue shard: places follow each other with no gap, so the two buyers are let in
-        // as soon as they join (see `seated_stack` in tests/it/seats.rs).
-        let s = Stack::start_from(edge_support::builder().var("QUEUE_SHARD_COUNT", "1"))
-            .await
-            .unwrap();
-        let config = json!({"stock": 0, "per_visitor_limit": 4, "starts_at_ms": herdgate_testkit::now_ms() - 1_000, "admission_rate": 100});
-        let (status, body) = s.admin().put_sale_reply(SALE, &config).await.unwrap();
-        assert_eq!(status, 201, "{body}");
-        let url = format!("{}/admin/v1/sales/{SALE}/seats", s.origin.url());
-        let req = s
-            .http
-            .put(url)
-            .bearer_auth(&s.keys.admin_token)
-            .json(&small_venue());
-        let (status, body) = status_json(req.send().await.unwrap()).await;
-        assert_eq!(status, 200, "{body}");
+        // A second seated sale that takes card holds (90.00 a seat at most), against localstripe.
+        const PAID: &str = "seats-paid";
+        let ls = Localstripe::start().await.unwrap();
+        // One queue shard: places follow each other with no gap, so the buyers are let in as
+        // soon as they join (see `seated_stack` in tests/it/seats.rs).
+        let builder = edge_support::builder()
+            .localstripe(&ls)
+            .var("QUEUE_SHARD_COUNT", "1");
+        let s = Stack::start_from(builder).await.unwrap();
+        for (sale, price) in [(SALE, None), (PAID, Some(9_000))] {
+            let mut config = json!({"stock": 0, "per_visitor_limit": 4, "starts_at_ms": herdgate_testkit::now_ms() - 1_000, "admission_rate": 100});
+            if let Some(amount) = price {
+                config["price"] = json!({"amount": amount, "currency": "eur"});
+            }
+            let (status, body) = s.admin().put_sale_reply(sale, &config).await.unwrap();
+            assert_eq!(status, 201, "{body}");
+            let url = format!("{}/admin/v1/sales/{sale}/seats", s.origin.url());
+            let req = s
+                .http
+                .put(url)
+                .bearer_auth(&s.keys.admin_token)
+                .json(&small_venue());
+            let (status, body) = status_json(req.send().await.unwrap()).await;
+            assert_eq!(status, 200, "{body}");
+        }
 
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let result = std::env::temp_dir().join(format!(
@@ -320,6 +329,7 @@ async fn seats_in_chromium() {
             .current_dir(&root)
             .env("HERDGATE_EDGE_URL", s.edge.url())
             .env("HERDGATE_SALE", SALE)
+            .env("HERDGATE_PAID_SALE", PAID)
             .env("HERDGATE_RESULT", &result)
             .stdin(Stdio::null())
             .kill_on_drop(true);
@@ -393,6 +403,38 @@ async fn seats_in_chromium() {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+
+        // The paid sale: one order, its payment captured for the two seats' price, and the
+        // card charged that (localstripe: the authorisation of 4 × 90.00, 180.00 of it kept).
+        let paid = result.with_extension("json.paid");
+        let shown: Value = serde_json::from_slice(&std::fs::read(&paid).unwrap()).unwrap();
+        let _ = std::fs::remove_file(&paid);
+        let orders: HashMap<String, String> = fred::interfaces::HashesInterface::hgetall(
+            &redis,
+            format!("hg:{{{PAID}}}:orders"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(orders.len(), 1, "{orders:?}");
+        let (visitor, one) = orders.iter().next().unwrap();
+        let one: Value = serde_json::from_str(one).unwrap();
+        assert_eq!((&one["order_id"], &one["amount"]), (&shown["order"], &json!(18_000)), "{one}");
+        let payment: Option<String> = fred::interfaces::HashesInterface::hget(
+            &redis,
+            format!("hg:{{{PAID}}}:payments"),
+            visitor,
+        )
+        .await
+        .unwrap();
+        let payment: Value = serde_json::from_str(&payment.unwrap()).unwrap();
+        assert_eq!((&payment["state"], &payment["amount"]), (&json!("captured"), &json!(18_000)), "{payment}");
+        let intent = ls.intent(payment["intent"].as_str().unwrap()).await.unwrap();
+        let charge = &intent["charges"]["data"][0];
+        assert_eq!(
+            (&intent["status"], &charge["amount"], &charge["amount_refunded"]),
+            (&json!("succeeded"), &json!(36_000), &json!(18_000)),
+            "{intent}"
+        );
     })
     .await;
 }
