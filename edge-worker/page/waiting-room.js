@@ -1080,6 +1080,13 @@ if (typeof module !== "undefined") {
         showPicked();
         return held(body);
       }
+      // This visitor holds seats already (the page was reloaded, or another tab held them):
+      // the refusal names that hold, and the page takes it up again.
+      if (code === "seat_hold_exists" && body && body.hold && body.hold.hold) {
+        picked.clear();
+        showPicked();
+        return held(body.hold);
+      }
       if (code === "sold_out") return enter("sold_out");
       let text = seatRefusal(res, body, code);
       // Seats taken meanwhile: the edge offers as many free ones side by side in the section.

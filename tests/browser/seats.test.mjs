@@ -152,6 +152,14 @@ test("a buyer picks two seats with the keyboard, holds and buys them; another ta
   await page.waitForFunction((before) => document.getElementById("countdown").textContent !== before, left, { timeout: 3_000 });
   await accessible(page, "seats-hold");
   await shot(page, "seats-hold");
+  // A reload loses the page's hold; asking for seats again takes it up, not new ones.
+  await page.reload();
+  await until(page, "admitted");
+  await page.locator('#best-section option[value="B"]').waitFor({ state: "attached" });
+  await page.selectOption("#best-section", "B");
+  await page.locator("#best-find").click();
+  await until(page, "holding");
+  assert.deepEqual((await seatsOf(page, "#held-seats li")).sort(), [a, b].sort());
   await page.locator("#confirm-seats").click();
   await until(page, "bought");
   const order = await page.locator("#order").innerText();

@@ -514,9 +514,10 @@ async fn a_confirmed_hold_is_an_order_and_a_released_one_gives_its_seats_back() 
             .hold("ana", json!({"seats": ["A/1/4", "A/1/5", "A/1/6"]}))
             .await;
         let id = hold["hold"].as_str().unwrap().to_owned();
-        // One live hold at a time.
+        // One live hold at a time: the refusal names it, so a page that lost it takes it up.
         let (status, body) = v.hold("ana", json!({"seats": ["B/1/1"]})).await;
         assert_eq!((status, code(&body)), (409, "seat_hold_exists"));
+        assert_eq!(body["hold"], hold, "{body}");
         // Someone else cannot confirm or release it.
         let (status, body) = v.confirm("eve", &id).await;
         assert_eq!((status, code(&body)), (404, "no_seat_hold"));

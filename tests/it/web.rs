@@ -845,7 +845,19 @@ async fn the_lane_holds_the_best_seats_then_gives_them_back_or_buys_them() {
             .await;
         assert_eq!(held.status, 303, "{}", held.body);
         let page = me.get("/queue/gig").await;
+        let first = between(&page.body, r#"<form method="post" action=""#, "\"").unwrap().to_owned();
+        // The browser lost the hold's cookie: asking for seats again takes the same hold up.
+        me.jar.lock().unwrap().remove("__Host-hg_seats_gig");
+        assert_eq!(me.get("/queue/gig").await.state(), "admitted");
+        let again = me
+            .post_form("/queue/gig/seats", &[("count", "1"), ("form_token", &token)], From::ThisPage)
+            .await;
+        assert_eq!(again.status, 303, "{}", again.body);
+        let page = me.get("/queue/gig").await;
+        assert_eq!(page.state(), "holding", "{}", page.body);
+        assert!(page.body.contains("Total: 50.00"), "{}", page.body);
         let confirm = between(&page.body, r#"<form method="post" action=""#, "\"").unwrap().to_owned();
+        assert_eq!(confirm, first);
         let bought = me.post_form(&confirm, &[("form_token", &token)], From::ThisPage).await;
         assert_eq!((bought.status, bought.state()), (200, "bought"), "{}", bought.body);
         assert!(bought.body.contains("gig-"), "{}", bought.body);

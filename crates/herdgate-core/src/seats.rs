@@ -330,6 +330,17 @@ pub struct SeatsTaken {
     pub alternatives: Vec<String>,
 }
 
+/// The answer to a hold by a visitor who holds seats already (`seat_hold_exists`): nothing new
+/// was held, and the live hold is named, so a page that lost it (a reload, another tab) takes
+/// it up again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatHoldExists {
+    /// The refusal.
+    pub error: crate::wire::ErrorDetail,
+    /// The visitor's live hold.
+    pub hold: SeatHold,
+}
+
 /// A seated sale's seats as they stand (`GET /v1/sales/{sale}/seats`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Availability {

@@ -516,6 +516,27 @@ pub(crate) async fn lane_seats(cx: &Ctx, raw: &str, act: &str, t: &Strings) -> O
     let forget = |resp: &mut Response| {
         http::set_cookie(resp, &seats_cookie(sale.as_str()), "", 0).map_err(internal)
     };
+    // A hold (the origin's `SeatHold`), remembered for the lane's page as long as it lasts.
+    let remember = |hold: &serde_json::Value| -> Outcome {
+        let seats: Vec<String> = serde_json::from_value(hold["seats"].clone()).unwrap_or_default();
+        let expires = hold["expires_at_ms"].as_u64().unwrap_or(now);
+        let remembered = format!(
+            "{}:{}:{}:{}",
+            hold["hold"].as_str().unwrap_or_default(),
+            expires,
+            hold["amount"].as_u64().unwrap_or(0),
+            seats.join(".")
+        );
+        let mut resp = back()?;
+        http::set_cookie(
+            &mut resp,
+            &seats_cookie(sale.as_str()),
+            &remembered,
+            expires.saturating_sub(now) / 1000 + 1,
+        )
+        .map_err(internal)?;
+        Ok(resp)
+    };
     if status < 300 {
         if releasing {
             let mut resp = back()?;
@@ -533,30 +554,17 @@ pub(crate) async fn lane_seats(cx: &Ctx, raw: &str, act: &str, t: &Strings) -> O
             forget(&mut resp)?;
             return Ok(resp);
         }
-        // A new hold: remembered for the lane's page, as long as it lasts.
-        let seats: Vec<String> = serde_json::from_value(v["seats"].clone()).unwrap_or_default();
-        let expires = v["expires_at_ms"].as_u64().unwrap_or(now);
-        let remembered = format!(
-            "{}:{}:{}:{}",
-            v["hold"].as_str().unwrap_or_default(),
-            expires,
-            v["amount"].as_u64().unwrap_or(0),
-            seats.join(".")
-        );
-        let mut resp = back()?;
-        http::set_cookie(
-            &mut resp,
-            &seats_cookie(sale.as_str()),
-            &remembered,
-            expires.saturating_sub(now) / 1000 + 1,
-        )
-        .map_err(internal)?;
-        return Ok(resp);
+        return remember(&v);
     }
     let code = serde_json::from_value::<ErrorCode>(v["error"]["code"].clone())
         .unwrap_or(ErrorCode::Internal);
     if code == ErrorCode::SoldOut {
         return page(&Lane::SoldOut, 409, &LanePayment::None);
+    }
+    // Seats held already (the cookie was lost, or the JavaScript page held them): the
+    // refusal names the hold, which the lane shows from now on.
+    if code == ErrorCode::SeatHoldExists && v["hold"]["hold"].is_string() {
+        return remember(&v["hold"]);
     }
     // Nothing held (or the hold is gone): the form again, with the reason.
     let state = known_sale(cfg, &sale, now).await?;

@@ -16,7 +16,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use herdgate_core::seats::{
-    is_part_id, is_seat_id, HoldRequest, SeatMap, SeatMapChange, SeatsTaken,
+    is_part_id, is_seat_id, HoldRequest, SeatHoldExists, SeatMap, SeatMapChange, SeatsTaken,
 };
 use herdgate_core::wire::{Choosing, ErrorDetail};
 use herdgate_core::ErrorCode;
@@ -193,7 +193,8 @@ pub async fn availability(
 /// a name that is no seat), then the pass's card hold (`hold_expired`), then by the script:
 /// `sale_not_open`, `already_bought`, `hold_required` (a sale with card holds, and a pass
 /// without one), `payment_failed` (a card hold whose capture failed before),
-/// `seat_hold_exists`, `sold_out`, `over_limit`, `unknown_seat`, `seats_taken` (with the
+/// `seat_hold_exists` (with the live hold: `SeatHoldExists`), `sold_out`, `over_limit`,
+/// `unknown_seat`, `seats_taken` (with the
 /// taken seats and the best block of as many free seats in the same section),
 /// `no_adjacent_seats`.
 pub async fn hold(
@@ -245,6 +246,20 @@ pub async fn hold(
             (StatusCode::CREATED, Json(hold)).into_response(),
             "created",
         )),
+        SeatsReply::HoldExists(hold) => {
+            let code = ErrorCode::SeatHoldExists;
+            let body = SeatHoldExists {
+                error: ErrorDetail {
+                    code,
+                    message: code.message().to_owned(),
+                },
+                hold,
+            };
+            Ok(with_outcome(
+                (StatusCode::CONFLICT, Json(body)).into_response(),
+                code.as_str(),
+            ))
+        }
         SeatsReply::SeatsTaken {
             taken,
             alternatives,
