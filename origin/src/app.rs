@@ -188,6 +188,8 @@ mod tests {
             url: format!("redis://{closed}"),
             pool_size: 1,
             command_timeout: std::time::Duration::from_millis(20),
+            wait_replicas: crate::store::WaitReplicas::Auto,
+            wait_timeout: std::time::Duration::from_millis(20),
         })
         .await
         .unwrap();

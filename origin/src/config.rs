@@ -22,6 +22,9 @@ pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 pub const DEFAULT_REDIS_POOL_SIZE: usize = 2;
 /// The Redis command timeout (ms) unless configured otherwise.
 pub const DEFAULT_REDIS_TIMEOUT_MS: u64 = 1000;
+
+/// Default `--redis-wait-ms`.
+pub const DEFAULT_REDIS_WAIT_MS: u64 = 250;
 /// Requests handled at once unless configured otherwise.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 512;
 /// The largest request body (bytes) unless configured otherwise.
@@ -77,6 +80,17 @@ pub struct Config {
     /// Redis command timeout in milliseconds; slower answers become 503 store_unavailable.
     #[arg(long, env = "HERDGATE_REDIS_TIMEOUT_MS", default_value_t = DEFAULT_REDIS_TIMEOUT_MS)]
     pub redis_timeout_ms: u64,
+
+    /// Replicas that must acknowledge a purchase's (every script's) writes before it is
+    /// answered, so that a failover does not lose it: `auto` (one on a primary that has a
+    /// replica connected, none on one that has none) or a number (0: never wait). Not acknowledged in
+    /// `--redis-wait-ms`: 503 store_unavailable, and the retry answers the same order.
+    #[arg(long, env = "HERDGATE_REDIS_WAIT_REPLICAS", default_value_t = Replicas::Auto)]
+    pub redis_wait_replicas: Replicas,
+
+    /// How long a write waits for its replicas, milliseconds.
+    #[arg(long, env = "HERDGATE_REDIS_WAIT_MS", default_value_t = DEFAULT_REDIS_WAIT_MS)]
+    pub redis_wait_ms: u64,
 
     /// Keys that verify admission passes: `kid:base64url-secret[,kid:secret...]`, the same
     /// keyring as the edge's `PASS_KEYS` secret (the first key is the current one).
@@ -229,6 +243,37 @@ impl std::str::FromStr for StripeBase {
     }
 }
 
+/// `--redis-wait-replicas`: `auto` or a number of replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replicas {
+    /// One on a primary that has a replica connected, none on one that has none.
+    Auto,
+    /// Exactly this many (0: never wait).
+    Exactly(u32),
+}
+
+impl std::str::FromStr for Replicas {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(Replicas::Auto),
+            n => n
+                .parse()
+                .map(Replicas::Exactly)
+                .map_err(|_| format!("expected auto or a number of replicas, not {n:?}")),
+        }
+    }
+}
+
+impl fmt::Display for Replicas {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Replicas::Auto => f.write_str("auto"),
+            Replicas::Exactly(n) => write!(f, "{n}"),
+        }
+    }
+}
+
 impl Config {
     /// The configuration of a bare command line (`--redis-url`, `--pass-keys`,
     /// `--admin-token`): every other setting at its default, and no environment variable read.
@@ -240,6 +285,8 @@ impl Config {
             redis_url: redis_url.into(),
             redis_pool_size: DEFAULT_REDIS_POOL_SIZE,
             redis_timeout_ms: DEFAULT_REDIS_TIMEOUT_MS,
+            redis_wait_replicas: Replicas::Auto,
+            redis_wait_ms: DEFAULT_REDIS_WAIT_MS,
             pass_keys: PassKeys(pass_keys),
             admin_token,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
@@ -364,6 +411,16 @@ mod tests {
     use super::*;
 
     const KEYS: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+
+    #[test]
+    fn replicas_to_wait_for_read_auto_or_a_count() {
+        assert_eq!("auto".parse(), Ok(Replicas::Auto));
+        assert_eq!("2".parse(), Ok(Replicas::Exactly(2)));
+        assert!("some".parse::<Replicas>().is_err());
+        assert!("-1".parse::<Replicas>().is_err());
+        assert_eq!(Replicas::Exactly(0).to_string(), "0");
+        assert_eq!(Replicas::Auto.to_string(), "auto");
+    }
 
     #[test]
     fn parses_with_defaults_and_redacts_secrets() {

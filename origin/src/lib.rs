@@ -130,6 +130,11 @@ pub async fn run(
             url: config.redis_url.clone(),
             pool_size: config.redis_pool_size,
             command_timeout: config.redis_timeout(),
+            wait_replicas: match config.redis_wait_replicas {
+                config::Replicas::Auto => store::WaitReplicas::Auto,
+                config::Replicas::Exactly(n) => store::WaitReplicas::Exactly(n),
+            },
+            wait_timeout: std::time::Duration::from_millis(config.redis_wait_ms.max(1)),
         })
         .await
         .map_err(StartError::Store)?,
@@ -161,6 +166,7 @@ pub async fn run(
     });
     let seats_changed = Arc::new(tokio::sync::Notify::new());
     let sweeper = tokio::spawn(seats::sweep(Arc::clone(&store), Arc::clone(&seats_changed)));
+    let replicas = tokio::spawn(store::replication::watch(Arc::clone(&store)));
     let sales_changed = Arc::new(tokio::sync::Notify::new());
     let state = AppState::new(Parts {
         payments,
@@ -210,7 +216,10 @@ pub async fn run(
         shutdown_grace: config.shutdown_grace(),
     };
     let stopped = server::serve(listener, app::app(state), limits, shutdown).await;
-    for task in [reconciler, recorder, Some(sweeper)].into_iter().flatten() {
+    for task in [reconciler, recorder, Some(sweeper), Some(replicas)]
+        .into_iter()
+        .flatten()
+    {
         task.abort();
     }
     // A frozen Redis must not hold the process past the grace: the goodbyes get what is left of

@@ -74,3 +74,31 @@ pub async fn cluster_stock(nodes: &[String], sale: &str) -> (u64, u64, u64) {
         .unwrap();
     (v[0], v[1], v[2])
 }
+
+/// `HGET key field` on the cluster replica at `url`, read there (`READONLY`), not redirected
+/// to its primary.
+pub async fn replica_hget(url: &str, key: &str, field: &str) -> Option<String> {
+    let client = redis::Client::open(url).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("READONLY").query_async(&mut con).await.unwrap();
+    redis::cmd("HGET")
+        .arg(key)
+        .arg(field)
+        .query_async(&mut con)
+        .await
+        .unwrap()
+}
+
+/// A hash, field by field, through the `redis` crate's own cluster routing from `nodes`.
+pub async fn cluster_hgetall(
+    nodes: &[String],
+    key: &str,
+) -> std::collections::HashMap<String, String> {
+    let client = redis::cluster::ClusterClient::new(nodes.to_vec()).unwrap();
+    let mut con = client.get_async_connection().await.unwrap();
+    redis::cmd("HGETALL")
+        .arg(key)
+        .query_async(&mut con)
+        .await
+        .unwrap()
+}

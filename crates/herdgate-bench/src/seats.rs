@@ -410,6 +410,8 @@ pub async fn run(args: SeatsArgs) -> Result<()> {
             url: redis.url(),
             pool_size: 4,
             command_timeout: Duration::from_secs(5),
+            wait_replicas: herdgate_origin::store::WaitReplicas::Exactly(0),
+            wait_timeout: Duration::from_secs(1),
         })
         .await?,
     );

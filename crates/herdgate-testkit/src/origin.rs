@@ -42,6 +42,10 @@ pub struct OriginOptions {
     pub edge_url: Option<String>,
     /// `--timeline-every-ms`.
     pub timeline_every_ms: Option<u64>,
+    /// `--redis-wait-replicas` (`auto` or a number).
+    pub redis_wait_replicas: Option<String>,
+    /// `--redis-wait-ms`.
+    pub redis_wait_ms: Option<u64>,
 }
 
 impl OriginOptions {
@@ -55,6 +59,12 @@ impl OriginOptions {
         }
         if let Some(n) = self.redis_timeout_ms {
             flags.push(format!("--redis-timeout-ms={n}"));
+        }
+        if let Some(n) = &self.redis_wait_replicas {
+            flags.push(format!("--redis-wait-replicas={n}"));
+        }
+        if let Some(n) = self.redis_wait_ms {
+            flags.push(format!("--redis-wait-ms={n}"));
         }
         if let Some(n) = self.max_body_bytes {
             flags.push(format!("--max-body-bytes={n}"));

@@ -37,11 +37,13 @@
 //! | `lua/seats.lua` | [`seats`] | the seats as they stand, for the availability route |
 //!
 //! And one file, [`timeline`], for what is no script's: the timeline the recorder keeps, the
-//! payment counts it samples, and the console's sessions.
+//! payment counts it samples, and the console's sessions; and one, [`replication`], for the
+//! wait for replicas that follows every script.
 
 pub mod cancel_orders;
 pub mod control_sale;
 pub mod purchase;
+pub mod replication;
 pub mod seats;
 pub mod settle_payment;
 pub mod sold_out_snapshot;
@@ -60,6 +62,7 @@ use crate::error::Refusal;
 pub use cancel_orders::{CancelOrdersCall, CancelOrdersReply, ToRefund};
 pub use control_sale::{ControlSaleCall, ControlSaleReply};
 pub use purchase::{PurchaseCall, PurchaseReply, RecordedFacts};
+pub use replication::WaitReplicas;
 pub use settle_payment::{Payment, PaymentState, SettlePaymentCall, SettlePaymentReply};
 pub use sold_out_snapshot::{SoldOutSnapshotCall, SoldOutSnapshotReply};
 pub use upsert_sale::{UpsertSaleCall, UpsertSaleReply, MAX_STOCK};
@@ -75,6 +78,15 @@ pub enum StoreError {
     /// Redis answered something the scripts never return: a bug or a foreign key layout.
     #[error("unexpected reply from redis: {0}")]
     Protocol(String),
+    /// The write is done on the primary, but fewer replicas than wanted acknowledged it in
+    /// time (see [`replication`]): a failover now could lose it, so it is not answered.
+    #[error("{acked} of {wanted} replicas acknowledged the write in time")]
+    NotReplicated {
+        /// Replicas that acknowledged it.
+        acked: u32,
+        /// Replicas wanted.
+        wanted: u32,
+    },
 }
 
 /// What a client sees when the store fails: `store_unavailable` (503, retry) or `internal`;
@@ -89,6 +101,10 @@ impl From<StoreError> for Refusal {
             StoreError::Protocol(detail) => {
                 tracing::error!(%detail, "unexpected answer from the inventory store");
                 Refusal(ErrorCode::Internal)
+            }
+            e @ StoreError::NotReplicated { .. } => {
+                tracing::warn!(error = %e, "a write was not replicated in time; answered 503");
+                Refusal(ErrorCode::StoreUnavailable)
             }
         }
     }
@@ -253,6 +269,10 @@ pub struct StoreConfig {
     pub pool_size: usize,
     /// A command that takes longer fails with [`StoreError::Unavailable`].
     pub command_timeout: Duration,
+    /// Replicas that must acknowledge a script's writes before it is answered.
+    pub wait_replicas: WaitReplicas,
+    /// How long a write waits for them; then it is [`StoreError::NotReplicated`].
+    pub wait_timeout: Duration,
 }
 
 /// The inventory store.
@@ -262,6 +282,9 @@ pub struct Store {
     config: StoreConfig,
     /// Redis Cluster (`redis-cluster://`): scripts go to every primary, scans cover them all.
     clustered: bool,
+    /// With [`WaitReplicas::Auto`]: each primary's connected replicas (`host:port`; `""` for a
+    /// lone Redis), as last read (see [`replication`]).
+    replicas: std::sync::RwLock<std::collections::HashMap<String, u32>>,
 }
 
 fn builder(config: &StoreConfig) -> Result<Builder, Error> {
@@ -298,6 +321,7 @@ impl Store {
             scripts: Scripts::new(),
             config,
             clustered,
+            replicas: Default::default(),
         };
         match tokio::time::timeout(
             store.config.command_timeout * 3,
@@ -308,6 +332,11 @@ impl Store {
             Ok(Ok(())) => {
                 if let Err(e) = store.load_scripts().await {
                     tracing::warn!(error = %e, "could not load scripts yet; will retry on demand");
+                }
+                if store.config.wait_replicas == WaitReplicas::Auto {
+                    if let Err(e) = store.refresh_replication().await {
+                        tracing::warn!(error = %e, "could not read the replicas yet");
+                    }
                 }
             }
             Ok(Err(e)) => tracing::warn!(error = %e, "redis not reachable yet"),
@@ -402,20 +431,30 @@ impl Store {
     ) -> Result<Vec<Value>, StoreError> {
         // Converted once: fred's keys and values hold `Bytes`, so the copy kept for a retry
         // after NOSCRIPT costs reference counts, not string copies, on every purchase.
+        let slot = keys
+            .first()
+            .map(|k| fred::util::redis_keyslot(k.as_bytes()))
+            .unwrap_or(0);
         let keys = fred::types::MultipleKeys::from(keys);
         let args = Value::Array(args.into_iter().map(Value::from).collect());
         let client = self.pool.next();
-        match client
+        let reply = match client
             .evalsha::<Vec<Value>, _, _, _>(script.sha1().clone(), keys.clone(), args.clone())
             .await
         {
             Err(e) if e.details().starts_with("NOSCRIPT") => {
                 tracing::info!("redis lost its script cache; loading scripts again");
                 self.load_scripts().await?;
-                Ok(client.evalsha(script.sha1().clone(), keys, args).await?)
+                client.evalsha(script.sha1().clone(), keys, args).await?
             }
-            other => Ok(other?),
+            other => other?,
+        };
+        // Answered only once enough replicas have it (see `replication`).
+        let wanted = self.replicas_wanted(client, slot);
+        if wanted > 0 {
+            self.replicated(client, slot, wanted).await?;
         }
+        Ok(reply)
     }
 
     /// Closes the connections.
