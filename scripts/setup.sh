@@ -4,6 +4,7 @@
 #
 #   redis-server, redis-benchmark   Debian's redis-server and redis-tools
 #   python3                         known-answer vector generator (already on Debian)
+#   openssl                         certificates for the Redis-over-TLS test (already on Debian)
 #   chromium                        Debian's Chromium, for the waiting-room browser tests
 #                                   (driven by playwright-core from package-lock.json)
 #   localstripe                     PyPI's localstripe (an independent implementation of Stripe's
@@ -19,6 +20,7 @@ missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 

@@ -190,6 +190,7 @@ mod tests {
             command_timeout: std::time::Duration::from_millis(20),
             wait_replicas: crate::store::WaitReplicas::Auto,
             wait_timeout: std::time::Duration::from_millis(20),
+            tls_ca_pem: None,
         })
         .await
         .unwrap();

@@ -92,6 +92,11 @@ pub struct Config {
     #[arg(long, env = "HERDGATE_REDIS_WAIT_MS", default_value_t = DEFAULT_REDIS_WAIT_MS)]
     pub redis_wait_ms: u64,
 
+    /// With a `rediss://` (or `rediss-cluster://`) URL: a PEM file of the certificate
+    /// authorities that Redis's certificate must chain to, instead of the system's.
+    #[arg(long, env = "HERDGATE_REDIS_TLS_CA")]
+    pub redis_tls_ca: Option<std::path::PathBuf>,
+
     /// Keys that verify admission passes: `kid:base64url-secret[,kid:secret...]`, the same
     /// keyring as the edge's `PASS_KEYS` secret (the first key is the current one).
     #[arg(long, env = "HERDGATE_PASS_KEYS", hide_env_values = true)]
@@ -287,6 +292,7 @@ impl Config {
             redis_timeout_ms: DEFAULT_REDIS_TIMEOUT_MS,
             redis_wait_replicas: Replicas::Auto,
             redis_wait_ms: DEFAULT_REDIS_WAIT_MS,
+            redis_tls_ca: None,
             pass_keys: PassKeys(pass_keys),
             admin_token,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,

@@ -108,6 +108,15 @@ pub enum StartError {
     /// The Redis connections could not be set up (most likely an unreadable `--redis-url`).
     #[error("redis store: {0}")]
     Store(#[source] StoreError),
+    /// `--redis-tls-ca` could not be read.
+    #[error("reading --redis-tls-ca {path}: {source}")]
+    TlsCa {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The client for the sale events channel could not be set up.
     #[error("sale events subscriber: {0}")]
     Events(#[source] StoreError),
@@ -135,6 +144,13 @@ pub async fn run(
                 config::Replicas::Exactly(n) => store::WaitReplicas::Exactly(n),
             },
             wait_timeout: std::time::Duration::from_millis(config.redis_wait_ms.max(1)),
+            tls_ca_pem: match &config.redis_tls_ca {
+                Some(path) => Some(std::fs::read(path).map_err(|source| StartError::TlsCa {
+                    path: path.display().to_string(),
+                    source,
+                })?),
+                None => None,
+            },
         })
         .await
         .map_err(StartError::Store)?,

@@ -31,5 +31,6 @@ mod refusals;
 mod seams;
 mod seats;
 mod sold_out;
+mod tls;
 mod web;
 mod wrangler;

@@ -412,6 +412,7 @@ pub async fn run(args: SeatsArgs) -> Result<()> {
             command_timeout: Duration::from_secs(5),
             wait_replicas: herdgate_origin::store::WaitReplicas::Exactly(0),
             wait_timeout: Duration::from_secs(1),
+            tls_ca_pem: None,
         })
         .await?,
     );

@@ -46,6 +46,8 @@ pub struct OriginOptions {
     pub redis_wait_replicas: Option<String>,
     /// `--redis-wait-ms`.
     pub redis_wait_ms: Option<u64>,
+    /// `--redis-tls-ca`.
+    pub redis_tls_ca: Option<std::path::PathBuf>,
 }
 
 impl OriginOptions {
@@ -65,6 +67,9 @@ impl OriginOptions {
         }
         if let Some(n) = self.redis_wait_ms {
             flags.push(format!("--redis-wait-ms={n}"));
+        }
+        if let Some(path) = &self.redis_tls_ca {
+            flags.push(format!("--redis-tls-ca={}", path.display()));
         }
         if let Some(n) = self.max_body_bytes {
             flags.push(format!("--max-body-bytes={n}"));
@@ -156,6 +161,15 @@ impl OriginOptions {
         }
         if let Some(n) = self.timeline_every_ms {
             config.timeline_every_ms = n;
+        }
+        if let Some(n) = &self.redis_wait_replicas {
+            config.redis_wait_replicas = n.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+        }
+        if let Some(n) = self.redis_wait_ms {
+            config.redis_wait_ms = n;
+        }
+        if let Some(path) = &self.redis_tls_ca {
+            config.redis_tls_ca = Some(path.clone());
         }
         Ok(config)
     }

@@ -15,6 +15,80 @@ pub struct RedisServer {
     port: u16,
     dir: tempfile::TempDir,
     extra: Vec<String>,
+    /// With [`RedisServer::start_tls`]: the TLS port, and the directory of its certificates.
+    tls: Option<(u16, tempfile::TempDir)>,
+}
+
+/// Makes a certificate authority (`ca.pem`) and a certificate for 127.0.0.1 signed by it
+/// (`server.pem`, `server.key`) in `dir`, with the `openssl` command (P-256, a day long).
+fn make_certs(dir: &Path) -> Result<()> {
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n")?;
+    let steps: [&[&str]; 3] = [
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=herdgate test CA",
+        ],
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "1",
+            "-extfile",
+            "san.ext",
+        ],
+    ];
+    for args in steps {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .output()
+            .context("running openssl (scripts/setup.sh installs it)")?;
+        if !out.status.success() {
+            bail!(
+                "openssl {}: {}",
+                args[0],
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    Ok(())
 }
 
 impl RedisServer {
@@ -36,6 +110,7 @@ impl RedisServer {
                     .tempdir()
                     .context("creating a directory for redis")?,
                 extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+                tls: None,
             };
             // Most likely failure: the port was taken between probing and binding. The failed
             // server is stopped when dropped; try another port.
@@ -45,6 +120,48 @@ impl RedisServer {
             }
         }
         Err(last_err.unwrap_or_else(|| anyhow::anyhow!("redis-server did not start")))
+    }
+
+    /// Starts redis-server as [`RedisServer::start`] does, and also on a TLS port with a
+    /// certificate for 127.0.0.1 from a certificate authority of its own ([`Self::tls_url`],
+    /// [`Self::tls_ca`]). Clients are not asked for certificates. The plain port stays, for the
+    /// test's own checks.
+    pub async fn start_tls() -> Result<Self> {
+        let certs = tempfile::Builder::new()
+            .prefix("herdgate-redis-tls-")
+            .tempdir()
+            .context("creating a directory for certificates")?;
+        make_certs(certs.path())?;
+        let file = |name: &str| certs.path().join(name).to_string_lossy().into_owned();
+        let tls_port = free_port()?.to_string();
+        let (cert, key, ca) = (file("server.pem"), file("server.key"), file("ca.pem"));
+        let mut server = Self::start_with(&[
+            "--tls-port",
+            &tls_port,
+            "--tls-cert-file",
+            &cert,
+            "--tls-key-file",
+            &key,
+            "--tls-ca-cert-file",
+            &ca,
+            "--tls-auth-clients",
+            "no",
+        ])
+        .await?;
+        server.tls = Some((tls_port.parse()?, certs));
+        Ok(server)
+    }
+
+    /// `rediss://127.0.0.1:<tls port>`, for a server started with [`Self::start_tls`].
+    pub fn tls_url(&self) -> Option<String> {
+        self.tls
+            .as_ref()
+            .map(|(port, _)| format!("rediss://127.0.0.1:{port}"))
+    }
+
+    /// The certificate authority (PEM file) the TLS port's certificate chains to.
+    pub fn tls_ca(&self) -> Option<std::path::PathBuf> {
+        self.tls.as_ref().map(|(_, dir)| dir.path().join("ca.pem"))
     }
 
     async fn spawn(&mut self) -> Result<()> {

@@ -118,7 +118,8 @@ impl From<Error> for StoreError {
             | ErrorKind::Canceled
             | ErrorKind::Backpressure
             | ErrorKind::Routing
-            | ErrorKind::Cluster => StoreError::Unavailable(e),
+            | ErrorKind::Cluster
+            | ErrorKind::Tls => StoreError::Unavailable(e),
             _ if RETRYABLE.iter().any(|p| e.details().starts_with(p)) => StoreError::Unavailable(e),
             _ => StoreError::Protocol(e.to_string()),
         }
@@ -144,6 +145,26 @@ pub const RETRYABLE: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn settings(url: &str, tls_ca_pem: Option<&[u8]>) -> StoreConfig {
+        StoreConfig {
+            url: url.to_owned(),
+            pool_size: 1,
+            command_timeout: Duration::from_millis(100),
+            wait_replicas: WaitReplicas::Auto,
+            wait_timeout: Duration::from_millis(100),
+            tls_ca_pem: tls_ca_pem.map(<[u8]>::to_vec),
+        }
+    }
+
+    #[test]
+    fn a_tls_authority_needs_a_tls_url_and_a_certificate() {
+        let not_pem = b"not a certificate".as_slice();
+        assert!(builder(&settings("redis://127.0.0.1:6379", Some(not_pem))).is_err());
+        assert!(builder(&settings("rediss://127.0.0.1:6379", Some(not_pem))).is_err());
+        assert!(builder(&settings("rediss://127.0.0.1:6379", None)).is_ok());
+        assert!(builder(&settings("redis://127.0.0.1:6379", None)).is_ok());
+    }
 
     #[test]
     fn moments_of_redis_are_503_and_the_rest_500() {
@@ -273,6 +294,9 @@ pub struct StoreConfig {
     pub wait_replicas: WaitReplicas,
     /// How long a write waits for them; then it is [`StoreError::NotReplicated`].
     pub wait_timeout: Duration,
+    /// For a `rediss://` URL: the certificate authorities (PEM) Redis's certificate must
+    /// chain to; `None`: the system's.
+    pub tls_ca_pem: Option<Vec<u8>>,
 }
 
 /// The inventory store.
@@ -289,6 +313,15 @@ pub struct Store {
 
 fn builder(config: &StoreConfig) -> Result<Builder, Error> {
     let mut redis = Config::from_url(&config.url)?;
+    if let Some(pem) = &config.tls_ca_pem {
+        if redis.tls.is_none() {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "--redis-tls-ca is for a rediss:// URL",
+            ));
+        }
+        redis.tls = Some(tls_trusting(pem)?.into());
+    }
     // Start even if Redis is down (readiness says so); reconnect for ever, quickly.
     redis.fail_fast = false;
     let mut b = Builder::from_config(redis);
@@ -307,6 +340,27 @@ fn builder(config: &StoreConfig) -> Result<Builder, Error> {
         c.tcp.nodelay = Some(true);
     });
     Ok(b)
+}
+
+/// A TLS client that trusts the certificate authorities in `pem` (and no other).
+fn tls_trusting(pem: &[u8]) -> Result<rustls::ClientConfig, Error> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|e| Error::new(ErrorKind::Tls, format!("--redis-tls-ca: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| Error::new(ErrorKind::Tls, format!("--redis-tls-ca: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(Error::new(
+            ErrorKind::Tls,
+            "--redis-tls-ca holds no certificate",
+        ));
+    }
+    Ok(rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 impl Store {

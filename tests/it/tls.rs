@@ -1,0 +1,67 @@
+//! The origin reaches Redis over TLS (`rediss://`, a `redis-server` of the test's own with a
+//! certificate from a certificate authority of its own), and trusts only the authorities it
+//! is given (`--redis-tls-ca`).
+
+use std::time::Duration;
+
+use herdgate_core::wire::SaleConfig;
+use herdgate_core::SaleId;
+use herdgate_testkit::{now_ms, AdminClient, OriginOptions, RedisServer, TestKeys, TestOrigin};
+
+use crate::independent::Books;
+use crate::support::{bounded, http_client, purchase};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_origin_sells_over_tls_and_refuses_a_redis_it_cannot_trust() {
+    bounded(Duration::from_secs(90), async {
+        let redis = RedisServer::start_tls().await.unwrap();
+        let url = redis.tls_url().unwrap();
+        let keys = TestKeys::generate();
+        let trusting = OriginOptions {
+            redis_tls_ca: redis.tls_ca(),
+            ..OriginOptions::default()
+        };
+        // Ready only once the scripts are loaded: over TLS.
+        let origin = TestOrigin::start(&url, &keys, trusting).await.unwrap();
+        let http = http_client();
+        let admin = AdminClient::new(http.clone(), &origin.url(), &keys.admin_token);
+        let config = SaleConfig {
+            stock: 3,
+            per_visitor_limit: 1,
+            starts_at_ms: now_ms() - 60_000,
+            admission_rate: 100,
+            price: None,
+            paused: None,
+            prequeue: None,
+        };
+        admin.put_sale("secure", &config).await.unwrap();
+        let sale = SaleId::parse("secure").unwrap();
+        let pass = keys.pass(&sale, &herdgate_core::VisitorId::parse("ann").unwrap());
+        let (status, body) = purchase(&http, &origin.url(), "secure", Some(&pass), "").await;
+        assert_eq!(status, 201, "{body}");
+        // The books, read on the server's plain port by another client.
+        let books = Books::connect(&redis.url()).await;
+        assert_eq!(books.stock(&sale).await, (2, 1, 3));
+
+        // An origin that trusts only the system's authorities does not trust this server: it
+        // is never ready, and a purchase is a 503 (to retry), not an order.
+        let doubting = TestOrigin::start_unready(&url, &keys, OriginOptions::default())
+            .await
+            .unwrap();
+        let ready = format!("{}/readyz", doubting.url());
+        for _ in 0..10 {
+            let status = http.get(&ready).send().await.unwrap().status();
+            assert_eq!(status, 503);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let pass = keys.pass(&sale, &herdgate_core::VisitorId::parse("ben").unwrap());
+        let (status, body) = purchase(&http, &doubting.url(), "secure", Some(&pass), "").await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (503, Some("store_unavailable")),
+            "{body}"
+        );
+        assert_eq!(books.stock(&sale).await, (2, 1, 3));
+    })
+    .await;
+}
