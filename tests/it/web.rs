@@ -880,3 +880,75 @@ async fn the_lane_holds_the_best_seats_then_gives_them_back_or_buys_them() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lane_holds_seats_only_with_a_card_on_hold_and_charges_their_price() {
+    // Card holds against localstripe and the shards' sweeps: alone, as the payments tests.
+    alone(Duration::from_secs(180), async {
+        let ls = Localstripe::start().await.unwrap();
+        let builder = edge_support::builder().localstripe(&ls).vars(json!({
+            "NOJS_DELAY_SECS": "1",
+            "NOJS_REFRESH_SECS": "1",
+            "QUEUE_SHARD_COUNT": "1",
+        }));
+        let s = Stack::start_from(builder).await.unwrap();
+        // 4 seats at most, 25.00 a seat at most: a card holds 100.00.
+        let config = json!({"stock": 0, "per_visitor_limit": 4, "starts_at_ms": herdgate_testkit::now_ms() - 1_000,
+                            "admission_rate": 100, "price": {"amount": 2500, "currency": "eur"}});
+        let (status, body) = s.admin().put_sale_reply("paidgig", &config).await.unwrap();
+        assert_eq!(status, 201, "{body}");
+        let row = |n: usize| json!({"id": n.to_string(), "seats": vec![json!({"tier": "std"}); 3]});
+        let map = json!({"tiers": {"std": 2500}, "hold_secs": 60, "sections": [{"id": "A", "rows": [row(1), row(2)]}]});
+        let url = format!("{}/admin/v1/sales/paidgig/seats", s.origin.url());
+        let reply = s.http.put(url).bearer_auth(&s.keys.admin_token).json(&map).send().await.unwrap();
+        assert_eq!(reply.status(), 200);
+
+        let me = Visitor::new(&s, "Mozilla/5.0 (herdgate web test) paid seats");
+        let page = me.until("/queue/paidgig", "admitted").await;
+        assert!(page.body.contains(r#"href="/queue/paidgig/card""#), "{}", page.body);
+        let token = page.form_token();
+        // Without a card on hold: nothing held, the reason, and the card form offered.
+        let refused = me
+            .post_form("/queue/paidgig/seats", &[("count", "2"), ("form_token", &token)], From::ThisPage)
+            .await;
+        assert_eq!((refused.status, refused.state()), (402, "admitted"), "{}", refused.body);
+        assert!(refused.body.contains("Put your card on hold"), "{}", refused.body);
+        assert!(refused.body.contains(r#"href="/queue/paidgig/card""#), "{}", refused.body);
+
+        // The card on hold, from the lane's card page.
+        let card = me.get("/queue/paidgig/card").await;
+        let hold_token = card.form_token();
+        let fields = [
+            ("number", "4242424242424242"),
+            ("exp", "12/30"),
+            ("cvc", "123"),
+            ("form_token", hold_token.as_str()),
+        ];
+        let held = me.post_form("/queue/paidgig/hold", &fields, From::ThisPage).await;
+        assert_eq!(held.status, 303, "{}", held.body);
+        let page = me.get("/queue/paidgig").await;
+        assert_eq!(page.state(), "admitted", "{}", page.body);
+        assert!(page.body.contains("Card on hold: 100.00 EUR"), "{}", page.body);
+
+        // Two seats held, then bought: the card is charged their 50.00 and no more.
+        let seats = me
+            .post_form("/queue/paidgig/seats", &[("count", "2"), ("form_token", &token)], From::ThisPage)
+            .await;
+        assert_eq!(seats.status, 303, "{}", seats.body);
+        let page = me.get("/queue/paidgig").await;
+        assert_eq!(page.state(), "holding", "{}", page.body);
+        let confirm = between(&page.body, r#"<form method="post" action=""#, "\"").unwrap().to_owned();
+        let bought = me.post_form(&confirm, &[("form_token", &token)], From::ThisPage).await;
+        assert_eq!((bought.status, bought.state()), (200, "bought"), "{}", bought.body);
+        let intents = ls.intents().await.unwrap();
+        assert_eq!(intents.len(), 1, "{intents:?}");
+        let charge = &intents[0]["charges"]["data"][0];
+        assert_eq!(
+            (&intents[0]["status"], &charge["amount"], &charge["amount_refunded"]),
+            (&json!("succeeded"), &json!(10_000), &json!(5_000)),
+            "{}",
+            intents[0]
+        );
+    })
+    .await;
+}
