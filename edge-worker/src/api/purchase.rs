@@ -108,30 +108,44 @@ pub(crate) async fn settle(
             return Err(refusal);
         }
     };
-    if is_final(status, &text) {
-        let done = ShardRequest::Complete {
-            pass: pass.id.clone(),
-            status,
-            body: text.clone(),
-            position: held_position(&pass),
-            cancelled: state.cancelled,
-        };
-        // The buyer gets the origin's answer even if it could not be stored: the claim lapses
-        // and a retry gets the same order from the origin.
-        if let Err(Refusal(code)) = queue_shard::call(env, &sale, shard, &done).await {
-            worker::console_error!("could not store a purchase's answer: {code}");
-        }
-    } else {
-        // Not a decision that holds for good (a refusal that may not hold a moment later, a
-        // payment to put right with a new card hold, a 5xx): the pass may try again. After a
-        // 5xx the origin may have taken the purchase all the same (Redis wrote the order and
-        // the reply was lost).
-        give_up_claim(env, &sale, shard, &pass.id, status >= 500).await;
-    }
+    end_claim(env, &sale, shard, &pass, state.cancelled, status, &text).await;
     if sold_the_last_item(status, &text) {
         cache::mark_sold_out(&sale, now);
     }
     Ok((status, text))
+}
+
+/// Ends the claim of `pass` at its shard with the origin's answer (`status`, `text`), given
+/// when the sale's cancelled count was `cancelled`. A final answer ([`is_final`]) is stored for
+/// the pass, and the shard marks the card hold it captured charged. Any other answer gives the
+/// claim up: a refusal that may not hold a moment later, a payment to put right with a new
+/// card hold, or a 5xx, after which the origin may have sold all the same (Redis wrote the
+/// order and the reply was lost). A seat hold's confirmation ends its claim here too.
+pub(crate) async fn end_claim(
+    env: &Env,
+    sale: &SaleId,
+    shard: u32,
+    pass: &herdgate_core::PassClaims,
+    cancelled: u64,
+    status: u16,
+    text: &str,
+) {
+    if !is_final(status, text) {
+        give_up_claim(env, sale, shard, &pass.id, status >= 500).await;
+        return;
+    }
+    let done = ShardRequest::Complete {
+        pass: pass.id.clone(),
+        status,
+        body: text.to_owned(),
+        position: held_position(pass),
+        cancelled,
+    };
+    // The buyer gets the origin's answer even if it could not be stored: the claim lapses and
+    // a retry gets the same order from the origin.
+    if let Err(Refusal(code)) = queue_shard::call(env, sale, shard, &done).await {
+        worker::console_error!("could not store a purchase's answer: {code}");
+    }
 }
 
 /// Gives up the claim of `pass` at its shard: `unsettled` when the origin may have sold to it

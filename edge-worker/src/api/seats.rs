@@ -26,7 +26,7 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use herdgate_core::gate::purchase::{held_position, is_final, replay, sold_the_last_item};
+use herdgate_core::gate::purchase::{held_position, replay, sold_the_last_item};
 use herdgate_core::seats::SeatHold;
 use herdgate_core::wire::SaleStatus;
 use herdgate_core::{ErrorCode, SaleId};
@@ -224,20 +224,7 @@ pub(crate) async fn settle(
         }
     };
     if let Some(shard) = shard {
-        if is_final(status, &text) {
-            let done = ShardRequest::Complete {
-                pass: pass.id.clone(),
-                status,
-                body: text.clone(),
-                position: held_position(&pass),
-                cancelled: state.cancelled,
-            };
-            if let Err(Refusal(code)) = queue_shard::call(env, &sale, shard, &done).await {
-                worker::console_error!("could not store a confirmation's answer: {code}");
-            }
-        } else {
-            purchase::give_up_claim(env, &sale, shard, &pass.id, status >= 500).await;
-        }
+        purchase::end_claim(env, &sale, shard, &pass, state.cancelled, status, &text).await;
     }
     // Who is choosing: a hold counts the place until it lapses; a confirmation or a release
     // ends it, and so does a confirmation the card could not pay for (its seats go back: the
