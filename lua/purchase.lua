@@ -1,7 +1,8 @@
 -- purchase.lua: turn one admission pass into at most one order, atomically.
 --
 -- KEYS[1]  hg:{<sale>}:sale     hash: stock, remaining, sold, limit, starts_at_ms, rate, seq,
---                               pending (payments being captured)
+--                               pending (payments being captured), replays (orders answered
+--                               again: a write, so the origin's wait for replicas covers them)
 -- KEYS[2]  hg:{<sale>}:orders   hash: visitor -> order JSON
 -- KEYS[3]  hg:{<sale>}:passes   hash: pass id -> order id (spent passes)
 -- KEYS[4]  hg:{<sale>}:log      stream: one entry per order, for downstream consumers
@@ -65,6 +66,9 @@ local remaining = tonumber(fields[1])
 
 local existing = redis.call('HGET', orders_key, visitor)
 if existing then
+  -- A write of its own: the origin's WAIT for replicas after this script then covers the
+  -- order's first write too, which may have been answered 503 for want of a replica.
+  redis.call('HINCRBY', sale_key, 'replays', 1)
   return {'existing', existing, remaining, redis.call('HGET', payments_key, visitor) or ''}
 end
 

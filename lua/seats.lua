@@ -88,8 +88,9 @@
 --   -> {"pass_spent"}     the pass bought before
 --   -> {"cancelled"}      the audit cancelled the visitor's order
 --   -> {"hold_required"}  the sale takes card holds and the pass carries none: the seats
---                         stay held
---   -> {"hold_dead"}      this card hold's capture failed before: the seats stay held
+--                         go back on sale
+--   -> {"hold_dead"}      this card hold's capture failed before: the seats (if still
+--                         held) go back on sale
 -- "release", ARGV[3] visitor, ARGV[4] hold id -> {"released", seats} or {"no_hold"}
 -- "sweep" -> {"swept", holds released}
 --
@@ -312,7 +313,11 @@ if cmd == 'hold' then
   local live = redis.call('HGET', vhold_key, visitor)
   if live then
     local json = redis.call('HGET', holds_key, live)
-    if json and cjson.decode(json).expires_at_ms > now then return {'hold_exists', json} end
+    if json and cjson.decode(json).expires_at_ms > now then
+      -- Answered again: a write, so the caller's wait for replicas covers the hold.
+      redis.call('HINCRBY', sale_key, 'replays', 1)
+      return {'hold_exists', json}
+    end
     -- Its own hold ran out and the sweep has not reached it yet: it lapses now.
     if json then drop_hold(live, true) end
     redis.call('HDEL', vhold_key, visitor)
@@ -381,28 +386,39 @@ if cmd == 'confirm' then
   local visitor, id, pass_id, sale, channel, card = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8] or ''
   local order = redis.call('HGET', orders_key, visitor)
   if order then
+    -- A write of its own, so the caller's wait for replicas covers the order (see purchase.lua).
+    redis.call('HINCRBY', sale_key, 'replays', 1)
     return {'existing', order, tonumber(f[5]), redis.call('HGET', payments_key, visitor) or ''}
   end
   -- A cancelled visitor asking again with the pass that bought reads "cancelled".
   if redis.call('HEXISTS', cancelled_key, visitor) == 1 then return {'cancelled'} end
   if redis.call('HEXISTS', passes_key, pass_id) == 1 then return {'pass_spent'} end
   local json = redis.call('HGET', holds_key, id)
+  local h = json and cjson.decode(json)
+  -- A card whose capture failed pays for nothing: its seats (if still held) go back. Asked
+  -- first, so a retry after a failed capture hears why, not "no such hold".
+  if card ~= '' and redis.call('SISMEMBER', dead_key, card) == 1 then
+    if h and h.visitor == visitor then drop_hold(id, false) end
+    return {'hold_dead'}
+  end
   if not json then
     if redis.call('HGET', lapsed_key, id) == visitor then return {'hold_expired'} end
     return {'no_hold'}
   end
-  local h = cjson.decode(json)
   if h.visitor ~= visitor then return {'no_hold'} end
   if h.expires_at_ms <= now then
     drop_hold(id, true)
     return {'hold_expired'}
   end
   -- A sale with a price takes card holds: the seats are paid with the pass's hold, captured
-  -- by the caller for their amount. Refused here, the seats stay held.
+  -- by the caller for their amount. Without one, the seats go back (as after a failed
+  -- capture): a confirmation the card cannot pay for leaves nothing held.
   local pay = redis.call('HMGET', sale_key, 'price_amount', 'price_currency')
   local charge = pay[1] and h.amount > 0
-  if charge and card == '' then return {'hold_required'} end
-  if charge and redis.call('SISMEMBER', dead_key, card) == 1 then return {'hold_dead'} end
+  if charge and card == '' then
+    drop_hold(id, false)
+    return {'hold_required'}
+  end
   mark(h.seats, 's')
   redis.call('HDEL', holds_key, id)
   redis.call('HDEL', vhold_key, visitor)

@@ -15,8 +15,11 @@
 --        paused, revision and cancelled are 0 when never set; the four draw fields are ''
 --        without a pre-queue, and the caller reveals the seed only after the draw's close)
 --
--- Read-only. Once remaining is 0 the orders hash cannot grow until an operator restocks,
--- which PUBLISHes "open:<sale>" and makes every origin drop the snapshot.
+-- Reads, and writes only the sale's `replays` count: the origin answers orders from this
+-- snapshot, so its wait for replicas after the script must cover every order in it (an
+-- order's first answer may have been a 503 for want of a replica). Once remaining is 0 the
+-- orders hash cannot grow until an operator restocks, which PUBLISHes "open:<sale>" and makes
+-- every origin drop the snapshot.
 
 local f = redis.call('HMGET', KEYS[1], 'remaining', 'sold', 'starts_at_ms', 'rate', 'limit',
   'price_amount', 'price_currency', 'paused', 'revision', 'cancelled', 'pending',
@@ -31,6 +34,7 @@ end
 local out = {0, tonumber(f[2]), tonumber(f[3]), tonumber(f[4]), tonumber(f[5]), f[6] or '',
   f[7] or '', tonumber(f[8] or '0'), tonumber(f[9] or '0'), tonumber(f[10] or '0'),
   f[12] or '', f[13] or '', f[14] or '', f[15] or ''}
+redis.call('HINCRBY', KEYS[1], 'replays', 1)
 local orders = redis.call('HGETALL', KEYS[2])
 for i = 1, #orders do
   out[#out + 1] = orders[i]

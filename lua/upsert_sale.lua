@@ -26,7 +26,9 @@
 --   {"updated", remaining}            an existing sale, settings replaced
 --   {"stock_below_sold", sold}        stock < items already sold; nothing changed
 --   {"seated_stock", 0}               a seated sale given another stock than its map's
---   {"seated_price", dearest}         a seated sale given a price below its dearest tier's
+--   {"seated_price", dearest}         a seated sale given a price below its dearest tier's,
+--                                     or ({"seated_price", 0}) its price taken away while
+--                                     seats are held or sold
 --   {"draw_fixed", 0}                 a pre-queue added to an existing sale, or, once it opened,
 --                                     removed or its opening moved, or, once its draw closed,
 --                                     the close moved; nothing changed
@@ -48,6 +50,11 @@ end
 if redis.call('HGET', key, 'seated') == '1' then
   if stock ~= tonumber(redis.call('HGET', key, 'stock')) then
     return {'seated_stock', 0}
+  end
+  -- Card holds were taken for its seats: the price stays while seats are held or sold.
+  local holding = tonumber(redis.call('HGET', key, 'held') or '0') + tonumber(redis.call('HGET', key, 'sold') or '0')
+  if ARGV[7] == '' and redis.call('HEXISTS', key, 'price_amount') == 1 and holding > 0 then
+    return {'seated_price', 0}
   end
   if ARGV[7] ~= '' then
     local fields = {}

@@ -1088,6 +1088,13 @@ if (typeof module !== "undefined") {
         return held(body.hold);
       }
       if (code === "sold_out") return enter("sold_out");
+      // The card on hold cannot pay (it failed before, or ran out): a new one is needed.
+      if (["hold_required", "hold_expired", "payment_failed"].includes(code)) {
+        if (hold) hold.state = "released";
+        showHold(false);
+        $("card-error").textContent = boot.errors[code] || body.error.message;
+        return;
+      }
       let text = seatRefusal(res, body, code);
       // Seats taken meanwhile: the edge offers as many free ones side by side in the section.
       if (code === "seats_taken") {
@@ -1183,11 +1190,9 @@ if (typeof module !== "undefined") {
         return;
       }
       if (code === "seat_hold_expired" || code === "no_seat_hold") return lapsed();
-      // The card hold could not pay: nothing was charged. The seats are given back (a capture
-      // that failed gave them back already) and the buyer puts a card on hold again, then
-      // chooses again.
+      // The card hold could not pay: nothing was charged and the origin gave the seats back.
+      // The buyer puts a card on hold again, then chooses again.
       if (["hold_required", "hold_expired", "payment_failed"].includes(code)) {
-        await withPass(`/seat-holds/${seats.hold}`, { method: "DELETE" }, true);
         if (hold) hold.state = "released";
         chooseAgain(t.choose[1]);
         showHold(false);

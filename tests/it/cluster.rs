@@ -238,12 +238,20 @@ async fn an_order_is_answered_only_once_a_replica_of_its_primary_has_it() {
         // The replica stops answering: the next order is written on the primary but not
         // answered (503, to retry), since a failover now would lose it.
         signal(pid, "STOP");
-        let (status, body) = buy("ben").await;
+        let (first, first_body) = buy("ben").await;
+        // Asked again while the replica still does not answer: the order is on the primary,
+        // but it is still not answered.
+        let (again, again_body) = buy("ben").await;
         signal(pid, "CONT");
         assert_eq!(
-            (status, body["error"]["code"].as_str()),
+            (first, first_body["error"]["code"].as_str()),
             (503, Some("store_unavailable")),
-            "{body}"
+            "{first_body}"
+        );
+        assert_eq!(
+            (again, again_body["error"]["code"].as_str()),
+            (503, Some("store_unavailable")),
+            "{again_body}"
         );
         // The retry, once the replica is back, answers that same order.
         let (status, body) = buy("ben").await;

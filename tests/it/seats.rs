@@ -957,10 +957,11 @@ async fn a_seated_sale_with_card_holds_charges_the_seats_and_a_failed_capture_gi
         ls.void(&card_b).await.unwrap();
         let (status, body) = ben.seat_confirm_reply(sale, &pass_b, &id).await.unwrap();
         assert_eq!((status, code(&body)), (402, "payment_failed"), "{body}");
-        // Nothing was charged and his seats are back on sale; asking again changes nothing.
+        // Nothing was charged and his seats are back on sale; asking again says why, and
+        // changes nothing.
         assert_eq!(read_invariant(&redis, &opera).await, (78, 0, 2));
         let (status, body) = ben.seat_confirm_reply(sale, &pass_b, &id).await.unwrap();
-        assert_eq!((status, code(&body)), (404, "no_seat_hold"), "{body}");
+        assert_eq!((status, code(&body)), (402, "payment_failed"), "{body}");
         assert_eq!(read_invariant(&redis, &opera).await, (78, 0, 2));
         assert_eq!(taken(&ls, &card_b).await, (json!("canceled"), 0));
 

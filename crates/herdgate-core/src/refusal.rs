@@ -83,9 +83,8 @@ error_codes! {
     UnknownSeat = ("unknown_seat", 422, "A seat or tier named is not on this sale's seat map (seats are <section>/<row>/<position>), or is named twice."),
     /// A seated sale's stock changed by hand.
     SeatedStock = ("seated_stock", 409, "A seated sale's stock is its seat map: withdraw seats or load another map instead."),
-    /// A seated sale given a sale price, or a priced sale given a seat map.
-    SeatedPrice = ("seated_price", 409, "A seated sale's price is what its card holds authorise for each seat: no tier of its seat map may cost more than it."),
-    /// The audit asked to cancel orders of a seated sale.
+    /// A seated sale's price below a tier of its map, or taken away once seats are held.
+    SeatedPrice = ("seated_price", 409, "A seated sale's price is what its card holds authorise for each seat: no tier of its seat map may cost more than it, and it stays while seats are held or sold."),
     /// A visitor made as many seat holds as one may.
     SeatHoldLimit = ("seat_hold_limit", 429, "You have held seats as many times as one visit may: buy the seats you hold, or leave them."),
     /// A seat route on a sale without a seat map.

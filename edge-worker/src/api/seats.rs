@@ -167,11 +167,12 @@ pub(crate) async fn settle(
             return Err(Refusal(ErrorCode::HoldRequired));
         }
     }
-    if !matches!(act, Act::Release(_))
+    if matches!(act, Act::Hold)
         && !pass.hold.is_empty()
         && pass.hat + cfg.hold_max_age_secs <= now / 1000
     {
-        // Released (or about to be) by its shard: not worth a round trip.
+        // Released (or about to be) by its shard: not worth a round trip. (A confirmation
+        // goes on: the origin refuses it too, and gives its seats back.)
         return Err(Refusal(ErrorCode::HoldExpired));
     }
     // A sold-out sale's state comes from the origin's snapshot, which does not say how it
@@ -227,9 +228,9 @@ pub(crate) async fn settle(
         purchase::end_claim(env, &sale, shard, &pass, state.cancelled, status, &text).await;
     }
     // Who is choosing: a hold counts the place until it lapses; a confirmation or a release
-    // ends it, and so does a confirmation the card could not pay for (its seats go back: the
-    // buyer holds again, and counts again, once a new card is on hold). A failed call is
-    // logged: the place then counts until its time runs out.
+    // ends it, and so does a confirmation the card could not pay for (the origin gave its
+    // seats back: the buyer holds again, and counts again, once a new card is on hold). A
+    // failed call is logged: the place then counts until its time runs out.
     let told = match (&act, status) {
         (Act::Hold, 201) => {
             serde_json::from_str::<SeatHold>(&text)

@@ -485,10 +485,6 @@ pub(crate) async fn lane_seats(cx: &Ctx, raw: &str, act: &str, t: &Strings) -> O
         Some((hold, _)) => (api::seats::Act::Release(hold), String::new()),
     };
     let releasing = matches!(act, api::seats::Act::Release(_));
-    let confirming = match act {
-        api::seats::Act::Confirm(hold) => Some(hold),
-        _ => None,
-    };
     let (status, text) = match api::seats::settle(cx, &sale, act, json.as_bytes()).await {
         Ok(answer) => answer,
         // The card refusals the edge gives by itself are shown on the form, as the origin's.
@@ -573,15 +569,8 @@ pub(crate) async fn lane_seats(cx: &Ctx, raw: &str, act: &str, t: &Strings) -> O
         code,
         ErrorCode::HoldRequired | ErrorCode::HoldExpired | ErrorCode::PaymentFailed
     );
-    // Seats the card could not pay for are given back (a capture that failed gave them back
-    // already), as the page does: the buyer puts a card on hold, then chooses again.
-    if let (Some(hold), true) = (confirming, card_failed) {
-        let release = api::seats::Act::Release(hold);
-        if let Err(Refusal(c)) = api::seats::settle(cx, &sale, release, &[]).await {
-            worker::console_error!("could not give back seats a card could not pay for: {c}");
-        }
-    }
-    // A hold the origin no longer has is forgotten.
+    // A hold the origin no longer has is forgotten: a confirmation the card could not pay for
+    // gave its seats back. The buyer puts a card on hold, then chooses again.
     let gone = card_failed || matches!(code, ErrorCode::SeatHoldExpired | ErrorCode::NoSeatHold);
     let view = seat_view(cx, &sale, &state, Some(code), !gone, now).await?;
     // A card that could not pay is offered again; the one on hold is shown.

@@ -288,10 +288,11 @@ pub async fn hold(
 /// (`charged`: amount, currency, hold).
 ///
 /// Refused for the sale id, then the pass, then its card hold (`hold_expired`), then the hold
-/// id (`no_seat_hold`), then by the script: `pass_spent`, `no_seat_hold`, `seat_hold_expired`
-/// (its seats went back), `hold_required` and `payment_failed` (a card hold that failed
-/// before; the seats stay held); then by the capture: `payment_failed` (the seats went back
-/// on sale) or `payment_unavailable` (the order stays pending: ask again).
+/// id (`no_seat_hold`), then by the script: `order_cancelled`, `pass_spent`, `no_seat_hold`,
+/// `seat_hold_expired` (its seats went back), `hold_required` and `payment_failed` (a card
+/// hold that failed before); then by the capture: `payment_failed` or `payment_unavailable`
+/// (the order stays pending: ask again). Every 402 leaves nothing held: the seats go back on
+/// sale.
 pub async fn confirm(
     State(app): State<AppState>,
     SaleParam(sale): SaleParam,
@@ -300,7 +301,17 @@ pub async fn confirm(
 ) -> Result<Response, Refusal> {
     let app = &app.inner;
     let (c, now_ms) = (&pass.claims, pass.now_ms);
-    let card = card_hold(app, c, now_ms)?;
+    let card = match card_hold(app, c, now_ms) {
+        Ok(card) => card,
+        Err(refusal) => {
+            // A card that cannot pay leaves nothing held, as the script does for one it
+            // refuses: the seats go back.
+            app.store
+                .release_seats(&sale, c.visitor.as_str(), &hold, now_ms)
+                .await?;
+            return Err(refusal);
+        }
+    };
     let facts = audit_facts(c)?;
     let reply = app
         .store

@@ -4,7 +4,7 @@
 //!
 //! | key | type | what |
 //! |---|---|---|
-//! | `hg:{<sale>}:sale` | hash | stock, remaining, sold, limit, starts_at_ms, rate, seq, price, paused, revision (of the settings), cancelled (orders) |
+//! | `hg:{<sale>}:sale` | hash | stock, remaining, sold, limit, starts_at_ms, rate, seq, price, paused, revision (of the settings), cancelled (orders), replays (answers given again: a write, for the wait for replicas) |
 //! | `hg:{<sale>}:orders` | hash | visitor → order JSON |
 //! | `hg:{<sale>}:passes` | hash | spent pass id → order id |
 //! | `hg:{<sale>}:log` | stream | one entry per order (and per cancellation), for downstream consumers |
@@ -342,6 +342,23 @@ fn builder(config: &StoreConfig) -> Result<Builder, Error> {
     Ok(b)
 }
 
+/// Each primary of the cluster as `client` knows it (`host:port`), with one slot it serves: a
+/// command sent with that slot as its hash goes to that primary. (A keyless command such as
+/// `SCRIPT EXISTS` or `INFO` is otherwise routed by its first argument, as if it were a key.)
+fn primary_slots(client: &Client) -> Vec<(String, u16)> {
+    let Some(state) = client.cached_cluster_state() else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, u16)> = Vec::new();
+    for range in state.slots() {
+        let name = format!("{}:{}", range.primary.host, range.primary.port);
+        if !out.iter().any(|(n, _)| *n == name) {
+            out.push((name, range.start));
+        }
+    }
+    out
+}
+
 /// A TLS client that trusts the certificate authorities in `pem` (and no other).
 fn tls_trusting(pem: &[u8]) -> Result<rustls::ClientConfig, Error> {
     use rustls::pki_types::{pem::PemObject, CertificateDer};
@@ -438,18 +455,15 @@ impl Store {
             let present: Vec<bool> = client.script_exists(shas).await?;
             return Ok(present.iter().all(|p| *p));
         }
-        let primaries = client
-            .cached_cluster_state()
-            .map(|state| state.unique_primary_nodes())
-            .unwrap_or_default();
+        let primaries = primary_slots(client);
         if primaries.is_empty() {
             return Ok(false);
         }
-        for server in primaries {
-            let present: Vec<bool> = client
-                .with_cluster_node(server)
-                .script_exists(shas.clone())
-                .await?;
+        let mut args = vec!["EXISTS".to_owned()];
+        args.extend(shas);
+        for (_, slot) in primaries {
+            let exists = fred::types::CustomCommand::new_static("SCRIPT", slot, false);
+            let present: Vec<bool> = client.custom(exists, args.clone()).await?;
             if !present.iter().all(|p| *p) {
                 return Ok(false);
             }

@@ -8,14 +8,19 @@
 //! every write of the connection so far, or at the timeout with how many did. Fewer than `n`
 //! is [`StoreError::NotReplicated`], which the buyer gets as 503 `store_unavailable`: the
 //! write is on the primary, and every script is idempotent, so their retry answers the same
-//! order (and waits for it again) rather than a second one.
+//! order rather than a second one. `WAIT` covers the writes of its own connection only, so a
+//! script that answers something written before (an order asked for again, a live seat hold,
+//! the sold-out snapshot) writes a counter of its own (the sale's `replays`): its wait then
+//! covers everything the primary had written before it, on any connection.
 //!
 //! [`WaitReplicas::Auto`], the default, waits for one replica on a primary that has one
 //! connected (each primary's read with `INFO replication` at start and every
 //! [`REFRESH_EVERY`]), and for none on one that has none: a lone Redis, or a shard whose
 //! replica is gone (or was just promoted), keeps selling, with the durability it has. A number
 //! waits for that many, always: a sale then stops (503) while fewer replicas answer, rather
-//! than acknowledge what a failover could lose.
+//! than acknowledge what a failover could lose. (With `auto`, a replica that dropped out stops
+//! the waiting on its primary; if it is promoted stale within the cluster's validity window,
+//! orders answered meanwhile are lost. A number closes that window.)
 //!
 //! The cost is one round trip to the replica per write (well under a millisecond on a LAN),
 //! paid on the connection that carries it: `WAIT` blocks that connection's later commands
@@ -93,16 +98,10 @@ impl Store {
         let client = self.pool.next();
         let mut counts: HashMap<String, u32> = HashMap::new();
         if self.clustered {
-            let primaries = client
-                .cached_cluster_state()
-                .map(|state| state.unique_primary_nodes())
-                .unwrap_or_default();
-            for server in primaries {
-                let info: String = client
-                    .with_cluster_node(server.clone())
-                    .info(Some(InfoKind::Replication))
-                    .await?;
-                counts.insert(node_name(&server), replicas_of(&info)?);
+            for (node, slot) in super::primary_slots(client) {
+                let info = CustomCommand::new_static("INFO", slot, false);
+                let info: String = client.custom(info, vec!["replication"]).await?;
+                counts.insert(node, replicas_of(&info)?);
             }
         } else {
             let info: String = client.info(Some(InfoKind::Replication)).await?;
@@ -143,7 +142,7 @@ impl Store {
     }
 }
 
-/// `host:port` of a node.
+/// `host:port` of a node, as [`super::primary_slots`] names it.
 fn node_name(server: &fred::types::config::Server) -> String {
     format!("{}:{}", server.host, server.port)
 }
