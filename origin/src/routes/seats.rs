@@ -326,31 +326,25 @@ pub async fn confirm(
             now_ms,
         })
         .await?;
-    match reply {
-        SeatsReply::Created(order, remaining, payment) => {
-            let charged = charge(app, &sale, c, payment, now_ms).await?;
-            if remaining == 0 {
-                app.metrics.set_stock(sale.as_str(), 0);
-            }
-            let mut body = json!({ "created": true, "order": order, "remaining": remaining });
-            if let Some(charged) = charged {
-                body["charged"] = json!(charged);
-            }
-            Ok(with_outcome(
-                (StatusCode::CREATED, Json(body)).into_response(),
-                "created",
-            ))
-        }
-        SeatsReply::Existing(order, remaining, payment) => {
-            let charged = charge(app, &sale, c, payment, now_ms).await?;
-            let mut body = json!({ "created": false, "order": order, "remaining": remaining });
-            if let Some(charged) = charged {
-                body["charged"] = json!(charged);
-            }
-            Ok(with_outcome(Json(body).into_response(), "existing"))
-        }
-        other => Err(refusal(other)),
+    let (created, order, remaining, payment) = match reply {
+        SeatsReply::Created(order, remaining, payment) => (true, order, remaining, payment),
+        SeatsReply::Existing(order, remaining, payment) => (false, order, remaining, payment),
+        other => return Err(refusal(other)),
+    };
+    let charged = charge(app, &sale, c, payment, now_ms).await?;
+    if created && remaining == 0 {
+        app.metrics.set_stock(sale.as_str(), 0);
     }
+    let mut body = json!({ "created": created, "order": order, "remaining": remaining });
+    if let Some(charged) = charged {
+        body["charged"] = json!(charged);
+    }
+    let (status, outcome) = if created {
+        (StatusCode::CREATED, "created")
+    } else {
+        (StatusCode::OK, "existing")
+    };
+    Ok(with_outcome((status, Json(body)).into_response(), outcome))
 }
 
 /// `DELETE /v1/sales/{sale}/seat-holds/{hold}`: the pass's visitor gives their held seats back:
