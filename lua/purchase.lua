@@ -2,7 +2,10 @@
 --
 -- KEYS[1]  hg:{<sale>}:sale     hash: stock, remaining, sold, limit, starts_at_ms, rate, seq,
 --                               pending (payments being captured), replays (orders answered
---                               again: a write, so the origin's wait for replicas covers them)
+--                               again: a write, so the origin's wait for replicas covers them);
+--                               a sale split over stock shards (stock_shard.lua) has
+--                               stock_shards here and sells only at its shards, whose hashes
+--                               have shard_of, shard (k) and shards (N)
 -- KEYS[2]  hg:{<sale>}:orders   hash: visitor -> order JSON
 -- KEYS[3]  hg:{<sale>}:passes   hash: pass id -> order id (spent passes)
 -- KEYS[4]  hg:{<sale>}:log      stream: one entry per order, for downstream consumers
@@ -32,6 +35,7 @@
 --   {"hold_dead"}                         this hold's capture failed before: put a card on hold again
 --   {"unknown_sale"}                      no sale at KEYS[1]
 --   {"seated"}                            the sale sells seats (seats.lua): no order here
+--   {"sharded"}                           the sale's stock is at its shards: buy there
 --   {"pass_spent"}                        the pass bought before (and that order is gone)
 --   {"cancelled"}                         the audit cancelled this visitor's order: no rebuy
 --   {"not_open", starts_at_ms}            the sale has not started at ARGV[4]
@@ -45,6 +49,11 @@
 --   * every order is in the orders hash and in the stream, or in neither.
 --   (An order the audit cancels moves to hg:{<sale>}:cancelled; see cancel_orders.lua.)
 -- All keys share the hash tag {<sale>}, so the script runs on Redis Cluster.
+--
+-- At a stock shard k of N, the keys are the shard's ({<sale>.<k>.<j>}), ARGV[5] is still the
+-- sale, order numbers are k+1, k+1+N, k+1+2N, ... (unique over the shards), and "sold out"
+-- is this shard's: only the origin, looking at every shard, says the sale is sold out, so
+-- nothing is PUBLISHed here.
 
 local sale_key, orders_key, passes_key, log_key, facts_key, cancelled_key =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
@@ -55,12 +64,15 @@ local payments_key, dead_key = KEYS[7], KEYS[8]
 local hold = ARGV[8] or ''
 
 local fields = redis.call('HMGET', sale_key, 'remaining', 'limit', 'starts_at_ms', 'price_amount',
-  'price_currency', 'seated')
+  'price_currency', 'seated', 'stock_shards', 'shard', 'shards')
 if not fields[1] then
   return {'unknown_sale'}
 end
 if fields[6] == '1' then
   return {'seated'}
+end
+if fields[7] then
+  return {'sharded'}
 end
 local remaining = tonumber(fields[1])
 
@@ -103,7 +115,11 @@ end
 
 remaining = redis.call('HINCRBY', sale_key, 'remaining', -qty)
 redis.call('HINCRBY', sale_key, 'sold', qty)
-local order_id = sale .. '-' .. redis.call('HINCRBY', sale_key, 'seq', 1)
+local number = redis.call('HINCRBY', sale_key, 'seq', 1)
+if fields[9] then
+  number = (number - 1) * tonumber(fields[9]) + tonumber(fields[8]) + 1
+end
+local order_id = sale .. '-' .. string.format('%d', number)
 local order = '{"order_id":"' .. order_id .. '","sale":"' .. sale .. '","visitor":"' .. visitor ..
   '","quantity":' .. qty .. ',"pass_id":"' .. pass_id .. '","created_at_ms":' .. now .. '}'
 redis.call('HSET', orders_key, visitor, order)
@@ -123,7 +139,7 @@ if price then
   -- the sale is not sold out while any is pending.
   redis.call('HINCRBY', sale_key, 'pending', 1)
 end
-if remaining == 0 and tonumber(redis.call('HGET', sale_key, 'pending') or '0') == 0 then
+if remaining == 0 and not fields[9] and tonumber(redis.call('HGET', sale_key, 'pending') or '0') == 0 then
   redis.call('PUBLISH', channel, 'sold_out:' .. sale)
 end
 return {'created', order, remaining, payment}

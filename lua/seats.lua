@@ -47,6 +47,7 @@
 --   -> {"locked"}         a seat is held or sold: the map cannot be replaced
 --   -> {"priced", price}  the sale takes card holds of `price` per seat and a tier costs
 --                         more: a hold could not cover that seat
+--   -> {"sharded"}        the sale's stock is split over shards (stock_shard.lua): no seats
 --   -> {"unknown_sale"}
 -- "change", ARGV[3] new prices by tier id ("front=1500"; '' for none), ARGV[4..] seat ids
 --   to withdraw; only before the sale starts
@@ -229,6 +230,8 @@ local f = redis.call('HMGET', sale_key, 'stock', 'seated', 'limit', 'starts_at_m
 if not f[1] then return {'unknown_sale'} end
 
 if cmd == 'load' then
+  -- A sale split over stock shards sells items at its shards; seats live in one place.
+  if redis.call('HEXISTS', sale_key, 'stock_shards') == 1 then return {'sharded'} end
   if tonumber(redis.call('HGET', sale_key, 'held') or '0') > 0 or tonumber(redis.call('HGET', sale_key, 'sold') or '0') > 0 then
     return {'locked'}
   end

@@ -69,7 +69,9 @@ if outcome == 'captured' then
   local pending = redis.call('HINCRBY', sale_key, 'pending', -1)
   if pending <= 0 then
     redis.call('HSET', sale_key, 'pending', 0)
-    if tonumber(redis.call('HGET', sale_key, 'remaining')) == 0 then
+    -- (A stock shard's empty is not the sale's: the origin looks at every shard.)
+    if tonumber(redis.call('HGET', sale_key, 'remaining')) == 0 and
+        redis.call('HEXISTS', sale_key, 'shard_of') == 0 then
       redis.call('PUBLISH', channel, 'sold_out:' .. sale)
     end
   end

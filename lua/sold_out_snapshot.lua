@@ -31,7 +31,9 @@ local open = tonumber(f[1]) + tonumber(f[11] or '0')
 if open > 0 then
   return {open}
 end
-local out = {0, tonumber(f[2]), tonumber(f[3]), tonumber(f[4]), tonumber(f[5]), f[6] or '',
+-- (A stock shard has no rate of its own: 0 keeps the reply whole; the origin takes the
+-- settings from the sale's own hash.)
+local out = {0, tonumber(f[2]), tonumber(f[3] or '0'), tonumber(f[4] or '0'), tonumber(f[5] or '0'), f[6] or '',
   f[7] or '', tonumber(f[8] or '0'), tonumber(f[9] or '0'), tonumber(f[10] or '0'),
   f[12] or '', f[13] or '', f[14] or '', f[15] or ''}
 redis.call('HINCRBY', KEYS[1], 'replays', 1)

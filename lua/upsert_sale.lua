@@ -20,6 +20,10 @@
 -- ARGV[13] a fresh draw seed, hex: kept only if the sale has none yet (never replaced, so the
 --          commitment published before the pre-queue opened stays the one the draw keeps)
 -- ARGV[14] the seed's commitment
+-- ARGV[15] stock shards: '' (as it is; 1 for a new sale) or N >= 1. Set when the sale is
+--          created and never changed: visitors are routed to shards by N. With N > 1 this
+--          hash is the reserve of stock_shard.lua: its remaining is the stock not given to a
+--          shard yet, and a change of stock changes only that
 --
 -- Returns:
 --   {"created", remaining}            a new sale
@@ -29,11 +33,13 @@
 --   {"seated_price", dearest}         a seated sale given a price below its dearest tier's,
 --                                     or ({"seated_price", 0}) its price taken away while
 --                                     seats are held or sold
+--   {"shards_fixed", n}               stock shards other than the sale's n; nothing changed
 --   {"draw_fixed", 0}                 a pre-queue added to an existing sale, or, once it opened,
 --                                     removed or its opening moved, or, once its draw closed,
 --                                     the close moved; nothing changed
 --
--- Invariants kept: sold is never changed here, and remaining = stock - sold >= 0 afterwards;
+-- Invariants kept: sold is never changed here, and remaining = stock - sold - moved >= 0
+-- afterwards, where moved (xfer_out - xfer_in) is what went to stock shards;
 -- revision grows with every change, to at least now (ARGV[10]): the edge follows the highest it
 -- has seen, and a Redis restored from an older copy still moves forward.
 -- Every origin is told the sale's new standing on the events channel, so a restocked sale
@@ -41,9 +47,16 @@
 
 local key = KEYS[1]
 local stock = tonumber(ARGV[1])
-local sold = tonumber(redis.call('HGET', key, 'sold') or '0')
-if stock < sold then
-  return {'stock_below_sold', sold}
+local f = redis.call('HMGET', key, 'sold', 'xfer_out', 'xfer_in', 'stock_shards', 'stock')
+local sold = tonumber(f[1] or '0')
+-- Given to stock shards: sold there, or still theirs to sell.
+local moved = tonumber(f[2] or '0') - tonumber(f[3] or '0')
+local shards = tonumber(f[4] or '1')
+if f[5] and ARGV[15] ~= '' and tonumber(ARGV[15]) ~= shards then
+  return {'shards_fixed', shards}
+end
+if stock < sold + moved then
+  return {'stock_below_sold', sold + moved}
 end
 -- A seated sale's stock is its seat map (seats.lua): only the map changes it. Its prices are
 -- its tiers'; its price is what a card hold authorises per seat, so no tier may cost more.
@@ -90,7 +103,11 @@ if had_prequeue then
 elseif ARGV[11] ~= '' and not created then
   return {'draw_fixed', 0}
 end
-local remaining = stock - sold
+local remaining = stock - sold - moved
+if created and ARGV[15] ~= '' and tonumber(ARGV[15]) > 1 then
+  shards = tonumber(ARGV[15])
+  redis.call('HSET', key, 'stock_shards', shards)
+end
 redis.call('HSET', key, 'stock', stock, 'remaining', remaining, 'sold', sold,
   'limit', ARGV[2], 'starts_at_ms', ARGV[3], 'rate', ARGV[4])
 if ARGV[9] ~= '' then
@@ -117,7 +134,8 @@ end
 -- "open" drops every origin's sold-out memory of the sale; a sale still sold out is then read
 -- again, so that memory never answers with settings older than these.
 redis.call('PUBLISH', ARGV[6], 'open:' .. ARGV[5])
-if remaining == 0 then
+-- (A reserve with nothing left is not a sold-out sale: its shards may have stock.)
+if remaining == 0 and shards == 1 then
   redis.call('PUBLISH', ARGV[6], 'sold_out:' .. ARGV[5])
 end
 if created then

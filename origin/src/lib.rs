@@ -36,6 +36,9 @@
 //! operator's console, its login and the timelines that [`timeline`]'s recorder keeps with
 //! `store/timeline.rs`), `routes/seats.rs` (seated sales: the map, holds, confirmations, with
 //! `store/seats.rs` and `lua/seats.lua`; [`seats`] sweeps expired holds) and `routes/probes.rs`.
+//! A sale with stock shards buys at the visitor's shard (`store/stock_shards.rs` with
+//! `lua/stock_shard.lua`), refills a shard that ran dry from the others, and has its
+//! cut-off transfers finished by the stock keeper that [`run`] starts beside the sweeper.
 //!
 //! The modules form layers; a module names (with a `crate::` path) only modules of the layers
 //! below its own, so there is no circle. [`run`], in this file, names any of them.
@@ -183,6 +186,7 @@ pub async fn run(
     let seats_changed = Arc::new(tokio::sync::Notify::new());
     let sweeper = tokio::spawn(seats::sweep(Arc::clone(&store), Arc::clone(&seats_changed)));
     let replicas = tokio::spawn(store::replication::watch(Arc::clone(&store)));
+    let keeper = tokio::spawn(store::stock_shards::keeper(Arc::clone(&store)));
     let sales_changed = Arc::new(tokio::sync::Notify::new());
     let state = AppState::new(Parts {
         payments,
@@ -232,9 +236,15 @@ pub async fn run(
         shutdown_grace: config.shutdown_grace(),
     };
     let stopped = server::serve(listener, app::app(state), limits, shutdown).await;
-    for task in [reconciler, recorder, Some(sweeper), Some(replicas)]
-        .into_iter()
-        .flatten()
+    for task in [
+        reconciler,
+        recorder,
+        Some(sweeper),
+        Some(replicas),
+        Some(keeper),
+    ]
+    .into_iter()
+    .flatten()
     {
         task.abort();
     }

@@ -34,6 +34,7 @@ async fn the_origin_sells_on_every_primary_of_a_cluster() {
             price: None,
             paused: None,
             prequeue: None,
+            stock_shards: None,
         };
         let sales: Vec<String> = (0..SALES).map(|i| format!("c{i}")).collect();
         for sale in &sales {
@@ -184,6 +185,7 @@ async fn an_order_is_answered_only_once_a_replica_of_its_primary_has_it() {
             price: None,
             paused: None,
             prequeue: None,
+            stock_shards: None,
         };
         admin.put_sale(sale, &config).await.unwrap();
         let buy = |visitor: &str| {
@@ -326,6 +328,7 @@ async fn a_primary_killed_during_a_burst_loses_no_acknowledged_order() {
             price: None,
             paused: None,
             prequeue: None,
+            stock_shards: None,
         };
         let sales: Vec<String> = (0..SALES).map(|i| format!("f{i}")).collect();
         for sale in &sales {

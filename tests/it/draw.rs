@@ -28,6 +28,7 @@ fn fair(stock: u64, rate: u32, starts_at_ms: u64, window_ms: u64) -> SaleConfig 
             opens_at_ms: now_ms() - 1_000,
             draw_window_ms: window_ms,
         }),
+        stock_shards: None,
     }
 }
 

@@ -72,6 +72,7 @@ impl Stack {
             price: None,
             paused: None,
             prequeue: None,
+            stock_shards: None,
         };
         self.admin().put_sale(sale, &config).await.unwrap();
         SaleId::parse(sale).unwrap()

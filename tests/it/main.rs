@@ -31,6 +31,7 @@ mod refusals;
 mod seams;
 mod seats;
 mod sold_out;
+mod stock_shards;
 mod tls;
 mod web;
 mod wrangler;

@@ -551,6 +551,7 @@ async fn the_edge_answers_as_its_openapi_document_says() {
                 opens_at_ms: start - 3_600_000,
                 draw_window_ms: 0,
             }),
+            stock_shards: None,
         };
         s.admin().put_sale("drawn", &drawn).await.unwrap();
         let edge = s.edge.url().to_owned();

@@ -36,6 +36,7 @@ async fn paid_sale(stack: &Stack, sale: &str, stock: u64, open: bool) {
         }),
         paused: None,
         prequeue: None,
+        stock_shards: None,
     };
     stack.admin().put_sale(sale, &config).await.unwrap();
 }

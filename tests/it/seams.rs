@@ -27,6 +27,7 @@ fn settings(stock: u64, starts_at_ms: u64, rate: u32) -> SaleConfig {
         price: None,
         paused: None,
         prequeue: None,
+        stock_shards: None,
     }
 }
 

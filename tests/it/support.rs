@@ -95,6 +95,7 @@ impl Env {
             price: None,
             paused: None,
             prequeue: None,
+            stock_shards: None,
         };
         self.admin.put_sale(sale, &config).await.unwrap();
         SaleId::parse(sale).unwrap()

@@ -33,6 +33,7 @@ async fn the_origin_sells_over_tls_and_refuses_a_redis_it_cannot_trust() {
             price: None,
             paused: None,
             prequeue: None,
+            stock_shards: None,
         };
         admin.put_sale("secure", &config).await.unwrap();
         let sale = SaleId::parse("secure").unwrap();

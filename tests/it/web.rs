@@ -214,6 +214,7 @@ async fn open_sale(s: &Stack, sale: &str, stock: u64, price: Option<u64>) -> Sal
         }),
         paused: None,
         prequeue: None,
+        stock_shards: None,
     };
     s.admin().put_sale(sale, &config).await.unwrap();
     SaleId::parse(sale).unwrap()
@@ -698,6 +699,7 @@ async fn every_page_carries_its_policy_and_every_cookie_is_this_host_s_alone() {
             price: None,
             paused: None,
             prequeue: None,
+            stock_shards: None,
         };
         s.admin().put_sale("slow", &config).await.unwrap();
         for i in 0..20 {

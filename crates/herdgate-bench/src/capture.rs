@@ -56,6 +56,7 @@ async fn create_sale(
         }),
         paused: None,
         prequeue: None,
+        stock_shards: None,
     };
     AdminClient::new(http.clone(), origin, &keys.admin_token)
         .put_sale(sale, &config)

@@ -78,6 +78,7 @@ pub async fn create_sale_at(
         price: None,
         paused: None,
         prequeue: None,
+        stock_shards: None,
     };
     admin
         .put_sale(sale, &config)

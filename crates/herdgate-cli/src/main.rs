@@ -162,6 +162,10 @@ struct PutArgs {
     /// How long after the start the draw closes (90s, 2m; at most 10m).
     #[arg(long)]
     draw_window: Option<String>,
+    /// Splits a new sale's stock over this many stock shards (1 to 16), each on its own
+    /// Redis Cluster primary, for one sale hotter than one primary can serve; set once.
+    #[arg(long)]
+    stock_shards: Option<u32>,
 }
 
 #[derive(Args)]
@@ -362,6 +366,7 @@ fn settings_from(args: &PutArgs, current: Option<SaleConfig>, now: u64) -> Resul
                 price: None,
                 paused: None,
                 prequeue: None,
+                stock_shards: None,
             }
         }
     };
@@ -382,6 +387,9 @@ fn settings_from(args: &PutArgs, current: Option<SaleConfig>, now: u64) -> Resul
     }
     // Left out, `paused` stays as the origin has it.
     config.paused = None;
+    if args.stock_shards.is_some() {
+        config.stock_shards = args.stock_shards;
+    }
     if args.prequeue_opens.is_some() || args.draw_window.is_some() {
         // Once open, a pre-queue stays: one is added only when asked for by its opening.
         if config.prequeue.is_none() && args.prequeue_opens.is_none() {
@@ -517,6 +525,7 @@ mod tests {
             }),
             paused: Some(true),
             prequeue: None,
+            stock_shards: None,
         };
         let c = settings_from(&put(&["--rate", "80"]), Some(current.clone()), 1_000).unwrap();
         assert_eq!(c.admission_rate, 80);

@@ -387,6 +387,7 @@ mod tests {
             state,
             orders: 10,
             stream_length: 10,
+            stock_places: Vec::new(),
         };
         let m = summarise(&admin, &timeline);
         assert_eq!((m.samples, m.joined, m.admitted), (5, Some(40), Some(14)));

@@ -51,7 +51,7 @@ error_codes! {
     /// A sale id in the path is not a valid id.
     InvalidSaleId = ("invalid_sale_id", 400, "The sale id may contain only letters, digits, '_' and '-' (at most 64)."),
     /// Sale settings are out of range.
-    InvalidSaleConfig = ("invalid_sale_config", 422, "The sale settings are out of range: stock and per-visitor limit must be at least 1, the admission rate at least 1 per second, and a pre-queue must open before the start (at most a week) with a draw window of at most ten minutes."),
+    InvalidSaleConfig = ("invalid_sale_config", 422, "The sale settings are out of range: stock and per-visitor limit must be at least 1, the admission rate at least 1 per second, and a pre-queue must open before the start (at most a week) with a draw window of at most ten minutes; stock shards are 1 to 16."),
     /// No sale has this id.
     UnknownSale = ("unknown_sale", 404, "There is no sale with this id."),
     /// The sale's pre-queue is not open yet: nobody can join before it opens.
@@ -133,6 +133,8 @@ error_codes! {
     SaleNotOpen = ("sale_not_open", 409, "The sale has not opened yet."),
     /// No stock is left.
     SoldOut = ("sold_out", 409, "Sold out: every item has been bought."),
+    /// A sale's stock shards are set when it is created; a seated sale has none.
+    StockShardsFixed = ("stock_shards_fixed", 409, "A sale's stock shards are set when it is created and never change, and a seat map cannot be loaded on a sale with stock shards."),
     /// An update would leave less stock than has already been sold.
     StockBelowSold = ("stock_below_sold", 409, "The stock cannot be set below the number of items already sold."),
     /// The service is at its in-flight limit; retry after the Retry-After header.

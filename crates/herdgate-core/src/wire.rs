@@ -35,7 +35,18 @@ pub struct SaleConfig {
     /// line is first come, first served.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prequeue: Option<Prequeue>,
+    /// How many stock shards the sale's stock is split over (1 to [`MAX_STOCK_SHARDS`]), for
+    /// one sale hotter than one Redis primary can serve: each shard is a hash tag of its own,
+    /// placed on another primary of a Redis Cluster, and each visitor buys at one of them
+    /// (by visitor id); stock moves between them as they run dry. Set when the sale is
+    /// created and never changed; left out, a new sale has 1 (one place, no shards) and an
+    /// existing one keeps its own. A seated sale has 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stock_shards: Option<u32>,
 }
+
+/// The most stock shards one sale may have ([`SaleConfig::stock_shards`]).
+pub const MAX_STOCK_SHARDS: u32 = 16;
 
 /// A sale's pre-queue: everyone who joins from `opens_at_ms` until the sale's start plus
 /// `draw_window_ms` gets a random place among that group ([`crate::draw`]); later arrivals
@@ -264,6 +275,30 @@ pub struct AdminSaleState {
     pub orders: u64,
     /// Entries in the sale's order stream (for downstream consumers).
     pub stream_length: u64,
+    /// A sale with stock shards: the reserve (`"r"`), then each shard (`"0"`, `"1"`, …), as
+    /// read one after another (not one moment's). Left out for a sale without shards.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stock_places: Vec<StockPlace>,
+}
+
+/// One place of a sale's stock split over shards, for operators.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockPlace {
+    /// `"r"`: the reserve (stock not given to a shard yet); else the shard's number.
+    pub place: String,
+    /// Items it may still sell (or, the reserve, give).
+    pub remaining: u64,
+    /// Items sold there.
+    pub sold: u64,
+    /// Card captures under way there.
+    pub pending: u64,
+    /// Items it received from other places.
+    pub received: u64,
+    /// Items it gave to other places.
+    pub given: u64,
+    /// Transfers it started that are not finished (a moment's, or cut off: the keeper
+    /// finishes them within a second or two).
+    pub transfers_open: u64,
 }
 
 /// The sales an origin holds, for operators (`GET /admin/v1/sales`), by id.
@@ -534,7 +569,7 @@ pub struct PurchaseResponse {
     pub created: bool,
     /// The order.
     pub order: Order,
-    /// Items left after it.
+    /// Items left after it (of a sale with stock shards: at the buyer's shard, a lower bound).
     pub remaining: u64,
     /// The card payment taken for it, when the sale takes card holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]

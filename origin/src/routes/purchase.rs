@@ -59,7 +59,10 @@ pub async fn purchase(
             remaining,
             payment,
         } => {
-            app.metrics.set_stock(sale.as_str(), remaining);
+            // (A sale with stock shards: the buyer's shard's remaining, not the sale's.)
+            if !app.store.has_stock_shards(&sale) {
+                app.metrics.set_stock(sale.as_str(), remaining);
+            }
             let charged = charge(app, &sale, &pass, payment, now_ms).await?;
             if remaining == 0 {
                 app.board.sold_out(&sale, &app.store);
@@ -86,6 +89,8 @@ pub async fn purchase(
         PurchaseReply::Cancelled => Err(Refusal(ErrorCode::OrderCancelled)),
         PurchaseReply::NotOpen => Err(Refusal(ErrorCode::SaleNotOpen)),
         PurchaseReply::OverLimit => Err(Refusal(ErrorCode::OverLimit)),
+        // The buyer's stock shard is being refilled from the others: a retry, never sold out.
+        PurchaseReply::StockMoving => Err(Refusal(ErrorCode::StoreUnavailable)),
     }
 }
 

@@ -111,6 +111,9 @@ pub async fn upsert_sale(
         || config
             .prequeue
             .is_some_and(|p| !p.is_valid(config.starts_at_ms))
+        || config
+            .stock_shards
+            .is_some_and(|n| n == 0 || n > herdgate_core::wire::MAX_STOCK_SHARDS)
     {
         return Err(Refusal(ErrorCode::InvalidSaleConfig));
     }
@@ -134,7 +137,18 @@ pub async fn upsert_sale(
         UpsertSaleReply::DrawFixed => return Err(Refusal(ErrorCode::DrawFixed)),
         UpsertSaleReply::SeatedStock => return Err(Refusal(ErrorCode::SeatedStock)),
         UpsertSaleReply::SeatedPrice => return Err(Refusal(ErrorCode::SeatedPrice)),
+        UpsertSaleReply::ShardsFixed => return Err(Refusal(ErrorCode::StockShardsFixed)),
     };
+    // A sale with stock shards: its shards take the new settings (a price, a limit) before
+    // this answer, and a new one spreads its stock over them. (Cut off here, the keeper and
+    // the shards' own refills finish the work.)
+    if let Some(layout) = app.store.layout(&sale).await? {
+        if created {
+            app.store.spread_stock(&layout).await?;
+        } else {
+            app.store.sync_shards(&layout).await?;
+        }
+    }
     let state = app
         .store
         .admin_state(&sale, clock::now_ms())

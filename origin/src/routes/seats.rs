@@ -382,6 +382,7 @@ fn refusal(reply: SeatsReply) -> Refusal {
         SeatsReply::NoHold => ErrorCode::NoSeatHold,
         SeatsReply::PassSpent => ErrorCode::PassSpent,
         SeatsReply::Locked => ErrorCode::SeatMapLocked,
+        SeatsReply::Sharded => ErrorCode::StockShardsFixed,
         SeatsReply::Priced(_) => ErrorCode::SeatedPrice,
         SeatsReply::HoldRequired => ErrorCode::HoldRequired,
         SeatsReply::HoldDead => ErrorCode::PaymentFailed,

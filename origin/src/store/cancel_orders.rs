@@ -28,7 +28,12 @@ pub struct CancelOrdersCall<'a> {
 impl CancelOrdersCall<'_> {
     /// The script's `KEYS` and `ARGV`, in its order.
     pub fn keys_and_args(&self) -> (Vec<String>, Vec<String>) {
-        let k = SaleKeys::new(self.sale);
+        self.keys_and_args_at(SaleKeys::new(self.sale))
+    }
+
+    /// The same, with the keys `k` (one stock shard's, for a sale that has them: then
+    /// `visitors` must be that shard's).
+    pub fn keys_and_args_at(&self, k: SaleKeys) -> (Vec<String>, Vec<String>) {
         let keys = vec![
             k.sale,
             k.orders,
@@ -80,7 +85,42 @@ impl Store {
         &self,
         call: &CancelOrdersCall<'_>,
     ) -> Result<CancelOrdersReply, StoreError> {
-        let (keys, args) = call.keys_and_args();
+        let Some(layout) = self.layout(call.sale).await? else {
+            return self.cancel_orders_at(call, SaleKeys::new(call.sale)).await;
+        };
+        // Each stock shard cancels its own visitors' orders.
+        let mut by_shard: std::collections::BTreeMap<u32, Vec<String>> = Default::default();
+        for v in call.visitors {
+            let shard = VisitorId::parse(v).map_or(0, |v| layout.shard_of(&v));
+            by_shard.entry(shard).or_default().push(v.clone());
+        }
+        let mut total = CancelOrdersReply {
+            cancelled: 0,
+            remaining: 0,
+            refunds: Vec::new(),
+        };
+        for (shard, visitors) in by_shard {
+            let part = CancelOrdersCall {
+                visitors: &visitors,
+                ..*call
+            };
+            let reply = self
+                .cancel_orders_at(&part, layout.keys(super::Place::Shard(shard)))
+                .await?;
+            total.cancelled += reply.cancelled;
+            total.refunds.extend(reply.refunds);
+        }
+        let counts = self.stock_counts(&layout, 1).await?;
+        total.remaining = counts.sum(|c| c.remaining);
+        Ok(total)
+    }
+
+    async fn cancel_orders_at(
+        &self,
+        call: &CancelOrdersCall<'_>,
+        k: SaleKeys,
+    ) -> Result<CancelOrdersReply, StoreError> {
+        let (keys, args) = call.keys_and_args_at(k);
         let reply = self
             .evalsha(&self.scripts.cancel_orders, keys, args)
             .await?;
@@ -112,10 +152,15 @@ impl Store {
 
     /// Every order of `sale` with the facts recorded at purchase, for the audit.
     pub async fn audit_facts(&self, sale: &SaleId) -> Result<Vec<OrderFacts>, StoreError> {
-        let k = SaleKeys::new(sale);
         let client = self.pool.next();
-        let orders: HashMap<String, String> = client.hgetall(k.orders).await?;
-        let facts: HashMap<String, String> = client.hgetall(k.facts).await?;
+        let (mut orders, mut facts) = (HashMap::new(), HashMap::<String, String>::new());
+        // Every place that takes orders: the sale, or each of its stock shards.
+        for k in self.order_places(sale).await? {
+            let o: HashMap<String, String> = client.hgetall(k.orders).await?;
+            let f: HashMap<String, String> = client.hgetall(k.facts).await?;
+            orders.extend(o);
+            facts.extend(f);
+        }
         let mut out = Vec::with_capacity(orders.len());
         for (visitor, json) in orders {
             let order = parse_order(&json)?;

@@ -16,6 +16,9 @@
 //! | `hg:{<sale>}:seat_sections` | string | the map's sections and their rows, best first (JSON) |
 //! | `hg:{<sale>}:holds`, `visitor_hold`, `hold_expiry`, `lapsed_holds` | hash, hash, sorted set, hash | seat holds by id, each visitor's live hold, holds by expiry, holds whose time ran out |
 //! | `hg:{<sale>}:timeline` | stream | the timeline recorder's samples (see [`timeline`]) |
+//! | `hg:{<sale>}:xfer_open`, `xfer_done`, `xfer_recv` | hash | a place of a sale with stock shards: transfers it started and has not settled, settled, and received (see [`stock_shards`]) |
+//! | `hg:{<sale>.<k>.<j>}:…` | | stock shard `k` of a sharded sale: its own `sale` hash (stock, a copy of the settings), `orders`, `passes`, `log`, `facts`, `payments`, … as above |
+//! | `hg:sharded_sales` | set | the ids of the sales with stock shards, for their keeper |
 //!
 //! Scripts are hashed once at start-up ([`Scripts`]), called with `EVALSHA`, and loaded again
 //! when Redis answers `NOSCRIPT` (after a restart or a `SCRIPT FLUSH`). fred multiplexes the
@@ -35,6 +38,7 @@
 //! | `lua/upsert_sale.lua` | [`upsert_sale`] | the sale's public and admin state |
 //! | `lua/control_sale.lua` | [`control_sale`] | — |
 //! | `lua/seats.lua` | [`seats`] | the seats as they stand, for the availability route |
+//! | `lua/stock_shard.lua` | [`stock_shards`] | every place's counts, for the sold-out check |
 //!
 //! And one file, [`timeline`], for what is no script's: the timeline the recorder keeps, the
 //! payment counts it samples, and the console's sessions; and one, [`replication`], for the
@@ -47,6 +51,7 @@ pub mod replication;
 pub mod seats;
 pub mod settle_payment;
 pub mod sold_out_snapshot;
+pub mod stock_shards;
 pub mod timeline;
 pub mod upsert_sale;
 
@@ -65,6 +70,7 @@ pub use purchase::{PurchaseCall, PurchaseReply, RecordedFacts};
 pub use replication::WaitReplicas;
 pub use settle_payment::{Payment, PaymentState, SettlePaymentCall, SettlePaymentReply};
 pub use sold_out_snapshot::{SoldOutSnapshotCall, SoldOutSnapshotReply};
+pub use stock_shards::{Place, ShardLayout, StockCounts};
 pub use upsert_sale::{UpsertSaleCall, UpsertSaleReply, MAX_STOCK};
 
 /// Why the store could not answer.
@@ -206,6 +212,7 @@ pub struct Scripts {
     settle_payment: Script,
     control_sale: Script,
     seats: Script,
+    stock_shard: Script,
 }
 
 impl Scripts {
@@ -218,10 +225,11 @@ impl Scripts {
             settle_payment: Script::from_lua(settle_payment::LUA),
             control_sale: Script::from_lua(control_sale::LUA),
             seats: Script::from_lua(seats::LUA),
+            stock_shard: Script::from_lua(stock_shards::LUA),
         }
     }
 
-    fn all(&self) -> [&Script; 7] {
+    fn all(&self) -> [&Script; 8] {
         [
             &self.purchase,
             &self.upsert_sale,
@@ -230,6 +238,7 @@ impl Scripts {
             &self.settle_payment,
             &self.control_sale,
             &self.seats,
+            &self.stock_shard,
         ]
     }
 
@@ -239,7 +248,8 @@ impl Scripts {
     }
 }
 
-/// The keys of one sale.
+/// The keys of one sale (or of one of its stock shards: [`SaleKeys::at`]).
+#[derive(Debug, Clone)]
 pub struct SaleKeys {
     /// `hg:{<sale>}:sale`
     pub sale: String,
@@ -261,23 +271,43 @@ pub struct SaleKeys {
     pub seat_rows: String,
     /// `hg:{<sale>}:seat_tiers` (a seated sale's tiers and their prices)
     pub seat_tiers: String,
+    /// `hg:{<sale>}:xfer_open` (stock transfers this place started, not settled)
+    pub xfer_open: String,
+    /// `hg:{<sale>}:xfer_done` (stock transfers this place started and settled)
+    pub xfer_done: String,
+    /// `hg:{<sale>}:xfer_recv` (stock transfers this place received)
+    pub xfer_recv: String,
 }
 
 impl SaleKeys {
     /// The keys of `sale`.
     pub fn new(sale: &SaleId) -> Self {
+        Self::at(sale.as_str())
+    }
+
+    /// The keys under the hash tag `{tag}`: a sale's own, or one of its stock shards'.
+    pub fn at(tag: &str) -> Self {
         SaleKeys {
-            sale: format!("hg:{{{sale}}}:sale"),
-            orders: format!("hg:{{{sale}}}:orders"),
-            passes: format!("hg:{{{sale}}}:passes"),
-            log: format!("hg:{{{sale}}}:log"),
-            facts: format!("hg:{{{sale}}}:facts"),
-            cancelled: format!("hg:{{{sale}}}:cancelled"),
-            payments: format!("hg:{{{sale}}}:payments"),
-            dead_holds: format!("hg:{{{sale}}}:dead_holds"),
-            seat_rows: format!("hg:{{{sale}}}:seat_rows"),
-            seat_tiers: format!("hg:{{{sale}}}:seat_tiers"),
+            sale: format!("hg:{{{tag}}}:sale"),
+            orders: format!("hg:{{{tag}}}:orders"),
+            passes: format!("hg:{{{tag}}}:passes"),
+            log: format!("hg:{{{tag}}}:log"),
+            facts: format!("hg:{{{tag}}}:facts"),
+            cancelled: format!("hg:{{{tag}}}:cancelled"),
+            payments: format!("hg:{{{tag}}}:payments"),
+            dead_holds: format!("hg:{{{tag}}}:dead_holds"),
+            seat_rows: format!("hg:{{{tag}}}:seat_rows"),
+            seat_tiers: format!("hg:{{{tag}}}:seat_tiers"),
+            xfer_open: format!("hg:{{{tag}}}:xfer_open"),
+            xfer_done: format!("hg:{{{tag}}}:xfer_done"),
+            xfer_recv: format!("hg:{{{tag}}}:xfer_recv"),
         }
+    }
+
+    /// The sale of a key's hash tag: `hg:{<sale>}:…` or a stock shard's `hg:{<sale>.<k>.<j>}:…`.
+    pub fn sale_of_key(key: &str) -> Option<SaleId> {
+        let tag = key.strip_prefix("hg:{")?.split_once('}')?.0;
+        SaleId::parse(tag.split('.').next()?).ok()
     }
 }
 
@@ -309,7 +339,16 @@ pub struct Store {
     /// With [`WaitReplicas::Auto`]: each primary's connected replicas (`host:port`; `""` for a
     /// lone Redis), as last read (see [`replication`]).
     replicas: std::sync::RwLock<std::collections::HashMap<String, u32>>,
+    /// Each sale's stock shards, as read once (they never change): `None` for none.
+    layouts:
+        std::sync::RwLock<std::collections::HashMap<SaleId, Option<std::sync::Arc<ShardLayout>>>>,
+    /// One refill at a time per stock shard (see [`stock_shards`]).
+    refills: RefillLocks,
 }
+
+type RefillLocks = std::sync::Mutex<
+    std::collections::HashMap<(SaleId, u32), std::sync::Arc<tokio::sync::Mutex<()>>>,
+>;
 
 fn builder(config: &StoreConfig) -> Result<Builder, Error> {
     let mut redis = Config::from_url(&config.url)?;
@@ -393,6 +432,8 @@ impl Store {
             config,
             clustered,
             replicas: Default::default(),
+            layouts: Default::default(),
+            refills: Default::default(),
         };
         match tokio::time::timeout(
             store.config.command_timeout * 3,

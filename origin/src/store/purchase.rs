@@ -57,7 +57,11 @@ pub struct PurchaseCall<'a> {
 impl PurchaseCall<'_> {
     /// The script's `KEYS` and `ARGV`, in its order.
     pub fn keys_and_args(&self) -> (Vec<String>, Vec<String>) {
-        let k = SaleKeys::new(self.sale);
+        self.keys_and_args_at(SaleKeys::new(self.sale))
+    }
+
+    /// The same, with the keys `k` (a stock shard's, for a sale that has them).
+    pub fn keys_and_args_at(&self, k: SaleKeys) -> (Vec<String>, Vec<String>) {
         let keys = vec![
             k.sale,
             k.orders,
@@ -121,12 +125,28 @@ pub enum PurchaseReply {
     OverLimit,
     /// `sold_out`: not enough stock; nothing changed.
     SoldOut,
+    /// The visitor's stock shard has too little and stock is moving to it from the others:
+    /// nothing changed, retry in a moment (never "sold out" while any shard has stock).
+    StockMoving,
 }
 
 impl Store {
     /// Runs the purchase script (see `lua/purchase.lua`) for `call`.
+    /// A sale with stock shards buys at the visitor's shard (see [`super::stock_shards`]).
     pub async fn purchase(&self, call: &PurchaseCall<'_>) -> Result<PurchaseReply, StoreError> {
-        let (keys, args) = call.keys_and_args();
+        match self.layout(call.sale).await? {
+            Some(layout) => self.purchase_sharded(&layout, call).await,
+            None => self.purchase_at(call, &SaleKeys::new(call.sale)).await,
+        }
+    }
+
+    /// Runs the purchase script with the keys `k`.
+    pub(super) async fn purchase_at(
+        &self,
+        call: &PurchaseCall<'_>,
+        k: &SaleKeys,
+    ) -> Result<PurchaseReply, StoreError> {
+        let (keys, args) = call.keys_and_args_at(k.clone());
         let reply = self.evalsha(&self.scripts.purchase, keys, args).await?;
         let tag = text(&reply, 0)?;
         Ok(match tag.as_str() {
@@ -144,6 +164,9 @@ impl Store {
             "hold_dead" => PurchaseReply::HoldDead,
             "unknown_sale" => PurchaseReply::UnknownSale,
             "seated" => PurchaseReply::Seated,
+            // The sale's own hash of a sharded sale: the layout read above says where to buy,
+            // so this is a sale whose shards were set after this origin read it (never).
+            "sharded" => PurchaseReply::StockMoving,
             "pass_spent" => PurchaseReply::PassSpent,
             "cancelled" => PurchaseReply::Cancelled,
             "not_open" => PurchaseReply::NotOpen,

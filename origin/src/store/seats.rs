@@ -120,6 +120,8 @@ pub enum SeatsReply {
     PassSpent,
     /// `locked`.
     Locked,
+    /// `sharded`: the sale's stock is split over stock shards; it cannot take a seat map.
+    Sharded,
     /// `priced`: a tier would cost more than the sale's card hold per seat (that price).
     Priced(u64),
     /// `hold_required`: the sale takes card holds and the pass carries none.
@@ -197,6 +199,7 @@ impl Store {
             "no_hold" => SeatsReply::NoHold,
             "pass_spent" => SeatsReply::PassSpent,
             "locked" => SeatsReply::Locked,
+            "sharded" => SeatsReply::Sharded,
             "priced" => SeatsReply::Priced(int(&reply, 1)?),
             "hold_limit" => SeatsReply::HoldLimit,
             "started" => SeatsReply::Started,

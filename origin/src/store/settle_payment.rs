@@ -61,7 +61,11 @@ pub struct SettlePaymentCall<'a> {
 impl SettlePaymentCall<'_> {
     /// The script's `KEYS` and `ARGV`, in its order.
     pub fn keys_and_args(&self) -> (Vec<String>, Vec<String>) {
-        let k = SaleKeys::new(self.sale);
+        self.keys_and_args_at(SaleKeys::new(self.sale))
+    }
+
+    /// The same, with the keys `k` (the visitor's stock shard's, for a sale that has them).
+    pub fn keys_and_args_at(&self, k: SaleKeys) -> (Vec<String>, Vec<String>) {
         let outcome = if self.captured {
             "captured"
         } else {
@@ -110,7 +114,8 @@ impl Store {
         &self,
         call: &SettlePaymentCall<'_>,
     ) -> Result<SettlePaymentReply, StoreError> {
-        let (keys, args) = call.keys_and_args();
+        let k = self.visitor_keys(call.sale, call.visitor).await?;
+        let (keys, args) = call.keys_and_args_at(k);
         let reply = self
             .evalsha(&self.scripts.settle_payment, keys, args)
             .await?;
@@ -137,11 +142,8 @@ impl Store {
         keys.dedup();
         let mut out = Vec::new();
         for key in keys {
-            let Some(sale) = key
-                .strip_prefix("hg:{")
-                .and_then(|r| r.strip_suffix("}:payments"))
-                .and_then(|s| SaleId::parse(s).ok())
-            else {
+            // A sale's own payments, or one of its stock shards'.
+            let Some(sale) = SaleKeys::sale_of_key(&key) else {
                 continue;
             };
             let all: HashMap<String, String> = client.hgetall(&key).await?;
@@ -170,7 +172,7 @@ impl Store {
         payment: &Payment,
         now_ms: u64,
     ) -> Result<(), StoreError> {
-        let k = SaleKeys::new(sale);
+        let k = self.visitor_keys(sale, visitor).await?;
         let json = serde_json::to_string(&Payment {
             state: PaymentState::Refunded,
             at: now_ms,

@@ -46,7 +46,46 @@ impl Store {
         &self,
         call: &SoldOutSnapshotCall<'_>,
     ) -> Result<SoldOutSnapshotReply, StoreError> {
-        let (keys, args) = call.keys_and_args();
+        let Some(layout) = self.layout(call.sale).await? else {
+            return self.snapshot_at(call, call.keys_and_args()).await;
+        };
+        // A sale with stock shards is sold out when no place has stock, no capture is pending
+        // and no transfer is on its way, in one moment's view of them all; then no shard's
+        // orders can grow until a restock, which every origin hears of ("open:<sale>").
+        let counts = self.stock_counts(&layout, 4).await?;
+        if !counts.consistent || counts.sum(|c| c.remaining + c.pending + c.xfer_open) > 0 {
+            return Ok(SoldOutSnapshotReply::NotSoldOut);
+        }
+        let SoldOutSnapshotReply::SoldOut {
+            mut state,
+            mut orders,
+        } = self.snapshot_at(call, call.keys_and_args()).await?
+        else {
+            return Ok(SoldOutSnapshotReply::NotSoldOut);
+        };
+        for shard in 0..layout.count() {
+            let k = layout.keys(super::Place::Shard(shard));
+            match self
+                .snapshot_at(call, (vec![k.sale, k.orders], Vec::new()))
+                .await?
+            {
+                SoldOutSnapshotReply::SoldOut { orders: more, .. } => orders.extend(more),
+                // A shard never made has no orders.
+                SoldOutSnapshotReply::Missing => {}
+                SoldOutSnapshotReply::NotSoldOut => return Ok(SoldOutSnapshotReply::NotSoldOut),
+            }
+        }
+        state.sold = counts.sum(|c| c.sold);
+        state.cancelled = counts.sum(|c| c.cancelled);
+        Ok(SoldOutSnapshotReply::SoldOut { state, orders })
+    }
+
+    /// The script with these keys: the sale's own, or a stock shard's (whose orders only count).
+    async fn snapshot_at(
+        &self,
+        call: &SoldOutSnapshotCall<'_>,
+        (keys, args): (Vec<String>, Vec<String>),
+    ) -> Result<SoldOutSnapshotReply, StoreError> {
         let reply = self
             .evalsha(&self.scripts.sold_out_snapshot, keys, args)
             .await?;

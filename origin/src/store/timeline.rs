@@ -13,7 +13,7 @@ use fred::types::Expiration;
 use herdgate_core::wire::{PaymentCounts, TimelineSample};
 use herdgate_core::SaleId;
 
-use super::{SaleKeys, Store, StoreError};
+use super::{Store, StoreError};
 
 /// The most samples a sale's timeline keeps (about 28 hours at one a second, 50 to 100 MB);
 /// older ones are trimmed as new ones come.
@@ -110,11 +110,16 @@ impl Store {
         sale: &SaleId,
         pending: u64,
     ) -> Result<PaymentCounts, StoreError> {
-        let k = SaleKeys::new(sale);
         let client = self.pool.next();
-        // A released payment leaves the payments hash; what stays is captured or pending.
-        let recorded: u64 = client.hlen(k.payments).await?;
-        let failed: u64 = client.scard(k.dead_holds).await?;
+        let (mut recorded, mut failed) = (0u64, 0u64);
+        // Every place that takes orders: the sale, or each of its stock shards.
+        for k in self.order_places(sale).await? {
+            // A released payment leaves the payments hash; what stays is captured or pending.
+            let n: u64 = client.hlen(k.payments).await?;
+            let f: u64 = client.scard(k.dead_holds).await?;
+            recorded += n;
+            failed += f;
+        }
         Ok(PaymentCounts {
             captured: recorded.saturating_sub(pending),
             pending,

@@ -71,6 +71,10 @@ impl UpsertSaleCall<'_> {
                 .unwrap_or_default(),
             hex::encode(self.seed),
             herdgate_core::draw::commitment(self.seed),
+            config
+                .stock_shards
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
         ];
         (vec![k.sale, k.seat_tiers], args)
     }
@@ -93,6 +97,9 @@ pub enum UpsertSaleReply {
     /// `seated_price`: a seated sale given a price (its card hold per seat) below its dearest
     /// tier's; nothing changed.
     SeatedPrice,
+    /// `shards_fixed`: stock shards other than the sale's own (set when it was created);
+    /// nothing changed.
+    ShardsFixed,
 }
 
 impl Store {
@@ -110,6 +117,7 @@ impl Store {
             "draw_fixed" => Ok(UpsertSaleReply::DrawFixed),
             "seated_stock" => Ok(UpsertSaleReply::SeatedStock),
             "seated_price" => Ok(UpsertSaleReply::SeatedPrice),
+            "shards_fixed" => Ok(UpsertSaleReply::ShardsFixed),
             other => Err(StoreError::Protocol(format!("upsert returned {other:?}"))),
         }
     }
@@ -147,6 +155,7 @@ impl Store {
                     "choosers",
                     "choose_ms",
                     "hold_ms",
+                    "stock_shards",
                 ],
             )
             .await?;
@@ -156,11 +165,28 @@ impl Store {
                 .flatten()
                 .and_then(|v| v.parse::<u64>().ok())
         };
-        let (Some(stock), Some(remaining), Some(sold), Some(limit), Some(starts_at_ms), Some(rate)) =
-            (n(0), n(1), n(2), n(3), n(4), n(5))
+        let (
+            Some(stock),
+            Some(mut remaining),
+            Some(mut sold),
+            Some(limit),
+            Some(starts_at_ms),
+            Some(rate),
+        ) = (n(0), n(1), n(2), n(3), n(4), n(5))
         else {
             return Ok(None);
         };
+        let (mut cancelled, mut pending) = (n(10).unwrap_or(0), n(11).unwrap_or(0));
+        let stock_shards = n(20).and_then(|s| u32::try_from(s).ok());
+        if let Some(layout) = self.layout(sale).await? {
+            // Sold and pending at the shards (the reserve sells nothing); remaining is the rest,
+            // so stock on its way between shards counts as remaining.
+            let counts = self.stock_counts(&layout, 1).await?;
+            sold = counts.sum(|c| c.sold);
+            remaining = stock.saturating_sub(sold);
+            cancelled = counts.sum(|c| c.cancelled);
+            pending = counts.sum(|c| c.pending);
+        }
         let price = match (n(6), f.get(7).cloned().flatten()) {
             (Some(amount), Some(currency)) => Some(Price { amount, currency }),
             _ => None,
@@ -190,7 +216,7 @@ impl Store {
         });
         let state = SaleState {
             sale: sale.clone(),
-            status: SaleStatus::settling(remaining, n(11).unwrap_or(0), starts_at_ms, now_ms),
+            status: SaleStatus::settling(remaining, pending, starts_at_ms, now_ms),
             remaining,
             sold,
             starts_at_ms,
@@ -199,8 +225,8 @@ impl Store {
             price: price.clone(),
             paused,
             revision: n(9).unwrap_or(0),
-            cancelled: n(10).unwrap_or(0),
-            pending: n(11).unwrap_or(0),
+            cancelled,
+            pending,
             draw,
             // A map loaded before it said how the edge admits takes the defaults.
             seated: match (n(16), n(19)) {
@@ -222,6 +248,7 @@ impl Store {
             price,
             paused: Some(paused),
             prequeue,
+            stock_shards,
         };
         Ok(Some((state, config)))
     }
@@ -267,15 +294,25 @@ impl Store {
         let Some((state, config)) = self.sale_state(sale, now_ms).await? else {
             return Ok(None);
         };
-        let k = SaleKeys::new(sale);
         let client = self.pool.next();
-        let orders: u64 = client.hlen(k.orders).await?;
-        let stream_length: u64 = client.xlen(k.log).await?;
+        let (mut orders, mut stream_length) = (0u64, 0u64);
+        // Every place that takes orders: the sale, or each of its stock shards.
+        for k in self.order_places(sale).await? {
+            let o: u64 = client.hlen(k.orders).await?;
+            let l: u64 = client.xlen(k.log).await?;
+            orders += o;
+            stream_length += l;
+        }
+        let stock_places = match self.layout(sale).await? {
+            Some(layout) => self.stock_counts(&layout, 1).await?.view(),
+            None => Vec::new(),
+        };
         Ok(Some(AdminSaleState {
             config,
             state,
             orders,
             stream_length,
+            stock_places,
         }))
     }
 }
