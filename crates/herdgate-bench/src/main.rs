@@ -14,6 +14,8 @@
 //! - `herdgate-bench preauth`: the same crowd without and with card holds (runs `herd local`).
 //! - `herdgate-bench seats`: seat holds in herdgate's Lua against PostgreSQL (`FOR UPDATE
 //!   NOWAIT`, a version column, a naive read-then-write, `SKIP LOCKED`), one run each.
+//! - `herdgate-bench shards`: one hot sale on one Redis Cluster primary against the same sale
+//!   over three stock shards: purchases per second and Redis CPU per purchase.
 //! - `herdgate-bench faults`: a crowd against the local stack while one piece fails (`kill -9`
 //!   of Redis or the origin, the origin frozen, the edge restarted), with what was lost, doubled,
 //!   oversold or locked out, and how long the recovery took (runs herd's `faults` module).
@@ -25,7 +27,7 @@
 //! # Layout
 //!
 //! - `main.rs`: the command line, one subcommand per benchmark.
-//! - `origin.rs`, `edge.rs`, `cost.rs`, `capture.rs`: benchmarks this process drives itself: it starts the
+//! - `origin.rs`, `edge.rs`, `cost.rs`, `capture.rs`, `shards.rs`: benchmarks this process drives itself: it starts the
 //!   servers and sends the requests.
 //! - `bots.rs`, `preauth.rs`: benchmarks made of `herd local` runs, one per configuration; they
 //!   render their tables from each run's `report.json`.
@@ -48,6 +50,7 @@ mod preauth;
 mod procs;
 mod seats;
 mod sections;
+mod shards;
 
 use anyhow::Result;
 use clap::Parser;
@@ -80,6 +83,9 @@ enum Cli {
     /// Seat holds: herdgate's Lua against PostgreSQL with NOWAIT, a version column, a naive
     /// read-then-write, and SKIP LOCKED for best available.
     Seats(seats::SeatsArgs),
+    /// One hot sale on one Redis Cluster primary against the same sale over three stock
+    /// shards: purchases per second and Redis CPU per purchase.
+    Shards(shards::ShardsArgs),
 }
 
 impl Cli {
@@ -94,6 +100,7 @@ impl Cli {
             Cli::Preauth(a) => (a.write.as_deref(), &["preauth"]),
             Cli::Faults(a) => (a.write.as_deref(), &["faults"]),
             Cli::Seats(a) => (a.write.as_deref(), &["seats"]),
+            Cli::Shards(a) => (a.write.as_deref(), &["shards"]),
         }
     }
 }
@@ -113,6 +120,7 @@ async fn main() -> Result<()> {
         Cli::Preauth(args) => preauth::run(args).await,
         Cli::Faults(args) => faults::run(args).await,
         Cli::Seats(args) => seats::run(args).await,
+        Cli::Shards(args) => shards::run(args).await,
     }
 }
 
