@@ -344,6 +344,9 @@ pub struct Store {
         std::sync::RwLock<std::collections::HashMap<SaleId, Option<std::sync::Arc<ShardLayout>>>>,
     /// One refill at a time per stock shard (see [`stock_shards`]).
     refills: RefillLocks,
+    /// Redis Cluster: a pool of its own for each primary (`host:port`), where scripts go
+    /// straight to the primary of their slot (see [`Store::route`]).
+    node_pools: std::sync::RwLock<std::collections::HashMap<String, Pool>>,
 }
 
 type RefillLocks = std::sync::Mutex<
@@ -351,7 +354,23 @@ type RefillLocks = std::sync::Mutex<
 >;
 
 fn builder(config: &StoreConfig) -> Result<Builder, Error> {
+    builder_for(Config::from_url(&config.url)?, config)
+}
+
+/// The same settings, to one node of a cluster only: no redirections followed, no view of the
+/// cluster to keep in sync.
+fn node_builder(
+    config: &StoreConfig,
+    node: &fred::types::config::Server,
+) -> Result<Builder, Error> {
     let mut redis = Config::from_url(&config.url)?;
+    redis.server = ServerConfig::Centralized {
+        server: node.clone(),
+    };
+    builder_for(redis, config)
+}
+
+fn builder_for(mut redis: Config, config: &StoreConfig) -> Result<Builder, Error> {
     if let Some(pem) = &config.tls_ca_pem {
         if redis.tls.is_none() {
             return Err(Error::new(
@@ -434,6 +453,7 @@ impl Store {
             replicas: Default::default(),
             layouts: Default::default(),
             refills: Default::default(),
+            node_pools: Default::default(),
         };
         match tokio::time::timeout(
             store.config.command_timeout * 3,
@@ -546,28 +566,128 @@ impl Store {
             .unwrap_or(0);
         let keys = fred::types::MultipleKeys::from(keys);
         let args = Value::Array(args.into_iter().map(Value::from).collect());
-        let client = self.pool.next();
+        let (client, direct) = self.route(slot);
         let reply = match client
             .evalsha::<Vec<Value>, _, _, _>(script.sha1().clone(), keys.clone(), args.clone())
             .await
         {
             Err(e) if e.details().starts_with("NOSCRIPT") => {
                 tracing::info!("redis lost its script cache; loading scripts again");
-                self.load_scripts().await?;
+                if direct {
+                    // A primary promoted from a replica (replicas have no script cache): to
+                    // that node, without waiting on the cluster's view of it.
+                    self.load_scripts_on(&client).await?;
+                } else {
+                    self.load_scripts().await?;
+                }
                 client.evalsha(script.sha1().clone(), keys, args).await?
+            }
+            // The slot moved (a failover or a reshard this view has not seen yet): the
+            // clustered client follows the redirection and learns the new owner.
+            Err(e) if direct && (e.is_moved() || e.is_ask()) => {
+                let client = self.pool.next();
+                let reply = client.evalsha(script.sha1().clone(), keys, args).await?;
+                let wanted = self.replicas_wanted(slot);
+                if wanted > 0 {
+                    self.replicated(client, slot, wanted).await?;
+                }
+                return Ok(reply);
             }
             other => other?,
         };
-        // Answered only once enough replicas have it (see `replication`).
-        let wanted = self.replicas_wanted(client, slot);
+        // Answered only once enough replicas have it (see `replication`), asked on the same
+        // connection.
+        let wanted = self.replicas_wanted(slot);
         if wanted > 0 {
-            self.replicated(client, slot, wanted).await?;
+            self.replicated(&client, slot, wanted).await?;
         }
         Ok(reply)
     }
 
+    /// The client a command for `slot` goes through, and whether it is a primary's own
+    /// (`true`) or the clustered pool's. On a cluster, each primary has a pool of its own, and
+    /// a command for a slot goes to the primary the cluster's last known view names for it.
+    /// So while one primary is down (until its replica is promoted), the others keep
+    /// answering: fred's clustered client holds every node's new commands while it cannot
+    /// resync its view of the cluster (it cannot while a node it lists is unreachable).
+    pub(crate) fn route(&self, slot: u16) -> (Client, bool) {
+        let clustered = self.pool.next();
+        if !self.clustered {
+            return (clustered.clone(), false);
+        }
+        let Some(node) = clustered
+            .cached_cluster_state()
+            .and_then(|state| state.get_server(slot).cloned())
+        else {
+            return (clustered.clone(), false);
+        };
+        let name = format!("{}:{}", node.host, node.port);
+        if let Some(pool) = self
+            .node_pools
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&name)
+        {
+            return (pool.next().clone(), true);
+        }
+        let pool = match node_builder(&self.config, &node)
+            .and_then(|b| b.build_pool(self.config.pool_size.max(1)))
+        {
+            Ok(pool) => pool,
+            Err(e) => {
+                tracing::warn!(error = %e, %name, "no pool of its own for a primary");
+                return (clustered.clone(), false);
+            }
+        };
+        let mut pools = self
+            .node_pools
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let pool = pools.entry(name).or_insert_with(|| {
+            let _handles = pool.connect_pool();
+            pool
+        });
+        (pool.next().clone(), true)
+    }
+
+    /// `HMGET key fields`, sent as [`Store::route`] routes it (through the clustered client
+    /// when the slot moved).
+    pub(crate) async fn hmget_routed<T: FromValue>(
+        &self,
+        key: &str,
+        fields: Vec<&'static str>,
+    ) -> Result<T, StoreError> {
+        let (client, direct) = self.route(fred::util::redis_keyslot(key.as_bytes()));
+        match client.hmget(key, fields.clone()).await {
+            Err(e) if direct && (e.is_moved() || e.is_ask()) => {
+                Ok(self.pool.next().hmget(key, fields).await?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// Loads every script into the script cache of `client`'s one node.
+    async fn load_scripts_on(&self, client: &Client) -> Result<(), StoreError> {
+        for s in self.scripts.all() {
+            if let Some(lua) = s.lua() {
+                let _: String = client.script_load(lua.clone()).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Closes the connections.
     pub async fn quit(&self) {
+        let pools: Vec<Pool> = self
+            .node_pools
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        for pool in pools {
+            let _ = pool.quit().await;
+        }
         let _ = self.pool.quit().await;
     }
 }

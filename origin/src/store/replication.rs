@@ -70,13 +70,16 @@ fn connected_replicas(info: &str) -> Option<u32> {
 }
 
 impl Store {
-    /// How many replicas a write to `slot` waits for now, on `client`'s view of the cluster.
-    pub(super) fn replicas_wanted(&self, client: &Client, slot: u16) -> u32 {
+    /// How many replicas a write to `slot` waits for now, on the clustered client's view of
+    /// the cluster.
+    pub(super) fn replicas_wanted(&self, slot: u16) -> u32 {
         match self.config.wait_replicas {
             WaitReplicas::Exactly(n) => n,
             WaitReplicas::Auto => {
                 let node = if self.clustered {
-                    match client
+                    match self
+                        .pool
+                        .next()
                         .cached_cluster_state()
                         .and_then(|state| state.get_server(slot).map(node_name))
                     {

@@ -223,9 +223,7 @@ impl Store {
         }
         let k = SaleKeys::new(sale);
         let f: Vec<Option<String>> = self
-            .pool
-            .next()
-            .hmget(k.sale, vec!["stock", "stock_shards"])
+            .hmget_routed(&k.sale, vec!["stock", "stock_shards"])
             .await?;
         if f.first().cloned().flatten().is_none() {
             // No such sale (yet): not remembered.
@@ -507,13 +505,12 @@ impl Store {
         &self,
         layout: &ShardLayout,
     ) -> Result<Vec<(Place, PlaceCounts)>, StoreError> {
-        let client = self.pool.next();
         let reads = layout.places().map(|place| {
             let key = layout.keys(place).sale;
             async move {
-                let f: Vec<Option<u64>> = client
-                    .hmget(
-                        key,
+                let f: Vec<Option<u64>> = self
+                    .hmget_routed(
+                        &key,
                         vec![
                             "remaining",
                             "sold",
