@@ -159,6 +159,7 @@ async fn console_in_chromium() {
             audit_fast_ms: None,
             bots_at_opening: false,
             preauth: false,
+            stock_shards: None,
         };
         let outcome = herdgate_herd::run::run(cfg, false).await.unwrap();
         let r = Report::new(&outcome, "console_in_chromium".into());

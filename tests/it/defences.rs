@@ -414,6 +414,7 @@ async fn with_every_defence_honest_buyers_get_95_percent_while_bots_are_a_tenth_
             // Every bot at the opening instant, at the front of the line.
             bots_at_opening: true,
             preauth: false,
+            stock_shards: None,
         };
         let outcome = herdgate_herd::run::run(cfg, false).await.unwrap();
         let r = Report::new(&outcome, "cargo test -p herdgate-e2e defences".into());

@@ -47,6 +47,7 @@ async fn under_a_crowd(fault: Fault) {
         audit_fast_ms: None,
         bots_at_opening: false,
         preauth: false,
+        stock_shards: None,
     };
     let plan = FaultPlan {
         fault,

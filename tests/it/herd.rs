@@ -48,6 +48,7 @@ fn crowd(s: &Stack, sale: &str) -> HerdConfig {
         audit_fast_ms: None,
         bots_at_opening: false,
         preauth: false,
+        stock_shards: None,
     }
 }
 

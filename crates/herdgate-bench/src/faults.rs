@@ -88,6 +88,7 @@ pub async fn run(args: FaultsArgs) -> Result<()> {
             audit_fast_ms: None,
             bots_at_opening: false,
             preauth: false,
+            stock_shards: None,
         };
         let plan = FaultPlan {
             fault,

@@ -118,6 +118,10 @@ struct SimArgs {
     /// after joining (`herd local` serves localstripe for it; see README "Card holds").
     #[arg(long)]
     preauth: bool,
+    /// Splits the sale's stock over this many stock shards (2 to 16; see the README, "Stock
+    /// shards"). With `herd local` they share its one Redis.
+    #[arg(long)]
+    stock_shards: Option<u32>,
     /// HTTP requests in flight at once.
     #[arg(long, default_value_t = 256)]
     connections: usize,
@@ -214,6 +218,7 @@ impl SimArgs {
             audit_fast_ms: self.audit_fast_ms,
             bots_at_opening: self.bots_at_opening,
             preauth: self.preauth,
+            stock_shards: self.stock_shards,
         }
     }
 }

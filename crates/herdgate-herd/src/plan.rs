@@ -170,6 +170,10 @@ pub struct HerdConfig {
     /// honest buyer puts a card on hold right after joining.
     #[serde(default)]
     pub preauth: bool,
+    /// The sale's stock is split over this many stock shards (see the README, "Stock
+    /// shards"); `None`: one place.
+    #[serde(default)]
+    pub stock_shards: Option<u32>,
 }
 
 /// The price of one item when the herd runs with card holds, in cents.

@@ -254,7 +254,7 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
             opens_at_ms: t0_unix_ms,
             draw_window_ms: window.as_millis() as u64,
         }),
-        stock_shards: None,
+        stock_shards: cfg.stock_shards,
     };
     admin
         .put_sale(&cfg.sale, &sale_config)
