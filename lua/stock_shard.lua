@@ -80,7 +80,8 @@ if step == 'debit' then
   redis.call('HINCRBY', key, 'remaining', -n)
   redis.call('HINCRBY', key, 'xfer_out', n)
   redis.call('HINCRBY', key, 'xfer_open', 1)
-  redis.call('HSET', open_key, id, ARGV[3] .. '|' .. n)
+  -- (%d: a count is written as digits, never as 1e+14, so the record always reads back.)
+  redis.call('HSET', open_key, id, ARGV[3] .. '|' .. string.format('%d', n))
   return {'debited', n}
 end
 
@@ -95,7 +96,7 @@ if step == 'credit' then
   local n = tonumber(ARGV[4])
   local remaining = redis.call('HINCRBY', key, 'remaining', n)
   redis.call('HINCRBY', key, 'xfer_in', n)
-  redis.call('HSET', recv_key, id, ARGV[3] .. '|' .. n)
+  redis.call('HSET', recv_key, id, ARGV[3] .. '|' .. string.format('%d', n))
   return {'credited', remaining}
 end
 

@@ -224,8 +224,10 @@ async fn a_skewed_burst_sells_every_item_once_through_transfers_cut_off_at_each_
             })
         };
 
-        // The burst: 180 buyers for 120 items, 150 of them routed to shard 0 (which holds 40).
-        let visitors = skewed_visitors(180, 150);
+        // The burst: 120 buyers for 120 items, 100 of them routed to shard 0 (which holds 40).
+        // Every one of them must buy: "sold out" while stock is anywhere, or on its way, would
+        // leave one without.
+        let visitors = skewed_visitors(STOCK as usize, 100);
         let limit = Arc::new(tokio::sync::Semaphore::new(16));
         let mut tasks = Vec::new();
         for v in &visitors {
@@ -240,9 +242,8 @@ async fn a_skewed_burst_sells_every_item_once_through_transfers_cut_off_at_each_
         let mut told: HashMap<String, String> = HashMap::new();
         for t in tasks {
             let (v, order) = t.await.unwrap();
-            if let Some(order) = order {
-                told.insert(v, order);
-            }
+            let order = order.unwrap_or_else(|| panic!("{v} was told sold out with stock left"));
+            told.insert(v, order);
         }
         cut.extend(crasher.await.unwrap());
 
@@ -319,6 +320,14 @@ async fn a_skewed_burst_sells_every_item_once_through_transfers_cut_off_at_each_
             }
         }
         assert_eq!(settled, received);
+        // And each place's counters say the same as its records: given = what it settled,
+        // received = what it credited (a step done twice would count twice).
+        for (place, key) in &keys {
+            let [_, _, given, got, _] = place_counts(&env.books, key).await;
+            let settled_here: u64 = settled.values().filter(|t| t.0 == *place).map(|t| t.2).sum();
+            let received_here: u64 = received.values().filter(|t| t.1 == *place).map(|t| t.2).sum();
+            assert_eq!((given as u64, got as u64), (settled_here, received_here), "{key}");
+        }
         for (id, from) in &cut {
             assert_eq!(settled[id].0, *from, "{id}");
         }

@@ -569,7 +569,8 @@ pub struct PurchaseResponse {
     pub created: bool,
     /// The order.
     pub order: Order,
-    /// Items left after it (of a sale with stock shards: at the buyer's shard, a lower bound).
+    /// Items left after it. Of a sale with stock shards, a lower bound: those of the buyer's
+    /// shard, or, once it ran dry, the whole sale's; 0 only when the whole sale is sold out.
     pub remaining: u64,
     /// The card payment taken for it, when the sale takes card holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -567,33 +567,22 @@ impl Store {
         let keys = fred::types::MultipleKeys::from(keys);
         let args = Value::Array(args.into_iter().map(Value::from).collect());
         let (client, direct) = self.route(slot);
-        let reply = match client
-            .evalsha::<Vec<Value>, _, _, _>(script.sha1().clone(), keys.clone(), args.clone())
+        let (client, reply) = match self
+            .run_script(&client, direct, script, keys.clone(), args.clone())
             .await
         {
-            Err(e) if e.details().starts_with("NOSCRIPT") => {
-                tracing::info!("redis lost its script cache; loading scripts again");
-                if direct {
-                    // A primary promoted from a replica (replicas have no script cache): to
-                    // that node, without waiting on the cluster's view of it.
-                    self.load_scripts_on(&client).await?;
-                } else {
-                    self.load_scripts().await?;
-                }
-                client.evalsha(script.sha1().clone(), keys, args).await?
-            }
             // The slot moved (a failover or a reshard this view has not seen yet): the
-            // clustered client follows the redirection and learns the new owner.
-            Err(e) if direct && (e.is_moved() || e.is_ask()) => {
-                let client = self.pool.next();
-                let reply = client.evalsha(script.sha1().clone(), keys, args).await?;
-                let wanted = self.replicas_wanted(slot);
-                if wanted > 0 {
-                    self.replicated(client, slot, wanted).await?;
-                }
-                return Ok(reply);
+            // clustered client follows the redirection and learns the new owner. (`ASK`, a slot
+            // being migrated, is a 503: the `WAIT` after the script would not reach the node
+            // that ran it.)
+            Err(StoreError::Unavailable(e)) if direct && e.is_moved() => {
+                let clustered = self.pool.next().clone();
+                let reply = self
+                    .run_script(&clustered, false, script, keys, args)
+                    .await?;
+                (clustered, reply)
             }
-            other => other?,
+            other => (client, other?),
         };
         // Answered only once enough replicas have it (see `replication`), asked on the same
         // connection.
@@ -659,8 +648,34 @@ impl Store {
     ) -> Result<T, StoreError> {
         let (client, direct) = self.route(fred::util::redis_keyslot(key.as_bytes()));
         match client.hmget(key, fields.clone()).await {
-            Err(e) if direct && (e.is_moved() || e.is_ask()) => {
-                Ok(self.pool.next().hmget(key, fields).await?)
+            Err(e) if direct && e.is_moved() => Ok(self.pool.next().hmget(key, fields).await?),
+            other => Ok(other?),
+        }
+    }
+
+    /// `EVALSHA` on `client`; on `NOSCRIPT`, loads the scripts (into `client`'s one node for a
+    /// primary's own pool, `direct`: a primary promoted from a replica, which has no script
+    /// cache; else into every primary) and runs it once more.
+    async fn run_script(
+        &self,
+        client: &Client,
+        direct: bool,
+        script: &Script,
+        keys: fred::types::MultipleKeys,
+        args: Value,
+    ) -> Result<Vec<Value>, StoreError> {
+        match client
+            .evalsha::<Vec<Value>, _, _, _>(script.sha1().clone(), keys.clone(), args.clone())
+            .await
+        {
+            Err(e) if e.details().starts_with("NOSCRIPT") => {
+                tracing::info!("redis lost its script cache; loading scripts again");
+                if direct {
+                    self.load_scripts_on(client).await?;
+                } else {
+                    self.load_scripts().await?;
+                }
+                Ok(client.evalsha(script.sha1().clone(), keys, args).await?)
             }
             other => Ok(other?),
         }

@@ -447,28 +447,49 @@ impl Store {
     }
 
     /// Finishes every transfer left open at any place of the sale (credits it, once, then
-    /// settles it). Returns how many it finished.
+    /// settles it). Returns how many it finished; one that fails is left for the next round
+    /// (and the first failure is returned if none could be finished).
     pub async fn finish_transfers(&self, layout: &ShardLayout) -> Result<u64, StoreError> {
         let mut finished = 0;
+        let mut failed = None;
         for from in layout.places() {
-            let open: HashMap<String, String> = self
-                .pool
-                .next()
-                .hgetall(layout.keys(from).xfer_open)
-                .await?;
+            let open: HashMap<String, String> =
+                match self.pool.next().hgetall(layout.keys(from).xfer_open).await {
+                    Ok(open) => open,
+                    Err(e) => {
+                        failed.get_or_insert(StoreError::from(e));
+                        continue;
+                    }
+                };
             for (id, record) in open {
                 let parsed = record
                     .split_once('|')
                     .and_then(|(to, n)| Some((Place::parse(to)?, n.parse::<u64>().ok()?)));
                 let Some((to, n)) = parsed else {
-                    return Err(StoreError::Protocol(format!("transfer record {record:?}")));
+                    failed
+                        .get_or_insert(StoreError::Protocol(format!("transfer record {record:?}")));
+                    continue;
                 };
-                self.transfer_credit(layout, &id, from, to, n).await?;
-                self.transfer_settle(layout, &id, from).await?;
-                finished += 1;
+                let done = async {
+                    self.transfer_credit(layout, &id, from, to, n).await?;
+                    self.transfer_settle(layout, &id, from).await
+                };
+                match done.await {
+                    Ok(()) => finished += 1,
+                    Err(e) => {
+                        failed.get_or_insert(e);
+                    }
+                }
             }
         }
-        Ok(finished)
+        match failed {
+            Some(e) if finished == 0 => Err(e),
+            Some(e) => {
+                tracing::warn!(error = %e, sale = %layout.sale, "a transfer is left for the next round");
+                Ok(finished)
+            }
+            None => Ok(finished),
+        }
     }
 
     /// Every place's counts: up to `rounds` pairs of reads, until two in a row agree
@@ -651,15 +672,55 @@ impl Store {
                         });
                     }
                 }
+                PurchaseReply::Created {
+                    order,
+                    remaining: 0,
+                    payment,
+                } => {
+                    return Ok(PurchaseReply::Created {
+                        order,
+                        remaining: self.sale_remaining(layout).await?,
+                        payment,
+                    })
+                }
+                PurchaseReply::Existing {
+                    order,
+                    remaining: 0,
+                    payment,
+                } => {
+                    return Ok(PurchaseReply::Existing {
+                        order,
+                        remaining: self.sale_remaining(layout).await?,
+                        payment,
+                    })
+                }
                 other => return Ok(other),
             }
         }
         Ok(PurchaseReply::StockMoving)
     }
 
+    /// What a buyer whose shard just ran dry is told is left: the whole sale's, and 0 only
+    /// when no place has any and none is on its way (a client, such as the edge, reads 0 as
+    /// "sold out").
+    async fn sale_remaining(&self, layout: &ShardLayout) -> Result<u64, StoreError> {
+        let counts = self.stock_counts(layout, 4).await?;
+        let left = counts.sum(|c| c.remaining);
+        Ok(
+            if counts.consistent && counts.sum(|c| c.xfer_open + c.pending) == 0 {
+                left
+            } else {
+                left.max(1)
+            },
+        )
+    }
+
     /// The keeper's round for every sharded sale: copies changed settings to the shards and
-    /// finishes every transfer left open. One origin at a time does a sale's round (a lease of
-    /// three seconds in `hg:{<sale>}:keeper`). Returns the transfers it finished.
+    /// finishes every transfer left open; a sale sold out with nothing open or pending leaves
+    /// the list (a restock puts it back). One origin at a time does a sale's round (a lease of
+    /// three seconds in `hg:{<sale>}:keeper`). A sale whose round fails (its primary failing
+    /// over, say) is logged and left for the next round; the others go on. Returns the
+    /// transfers it finished.
     pub async fn keep_stock_shards(&self, holder: &str) -> Result<u64, StoreError> {
         let sales: Vec<String> = self.pool.next().smembers(SHARDED_SALES_KEY).await?;
         let mut finished = 0;
@@ -667,25 +728,53 @@ impl Store {
             let Ok(sale) = SaleId::parse(&sale) else {
                 continue;
             };
-            let Some(layout) = self.layout(&sale).await? else {
-                continue;
-            };
-            let lease: Option<String> = self
+            match self.keep_sale(&sale, holder).await {
+                Ok(n) => finished += n,
+                Err(e) => {
+                    tracing::warn!(error = %e, %sale, "the stock keeper skipped a sale this round")
+                }
+            }
+        }
+        Ok(finished)
+    }
+
+    async fn keep_sale(&self, sale: &SaleId, holder: &str) -> Result<u64, StoreError> {
+        let Some(layout) = self.layout(sale).await? else {
+            return Ok(0);
+        };
+        let lease: Option<String> = self
+            .pool
+            .next()
+            .set(
+                format!("hg:{{{sale}}}:keeper"),
+                holder,
+                Some(Expiration::PX(3_000)),
+                Some(SetOptions::NX),
+                false,
+            )
+            .await?;
+        if lease.is_none() {
+            return Ok(0);
+        }
+        self.sync_shards(&layout).await?;
+        let finished = self.finish_transfers(&layout).await?;
+        let counts = self.stock_counts(&layout, 4).await?;
+        if counts.consistent && counts.sum(|c| c.remaining + c.pending + c.xfer_open) == 0 {
+            let _: u64 = self
                 .pool
                 .next()
-                .set(
-                    format!("hg:{{{sale}}}:keeper"),
-                    holder,
-                    Some(Expiration::PX(3_000)),
-                    Some(SetOptions::NX),
-                    false,
-                )
+                .srem(SHARDED_SALES_KEY, sale.to_string())
                 .await?;
-            if lease.is_none() {
-                continue;
+            // A restock between the look and the removal would have been taken off the list
+            // with it: look again, and put it back if so.
+            let again = self.stock_counts(&layout, 1).await?;
+            if again.sum(|c| c.remaining + c.pending + c.xfer_open) > 0 {
+                let _: u64 = self
+                    .pool
+                    .next()
+                    .sadd(SHARDED_SALES_KEY, sale.to_string())
+                    .await?;
             }
-            self.sync_shards(&layout).await?;
-            finished += self.finish_transfers(&layout).await?;
         }
         Ok(finished)
     }
