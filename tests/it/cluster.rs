@@ -93,10 +93,7 @@ async fn the_origin_sells_on_every_primary_of_a_cluster() {
         assert_eq!(http.get(&readyz).send().await.unwrap().status(), 200);
         // Each sale's books through another client's cluster routing (the `redis` crate's,
         // not fred's): two sold, nothing oversold.
-        let nodes: Vec<String> = primaries
-            .iter()
-            .map(|(node, _)| format!("redis://127.0.0.1:{}", node.port()))
-            .collect();
+        let nodes = crate::independent::primary_urls(&cluster).await;
         for sale in &sales {
             let (stock, sold, remaining) = crate::independent::cluster_stock(&nodes, sale).await;
             assert_eq!((stock, sold, remaining), (5, 2, 3), "{sale}");
@@ -262,13 +259,7 @@ async fn an_order_is_answered_only_once_a_replica_of_its_primary_has_it() {
             (200, &serde_json::json!(false)),
             "{body}"
         );
-        let nodes: Vec<String> = cluster
-            .primaries()
-            .await
-            .unwrap()
-            .iter()
-            .map(|(node, _)| format!("redis://127.0.0.1:{}", node.port()))
-            .collect();
+        let nodes = crate::independent::primary_urls(&cluster).await;
         let (stock, sold, remaining) = crate::independent::cluster_stock(&nodes, sale).await;
         assert_eq!((stock, sold, remaining), (5, 2, 3));
     })
@@ -399,10 +390,7 @@ async fn a_primary_killed_during_a_burst_loses_no_acknowledged_order() {
 
         // Every order a buyer was told about is in the books of the promoted replica, once;
         // nothing is oversold; sold + remaining = stock.
-        let mut nodes = Vec::new();
-        for (node, _) in cluster.primaries().await.unwrap() {
-            nodes.push(format!("redis://127.0.0.1:{}", node.port()));
-        }
+        let nodes = crate::independent::primary_urls(&cluster).await;
         for sale in &sales {
             let orders =
                 crate::independent::cluster_hgetall(&nodes, &format!("hg:{{{sale}}}:orders")).await;

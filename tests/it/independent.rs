@@ -59,6 +59,18 @@ pub async fn read_stock(url: &str, sale: &SaleId) -> (u64, u64, u64) {
     Books::connect(url).await.stock(sale).await
 }
 
+/// `redis://127.0.0.1:<port>` of each node of `cluster` that is a primary now: where the
+/// `redis` crate's cluster client starts.
+pub async fn primary_urls(cluster: &herdgate_testkit::RedisCluster) -> Vec<String> {
+    cluster
+        .primaries()
+        .await
+        .unwrap()
+        .iter()
+        .map(|(node, _)| format!("redis://127.0.0.1:{}", node.port()))
+        .collect()
+}
+
 /// A sale's `stock`, `sold` and `remaining` on a Redis Cluster (any of its nodes in
 /// `nodes`), read through the `redis` crate's own cluster routing.
 pub async fn cluster_stock(nodes: &[String], sale: &str) -> (u64, u64, u64) {

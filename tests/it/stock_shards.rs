@@ -417,13 +417,7 @@ async fn a_sharded_sale_puts_one_shard_on_each_primary_of_a_cluster_and_sells_on
         assert_eq!(bought, STOCK);
         // The books, through the `redis` crate's cluster routing: sold at every shard, the
         // sale's stock sold in all, nothing left.
-        let nodes: Vec<String> = cluster
-            .primaries()
-            .await
-            .unwrap()
-            .iter()
-            .map(|(n, _)| format!("redis://127.0.0.1:{}", n.port()))
-            .collect();
+        let nodes = crate::independent::primary_urls(&cluster).await;
         let layout = ShardLayout::new(&sale, 3);
         let mut total = 0;
         for k in 0..3 {
