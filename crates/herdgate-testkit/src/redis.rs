@@ -15,8 +15,19 @@ pub struct RedisServer {
     port: u16,
     dir: tempfile::TempDir,
     extra: Vec<String>,
-    /// With [`RedisServer::start_tls`]: the TLS port, and the directory of its certificates.
-    tls: Option<(u16, tempfile::TempDir)>,
+    /// With [`RedisServer::start_tls`]: the TLS port, and the directory of its certificates
+    /// (a cluster's nodes share one).
+    tls: Option<(u16, std::sync::Arc<tempfile::TempDir>)>,
+}
+
+/// A directory with a certificate authority and a certificate for 127.0.0.1 ([`make_certs`]).
+fn certificates() -> Result<tempfile::TempDir> {
+    let certs = tempfile::Builder::new()
+        .prefix("herdgate-redis-tls-")
+        .tempdir()
+        .context("creating a directory for certificates")?;
+    make_certs(certs.path())?;
+    Ok(certs)
 }
 
 /// Makes a certificate authority (`ca.pem`) and a certificate for 127.0.0.1 signed by it
@@ -127,15 +138,19 @@ impl RedisServer {
     /// [`Self::tls_ca`]). Clients are not asked for certificates. The plain port stays, for the
     /// test's own checks.
     pub async fn start_tls() -> Result<Self> {
-        let certs = tempfile::Builder::new()
-            .prefix("herdgate-redis-tls-")
-            .tempdir()
-            .context("creating a directory for certificates")?;
-        make_certs(certs.path())?;
+        Self::start_tls_with(std::sync::Arc::new(certificates()?), &[]).await
+    }
+
+    /// [`Self::start_tls`] with the certificates in `certs` (made by [`certificates`]) and
+    /// `extra` directives.
+    async fn start_tls_with(
+        certs: std::sync::Arc<tempfile::TempDir>,
+        extra: &[&str],
+    ) -> Result<Self> {
         let file = |name: &str| certs.path().join(name).to_string_lossy().into_owned();
         let tls_port = free_port()?.to_string();
         let (cert, key, ca) = (file("server.pem"), file("server.key"), file("ca.pem"));
-        let mut server = Self::start_with(&[
+        let mut args = vec![
             "--tls-port",
             &tls_port,
             "--tls-cert-file",
@@ -146,8 +161,9 @@ impl RedisServer {
             &ca,
             "--tls-auth-clients",
             "no",
-        ])
-        .await?;
+        ];
+        args.extend_from_slice(extra);
+        let mut server = Self::start_with(&args).await?;
         server.tls = Some((tls_port.parse()?, certs));
         Ok(server)
     }
@@ -283,6 +299,21 @@ impl RedisCluster {
     /// Starts the nodes, makes them a cluster and waits until every node says it is whole (at
     /// most 60 s).
     pub async fn start(primaries: usize) -> Result<Self> {
+        Self::start_nodes(primaries, None).await
+    }
+
+    /// As [`Self::start`], every node also on a TLS port ([`RedisServer::start_tls`], one
+    /// certificate authority for them all), and the nodes speaking TLS to each other (the
+    /// cluster bus and replication). A client on a TLS port is told the nodes' TLS ports
+    /// ([`Self::tls_url`]); the plain ports stay, for the test's own checks.
+    pub async fn start_tls(primaries: usize) -> Result<Self> {
+        Self::start_nodes(primaries, Some(std::sync::Arc::new(certificates()?))).await
+    }
+
+    async fn start_nodes(
+        primaries: usize,
+        certs: Option<std::sync::Arc<tempfile::TempDir>>,
+    ) -> Result<Self> {
         let mut nodes = Vec::new();
         let conf = repo_root().join("redis/redis-cluster.conf");
         let conf = conf
@@ -290,10 +321,15 @@ impl RedisCluster {
             .context("the repository's path is not UTF-8")?;
         for _ in 0..primaries * 2 {
             // The shipped cluster settings, with quicker failovers for a test.
-            nodes.push(
-                RedisServer::start_with(&["--include", conf, "--cluster-node-timeout", "2000"])
-                    .await?,
-            );
+            let settings = ["--include", conf, "--cluster-node-timeout", "2000"];
+            nodes.push(match &certs {
+                None => RedisServer::start_with(&settings).await?,
+                Some(certs) => {
+                    let mut args = settings.to_vec();
+                    args.extend(["--tls-cluster", "yes", "--tls-replication", "yes"]);
+                    RedisServer::start_tls_with(std::sync::Arc::clone(certs), &args).await?
+                }
+            });
         }
         let addrs: Vec<String> = nodes
             .iter()
@@ -340,6 +376,27 @@ impl RedisCluster {
         let first = nodes.next().unwrap_or_default();
         let rest: Vec<String> = nodes.map(|n| format!("node={n}")).collect();
         format!("redis-cluster://{first}?{}", rest.join("&"))
+    }
+
+    /// `rediss-cluster://127.0.0.1:<tls port>?node=…`: every node's TLS port, for a cluster
+    /// started with [`Self::start_tls`].
+    pub fn tls_url(&self) -> Option<String> {
+        let ports: Vec<u16> = self
+            .nodes
+            .iter()
+            .map(|n| n.tls.as_ref().map(|(port, _)| *port))
+            .collect::<Option<_>>()?;
+        let (first, rest) = ports.split_first()?;
+        let rest: Vec<String> = rest.iter().map(|p| format!("node=127.0.0.1:{p}")).collect();
+        Some(format!(
+            "rediss-cluster://127.0.0.1:{first}?{}",
+            rest.join("&")
+        ))
+    }
+
+    /// The certificate authority (PEM file) of a cluster started with [`Self::start_tls`].
+    pub fn tls_ca(&self) -> Option<std::path::PathBuf> {
+        self.nodes.first().and_then(RedisServer::tls_ca)
     }
 
     /// The nodes that are primaries now (of those still running), each with its own client.
