@@ -583,3 +583,78 @@ async fn a_sale_is_not_sold_out_while_its_last_capture_is_pending() {
     })
     .await;
 }
+
+/// The same with the sale's stock over two stock shards (README, "Stock shards"): the capture
+/// at each buyer's shard, a failed one giving the item back there, the audit reading and
+/// cancelling orders at every shard and refunding them, and the numbers summed over them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sharded_sale_captures_gives_back_and_refunds_at_each_buyers_shard() {
+    alone(Duration::from_secs(300), async {
+        let ls = Localstripe::start().await.unwrap();
+        let stack = paid_stack(&ls, json!({})).await;
+        let sale = "paid-sharded";
+        let config = json!({"stock": 2, "per_visitor_limit": 1,
+            "starts_at_ms": herdgate_testkit::now_ms() - 10_000, "admission_rate": 1000,
+            "price": {"amount": PRICE, "currency": "eur"}, "stock_shards": 2});
+        let (status, body) = stack.admin().put_sale_reply(sale, &config).await.unwrap();
+        assert_eq!(status, 201, "{body}");
+
+        // A's issuer voids the authorisation: the item goes back at A's shard.
+        let (ticket_a, intent_a) = join_and_hold(&stack, sale, "ua-a", "pm_card_visa").await;
+        ls.void(&intent_a).await.unwrap();
+        let pass_a = pass_of(&queue_status(&stack, sale, "ua-a", &ticket_a).await);
+        let (status, body) = purchase(&stack, sale, "ua-a", &pass_a).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (402, Some("payment_failed")),
+            "{body}"
+        );
+        assert_eq!(sale_numbers(&stack, sale).await, (2, 2, 0));
+
+        // B and C buy both items, wherever their shards are (one refills from the other if
+        // both are on the same shard), and each is charged once.
+        let mut intents = Vec::new();
+        for ua in ["ua-b", "ua-c"] {
+            let (ticket, intent) = join_and_hold(&stack, sale, ua, "pm_card_visa").await;
+            let pass = pass_of(&queue_status(&stack, sale, ua, &ticket).await);
+            let (status, body) = purchase(&stack, sale, ua, &pass).await;
+            assert_eq!(
+                (status, body["charged"]["hold"].as_str()),
+                (201, Some(intent.as_str())),
+                "{body}"
+            );
+            intents.push(intent);
+        }
+        assert_eq!(sale_numbers(&stack, sale).await, (2, 0, 2));
+        let until = Instant::now() + Duration::from_secs(10);
+        while stack.edge_state(sale).await["sale"]["status"] != "sold_out" {
+            assert!(Instant::now() < until, "the edge never saw the sell-out");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+
+        // The audit reads the orders of both shards, cancels both (bought within milliseconds
+        // of admission), refunds them, and the items are back on sale.
+        let report = audit_apply(&stack, sale).await;
+        assert_eq!(
+            (report["cancelled"].as_u64(), report["refunded"].as_u64()),
+            (Some(2), Some(2)),
+            "{report}"
+        );
+        for intent in &intents {
+            let refunded = ls.intent(intent).await.unwrap();
+            assert_eq!(
+                refunded["charges"]["data"][0]["amount_refunded"], PRICE,
+                "{refunded}"
+            );
+        }
+        assert_eq!(sale_numbers(&stack, sale).await, (2, 2, 0));
+        let report = audit_apply(&stack, sale).await;
+        assert_eq!(
+            (report["cancelled"].as_u64(), report["refunded"].as_u64()),
+            (Some(0), Some(0)),
+            "{report}"
+        );
+        assert_eq!(ls.intent(&intent_a).await.unwrap()["status"], "canceled");
+    })
+    .await;
+}
