@@ -12,6 +12,11 @@
 --   2. credit (at the destination): remaining += n, xfer_in += n, recv[id] = "<from>|<n>"
 --   3. settle (at the source):      open[id] moves to done[id], xfer_open -= 1
 --
+-- A transfer between regions (regions.rs: the same sale's reserves in two regions' Redis)
+-- names the other side "@<region>", and counts also in xreg_out, xreg_in and xreg_open (not
+-- xfer_open): stock given to another region is gone from this one, so a cut-off transfer to
+-- another region does not keep this region's sale from being sold out.
+--
 -- So at every place, at every instant: sold + remaining + xfer_out - xfer_in is what the
 -- place started with (the stock at the reserve, 0 at a shard), and the items of a transfer
 -- between steps 1 and 2 are in no place's remaining: they cannot be sold twice, and its open
@@ -19,7 +24,8 @@
 --
 -- KEYS[1]  hg:{<place>}:sale       hash: remaining, sold, seq, pending, limit, starts_at_ms,
 --                                  price, revision; shard_of, shard, shards (a shard);
---                                  xfer_in, xfer_out, xfer_open (counts, see above)
+--                                  xfer_in, xfer_out, xfer_open, xreg_in, xreg_out, xreg_open
+--                                  (counts, see above)
 -- KEYS[2]  hg:{<place>}:xfer_open  hash: transfer id -> "<to>|<n>", debited here, not settled
 -- KEYS[3]  hg:{<place>}:xfer_done  hash: transfer id -> "<to>|<n>", settled
 -- KEYS[4]  hg:{<place>}:xfer_recv  hash: transfer id -> "<from>|<n>", credited here
@@ -79,7 +85,12 @@ if step == 'debit' then
   if n <= 0 then return {'nothing', remaining} end
   redis.call('HINCRBY', key, 'remaining', -n)
   redis.call('HINCRBY', key, 'xfer_out', n)
-  redis.call('HINCRBY', key, 'xfer_open', 1)
+  if string.sub(ARGV[3], 1, 1) == '@' then
+    redis.call('HINCRBY', key, 'xreg_out', n)
+    redis.call('HINCRBY', key, 'xreg_open', 1)
+  else
+    redis.call('HINCRBY', key, 'xfer_open', 1)
+  end
   -- (%d: a count is written as digits, never as 1e+14, so the record always reads back.)
   redis.call('HSET', open_key, id, ARGV[3] .. '|' .. string.format('%d', n))
   return {'debited', n}
@@ -96,6 +107,9 @@ if step == 'credit' then
   local n = tonumber(ARGV[4])
   local remaining = redis.call('HINCRBY', key, 'remaining', n)
   redis.call('HINCRBY', key, 'xfer_in', n)
+  if string.sub(ARGV[3], 1, 1) == '@' then
+    redis.call('HINCRBY', key, 'xreg_in', n)
+  end
   redis.call('HSET', recv_key, id, ARGV[3] .. '|' .. string.format('%d', n))
   return {'credited', remaining}
 end
@@ -106,7 +120,11 @@ if step == 'settle' then
   if not seen then return {'none'} end
   redis.call('HDEL', open_key, id)
   redis.call('HSET', done_key, id, seen)
-  redis.call('HINCRBY', key, 'xfer_open', -1)
+  if string.sub(seen, 1, 1) == '@' then
+    redis.call('HINCRBY', key, 'xreg_open', -1)
+  else
+    redis.call('HINCRBY', key, 'xfer_open', -1)
+  end
   return {'settled'}
 end
 

@@ -50,7 +50,7 @@
 //! | 3 | [`extract`] | state, error, clock |
 //! | 4 | [`state`] | payments, soldout, store, metrics, config |
 //! | 5 | [`audit`] | payments, store |
-//! | 6 | [`payments`], [`soldout`], [`timeline`], [`seats`] | store, metrics (the recorder's latencies), clock (the reconciler's, the recorder's and the sweeper's loops only) |
+//! | 6 | [`payments`], [`soldout`], [`timeline`], [`seats`], [`regions`] | store, metrics (the recorder's latencies), clock (the reconciler's, the recorder's and the sweeper's loops only) |
 //! | 7 | [`store`], [`metrics`] | error (the store only) |
 //! | 8 | [`error`], [`config`], [`clock`], [`server`] | nothing of this crate |
 //!
@@ -60,15 +60,15 @@
 //! test run):
 //!
 //! ```sh
-//! L8="error.rs config.rs clock.rs server.rs"; L7="store metrics.rs $L8"; L6="payments.rs soldout.rs timeline.rs seats.rs $L7"
+//! L8="error.rs config.rs clock.rs server.rs"; L7="store metrics.rs $L8"; L6="payments.rs soldout.rs timeline.rs seats.rs regions.rs $L7"
 //! L5="audit.rs $L6"; L4="state.rs $L5"; L3="extract.rs $L4"; L2="routes $L3"
 //! grep -rn 'crate::app' $L2
 //! grep -rn 'crate::routes' $L3
 //! grep -rn 'crate::extract' $L4
 //! grep -rn 'crate::state' $L5
 //! grep -rn 'crate::audit' $L6
-//! grep -rnE 'crate::(payments|soldout|timeline|seats)' $L7
-//! for f in payments soldout timeline seats; do grep -nE 'crate::(payments|soldout|timeline|seats)' $f.rs | grep -v "crate::$f"; done
+//! grep -rnE 'crate::(payments|soldout|timeline|seats|regions)' $L7
+//! for f in payments soldout timeline seats regions; do grep -nE 'crate::(payments|soldout|timeline|seats|regions)' $f.rs | grep -v "crate::$f"; done
 //! grep -rn 'crate::metrics' store; grep -n 'crate::store' metrics.rs
 //! grep -rn 'crate::' $L8
 //! grep -rn 'clock::' store audit.rs state.rs soldout.rs
@@ -85,6 +85,7 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod payments;
+pub mod regions;
 pub mod routes;
 pub mod seats;
 pub mod server;

@@ -24,7 +24,7 @@ const ORIGIN: &[&[&str]] = &[
     &["extract"],
     &["state"],
     &["audit"],
-    &["payments", "soldout", "timeline", "seats"],
+    &["payments", "soldout", "timeline", "seats", "regions"],
     &["store", "metrics"],
     &["error", "config", "clock", "server"],
 ];

@@ -28,6 +28,7 @@ mod overload;
 mod payments;
 mod purchase;
 mod refusals;
+mod regions;
 mod seams;
 mod seats;
 mod sold_out;

@@ -16,7 +16,7 @@
 //! | `hg:{<sale>}:seat_sections` | string | the map's sections and their rows, best first (JSON) |
 //! | `hg:{<sale>}:holds`, `visitor_hold`, `hold_expiry`, `lapsed_holds` | hash, hash, sorted set, hash | seat holds by id, each visitor's live hold, holds by expiry, holds whose time ran out |
 //! | `hg:{<sale>}:timeline` | stream | the timeline recorder's samples (see [`timeline`]) |
-//! | `hg:{<sale>}:xfer_open`, `xfer_done`, `xfer_recv` | hash | a place of a sale with stock shards: transfers it started and has not settled, settled, and received (see [`stock_shards`]) |
+//! | `hg:{<sale>}:xfer_open`, `xfer_done`, `xfer_recv` | hash | a place of a sale with stock shards, or a region's reserve: transfers it started and has not settled, settled, and received (see [`stock_shards`] and `regions.rs`) |
 //! | `hg:{<sale>.<k>.<j>}:…` | | stock shard `k` of a sharded sale: its own `sale` hash (stock, a copy of the settings), `orders`, `passes`, `log`, `facts`, `payments`, … as above |
 //! | `hg:sharded_sales` | set | the ids of the sales with stock shards, for their keeper |
 //!

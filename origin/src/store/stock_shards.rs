@@ -164,6 +164,10 @@ pub struct PlaceCounts {
     pub seq: u64,
     /// Orders the audit cancelled here (only grows).
     pub cancelled: u64,
+    /// Items received from other regions (`regions.rs`; only the reserve's).
+    pub xreg_in: u64,
+    /// Items given to other regions.
+    pub xreg_out: u64,
     /// Whether the place exists (a shard not made yet has nothing).
     pub exists: bool,
 }
@@ -241,6 +245,12 @@ impl Store {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(sale.clone(), layout.clone());
         Ok(layout)
+    }
+
+    /// Publishes `message` on the sale events `channel` (see `soldout.rs`).
+    pub async fn announce(&self, channel: &str, message: String) -> Result<(), StoreError> {
+        let _: u64 = self.pool.next().publish(channel, message).await?;
+        Ok(())
     }
 
     /// Whether this origin knows `sale` to have stock shards (without asking Redis).
@@ -374,25 +384,85 @@ impl Store {
         to: Place,
         wanted: u64,
     ) -> Result<u64, StoreError> {
+        self.debit_at(&layout.keys(from), id, &to.name(), wanted)
+            .await
+    }
+
+    /// Step 1 of transfer `id` at the place with the keys `k`, to the place named `to` (in
+    /// this Redis, or `@<region>`: see `regions.rs`): takes up to `wanted` of its remaining.
+    /// Returns how many (the same again for the same id; 0: it had none).
+    pub async fn debit_at(
+        &self,
+        k: &SaleKeys,
+        id: &str,
+        to: &str,
+        wanted: u64,
+    ) -> Result<u64, StoreError> {
         let args = vec![
             "debit".to_owned(),
             id.to_owned(),
-            to.name(),
+            to.to_owned(),
             wanted.to_string(),
             "0".to_owned(),
         ];
         let reply = self
-            .evalsha(
-                &self.scripts.stock_shard,
-                transfer_keys(&layout.keys(from)),
-                args,
-            )
+            .evalsha(&self.scripts.stock_shard, transfer_keys(k), args)
             .await?;
         match text(&reply, 0)?.as_str() {
             "debited" | "open" | "done" => super::int(&reply, 1),
             "nothing" => Ok(0),
             other => Err(StoreError::Protocol(format!("debit returned {other:?}"))),
         }
+    }
+
+    /// Step 2 of transfer `id` at the place with the keys `k`, from the place named `from`:
+    /// adds its `n` items, once. `Ok(false)`: the place does not exist (nothing changed).
+    pub async fn credit_at(
+        &self,
+        k: &SaleKeys,
+        id: &str,
+        from: &str,
+        n: u64,
+    ) -> Result<bool, StoreError> {
+        let args = vec![
+            "credit".to_owned(),
+            id.to_owned(),
+            from.to_owned(),
+            n.to_string(),
+        ];
+        let reply = self
+            .evalsha(&self.scripts.stock_shard, transfer_keys(k), args)
+            .await?;
+        match text(&reply, 0)?.as_str() {
+            "credited" | "already" => Ok(true),
+            "missing" => Ok(false),
+            other => Err(StoreError::Protocol(format!("credit returned {other:?}"))),
+        }
+    }
+
+    /// Step 3 of transfer `id` at the place with the keys `k` (its source): closes its record.
+    pub async fn settle_at(&self, k: &SaleKeys, id: &str) -> Result<(), StoreError> {
+        let args = vec!["settle".to_owned(), id.to_owned()];
+        self.evalsha(&self.scripts.stock_shard, transfer_keys(k), args)
+            .await?;
+        Ok(())
+    }
+
+    /// The transfers the place with the keys `k` started and has not settled:
+    /// `(id, to, n)`, `to` as the record names it.
+    pub async fn open_transfers_at(
+        &self,
+        k: &SaleKeys,
+    ) -> Result<Vec<(String, String, u64)>, StoreError> {
+        let open: HashMap<String, String> = self.pool.next().hgetall(&k.xfer_open).await?;
+        open.into_iter()
+            .map(|(id, record)| {
+                record
+                    .rsplit_once('|')
+                    .and_then(|(to, n)| Some((id.clone(), to.to_owned(), n.parse::<u64>().ok()?)))
+                    .ok_or_else(|| StoreError::Protocol(format!("transfer record {record:?}")))
+            })
+            .collect()
     }
 
     /// Step 2 of transfer `id`: adds its `n` items to `to`'s remaining, once.
@@ -404,28 +474,19 @@ impl Store {
         to: Place,
         n: u64,
     ) -> Result<(), StoreError> {
-        let args = vec![
-            "credit".to_owned(),
-            id.to_owned(),
-            from.name(),
-            n.to_string(),
-        ];
-        let keys = transfer_keys(&layout.keys(to));
-        let reply = self
-            .evalsha(&self.scripts.stock_shard, keys.clone(), args.clone())
-            .await?;
-        match text(&reply, 0)?.as_str() {
-            "credited" | "already" => Ok(()),
-            "missing" => {
-                // A shard not made yet (its sale's creation was cut off): make it, then credit.
-                self.sync_shards(layout).await?;
-                let reply = self.evalsha(&self.scripts.stock_shard, keys, args).await?;
-                match text(&reply, 0)?.as_str() {
-                    "credited" | "already" => Ok(()),
-                    other => Err(StoreError::Protocol(format!("credit returned {other:?}"))),
-                }
-            }
-            other => Err(StoreError::Protocol(format!("credit returned {other:?}"))),
+        let k = layout.keys(to);
+        if self.credit_at(&k, id, &from.name(), n).await? {
+            return Ok(());
+        }
+        // A shard not made yet (its sale's creation was cut off): make it, then credit.
+        self.sync_shards(layout).await?;
+        if self.credit_at(&k, id, &from.name(), n).await? {
+            Ok(())
+        } else {
+            Err(StoreError::Protocol(format!(
+                "no place {} to credit",
+                to.name()
+            )))
         }
     }
 
@@ -436,14 +497,7 @@ impl Store {
         id: &str,
         from: Place,
     ) -> Result<(), StoreError> {
-        let args = vec!["settle".to_owned(), id.to_owned()];
-        self.evalsha(
-            &self.scripts.stock_shard,
-            transfer_keys(&layout.keys(from)),
-            args,
-        )
-        .await?;
-        Ok(())
+        self.settle_at(&layout.keys(from), id).await
     }
 
     /// Finishes every transfer left open at any place of the sale (credits it, once, then
@@ -453,21 +507,20 @@ impl Store {
         let mut finished = 0;
         let mut failed = None;
         for from in layout.places() {
-            let open: HashMap<String, String> =
-                match self.pool.next().hgetall(layout.keys(from).xfer_open).await {
-                    Ok(open) => open,
-                    Err(e) => {
-                        failed.get_or_insert(StoreError::from(e));
-                        continue;
-                    }
-                };
-            for (id, record) in open {
-                let parsed = record
-                    .split_once('|')
-                    .and_then(|(to, n)| Some((Place::parse(to)?, n.parse::<u64>().ok()?)));
-                let Some((to, n)) = parsed else {
-                    failed
-                        .get_or_insert(StoreError::Protocol(format!("transfer record {record:?}")));
+            let open = match self.open_transfers_at(&layout.keys(from)).await {
+                Ok(open) => open,
+                Err(e) => {
+                    failed.get_or_insert(e);
+                    continue;
+                }
+            };
+            for (id, to, n) in open {
+                // To another region: the rebalancer's to finish (`regions.rs`).
+                if to.starts_with('@') {
+                    continue;
+                }
+                let Some(to) = Place::parse(&to) else {
+                    failed.get_or_insert(StoreError::Protocol(format!("transfer to {to:?}")));
                     continue;
                 };
                 let done = async {
@@ -541,6 +594,8 @@ impl Store {
                             "xfer_open",
                             "seq",
                             "cancelled",
+                            "xreg_in",
+                            "xreg_out",
                         ],
                     )
                     .await?;
@@ -556,6 +611,8 @@ impl Store {
                         xfer_open: n(5),
                         seq: n(6),
                         cancelled: n(7),
+                        xreg_in: n(8),
+                        xreg_out: n(9),
                         exists: f.first().copied().flatten().is_some(),
                     },
                 ))

@@ -183,7 +183,9 @@ impl Store {
             // so stock on its way between shards counts as remaining.
             let counts = self.stock_counts(&layout, 1).await?;
             sold = counts.sum(|c| c.sold);
-            remaining = stock.saturating_sub(sold);
+            // (Less what went to other regions, and more what came from them: `regions.rs`.)
+            remaining = (stock + counts.sum(|c| c.xreg_in))
+                .saturating_sub(sold + counts.sum(|c| c.xreg_out));
             cancelled = counts.sum(|c| c.cancelled);
             pending = counts.sum(|c| c.pending);
         }

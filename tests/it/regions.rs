@@ -1,0 +1,258 @@
+//! Regions (issue #17): one sale in two regions, each with its own `redis-server` and origin
+//! and its own allocation, and the rebalancer between them (`herdgate_origin::regions`): stock
+//! follows demand; a transfer cut off after its debit waits, its items sold nowhere; a region
+//! partitioned away (its Redis killed) stops nothing in the other, and once it is back every
+//! transfer is applied exactly once and no item is stranded. The books are read with the
+//! `redis` crate.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use herdgate_core::{SaleId, VisitorId};
+use herdgate_origin::regions::{Rebalancer, Region, RoundReport};
+use herdgate_origin::store::{SaleKeys, Store, StoreConfig, WaitReplicas};
+use herdgate_testkit::{now_ms, OriginOptions, RedisServer, TestKeys, TestOrigin};
+use serde_json::json;
+
+use crate::independent::Books;
+use crate::support::{alone, code, http_client, purchase};
+
+const EU_STOCK: u64 = 20;
+const US_STOCK: u64 = 60;
+
+async fn store(url: &str) -> Arc<Store> {
+    Arc::new(
+        Store::connect(StoreConfig {
+            url: url.to_owned(),
+            pool_size: 1,
+            command_timeout: Duration::from_millis(500),
+            wait_replicas: WaitReplicas::Auto,
+            wait_timeout: Duration::from_millis(250),
+            tls_ca_pem: None,
+        })
+        .await
+        .unwrap(),
+    )
+}
+
+/// Buys at `origin` until answered with an order; a region sold out for now is asked again
+/// (a person refreshing), for at most 20 s. The order id, or `None`.
+async fn buy(http: reqwest::Client, origin: String, pass: String) -> Option<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = purchase(&http, &origin, "drop", Some(&pass), "").await;
+        match status {
+            200 | 201 => return Some(body["order"]["order_id"].as_str().unwrap().to_owned()),
+            409 | 503 if std::time::Instant::now() < deadline => {
+                assert!(
+                    matches!(code(&body), "sold_out" | "store_unavailable"),
+                    "{body}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            409 => return None,
+            _ => panic!("{status} {body}"),
+        }
+    }
+}
+
+/// A region's `remaining`, `sold`, and its transfer counters (`xreg_out`, `xreg_in`).
+async fn books(b: &Books) -> (i64, i64, i64, i64) {
+    let v: Vec<i64> = b
+        .eval(
+            "local f = redis.call('HMGET', KEYS[1], 'remaining', 'sold', 'xreg_out', 'xreg_in')
+             for i = 1, 4 do f[i] = tonumber(f[i] or '0') end
+             return f",
+            &["hg:{drop}:sale".to_owned()],
+        )
+        .await;
+    (v[0], v[1], v[2], v[3])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stock_follows_demand_between_regions_and_a_partition_loses_nothing() {
+    alone(Duration::from_secs(180), async {
+        let eu_redis = RedisServer::start().await.unwrap();
+        let mut us_redis = RedisServer::start().await.unwrap();
+        // One edge signs the passes of both regions: one set of keys.
+        let keys = TestKeys::generate();
+        let eu = TestOrigin::start(&eu_redis.url(), &keys, OriginOptions::default())
+            .await
+            .unwrap();
+        let us = TestOrigin::start(&us_redis.url(), &keys, OriginOptions::default())
+            .await
+            .unwrap();
+        let http = http_client();
+        for (origin, stock) in [(&eu, EU_STOCK), (&us, US_STOCK)] {
+            let admin =
+                herdgate_testkit::AdminClient::new(http.clone(), &origin.url(), &keys.admin_token);
+            let config = json!({"stock": stock, "per_visitor_limit": 1,
+                "starts_at_ms": now_ms() - 60_000, "admission_rate": 500});
+            let (status, body) = admin.put_sale_reply("drop", &config).await.unwrap();
+            assert_eq!(status, 201, "{body}");
+        }
+        let sale = SaleId::parse("drop").unwrap();
+        let (eu_store, us_store) = (store(&eu_redis.url()).await, store(&us_redis.url()).await);
+
+        // The rebalancer, a round every 200 ms, needing 5 s of stock at each region's pace.
+        let stop = Arc::new(AtomicBool::new(false));
+        let rounds = {
+            let mut rebalancer = Rebalancer::new(
+                vec![
+                    Region {
+                        name: "eu".into(),
+                        store: eu_store.clone(),
+                    },
+                    Region {
+                        name: "us".into(),
+                        store: us_store.clone(),
+                    },
+                ],
+                vec![sale.clone()],
+                Duration::from_secs(5),
+                herdgate_origin::config::DEFAULT_EVENTS_CHANNEL.to_owned(),
+            );
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut reports: Vec<RoundReport> = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    reports.push(rebalancer.round(now_ms()).await);
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                reports
+            })
+        };
+
+        // Demand where the stock is not: 40 buyers in the EU (20 items there), 5 in the US
+        // (60 there), arriving 40 ms apart. Every one of them buys: stock moves to the EU.
+        let mut tasks = Vec::new();
+        for i in 0..45 {
+            let (region, origin) = if i % 9 == 4 { ("us", &us) } else { ("eu", &eu) };
+            let visitor = VisitorId::parse(&format!("{region}{i}")).unwrap();
+            let pass = keys.pass(&sale, &visitor);
+            let (http, url) = (http.clone(), origin.url());
+            tasks.push(tokio::spawn(
+                async move { (region, buy(http, url, pass).await) },
+            ));
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+        let mut bought: HashMap<&str, u64> = HashMap::new();
+        for t in tasks {
+            let (region, order) = t.await.unwrap();
+            assert!(order.is_some(), "a buyer in {region} never bought");
+            *bought.entry(region).or_default() += 1;
+        }
+        assert_eq!((bought["eu"], bought["us"]), (40, 5));
+        let eu_books = Books::connect(&eu_redis.url()).await;
+        let (_, eu_sold, _, eu_got) = books(&eu_books).await;
+        assert_eq!(eu_sold, 40);
+        assert!(eu_got >= 20, "the EU received {eu_got} items");
+
+        // The US is partitioned away (its Redis killed), and a transfer towards it is cut
+        // off after its first step: 2 items debited in the EU for the US, in neither region's
+        // stock until a round reaches both. The EU keeps answering, with orders while its
+        // stock lasts and "sold out" after, never an error.
+        us_redis.kill9();
+        let k = SaleKeys::new(&sale);
+        let cut = eu_store.debit_at(&k, "cut-1", "@us", 2).await.unwrap();
+        assert_eq!(cut, 2, "the EU had fewer than 2 items left");
+        for i in 0..8 {
+            let pass = keys.pass(&sale, &VisitorId::parse(&format!("late{i}")).unwrap());
+            let (status, body) = purchase(&http, &eu.url(), "drop", Some(&pass), "").await;
+            assert!(
+                status == 201 || (status, code(&body)) == (409, "sold_out"),
+                "{status} {body}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+
+        // Healed: the cut-off transfer is finished, once, and nothing is left in flight.
+        us_redis.restart().await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let open = eu_books.hgetall("hg:{drop}:xfer_open").await.len()
+                + Books::connect(&us_redis.url())
+                    .await
+                    .hgetall("hg:{drop}:xfer_open")
+                    .await
+                    .len();
+            if open == 0 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{open} transfers still open"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        stop.store(true, Ordering::Relaxed);
+        let reports = rounds.await.unwrap();
+        assert!(
+            reports
+                .iter()
+                .any(|r| r.unreachable.contains(&"us".to_owned())),
+            "the rebalancer never noticed the partition"
+        );
+        let moved_to_eu: u64 = reports
+            .iter()
+            .flat_map(|r| &r.moved)
+            .filter(|(_, from, to, _)| from == "us" && to == "eu")
+            .map(|(_, _, _, n)| n)
+            .sum();
+        assert!(moved_to_eu >= 20, "moved {moved_to_eu} to the EU");
+
+        // The books of both regions: nothing oversold, nothing stranded (sold + remaining over
+        // both is the stock of both), and every transfer applied exactly once: each settled at
+        // its source was received once, with the same count, at its destination, and each
+        // region's counters say the same as its records.
+        let us_books = Books::connect(&us_redis.url()).await;
+        let (eu_rem, eu_sold, eu_out, eu_in) = books(&eu_books).await;
+        let (us_rem, us_sold, us_out, us_in) = books(&us_books).await;
+        assert_eq!(
+            eu_rem + eu_sold + us_rem + us_sold,
+            (EU_STOCK + US_STOCK) as i64,
+            "eu {eu_rem}+{eu_sold}, us {us_rem}+{us_sold}"
+        );
+        assert!(eu_rem >= 0 && us_rem >= 0);
+        let mut settled = HashMap::new();
+        let mut received = HashMap::new();
+        for (region, b) in [("eu", &eu_books), ("us", &us_books)] {
+            for (id, rec) in b.hgetall("hg:{drop}:xfer_done").await {
+                let (to, n) = rec.split_once('|').unwrap();
+                settled.insert(
+                    id,
+                    (
+                        region.to_owned(),
+                        to[1..].to_owned(),
+                        n.parse::<i64>().unwrap(),
+                    ),
+                );
+            }
+            for (id, rec) in b.hgetall("hg:{drop}:xfer_recv").await {
+                let (from, n) = rec.split_once('|').unwrap();
+                received.insert(
+                    id,
+                    (
+                        from[1..].to_owned(),
+                        region.to_owned(),
+                        n.parse::<i64>().unwrap(),
+                    ),
+                );
+            }
+        }
+        assert_eq!(settled, received);
+        assert_eq!(settled["cut-1"], ("eu".to_owned(), "us".to_owned(), 2));
+        let total =
+            |from: &str| -> i64 { settled.values().filter(|t| t.0 == from).map(|t| t.2).sum() };
+        assert_eq!((eu_out, us_out), (total("eu"), total("us")));
+        assert_eq!((eu_in, us_in), (total("us"), total("eu")));
+        println!(
+            "{} transfers between the regions ({moved_to_eu} items to the EU); after the \
+             partition: eu {eu_sold} sold, {eu_rem} left; us {us_sold} sold, {us_rem} left",
+            settled.len()
+        );
+    })
+    .await;
+}
