@@ -16,11 +16,13 @@
 //! stock, so they are sold nowhere.
 //!
 //! Each round, for each sale: every reachable region's sold and remaining; its demand, the
-//! items it sold per second since the last round (or, if more, four fifths of the demand it
-//! had the round before: a region that sold out sells nothing, but its buyers are still
-//! there); and its need, its demand over the horizon, rounded up.
-//! A region whose remaining is below its need gets stock from the region with the most to
-//! spare (remaining above its own need), up to what it lacks.
+//! items it sold per second since the last round (or, if more, the demand it had, losing a
+//! fifth of it per second: a region that sold out sells nothing, but its buyers are still
+//! there); and its need, its demand over the horizon, rounded up. A region whose remaining
+//! is below its need gets stock from the region with the most to spare (remaining above its
+//! own need): what it lacks, at most half the donor's spare per round, and never leaving the
+//! donor below its own need. A region whose sale has not opened, is paused or is seated
+//! neither gives nor takes, nor does one read for the first time.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -56,6 +58,10 @@ pub struct RoundReport {
     pub moved: Vec<(SaleId, String, String, u64)>,
     /// Regions that could not be read or written this round.
     pub unreachable: Vec<String>,
+    /// Open transfers this rebalancer cannot finish: to a region it was not given, or to one
+    /// without the sale (`<region>/<id>`). Their items are in no region until one that knows
+    /// both regions finishes them.
+    pub stuck: Vec<String>,
 }
 
 /// The rebalancer: the regions, the sales it keeps balanced, and what it saw last round.
@@ -86,6 +92,9 @@ impl Rebalancer {
         horizon: Duration,
         channel: String,
     ) -> Self {
+        let mut sales = sales;
+        sales.sort();
+        sales.dedup();
         Rebalancer {
             regions,
             sales,
@@ -117,6 +126,10 @@ impl Rebalancer {
     async fn finish(&self, sale: &SaleId, report: &mut RoundReport) {
         let k = SaleKeys::new(sale);
         for (i, from) in self.regions.iter().enumerate() {
+            // Once unreachable, a region is left alone for the rest of the round.
+            if report.unreachable.contains(&from.name) {
+                continue;
+            }
             let open = match from.store.open_transfers_at(&k).await {
                 Ok(open) => open,
                 Err(e) => {
@@ -126,11 +139,24 @@ impl Rebalancer {
                 }
             };
             for (id, to, n) in open {
-                let Some(to) = to.strip_prefix('@').and_then(|t| self.region(t)) else {
+                let Some(name) = to.strip_prefix('@') else {
+                    // A stock shard's (the keeper finishes those).
                     continue;
                 };
+                let Some(to) = self.region(name) else {
+                    tracing::warn!(%sale, %id, region = %name, "an open transfer to a region this rebalancer was not given");
+                    report.stuck.push(format!("{}/{id}", from.name));
+                    continue;
+                };
+                if report.unreachable.contains(&self.regions[to].name) {
+                    continue;
+                }
                 match self.complete(i, to, sale, &id, n).await {
                     Ok(()) => report.finished += 1,
+                    Err(StoreError::Protocol(detail)) => {
+                        tracing::warn!(%sale, %id, %detail, "an open transfer cannot be finished");
+                        report.stuck.push(format!("{}/{id}", from.name));
+                    }
                     Err(e) => {
                         tracing::warn!(%sale, %id, error = %e, "a transfer waits for its regions");
                         report.unreachable.push(self.regions[to].name.clone());
@@ -167,14 +193,16 @@ impl Rebalancer {
         source.store.settle_at(&k, id).await
     }
 
-    /// Moves `n` items of `sale` from region `from` to region `to`: the three steps under a
-    /// fresh id. Returns how many moved (fewer if the source had fewer).
+    /// Moves `n` items of `sale` from region `from` to region `to`, leaving `from` at least
+    /// `keep`: the three steps under a fresh id. Returns how many moved (fewer if the source
+    /// had fewer).
     pub async fn transfer(
         &self,
         sale: &SaleId,
         from: usize,
         to: usize,
         n: u64,
+        keep: u64,
     ) -> Result<u64, StoreError> {
         let mut id = [0u8; 16];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut id)
@@ -183,7 +211,7 @@ impl Rebalancer {
         let k = SaleKeys::new(sale);
         let moved = self.regions[from]
             .store
-            .debit_at(&k, &id, &format!("@{}", self.regions[to].name), n)
+            .debit_at(&k, &id, &format!("@{}", self.regions[to].name), n, keep)
             .await?;
         if moved > 0 {
             self.complete(from, to, sale, &id, moved).await?;
@@ -196,6 +224,9 @@ impl Rebalancer {
         let now = Instant::now();
         let mut standings = Vec::new();
         for (i, region) in self.regions.iter().enumerate() {
+            if report.unreachable.contains(&region.name) {
+                continue;
+            }
             let state = match region.store.sale_state(sale, now_ms).await {
                 Ok(Some((state, _))) => state,
                 Ok(None) => continue,
@@ -205,17 +236,27 @@ impl Rebalancer {
                     continue;
                 }
             };
+            // A seated sale's stock is its seat map: no stock moves. A region whose sale has
+            // not opened, or is paused, neither gives nor takes: its demand is not known yet.
+            if state.seated.is_some() || state.paused || state.starts_at_ms > now_ms {
+                continue;
+            }
             let key = (sale.clone(), region.name.clone());
-            let pace = match self.last.get(&key) {
-                Some((sold, at, pace)) if now > *at => {
-                    let now_pace =
-                        state.sold.saturating_sub(*sold) as f64 / (now - *at).as_secs_f64();
-                    now_pace.max(pace * 0.8)
+            let known = self.last.get(&key).copied();
+            let pace = match known {
+                Some((sold, at, pace)) if now > at => {
+                    let secs = (now - at).as_secs_f64();
+                    let now_pace = state.sold.saturating_sub(sold) as f64 / secs;
+                    now_pace.max(pace * DECAY_PER_SEC.powf(secs))
                 }
-                Some((_, _, pace)) => *pace,
+                Some((_, _, pace)) => pace,
                 None => 0.0,
             };
             self.last.insert(key, (state.sold, now, pace));
+            if known.is_none() {
+                // Its first reading: no pace yet.
+                continue;
+            }
             standings.push(Standing {
                 region: i,
                 remaining: state.remaining,
@@ -236,9 +277,12 @@ impl Rebalancer {
         else {
             return;
         };
-        let n = (needy.need - needy.remaining).min(donor.remaining - donor.need);
-        let (from, to) = (donor.region, needy.region);
-        match self.transfer(sale, from, to, n).await {
+        // At most half of what the donor can spare in one round, and never below its own
+        // need (its buyers may have bought since it was read: the debit keeps that much).
+        let spare = donor.remaining - donor.need;
+        let n = (needy.need - needy.remaining).min(spare.div_ceil(2));
+        let (from, to, keep) = (donor.region, needy.region, donor.need);
+        match self.transfer(sale, from, to, n, keep).await {
             Ok(0) => {}
             Ok(moved) => report.moved.push((
                 sale.clone(),
@@ -253,6 +297,9 @@ impl Rebalancer {
         }
     }
 }
+
+/// How much of a region's demand it keeps after a second without a sale (see [`Rebalancer`]).
+const DECAY_PER_SEC: f64 = 0.8;
 
 #[cfg(test)]
 mod tests {

@@ -1,8 +1,9 @@
 //! Regions (issue #17): one sale in two regions, each with its own `redis-server` and origin
 //! and its own allocation, and the rebalancer between them (`herdgate_origin::regions`): stock
 //! follows demand; a transfer cut off after its debit waits, its items sold nowhere; a region
-//! partitioned away (its Redis killed) stops nothing in the other, and once it is back every
-//! transfer is applied exactly once and no item is stranded. The books are read with the
+//! partitioned away (its Redis killed) stops nothing in the other, which sells exactly what
+//! it holds; once it is back every transfer is applied exactly once, no item is stranded, and
+//! a region that sold out and gets stock again sells again. The books are read with the
 //! `redis` crate.
 
 use std::collections::HashMap;
@@ -95,6 +96,17 @@ async fn stock_follows_demand_between_regions_and_a_partition_loses_nothing() {
         }
         let sale = SaleId::parse("drop").unwrap();
         let (eu_store, us_store) = (store(&eu_redis.url()).await, store(&us_redis.url()).await);
+        let buyer = |region: &str, i: usize| {
+            let pass = keys.pass(&sale, &VisitorId::parse(&format!("{region}{i}")).unwrap());
+            let origin = if region == "us" { us.url() } else { eu.url() };
+            (http.clone(), origin, pass)
+        };
+
+        // The US's few buyers come first; then its demand is over.
+        for i in 0..5 {
+            let (http, origin, pass) = buyer("us", i);
+            assert!(buy(http, origin, pass).await.is_some());
+        }
 
         // The rebalancer, a round every 200 ms, needing 5 s of stock at each region's pace.
         let stop = Arc::new(AtomicBool::new(false));
@@ -125,26 +137,17 @@ async fn stock_follows_demand_between_regions_and_a_partition_loses_nothing() {
             })
         };
 
-        // Demand where the stock is not: 40 buyers in the EU (20 items there), 5 in the US
-        // (60 there), arriving 40 ms apart. Every one of them buys: stock moves to the EU.
+        // Demand where the stock is not: 40 buyers in the EU (20 items there; 55 left in the
+        // US), arriving 40 ms apart. Every one of them buys: stock moves to the EU.
         let mut tasks = Vec::new();
-        for i in 0..45 {
-            let (region, origin) = if i % 9 == 4 { ("us", &us) } else { ("eu", &eu) };
-            let visitor = VisitorId::parse(&format!("{region}{i}")).unwrap();
-            let pass = keys.pass(&sale, &visitor);
-            let (http, url) = (http.clone(), origin.url());
-            tasks.push(tokio::spawn(
-                async move { (region, buy(http, url, pass).await) },
-            ));
+        for i in 0..40 {
+            let (http, origin, pass) = buyer("eu", i);
+            tasks.push(tokio::spawn(buy(http, origin, pass)));
             tokio::time::sleep(Duration::from_millis(40)).await;
         }
-        let mut bought: HashMap<&str, u64> = HashMap::new();
         for t in tasks {
-            let (region, order) = t.await.unwrap();
-            assert!(order.is_some(), "a buyer in {region} never bought");
-            *bought.entry(region).or_default() += 1;
+            assert!(t.await.unwrap().is_some(), "a buyer in the EU never bought");
         }
-        assert_eq!((bought["eu"], bought["us"]), (40, 5));
         let eu_books = Books::connect(&eu_redis.url()).await;
         let (_, eu_sold, _, eu_got) = books(&eu_books).await;
         assert_eq!(eu_sold, 40);
@@ -152,20 +155,22 @@ async fn stock_follows_demand_between_regions_and_a_partition_loses_nothing() {
 
         // The US is partitioned away (its Redis killed), and a transfer towards it is cut
         // off after its first step: 2 items debited in the EU for the US, in neither region's
-        // stock until a round reaches both. The EU keeps answering, with orders while its
-        // stock lasts and "sold out" after, never an error.
+        // stock until a round reaches both.
         us_redis.kill9();
         let k = SaleKeys::new(&sale);
-        let cut = eu_store.debit_at(&k, "cut-1", "@us", 2).await.unwrap();
+        let cut = eu_store.debit_at(&k, "cut-1", "@us", 2, 0).await.unwrap();
         assert_eq!(cut, 2, "the EU had fewer than 2 items left");
-        for i in 0..8 {
-            let pass = keys.pass(&sale, &VisitorId::parse(&format!("late{i}")).unwrap());
-            let (status, body) = purchase(&http, &eu.url(), "drop", Some(&pass), "").await;
-            assert!(
-                status == 201 || (status, code(&body)) == (409, "sold_out"),
-                "{status} {body}"
-            );
+        // The EU keeps selling what it holds, to the last item, then says sold out: never an
+        // error, and not one item fewer or more than it holds.
+        let (left, ..) = books(&eu_books).await;
+        for i in 0..left as usize {
+            let (http, origin, pass) = buyer("late", i);
+            let (status, body) = purchase(&http, &origin, "drop", Some(&pass), "").await;
+            assert_eq!(status, 201, "{body}");
         }
+        let (http_late, origin, pass) = buyer("late", left as usize);
+        let (status, body) = purchase(&http_late, &origin, "drop", Some(&pass), "").await;
+        assert_eq!((status, code(&body)), (409, "sold_out"), "{body}");
         tokio::time::sleep(Duration::from_millis(1_000)).await;
 
         // Healed: the cut-off transfer is finished, once, and nothing is left in flight.
@@ -187,6 +192,13 @@ async fn stock_follows_demand_between_regions_and_a_partition_loses_nothing() {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        // The EU, sold out with buyers still coming, gets stock from the US again, and its
+        // origin, told so, stops answering from its sold-out memory: a buyer there buys.
+        let (http, origin, pass) = buyer("after", 0);
+        assert!(
+            buy(http, origin, pass).await.is_some(),
+            "the EU stayed sold out with stock in the US"
+        );
         stop.store(true, Ordering::Relaxed);
         let reports = rounds.await.unwrap();
         assert!(
@@ -195,6 +207,7 @@ async fn stock_follows_demand_between_regions_and_a_partition_loses_nothing() {
                 .any(|r| r.unreachable.contains(&"us".to_owned())),
             "the rebalancer never noticed the partition"
         );
+        assert!(reports.iter().all(|r| r.stuck.is_empty()));
         let moved_to_eu: u64 = reports
             .iter()
             .flat_map(|r| &r.moved)

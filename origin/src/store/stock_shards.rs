@@ -384,26 +384,28 @@ impl Store {
         to: Place,
         wanted: u64,
     ) -> Result<u64, StoreError> {
-        self.debit_at(&layout.keys(from), id, &to.name(), wanted)
+        self.debit_at(&layout.keys(from), id, &to.name(), wanted, 0)
             .await
     }
 
     /// Step 1 of transfer `id` at the place with the keys `k`, to the place named `to` (in
-    /// this Redis, or `@<region>`: see `regions.rs`): takes up to `wanted` of its remaining.
-    /// Returns how many (the same again for the same id; 0: it had none).
+    /// this Redis, or `@<region>`: see `regions.rs`): takes up to `wanted` of its remaining,
+    /// leaving it at least `keep`. Returns how many (the same again for the same id; 0: it had
+    /// no more than `keep`).
     pub async fn debit_at(
         &self,
         k: &SaleKeys,
         id: &str,
         to: &str,
         wanted: u64,
+        keep: u64,
     ) -> Result<u64, StoreError> {
         let args = vec![
             "debit".to_owned(),
             id.to_owned(),
             to.to_owned(),
             wanted.to_string(),
-            "0".to_owned(),
+            keep.to_string(),
         ];
         let reply = self
             .evalsha(&self.scripts.stock_shard, transfer_keys(k), args)
