@@ -348,12 +348,7 @@ async fn a_capture_that_fails_gives_the_item_back_and_a_cancelled_order_is_refun
 
         // The shop's audit cancels B's order (bought within milliseconds of admission, as only a
         // program does): B's payment is refunded and the item is back on sale.
-        let report = audit_apply(&stack, sale).await;
-        assert_eq!(
-            (report["cancelled"].as_u64(), report["refunded"].as_u64()),
-            (Some(1), Some(1)),
-            "{report}"
-        );
+        audit_applies(&stack, sale, (1, 1)).await;
         let refunded = ls.intent(&intent_b).await.unwrap();
         assert_eq!(
             refunded["charges"]["data"][0]["amount_refunded"], PRICE,
@@ -361,12 +356,7 @@ async fn a_capture_that_fails_gives_the_item_back_and_a_cancelled_order_is_refun
         );
         assert_eq!(sale_numbers(&stack, sale).await, (1, 1, 0));
         // Applying again refunds nothing twice.
-        let report = audit_apply(&stack, sale).await;
-        assert_eq!(
-            (report["cancelled"].as_u64(), report["refunded"].as_u64()),
-            (Some(0), Some(0)),
-            "{report}"
-        );
+        audit_applies(&stack, sale, (0, 0)).await;
         let refunded = ls.intent(&intent_b).await.unwrap();
         assert_eq!(
             refunded["charges"]["data"][0]["refunds"]["total_count"], 1,
@@ -374,6 +364,16 @@ async fn a_capture_that_fails_gives_the_item_back_and_a_cancelled_order_is_refun
         );
     })
     .await;
+}
+
+/// Applies the audit and checks how many orders it cancelled and refunded.
+async fn audit_applies(stack: &Stack, sale: &str, (cancelled, refunded): (u64, u64)) {
+    let report = audit_apply(stack, sale).await;
+    assert_eq!(
+        (report["cancelled"].as_u64(), report["refunded"].as_u64()),
+        (Some(cancelled), Some(refunded)),
+        "{report}"
+    );
 }
 
 async fn audit_apply(stack: &Stack, sale: &str) -> Value {
@@ -634,12 +634,7 @@ async fn a_sharded_sale_captures_gives_back_and_refunds_at_each_buyers_shard() {
 
         // The audit reads the orders of both shards, cancels both (bought within milliseconds
         // of admission), refunds them, and the items are back on sale.
-        let report = audit_apply(&stack, sale).await;
-        assert_eq!(
-            (report["cancelled"].as_u64(), report["refunded"].as_u64()),
-            (Some(2), Some(2)),
-            "{report}"
-        );
+        audit_applies(&stack, sale, (2, 2)).await;
         for intent in &intents {
             let refunded = ls.intent(intent).await.unwrap();
             assert_eq!(
@@ -648,12 +643,7 @@ async fn a_sharded_sale_captures_gives_back_and_refunds_at_each_buyers_shard() {
             );
         }
         assert_eq!(sale_numbers(&stack, sale).await, (2, 2, 0));
-        let report = audit_apply(&stack, sale).await;
-        assert_eq!(
-            (report["cancelled"].as_u64(), report["refunded"].as_u64()),
-            (Some(0), Some(0)),
-            "{report}"
-        );
+        audit_applies(&stack, sale, (0, 0)).await;
         assert_eq!(ls.intent(&intent_a).await.unwrap()["status"], "canceled");
     })
     .await;
