@@ -26,16 +26,7 @@ async fn the_origin_sells_on_every_primary_of_a_cluster() {
             .unwrap();
         let http = http_client();
         let admin = AdminClient::new(http.clone(), &origin.url(), &keys.admin_token);
-        let config = SaleConfig {
-            stock: 5,
-            per_visitor_limit: 1,
-            starts_at_ms: now_ms() - 60_000,
-            admission_rate: 100,
-            price: None,
-            paused: None,
-            prequeue: None,
-            stock_shards: None,
-        };
+        let config = crate::support::open_config(5);
         let sales: Vec<String> = (0..SALES).map(|i| format!("c{i}")).collect();
         for sale in &sales {
             admin.put_sale(sale, &config).await.unwrap();
@@ -174,16 +165,7 @@ async fn an_order_is_answered_only_once_a_replica_of_its_primary_has_it() {
         let http = http_client();
         let admin = AdminClient::new(http.clone(), &origin.url(), &keys.admin_token);
         let sale = "durable";
-        let config = SaleConfig {
-            stock: 5,
-            per_visitor_limit: 1,
-            starts_at_ms: now_ms() - 60_000,
-            admission_rate: 100,
-            price: None,
-            paused: None,
-            prequeue: None,
-            stock_shards: None,
-        };
+        let config = crate::support::open_config(5);
         admin.put_sale(sale, &config).await.unwrap();
         let buy = |visitor: &str| {
             let pass = keys.pass(

@@ -88,14 +88,9 @@ impl Env {
     /// Creates (or updates) a sale through the admin API; open since a minute ago.
     pub async fn create_sale(&self, sale: &str, stock: u64, limit: u32) -> SaleId {
         let config = SaleConfig {
-            stock,
             per_visitor_limit: limit,
-            starts_at_ms: now_ms() - 60_000,
             admission_rate: 500,
-            price: None,
-            paused: None,
-            prequeue: None,
-            stock_shards: None,
+            ..open_config(stock)
         };
         self.admin.put_sale(sale, &config).await.unwrap();
         SaleId::parse(sale).unwrap()
@@ -157,6 +152,21 @@ pub fn http_client() -> reqwest::Client {
         .pool_max_idle_per_host(512)
         .build()
         .unwrap()
+}
+
+/// A sale of `stock` items open since a minute ago: one item a visitor, 100 admitted a
+/// second, no price, no pre-queue, no stock shards.
+pub fn open_config(stock: u64) -> SaleConfig {
+    SaleConfig {
+        stock,
+        per_visitor_limit: 1,
+        starts_at_ms: now_ms() - 60_000,
+        admission_rate: 100,
+        price: None,
+        paused: None,
+        prequeue: None,
+        stock_shards: None,
+    }
 }
 
 pub async fn purchase(

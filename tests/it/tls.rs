@@ -5,10 +5,9 @@
 
 use std::time::Duration;
 
-use herdgate_core::wire::SaleConfig;
 use herdgate_core::SaleId;
 use herdgate_testkit::{
-    now_ms, AdminClient, OriginOptions, RedisCluster, RedisServer, TestKeys, TestOrigin,
+    AdminClient, OriginOptions, RedisCluster, RedisServer, TestKeys, TestOrigin,
 };
 
 use crate::independent::Books;
@@ -28,16 +27,7 @@ async fn the_origin_sells_over_tls_and_refuses_a_redis_it_cannot_trust() {
         let origin = TestOrigin::start(&url, &keys, trusting).await.unwrap();
         let http = http_client();
         let admin = AdminClient::new(http.clone(), &origin.url(), &keys.admin_token);
-        let config = SaleConfig {
-            stock: 3,
-            per_visitor_limit: 1,
-            starts_at_ms: now_ms() - 60_000,
-            admission_rate: 100,
-            price: None,
-            paused: None,
-            prequeue: None,
-            stock_shards: None,
-        };
+        let config = crate::support::open_config(3);
         admin.put_sale("secure", &config).await.unwrap();
         let sale = SaleId::parse("secure").unwrap();
         let pass = keys.pass(&sale, &herdgate_core::VisitorId::parse("ann").unwrap());
@@ -88,16 +78,7 @@ async fn the_origin_sells_on_every_primary_of_a_cluster_over_tls() {
             .unwrap();
         let http = http_client();
         let admin = AdminClient::new(http.clone(), &origin.url(), &keys.admin_token);
-        let mut config = SaleConfig {
-            stock: 4,
-            per_visitor_limit: 1,
-            starts_at_ms: now_ms() - 60_000,
-            admission_rate: 100,
-            price: None,
-            paused: None,
-            prequeue: None,
-            stock_shards: None,
-        };
+        let mut config = crate::support::open_config(4);
         // Six sales, spread over the primaries by their slots, and one over three stock
         // shards (one on each primary, reached through each primary's own pool).
         let sales: Vec<String> = (0..6).map(|i| format!("t{i}")).collect();

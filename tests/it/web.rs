@@ -204,17 +204,12 @@ impl Visitor {
 /// EUR) if any.
 async fn open_sale(s: &Stack, sale: &str, stock: u64, price: Option<u64>) -> SaleId {
     let config = SaleConfig {
-        stock,
-        per_visitor_limit: 1,
-        starts_at_ms: herdgate_testkit::now_ms() - 60_000,
         admission_rate: 1_000,
         price: price.map(|amount| Price {
             amount,
             currency: "eur".into(),
         }),
-        paused: None,
-        prequeue: None,
-        stock_shards: None,
+        ..crate::support::open_config(stock)
     };
     s.admin().put_sale(sale, &config).await.unwrap();
     SaleId::parse(sale).unwrap()
