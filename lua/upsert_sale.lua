@@ -1,7 +1,8 @@
 -- upsert_sale.lua: create a sale, or change its settings, without ever losing a sale.
 --
 -- KEYS[1]  hg:{<sale>}:sale   hash: stock, remaining, sold, limit, starts_at_ms, rate, seq,
---                              price_amount, price_currency, paused, revision, cancelled
+--                              price_amount, price_currency, paused, revision, cancelled,
+--                              countries
 -- KEYS[2]  hg:{<sale>}:seat_tiers  hash: a seated sale's tier prices, "price:<char>" (seats.lua)
 -- ARGV[1]  stock           total items (sold + remaining), a non-negative integer
 -- ARGV[2]  limit           most items per visitor, >= 1
@@ -24,6 +25,8 @@
 --          created and never changed: visitors are routed to shards by N. With N > 1 this
 --          hash is the reserve of stock_shard.lua: its remaining is the stock not given to a
 --          shard yet, and a change of stock changes only that
+-- ARGV[16] countries: the geofence, ISO codes joined by ',' ('' : sold to every country);
+--          replaced like the other settings
 --
 -- Returns:
 --   {"created", remaining}            a new sale
@@ -125,6 +128,11 @@ if ARGV[11] ~= '' then
   end
 else
   redis.call('HDEL', key, 'pq_opens_at_ms', 'pq_window_ms', 'draw_seed', 'draw_commitment')
+end
+if ARGV[16] and ARGV[16] ~= '' then
+  redis.call('HSET', key, 'countries', ARGV[16])
+else
+  redis.call('HDEL', key, 'countries')
 end
 if ARGV[7] ~= '' then
   redis.call('HSET', key, 'price_amount', ARGV[7], 'price_currency', ARGV[8])

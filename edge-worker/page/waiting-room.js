@@ -659,6 +659,13 @@ if (typeof module !== "undefined") {
         // Another tab of this buyer is buying with the same pass, or the shop is busy: the
         // pass buys at most once, so asking again is safe and returns that purchase.
         const transient = !res || code === "purchase_in_progress" || res.status === 503;
+        // The buyer's region sold what it held and stock is on its way from another region
+        // (README, "Regions"): say so and keep asking, for about two minutes.
+        if (code === "stock_moving" && attempt < 60) {
+          $("message").textContent = boot.errors.stock_moving || body.error.message;
+          await new Promise((r) => setTimeout(r, 2000));
+          continue;
+        }
         if (transient && attempt < 10) { await new Promise((r) => setTimeout(r, 500 + attempt * 250)); continue; }
         if (code === "sold_out") { enter("sold_out"); return; }
         refuse(body);

@@ -4,6 +4,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use herdgate_core::defence::{JoinLimits, PowPolicy};
+use herdgate_core::region::RegionMap;
 use herdgate_core::Keyring;
 use herdgate_pay::StripeConfig;
 use sha2::{Digest, Sha256};
@@ -12,8 +13,12 @@ use worker::Env;
 
 /// Everything the worker reads from its environment.
 pub struct Config {
-    /// The origin's base URL, without a trailing slash (var `ORIGIN_URL`).
+    /// The origin's base URL, without a trailing slash (var `ORIGIN_URL`); with regions, the
+    /// first region's.
     pub origin_url: String,
+    /// The regions, where a sale is sold in several (var `REGIONS`, README "Regions"); `None`
+    /// with one origin (`ORIGIN_URL`).
+    pub regions: Option<Regions>,
     /// Digest of the admin bearer token (secret `ADMIN_TOKEN`).
     admin_token: [u8; 32],
     /// Signs and verifies challenges and queue tickets; only the edge holds it
@@ -102,6 +107,41 @@ pub struct Config {
     /// conversion, seconds (var `CONVERSION_WINDOW_SECS`, default 300: a pass's lifetime, so
     /// a place counts once its first pass has run out).
     pub conversion_window_secs: u64,
+}
+
+/// Where a sale is sold in several regions: each region's origin, and which region serves a
+/// visitor (`herdgate_core::region`).
+pub struct Regions {
+    /// Each region's name and origin URL (without a trailing slash), in the order of
+    /// `REGIONS`: `eu=https://eu-origin.example.com,us=https://us-origin.example.com`.
+    pub origins: Vec<(String, String)>,
+    /// Which region serves a visitor: by country (var `REGION_BY_COUNTRY`, `GB=eu,US=us`),
+    /// then by continent (var `REGION_BY_CONTINENT`, `EU=eu,NA=us`), else the first region.
+    pub map: RegionMap,
+}
+
+impl Regions {
+    /// Reads `REGIONS` and the two maps; says what is wrong.
+    pub fn parse(regions: &str, by_country: &str, by_continent: &str) -> Result<Regions, String> {
+        let mut origins = Vec::new();
+        for part in regions.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, url) = part
+                .split_once('=')
+                .ok_or("REGIONS must be name=https://origin,… (one entry per region)")?;
+            let url = url.trim().trim_end_matches('/');
+            if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() > 2048 {
+                return Err(format!(
+                    "REGIONS: the origin of {:?} must be an http(s) URL",
+                    name.trim()
+                ));
+            }
+            origins.push((name.trim().to_owned(), url.to_owned()));
+        }
+        let names = origins.iter().map(|(n, _)| n.clone()).collect();
+        let map =
+            RegionMap::new(names, by_country, by_continent).map_err(|e| format!("REGIONS: {e}"))?;
+        Ok(Regions { origins, map })
+    }
 }
 
 /// Limits on card attempts: each is a hold request that would reach the processor.
@@ -239,10 +279,26 @@ impl Config {
                     .map_err(|_| format!("{name} must be a number")),
             }
         }
-        let origin_url = var("ORIGIN_URL")
-            .ok_or("var ORIGIN_URL is not set")?
-            .trim_end_matches('/')
-            .to_owned();
+        let regions = match var("REGIONS").filter(|r| !r.trim().is_empty()) {
+            None => None,
+            Some(_) if var("ORIGIN_URL").is_some() => {
+                return Err(
+                    "set ORIGIN_URL (one origin) or REGIONS (one per region), not both".into(),
+                )
+            }
+            Some(spec) => Some(Regions::parse(
+                &spec,
+                &var("REGION_BY_COUNTRY").unwrap_or_default(),
+                &var("REGION_BY_CONTINENT").unwrap_or_default(),
+            )?),
+        };
+        let origin_url = match &regions {
+            Some(r) => r.origins[0].1.clone(),
+            None => var("ORIGIN_URL")
+                .ok_or("var ORIGIN_URL is not set")?
+                .trim_end_matches('/')
+                .to_owned(),
+        };
         let admin = secret("ADMIN_TOKEN")?;
         if admin.len() < 16 {
             return Err("ADMIN_TOKEN must be at least 16 characters".into());
@@ -263,6 +319,7 @@ impl Config {
         };
         let config = Config {
             origin_url,
+            regions,
             admin_token: Sha256::digest(admin.as_bytes()).into(),
             ticket_keys,
             pass_keys,
@@ -333,6 +390,15 @@ impl Config {
         Ok(config)
     }
 
+    /// The origin of region `region` (a `reg` claim); the first region's for an empty or
+    /// unknown one, and the one origin without regions.
+    pub fn origin_of(&self, region: &str) -> &str {
+        self.regions
+            .as_ref()
+            .and_then(|r| r.origins.iter().find(|(name, _)| name == region))
+            .map_or(self.origin_url.as_str(), |(_, url)| url.as_str())
+    }
+
     /// Whether `candidate` is the admin token (constant time over digests).
     pub fn is_admin(&self, candidate: &str) -> bool {
         let digest: [u8; 32] = Sha256::digest(candidate.as_bytes()).into();
@@ -385,6 +451,23 @@ mod tests {
         assert!(brand(&[("BRAND_LOGO_URL", "/logo.svg")]).is_ok());
         assert!(brand(&[("BRAND_CSS", "main{}</style><script>")]).is_err());
         assert!(brand(&[("BRAND_NAME", " ")]).is_err());
+    }
+
+    #[test]
+    fn regions_name_their_origins() {
+        let r = Regions::parse(
+            "eu=https://eu.example/, us=http://127.0.0.1:8080",
+            "GB=eu",
+            "NA=us",
+        )
+        .unwrap();
+        assert_eq!(r.origins[0], ("eu".into(), "https://eu.example".into()));
+        assert_eq!(r.map.home(Some("GB"), Some("EU")), "eu");
+        assert_eq!(r.map.home(Some("CA"), Some("NA")), "us");
+        assert!(Regions::parse("eu", "", "").is_err());
+        assert!(Regions::parse("eu=ftp://x", "", "").is_err());
+        assert!(Regions::parse("eu=https://a,eu=https://b", "", "").is_err());
+        assert!(Regions::parse("eu=https://a", "FR=us", "").is_err());
     }
 
     #[test]

@@ -211,6 +211,7 @@ mod tests {
             sales_changed: Arc::default(),
             seats_changed: Arc::default(),
             console_cookie_secure: true,
+            region: None,
         }))
     }
 

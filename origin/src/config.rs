@@ -186,6 +186,21 @@ pub struct Config {
     /// Seconds a console login lasts.
     #[arg(long, env = "HERDGATE_CONSOLE_SESSION_SECS", default_value_t = DEFAULT_CONSOLE_SESSION_SECS)]
     pub console_session_secs: u64,
+
+    /// The region this origin sells in, where a sale is sold in several (README, "Regions"):
+    /// 1 to 32 of `a-z`, `0-9` and `-`, as the edge's `REGIONS` names it. A pass the edge
+    /// issued for another region is refused (`pass_wrong_region`); a pass without a region
+    /// (from an edge with one region) is taken. Unset: every pass is taken.
+    #[arg(long, env = "HERDGATE_REGION", value_parser = parse_region)]
+    pub region: Option<String>,
+}
+
+fn parse_region(s: &str) -> Result<String, String> {
+    if herdgate_core::region::valid_region_name(s) {
+        Ok(s.to_owned())
+    } else {
+        Err("a region name is 1 to 32 of a-z, 0-9 and '-'".to_owned())
+    }
 }
 
 /// The edge's base URL: `http` or `https`, with a host; kept without a trailing slash.
@@ -312,6 +327,7 @@ impl Config {
             edge_url: None,
             timeline_every_ms: DEFAULT_TIMELINE_EVERY_MS,
             console_session_secs: DEFAULT_CONSOLE_SESSION_SECS,
+            region: None,
         }
     }
 

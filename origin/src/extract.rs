@@ -176,7 +176,8 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// A pass sent straight here is no bearer token either.
 ///
 /// Refusals, first wins: `invalid_sale_id` (the path), `missing_pass` (no bearer token), the
-/// pass's own refusal (`ErrorCode::for_pass`), `pass_invalid_claims`, `proof_required`, the
+/// pass's own refusal (`ErrorCode::for_pass`), `pass_invalid_claims`, `pass_wrong_region` (a
+/// pass of another region than this origin's `--region`), `proof_required`, the
 /// proof's own refusal (`ErrorCode::for_proof`).
 #[derive(Debug, Clone)]
 pub struct VerifiedPass {
@@ -213,6 +214,12 @@ impl FromRequestParts<AppState> for VerifiedPass {
         if !(hex_or_empty(&claims.client) && hex_or_empty(&claims.net) && hex_or_empty(&claims.dev))
         {
             return Err(Refusal(ErrorCode::PassInvalidClaims));
+        }
+        // A region sells only to its own visitors: the edge signed their home region in.
+        if let Some(region) = &app.region {
+            if !claims.reg.is_empty() && claims.reg != *region {
+                return Err(Refusal(ErrorCode::PassWrongRegion));
+            }
         }
         if !claims.jkt.is_empty() {
             proven(parts, &claims, token, now_ms)?;

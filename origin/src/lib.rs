@@ -213,6 +213,7 @@ pub async fn run(
             .local_addr()
             .map(|a| a.ip().is_loopback())
             .unwrap_or(false),
+        region: config.region.clone(),
     });
     let recorder = (config.timeline_every_ms > 0).then(|| {
         tokio::spawn(timeline::record(timeline::Recorder {

@@ -40,14 +40,7 @@ pub struct Region {
     pub store: Arc<Store>,
 }
 
-/// Whether `name` may name a region.
-pub fn valid_region_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 32
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
+pub use herdgate_core::region::valid_region_name;
 
 /// What one round did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -40,6 +40,7 @@ pub(crate) struct Inner {
     pub(crate) seats_changed: Arc<tokio::sync::Notify>,
     pub(crate) seat_views: SeatViews,
     pub(crate) console_cookie_secure: bool,
+    pub(crate) region: Option<String>,
 }
 
 /// The parts an [`AppState`] is built from.
@@ -77,6 +78,8 @@ pub struct Parts {
     /// Whether the console's cookie is `Secure` (an origin listening on a loopback address
     /// serves the console over plain HTTP on this machine; any other is behind TLS).
     pub console_cookie_secure: bool,
+    /// The region this origin sells in: passes of another region are refused.
+    pub region: Option<String>,
 }
 
 impl AppState {
@@ -103,6 +106,7 @@ impl AppState {
                 seats_changed: p.seats_changed,
                 seat_views: SeatViews::default(),
                 console_cookie_secure: p.console_cookie_secure,
+                region: p.region,
             }),
         }
     }

@@ -160,6 +160,7 @@ async fn console_in_chromium() {
             bots_at_opening: false,
             preauth: false,
             stock_shards: None,
+            regions: Vec::new(),
         };
         let outcome = herdgate_herd::run::run(cfg, false).await.unwrap();
         let r = Report::new(&outcome, "console_in_chromium".into());

@@ -302,6 +302,7 @@ async fn a_primary_killed_during_a_burst_loses_no_acknowledged_order() {
             paused: None,
             prequeue: None,
             stock_shards: None,
+            countries: Vec::new(),
         };
         let sales: Vec<String> = (0..SALES).map(|i| format!("f{i}")).collect();
         for sale in &sales {

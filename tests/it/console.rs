@@ -255,6 +255,7 @@ async fn the_timeline_records_a_live_sale_and_refuses_bad_questions() {
             paused: None,
             prequeue: None,
             stock_shards: None,
+            countries: Vec::new(),
         };
         env.admin.put_sale("later", &later).await.unwrap();
         for n in 0..3 {

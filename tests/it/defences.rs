@@ -415,6 +415,7 @@ async fn with_every_defence_honest_buyers_get_95_percent_while_bots_are_a_tenth_
             bots_at_opening: true,
             preauth: false,
             stock_shards: None,
+            regions: Vec::new(),
         };
         let outcome = herdgate_herd::run::run(cfg, false).await.unwrap();
         let r = Report::new(&outcome, "cargo test -p herdgate-e2e defences".into());

@@ -29,6 +29,7 @@ fn fair(stock: u64, rate: u32, starts_at_ms: u64, window_ms: u64) -> SaleConfig 
             draw_window_ms: window_ms,
         }),
         stock_shards: None,
+        countries: Vec::new(),
     }
 }
 

@@ -73,6 +73,7 @@ impl Stack {
             paused: None,
             prequeue: None,
             stock_shards: None,
+            countries: Vec::new(),
         };
         self.admin().put_sale(sale, &config).await.unwrap();
         SaleId::parse(sale).unwrap()

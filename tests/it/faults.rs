@@ -48,6 +48,7 @@ async fn under_a_crowd(fault: Fault) {
         bots_at_opening: false,
         preauth: false,
         stock_shards: None,
+        regions: Vec::new(),
     };
     let plan = FaultPlan {
         fault,

@@ -49,6 +49,7 @@ fn crowd(s: &Stack, sale: &str) -> HerdConfig {
         bots_at_opening: false,
         preauth: false,
         stock_shards: None,
+        regions: Vec::new(),
     }
 }
 

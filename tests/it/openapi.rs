@@ -552,6 +552,7 @@ async fn the_edge_answers_as_its_openapi_document_says() {
                 draw_window_ms: 0,
             }),
             stock_shards: None,
+            countries: Vec::new(),
         };
         s.admin().put_sale("drawn", &drawn).await.unwrap();
         let edge = s.edge.url().to_owned();

@@ -37,6 +37,7 @@ async fn paid_sale(stack: &Stack, sale: &str, stock: u64, open: bool) {
         paused: None,
         prequeue: None,
         stock_shards: None,
+        countries: Vec::new(),
     };
     stack.admin().put_sale(sale, &config).await.unwrap();
 }

@@ -66,6 +66,7 @@ async fn bad_passes_and_bad_requests_are_refused_and_change_nothing() {
             jkt: String::new(),
             hold: String::new(),
             hat: 0,
+            reg: String::new(),
         });
         let unknown_kid = keyring("zz", 0x42).sign(&good);
         let future_version = valid.replacen("hg1.", "hg9.", 1);

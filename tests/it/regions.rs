@@ -5,20 +5,28 @@
 //! it holds; once it is back every transfer is applied exactly once, no item is stranded, and
 //! a region that sold out and gets stock again sells again. The books are read with the
 //! `redis` crate.
+//!
+//! And the edge's part: one edge in front of both regions places each visitor, keeps the
+//! geofence, and sends each purchase to the visitor's region.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use herdgate_core::wire::SaleConfig;
 use herdgate_core::{SaleId, VisitorId};
 use herdgate_origin::regions::{Rebalancer, Region, RoundReport};
 use herdgate_origin::store::{SaleKeys, Store, StoreConfig, WaitReplicas};
-use herdgate_testkit::{now_ms, OriginOptions, RedisServer, TestKeys, TestOrigin};
+use herdgate_testkit::{
+    keyring_spec, now_ms, EdgeClient, EdgeWorker, Identity, OriginOptions, RedisServer, TestKeys,
+    TestOrigin,
+};
 use serde_json::json;
 
+use crate::edge_support::{admitted, pass_of, poll_until};
 use crate::independent::Books;
-use crate::support::{alone, code, http_client, purchase};
+use crate::support::{alone, code, http_client, open_config, purchase};
 
 const EU_STOCK: u64 = 20;
 const US_STOCK: u64 = 60;
@@ -266,6 +274,230 @@ async fn stock_follows_demand_between_regions_and_a_partition_loses_nothing() {
              partition: eu {eu_sold} sold, {eu_rem} left; us {us_sold} sold, {us_rem} left",
             settled.len()
         );
+    })
+    .await;
+}
+
+/// A buyer at the edge `edge`, placed by Cloudflare (`request.cf`) in `country` on
+/// `continent`.
+fn visitor(
+    http: &reqwest::Client,
+    edge: &str,
+    name: &str,
+    country: &str,
+    continent: &str,
+) -> EdgeClient {
+    EdgeClient::new(
+        http.clone(),
+        edge,
+        Identity::new(name).in_country(country, continent),
+    )
+}
+
+/// Joins `sale` at the edge and waits (at most 20 s) for the pass.
+async fn admitted_pass(me: &EdgeClient, sale: &str) -> String {
+    let joined = me.solve_and_join(sale, None).await.unwrap();
+    let status = poll_until(me, sale, &joined.ticket, Duration::from_secs(20), admitted).await;
+    pass_of(&status)
+}
+
+/// The visitors of `region`'s orders of `drop`, read from its Redis.
+async fn buyers_in(books: &Books) -> Vec<String> {
+    let mut v: Vec<String> = books
+        .hgetall("hg:{drop}:orders")
+        .await
+        .into_keys()
+        .collect();
+    v.sort();
+    v
+}
+
+/// The edge's part of regions (issue #17): one edge in front of two regions' origins, each
+/// with its own `redis-server`. The edge places each visitor by `request.cf` (sent to workerd
+/// as Miniflare's `MF-CF-Blob`), signs the region into the challenge, ticket and pass, and
+/// sends the purchase to that region's origin, which refuses a pass of another region. A sale
+/// is sold only to the countries it names and in the regions that have it. A region that
+/// sold what it held answers `stock_moving` (try again) while another reachable region has
+/// stock, and `sold_out` when none it can reach has; its visitors buy once stock arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_edge_sends_each_visitor_to_their_regions_origin_and_keeps_the_geofence() {
+    alone(Duration::from_secs(240), async {
+        let eu_redis = RedisServer::start().await.unwrap();
+        let mut us_redis = RedisServer::start().await.unwrap();
+        let keys = TestKeys::generate();
+        let in_region = |name: &str| OriginOptions {
+            region: Some(name.to_owned()),
+            ..OriginOptions::default()
+        };
+        let eu = TestOrigin::start(&eu_redis.url(), &keys, in_region("eu"))
+            .await
+            .unwrap();
+        let us = TestOrigin::start(&us_redis.url(), &keys, in_region("us"))
+            .await
+            .unwrap();
+        let http = http_client();
+        let admin = |origin: &TestOrigin| {
+            herdgate_testkit::AdminClient::new(http.clone(), &origin.url(), &keys.admin_token)
+        };
+        let drop_config = |stock: u64| SaleConfig {
+            countries: ["DE", "FR", "GB", "US", "CA"].map(String::from).to_vec(),
+            ..open_config(stock)
+        };
+        admin(&eu).put_sale("drop", &drop_config(2)).await.unwrap();
+        admin(&us).put_sale("drop", &drop_config(3)).await.unwrap();
+        // A sale of the EU alone.
+        admin(&eu)
+            .put_sale("eu-only", &open_config(5))
+            .await
+            .unwrap();
+
+        let edge = EdgeWorker::start(&json!({
+            "REGIONS": format!("eu={},us={}", eu.url(), us.url()),
+            "REGION_BY_COUNTRY": "GB=eu",
+            "REGION_BY_CONTINENT": "EU=eu,NA=us",
+            "TICKET_KEYS": keyring_spec("e1"),
+            "PASS_KEYS": keys.spec,
+            "ADMIN_TOKEN": keys.admin_token,
+            "POW_BITS": "8",
+            "POW_ADAPTIVE": "off",
+            "JOINS_PER_DEVICE": "0",
+            "JOINS_PER_NETWORK": "0",
+            "STATE_CACHE_MS": "200",
+            "POLL_MIN_MS": "200",
+        }))
+        .await
+        .unwrap();
+        let at = |name: &str, country: &str, continent: &str| {
+            visitor(&http, edge.url(), name, country, continent)
+        };
+
+        // The geofence: a country the sale does not name, a visitor from nowhere known, and
+        // a region without the sale are refused before any work; nothing is counted.
+        for (me, sale) in [
+            (at("jp", "JP", "AS"), "drop"),
+            (at("us-eu-only", "US", "NA"), "eu-only"),
+        ] {
+            let (status, body) = me.challenge_reply(sale, None).await.unwrap();
+            assert_eq!((status, code(&body)), (403, "not_sold_here"), "{body}");
+        }
+        let nowhere = EdgeClient::new(http.clone(), edge.url(), Identity::new("nowhere"));
+        let (status, body) = nowhere.challenge_reply("drop", None).await.unwrap();
+        assert_eq!((status, code(&body)), (403, "not_sold_here"), "{body}");
+        let (status, body) = at("fr-eu-only", "FR", "EU")
+            .challenge_reply("eu-only", None)
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{body}");
+
+        // Each visitor buys in their home region: Germany and France in the EU, the US in
+        // the US; the orders are in those regions' Redis and nowhere else.
+        for (name, country, continent) in
+            [("de", "DE", "EU"), ("fr", "FR", "EU"), ("us", "US", "NA")]
+        {
+            let me = at(name, country, continent);
+            let pass = admitted_pass(&me, "drop").await;
+            let (status, body) = me
+                .purchase_reply("drop", Some(&pass), &json!({}))
+                .await
+                .unwrap();
+            assert_eq!(status, 201, "{name}: {body}");
+        }
+        let (eu_books, us_books) = (
+            Books::connect(&eu_redis.url()).await,
+            Books::connect(&us_redis.url()).await,
+        );
+        assert_eq!(buyers_in(&eu_books).await.len(), 2);
+        assert_eq!(buyers_in(&us_books).await.len(), 1);
+        assert_eq!(books(&eu_books).await.0, 0, "the EU sold what it held");
+
+        // The EU is out; the US has 2 left. A British visitor (the EU, by country) is admitted,
+        // since the sale is not sold out, and told to try again, not that it sold out.
+        let gb = at("gb", "GB", "EU");
+        let gb_pass = admitted_pass(&gb, "drop").await;
+        let (status, body) = gb
+            .purchase_reply("drop", Some(&gb_pass), &json!({}))
+            .await
+            .unwrap();
+        assert_eq!((status, code(&body)), (503, "stock_moving"), "{body}");
+        // Their pass is the EU's: the US origin refuses it, and sells nothing for it.
+        let (status, body) = purchase(&http, &us.url(), "drop", Some(&gb_pass), "{}").await;
+        assert_eq!((status, code(&body)), (403, "pass_wrong_region"), "{body}");
+        assert_eq!(books(&us_books).await.1, 1);
+
+        // The US is partitioned away (its Redis killed): with no region it can reach that has
+        // stock, the EU's visitor is told it sold out; the line is not (the US's last copy
+        // still has stock), and nothing is sold or lost.
+        us_redis.kill9();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let (status, body) = gb
+                .purchase_reply("drop", Some(&gb_pass), &json!({}))
+                .await
+                .unwrap();
+            if (status, code(&body)) == (409, "sold_out") {
+                break;
+            }
+            assert_eq!((status, code(&body)), (503, "stock_moving"), "{body}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the edge never saw the partition"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+
+        // Healed, and 2 items moved to the EU (the operator's allocation here; the rebalancer's
+        // in the test above): the British visitor, asking again with the same pass, buys in
+        // the EU.
+        us_redis.restart().await.unwrap();
+        let sale = SaleId::parse("drop").unwrap();
+        let (eu_store, us_store) = (store(&eu_redis.url()).await, store(&us_redis.url()).await);
+        let k = SaleKeys::new(&sale);
+        assert_eq!(
+            us_store.debit_at(&k, "move-1", "@eu", 2, 0).await.unwrap(),
+            2
+        );
+        eu_store.credit_at(&k, "move-1", "@us", 2).await.unwrap();
+        us_store.settle_at(&k, "move-1").await.unwrap();
+        eu_store
+            .announce(
+                herdgate_origin::config::DEFAULT_EVENTS_CHANNEL,
+                "open:drop".to_owned(),
+            )
+            .await
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let (status, body) = gb
+                .purchase_reply("drop", Some(&gb_pass), &json!({}))
+                .await
+                .unwrap();
+            if status == 201 {
+                break;
+            }
+            assert!(
+                matches!(
+                    code(&body),
+                    "sold_out" | "stock_moving" | "origin_unavailable"
+                ),
+                "{status} {body}"
+            );
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the EU never sold again"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let eu_buyers = buyers_in(&eu_books).await;
+        assert_eq!(eu_buyers.len(), 3, "{eu_buyers:?}");
+        // (The US's Redis was restarted: a new connection.)
+        let us_books = Books::connect(&us_redis.url()).await;
+        assert_eq!(buyers_in(&us_books).await.len(), 1);
+
+        // Every item is sold or in a region's stock: 5, none in flight.
+        let (eu_rem, eu_sold, ..) = books(&eu_books).await;
+        let (us_rem, us_sold, ..) = books(&us_books).await;
+        assert_eq!((eu_rem + eu_sold + us_rem + us_sold), 5);
+        assert_eq!((eu_rem, us_rem), (1, 0));
     })
     .await;
 }

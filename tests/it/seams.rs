@@ -28,6 +28,7 @@ fn settings(stock: u64, starts_at_ms: u64, rate: u32) -> SaleConfig {
         paused: None,
         prequeue: None,
         stock_shards: None,
+        countries: Vec::new(),
     }
 }
 

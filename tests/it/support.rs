@@ -166,6 +166,7 @@ pub fn open_config(stock: u64) -> SaleConfig {
         paused: None,
         prequeue: None,
         stock_shards: None,
+        countries: Vec::new(),
     }
 }
 

@@ -695,6 +695,7 @@ async fn every_page_carries_its_policy_and_every_cookie_is_this_host_s_alone() {
             paused: None,
             prequeue: None,
             stock_shards: None,
+            countries: Vec::new(),
         };
         s.admin().put_sale("slow", &config).await.unwrap();
         for i in 0..20 {

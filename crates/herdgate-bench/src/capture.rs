@@ -57,6 +57,7 @@ async fn create_sale(
         paused: None,
         prequeue: None,
         stock_shards: None,
+        countries: Vec::new(),
     };
     AdminClient::new(http.clone(), origin, &keys.admin_token)
         .put_sale(sale, &config)

@@ -89,6 +89,7 @@ pub async fn run(args: FaultsArgs) -> Result<()> {
             bots_at_opening: false,
             preauth: false,
             stock_shards: None,
+            regions: Vec::new(),
         };
         let plan = FaultPlan {
             fault,

@@ -79,6 +79,7 @@ pub async fn create_sale_at(
         paused: None,
         prequeue: None,
         stock_shards: None,
+        countries: Vec::new(),
     };
     admin
         .put_sale(sale, &config)

@@ -367,6 +367,7 @@ fn settings_from(args: &PutArgs, current: Option<SaleConfig>, now: u64) -> Resul
                 paused: None,
                 prequeue: None,
                 stock_shards: None,
+                countries: Vec::new(),
             }
         }
     };
@@ -526,6 +527,7 @@ mod tests {
             paused: Some(true),
             prequeue: None,
             stock_shards: None,
+            countries: Vec::new(),
         };
         let c = settings_from(&put(&["--rate", "80"]), Some(current.clone()), 1_000).unwrap();
         assert_eq!(c.admission_rate, 80);

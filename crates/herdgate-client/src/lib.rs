@@ -82,7 +82,15 @@ pub struct Identity {
     pub ip: Option<String>,
     /// `Accept-Language`.
     pub accept_language: Option<String>,
+    /// Where Cloudflare places the client (`request.cf`): its country and continent codes.
+    /// A local workerd (Miniflare's socket) takes them from the `MF-CF-Blob` header, which
+    /// is how they are sent; Cloudflare sets `request.cf` itself and ignores the header.
+    pub place: Option<(String, String)>,
 }
+
+/// The header a local workerd reads `request.cf` from (Miniflare's sockets); Cloudflare's
+/// edge does not.
+pub const CF_BLOB_HEADER: &str = "mf-cf-blob";
 
 impl PartialEq for Identity {
     fn eq(&self, other: &Self) -> bool {
@@ -91,6 +99,7 @@ impl PartialEq for Identity {
             && self.user_agent == other.user_agent
             && self.ip == other.ip
             && self.accept_language == other.accept_language
+            && self.place == other.place
     }
 }
 
@@ -171,7 +180,15 @@ impl Identity {
             user_agent: user_agent.into(),
             ip: None,
             accept_language: None,
+            place: None,
         }
+    }
+
+    /// The same browser, placed by Cloudflare in `country` on `continent` (ISO codes such as
+    /// `DE` and `EU`): what `request.cf` says of it.
+    pub fn in_country(mut self, country: &str, continent: &str) -> Self {
+        self.place = Some((country.to_owned(), continent.to_owned()));
+        self
     }
 
     /// The same browser with the same key, on the network of `ip`.
@@ -225,6 +242,10 @@ impl Identity {
         }
         if let Some(lang) = &self.accept_language {
             request = request.header("accept-language", lang);
+        }
+        if let Some((country, continent)) = &self.place {
+            let cf = serde_json::json!({ "country": country, "continent": continent });
+            request = request.header(CF_BLOB_HEADER, cf.to_string());
         }
         request
     }

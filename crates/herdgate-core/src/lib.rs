@@ -23,6 +23,8 @@
 //!   pass an admitted ticket gets and its id, what a purchase's answer says, when a
 //!   no-JavaScript lane token becomes valid, and which browser requests came from another
 //!   site (with the lane forms' tokens against cross-site request forgery).
+//! - [`region`]: regions: a visitor's home region, the geofence, and a sale's state merged
+//!   over the regions that sell it.
 //! - [`refusal`]: the refusal table: every [`ErrorCode`] with its HTTP status and sentence.
 //! - [`wire`]: JSON types exchanged over HTTP, and the body a refusal is sent in.
 //!
@@ -38,6 +40,7 @@ pub mod ids;
 pub mod pow;
 pub mod proof;
 pub mod refusal;
+pub mod region;
 pub mod seats;
 pub mod token;
 pub mod wire;

@@ -51,7 +51,10 @@ error_codes! {
     /// A sale id in the path is not a valid id.
     InvalidSaleId = ("invalid_sale_id", 400, "The sale id may contain only letters, digits, '_' and '-' (at most 64)."),
     /// Sale settings are out of range.
-    InvalidSaleConfig = ("invalid_sale_config", 422, "The sale settings are out of range: stock and per-visitor limit must be at least 1, the admission rate at least 1 per second, and a pre-queue must open before the start (at most a week) with a draw window of at most ten minutes; stock shards are 1 to 16."),
+    InvalidSaleConfig = ("invalid_sale_config", 422, "The sale settings are out of range: stock and per-visitor limit must be at least 1, the admission rate at least 1 per second, and a pre-queue must open before the start (at most a week) with a draw window of at most ten minutes; stock shards are 1 to 16; countries are at most 250 two-letter codes such as DE."),
+    /// The sale is not sold where the visitor is: not in their country, or not in their
+    /// region (the edge's geofence, see [`crate::region`]).
+    NotSoldHere = ("not_sold_here", 403, "This sale is not sold where you are."),
     /// No sale has this id.
     UnknownSale = ("unknown_sale", 404, "There is no sale with this id."),
     /// The sale's pre-queue is not open yet: nobody can join before it opens.
@@ -119,6 +122,9 @@ error_codes! {
     PassInvalidClaims = ("pass_invalid_claims", 401, "The admission pass carries claims this service cannot read."),
     /// The pass is for another sale.
     PassWrongSale = ("pass_wrong_sale", 403, "The admission pass is for another sale."),
+    /// The pass was issued for another region's shop: a region's origin sells only to the
+    /// visitors whose home region it is.
+    PassWrongRegion = ("pass_wrong_region", 403, "The admission pass is for another region's shop: buy through the edge that issued it."),
     /// The pass's time slice has not started.
     PassNotYetValid = ("pass_not_yet_valid", 401, "The admission pass is not valid yet: wait for your time slice."),
     /// The pass has expired.
@@ -141,6 +147,9 @@ error_codes! {
     Overloaded = ("overloaded", 503, "The service is busy: retry in a moment."),
     /// The inventory store is unreachable or too slow; nothing was changed that was not confirmed.
     StoreUnavailable = ("store_unavailable", 503, "The inventory store is unavailable: retry in a moment."),
+    /// The visitor's region has sold what it held, and another region still has stock, which
+    /// is being moved towards the regions that sell: the purchase is worth trying again.
+    StockMoving = ("stock_moving", 503, "The items for your region ran out for now, and more are on their way from another region: try again in a moment."),
     /// A join or status request carries no queue ticket.
     MissingTicket = ("missing_ticket", 401, "This needs your queue ticket: join the queue first."),
     /// The ticket is not a well-formed token.

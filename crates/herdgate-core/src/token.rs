@@ -476,6 +476,11 @@ pub struct ChallengeClaims {
     /// ([`crate::defence::PowPolicy::enough`]).
     #[serde(default, skip_serializing_if = "is_zero_u8")]
     pub hx: u8,
+    /// The visitor's home region (see [`crate::region`]), chosen by the edge from where the
+    /// request came from; empty where the deployment has one region. A region's origin
+    /// refuses a pass of another region.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reg: String,
 }
 
 fn is_zero_u8(v: &u8) -> bool {
@@ -515,6 +520,11 @@ pub struct TicketClaims {
     /// When the hold was authorised (unix seconds); 0 without a hold.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub hat: u64,
+    /// The visitor's home region (see [`crate::region`]), chosen by the edge from where the
+    /// request came from; empty where the deployment has one region. A region's origin
+    /// refuses a pass of another region.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reg: String,
 }
 
 /// An admission pass: permission for one visitor to buy in one sale, for a short time.
@@ -579,6 +589,11 @@ pub struct PassClaims {
     /// When the hold was authorised (unix seconds); 0 without a hold.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub hat: u64,
+    /// The visitor's home region (see [`crate::region`]), chosen by the edge from where the
+    /// request came from; empty where the deployment has one region. A region's origin
+    /// refuses a pass of another region.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reg: String,
 }
 
 impl PassClaims {
@@ -607,6 +622,7 @@ impl PassClaims {
             shr: false,
             hold: String::new(),
             hat: 0,
+            reg: String::new(),
         }
     }
 }
@@ -787,6 +803,7 @@ mod tests {
             jkt: String::new(),
             hold: String::new(),
             hat: 0,
+            reg: String::new(),
         };
         let t = r.sign(&ticket);
         assert_eq!(

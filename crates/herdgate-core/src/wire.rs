@@ -43,7 +43,16 @@ pub struct SaleConfig {
     /// existing one keeps its own. A seated sale has 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stock_shards: Option<u32>,
+    /// The countries the sale is sold to (ISO 3166-1 alpha-2 codes, at most
+    /// [`MAX_COUNTRIES`]); empty, every country. The edge refuses a visitor from elsewhere,
+    /// or from nowhere it can tell, `not_sold_here` (see [`crate::region`]). Like the other
+    /// settings, an update replaces it: left out, the sale is sold everywhere.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub countries: Vec<String>,
 }
+
+/// The most countries a sale's geofence names ([`SaleConfig::countries`]).
+pub const MAX_COUNTRIES: usize = 250;
 
 /// The most stock shards one sale may have ([`SaleConfig::stock_shards`]).
 pub const MAX_STOCK_SHARDS: u32 = 16;
@@ -205,6 +214,9 @@ pub struct SaleState {
     /// at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seated: Option<Choosing>,
+    /// The countries the sale is sold to; empty, every country ([`SaleConfig::countries`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub countries: Vec<String>,
 }
 
 /// How a seated sale admits: the next person in line is let in only while fewer than

@@ -270,9 +270,19 @@ pub async fn buy(client: &mut SimClient, pass: Option<&str>) -> Ending {
     ending
 }
 
+/// How often a buyer whose region's stock is on its way (`stock_moving`) asks again, about a
+/// second apart, as the page does for about two minutes.
+const STOCK_MOVING_TRIES: u32 = 120;
+
 /// The purchase with `pass` and how it ended.
 async fn purchase(client: &mut SimClient, pass: Option<&str>) -> Ending {
-    let reply = call_with_retry(client, Endpoint::Purchase, pass, Some(json!({}))).await;
+    let mut reply = call_with_retry(client, Endpoint::Purchase, pass, Some(json!({}))).await;
+    let mut tries = 0;
+    while reply.code() == Some("stock_moving") && tries < STOCK_MOVING_TRIES {
+        tries += 1;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        reply = call_with_retry(client, Endpoint::Purchase, pass, Some(json!({}))).await;
+    }
     match reply.status {
         200 | 201 => Ending::Bought {
             order_id: reply.body["order"]["order_id"]

@@ -217,6 +217,12 @@ impl SimClient {
         }
     }
 
+    /// The same client, placed by Cloudflare in `country` on `continent` (`request.cf`).
+    pub fn in_country(mut self, country: &str, continent: &str) -> Self {
+        self.identity = self.identity.in_country(country, continent);
+        self
+    }
+
     /// The same client with an `Accept-Language` header on every request.
     pub fn with_language(mut self, accept_language: &str) -> Self {
         self.identity = self.identity.with_language(accept_language);

@@ -18,12 +18,15 @@
 //! - [`report`]: figures from the outcome; [`svg`]: the plots.
 //! - [`faults`]: one fault of the local stack in the middle of a crowd, and the promises
 //!   checked afterwards from the system's own records.
+//! - [`regions`]: one sale sold in several regions on this machine (`herd local --regions`),
+//!   and the regions' books afterwards.
 
 pub mod bots;
 pub mod buyer;
 pub mod client;
 pub mod faults;
 pub mod plan;
+pub mod regions;
 pub mod report;
 pub mod run;
 pub mod seats;

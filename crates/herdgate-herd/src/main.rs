@@ -5,6 +5,7 @@
 //! already have.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -42,6 +43,8 @@ enum Cli {
         /// (printed at the start) can still be looked at; Ctrl-C ends it sooner.
         #[arg(long, default_value_t = 0)]
         linger_secs: u64,
+        #[command(flatten)]
+        regions: RegionArgs,
     },
     /// A ticket launch: start the local stack, load a venue's seat map, and send a crowd that
     /// chooses seats (admission by concurrency, holds that lapse, seats sold again).
@@ -136,6 +139,31 @@ struct SimArgs {
     quiet: bool,
 }
 
+/// A sale sold in several regions (README, "Regions").
+#[derive(clap::Args, Clone)]
+struct RegionArgs {
+    /// Sell in this many regions (2 or 3: eu, us, ap), each with its own redis-server and
+    /// origin and an equal share of the items, behind one edge that sends each buyer to their
+    /// region, with `herdgate-rebalancer` between them. The audit is off (it is per region).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=3))]
+    regions: u8,
+    /// Each region's share of the buyers, in percent, in order (eu, us, ap).
+    #[arg(long, value_delimiter = ',', default_value = "60,30,10")]
+    region_demand: Vec<u32>,
+    /// Partition the second region (kill its Redis) this many seconds after the sale opens…
+    #[arg(long, default_value_t = 3.0)]
+    partition_after_secs: f64,
+    /// …for this many seconds, then restart it; 0: no partition.
+    #[arg(long, default_value_t = 5.0)]
+    partition_secs: f64,
+    /// The rebalancer's rounds, ms apart.
+    #[arg(long, default_value_t = 500)]
+    rebalance_every_ms: u64,
+    /// The stock a region needs: what it sells in this many seconds at its pace.
+    #[arg(long, default_value_t = 5)]
+    rebalance_horizon_secs: u64,
+}
+
 #[derive(clap::Args, Clone)]
 struct SeatsArgs {
     /// People in the crowd.
@@ -219,6 +247,7 @@ impl SimArgs {
             bots_at_opening: self.bots_at_opening,
             preauth: self.preauth,
             stock_shards: self.stock_shards,
+            regions: Vec::new(),
         }
     }
 }
@@ -233,7 +262,12 @@ async fn main() -> Result<()> {
             pow_max_bits,
             defences,
             linger_secs,
+            regions,
         } => {
+            if regions.regions > 1 {
+                return local_regions(sim, pow_bits, pow_max_bits, defences, regions, command)
+                    .await;
+            }
             let origin_bin = std::env::current_exe()?
                 .parent()
                 .context("no directory")?
@@ -333,6 +367,122 @@ async fn main() -> Result<()> {
             finish(cfg, &sim, command, None, |_| {}).await
         }
     }
+}
+
+/// `herd local --regions N`: N regions, the rebalancer and one edge on this machine, the
+/// crowd, a partition of the second region, and the regions' books (see `regions.rs`). Fails
+/// (after writing the report) if a promise was broken.
+async fn local_regions(
+    sim: SimArgs,
+    pow_bits: u8,
+    pow_max_bits: u8,
+    defences: Defences,
+    args: RegionArgs,
+    command: String,
+) -> Result<()> {
+    use herdgate_herd::regions::{self, RegionalStack, RegionsReport};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = std::env::current_exe()?
+        .parent()
+        .context("no directory")?
+        .to_owned();
+    let vars = serde_json::json!({
+        "POW_BITS": pow_bits.to_string(),
+        "POLL_MIN_MS": "500",
+        "POLL_MAX_MS": "5000",
+        "POW_ADAPTIVE": on_off(defences.pow),
+        "POW_MAX_BITS": pow_max_bits.to_string(),
+        "BIND_CLIENT": on_off(defences.binding),
+        "JOINS_PER_DEVICE": if defences.limits { "2" } else { "0" },
+        "JOINS_PER_NETWORK": if defences.limits { "100" } else { "0" },
+    });
+    let mut stack = RegionalStack::start(
+        usize::from(args.regions),
+        &dir.join("herdgate-origin"),
+        vars,
+    )
+    .await?;
+    for r in &stack.regions {
+        eprintln!(
+            "region {}: redis-server {} · origin {}",
+            r.name,
+            r.redis.url(),
+            r.origin.url()
+        );
+    }
+    eprintln!("edge {} (workerd), REGIONS over them", stack.edge.url());
+    std::fs::create_dir_all(&sim.out).with_context(|| format!("creating {}", sim.out.display()))?;
+    let herd_regions = stack.herd_regions(sim.items, &args.region_demand);
+    let mut cfg = sim.config(
+        stack.edge.url().to_owned(),
+        herd_regions[0].origin.clone(),
+        stack.keys.admin_token.clone(),
+    );
+    cfg.regions = herd_regions.clone();
+    cfg.audit_every = None;
+    stack.balance(
+        &dir.join("herdgate-rebalancer"),
+        &sim.sale,
+        args.rebalance_every_ms,
+        args.rebalance_horizon_secs,
+        &sim.out.join("rebalancer.log"),
+    )?;
+    let t0 = std::time::Instant::now();
+    let sampling = Arc::new(AtomicBool::new(true));
+    let sampler = tokio::spawn(regions::sample(
+        stack.redis_urls(),
+        sim.sale.clone(),
+        t0,
+        Arc::clone(&sampling),
+    ));
+    let cut = (args.partition_secs > 0.0).then(|| {
+        let region = stack.regions.remove(1);
+        let at =
+            sim.arrival.sale_opens_after() + Duration::from_secs_f64(args.partition_after_secs);
+        tokio::spawn(regions::partition(
+            region,
+            t0,
+            at,
+            Duration::from_secs_f64(args.partition_secs),
+        ))
+    });
+    let ran = tokio::select! {
+        ran = report_run(cfg, &sim, command, None, |_| {}) => ran,
+        _ = interrupted() => {
+            eprintln!("herd: interrupted; stopping what it started");
+            return Ok(());
+        }
+    };
+    let partition = match cut {
+        Some(task) => {
+            let (region, result) = task.await.context("the partition")?;
+            stack.regions.insert(1, region);
+            Some(result?)
+        }
+        None => None,
+    };
+    // Every transfer cut off by the partition is finished by the next rounds: give them time.
+    tokio::time::sleep(Duration::from_millis(3 * args.rebalance_every_ms.max(200))).await;
+    sampling.store(false, Ordering::Relaxed);
+    let samples = sampler.await.unwrap_or_default();
+    let mut report = ran?;
+    let books = RegionsReport::read(
+        &sim.sale,
+        &herd_regions,
+        &stack.redis_urls(),
+        &samples,
+        partition,
+    )
+    .await?;
+    println!("{}", report.summary());
+    print!("{}", books.summary());
+    let broken = books.broken();
+    report.regions = Some(books);
+    write_report(&report, &sim)?;
+    if !broken.is_empty() {
+        anyhow::bail!("promises broken: {}", broken.join("; "));
+    }
+    Ok(())
 }
 
 /// `herd seats`: the local stack (no bot defences but the proof of work; the crowd is
@@ -493,6 +643,20 @@ async fn finish(
     localstripe: Option<&Localstripe>,
     annotate: impl FnOnce(&mut Report),
 ) -> Result<()> {
+    let report = report_run(cfg, sim, command, localstripe, annotate).await?;
+    println!("{}", report.summary());
+    write_report(&report, sim)
+}
+
+/// Runs the crowd and makes its report, `annotate`d as soon as the crowd is done (then the
+/// card holds counted at `localstripe`, if any).
+async fn report_run(
+    cfg: HerdConfig,
+    sim: &SimArgs,
+    command: String,
+    localstripe: Option<&Localstripe>,
+    annotate: impl FnOnce(&mut Report),
+) -> Result<Report> {
     let storage_url = format!(
         "{}/admin/v1/sales/{}/storage",
         cfg.edge.trim_end_matches('/'),
@@ -506,13 +670,17 @@ async fn finish(
     if let Some(ls) = localstripe {
         report.holds = Some(count_holds(ls).await?);
     }
-    println!("{}", report.summary());
+    Ok(report)
+}
+
+/// Writes `report.json` and the plots into `--out`.
+fn write_report(report: &Report, sim: &SimArgs) -> Result<()> {
     std::fs::create_dir_all(&sim.out).with_context(|| format!("creating {}", sim.out.display()))?;
     std::fs::write(
         sim.out.join("report.json"),
-        serde_json::to_string_pretty(&report)?,
+        serde_json::to_string_pretty(report)?,
     )?;
-    for (name, body) in svg::plots(&report) {
+    for (name, body) in svg::plots(report) {
         std::fs::write(sim.out.join(name), body)?;
     }
     println!(

@@ -174,6 +174,49 @@ pub struct HerdConfig {
     /// shards"); `None`: one place.
     #[serde(default)]
     pub stock_shards: Option<u32>,
+    /// The regions the sale is sold in (README, "Regions"), each with its own origin and
+    /// allocation; empty: one region, at [`HerdConfig::origin`], with all the items.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<HerdRegion>,
+}
+
+/// One region of a sale sold in several: its origin, its allocation, and the buyers who come
+/// from it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HerdRegion {
+    /// The region's name, as the edge's `REGIONS` names it.
+    pub name: String,
+    /// Its origin's base URL (the same admin token as [`HerdConfig::admin_token`]).
+    pub origin: String,
+    /// The items it holds at the start.
+    pub items: u64,
+    /// Its share of the honest buyers, from 0 to 1 (the shares add up to 1).
+    pub demand: f64,
+    /// Where its buyers come from, as `request.cf` says (`DE`, `EU`): the edge maps that
+    /// place to this region.
+    pub country: String,
+    /// See `country`.
+    pub continent: String,
+}
+
+impl HerdConfig {
+    /// The region of honest buyer `i`, by the regions' demand: the same `i` always the same
+    /// region, and the buyers of each region spread over the whole arrival.
+    pub fn region_of(&self, i: usize) -> Option<&HerdRegion> {
+        if self.regions.is_empty() {
+            return None;
+        }
+        // A fixed, well-spread number in [0, 1) from i (the golden ratio's fractional part).
+        let u = (i as f64 * 0.618_033_988_749_895).fract();
+        let mut acc = 0.0;
+        for r in &self.regions {
+            acc += r.demand;
+            if u < acc {
+                return Some(r);
+            }
+        }
+        self.regions.last()
+    }
 }
 
 /// The price of one item when the herd runs with card holds, in cents.

@@ -236,6 +236,9 @@ pub struct Report {
     /// (the edge's `GET /admin/v1/sales/{sale}/storage`, when the admin token opens it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edge_storage: Option<EdgeStorage>,
+    /// A sale sold in several regions (`herd local --regions`): the regions' books.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regions: Option<crate::regions::RegionsReport>,
 }
 
 /// What a sale's queue shards and join limiters store.
@@ -624,6 +627,7 @@ impl Report {
             cpu_seconds: BTreeMap::new(),
             holds: None,
             edge_storage: None,
+            regions: None,
         }
     }
 

@@ -183,6 +183,20 @@ fn bot_client(shared: &Shared, strategy: Strategy, n: usize) -> SimClient {
     }
 }
 
+/// The origins' counts, summed over the regions.
+async fn all_counts(places: &[(AdminClient, u64)]) -> Result<OriginCounts> {
+    let mut sum = OriginCounts {
+        purchase: 0.0,
+        sale_state: 0.0,
+    };
+    for (admin, _) in places {
+        let c = origin_counts(admin).await?;
+        sum.purchase += c.purchase;
+        sum.sale_state += c.sale_state;
+    }
+    Ok(sum)
+}
+
 async fn origin_counts(admin: &AdminClient) -> Result<OriginCounts> {
     // The origin's metrics are the operator's: they need the admin token.
     let text = admin.metrics_text().await?;
@@ -240,6 +254,18 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
     let opens_after = cfg.arrival.sale_opens_after();
     let starts_at_ms = t0_unix_ms + opens_after.as_millis() as u64;
     let admin = AdminClient::new(http.clone(), &cfg.origin, &cfg.admin_token);
+    // Each region's origin and allocation; without regions, the one origin with every item.
+    let places: Vec<(AdminClient, u64)> = match cfg.regions.is_empty() {
+        true => vec![(admin.clone(), cfg.items)],
+        false => cfg
+            .regions
+            .iter()
+            .map(|r| {
+                let admin = AdminClient::new(http.clone(), &r.origin, &cfg.admin_token);
+                (admin, r.items)
+            })
+            .collect(),
+    };
     let sale_config = SaleConfig {
         stock: cfg.items,
         per_visitor_limit: 1,
@@ -255,26 +281,46 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
             draw_window_ms: window.as_millis() as u64,
         }),
         stock_shards: cfg.stock_shards,
+        countries: Vec::new(),
     };
-    admin
-        .put_sale(&cfg.sale, &sale_config)
-        .await
-        .context("creating the sale at the origin")?;
-    let before = origin_counts(&admin).await?;
+    for (admin, items) in &places {
+        let config = SaleConfig {
+            stock: *items,
+            ..sale_config.clone()
+        };
+        admin
+            .put_sale(&cfg.sale, &config)
+            .await
+            .context("creating the sale at the origin")?;
+    }
+    let before = all_counts(&places).await?;
 
     let shared = Shared::new(&cfg, http.clone(), t0);
 
     // Stock over time, from the origin's admin route (so the edge's own traffic to the origin
     // is counted apart).
     let sampling = Arc::new(AtomicBool::new(true));
+    // With regions, the sum over them, each region's last reading standing in while it
+    // cannot be read (a partition).
     let sampler = {
-        let (admin, sale, sampling) = (admin.clone(), cfg.sale.clone(), Arc::clone(&sampling));
+        let admins: Vec<AdminClient> = places.iter().map(|(a, _)| a.clone()).collect();
+        let (sale, sampling) = (cfg.sale.clone(), Arc::clone(&sampling));
         tokio::spawn(async move {
             let mut samples: Vec<StockSample> = Vec::new();
+            let mut last: Vec<Option<(u64, u64)>> = vec![None; admins.len()];
             while sampling.load(Ordering::Relaxed) {
-                if let Ok(s) = admin.sale(&sale).await {
+                for (admin, slot) in admins.iter().zip(last.iter_mut()) {
+                    if let Ok(s) = admin.sale(&sale).await {
+                        *slot = Some((s.state.remaining, s.state.sold));
+                    }
+                }
+                if last.iter().all(Option::is_some) {
                     let t = u32::try_from(t0.elapsed().as_millis()).unwrap_or(u32::MAX);
-                    samples.push((t, s.state.remaining, s.state.sold));
+                    let (remaining, sold) = last
+                        .iter()
+                        .flatten()
+                        .fold((0, 0), |(r, s), (r1, s1)| (r + r1, s + s1));
+                    samples.push((t, remaining, sold));
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
@@ -357,6 +403,9 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
     let mut honest = Vec::with_capacity(cfg.buyers);
     for i in 0..cfg.buyers {
         let mut client = honest_client(&shared, i);
+        if let Some(region) = cfg.region_of(i) {
+            client = client.in_country(&region.country, &region.continent);
+        }
         client.preauth = cfg.preauth;
         let at = cfg.arrival.offset(i, cfg.buyers, rand::random::<f64>());
         honest.push(tokio::spawn(async move {
@@ -431,8 +480,19 @@ pub async fn run(cfg: HerdConfig, progress: bool) -> Result<Outcome> {
         }
         let _ = multi.clear();
     }
-    let after = origin_counts(&admin).await?;
-    let final_state = admin.sale(&cfg.sale).await?;
+    let after = all_counts(&places).await?;
+    // With regions: the first region's settings, with the stock and orders of all.
+    let mut final_state = places[0].0.sale(&cfg.sale).await?;
+    for (admin, _) in &places[1..] {
+        let s = admin.sale(&cfg.sale).await?;
+        final_state.state.remaining += s.state.remaining;
+        final_state.state.sold += s.state.sold;
+        final_state.state.pending += s.state.pending;
+        final_state.state.cancelled += s.state.cancelled;
+        final_state.config.stock += s.config.stock;
+        final_state.orders += s.orders;
+        final_state.stream_length += s.stream_length;
+    }
     // A sale with a pre-queue: read its published draw back from the edge and check it, as
     // anyone could with `herdgate-draw verify`.
     let draw = match cfg.arrival.draw_window() {

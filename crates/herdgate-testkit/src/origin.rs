@@ -48,6 +48,8 @@ pub struct OriginOptions {
     pub redis_wait_ms: Option<u64>,
     /// `--redis-tls-ca`.
     pub redis_tls_ca: Option<std::path::PathBuf>,
+    /// `--region`: the region this origin sells in.
+    pub region: Option<String>,
 }
 
 impl OriginOptions {
@@ -106,6 +108,9 @@ impl OriginOptions {
         }
         if let Some(n) = self.timeline_every_ms {
             flags.push(format!("--timeline-every-ms={n}"));
+        }
+        if let Some(region) = &self.region {
+            flags.push(format!("--region={region}"));
         }
         flags
     }
@@ -171,6 +176,7 @@ impl OriginOptions {
         if let Some(path) = &self.redis_tls_ca {
             config.redis_tls_ca = Some(path.clone());
         }
+        config.region.clone_from(&self.region);
         Ok(config)
     }
 }

@@ -11,7 +11,7 @@ use herdgate_core::{ChallengeClaims, ErrorCode};
 
 use crate::api::{Ctx, Outcome};
 use crate::http::{self, internal, now_ms, sale_id, Refusal};
-use crate::origin::known_sale;
+use crate::origin::{self, known_sale};
 use crate::tokens;
 
 /// `POST /api/v1/sales/{sale}/challenge`: a proof-of-work challenge bound to this client, as
@@ -30,6 +30,8 @@ pub(crate) async fn post(cx: &Ctx, raw: &str) -> Outcome {
     if state.status == SaleStatus::SoldOut {
         return Err(Refusal(ErrorCode::SoldOut));
     }
+    // Where the visitor buys, if the sale is sold where they are: refused before any work.
+    let reg = origin::home_region(req, cfg, &state)?;
     // The proof introduces the key the place will be bound to. Without binding
     // (`BIND_CLIENT = "off"`) no key is recorded: the place is bound to nothing, at the edge
     // or at the origin, and the network and browser digest only counts for the limits.
@@ -62,6 +64,7 @@ pub(crate) async fn post(cx: &Ctx, raw: &str) -> Outcome {
         dev: http::device_digest(signals.as_ref()),
         jkt,
         hx: 0,
+        reg,
     };
     let body = tokens::issue_challenge(cfg, &claims);
     http::json(&body, 200).map_err(internal)

@@ -233,6 +233,7 @@ fn ticket(
         jkt: claims.jkt,
         hold: String::new(),
         hat: 0,
+        reg: claims.reg,
     };
     let ticket = cfg.ticket_keys.sign(&ticket_claims);
     Ok(Enqueued::Ticket(ticket_claims, ticket))

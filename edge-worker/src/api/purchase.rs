@@ -12,6 +12,7 @@
 //! `order_cancelled`.
 
 use herdgate_core::gate::purchase::{held_position, is_final, replay, sold_the_last_item};
+use herdgate_core::region;
 use herdgate_core::wire::{PurchaseRequest, SaleStatus};
 use herdgate_core::{ErrorCode, SaleId};
 use worker::Env;
@@ -99,7 +100,8 @@ pub(crate) async fn settle(
 
     let (forwarded, proof) = tokens::forwarded_pass(req, cfg, &pass, &token, now);
     counters::forwarded(&sale);
-    let answer = origin::forward_purchase(cfg, &sale, &forwarded, proof.as_deref(), body).await;
+    let answer =
+        origin::forward_purchase(cfg, &sale, &pass.reg, &forwarded, proof.as_deref(), body).await;
     let (status, text) = match answer {
         Ok(a) => a,
         Err(refusal) => {
@@ -108,11 +110,33 @@ pub(crate) async fn settle(
             return Err(refusal);
         }
     };
+    // With regions, a region that sold what it held is out for now while another the edge
+    // reaches has stock, which the rebalancer moves towards demand: worth trying again, and
+    // not an answer to keep for the pass.
+    if cfg.regions.is_some()
+        && is_sold_out(status, &text)
+        && region::restocking(&origin::region_copies(&sale), &pass.reg)
+    {
+        give_up_claim(env, &sale, shard, &pass.id, false).await;
+        origin::region_sold_out(&sale, &pass.reg, now);
+        return Err(Refusal(ErrorCode::StockMoving));
+    }
     end_claim(env, &sale, shard, &pass, state.cancelled, status, &text).await;
-    if sold_the_last_item(status, &text) {
-        cache::mark_sold_out(&sale, now);
+    if sold_the_last_item(status, &text) || is_sold_out(status, &text) {
+        if cfg.regions.is_some() {
+            origin::region_sold_out(&sale, &pass.reg, now);
+        } else if sold_the_last_item(status, &text) {
+            cache::mark_sold_out(&sale, now);
+        }
     }
     Ok((status, text))
+}
+
+/// Whether the origin's answer is the refusal `sold_out`.
+fn is_sold_out(status: u16, text: &str) -> bool {
+    status == ErrorCode::SoldOut.status()
+        && serde_json::from_str::<herdgate_core::wire::ErrorBody>(text)
+            .is_ok_and(|b| b.error.code == ErrorCode::SoldOut)
 }
 
 /// Ends the claim of `pass` at its shard with the origin's answer (`status`, `text`), given

@@ -208,6 +208,7 @@ pub(crate) async fn settle(
         cfg,
         method,
         &sale,
+        &pass.reg,
         &route,
         &forwarded,
         proof.as_deref(),

@@ -39,7 +39,7 @@ pub(crate) async fn gated(cx: &Ctx, raw: &str) -> Outcome {
         // A page is not a purchase: a navigation cannot carry a proof, so the pass opens the
         // pages below the room without one (buying still needs the key).
         if let Ok(held) = tokens::verified_pass(req, cfg, &sale, now) {
-            return origin::forward_gated(req, cfg, &held.token).await;
+            return origin::forward_gated(req, cfg, &held.claims.reg, &held.token).await;
         }
     }
     let state = known_sale(cfg, &sale, now).await?;

@@ -98,9 +98,12 @@ pub async fn upsert_sale(
     State(app): State<AppState>,
     _: AdminAuth,
     SaleParam(sale): SaleParam,
-    JsonBody(config): JsonBody<SaleConfig>,
+    JsonBody(mut config): JsonBody<SaleConfig>,
 ) -> Result<Response, Refusal> {
     let app = &app.inner;
+    // The geofence is kept sorted, each country once.
+    config.countries.sort_unstable();
+    config.countries.dedup();
     let price_ok = config.price.as_ref().is_none_or(|p| {
         p.is_valid() && p.times(config.per_visitor_limit) <= herdgate_core::wire::Price::MAX_AMOUNT
     });
@@ -114,6 +117,11 @@ pub async fn upsert_sale(
         || config
             .stock_shards
             .is_some_and(|n| n == 0 || n > herdgate_core::wire::MAX_STOCK_SHARDS)
+        || config.countries.len() > herdgate_core::wire::MAX_COUNTRIES
+        || !config
+            .countries
+            .iter()
+            .all(|c| herdgate_core::region::valid_country(c))
     {
         return Err(Refusal(ErrorCode::InvalidSaleConfig));
     }

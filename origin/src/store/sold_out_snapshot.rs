@@ -149,6 +149,7 @@ impl Store {
                 draw,
                 // Sold out: nobody more is admitted, so how it admitted no longer matters.
                 seated: None,
+                countries: Vec::new(),
             }),
             orders,
         })

@@ -75,6 +75,7 @@ impl UpsertSaleCall<'_> {
                 .stock_shards
                 .map(|n| n.to_string())
                 .unwrap_or_default(),
+            config.countries.join(","),
         ];
         (vec![k.sale, k.seat_tiers], args)
     }
@@ -156,6 +157,7 @@ impl Store {
                     "choose_ms",
                     "hold_ms",
                     "stock_shards",
+                    "countries",
                 ],
             )
             .await?;
@@ -178,6 +180,12 @@ impl Store {
         };
         let (mut cancelled, mut pending) = (n(10).unwrap_or(0), n(11).unwrap_or(0));
         let stock_shards = n(20).and_then(|s| u32::try_from(s).ok());
+        let countries: Vec<String> = f
+            .get(21)
+            .cloned()
+            .flatten()
+            .map(|c| c.split(',').map(str::to_owned).collect())
+            .unwrap_or_default();
         if let Some(layout) = self.layout(sale).await? {
             // Sold and pending at the shards (the reserve sells nothing); remaining is the rest,
             // so stock on its way between shards counts as remaining.
@@ -241,6 +249,7 @@ impl Store {
                 }),
                 _ => None,
             },
+            countries: countries.clone(),
         };
         let config = SaleConfig {
             stock,
@@ -251,6 +260,7 @@ impl Store {
             paused: Some(paused),
             prequeue,
             stock_shards,
+            countries,
         };
         Ok(Some((state, config)))
     }

@@ -67,6 +67,7 @@ pub fn issue(
         shr: false,
         hold: ticket.hold.clone(),
         hat: ticket.hat,
+        reg: ticket.reg.clone(),
     }
 }
 
@@ -93,6 +94,7 @@ mod tests {
             jkt: String::new(),
             hold: String::new(),
             hat: 0,
+            reg: "eu".into(),
         }
     }
 
@@ -117,6 +119,7 @@ mod tests {
         assert_eq!(pass.client, t.client);
         assert_eq!(pass.net, t.net);
         assert_eq!(pass.dev, t.dev);
+        assert_eq!(pass.reg, "eu", "the pass buys in the ticket's home region");
         assert_eq!((pass.hold.as_str(), pass.hat), ("", 0));
         assert_eq!(pass.adm, 1_790_000_012_400);
         assert_eq!((pass.rcv, pass.shr), (0, false));

@@ -82,6 +82,7 @@ mod tests {
             shr: false,
             hold: hold.into(),
             hat: 0,
+            reg: String::new(),
         }
     }
 

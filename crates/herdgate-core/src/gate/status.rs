@@ -224,6 +224,7 @@ mod tests {
             pending: 0,
             draw: None,
             seated: None,
+            countries: Vec::new(),
         }
     }
 
