@@ -99,6 +99,12 @@ async fn fetch_sale(cfg: &Config, sale: &SaleId) -> Result<Option<SaleState>, Re
     Ok(merged)
 }
 
+/// Reads the sale from every region again now (unless a read is under way), whatever the age
+/// of the isolate's copy.
+pub(crate) async fn reread(cfg: &Config, sale: &SaleId, now: u64) {
+    let _ = cache::sale(sale, now, 0, fetch_sale(cfg, sale)).await;
+}
+
 /// Notes that `region` sold its last item of `sale`: its copy says so until the next read, and
 /// the isolate's merged copy says sold out once every region's does.
 pub(crate) fn region_sold_out(sale: &SaleId, home: &str, now: u64) {
@@ -115,7 +121,7 @@ pub(crate) fn region_sold_out(sale: &SaleId, home: &str, now: u64) {
         copies.iter().all(|c| {
             c.state
                 .as_ref()
-                .is_none_or(|s| s.remaining == 0 && s.pending == 0)
+                .is_none_or(|s| s.remaining == 0 && s.pending == 0 && s.moving == 0)
         })
     });
     if all_out {

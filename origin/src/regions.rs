@@ -16,13 +16,16 @@
 //! stock, so they are sold nowhere.
 //!
 //! Each round, for each sale: every reachable region's sold and remaining; its demand, the
-//! items it sold per second since the last round (or, if more, the demand it had, losing a
-//! fifth of it per second: a region that sold out sells nothing, but its buyers are still
-//! there); and its need, its demand over the horizon, rounded up. A region whose remaining
-//! is below its need gets stock from the region with the most to spare (remaining above its
-//! own need): what it lacks, at most half the donor's spare per round, and never leaving the
-//! donor below its own need. A region whose sale has not opened, is paused or is seated
-//! neither gives nor takes, nor does one read for the first time.
+//! items it sold and the purchases it turned away for want of stock (its origins, run with
+//! `--region`, count them as `unmet`), per second since the last round (or, if more, the
+//! demand it had, losing a fifth of it per second); and its need, its demand over the horizon (a fraction of an item, for a region
+//! whose buyers are going). The region that lacks most gets stock from the one with the most
+//! to spare, item by item while an item is more likely to sell there than where it is (the
+//! destination, with the items moved so far, still lacks more than the source would with
+//! one fewer): at most what it lacks, never taking the source below its own need. So stock
+//! never goes back and forth between two regions, and a region whose buyers have gone gives
+//! its last items to one that has buyers. A region whose sale has not opened, is paused or is
+//! seated neither gives nor takes, nor does one read for the first time.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -63,15 +66,56 @@ pub struct Rebalancer {
     sales: Vec<SaleId>,
     horizon: Duration,
     channel: String,
-    /// Per sale and region: sold, when, and the demand then (items per second).
+    /// Per sale and region: sold and turned away, when, and the demand then (items per
+    /// second).
     last: HashMap<(SaleId, String), (u64, Instant, f64)>,
 }
 
-/// What a region holds of a sale now.
+/// What a region holds of a sale now, and what it would sell over the horizon.
+#[derive(Debug, Clone, Copy)]
 struct Standing {
     region: usize,
     remaining: u64,
-    need: u64,
+    /// Its demand over the horizon, in items (a fraction: a region whose buyers have gone
+    /// has a demand fading towards zero).
+    need: f64,
+}
+
+impl Standing {
+    /// What it lacks (negative: what it has to spare).
+    fn short(&self) -> f64 {
+        self.need - self.remaining as f64
+    }
+}
+
+/// The move of one round, if any: from the region with the most to spare to the one that
+/// lacks most, `(from, to, items, keep)`, where the source keeps `keep` whatever its buyers
+/// took since it was read.
+///
+/// An item moves only where it is more likely to sell: the k-th item moved is worth moving
+/// while the destination, k - 1 items later, still lacks more than the source would lack
+/// with k items fewer (`to.short() - (k - 1) > from.short() + k`). So stock never goes back and
+/// forth between two regions (after a move the difference is below one item in either
+/// direction), a region with buyers gets the last items of one whose buyers have gone, and at
+/// most what the destination lacks moves, nor more than the source has beyond its own need.
+fn plan(standings: &[Standing]) -> Option<(usize, usize, u64, u64)> {
+    let by_short = |a: &&Standing, b: &&Standing| a.short().total_cmp(&b.short());
+    let to = standings
+        .iter()
+        .filter(|s| s.short() > 0.0)
+        .max_by(by_short)?;
+    let from = standings
+        .iter()
+        .filter(|s| s.region != to.region)
+        .min_by(by_short)?;
+    let gap = to.short() - from.short();
+    // The number of k >= 1 with k < (gap + 1) / 2.
+    let worth = (((gap + 1.0) / 2.0).ceil() - 1.0).max(0.0) as u64;
+    let keep = from.need.floor().max(0.0) as u64;
+    let n = worth
+        .min(to.short().ceil() as u64)
+        .min(from.remaining.saturating_sub(keep));
+    (n > 0).then_some((from.region, to.region, n, keep))
 }
 
 impl Rebalancer {
@@ -234,18 +278,29 @@ impl Rebalancer {
             if state.seated.is_some() || state.paused || state.starts_at_ms > now_ms {
                 continue;
             }
+            // Demand: what it sold, and the purchases it turned away for want of stock (a
+            // region whose buyers wait sells nothing, but they are there).
+            let unmet = match region.store.unmet(sale).await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(region = %region.name, error = %e, "region unreachable");
+                    report.unreachable.push(region.name.clone());
+                    continue;
+                }
+            };
+            let asked = state.sold + unmet;
             let key = (sale.clone(), region.name.clone());
             let known = self.last.get(&key).copied();
             let pace = match known {
-                Some((sold, at, pace)) if now > at => {
+                Some((before, at, pace)) if now > at => {
                     let secs = (now - at).as_secs_f64();
-                    let now_pace = state.sold.saturating_sub(sold) as f64 / secs;
+                    let now_pace = asked.saturating_sub(before) as f64 / secs;
                     now_pace.max(pace * DECAY_PER_SEC.powf(secs))
                 }
                 Some((_, _, pace)) => pace,
                 None => 0.0,
             };
-            self.last.insert(key, (state.sold, now, pace));
+            self.last.insert(key, (asked, now, pace));
             if known.is_none() {
                 // Its first reading: no pace yet.
                 continue;
@@ -253,28 +308,12 @@ impl Rebalancer {
             standings.push(Standing {
                 region: i,
                 remaining: state.remaining,
-                need: (pace * self.horizon.as_secs_f64()).ceil() as u64,
+                need: pace * self.horizon.as_secs_f64(),
             });
         }
-        let Some(needy) = standings
-            .iter()
-            .filter(|s| s.remaining < s.need)
-            .max_by_key(|s| s.need - s.remaining)
-        else {
+        let Some((from, to, n, keep)) = plan(&standings) else {
             return;
         };
-        let Some(donor) = standings
-            .iter()
-            .filter(|s| s.region != needy.region && s.remaining > s.need)
-            .max_by_key(|s| s.remaining - s.need)
-        else {
-            return;
-        };
-        // At most half of what the donor can spare in one round, and never below its own
-        // need (its buyers may have bought since it was read: the debit keeps that much).
-        let spare = donor.remaining - donor.need;
-        let n = (needy.need - needy.remaining).min(spare.div_ceil(2));
-        let (from, to, keep) = (donor.region, needy.region, donor.need);
         match self.transfer(sale, from, to, n, keep).await {
             Ok(0) => {}
             Ok(moved) => report.moved.push((
@@ -297,6 +336,38 @@ const DECAY_PER_SEC: f64 = 0.8;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn at(region: usize, remaining: u64, need: f64) -> Standing {
+        Standing {
+            region,
+            remaining,
+            need,
+        }
+    }
+
+    #[test]
+    fn stock_goes_where_it_is_more_likely_to_sell_and_never_back() {
+        // Demand in region 1, stock in region 0: what region 1 lacks moves (at most what
+        // region 0 has beyond its own need).
+        assert_eq!(plan(&[at(0, 60, 2.0), at(1, 0, 30.0)]), Some((0, 1, 30, 2)));
+        assert_eq!(plan(&[at(0, 10, 2.0), at(1, 0, 30.0)]), Some((0, 1, 8, 2)));
+        // Two regions whose buyers are going, one item: it goes to the likelier one, once,
+        // and stays there (not back and forth, the same item again and again).
+        assert_eq!(plan(&[at(0, 1, 0.3), at(1, 0, 0.2)]), None);
+        assert_eq!(plan(&[at(0, 0, 0.3), at(1, 1, 0.2)]), Some((1, 0, 1, 0)));
+        // A region whose buyers have gone gives its last item to one with buyers.
+        assert_eq!(plan(&[at(0, 1, 0.01), at(1, 0, 4.0)]), Some((0, 1, 1, 0)));
+        // Nobody lacks anything: nothing moves.
+        assert_eq!(plan(&[at(0, 5, 1.0), at(1, 5, 4.0)]), None);
+        // After any move, the reverse move is not worth it.
+        for (a, b, na, nb) in [(7, 0, 1.0, 6.0), (3, 1, 0.5, 9.5), (2, 0, 0.0, 1.5)] {
+            let s = [at(0, a, na), at(1, b, nb)];
+            if let Some((_, _, n, _)) = plan(&s) {
+                let after = [at(0, a - n, na), at(1, b + n, nb)];
+                assert_eq!(plan(&after), None, "{a} {b} {na} {nb}: moved {n}");
+            }
+        }
+    }
 
     #[test]
     fn region_names_are_short_and_plain() {

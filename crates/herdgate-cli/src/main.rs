@@ -166,6 +166,10 @@ struct PutArgs {
     /// Redis Cluster primary, for one sale hotter than one primary can serve; set once.
     #[arg(long)]
     stock_shards: Option<u32>,
+    /// The countries the sale is sold to, ISO codes (`DE,FR,AT`), or `all`: the edge refuses
+    /// visitors from elsewhere `not_sold_here` (README, "Regions"). Left out, as it is.
+    #[arg(long)]
+    countries: Option<String>,
 }
 
 #[derive(Args)]
@@ -391,6 +395,23 @@ fn settings_from(args: &PutArgs, current: Option<SaleConfig>, now: u64) -> Resul
     if args.stock_shards.is_some() {
         config.stock_shards = args.stock_shards;
     }
+    if let Some(list) = &args.countries {
+        config.countries = match list.trim() {
+            "all" => Vec::new(),
+            list => list
+                .split(',')
+                .map(|c| c.trim().to_ascii_uppercase())
+                .filter(|c| !c.is_empty())
+                .collect(),
+        };
+        if let Some(bad) = config
+            .countries
+            .iter()
+            .find(|c| !herdgate_core::region::valid_country(c))
+        {
+            bail!("--countries: {bad:?} is not a two-letter country code (such as DE)");
+        }
+    }
     if args.prequeue_opens.is_some() || args.draw_window.is_some() {
         // Once open, a pre-queue stays: one is added only when asked for by its opening.
         if config.prequeue.is_none() && args.prequeue_opens.is_none() {
@@ -540,6 +561,25 @@ mod tests {
             c.paused, None,
             "left out, the pause stays as the origin has it"
         );
+        let geo = settings_from(
+            &put(&["--countries", "de, fr"]),
+            Some(current.clone()),
+            1_000,
+        );
+        assert_eq!(geo.unwrap().countries, ["DE", "FR"]);
+        let everywhere = SaleConfig {
+            countries: vec!["DE".into()],
+            ..current.clone()
+        };
+        let all = settings_from(
+            &put(&["--countries", "all"]),
+            Some(everywhere.clone()),
+            1_000,
+        );
+        assert!(all.unwrap().countries.is_empty());
+        let kept = settings_from(&put(&["--rate", "5"]), Some(everywhere), 1_000);
+        assert_eq!(kept.unwrap().countries, ["DE"], "left out, as it is");
+        assert!(settings_from(&put(&["--countries", "Germany"]), None, 1_000).is_err());
         let e = settings_from(&put(&["--draw-window", "5s"]), Some(current.clone()), 1_000);
         assert!(e.is_err(), "a draw window alone made a pre-queue");
         let c = settings_from(

@@ -127,7 +127,8 @@ pub struct RegionCopy {
 
 /// The sale's state over its regions, or `None` if no region has it: the first region's copy
 /// (its schedule, settings, draw and revision) with the stock of all (`remaining`, `sold`,
-/// `pending` and `cancelled` summed); sold out only when every region's copy is.
+/// `pending`, `cancelled` and the moves under way summed; a region cut off with its last
+/// copy); sold out only when every region's copy is and no stock is on its way.
 pub fn merge(copies: &[RegionCopy]) -> Option<SaleState> {
     let mut have = copies.iter().filter_map(|c| c.state.as_ref());
     let mut merged = have.next()?.clone();
@@ -136,23 +137,26 @@ pub fn merge(copies: &[RegionCopy]) -> Option<SaleState> {
         merged.sold += s.sold;
         merged.pending += s.pending;
         merged.cancelled += s.cancelled;
+        merged.moving += s.moving;
         if merged.status == SaleStatus::SoldOut && s.status != SaleStatus::SoldOut {
             merged.status = s.status;
         }
     }
+    if merged.status == SaleStatus::SoldOut && merged.moving > 0 {
+        merged.status = SaleStatus::Open;
+    }
     Some(merged)
 }
 
-/// Whether `home`, which has nothing left, is only out for now: another region the edge can
-/// reach still has some, which the rebalancer moves towards demand. Its visitors are told to
-/// try again (`stock_moving`), not that the sale sold out.
+/// Whether `home`, which has nothing left, is only out for now: another region still has
+/// some, or stock is on its way between regions, which the rebalancer moves towards demand.
+/// Its visitors are told to try again (`stock_moving`), not that the sale sold out. A region
+/// cut off counts with its last copy: once the partition heals, its stock moves again.
 pub fn restocking(copies: &[RegionCopy], home: &str) -> bool {
     copies.iter().any(|c| {
-        c.region != home
-            && c.reachable
-            && c.state
-                .as_ref()
-                .is_some_and(|s| s.remaining > 0 && s.seated.is_none())
+        c.state.as_ref().is_some_and(|s| {
+            s.seated.is_none() && (s.moving > 0 || (c.region != home && s.remaining > 0))
+        })
     })
 }
 
@@ -224,6 +228,7 @@ mod tests {
             draw: None,
             seated: None,
             countries: Vec::new(),
+            moving: 0,
         }
     }
 
@@ -262,20 +267,40 @@ mod tests {
     }
 
     #[test]
-    fn a_region_out_of_stock_is_restocking_only_while_a_reachable_one_has_some() {
+    fn a_region_out_of_stock_is_restocking_while_another_has_some_even_cut_off() {
         let copies = [
             copy("eu", Some(state(0, 20, SaleStatus::SoldOut, 50)), true),
             copy("us", Some(state(4, 0, SaleStatus::Open, 50)), true),
         ];
         assert!(restocking(&copies, "eu"));
         assert!(!restocking(&copies, "us"), "a region is not its own donor");
+        // Cut off, the US still holds its stock: once the partition heals, it moves.
         let cut_off = [
             copies[0].clone(),
             copy("us", copies[1].state.clone(), false),
         ];
-        assert!(
-            !restocking(&cut_off, "eu"),
-            "an unreachable region gives nothing"
-        );
+        assert!(restocking(&cut_off, "eu"));
+        let all_out = [
+            copies[0].clone(),
+            copy("us", Some(state(0, 4, SaleStatus::SoldOut, 50)), false),
+        ];
+        assert!(!restocking(&all_out, "eu"));
+    }
+
+    #[test]
+    fn stock_on_its_way_between_regions_is_not_sold_out() {
+        let moving = |n| SaleState {
+            moving: n,
+            ..state(0, 20, SaleStatus::SoldOut, 50)
+        };
+        let copies = [
+            copy("eu", Some(moving(0)), true),
+            copy("us", Some(moving(1)), true),
+        ];
+        assert_eq!(merge(&copies).unwrap().status, SaleStatus::Open);
+        assert!(restocking(&copies, "eu") && restocking(&copies, "us"));
+        let done = [copies[0].clone(), copy("us", Some(moving(0)), true)];
+        assert_eq!(merge(&done).unwrap().status, SaleStatus::SoldOut);
+        assert!(!restocking(&done, "eu"));
     }
 }

@@ -217,6 +217,15 @@ pub struct SaleState {
     /// The countries the sale is sold to; empty, every country ([`SaleConfig::countries`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub countries: Vec<String>,
+    /// Moves of this region's stock to another region under way (debited here, not settled:
+    /// README, "Regions"). Over several regions, a sale whose stock is all on its way is not
+    /// sold out.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub moving: u64,
+}
+
+fn is_zero_u64(v: &u64) -> bool {
+    *v == 0
 }
 
 /// How a seated sale admits: the next person in line is let in only while fewer than

@@ -94,7 +94,10 @@ pub async fn call_with_retry(
     // A proof that aged past its window on the way (a slow network, a busy edge) is signed
     // again, as the page does; the place is not lost for it.
     let stale = |r: &Reply| r.status == 401 && r.body["error"]["code"] == "proof_expired";
-    while (reply.status == 503 || reply.status == 0 || stale(&reply)) && tries < RETRIES {
+    // (A region's stock on its way, `stock_moving`, is asked again by the purchase itself, at
+    // a person's pace.)
+    let busy = |r: &Reply| r.status == 503 && r.code() != Some("stock_moving");
+    while (busy(&reply) || reply.status == 0 || stale(&reply)) && tries < RETRIES {
         tries += 1;
         tokio::time::sleep(Duration::from_millis(250 * u64::from(tries))).await;
         reply = client.call(endpoint, bearer, body.clone()).await;

@@ -5,7 +5,6 @@
 //! already have.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -380,8 +379,7 @@ async fn local_regions(
     args: RegionArgs,
     command: String,
 ) -> Result<()> {
-    use herdgate_herd::regions::{self, RegionalStack, RegionsReport};
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use herdgate_herd::regions::{self, RegionalStack};
     let dir = std::env::current_exe()?
         .parent()
         .context("no directory")?
@@ -427,53 +425,22 @@ async fn local_regions(
         args.rebalance_horizon_secs,
         &sim.out.join("rebalancer.log"),
     )?;
-    let t0 = std::time::Instant::now();
-    let sampling = Arc::new(AtomicBool::new(true));
-    let sampler = tokio::spawn(regions::sample(
-        stack.redis_urls(),
-        sim.sale.clone(),
-        t0,
-        Arc::clone(&sampling),
-    ));
-    let cut = (args.partition_secs > 0.0).then(|| {
-        let region = stack.regions.remove(1);
-        let at =
-            sim.arrival.sale_opens_after() + Duration::from_secs_f64(args.partition_after_secs);
-        tokio::spawn(regions::partition(
-            region,
-            t0,
-            at,
+    let partition = (args.partition_secs > 0.0).then(|| {
+        (
+            sim.arrival.sale_opens_after() + Duration::from_secs_f64(args.partition_after_secs),
             Duration::from_secs_f64(args.partition_secs),
-        ))
+        )
     });
-    let ran = tokio::select! {
-        ran = report_run(cfg, &sim, command, None, |_| {}) => ran,
+    // Every transfer cut off by the partition is finished by the next rounds: time for three.
+    let settle = Duration::from_millis(3 * args.rebalance_every_ms.max(200));
+    let (outcome, books) = tokio::select! {
+        ran = regions::run(&mut stack, cfg, partition, settle, !sim.quiet) => ran?,
         _ = interrupted() => {
             eprintln!("herd: interrupted; stopping what it started");
             return Ok(());
         }
     };
-    let partition = match cut {
-        Some(task) => {
-            let (region, result) = task.await.context("the partition")?;
-            stack.regions.insert(1, region);
-            Some(result?)
-        }
-        None => None,
-    };
-    // Every transfer cut off by the partition is finished by the next rounds: give them time.
-    tokio::time::sleep(Duration::from_millis(3 * args.rebalance_every_ms.max(200))).await;
-    sampling.store(false, Ordering::Relaxed);
-    let samples = sampler.await.unwrap_or_default();
-    let mut report = ran?;
-    let books = RegionsReport::read(
-        &sim.sale,
-        &herd_regions,
-        &stack.redis_urls(),
-        &samples,
-        partition,
-    )
-    .await?;
+    let mut report = Report::new(&outcome, command);
     println!("{}", report.summary());
     print!("{}", books.summary());
     let broken = books.broken();

@@ -28,7 +28,8 @@ use herdgate_testkit::{
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::plan::HerdRegion;
+use crate::plan::{HerdConfig, HerdRegion};
+use crate::run::Outcome;
 
 /// The regions a local run can have: name, and where its buyers come from (country,
 /// continent).
@@ -184,6 +185,56 @@ impl RegionalStack {
     pub fn redis_urls(&self) -> Vec<String> {
         self.regions.iter().map(|r| r.redis.url()).collect()
     }
+}
+
+/// Runs the crowd `cfg` (its `regions` from [`RegionalStack::herd_regions`]) against `stack`,
+/// whose rebalancer runs ([`RegionalStack::balance`]); with `partition` (`at`, `lasting`),
+/// the second region's Redis is killed `at` after the herd starts and restarted `lasting`
+/// later. Once the crowd is done, `settle` is left for the rebalancer to finish what the
+/// partition cut off, then the regions' books are read.
+pub async fn run(
+    stack: &mut RegionalStack,
+    cfg: HerdConfig,
+    partition: Option<(Duration, Duration)>,
+    settle: Duration,
+    progress: bool,
+) -> Result<(Outcome, RegionsReport)> {
+    let herd_regions = cfg.regions.clone();
+    let sale = cfg.sale.clone();
+    let t0 = Instant::now();
+    let sampling = Arc::new(AtomicBool::new(true));
+    let sampler = tokio::spawn(sample(
+        stack.redis_urls(),
+        sale.clone(),
+        t0,
+        Arc::clone(&sampling),
+    ));
+    let cut = partition.map(|(at, lasting)| {
+        let region = stack.regions.remove(1);
+        tokio::spawn(self::partition(region, t0, at, lasting))
+    });
+    let ran = crate::run::run(cfg, progress).await;
+    let partition = match cut {
+        Some(task) => {
+            let (region, result) = task.await.context("the partition")?;
+            stack.regions.insert(1, region);
+            Some(result?)
+        }
+        None => None,
+    };
+    tokio::time::sleep(settle).await;
+    sampling.store(false, Ordering::Relaxed);
+    let samples = sampler.await.unwrap_or_default();
+    let outcome = ran?;
+    let books = RegionsReport::read(
+        &sale,
+        &herd_regions,
+        &stack.redis_urls(),
+        &samples,
+        partition,
+    )
+    .await?;
+    Ok((outcome, books))
 }
 
 /// A partition of one region: its Redis killed `after` the sale opens, and restarted `lasting`

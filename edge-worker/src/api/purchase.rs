@@ -110,16 +110,21 @@ pub(crate) async fn settle(
             return Err(refusal);
         }
     };
-    // With regions, a region that sold what it held is out for now while another the edge
-    // reaches has stock, which the rebalancer moves towards demand: worth trying again, and
-    // not an answer to keep for the pass.
-    if cfg.regions.is_some()
-        && is_sold_out(status, &text)
-        && region::restocking(&origin::region_copies(&sale), &pass.reg)
-    {
-        give_up_claim(env, &sale, shard, &pass.id, false).await;
-        origin::region_sold_out(&sale, &pass.reg, now);
-        return Err(Refusal(ErrorCode::StockMoving));
+    // With regions, a region that sold what it held is out for now while another region has
+    // stock, which the rebalancer moves towards demand: worth trying again, and not an answer
+    // to keep for the pass. The isolate's copies are read again before saying sold out: read
+    // a moment apart, they may have missed an item on its way.
+    if cfg.regions.is_some() && is_sold_out(status, &text) {
+        let mut moving = region::restocking(&origin::region_copies(&sale), &pass.reg);
+        if !moving {
+            origin::reread(cfg, &sale, now).await;
+            moving = region::restocking(&origin::region_copies(&sale), &pass.reg);
+        }
+        if moving {
+            give_up_claim(env, &sale, shard, &pass.id, false).await;
+            origin::region_sold_out(&sale, &pass.reg, now);
+            return Err(Refusal(ErrorCode::StockMoving));
+        }
     }
     end_claim(env, &sale, shard, &pass, state.cancelled, status, &text).await;
     if sold_the_last_item(status, &text) || is_sold_out(status, &text) {

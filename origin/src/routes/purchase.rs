@@ -32,11 +32,14 @@ pub async fn purchase(
     let facts = audit_facts(&pass)?;
     let hold = card_hold(app, &pass, now_ms)?;
 
-    // The sold-out fast path: no Redis round trip.
+    // The sold-out fast path: no Redis round trip (but for a region's unmet demand).
     if let Some(sold_out) = app.board.get(&sale) {
         return match sold_out.order_of(&pass.visitor) {
             Some(order) => Ok(order_response(false, order.clone(), 0, None)),
-            None => Err(Refusal(ErrorCode::SoldOut)),
+            None => {
+                unmet(app, &sale);
+                Err(Refusal(ErrorCode::SoldOut))
+            }
         };
     }
 
@@ -81,6 +84,7 @@ pub async fn purchase(
         PurchaseReply::HoldDead => Err(Refusal(ErrorCode::PaymentFailed)),
         PurchaseReply::SoldOut => {
             app.board.sold_out(&sale, &app.store);
+            unmet(app, &sale);
             Err(Refusal(ErrorCode::SoldOut))
         }
         PurchaseReply::UnknownSale => Err(Refusal(ErrorCode::UnknownSale)),
@@ -187,4 +191,20 @@ fn order_response(
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     with_outcome(response, outcome)
+}
+
+/// In a region (`--region`), counts a purchase turned away for want of stock, in the
+/// background: the rebalancer reads it as demand, so stock moves to where buyers wait even
+/// though they buy nothing (README, "Regions"). An origin of one region counts nothing, and
+/// its sold-out answers touch no Redis.
+fn unmet(app: &crate::state::Inner, sale: &SaleId) {
+    if app.region.is_none() {
+        return;
+    }
+    let (store, sale) = (std::sync::Arc::clone(&app.store), sale.clone());
+    tokio::spawn(async move {
+        if let Err(e) = store.note_unmet(&sale).await {
+            tracing::debug!(%sale, error = %e, "could not count an unmet purchase");
+        }
+    });
 }

@@ -150,6 +150,7 @@ impl Store {
                 // Sold out: nobody more is admitted, so how it admitted no longer matters.
                 seated: None,
                 countries: Vec::new(),
+                moving: 0,
             }),
             orders,
         })

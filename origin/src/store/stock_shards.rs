@@ -253,6 +253,22 @@ impl Store {
         Ok(())
     }
 
+    /// Counts a purchase of `sale` this region turned away for want of stock (its `unmet`,
+    /// in the sale's hash): over several regions, demand the rebalancer must see, since a
+    /// region whose buyers wait sells nothing (README, "Regions").
+    pub async fn note_unmet(&self, sale: &SaleId) -> Result<(), StoreError> {
+        let k = SaleKeys::new(sale);
+        let _: u64 = self.pool.next().hincrby(k.sale, "unmet", 1).await?;
+        Ok(())
+    }
+
+    /// The purchases of `sale` this region turned away for want of stock so far.
+    pub async fn unmet(&self, sale: &SaleId) -> Result<u64, StoreError> {
+        let k = SaleKeys::new(sale);
+        let n: Option<u64> = self.pool.next().hget(k.sale, "unmet").await?;
+        Ok(n.unwrap_or(0))
+    }
+
     /// Whether this origin knows `sale` to have stock shards (without asking Redis).
     pub fn has_stock_shards(&self, sale: &SaleId) -> bool {
         matches!(

@@ -158,6 +158,7 @@ impl Store {
                     "hold_ms",
                     "stock_shards",
                     "countries",
+                    "xreg_open",
                 ],
             )
             .await?;
@@ -250,6 +251,8 @@ impl Store {
                 _ => None,
             },
             countries: countries.clone(),
+            // (Of the reserve: moves between regions leave from it.)
+            moving: n(22).unwrap_or(0),
         };
         let config = SaleConfig {
             stock,

@@ -225,6 +225,7 @@ mod tests {
             draw: None,
             seated: None,
             countries: Vec::new(),
+            moving: 0,
         }
     }
 
