@@ -91,8 +91,12 @@ async fn fetch_sale(cfg: &Config, sale: &SaleId) -> Result<Option<SaleState>, Re
     let merged = region::merge(&copies);
     COPIES.with(|c| {
         let mut c = c.borrow_mut();
+        // As `cache.rs` does: ids that name no sale anywhere go first, then everything.
         if c.len() >= cache::MAX_SALES && !c.contains_key(sale) {
-            c.clear();
+            c.retain(|_, copies| copies.iter().any(|c| c.state.is_some()));
+            if c.len() >= cache::MAX_SALES {
+                c.clear();
+            }
         }
         c.insert(sale.clone(), copies);
     });
@@ -118,10 +122,10 @@ pub(crate) fn region_sold_out(sale: &SaleId, home: &str, now: u64) {
                 s.remaining = 0;
             }
         }
-        copies.iter().all(|c| {
-            c.state
-                .as_ref()
-                .is_none_or(|s| s.remaining == 0 && s.pending == 0 && s.moving == 0)
+        copies.iter().all(|c| match &c.state {
+            Some(s) => s.remaining == 0 && s.pending == 0 && s.moving == 0,
+            // No such sale there; or, never read, not known.
+            None => c.reachable,
         })
     });
     if all_out {
@@ -135,10 +139,11 @@ pub(crate) fn region_sold_out(sale: &SaleId, home: &str, now: u64) {
 /// continent (`REGION_BY_COUNTRY`, `REGION_BY_CONTINENT`); a request without `cf` (not through
 /// Cloudflare) counts as from nowhere known. A seated sale is sold in one region, the first
 /// that has it: its seats are one map.
-pub(crate) fn home_region(
+pub(crate) async fn home_region(
     req: &Request,
     cfg: &Config,
     state: &SaleState,
+    now: u64,
 ) -> Result<String, Refusal> {
     let cf = req.cf();
     let country = cf.and_then(|cf| cf.country());
@@ -149,20 +154,27 @@ pub(crate) fn home_region(
     let Some(regions) = &cfg.regions else {
         return Ok(String::new());
     };
-    let copies = region_copies(&state.sale);
-    let has = |name: &str| copies.iter().any(|c| c.region == name && c.state.is_some());
+    let mut copies = region_copies(&state.sale);
+    if copies.is_empty() {
+        // The isolate let go of them (many sales): read them again.
+        reread(cfg, &state.sale, now).await;
+        copies = region_copies(&state.sale);
+    }
     if state.seated.is_some() {
-        return copies
-            .iter()
-            .find(|c| c.state.is_some())
-            .map(|c| c.region.clone())
-            .ok_or(Refusal(ErrorCode::UnknownSale));
+        return match copies.iter().find(|c| c.state.is_some() || !c.reachable) {
+            Some(c) if c.state.is_some() => Ok(c.region.clone()),
+            Some(_) => Err(Refusal(ErrorCode::OriginUnavailable)),
+            None => Err(Refusal(ErrorCode::UnknownSale)),
+        };
     }
     let home = regions.map.home(country.as_deref(), continent.as_deref());
-    if !has(home) {
-        return Err(Refusal(ErrorCode::NotSoldHere));
+    match copies.iter().find(|c| c.region == home) {
+        Some(c) if c.state.is_some() => Ok(home.to_owned()),
+        // Its origin says it has no such sale: not sold there.
+        Some(c) if c.reachable => Err(Refusal(ErrorCode::NotSoldHere)),
+        // Never read: not known yet, not refused for good.
+        _ => Err(Refusal(ErrorCode::OriginUnavailable)),
     }
-    Ok(home.to_owned())
 }
 
 /// GETs the sale's public state from the origin at `base`.
@@ -366,7 +378,17 @@ pub(crate) async fn control_sale(
             return Err(Refusal(ErrorCode::OriginUnavailable));
         }
     }
-    answer.map(Ok).ok_or(Refusal(ErrorCode::UnknownSale))
+    let Some(first) = answer else {
+        return Err(Refusal(ErrorCode::UnknownSale));
+    };
+    if cfg.regions.is_none() {
+        return Ok(Ok(first));
+    }
+    // The answer is the sale over every region (the first region's state has its stock only).
+    fetch_sale(cfg, sale)
+        .await?
+        .map(Ok)
+        .ok_or(Refusal(ErrorCode::UnknownSale))
 }
 
 fn js_bytes(bytes: &[u8]) -> wasm_bindgen::JsValue {

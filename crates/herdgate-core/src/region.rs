@@ -142,22 +142,29 @@ pub fn merge(copies: &[RegionCopy]) -> Option<SaleState> {
             merged.status = s.status;
         }
     }
-    if merged.status == SaleStatus::SoldOut && merged.moving > 0 {
+    if merged.status == SaleStatus::SoldOut && (merged.moving > 0 || unknown(copies)) {
         merged.status = SaleStatus::Open;
     }
     Some(merged)
 }
 
+/// Whether a region has not been read yet and cannot be: what it holds is not known.
+fn unknown(copies: &[RegionCopy]) -> bool {
+    copies.iter().any(|c| !c.reachable && c.state.is_none())
+}
+
 /// Whether `home`, which has nothing left, is only out for now: another region still has
 /// some, or stock is on its way between regions, which the rebalancer moves towards demand.
 /// Its visitors are told to try again (`stock_moving`), not that the sale sold out. A region
-/// cut off counts with its last copy: once the partition heals, its stock moves again.
+/// cut off counts with its last copy (one never read, as possibly holding some): once the
+/// partition heals, its stock moves again.
 pub fn restocking(copies: &[RegionCopy], home: &str) -> bool {
-    copies.iter().any(|c| {
-        c.state.as_ref().is_some_and(|s| {
-            s.seated.is_none() && (s.moving > 0 || (c.region != home && s.remaining > 0))
+    unknown(copies)
+        || copies.iter().any(|c| {
+            c.state.as_ref().is_some_and(|s| {
+                s.seated.is_none() && (s.moving > 0 || (c.region != home && s.remaining > 0))
+            })
         })
-    })
 }
 
 #[cfg(test)]
@@ -285,6 +292,10 @@ mod tests {
             copy("us", Some(state(0, 4, SaleStatus::SoldOut, 50)), false),
         ];
         assert!(!restocking(&all_out, "eu"));
+        // A region never read (cut off since the isolate started) may hold stock.
+        let never_read = [copies[0].clone(), copy("us", None, false)];
+        assert!(restocking(&never_read, "eu"));
+        assert_eq!(merge(&never_read).unwrap().status, SaleStatus::Open);
     }
 
     #[test]

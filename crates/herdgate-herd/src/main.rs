@@ -279,16 +279,11 @@ async fn main() -> Result<()> {
                 ),
                 false => None,
             };
-            let mut builder = Stack::with_origin_binary(origin_bin).vars(serde_json::json!({
-                "POW_BITS": pow_bits.to_string(),
-                "POLL_MIN_MS": "500",
-                "POLL_MAX_MS": "5000",
-                "POW_ADAPTIVE": on_off(defences.pow),
-                "POW_MAX_BITS": pow_max_bits.to_string(),
-                "BIND_CLIENT": on_off(defences.binding),
-                "JOINS_PER_DEVICE": if defences.limits { "2" } else { "0" },
-                "JOINS_PER_NETWORK": if defences.limits { "100" } else { "0" },
-            }));
+            let mut builder = Stack::with_origin_binary(origin_bin).vars(edge_vars(
+                pow_bits,
+                pow_max_bits,
+                defences,
+            ));
             if let Some(ls) = &localstripe {
                 // localstripe has no rate limit; Stripe's default is 100 calls/s per account.
                 builder = builder.localstripe(ls).var("HOLD_RELEASE_RATE", "400");
@@ -384,16 +379,10 @@ async fn local_regions(
         .parent()
         .context("no directory")?
         .to_owned();
-    let vars = serde_json::json!({
-        "POW_BITS": pow_bits.to_string(),
-        "POLL_MIN_MS": "500",
-        "POLL_MAX_MS": "5000",
-        "POW_ADAPTIVE": on_off(defences.pow),
-        "POW_MAX_BITS": pow_max_bits.to_string(),
-        "BIND_CLIENT": on_off(defences.binding),
-        "JOINS_PER_DEVICE": if defences.limits { "2" } else { "0" },
-        "JOINS_PER_NETWORK": if defences.limits { "100" } else { "0" },
-    });
+    let vars = edge_vars(pow_bits, pow_max_bits, defences);
+    if sim.stock_shards.is_some_and(|n| n > 1) {
+        anyhow::bail!("--regions with --stock-shards is not supported: each region has one place");
+    }
     let mut stack = RegionalStack::start(
         usize::from(args.regions),
         &dir.join("herdgate-origin"),
@@ -593,6 +582,20 @@ impl Defences {
         }
         Ok(d)
     }
+}
+
+/// The local edge's settings for `herd local`: the proof of work and the bot defences.
+fn edge_vars(pow_bits: u8, pow_max_bits: u8, defences: Defences) -> serde_json::Value {
+    serde_json::json!({
+        "POW_BITS": pow_bits.to_string(),
+        "POLL_MIN_MS": "500",
+        "POLL_MAX_MS": "5000",
+        "POW_ADAPTIVE": on_off(defences.pow),
+        "POW_MAX_BITS": pow_max_bits.to_string(),
+        "BIND_CLIENT": on_off(defences.binding),
+        "JOINS_PER_DEVICE": if defences.limits { "2" } else { "0" },
+        "JOINS_PER_NETWORK": if defences.limits { "100" } else { "0" },
+    })
 }
 
 fn on_off(on: bool) -> &'static str {

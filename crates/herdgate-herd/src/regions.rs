@@ -281,7 +281,13 @@ pub async fn sample(
 ) -> Vec<(u64, Vec<Option<u64>>)> {
     let mut clients = Vec::new();
     for url in &urls {
-        let client = match Config::from_url(url).and_then(|c| Builder::from_config(c).build()) {
+        // Reconnecting: the partitioned region's Redis comes back on the same port.
+        let built = Config::from_url(url).and_then(|c| {
+            let mut b = Builder::from_config(c);
+            b.set_policy(ReconnectPolicy::new_constant(0, 100));
+            b.build()
+        });
+        let client = match built {
             Ok(c) => c,
             Err(_) => return Vec::new(),
         };

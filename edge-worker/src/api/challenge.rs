@@ -31,7 +31,7 @@ pub(crate) async fn post(cx: &Ctx, raw: &str) -> Outcome {
         return Err(Refusal(ErrorCode::SoldOut));
     }
     // Where the visitor buys, if the sale is sold where they are: refused before any work.
-    let reg = origin::home_region(req, cfg, &state)?;
+    let reg = origin::home_region(req, cfg, &state, now).await?;
     // The proof introduces the key the place will be bound to. Without binding
     // (`BIND_CLIENT = "off"`) no key is recorded: the place is bound to nothing, at the edge
     // or at the origin, and the network and browser digest only counts for the limits.

@@ -166,7 +166,7 @@ pub(crate) async fn lane(cx: &Ctx, raw: &str, t: &Strings) -> Outcome {
                     .as_ref()
                     .map_or(state.starts_at_ms, |d| d.opens_at_ms);
                 let nbf = gate::lane::token_valid_from(now_s, opens, cfg.nojs_delay_secs);
-                let reg = crate::origin::home_region(req, cfg, &state)?;
+                let reg = crate::origin::home_region(req, cfg, &state, now).await?;
                 let claims = ChallengeClaims {
                     sale: sale.clone(),
                     id: http::random_hex(16)?,

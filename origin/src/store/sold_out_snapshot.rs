@@ -120,8 +120,14 @@ impl Store {
             }
             _ => None,
         };
-        let mut orders = Vec::with_capacity(reply.len().saturating_sub(14) / 2);
-        for pair in reply.get(14..).unwrap_or_default().chunks(2) {
+        // The geofence stays as it is: sold out here is not sold out everywhere.
+        let countries: Vec<String> = text(&reply, 14)?
+            .split(',')
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let mut orders = Vec::with_capacity(reply.len().saturating_sub(15) / 2);
+        for pair in reply.get(15..).unwrap_or_default().chunks(2) {
             let [v, o] = pair else {
                 return Err(StoreError::Protocol("odd orders hash".into()));
             };
@@ -149,7 +155,8 @@ impl Store {
                 draw,
                 // Sold out: nobody more is admitted, so how it admitted no longer matters.
                 seated: None,
-                countries: Vec::new(),
+                countries,
+                // (A region with a move under way is not sold out: see the script.)
                 moving: 0,
             }),
             orders,
