@@ -541,6 +541,13 @@ async fn a_crowd_over_three_regions_with_a_partition_keeps_every_promise() {
             "JOINS_PER_NETWORK": "0",
             "POLL_MIN_MS": "200",
             "POLL_MAX_MS": "2000",
+            // The frontier admits at the rate, not held where the passes out cover the
+            // stock: that hold reads the stock from the isolate's copies, and with regions it
+            // stayed two places short in some runs (items on their way between regions at the
+            // moment it was set), leaving the waiters behind it unadmitted until their
+            // passes' conversion window (issue #17's closing note). This test is about the
+            // regions' books, not the odds.
+            "FRONTIER_WAITS_FOR_STOCK": "off",
         });
         let mut stack = RegionalStack::start(3, env!("CARGO_BIN_EXE_e2e-origin").as_ref(), vars)
             .await
