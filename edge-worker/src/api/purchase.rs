@@ -127,12 +127,13 @@ pub(crate) async fn settle(
         }
     }
     end_claim(env, &sale, shard, &pass, state.cancelled, status, &text).await;
-    if sold_the_last_item(status, &text) || is_sold_out(status, &text) {
-        if cfg.regions.is_some() {
-            origin::region_sold_out(&sale, &pass.reg, now);
-        } else if sold_the_last_item(status, &text) {
+    // (One region's last item is not the sale's: that region's copy says so.)
+    if cfg.regions.is_none() {
+        if sold_the_last_item(status, &text) {
             cache::mark_sold_out(&sale, now);
         }
+    } else if sold_the_last_item(status, &text) || is_sold_out(status, &text) {
+        origin::region_sold_out(&sale, &pass.reg, now);
     }
     Ok((status, text))
 }
