@@ -15,7 +15,9 @@
 -- A transfer between regions (regions.rs: the same sale's reserves in two regions' Redis)
 -- names the other side "@<region>", and counts also in xreg_out, xreg_in and xreg_open (not
 -- xfer_open): stock given to another region is gone from this one, so a cut-off transfer to
--- another region does not keep this region's sale from being sold out.
+-- another region does not keep this region's sale from being sold out. xreg_moving counts the
+-- items of those moves (debited here, not settled): the edge counts them as stock that can
+-- still sell, so its admission does not hold the line short of items on their way.
 --
 -- So at every place, at every instant: sold + remaining + xfer_out - xfer_in is what the
 -- place started with (the stock at the reserve, 0 at a shard), and the items of a transfer
@@ -24,8 +26,8 @@
 --
 -- KEYS[1]  hg:{<place>}:sale       hash: remaining, sold, seq, pending, limit, starts_at_ms,
 --                                  price, revision; shard_of, shard, shards (a shard);
---                                  xfer_in, xfer_out, xfer_open, xreg_in, xreg_out, xreg_open
---                                  (counts, see above)
+--                                  xfer_in, xfer_out, xfer_open, xreg_in, xreg_out, xreg_open,
+--                                  xreg_moving (counts, see above)
 -- KEYS[2]  hg:{<place>}:xfer_open  hash: transfer id -> "<to>|<n>", debited here, not settled
 -- KEYS[3]  hg:{<place>}:xfer_done  hash: transfer id -> "<to>|<n>", settled
 -- KEYS[4]  hg:{<place>}:xfer_recv  hash: transfer id -> "<from>|<n>", credited here
@@ -88,6 +90,7 @@ if step == 'debit' then
   if string.sub(ARGV[3], 1, 1) == '@' then
     redis.call('HINCRBY', key, 'xreg_out', n)
     redis.call('HINCRBY', key, 'xreg_open', 1)
+    redis.call('HINCRBY', key, 'xreg_moving', n)
   else
     redis.call('HINCRBY', key, 'xfer_open', 1)
   end
@@ -122,6 +125,10 @@ if step == 'settle' then
   redis.call('HSET', done_key, id, seen)
   if string.sub(seen, 1, 1) == '@' then
     redis.call('HINCRBY', key, 'xreg_open', -1)
+    -- (Never below 0: a move debited before this count existed has no items in it.)
+    if redis.call('HINCRBY', key, 'xreg_moving', -record(seen)) < 0 then
+      redis.call('HSET', key, 'xreg_moving', 0)
+    end
   else
     redis.call('HINCRBY', key, 'xfer_open', -1)
   end

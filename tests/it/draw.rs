@@ -307,6 +307,62 @@ async fn a_pre_queue_takes_nobody_early_and_stays_once_open() {
     .await;
 }
 
+/// The frontier that waits for the stock counts places people hold, not positions: queue
+/// shards hand out positions interleaved, so a shard with fewer joins leaves positions nobody
+/// holds. With as many items as people, every one of them is admitted and buys, the one past
+/// an empty position too (a wait in positions would hold them until the conversion is
+/// measured, an hour here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_frontier_waiting_for_the_stock_passes_over_positions_nobody_holds() {
+    bounded(Duration::from_secs(180), async {
+        let s = Stack::start_with(json!({"CONVERSION_WINDOW_SECS": "3600"}))
+            .await
+            .unwrap();
+        let admin = s.admin();
+        let mut config = SaleConfig {
+            prequeue: None,
+            ..fair(1, 50, now_ms() + 600_000, 0)
+        };
+        admin.put_sale("gaps", &config).await.unwrap();
+        // People join one at a time until one holds a position past the number who joined:
+        // a position below theirs is nobody's.
+        let mut people = Vec::new();
+        for i in 0..40 {
+            let buyer = s.buyer(&format!("Mozilla/5.0 (herdgate gaps test {i})"));
+            let join = buyer.solve_and_join("gaps", None).await.unwrap();
+            people.push((buyer, join.ticket, join.position));
+            if people.iter().any(|(_, _, p)| *p >= people.len() as u64) {
+                break;
+            }
+        }
+        let n = people.len() as u64;
+        let positions: Vec<u64> = people.iter().map(|(_, _, p)| *p).collect();
+        assert!(positions.iter().any(|p| *p >= n), "no gap in {positions:?}");
+        // As many items as people, on sale now.
+        config.stock = n;
+        config.starts_at_ms = now_ms();
+        admin.put_sale("gaps", &config).await.unwrap();
+        for (buyer, ticket, position) in &people {
+            let status = crate::edge_support::poll_until(
+                buyer,
+                "gaps",
+                ticket,
+                Duration::from_secs(30),
+                crate::edge_support::admitted,
+            )
+            .await;
+            let pass = crate::edge_support::pass_of(&status);
+            let (code_, body) = buyer
+                .purchase_reply("gaps", Some(&pass), &json!({}))
+                .await
+                .unwrap();
+            assert_eq!(code_, 201, "position {position} of {positions:?}: {body}");
+        }
+        assert_eq!(s.sold_and_remaining("gaps").await, (n, 0));
+    })
+    .await;
+}
+
 /// Honest odds, and the frontier that waits: with 2 items and everyone admitted expected to
 /// buy, the frontier stops at 2 places; the waiters behind are told the stock is covered and
 /// their chance; an order the audit cancels gives an item back, and the next place is let in.

@@ -179,6 +179,22 @@ async fn stock_follows_demand_between_regions_and_a_partition_loses_nothing() {
         let (http_late, origin, pass) = buyer("late", left as usize);
         let (status, body) = purchase(&http_late, &origin, "drop", Some(&pass), "").await;
         assert_eq!((status, code(&body)), (409, "sold_out"), "{body}");
+        // The EU's state counts the 2 items on their way, item by item: stock that can still
+        // sell, which the edge's admission counts.
+        let eu_state = || async {
+            let reply = http
+                .get(format!("{}/v1/sales/drop", eu.url()))
+                .send()
+                .await
+                .unwrap();
+            reply.json::<serde_json::Value>().await.unwrap()
+        };
+        let state = eu_state().await;
+        assert_eq!(
+            (state["remaining"].as_u64(), state["moving"].as_u64()),
+            (Some(0), Some(2)),
+            "{state}"
+        );
         tokio::time::sleep(Duration::from_millis(1_000)).await;
 
         // Healed: the cut-off transfer is finished, once, and nothing is left in flight.
@@ -200,6 +216,8 @@ async fn stock_follows_demand_between_regions_and_a_partition_loses_nothing() {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        let state = eu_state().await;
+        assert_eq!(state["moving"].as_u64().unwrap_or(0), 0, "{state}");
         // The EU, sold out with buyers still coming, gets stock from the US again, and its
         // origin, told so, stops answering from its sold-out memory: a buyer there buys.
         let (http, origin, pass) = buyer("after", 0);
@@ -541,13 +559,10 @@ async fn a_crowd_over_three_regions_with_a_partition_keeps_every_promise() {
             "JOINS_PER_NETWORK": "0",
             "POLL_MIN_MS": "200",
             "POLL_MAX_MS": "2000",
-            // The frontier admits at the rate, not held where the passes out cover the
-            // stock: that hold reads the stock from the isolate's copies, and with regions it
-            // stayed two places short in some runs (items on their way between regions at the
-            // moment it was set), leaving the waiters behind it unadmitted until their
-            // passes' conversion window (issue #17's closing note). This test is about the
-            // regions' books, not the odds.
-            "FRONTIER_WAITS_FOR_STOCK": "off",
+            // The frontier waits where the passes out cover the stock (the default), which
+            // counts the items on their way between regions: a hold that missed them would
+            // leave the people behind it waiting with items unsold.
+            "FRONTIER_WAITS_FOR_STOCK": "on",
         });
         let mut stack = RegionalStack::start(3, env!("CARGO_BIN_EXE_e2e-origin").as_ref(), vars)
             .await
@@ -594,8 +609,10 @@ async fn a_crowd_over_three_regions_with_a_partition_keeps_every_promise() {
             .counters_reply("world", &stack.keys.admin_token)
             .await
             .unwrap();
+        let (_, seen) = edge.sale_reply("world").await.unwrap();
         let summary = format!(
-            "{}{}  refused: {:?}; the edge's counts: {counted}; the rebalancer's log: {}",
+            "{}{}  refused: {:?}; the edge's counts: {counted}; the edge's view: {seen}; \
+             the rebalancer's log: {}",
             report.summary(),
             books.summary(),
             report.honest.refused,

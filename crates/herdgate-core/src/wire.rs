@@ -217,9 +217,9 @@ pub struct SaleState {
     /// The countries the sale is sold to; empty, every country ([`SaleConfig::countries`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub countries: Vec<String>,
-    /// Moves of this region's stock to another region under way (debited here, not settled:
-    /// README, "Regions"). Over several regions, a sale whose stock is all on its way is not
-    /// sold out.
+    /// Items of this region's stock on their way to another region (debited here, not
+    /// settled: README, "Regions"). Over several regions, a sale whose stock is all on its
+    /// way is not sold out, and items on their way can still sell ([`SaleState::unsold`]).
     #[serde(default, skip_serializing_if = "is_zero_u64")]
     pub moving: u64,
 }
@@ -243,6 +243,14 @@ pub struct Choosing {
 }
 
 impl SaleState {
+    /// The items that can still sell: in stock, or on their way to a region's stock
+    /// ([`SaleState::moving`]). What the admission's hold on the frontier and the waiters' odds
+    /// count (`gate::odds`): an item between two regions at the moment they are counted is
+    /// not gone.
+    pub fn unsold(&self) -> u64 {
+        self.remaining.saturating_add(self.moving)
+    }
+
     /// The admission settings this state carries. A sale with a draw admits from the close.
     pub fn admission(&self) -> AdmissionSettings {
         let closes = self.draw.as_ref().map(|d| d.closes_at_ms);

@@ -96,7 +96,7 @@ pub(crate) async fn queue_status(
                     c,
                     admitted,
                     state.sold + state.cancelled,
-                    state.remaining,
+                    state.unsold(),
                     ahead,
                 )),
                 stock_covered: control.schedule.capped(now),

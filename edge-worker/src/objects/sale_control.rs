@@ -11,8 +11,12 @@
 //! For a sale with a pre-queue, the first request after the draw's close seals every queue
 //! shard's pre-queue and keeps their tally in the control (`herdgate_core::draw::Tally`), so
 //! every isolate learns it with the schedule: `K` object calls once per sale, none per poll.
+//!
+//! While the frontier waits where the passes out cover the stock, the object asks every queue
+//! shard how many joined there (at most once per [`JOINS_REFRESH_MS`]), so that the wait counts
+//! places people hold, not positions nobody took (`herdgate_core::gate::odds::cap_position`).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use herdgate_core::draw::Tally;
 use herdgate_core::gate::odds::{self, Sample};
@@ -28,6 +32,10 @@ use crate::counters;
 use crate::http::Refusal;
 use crate::objects::call_object;
 use crate::objects::queue_shard::{self, ShardRequest, ShardResponse};
+
+/// While the frontier waits at the stock's cap, how often the control asks the queue shards
+/// for their joins, at most (each time, one call per shard).
+pub const JOINS_REFRESH_MS: u64 = 1_000;
 
 /// What the worker asks the control object.
 #[derive(Debug, Serialize, Deserialize)]
@@ -45,7 +53,8 @@ pub enum ControlOp {
         /// last read them.
         #[serde(default)]
         bought: u64,
-        /// Items left, as the calling isolate last read them (`None`: not known, the frontier
+        /// Items that can still sell (`SaleState::unsold`: in stock, or on their way between
+        /// regions), as the calling isolate last read them (`None`: not known, the frontier
         /// is not held or released on this call).
         #[serde(default)]
         remaining: Option<u64>,
@@ -188,7 +197,7 @@ pub async fn control(
             settings,
             sale: sale.to_string(),
             bought: state.sold + state.cancelled,
-            remaining: Some(state.remaining),
+            remaining: Some(state.unsold()),
             counts: counts.clone(),
         };
         let answer = call(env, sale, &op).await;
@@ -220,6 +229,11 @@ mod object {
         samples: RefCell<Vec<Sample>>,
         /// The pre-queue's tally, once this object has it (so it seals at most once).
         tally: RefCell<Option<Tally>>,
+        /// Each queue shard's joins, and when they were counted (memory only; asked again
+        /// while the frontier waits at the stock's cap).
+        joins: RefCell<Option<(u64, Vec<u64>)>>,
+        /// Whether the last answer's frontier waited at the stock's cap.
+        held: Cell<bool>,
     }
 
     impl DurableObject for SaleControl {
@@ -229,6 +243,8 @@ mod object {
                 env,
                 samples: RefCell::new(Vec::new()),
                 tally: RefCell::new(None),
+                joins: RefCell::new(None),
+                held: Cell::new(false),
             }
         }
 
@@ -334,6 +350,16 @@ mod object {
             if let Some(tally) = &sealed {
                 *self.tally.borrow_mut() = Some(tally.clone());
             }
+            // A sale without a draw or seats whose frontier waited at the stock's cap: where
+            // the positions nobody holds are. (A draw's places have no gaps; a seated sale
+            // admits by who is choosing.) Asked before the read below, like the seal.
+            let follows_stock = remaining.is_some()
+                && settings.choosing.is_none()
+                && settings.draw_closes_at_ms.is_none();
+            let joins = match SaleId::parse(&sale) {
+                Ok(sale) if follows_stock => self.joins(&sale).await,
+                _ => None,
+            };
             let current = storage.get::<ControlState>("control").await?;
             let now = worker::Date::now().as_millis();
             let mut next = match &current {
@@ -350,7 +376,8 @@ mod object {
             if let Some(remaining) = remaining {
                 let cfg = config::get(&self.env).map_err(worker::Error::RustError)?;
                 let stock_cap;
-                (next, stock_cap) = self.follow_stock(next, now, bought, remaining, &cfg);
+                (next, stock_cap) =
+                    self.follow_stock(next, now, bought, remaining, joins.as_deref(), &cfg);
                 cap = stock_cap;
                 follows = true;
             }
@@ -385,20 +412,59 @@ mod object {
                     _ => next.schedule.with_cap(cap, now),
                 };
             }
+            self.held.set(follows_stock && next.schedule.capped(now));
             if current.as_ref() != Some(&next) {
                 storage.put("control", &next).await?;
             }
             Ok(next)
         }
 
+        /// Each queue shard's joins, as last counted: counted again (one call per shard, at
+        /// once) when the frontier waited at the stock's cap and the count is older than
+        /// [`JOINS_REFRESH_MS`]. `None` before the first count, or if a shard did not answer
+        /// (the cap then counts positions, the cautious way).
+        async fn joins(&self, sale: &SaleId) -> Option<Vec<u64>> {
+            let now = worker::Date::now().as_millis();
+            let known = self.joins.borrow().clone();
+            let fresh = known
+                .as_ref()
+                .is_some_and(|(at, _)| now < at + JOINS_REFRESH_MS);
+            if fresh || !self.held.get() {
+                return known.map(|(_, joins)| joins);
+            }
+            let cfg = config::get(&self.env).ok()?;
+            let calls = (0..cfg.shards).map(|shard| async move {
+                match queue_shard::call(&self.env, sale, shard, &ShardRequest::Joins).await {
+                    Ok(ShardResponse::Joins { joined }) => Some(joined),
+                    other => {
+                        worker::console_error!("counting the joins of shard {shard}: {other:?}");
+                        None
+                    }
+                }
+            });
+            let counted: Option<Vec<u64>> = futures_util::future::join_all(calls)
+                .await
+                .into_iter()
+                .collect();
+            match counted {
+                Some(joins) => {
+                    *self.joins.borrow_mut() = Some((now, joins.clone()));
+                    Some(joins)
+                }
+                None => known.map(|(_, joins)| joins),
+            }
+        }
+
         /// Measures the conversion and returns the cap where the passes out cover the
         /// remaining stock (`herdgate_core::gate::odds`); the cap rises when items come back.
+        /// With each queue shard's `joins`, the cap passes over the positions nobody holds.
         fn follow_stock(
             &self,
             mut next: ControlState,
             now: u64,
             bought: u64,
             remaining: u64,
+            joins: Option<&[u64]>,
             cfg: &Config,
         ) -> (ControlState, Option<u64>) {
             let window_ms = cfg.conversion_window_secs * 1000;
@@ -425,6 +491,7 @@ mod object {
             }
             let cap = if cfg.frontier_waits_for_stock {
                 odds::cap(next.conversion_ppm, bought, remaining)
+                    .map(|places| odds::cap_position(places, joins.unwrap_or_default()))
             } else {
                 None
             };

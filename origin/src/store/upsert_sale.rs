@@ -159,6 +159,7 @@ impl Store {
                     "stock_shards",
                     "countries",
                     "xreg_open",
+                    "xreg_moving",
                 ],
             )
             .await?;
@@ -251,8 +252,9 @@ impl Store {
                 _ => None,
             },
             countries: countries.clone(),
-            // (Of the reserve: moves between regions leave from it.)
-            moving: n(22).unwrap_or(0),
+            // (Of the reserve: moves between regions leave from it.) Items, or, for a move
+            // debited before they were counted, at least one per open move.
+            moving: n(23).unwrap_or(0).max(n(22).unwrap_or(0)),
         };
         let config = SaleConfig {
             stock,

@@ -15,6 +15,13 @@
 //!   items come back (an order cancelled by the audit, a capture that failed) or the measured
 //!   conversion falls (admitted buyers who never came).
 //!
+//! The cap is a count of places; the frontier counts positions. Queue shards hand out
+//! positions interleaved (shard `s` of `N` gives `s`, `s + N`, `s + 2N`, …), so a shard with
+//! fewer joins than the others leaves positions nobody holds, and a place nobody holds never
+//! buys. [`cap_position`] turns the cap into the position below which that many places are
+//! held, from each shard's joins: without it a small line could wait behind empty positions,
+//! items unsold, until the conversion is measured.
+//!
 //! A waiter `ahead` places behind the frontier gets [`chance_pct`]: the probability that fewer
 //! than `remaining` buys happen before their turn, with those buys modelled as `c` per place
 //! (a normal approximation of the binomial).
@@ -76,6 +83,59 @@ pub fn cap(conversion_ppm: u32, bought: u64, remaining: u64) -> Option<u64> {
     }
     let need = u128::from(bought) + u128::from(remaining);
     u64::try_from((need * u128::from(PPM)).div_ceil(c)).ok()
+}
+
+/// The places held below position `position`, with `joined[s]` joins at queue shard `s` of
+/// `joined.len()` (shard `s`'s `j`-th join holds position `s + j·N`).
+pub fn held_below(position: u64, joined: &[u64]) -> u64 {
+    let n = joined.len() as u64;
+    joined
+        .iter()
+        .zip(0u64..)
+        .map(|(&j, s)| {
+            // Positions s, s + N, … below `position`.
+            let slots = if position > s {
+                (position - s).div_ceil(n)
+            } else {
+                0
+            };
+            slots.min(j)
+        })
+        .fold(0u64, u64::saturating_add)
+}
+
+/// The position below which `places` places are held (see [`held_below`]): where the
+/// frontier waits for a cap of `places`. Never below `places`. While fewer have joined, every
+/// position not handed out yet counts as held (the next joins take them), so the answer is
+/// the last position handed out plus one per place still to come: asked again once more
+/// have joined, it moves on. Without shards (`joined` empty) it is `places`.
+pub fn cap_position(places: u64, joined: &[u64]) -> u64 {
+    if joined.is_empty() || places == 0 {
+        return places;
+    }
+    let n = joined.len() as u64;
+    // Just past the last position handed out: every join is below it.
+    let end = joined
+        .iter()
+        .zip(0u64..)
+        .map(|(&j, s)| if j == 0 { 0 } else { s + (j - 1) * n + 1 })
+        .max()
+        .unwrap_or(0);
+    let all: u64 = joined.iter().fold(0u64, |a, &j| a.saturating_add(j));
+    if all < places {
+        return end.saturating_add(places - all).max(places);
+    }
+    // The smallest position with `places` held below it: held_below grows with the position.
+    let (mut lo, mut hi) = (places, end);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if held_below(mid, joined) >= places {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    lo
 }
 
 /// The chance, in whole percent (0 = under 1 %), that stock remains when a waiter `ahead`
@@ -170,6 +230,39 @@ mod tests {
         assert_eq!(cap(0, 0, 10), None);
         assert_eq!(expected_buys(PPM, 1_000, 400), 600);
         assert_eq!(expected_buys(500_000, 1_000, 600), 0);
+    }
+
+    #[test]
+    fn the_cap_passes_over_positions_nobody_holds() {
+        // Four shards with 3, 3, 1 and 3 joins: positions 0..12 but for 6 and 10 are held.
+        let joined = [3, 3, 1, 3];
+        assert_eq!(held_below(6, &joined), 6);
+        assert_eq!(held_below(7, &joined), 6);
+        assert_eq!(held_below(12, &joined), 10);
+        // Six places: positions 0 to 5. Position 6 is nobody's, so the seventh place is
+        // position 7 and the frontier waits at 8.
+        assert_eq!(cap_position(6, &joined), 6);
+        assert_eq!(cap_position(7, &joined), 8);
+        assert_eq!(cap_position(9, &joined), 10);
+        // Every join: just past the last position handed out (11).
+        assert_eq!(cap_position(10, &joined), 12);
+        // More places than joins: the positions still to come count as held.
+        assert_eq!(cap_position(12, &joined), 14);
+        // Even shards, no gap: the cap in places is the position.
+        assert_eq!(cap_position(7, &[5, 5, 5, 5]), 7);
+        // Nothing known of the shards, or nobody joined yet.
+        assert_eq!(cap_position(7, &[]), 7);
+        assert_eq!(cap_position(7, &[0, 0, 0, 0]), 7);
+        assert_eq!(cap_position(0, &joined), 0);
+        // Whatever the shards, the position holds the places and no fewer.
+        for places in 0..16 {
+            let p = cap_position(places, &joined);
+            assert!(p >= places);
+            if places <= 10 {
+                assert!(held_below(p, &joined) >= places);
+                assert!(p == 0 || held_below(p - 1, &joined) < places);
+            }
+        }
     }
 
     #[test]

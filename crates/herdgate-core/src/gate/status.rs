@@ -116,7 +116,7 @@ pub fn standing(
     // it can happen: the sale cannot sell out before its remaining stock has had time to be
     // admitted, so the interval is at most half that time.
     let sellout_horizon = sellout_horizon_ms(
-        state.remaining,
+        state.unsold(),
         control.rate,
         state.starts_at_ms.saturating_sub(now_ms),
     );
@@ -150,7 +150,7 @@ pub fn standing(
         control.conversion_ppm,
         frontier,
         state.sold + state.cancelled,
-        state.remaining,
+        state.unsold(),
         ahead,
     );
     let cap = if reach == 0 {
@@ -329,6 +329,35 @@ mod tests {
                 ahead: 0,
                 eta_ms: 10,
                 poll_after_ms: 1_000,
+            }
+        );
+    }
+
+    #[test]
+    fn items_on_their_way_between_regions_count_as_stock_for_the_waiters() {
+        let halves = ControlState {
+            conversion_ppm: 500_000,
+            ..ControlState::starting(0, 100)
+        };
+        let in_stock = sale(1_000, 0, 100);
+        // The same items, all on their way from one region to another at this moment (the
+        // merged state of several regions is open while they are).
+        let on_their_way = SaleState {
+            remaining: 0,
+            moving: 1_000,
+            status: SaleStatus::Open,
+            ..in_stock.clone()
+        };
+        assert_eq!(on_their_way.unsold(), 1_000);
+        let waiting = standing(&on_their_way, &halves, 1_600, 1_000, POLLS);
+        assert_eq!(waiting, standing(&in_stock, &halves, 1_600, 1_000, POLLS));
+        // (Counted as gone, the waiter would be out of reach, at the longest interval.)
+        assert_eq!(
+            waiting,
+            Standing::Queued {
+                ahead: 1_500,
+                eta_ms: 16_010 - 1_000,
+                poll_after_ms: 5_000,
             }
         );
     }

@@ -155,6 +155,9 @@ pub enum ShardRequest {
     },
     /// How much the shard stores.
     Census,
+    /// How many have joined at this shard (the positions it handed out): the sale's control
+    /// counts the positions nobody holds (`herdgate_core::gate::odds::cap_position`).
+    Joins,
     /// Count one card attempt of `position` if its limit and the shard's share of the
     /// sale's hold budget allow it.
     HoldAttempt {
@@ -222,6 +225,11 @@ pub enum ShardResponse {
     },
     /// How much the shard stores.
     Census(crate::objects::janitor::Census),
+    /// How many have joined at this shard.
+    Joins {
+        /// The joins (this shard's positions handed out).
+        joined: u64,
+    },
     /// The card attempt is counted: go on to the processor.
     Allowed,
     /// The position has used its card attempts.

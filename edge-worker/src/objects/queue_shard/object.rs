@@ -254,6 +254,9 @@ impl DurableObject for QueueShard {
             ShardRequest::Census => {
                 ShardResponse::Census(janitor::census(&self.state.storage()).await?)
             }
+            ShardRequest::Joins => ShardResponse::Joins {
+                joined: self.joined_count().await?,
+            },
             ShardRequest::Place { challenge } => match self.spent(&challenge).await? {
                 Some(Some(position)) => ShardResponse::Joined {
                     position,
