@@ -324,14 +324,15 @@ async fn the_frontier_waiting_for_the_stock_passes_over_positions_nobody_holds()
             ..fair(1, 50, now_ms() + 600_000, 0)
         };
         admin.put_sale("gaps", &config).await.unwrap();
-        // People join one at a time until one holds a position past the number who joined:
-        // a position below theirs is nobody's.
+        // People join one at a time until at least three have and one holds a position past
+        // the number who joined: a position below theirs is nobody's.
         let mut people = Vec::new();
         for i in 0..40 {
             let buyer = s.buyer(&format!("Mozilla/5.0 (herdgate gaps test {i})"));
             let join = buyer.solve_and_join("gaps", None).await.unwrap();
             people.push((buyer, join.ticket, join.position));
-            if people.iter().any(|(_, _, p)| *p >= people.len() as u64) {
+            let n = people.len() as u64;
+            if n >= 3 && people.iter().any(|(_, _, p)| *p >= n) {
                 break;
             }
         }

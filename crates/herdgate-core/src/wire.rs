@@ -220,6 +220,8 @@ pub struct SaleState {
     /// Items of this region's stock on their way to another region (debited here, not
     /// settled: README, "Regions"). Over several regions, a sale whose stock is all on its
     /// way is not sold out, and items on their way can still sell ([`SaleState::unsold`]).
+    /// Between the credit at the destination and the settle here they are counted in both
+    /// regions: what counts them errs, for that moment, towards more stock.
     #[serde(default, skip_serializing_if = "is_zero_u64")]
     pub moving: u64,
 }

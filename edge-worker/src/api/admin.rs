@@ -60,7 +60,7 @@ pub(crate) async fn control(cx: &Ctx, raw: &str) -> Outcome {
         settings: state.admission(),
         sale: sale.to_string(),
         bought: state.sold + state.cancelled,
-        remaining: Some(state.remaining),
+        remaining: Some(state.unsold()),
         counts: None,
     };
     let control = sale_control::call(env, &sale, &op).await?;

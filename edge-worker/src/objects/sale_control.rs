@@ -12,9 +12,10 @@
 //! shard's pre-queue and keeps their tally in the control (`herdgate_core::draw::Tally`), so
 //! every isolate learns it with the schedule: `K` object calls once per sale, none per poll.
 //!
-//! While the frontier waits where the passes out cover the stock, the object asks every queue
-//! shard how many joined there (at most once per [`JOINS_REFRESH_MS`]), so that the wait counts
-//! places people hold, not positions nobody took (`herdgate_core::gate::odds::cap_position`).
+//! While the frontier waits where the passes out cover the stock, with a position below it
+//! that may be nobody's, the object asks every queue shard how many joined there (at most once
+//! per [`JOINS_REFRESH_MS`]), so that the wait counts places people hold, not positions nobody
+//! took (`herdgate_core::gate::odds::cap_position`).
 
 use std::cell::{Cell, RefCell};
 
@@ -229,10 +230,12 @@ mod object {
         samples: RefCell<Vec<Sample>>,
         /// The pre-queue's tally, once this object has it (so it seals at most once).
         tally: RefCell<Option<Tally>>,
-        /// Each queue shard's joins, and when they were counted (memory only; asked again
-        /// while the frontier waits at the stock's cap).
-        joins: RefCell<Option<(u64, Vec<u64>)>>,
-        /// Whether the last answer's frontier waited at the stock's cap.
+        /// Each queue shard's joins, as last counted (memory only).
+        joins: RefCell<Option<Vec<u64>>>,
+        /// When the shards were last asked (unix ms; 0: never), answered or not.
+        joins_asked_at: Cell<u64>,
+        /// Whether the last answer's frontier waited at the stock's cap with a position
+        /// below it that may be nobody's (the shards' joins are worth counting again).
         held: Cell<bool>,
     }
 
@@ -244,6 +247,7 @@ mod object {
                 samples: RefCell::new(Vec::new()),
                 tally: RefCell::new(None),
                 joins: RefCell::new(None),
+                joins_asked_at: Cell::new(0),
                 held: Cell::new(false),
             }
         }
@@ -412,7 +416,19 @@ mod object {
                     _ => next.schedule.with_cap(cap, now),
                 };
             }
-            self.held.set(follows_stock && next.schedule.capped(now));
+            // Worth counting the joins again while the frontier waits at the stock's cap,
+            // unless every position below it was handed out already (joins only grow): in a
+            // long line, once.
+            let gapless = |cap: u64| {
+                joins
+                    .as_deref()
+                    .is_some_and(|j| odds::held_below(cap, j) >= cap)
+            };
+            self.held.set(
+                follows_stock
+                    && next.schedule.capped(now)
+                    && !next.schedule.cap.is_some_and(gapless),
+            );
             if current.as_ref() != Some(&next) {
                 storage.put("control", &next).await?;
             }
@@ -420,18 +436,20 @@ mod object {
         }
 
         /// Each queue shard's joins, as last counted: counted again (one call per shard, at
-        /// once) when the frontier waited at the stock's cap and the count is older than
-        /// [`JOINS_REFRESH_MS`]. `None` before the first count, or if a shard did not answer
-        /// (the cap then counts positions, the cautious way).
+        /// once) when the last answer's frontier waited at the stock's cap with a position
+        /// below it that may be nobody's, at most once per [`JOINS_REFRESH_MS`] (whether the
+        /// last count was answered or not, and however many requests come meanwhile). `None`
+        /// before the first count, or while a shard has not answered one (the cap then counts
+        /// positions, the cautious way).
         async fn joins(&self, sale: &SaleId) -> Option<Vec<u64>> {
             let now = worker::Date::now().as_millis();
             let known = self.joins.borrow().clone();
-            let fresh = known
-                .as_ref()
-                .is_some_and(|(at, _)| now < at + JOINS_REFRESH_MS);
-            if fresh || !self.held.get() {
-                return known.map(|(_, joins)| joins);
+            if !self.held.get() || now < self.joins_asked_at.get() + JOINS_REFRESH_MS {
+                return known;
             }
+            // Before the calls: a request that comes in while they are under way, or after
+            // they failed, does not ask again.
+            self.joins_asked_at.set(now);
             let cfg = config::get(&self.env).ok()?;
             let calls = (0..cfg.shards).map(|shard| async move {
                 match queue_shard::call(&self.env, sale, shard, &ShardRequest::Joins).await {
@@ -448,10 +466,10 @@ mod object {
                 .collect();
             match counted {
                 Some(joins) => {
-                    *self.joins.borrow_mut() = Some((now, joins.clone()));
+                    *self.joins.borrow_mut() = Some(joins.clone());
                     Some(joins)
                 }
-                None => known.map(|(_, joins)| joins),
+                None => known,
             }
         }
 

@@ -105,10 +105,15 @@ pub fn held_below(position: u64, joined: &[u64]) -> u64 {
 }
 
 /// The position below which `places` places are held (see [`held_below`]): where the
-/// frontier waits for a cap of `places`. Never below `places`. While fewer have joined, every
-/// position not handed out yet counts as held (the next joins take them), so the answer is
-/// the last position handed out plus one per place still to come: asked again once more
-/// have joined, it moves on. Without shards (`joined` empty) it is `places`.
+/// frontier waits for a cap of `places`. Never below `places`. While fewer have joined than
+/// `places`, the answer is the last position handed out plus one per place still to come (as
+/// if the next joins took the positions after it): asked again once more have joined, it
+/// moves on. Without shards (`joined` empty) it is `places`.
+///
+/// A later join at a shard with fewer joins takes that shard's next position, which may be
+/// one this counted as nobody's; below the frontier, it is let in at once (as any join whose
+/// position the frontier passed), so the places let in can exceed `places` by the positions
+/// that were nobody's when the cap was set: a few, at the end of a short line.
 pub fn cap_position(places: u64, joined: &[u64]) -> u64 {
     if joined.is_empty() || places == 0 {
         return places;
