@@ -10,8 +10,8 @@
 --                                                        left or captures pending (either may
 --                                                        still sell or come back)
 --   {0, sold, starts_at_ms, rate, limit, price_amount, price_currency, paused, revision,
---    cancelled, pq_opens_at_ms, pq_window_ms, draw_commitment, draw_seed, countries, v1,
---    order1, v2, ...}
+--    cancelled, pq_opens_at_ms, pq_window_ms, draw_commitment, draw_seed, countries, given,
+--    received, v1, order1, v2, ...}
 --        sold out, with every order (the price fields are '' when the sale has no price;
 --        paused, revision and cancelled are 0 when never set; the four draw fields are ''
 --        without a pre-queue, and the caller reveals the seed only after the draw's close)
@@ -24,7 +24,8 @@
 
 local f = redis.call('HMGET', KEYS[1], 'remaining', 'sold', 'starts_at_ms', 'rate', 'limit',
   'price_amount', 'price_currency', 'paused', 'revision', 'cancelled', 'pending',
-  'pq_opens_at_ms', 'pq_window_ms', 'draw_commitment', 'draw_seed', 'countries', 'xreg_open')
+  'pq_opens_at_ms', 'pq_window_ms', 'draw_commitment', 'draw_seed', 'countries', 'xreg_open',
+  'xreg_out', 'xreg_in')
 if not f[1] then
   return {}
 end
@@ -38,7 +39,8 @@ end
 -- settings from the sale's own hash.)
 local out = {0, tonumber(f[2]), tonumber(f[3] or '0'), tonumber(f[4] or '0'), tonumber(f[5] or '0'), f[6] or '',
   f[7] or '', tonumber(f[8] or '0'), tonumber(f[9] or '0'), tonumber(f[10] or '0'),
-  f[12] or '', f[13] or '', f[14] or '', f[15] or '', f[16] or ''}
+  f[12] or '', f[13] or '', f[14] or '', f[15] or '', f[16] or '', tonumber(f[18] or '0'),
+  tonumber(f[19] or '0')}
 redis.call('HINCRBY', KEYS[1], 'replays', 1)
 local orders = redis.call('HGETALL', KEYS[2])
 for i = 1, #orders do

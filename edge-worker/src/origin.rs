@@ -122,11 +122,14 @@ pub(crate) fn region_sold_out(sale: &SaleId, home: &str, now: u64) {
                 s.remaining = 0;
             }
         }
-        copies.iter().all(|c| match &c.state {
-            Some(s) => s.remaining == 0 && s.pending == 0 && s.moving == 0,
-            // No such sale there; or, never read, not known.
-            None => c.reachable,
-        })
+        // (An item given by one region and not received by another, between two reads, is
+        // on its way too.)
+        region::in_flight(copies) == 0
+            && copies.iter().all(|c| match &c.state {
+                Some(s) => s.remaining == 0 && s.pending == 0 && s.moving == 0,
+                // No such sale there; or, never read, not known.
+                None => c.reachable,
+            })
     });
     if all_out {
         cache::mark_sold_out(sale, now);

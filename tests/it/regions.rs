@@ -195,6 +195,13 @@ async fn stock_follows_demand_between_regions_and_a_partition_loses_nothing() {
             (Some(0), Some(2)),
             "{state}"
         );
+        // And what it gave and received, all told, as its books say.
+        let (_, _, gave, got) = books(&eu_books).await;
+        assert_eq!(
+            (state["given"].as_i64(), state["received"].as_i64()),
+            (Some(gave), Some(got)),
+            "{state}"
+        );
         tokio::time::sleep(Duration::from_millis(1_000)).await;
 
         // Healed: the cut-off transfer is finished, once, and nothing is left in flight.

@@ -127,8 +127,9 @@ pub struct RegionCopy {
 
 /// The sale's state over its regions, or `None` if no region has it: the first region's copy
 /// (its schedule, settings, draw and revision) with the stock of all (`remaining`, `sold`,
-/// `pending`, `cancelled` and the moves under way summed; a region cut off with its last
-/// copy); sold out only when every region's copy is and no stock is on its way.
+/// `pending`, `cancelled`, `given` and `received` summed; a region cut off with its last
+/// copy), and as `moving` the items on their way (the moves under way, or [`in_flight`] if
+/// more); sold out only when every region's copy is and no stock is on its way.
 pub fn merge(copies: &[RegionCopy]) -> Option<SaleState> {
     let mut have = copies.iter().filter_map(|c| c.state.as_ref());
     let mut merged = have.next()?.clone();
@@ -138,14 +139,33 @@ pub fn merge(copies: &[RegionCopy]) -> Option<SaleState> {
         merged.pending += s.pending;
         merged.cancelled += s.cancelled;
         merged.moving += s.moving;
+        merged.given += s.given;
+        merged.received += s.received;
         if merged.status == SaleStatus::SoldOut && s.status != SaleStatus::SoldOut {
             merged.status = s.status;
         }
     }
+    merged.moving = merged.moving.max(in_flight(copies));
     if merged.status == SaleStatus::SoldOut && (merged.moving > 0 || unknown(copies)) {
         merged.status = SaleStatus::Open;
     }
     Some(merged)
+}
+
+/// Items given by one region and not yet received by another, as the copies say: what every
+/// region gave less what every region received. The copies are read one after the other, so
+/// an item can be in neither's stock as read (its destination read before the credit, its
+/// source after the settle); it is counted here, since its source's gift is. (Read the other
+/// way round, an item is in both stocks and this is 0: the error is towards more stock,
+/// never towards a false sell-out.)
+pub fn in_flight(copies: &[RegionCopy]) -> u64 {
+    let (given, received) = copies
+        .iter()
+        .filter_map(|c| c.state.as_ref())
+        .fold((0u64, 0u64), |(g, r), s| {
+            (g.saturating_add(s.given), r.saturating_add(s.received))
+        });
+    given.saturating_sub(received)
 }
 
 /// Whether a region has not been read yet and cannot be: what it holds is not known.
@@ -160,6 +180,7 @@ fn unknown(copies: &[RegionCopy]) -> bool {
 /// partition heals, its stock moves again.
 pub fn restocking(copies: &[RegionCopy], home: &str) -> bool {
     unknown(copies)
+        || in_flight(copies) > 0
         || copies.iter().any(|c| {
             c.state.as_ref().is_some_and(|s| {
                 s.seated.is_none() && (s.moving > 0 || (c.region != home && s.remaining > 0))
@@ -236,6 +257,8 @@ mod tests {
             seated: None,
             countries: Vec::new(),
             moving: 0,
+            given: 0,
+            received: 0,
         }
     }
 
@@ -313,5 +336,38 @@ mod tests {
         let done = [copies[0].clone(), copy("us", Some(moving(0)), true)];
         assert_eq!(merge(&done).unwrap().status, SaleStatus::SoldOut);
         assert!(!restocking(&done, "eu"));
+    }
+
+    #[test]
+    fn an_item_between_two_reads_is_on_its_way_not_sold_out() {
+        // The US gave the EU 3 items, and 1 more now: the EU was read before that credit,
+        // the US after its settle. Neither copy holds the item, and neither says a move is
+        // under way.
+        let eu = SaleState {
+            received: 3,
+            ..state(0, 23, SaleStatus::SoldOut, 50)
+        };
+        let us = SaleState {
+            given: 4,
+            ..state(0, 16, SaleStatus::SoldOut, 50)
+        };
+        let torn = [
+            copy("eu", Some(eu.clone()), true),
+            copy("us", Some(us), true),
+        ];
+        assert_eq!(in_flight(&torn), 1);
+        let m = merge(&torn).unwrap();
+        assert_eq!((m.status, m.moving, m.unsold()), (SaleStatus::Open, 1, 1));
+        assert!(restocking(&torn, "eu") && restocking(&torn, "us"));
+        // Read once the item has arrived (and sold): sold out.
+        let eu_after = SaleState {
+            received: 4,
+            sold: 24,
+            ..eu
+        };
+        let whole = [copy("eu", Some(eu_after), true), torn[1].clone()];
+        assert_eq!(in_flight(&whole), 0);
+        assert_eq!(merge(&whole).unwrap().status, SaleStatus::SoldOut);
+        assert!(!restocking(&whole, "eu"));
     }
 }

@@ -224,6 +224,16 @@ pub struct SaleState {
     /// regions: what counts them errs, for that moment, towards more stock.
     #[serde(default, skip_serializing_if = "is_zero_u64")]
     pub moving: u64,
+    /// Items this region has given to other regions, all told (debited here).
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub given: u64,
+    /// Items this region has received from other regions, all told (credited here). Over
+    /// every region, what was given and not received is on its way: regions read one after
+    /// the other can miss an item between them (read at its destination before the credit,
+    /// at its source after the settle), and these counts catch it
+    /// (`herdgate_core::region::in_flight`).
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub received: u64,
 }
 
 fn is_zero_u64(v: &u64) -> bool {

@@ -126,8 +126,12 @@ impl Store {
             .filter(|c| !c.is_empty())
             .map(str::to_owned)
             .collect();
-        let mut orders = Vec::with_capacity(reply.len().saturating_sub(15) / 2);
-        for pair in reply.get(15..).unwrap_or_default().chunks(2) {
+        // What it gave to and received from other regions: a region that sold out can still
+        // have given an item that another has not received yet.
+        let given = int(&reply, 15)?;
+        let received = int(&reply, 16)?;
+        let mut orders = Vec::with_capacity(reply.len().saturating_sub(17) / 2);
+        for pair in reply.get(17..).unwrap_or_default().chunks(2) {
             let [v, o] = pair else {
                 return Err(StoreError::Protocol("odd orders hash".into()));
             };
@@ -158,6 +162,8 @@ impl Store {
                 countries,
                 // (A region with a move under way is not sold out: see the script.)
                 moving: 0,
+                given,
+                received,
             }),
             orders,
         })

@@ -160,6 +160,8 @@ impl Store {
                     "countries",
                     "xreg_open",
                     "xreg_moving",
+                    "xreg_out",
+                    "xreg_in",
                 ],
             )
             .await?;
@@ -255,6 +257,8 @@ impl Store {
             // (Of the reserve: moves between regions leave from it.) Items, or, for a move
             // debited before they were counted, at least one per open move.
             moving: n(23).unwrap_or(0).max(n(22).unwrap_or(0)),
+            given: n(24).unwrap_or(0),
+            received: n(25).unwrap_or(0),
         };
         let config = SaleConfig {
             stock,

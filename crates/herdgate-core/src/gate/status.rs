@@ -226,6 +226,8 @@ mod tests {
             seated: None,
             countries: Vec::new(),
             moving: 0,
+            given: 0,
+            received: 0,
         }
     }
 
