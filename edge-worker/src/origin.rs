@@ -103,15 +103,20 @@ async fn fetch_sale(cfg: &Config, sale: &SaleId) -> Result<Option<SaleState>, Re
     Ok(merged)
 }
 
-/// Reads the sale from every region again now (unless a read is under way), whatever the age
-/// of the isolate's copy.
+/// Reads the sale from every region again now, whatever the age of the isolate's copy, and
+/// keeps what it read. Not through the cache: a refresh under way there may have started
+/// before the answer that asks for this one.
 pub(crate) async fn reread(cfg: &Config, sale: &SaleId, now: u64) {
-    let _ = cache::sale(sale, now, 0, fetch_sale(cfg, sale)).await;
+    if let Ok(Some(state)) = fetch_sale(cfg, sale).await {
+        cache::put_sale(sale, state, now);
+    }
 }
 
-/// Notes that `region` sold its last item of `sale`: its copy says so until the next read, and
-/// the isolate's merged copy says sold out once every region's does.
-pub(crate) fn region_sold_out(sale: &SaleId, home: &str, now: u64) {
+/// Notes that `region` sold its last item of `sale`: its copy says so until the next read.
+/// If every region's copy then says sold out, they are read again (they were read a moment
+/// ago, and a move out of `region` since may be in none of them), and the isolate's merged
+/// copy says sold out only if the new copies do.
+pub(crate) async fn region_sold_out(cfg: &Config, sale: &SaleId, home: &str, now: u64) {
     let all_out = COPIES.with(|c| {
         let mut c = c.borrow_mut();
         let Some(copies) = c.get_mut(sale) else {
@@ -132,7 +137,7 @@ pub(crate) fn region_sold_out(sale: &SaleId, home: &str, now: u64) {
             })
     });
     if all_out {
-        cache::mark_sold_out(sale, now);
+        reread(cfg, sale, now).await;
     }
 }
 

@@ -156,8 +156,9 @@ pub fn merge(copies: &[RegionCopy]) -> Option<SaleState> {
 /// region gave less what every region received. The copies are read one after the other, so
 /// an item can be in neither's stock as read (its destination read before the credit, its
 /// source after the settle); it is counted here, since its source's gift is. (Read the other
-/// way round, an item is in both stocks and this is 0: the error is towards more stock,
-/// never towards a false sell-out.)
+/// way round, an item is in both stocks and this is 0: between two regions' copies, the error
+/// is towards more stock.) It counts only the copies given: a gift to a region the edge does
+/// not read stays "on its way".
 pub fn in_flight(copies: &[RegionCopy]) -> u64 {
     let (given, received) = copies
         .iter()

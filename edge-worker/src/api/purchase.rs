@@ -122,7 +122,7 @@ pub(crate) async fn settle(
         }
         if moving {
             give_up_claim(env, &sale, shard, &pass.id, false).await;
-            origin::region_sold_out(&sale, &pass.reg, now);
+            origin::region_sold_out(cfg, &sale, &pass.reg, now).await;
             return Err(Refusal(ErrorCode::StockMoving));
         }
     }
@@ -133,7 +133,7 @@ pub(crate) async fn settle(
             cache::mark_sold_out(&sale, now);
         }
     } else if sold_the_last_item(status, &text) || is_sold_out(status, &text) {
-        origin::region_sold_out(&sale, &pass.reg, now);
+        origin::region_sold_out(cfg, &sale, &pass.reg, now).await;
     }
     Ok((status, text))
 }

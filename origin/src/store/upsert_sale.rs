@@ -183,6 +183,7 @@ impl Store {
             return Ok(None);
         };
         let (mut cancelled, mut pending) = (n(10).unwrap_or(0), n(11).unwrap_or(0));
+        let (mut given, mut received) = (n(24).unwrap_or(0), n(25).unwrap_or(0));
         let stock_shards = n(20).and_then(|s| u32::try_from(s).ok());
         let countries: Vec<String> = f
             .get(21)
@@ -200,6 +201,10 @@ impl Store {
                 .saturating_sub(sold + counts.sum(|c| c.xreg_out));
             cancelled = counts.sum(|c| c.cancelled);
             pending = counts.sum(|c| c.pending);
+            // From the same read as remaining: a move between the two reads is in one or the
+            // other, never in neither.
+            given = counts.sum(|c| c.xreg_out);
+            received = counts.sum(|c| c.xreg_in);
         }
         let price = match (n(6), f.get(7).cloned().flatten()) {
             (Some(amount), Some(currency)) => Some(Price { amount, currency }),
@@ -257,8 +262,8 @@ impl Store {
             // (Of the reserve: moves between regions leave from it.) Items, or, for a move
             // debited before they were counted, at least one per open move.
             moving: n(23).unwrap_or(0).max(n(22).unwrap_or(0)),
-            given: n(24).unwrap_or(0),
-            received: n(25).unwrap_or(0),
+            given,
+            received,
         };
         let config = SaleConfig {
             stock,
