@@ -255,6 +255,97 @@ async fn a_copied_ticket_or_pass_or_a_captured_proof_is_worth_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_challenge_spent_without_its_keys_signature_takes_nothing_from_its_holder() {
+    bounded(Duration::from_secs(120), async {
+        let s = Stack::start().await.unwrap();
+        // Opens in five seconds: a join before that is queued, and its answer carries no pass.
+        s.sale("spent", 5, -5_000, 100).await;
+        let owner_id = Identity::new(OFFICE_BROWSER).with_ip("203.0.113.50");
+        let owner = s.client(owner_id.clone());
+        let challenge = owner.challenge("spent", None).await.unwrap();
+        let nonce = herdgate_testkit::solve(&challenge).await.unwrap();
+        let join_url = format!("{}/api/v1/sales/spent/join", s.edge.url());
+        let body = json!({"challenge": challenge.challenge, "nonce": nonce});
+
+        // Someone else got hold of the solved challenge (not of the key). The join's proof is
+        // checked for its claims on every join: without one, or one made for another request,
+        // or by another key, nothing is spent.
+        let key: &ProofKey = owner_id.key.as_deref().unwrap();
+        let now = now_ms() / 1000;
+        let thief = Identity::new("curl/8.5.0").with_ip("198.51.100.7");
+        let thiefs_own = thief.prove("POST", &join_url, Some(&challenge.challenge));
+        let status_url = format!("{}/api/v1/sales/spent/status", s.edge.url());
+        for (proof, want) in [
+            (None, (401, "proof_required")),
+            (
+                Some(key.prove("GET", &status_url, now, Some(&challenge.challenge), "x")),
+                (401, "proof_invalid"),
+            ),
+            (thiefs_own, (403, "proof_key_mismatch")),
+        ] {
+            let mut request = thief.apply(s.http.post(&join_url)).json(&body);
+            if let Some(proof) = proof {
+                request = request.header("dpop", proof);
+            }
+            let r = request.send().await.unwrap();
+            let status = r.status().as_u16();
+            let reply: Value = r.json().await.unwrap();
+            assert_eq!((status, code(&reply)), want, "{reply}");
+        }
+
+        // A proof with the right claims and key but another proof's signature: the join
+        // takes the place (its answer gives nothing only the key may have) ...
+        let good = key.prove("POST", &join_url, now, Some(&challenge.challenge), "good");
+        let other = key.prove("POST", &join_url, now, Some(&challenge.challenge), "other");
+        let (signed, _) = good.rsplit_once('.').unwrap();
+        let (_, other_signature) = other.rsplit_once('.').unwrap();
+        let r = thief
+            .apply(s.http.post(&join_url))
+            .header("dpop", format!("{signed}.{other_signature}"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+        let taken: Value = r.json().await.unwrap();
+        assert_eq!(taken["status"]["state"], "queued", "{taken}");
+        let stolen_ticket = taken["ticket"].as_str().unwrap().to_owned();
+
+        // ... bound to the owner's key: the owner joining with the challenge gets that very
+        // place back, and the pass; the copy of the ticket earns nothing.
+        let joined = owner
+            .join("spent", &challenge.challenge, nonce)
+            .await
+            .unwrap();
+        assert_eq!(joined.position, taken["position"].as_u64().unwrap());
+        assert_eq!(joined.visitor.as_str(), taken["visitor"].as_str().unwrap());
+        let pass = pass_of(
+            &poll_until(
+                &owner,
+                "spent",
+                &joined.ticket,
+                Duration::from_secs(30),
+                admitted,
+            )
+            .await,
+        );
+        let without_key = s.client(thief.with_key(None));
+        let (status, reply) = without_key
+            .status_reply("spent", &stolen_ticket)
+            .await
+            .unwrap();
+        assert_eq!((status, code(&reply)), (401, "proof_required"), "{reply}");
+        let (status, reply) = owner
+            .purchase_reply("spent", Some(&pass), &json!({}))
+            .await
+            .unwrap();
+        assert_eq!(status, 201, "{reply}");
+        assert_eq!(s.sold_and_remaining("spent").await, (1, 4));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lane_ignores_a_place_bound_to_a_key_and_keeps_one_of_its_own() {
     bounded(Duration::from_secs(120), async {
         let s = Stack::start().await.unwrap();
