@@ -10,7 +10,7 @@
 # and the herd verifies the published draw after the run. It prints the report and writes it,
 # with plots, to OUT; then stops everything it started.
 #
-#   scripts/demo.sh                                   # 100,000 buyers, 1,000 items, a 6-minute pre-queue
+#   scripts/demo.sh                                   # 100,000 buyers, 1,000 items, a 200-second pre-queue
 #   BUYERS=20000 ARRIVAL=prequeue:120000:5000 scripts/demo.sh
 #   BUYERS=5000 ITEMS=200 scripts/demo.sh --arrival before-start:15000 --rate 20   # no draw
 set -euo pipefail
@@ -21,4 +21,4 @@ scripts/build-worker.sh >/dev/null
 cargo build --release --locked -p herdgate-origin -p herdgate-herd
 exec target/release/herd local \
   --buyers "${BUYERS:-100000}" --items "${ITEMS:-1000}" --out "${OUT:-results/latest}" \
-  --arrival "${ARRIVAL:-prequeue:360000:5000}" "$@"
+  --arrival "${ARRIVAL:-prequeue:200000:5000}" "$@"
