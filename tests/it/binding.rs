@@ -258,8 +258,8 @@ async fn a_copied_ticket_or_pass_or_a_captured_proof_is_worth_nothing() {
 async fn a_challenge_spent_without_its_keys_signature_takes_nothing_from_its_holder() {
     bounded(Duration::from_secs(120), async {
         let s = Stack::start().await.unwrap();
-        // Opens in five seconds: a join before that is queued, and its answer carries no pass.
-        s.sale("spent", 5, -5_000, 100).await;
+        // Opens in ten minutes: a join before that is queued, and its answer carries no pass.
+        s.sale("spent", 5, -600_000, 100).await;
         let owner_id = Identity::new(OFFICE_BROWSER).with_ip("203.0.113.50");
         let owner = s.client(owner_id.clone());
         let challenge = owner.challenge("spent", None).await.unwrap();
@@ -312,13 +312,15 @@ async fn a_challenge_spent_without_its_keys_signature_takes_nothing_from_its_hol
         let stolen_ticket = taken["ticket"].as_str().unwrap().to_owned();
 
         // ... bound to the owner's key: the owner joining with the challenge gets that very
-        // place back, and the pass; the copy of the ticket earns nothing.
+        // place back, and the pass once the operator opens the sale; the copy of the ticket
+        // earns nothing.
         let joined = owner
             .join("spent", &challenge.challenge, nonce)
             .await
             .unwrap();
         assert_eq!(joined.position, taken["position"].as_u64().unwrap());
         assert_eq!(joined.visitor.as_str(), taken["visitor"].as_str().unwrap());
+        s.sale("spent", 5, 0, 100).await;
         let pass = pass_of(
             &poll_until(
                 &owner,
