@@ -61,6 +61,26 @@ SHIM
   export RUSTC="$shim/rustc"
 fi
 
+# worker-build runs wasm-bindgen and wasm-opt again on every call (half a minute), whether or
+# not anything changed: the build is skipped when its inputs are the ones the last build was
+# made from (every file of the worker and of the crates it compiles in, the lock files, the
+# tools' versions and this script). HERDGATE_REBUILD=1 builds anyway.
+stamp=$(
+  {
+    find edge-worker crates/herdgate-core crates/herdgate-pay -path edge-worker/build -prune \
+      -o -type f -print | LC_ALL=C sort | xargs sha256sum
+    sha256sum Cargo.toml Cargo.lock package-lock.json scripts/build-worker.sh scripts/wasm-env.sh
+    echo "$WASM_BINDGEN_VERSION $WORKER_BUILD_VERSION $WASM_ROUTE ${RUSTFLAGS:-}"
+    "${RUSTC:-rustc}" --version
+  } | sha256sum | cut -d' ' -f1
+)
 cd edge-worker
-worker-build --release
+if [ -z "${HERDGATE_REBUILD:-}" ] && [ -s build/index.js ] && [ -s build/index_bg.wasm ] &&
+  [ "$(cat build/.inputs 2>/dev/null)" = "$stamp" ]; then
+  echo "build-worker: up to date (its inputs are unchanged; HERDGATE_REBUILD=1 builds anyway)"
+else
+  rm -f build/.inputs
+  worker-build --release
+  echo "$stamp" >build/.inputs
+fi
 ls -l build/index.js build/index_bg.wasm
