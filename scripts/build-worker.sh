@@ -65,15 +65,23 @@ fi
 # not anything changed: the build is skipped when its inputs are the ones the last build was
 # made from (every file of the worker and of the crates it compiles in, the lock files, the
 # tools' versions and this script). HERDGATE_REBUILD=1 builds anyway.
-stamp=$(
-  {
-    find edge-worker crates/herdgate-core crates/herdgate-pay -path edge-worker/build -prune \
-      -o -type f -print | LC_ALL=C sort | xargs sha256sum
-    sha256sum Cargo.toml Cargo.lock package-lock.json scripts/build-worker.sh scripts/wasm-env.sh
-    echo "$WASM_BINDGEN_VERSION $WORKER_BUILD_VERSION $WASM_ROUTE ${RUSTFLAGS:-}"
-    "${RUSTC:-rustc}" --version
-  } | sha256sum | cut -d' ' -f1
-)
+inputs=$(mktemp)
+find edge-worker crates/herdgate-core crates/herdgate-pay -path edge-worker/build -prune \
+  -o -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum >"$inputs"
+sha256sum Cargo.toml Cargo.lock package-lock.json scripts/build-worker.sh scripts/wasm-env.sh >>"$inputs"
+for config in "${CARGO_HOME:-$HOME/.cargo}/config.toml" "${CARGO_HOME:-$HOME/.cargo}/config"; do
+  if [ -f "$config" ]; then sha256sum "$config" >>"$inputs"; fi
+done
+{
+  echo "$WASM_BINDGEN_VERSION $WORKER_BUILD_VERSION $WASM_ROUTE"
+  env | grep -E '^(RUSTFLAGS|CARGO_ENCODED_RUSTFLAGS|CARGO_BUILD_|CARGO_TARGET_WASM32|CARGO_PROFILE_RELEASE)' |
+    LC_ALL=C sort || true
+  "${RUSTC:-rustc}" --version
+  "$WASM_OPT_BIN" --version
+  "$ESBUILD_BIN" --version
+} >>"$inputs"
+stamp=$(sha256sum <"$inputs" | cut -d' ' -f1)
+rm -f "$inputs"
 cd edge-worker
 if [ -z "${HERDGATE_REBUILD:-}" ] && [ -s build/index.js ] && [ -s build/index_bg.wasm ] &&
   [ "$(cat build/.inputs 2>/dev/null)" = "$stamp" ]; then

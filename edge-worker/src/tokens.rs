@@ -91,32 +91,6 @@ enum Binding {
 }
 
 impl<C: Claims> Held<C> {
-    /// Refuses unless the request carries a proof for itself, presenting this token, by
-    /// the token's key and in time (as [`Held::proven`], whose refusals it answers), without
-    /// verifying its signature: for a request whose answer gives nothing the key's holder
-    /// alone may have.
-    pub(crate) fn shown(&self, req: &Request, now: u64) -> Result<(), Refusal> {
-        match &self.binding {
-            Binding::Holder => Ok(()),
-            Binding::Keyed => {
-                let proof = proof_header(req).ok_or(Refusal(ErrorCode::ProofRequired))?;
-                let target = proof_target(req)?;
-                let ath = proof::token_hash(&self.token);
-                let method = req.method();
-                let expect = Expect {
-                    method: method.as_ref(),
-                    target: Target::Exact(&target),
-                    ath: Some(&ath),
-                    key: Some(self.claims.jkt()),
-                    now: now / 1000,
-                };
-                let refused = |e: proof::ProofError| Refusal(ErrorCode::for_proof(&e));
-                let parsed = proof::parse(proof.trim()).map_err(refused)?;
-                parsed.check(&expect).map(|_| ()).map_err(refused)
-            }
-        }
-    }
-
     /// Refuses unless the request proved it is the holder (verifying its proof now):
     /// `proof_required` without a proof, the proof's refusal for a bad one. What uses the
     /// place (a join, a pass, a card hold, a purchase) needs that.
@@ -252,20 +226,15 @@ pub(crate) fn same_client(req: &Request, cfg: &Config, client: &str) -> Result<(
     Ok(())
 }
 
-/// Verifies a solved challenge `token` for `sale` (with no leeway). Its key was proven when
-/// the challenge was issued, and the challenge names it (`jkt`): the join's own proof is
-/// checked for its claims here (the key, the request, the challenge it presents, the time),
-/// and its signature only when the answer needs it ([`Held::proven`]): a pass, a harder
-/// challenge, a failure counted against the device. A place it takes is bound to the key,
-/// so whoever else spends the challenge gets a ticket that earns nothing without the key,
-/// and the challenge's holder gets the same place back by joining with it.
-pub(crate) fn verified_challenge(
+/// Verifies a solved challenge `token` for `sale` (with no leeway), offered by its holder:
+/// with a proof signed by its key, presenting it.
+pub(crate) async fn verified_challenge(
     req: &Request,
     cfg: &Config,
     sale: &SaleId,
     token: &str,
     now: u64,
-) -> Result<Held<ChallengeClaims>, Refusal> {
+) -> Result<ChallengeClaims, Refusal> {
     let check = Check {
         sale,
         now: now / 1000,
@@ -280,8 +249,8 @@ pub(crate) fn verified_challenge(
         claims,
         token: token.to_owned(),
     };
-    held.shown(req, now)?;
-    Ok(held)
+    held.proven(req, now).await?;
+    Ok(held.claims)
 }
 
 /// The request's lane token for `sale`, issued to this client. It is read with leeway so a
